@@ -1,0 +1,24 @@
+# `cmake --install build --prefix P` gives a relocatable package:
+#   P/lib/libcyclone.so, P/include/cyclone/..., P/lib/cmake/Cyclone/CycloneConfig.cmake
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set_target_properties(cyclone PROPERTIES INSTALL_RPATH "$ORIGIN")
+install(TARGETS cyclone EXPORT CycloneTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT CycloneTargets NAMESPACE cyclone:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
+
+# Public headers: every .h/.cuh of the library folders, under include/cyclone/<folder>/.
+foreach(folder core kernels layers)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone/${folder}
+    FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh")
+endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/cyclone.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone)
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/CycloneConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/CycloneConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/CycloneConfigVersion.cmake
+  COMPATIBILITY SameMajorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/CycloneConfig.cmake ${PROJECT_BINARY_DIR}/CycloneConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)

@@ -1,0 +1,20 @@
+// Cyclone's umbrella header: #include <cyclone/cyclone.h> and link cyclone::cyclone.
+#pragma once
+
+#include "cyclone/core/autograd.h"
+#include "cyclone/core/context.h"
+#include "cyclone/core/device.h"
+#include "cyclone/core/dtype.h"
+#include "cyclone/core/error.h"
+#include "cyclone/core/gradcheck.h"
+#include "cyclone/core/shape.h"
+#include "cyclone/core/storage.h"
+#include "cyclone/core/tensor.h"
+#include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/reduce.h"
+#include "cyclone/layers/ops.h"
+#include "cyclone/layers/reduce_ops.h"
+#include "cyclone/kernels/gemm.h"
+#include "cyclone/kernels/softmax.h"
+#include "cyclone/layers/linear_ops.h"
+#include "cyclone/layers/loss_ops.h"

@@ -1,0 +1,57 @@
+#include "cyclone/kernels/cpu/elementwise.h"
+
+#include "cyclone/kernels/cast.h"
+
+namespace cyclone::kernels::cpu {
+
+void unary(Context&, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  const int64_t n = x.numel();
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    dispatch_unary(op, [&]<UnaryOp kOp>() {
+      for (int64_t i = 0; i < n; ++i) po[i] = unary_fn<kOp, T>(px[i], ta, tb);
+    });
+  });
+}
+
+void binary(Context&, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
+  const int64_t n = out.numel();
+  const BroadcastIndex ix = broadcast_index(x, out.shape());
+  const BroadcastIndex iy = broadcast_index(y, out.shape());
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    T* po = out.data<T>();
+    dispatch_binary(op, [&]<BinaryOp kOp>() {
+      if (ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull) {
+        for (int64_t i = 0; i < n; ++i) po[i] = binary_fn<kOp, T>(px[i], py[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) po[i] = binary_fn<kOp, T>(px[ix(i)], py[iy(i)]);
+      }
+    });
+  });
+}
+
+void fill(Context&, const Tensor& out, double value) {
+  const int64_t n = out.numel();
+  CYCLONE_DISPATCH_ALL(out.dtype(), T, [&] {
+    T* p = out.data<T>();
+    const T v = convert<T>(value);
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
+  });
+}
+
+void cast(Context&, const Tensor& x, const Tensor& out) {
+  const int64_t n = x.numel();
+  CYCLONE_DISPATCH_ALL(x.dtype(), From, [&] {
+    const From* px = x.data<From>();
+    CYCLONE_DISPATCH_ALL(out.dtype(), To, [&] {
+      To* po = out.data<To>();
+      for (int64_t i = 0; i < n; ++i) po[i] = convert<To>(px[i]);
+    });
+  });
+}
+
+}  // namespace cyclone::kernels::cpu

@@ -1,0 +1,93 @@
+// CUDA grids for the elementwise functors of kernels/functors.h: grid-stride loops, one
+// instantiation per (op, dtype). Full-size operands take a separate path without index math.
+#include "cyclone/kernels/cast.h"
+#include "cyclone/kernels/cuda/elementwise.h"
+#include "cyclone/kernels/cuda/launch.cuh"
+
+namespace cyclone::kernels::cuda {
+
+namespace {
+
+template <UnaryOp kOp, class T>
+__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n, T a, T b) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = unary_fn<kOp, T>(x[i], a, b); }
+}
+
+// No __restrict__: out may alias an input for in-place updates.
+template <BinaryOp kOp, class T>
+__global__ void binary_full_kernel(const T* x, const T* y, T* out, int64_t n) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = binary_fn<kOp, T>(x[i], y[i]); }
+}
+
+template <BinaryOp kOp, class T>
+__global__ void binary_broadcast_kernel(const T* x, BroadcastIndex ix, const T* y,
+                                        BroadcastIndex iy, T* out, int64_t n) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = binary_fn<kOp, T>(x[ix(i)], y[iy(i)]); }
+}
+
+template <class T>
+__global__ void fill_kernel(T* out, int64_t n, T v) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = v; }
+}
+
+template <class To, class From>
+__global__ void cast_kernel(const From* x, To* out, int64_t n) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = convert<To>(x[i]); }
+}
+
+}  // namespace
+
+void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    dispatch_unary(op, [&]<UnaryOp kOp>() {
+      unary_kernel<kOp, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+          x.data<T>(), out.data<T>(), n, static_cast<T>(a), static_cast<T>(b));
+    });
+  });
+  gpu::check_launch(unary_op_name(op), ctx.stream());
+}
+
+void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const BroadcastIndex ix = broadcast_index(x, out.shape());
+  const BroadcastIndex iy = broadcast_index(y, out.shape());
+  const bool full = ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull;
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    dispatch_binary(op, [&]<BinaryOp kOp>() {
+      if (full)
+        binary_full_kernel<kOp, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+            x.data<T>(), y.data<T>(), out.data<T>(), n);
+      else
+        binary_broadcast_kernel<kOp, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+            x.data<T>(), ix, y.data<T>(), iy, out.data<T>(), n);
+    });
+  });
+  gpu::check_launch(binary_op_name(op), ctx.stream());
+}
+
+void fill(Context& ctx, const Tensor& out, double value) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  CYCLONE_DISPATCH_ALL(out.dtype(), T, [&] {
+    fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(out.data<T>(), n,
+                                                                convert<T>(value));
+  });
+  gpu::check_launch("fill", ctx.stream());
+}
+
+void cast(Context& ctx, const Tensor& x, const Tensor& out) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  CYCLONE_DISPATCH_ALL(x.dtype(), From, [&] {
+    CYCLONE_DISPATCH_ALL(out.dtype(), To, [&] {
+      cast_kernel<To, From><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(x.data<From>(),
+                                                                        out.data<To>(), n);
+    });
+  });
+  gpu::check_launch("cast", ctx.stream());
+}
+
+}  // namespace cyclone::kernels::cuda

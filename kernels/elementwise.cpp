@@ -1,0 +1,104 @@
+#include "cyclone/kernels/elementwise.h"
+
+#include "cyclone/kernels/cpu/elementwise.h"
+#include "cyclone/kernels/cuda/elementwise.h"
+
+namespace cyclone::kernels {
+
+namespace {
+// A per-channel operand: rank 1 [C], or [1, C] / [1, C, 1, 1] (every dim but 1 equal to 1),
+// matched against dim 1 of the output.
+bool is_channel_vector(const Shape& s, const Shape& out) {
+  if (out.rank() < 2) return false;
+  const int64_t c = out[1];
+  if (s.rank() == 1) return s[0] == c;
+  if (s.rank() != out.rank() || s[1] != c) return false;
+  for (int i = 0; i < s.rank(); ++i)
+    if (i != 1 && s[i] != 1) return false;
+  return true;
+}
+
+void check_float(const char* op, const Tensor& t) {
+  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op,
+                ": needs float32 or float64, got ", dtype_name(t.dtype()));
+}
+}  // namespace
+
+Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y) {
+  const Shape& a = x.shape();
+  const Shape& b = y.shape();
+  if (a == b) return a;
+  if (b.numel() == 1) return a;
+  if (a.numel() == 1) return b;
+  if (is_channel_vector(b, a)) return a;
+  if (is_channel_vector(a, b)) return b;
+  CYCLONE_THROW(op, ": shapes ", a, " and ", b,
+                " do not broadcast (same shape, a one-element tensor, or a per-channel [C] against "
+                "dim 1 are supported)");
+}
+
+BroadcastIndex broadcast_index(const Tensor& operand, const Shape& out) {
+  BroadcastIndex ix;
+  if (operand.shape() == out) return ix;
+  if (operand.numel() == 1) {
+    ix.mode = Broadcast::kScalar;
+    return ix;
+  }
+  CYCLONE_CHECK(is_channel_vector(operand.shape(), out), "operand of shape ", operand.shape(),
+                " cannot be broadcast to ", out);
+  ix.mode = Broadcast::kChannel;
+  ix.channels = out[1];
+  ix.inner = out.prod(2, out.rank());
+  return ix;
+}
+
+void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  check_float(unary_op_name(op), x);
+  check_same_shape(unary_op_name(op), x, out);
+  check_same_dtype(unary_op_name(op), x, out);
+  check_same_device(unary_op_name(op), x, out);
+  if (x.device().is_cuda()) return cuda::unary(ctx, op, x, out, a, b);
+  cpu::unary(ctx, op, x, out, a, b);
+}
+
+void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
+  const char* name = binary_op_name(op);
+  check_float(name, x);
+  check_same_dtype(name, x, y);
+  check_same_dtype(name, x, out);
+  check_same_device(name, x, y);
+  check_same_device(name, x, out);
+  const Shape s = broadcast_shape(name, x, y);
+  CYCLONE_CHECK(out.shape() == s, name, ": output has shape ", out.shape(), ", expected ", s);
+  if (x.device().is_cuda()) return cuda::binary(ctx, op, x, y, out);
+  cpu::binary(ctx, op, x, y, out);
+}
+
+void fill(Context& ctx, const Tensor& out, double value) {
+  if (out.device().is_cuda()) return cuda::fill(ctx, out, value);
+  cpu::fill(ctx, out, value);
+}
+
+void cast(Context& ctx, const Tensor& x, const Tensor& out) {
+  check_same_shape("cast", x, out);
+  check_same_device("cast", x, out);
+  if (x.device().is_cuda()) return cuda::cast(ctx, x, out);
+  cpu::cast(ctx, x, out);
+}
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* names[] = {"identity", "neg",     "exp",  "log",        "sqrt",
+                                "rsqrt",    "abs",     "square", "reciprocal", "sign",
+                                "relu",     "sigmoid", "tanh", "add_scalar", "mul_scalar",
+                                "affine",   "pow_scalar", "clamp"};
+  return names[static_cast<int>(op)];
+}
+
+const char* binary_op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div", "maximum", "minimum",
+                                "pow", "relu_backward", "sigmoid_backward", "tanh_backward",
+                                "greater", "equal"};
+  return names[static_cast<int>(op)];
+}
+
+}  // namespace cyclone::kernels

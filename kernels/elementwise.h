@@ -1,0 +1,29 @@
+// Elementwise kernels (no autograd): one dispatch point per op, CPU or CUDA by the tensors' device.
+//
+// unary:  out[i] = f(x[i]; a, b)                         cost: n flops-ish, 2n*sizeof(T) bytes
+// binary: out[i] = f(x[ix(i)], y[iy(i)])                 cost: n flops, 3n*sizeof(T) bytes (full)
+//   with each operand full-size, a scalar, or a per-channel vector broadcast along dim 1 (NCHW bias,
+//   [N, C] bias). out may alias an input of the same shape (in-place).
+// fill:   out[i] = value                                 cost: n*sizeof(T) bytes
+// cast:   out[i] = T_out(x[i]) (float32/float64/int32/uint8; float->int truncates toward zero)
+// Tensors must be contiguous, on one device, float32 or float64 for unary/binary.
+#pragma once
+
+#include "cyclone/core/context.h"
+#include "cyclone/core/tensor.h"
+#include "cyclone/kernels/functors.h"
+
+namespace cyclone::kernels {
+
+void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a = 0,
+           double b = 0);
+void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out);
+void fill(Context& ctx, const Tensor& out, double value);
+void cast(Context& ctx, const Tensor& x, const Tensor& out);
+
+// The output shape of a binary op on x and y, or an Error naming the op and both shapes.
+Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y);
+// How `operand` is read when the output has shape `out`.
+BroadcastIndex broadcast_index(const Tensor& operand, const Shape& out);
+
+}  // namespace cyclone::kernels

@@ -1,0 +1,35 @@
+// General matrix multiply: C = alpha * op(A) @ op(B) + beta * C, row-major, op = transpose or not.
+// cuBLAS on the GPU (FP32 math, or TF32 tensor cores when ctx.allow_tf32()), OpenBLAS on the CPU.
+// A is [M, K] (or [K, M] when trans_a), B is [K, N] (or [N, K] when trans_b), C is [M, N];
+// float32 or float64, all on one device. cost: 2*M*N*K flops, (MK + KN + 2MN)*sizeof(T) bytes.
+// gemm_batched: the same over a leading batch dimension (A [B, ...], B [B, ...], C [B, M, N];
+// an operand with rank 2 is shared by every batch entry).
+//
+// BLAS semantics: when beta == 0, C is written without being read (NaN or garbage in C does not
+// leak into the result). K == 0 gives C = beta * C. Shapes that disagree are an Error naming the
+// op and every shape involved. TF32 is opt-in (Context::set_allow_tf32): by default a float32 GEMM
+// is fp32-accurate on both devices.
+#pragma once
+
+#include "cyclone/core/context.h"
+#include "cyclone/core/tensor.h"
+
+namespace cyclone::kernels {
+
+// A validated problem, as handed to the CPU and CUDA implementations: `batch` products
+// C_i = alpha * op(A_i) @ op(B_i) + beta * C_i over contiguous row-major operands whose entries
+// are stride_* elements apart (0 for an operand shared by every entry). m, n, k >= 1 and each fits
+// in an int (what BLAS interfaces take).
+struct GemmProblem {
+  bool trans_a = false, trans_b = false;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  double alpha = 1, beta = 0;
+};
+
+void gemm(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+          double beta, const Tensor& c);
+void gemm_batched(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& a,
+                  const Tensor& b, double beta, const Tensor& c);
+
+}  // namespace cyclone::kernels

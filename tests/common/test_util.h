@@ -1,0 +1,58 @@
+// Helpers shared by the test folders: device-typed fixtures, random inputs, and tolerant
+// comparisons that never let a NaN pass.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cyclone/cyclone.h"
+
+namespace cyclone::testing {
+
+// The devices every device-typed test runs on: cpu always, cuda always listed (the test body skips
+// with a message when no GPU is usable, so the skip shows in the report).
+std::vector<Device> all_devices();
+std::string device_name(const ::testing::TestParamInfo<Device>& info);  // "cpu" / "cuda"
+
+// Skips the current test (GTEST_SKIP) when `d` is a CUDA device and none is usable.
+#define CYCLONE_SKIP_IF_UNAVAILABLE(d)                                                \
+  do {                                                                                \
+    if ((d).is_cuda() && !::cyclone::cuda_available())                                \
+      GTEST_SKIP() << "no usable CUDA device on this machine (CPU-vs-CUDA parity runs on GPU hosts)"; \
+  } while (0)
+
+// A test parameterised over devices: TEST_P(MyTest, X) { Device d = GetParam(); ... }
+class DeviceTest : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override { CYCLONE_SKIP_IF_UNAVAILABLE(GetParam()); }
+  Device device() const { return GetParam(); }
+};
+#define CYCLONE_INSTANTIATE_DEVICE_TEST(Fixture)                                      \
+  INSTANTIATE_TEST_SUITE_P(Devices, Fixture,                                          \
+                           ::testing::ValuesIn(::cyclone::testing::all_devices()),    \
+                           ::cyclone::testing::device_name)
+
+// Deterministic host values uniform in [lo, hi) from a simple seeded generator (independent of
+// the engine's Philox, so tests do not trust the code under test to make their inputs).
+std::vector<double> random_values(int64_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
+// A tensor of those values on `device`, of float dtype.
+Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::kFloat32,
+                     Device device = Device::cpu(), double lo = -1.0, double hi = 1.0);
+// A tensor filled with NaN (float dtypes) so that an element a kernel forgets to write fails.
+Tensor nan_tensor(const Shape& shape, DType dtype, Device device);
+
+// Host values of any float tensor, as double.
+std::vector<double> values(const Tensor& t);
+
+// ||a - b|| / ||b|| (relative error of a against reference b); +inf if any NaN/inf appears.
+double relative_error(const std::vector<double>& a, const std::vector<double>& b);
+
+// EXPECT-style: every element |a-b| <= atol + rtol*|b|, and no NaN; reports the worst element.
+::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double rtol, double atol);
+::testing::AssertionResult all_close(const std::vector<double>& a, const std::vector<double>& b,
+                                     double rtol, double atol);
+
+}  // namespace cyclone::testing

@@ -1,0 +1,232 @@
+// Elementwise kernels against naive loops (CPU) and CPU-vs-CUDA parity, over every op, both float
+// dtypes, odd sizes and every broadcast mode.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/test_util.h"
+
+namespace cyclone {
+namespace {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+using testing::DeviceTest;
+
+// Naive double-precision references, written independently of kernels/functors.h.
+double ref_unary(UnaryOp op, double x, double a, double b) {
+  switch (op) {
+    case UnaryOp::kIdentity: return x;
+    case UnaryOp::kNeg: return -x;
+    case UnaryOp::kExp: return std::exp(x);
+    case UnaryOp::kLog: return std::log(x);
+    case UnaryOp::kSqrt: return std::sqrt(x);
+    case UnaryOp::kRsqrt: return 1 / std::sqrt(x);
+    case UnaryOp::kAbs: return std::fabs(x);
+    case UnaryOp::kSquare: return x * x;
+    case UnaryOp::kReciprocal: return 1 / x;
+    case UnaryOp::kSign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case UnaryOp::kRelu: return x > 0 ? x : 0;
+    case UnaryOp::kSigmoid: return 1 / (1 + std::exp(-x));
+    case UnaryOp::kTanh: return std::tanh(x);
+    case UnaryOp::kAddScalar: return x + a;
+    case UnaryOp::kMulScalar: return x * a;
+    case UnaryOp::kAffine: return a * x + b;
+    case UnaryOp::kPowScalar: return std::pow(x, a);
+    case UnaryOp::kClamp: return std::min(std::max(x, a), b);
+  }
+  return NAN;
+}
+
+double ref_binary(BinaryOp op, double x, double y) {
+  switch (op) {
+    case BinaryOp::kAdd: return x + y;
+    case BinaryOp::kSub: return x - y;
+    case BinaryOp::kMul: return x * y;
+    case BinaryOp::kDiv: return x / y;
+    case BinaryOp::kMax: return std::max(x, y);
+    case BinaryOp::kMin: return std::min(x, y);
+    case BinaryOp::kPow: return std::pow(x, y);
+    case BinaryOp::kReluBackward: return y > 0 ? x : 0;
+    case BinaryOp::kSigmoidBackward: return x * y * (1 - y);
+    case BinaryOp::kTanhBackward: return x * (1 - y * y);
+    case BinaryOp::kGreater: return x > y;
+    case BinaryOp::kEqual: return x == y;
+  }
+  return NAN;
+}
+
+const UnaryOp kUnaryOps[] = {
+    UnaryOp::kIdentity, UnaryOp::kNeg,     UnaryOp::kExp,       UnaryOp::kLog,
+    UnaryOp::kSqrt,     UnaryOp::kRsqrt,   UnaryOp::kAbs,       UnaryOp::kSquare,
+    UnaryOp::kReciprocal, UnaryOp::kSign,  UnaryOp::kRelu,      UnaryOp::kSigmoid,
+    UnaryOp::kTanh,     UnaryOp::kAddScalar, UnaryOp::kMulScalar, UnaryOp::kAffine,
+    UnaryOp::kPowScalar, UnaryOp::kClamp};
+const BinaryOp kBinaryOps[] = {BinaryOp::kAdd,          BinaryOp::kSub,
+                               BinaryOp::kMul,          BinaryOp::kDiv,
+                               BinaryOp::kMax,          BinaryOp::kMin,
+                               BinaryOp::kPow,          BinaryOp::kReluBackward,
+                               BinaryOp::kSigmoidBackward, BinaryOp::kTanhBackward,
+                               BinaryOp::kGreater,      BinaryOp::kEqual};
+
+bool positive_domain(UnaryOp op) {
+  return op == UnaryOp::kLog || op == UnaryOp::kSqrt || op == UnaryOp::kRsqrt ||
+         op == UnaryOp::kPowScalar;
+}
+
+TEST(ElementwiseCpu, UnaryMatchesNaiveLoops) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    for (UnaryOp op : kUnaryOps) {
+      for (int64_t n : {1, 31, 1025}) {
+        const double lo = positive_domain(op) ? 0.1 : -3, hi = 3;
+        Tensor x = testing::random_tensor({n}, n + int(op), dt, Device::cpu(), lo, hi);
+        Tensor out = testing::nan_tensor({n}, dt, Device::cpu());
+        kernels::unary(Context::current(Device::cpu()), op, x, out, 0.7, 1.3);
+        const auto xv = testing::values(x);
+        std::vector<double> ref(xv.size());
+        for (size_t i = 0; i < xv.size(); ++i) ref[i] = ref_unary(op, xv[i], 0.7, 1.3);
+        const double tol = dt == DType::kFloat32 ? 2e-6 : 1e-14;
+        EXPECT_TRUE(testing::all_close(testing::values(out), ref, tol, tol))
+            << kernels::unary_op_name(op) << " " << dtype_name(dt) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
+  struct Case {
+    Shape x, y;
+  };
+  const Case cases[] = {{{1025}, {1025}},           {{3, 5, 7}, {1}},  {{1}, {4, 6}},
+                        {{2, 3, 4, 5}, {3}},        {{3}, {2, 3, 4, 5}},
+                        {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{7, 11}, {11}}};
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    for (BinaryOp op : kBinaryOps) {
+      for (const Case& c : cases) {
+        Tensor x = testing::random_tensor(c.x, 1 + int(op), dt, Device::cpu(), 0.2, 2);
+        Tensor y = testing::random_tensor(c.y, 2 + int(op), dt, Device::cpu(), 0.2, 2);
+        const Shape s = kernels::broadcast_shape("test", x, y);
+        Tensor out = testing::nan_tensor(s, dt, Device::cpu());
+        kernels::binary(Context::current(Device::cpu()), op, x, y, out);
+        const auto xv = testing::values(x), yv = testing::values(y);
+        const int64_t n = s.numel(), C = s.rank() >= 2 ? s[1] : 1,
+                      inner = s.rank() >= 2 ? s.prod(2, s.rank()) : 1;
+        auto pick = [&](const std::vector<double>& v, const Shape& vs, int64_t i) {
+          if (vs == s) return v[i];
+          if (vs.numel() == 1) return v[0];
+          return v[(i / inner) % C];
+        };
+        std::vector<double> ref(n);
+        for (int64_t i = 0; i < n; ++i) ref[i] = ref_binary(op, pick(xv, c.x, i), pick(yv, c.y, i));
+        const double tol = dt == DType::kFloat32 ? 2e-6 : 1e-14;
+        EXPECT_TRUE(testing::all_close(testing::values(out), ref, tol, tol))
+            << kernels::binary_op_name(op) << " " << c.x << " with " << c.y;
+      }
+    }
+  }
+}
+
+TEST(ElementwiseCpu, InPlaceOutputIsAllowed) {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3}, {3}, Device::cpu());
+  Tensor y = Tensor::from_vector<float>({10, 20, 30}, {3}, Device::cpu());
+  kernels::binary(Context::current(Device::cpu()), BinaryOp::kAdd, x, y, x);
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{11, 22, 33}));
+}
+
+TEST(ElementwiseCpu, NanPropagatesThroughReluAndMax) {
+  Tensor x = Tensor::from_vector<float>({NAN, -1, 2}, {3}, Device::cpu());
+  auto r = apply(UnaryOp::kRelu, x).to_vector<float>();
+  EXPECT_TRUE(std::isnan(r[0]));
+  EXPECT_EQ(r[1], 0);
+  auto m = apply(BinaryOp::kMax, x, Tensor::from_vector<float>({1}, {1}, Device::cpu()))
+               .to_vector<float>();
+  EXPECT_TRUE(std::isnan(m[0]));
+}
+
+TEST(ElementwiseCpu, SigmoidIsStableForLargeInputs) {
+  Tensor x = Tensor::from_vector<float>({-1000, -88, 0, 88, 1000}, {5}, Device::cpu());
+  auto s = apply(UnaryOp::kSigmoid, x).to_vector<float>();
+  for (float v : s) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(s[0], 0.0f);
+  EXPECT_EQ(s[2], 0.5f);
+  EXPECT_EQ(s[4], 1.0f);
+}
+
+TEST(ElementwiseCpu, FillAndCastCoverEveryDtypeAndSaturate) {
+  Context& ctx = Context::current(Device::cpu());
+  Tensor f = Tensor::from_vector<float>({-3.7f, 0.5f, 300.0f, NAN}, {4}, Device::cpu());
+  Tensor u = Tensor::empty({4}, DType::kUInt8, Device::cpu());
+  kernels::cast(ctx, f, u);
+  EXPECT_EQ(u.to_vector<uint8_t>(), (std::vector<uint8_t>{0, 0, 255, 0}));
+  Tensor i = Tensor::empty({4}, DType::kInt32, Device::cpu());
+  kernels::cast(ctx, f, i);
+  EXPECT_EQ(i.to_vector<int32_t>(), (std::vector<int32_t>{-3, 0, 300, 0}));
+  Tensor d = Tensor::empty({4}, DType::kFloat64, Device::cpu());
+  kernels::cast(ctx, u, d);
+  EXPECT_EQ(d.to_vector<double>(), (std::vector<double>{0, 0, 255, 0}));
+  kernels::fill(ctx, i, 7);
+  EXPECT_EQ(i.to_vector<int32_t>(), std::vector<int32_t>(4, 7));
+}
+
+TEST(ElementwiseErrors, NameTheOpAndBothShapes) {
+  Context& ctx = Context::current(Device::cpu());
+  Tensor a = Tensor::zeros({2, 3}, DType::kFloat32, Device::cpu());
+  Tensor b = Tensor::zeros({4}, DType::kFloat32, Device::cpu());
+  try {
+    add(a, b);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("add"), std::string::npos) << m;
+    EXPECT_NE(m.find("[2, 3]"), std::string::npos) << m;
+    EXPECT_NE(m.find("[4]"), std::string::npos) << m;
+  }
+  Tensor d = Tensor::zeros({2, 3}, DType::kFloat64, Device::cpu());
+  EXPECT_THROW(kernels::binary(ctx, BinaryOp::kMul, a, d, a), Error);  // dtype mismatch
+  Tensor wrong_out = Tensor::zeros({3, 2}, DType::kFloat32, Device::cpu());
+  EXPECT_THROW(kernels::binary(ctx, BinaryOp::kMul, a, a, wrong_out), Error);
+  Tensor ints = Tensor::zeros({2}, DType::kInt32, Device::cpu());
+  EXPECT_THROW(kernels::unary(ctx, UnaryOp::kExp, ints, ints), Error);
+}
+
+// ---- CPU vs CUDA parity (runs wherever a GPU is usable) ----
+
+class ElementwiseParity : public DeviceTest {};
+
+TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
+  const Device dev = device();
+  for (int64_t n : {1, 31, 1025, 100003}) {
+    for (UnaryOp op : kUnaryOps) {
+      const double lo = positive_domain(op) ? 0.1 : -3;
+      Tensor x = testing::random_tensor({n}, n, DType::kFloat32, Device::cpu(), lo, 3);
+      Tensor ref = testing::nan_tensor({n}, DType::kFloat32, Device::cpu());
+      kernels::unary(Context::current(Device::cpu()), op, x, ref, 0.7, 1.3);
+      Tensor out = testing::nan_tensor({n}, DType::kFloat32, dev);
+      kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
+      EXPECT_TRUE(testing::all_close(out, ref, 1e-6, 1e-6)) << kernels::unary_op_name(op);
+    }
+  }
+  for (BinaryOp op : kBinaryOps) {
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}}) {
+      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kFloat64, Device::cpu(), 0.2, 2);
+      Tensor y = testing::random_tensor(ys, 4, DType::kFloat64, Device::cpu(), 0.2, 2);
+      Tensor ref = testing::nan_tensor(x.shape(), DType::kFloat64, Device::cpu());
+      kernels::binary(Context::current(Device::cpu()), op, x, y, ref);
+      Tensor out = testing::nan_tensor(x.shape(), DType::kFloat64, dev);
+      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
+      EXPECT_TRUE(testing::all_close(out, ref, 1e-13, 1e-13)) << kernels::binary_op_name(op);
+    }
+  }
+  Tensor f = Tensor::from_vector<float>({-3.7f, 0.5f, 300.0f, NAN}, {4}, Device::cpu());
+  Tensor u = Tensor::empty({4}, DType::kUInt8, dev);
+  kernels::cast(Context::current(dev), f.to(dev), u);
+  EXPECT_EQ(u.to_vector<uint8_t>(), (std::vector<uint8_t>{0, 0, 255, 0}));
+  Tensor i = Tensor::empty({1025}, DType::kInt32, dev);
+  kernels::fill(Context::current(dev), i, -5);
+  EXPECT_EQ(i.to_vector<int32_t>(), std::vector<int32_t>(1025, -5));
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);
+
+}  // namespace
+}  // namespace cyclone
