@@ -1,8 +1,12 @@
 #include "cyclone/kernels/cpu/elementwise.h"
 
+#include "cyclone/core/parallel.h"
 #include "cyclone/kernels/cast.h"
 
 namespace cyclone::kernels::cpu {
+
+// Elements per parallel chunk: big enough that a thread's wake-up is paid for many times over.
+constexpr int64_t kGrain = 1 << 15;
 
 void unary(Context&, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();
@@ -11,7 +15,9 @@ void unary(Context&, UnaryOp op, const Tensor& x, const Tensor& out, double a, d
     T* po = out.data<T>();
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
     dispatch_unary(op, [&]<UnaryOp kOp>() {
-      for (int64_t i = 0; i < n; ++i) po[i] = unary_fn<kOp, T>(px[i], ta, tb);
+      parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) po[i] = unary_fn<kOp, T>(px[i], ta, tb);
+      });
     });
   });
 }
@@ -25,11 +31,14 @@ void binary(Context&, BinaryOp op, const Tensor& x, const Tensor& y, const Tenso
     const T* py = y.data<T>();
     T* po = out.data<T>();
     dispatch_binary(op, [&]<BinaryOp kOp>() {
-      if (ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull) {
-        for (int64_t i = 0; i < n; ++i) po[i] = binary_fn<kOp, T>(px[i], py[i]);
-      } else {
-        for (int64_t i = 0; i < n; ++i) po[i] = binary_fn<kOp, T>(px[ix(i)], py[iy(i)]);
-      }
+      const bool full = ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull;
+      parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+        if (full) {
+          for (int64_t i = lo; i < hi; ++i) po[i] = binary_fn<kOp, T>(px[i], py[i]);
+        } else {
+          for (int64_t i = lo; i < hi; ++i) po[i] = binary_fn<kOp, T>(px[ix(i)], py[iy(i)]);
+        }
+      });
     });
   });
 }

@@ -1,0 +1,28 @@
+// parallel_for: splits [0, n) into fixed chunks of `grain` elements and runs f(begin, end) on
+// them with OpenMP threads. The chunking depends only on n and grain, never on the thread count,
+// so a kernel that combines per-chunk results in chunk order is deterministic on any machine.
+// Below one grain it runs inline (no thread wake-up for small tensors).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace cyclone {
+
+// Threads the CPU backend uses (OMP_NUM_THREADS or the core count).
+int cpu_threads();
+
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (chunks == 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
+}
+
+}  // namespace cyclone
