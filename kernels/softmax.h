@@ -13,8 +13,12 @@
 //   GPU the kernel flags it and the host reads the flag only in debug (CYCLONE_SYNC=1) mode, while
 //   the loss of such a row becomes NaN so that the trainer's non-finite check catches it).
 // cost: ~3 passes over rows*classes elements.
+//   Zero rows give a NaN loss (torch's mean of nothing). Accumulation: per row in the element type,
+//   the mean over rows in double (in a fixed order on the GPU: deterministic).
 // argmax_rows / topk_correct: predictions and accuracy; topk_correct counts rows whose label is
-// among the k largest logits (ties broken toward the lower index, as torch.topk on CPU).
+// among the k largest logits (ties broken toward the lower index, as torch.topk on CPU; NaN ranks
+// above every number, as in torch). 1 <= k <= classes. A bad label is an Error on the CPU and
+// counts as a wrong row on the GPU.
 #pragma once
 
 #include "cyclone/core/context.h"
