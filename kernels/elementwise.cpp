@@ -18,6 +18,17 @@ bool is_channel_vector(const Shape& s, const Shape& out) {
   return true;
 }
 
+// An outer operand: same rank, the first k dims equal to out's and the rest 1 (k < rank).
+// Returns k, or -1 when s is not one.
+int outer_prefix(const Shape& s, const Shape& out) {
+  if (s.rank() != out.rank() || s == out) return -1;
+  int k = 0;
+  while (k < s.rank() && s[k] == out[k]) ++k;
+  for (int i = k; i < s.rank(); ++i)
+    if (s[i] != 1) return -1;
+  return k;
+}
+
 void check_float(const char* op, const Tensor& t) {
   CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op,
                 ": needs float32 or float64, got ", dtype_name(t.dtype()));
@@ -30,11 +41,11 @@ Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y) {
   if (a == b) return a;
   if (b.numel() == 1) return a;
   if (a.numel() == 1) return b;
-  if (is_channel_vector(b, a)) return a;
-  if (is_channel_vector(a, b)) return b;
+  if (is_channel_vector(b, a) || outer_prefix(b, a) >= 0) return a;
+  if (is_channel_vector(a, b) || outer_prefix(a, b) >= 0) return b;
   CYCLONE_THROW(op, ": shapes ", a, " and ", b,
-                " do not broadcast (same shape, a one-element tensor, or a per-channel [C] against "
-                "dim 1 are supported)");
+                " do not broadcast (supported: the same shape, a one-element tensor, a per-channel "
+                "[C] against dim 1, or leading dims equal and trailing dims 1 such as [N, 1])");
 }
 
 BroadcastIndex broadcast_index(const Tensor& operand, const Shape& out) {
@@ -42,6 +53,12 @@ BroadcastIndex broadcast_index(const Tensor& operand, const Shape& out) {
   if (operand.shape() == out) return ix;
   if (operand.numel() == 1) {
     ix.mode = Broadcast::kScalar;
+    return ix;
+  }
+  const int k = outer_prefix(operand.shape(), out);
+  if (k >= 0) {
+    ix.mode = Broadcast::kOuter;
+    ix.inner = out.prod(k, out.rank());
     return ix;
   }
   CYCLONE_CHECK(is_channel_vector(operand.shape(), out), "operand of shape ", operand.shape(),

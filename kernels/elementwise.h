@@ -2,8 +2,9 @@
 //
 // unary:  out[i] = f(x[i]; a, b)                         cost: n flops-ish, 2n*sizeof(T) bytes
 // binary: out[i] = f(x[ix(i)], y[iy(i)])                 cost: n flops, 3n*sizeof(T) bytes (full)
-//   with each operand full-size, a scalar, or a per-channel vector broadcast along dim 1 (NCHW bias,
-//   [N, C] bias). out may alias an input of the same shape (in-place).
+//   with each operand full-size, a scalar, a per-channel vector broadcast along dim 1 (NCHW bias,
+//   [N, C] bias), or an "outer" operand whose leading dims match and trailing dims are 1 ([N, 1]
+//   against [N, C]: a keepdim reduction). out may alias an input of the same shape (in-place).
 // fill:   out[i] = value                                 cost: n*sizeof(T) bytes
 // cast:   out[i] = T_out(x[i]) (float32/float64/int32/uint8; float->int truncates toward zero)
 // Tensors must be contiguous, on one device, float32 or float64 for unary/binary.

@@ -104,7 +104,9 @@ CYCLONE_HD T binary_fn(T x, T y) {
 //   kFull:    operand[i]                      (same shape as the output)
 //   kScalar:  operand[0]                      (one element)
 //   kChannel: operand[(i / inner) % channels] (a per-channel vector against dim 1 of NCHW or NC)
-enum class Broadcast : uint8_t { kFull, kScalar, kChannel };
+//   kOuter:   operand[i / inner]              (leading dims equal, trailing dims 1: a keepdim
+//                                              reduction such as [N, 1] against [N, C])
+enum class Broadcast : uint8_t { kFull, kScalar, kChannel, kOuter };
 
 struct BroadcastIndex {
   Broadcast mode = Broadcast::kFull;
@@ -113,6 +115,7 @@ struct BroadcastIndex {
   CYCLONE_HD int64_t operator()(int64_t i) const {
     if (mode == Broadcast::kFull) return i;
     if (mode == Broadcast::kScalar) return 0;
+    if (mode == Broadcast::kOuter) return i / inner;
     return (i / inner) % channels;
   }
 };

@@ -56,12 +56,19 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   Tensor out = Tensor::empty(shape, g.dtype(), g.device());
   Context& ctx = Context::of(g);
-  if (shape.numel() == 1) {
-    kernels::reduce_all(ctx, kernels::ReduceOp::kSum, g, out);
-  } else {
-    CYCLONE_CHECK(g.rank() >= 2 && shape.numel() == g.dim(1), "sum_to: cannot reduce ", g.shape(),
-                  " to ", shape);
-    kernels::reduce_channels(ctx, kernels::ReduceOp::kSum, g, out);
+  const kernels::BroadcastIndex ix = kernels::broadcast_index(out, g.shape());
+  switch (ix.mode) {
+    case kernels::Broadcast::kScalar:
+      kernels::reduce_all(ctx, kernels::ReduceOp::kSum, g, out);
+      break;
+    case kernels::Broadcast::kChannel:
+      kernels::reduce_channels(ctx, kernels::ReduceOp::kSum, g, out);
+      break;
+    case kernels::Broadcast::kOuter:  // [outer, inner] summed over inner
+      kernels::reduce_axis(ctx, kernels::ReduceOp::kSum, g.reshape({-1, ix.inner}), 1, out);
+      break;
+    case kernels::Broadcast::kFull:
+      break;  // unreachable: shapes differ
   }
   // The reduction's own gradient is a broadcast back, which binary ops already provide.
   const Shape from = g.shape();

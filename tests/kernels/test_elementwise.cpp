@@ -99,7 +99,9 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
   };
   const Case cases[] = {{{1025}, {1025}},           {{3, 5, 7}, {1}},  {{1}, {4, 6}},
                         {{2, 3, 4, 5}, {3}},        {{3}, {2, 3, 4, 5}},
-                        {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{7, 11}, {11}}};
+                        {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{7, 11}, {11}},
+                        {{7, 11}, {7, 1}},          {{2, 3, 1, 1}, {2, 3, 4, 5}},
+                        {{2, 3, 4, 5}, {2, 1, 1, 1}}};
   for (DType dt : {DType::kFloat32, DType::kFloat64}) {
     for (BinaryOp op : kBinaryOps) {
       for (const Case& c : cases) {
@@ -114,7 +116,14 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
         auto pick = [&](const std::vector<double>& v, const Shape& vs, int64_t i) {
           if (vs == s) return v[i];
           if (vs.numel() == 1) return v[0];
-          return v[(i / inner) % C];
+          if (vs.rank() == s.rank()) {  // leading dims equal, trailing dims 1: by the prefix
+            int k = 0;
+            while (k < s.rank() && vs[k] == s[k]) ++k;
+            bool outer = true;
+            for (int d = k; d < s.rank(); ++d) outer = outer && vs[d] == 1;
+            if (outer) return v[i / s.prod(k, s.rank())];
+          }
+          return v[(i / inner) % C];  // per-channel along dim 1
         };
         std::vector<double> ref(n);
         for (int64_t i = 0; i < n; ++i) ref[i] = ref_binary(op, pick(xv, c.x, i), pick(yv, c.y, i));
@@ -207,7 +216,7 @@ TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
     }
   }
   for (BinaryOp op : kBinaryOps) {
-    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}}) {
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
       Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kFloat64, Device::cpu(), 0.2, 2);
       Tensor y = testing::random_tensor(ys, 4, DType::kFloat64, Device::cpu(), 0.2, 2);
       Tensor ref = testing::nan_tensor(x.shape(), DType::kFloat64, Device::cpu());
