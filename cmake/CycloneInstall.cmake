@@ -3,7 +3,15 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set_target_properties(cyclone PROPERTIES INSTALL_RPATH "$ORIGIN")
+# $ORIGIN first (the package is relocatable); then where the CUDA libraries were found at build
+# time, as a fallback for machines whose loader path does not list the toolkit.
+set(cyclone_rpath "$ORIGIN")
+if(CYCLONE_WITH_CUDA)
+  get_filename_component(cyclone_cudnn_dir "${CYCLONE_CUDNN_LIB}" DIRECTORY)
+  list(APPEND cyclone_rpath "${CUDAToolkit_LIBRARY_DIR}" "${cyclone_cudnn_dir}")
+  list(REMOVE_DUPLICATES cyclone_rpath)
+endif()
+set_target_properties(cyclone PROPERTIES INSTALL_RPATH "${cyclone_rpath}")
 install(TARGETS cyclone EXPORT CycloneTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -1,16 +1,23 @@
 // parallel_for: splits [0, n) into fixed chunks of `grain` elements and runs f(begin, end) on
 // them with OpenMP threads. The chunking depends only on n and grain, never on the thread count,
 // so a kernel that combines per-chunk results in chunk order is deterministic on any machine.
-// Below one grain it runs inline (no thread wake-up for small tensors).
+// Below one grain it runs inline (no thread wake-up for small tensors). The OpenMP region lives
+// in core/parallel.cpp, so code including this header needs no -fopenmp.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace cyclone {
 
 // Threads the CPU backend uses (OMP_NUM_THREADS or the core count).
 int cpu_threads();
+
+namespace detail {
+// Runs chunk(c) for c in [0, chunks) on the OpenMP team.
+void run_chunks(int64_t chunks, const std::function<void(int64_t)>& chunk);
+}  // namespace detail
 
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
@@ -21,8 +28,7 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
     f(int64_t{0}, n);
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
+  detail::run_chunks(chunks, [&](int64_t c) { f(c * grain, std::min(n, (c + 1) * grain)); });
 }
 
 }  // namespace cyclone

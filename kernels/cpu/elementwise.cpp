@@ -6,7 +6,7 @@
 namespace cyclone::kernels::cpu {
 
 // Elements per parallel chunk: big enough that a thread's wake-up is paid for many times over.
-constexpr int64_t kGrain = 1 << 15;
+constexpr int64_t kGrain = 1 << 18;
 
 void unary(Context&, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();

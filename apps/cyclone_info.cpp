@@ -1,0 +1,26 @@
+// cyclone_info: what this build of Cyclone is and what it finds at run time, one fact a line, for
+// the head of every GPU log (scripts/gpu_run.sh): the libraries printed are those actually loaded,
+// which on a GPU host come from LD_LIBRARY_PATH rather than from the build machine.
+#include <cstdio>
+#include <exception>
+
+#include "cyclone/core/cuda/runtime.h"
+#include "cyclone/core/device.h"
+
+#ifndef CYCLONE_VERSION_STRING
+#define CYCLONE_VERSION_STRING "unknown"
+#endif
+
+int main() {
+  try {
+    std::printf("cyclone %s\n", CYCLONE_VERSION_STRING);
+    std::printf("cuda backend: %s\n", cyclone::built_with_cuda() ? "built" : "not built");
+    std::printf("cuda devices: %d\n", cyclone::cuda_device_count());
+    std::printf("libraries: %s\n", cyclone::gpu::versions());
+    std::printf("default device: %s\n", cyclone::default_device().str().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cyclone_info: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""PyTorch reference for cyclone_bench: the same cases, names, shapes and inputs policy.
+
+Each case is timed the way cyclone_bench times it (benchmarks/bench_util.h): random inputs (never
+zeros), a few warm-up calls, then one call per repetition timed with torch.cuda.Event pairs on the
+current stream (a host clock on the CPU), rotating among copies of the working set so that a
+rotation exceeds 128 MiB (over an H100's 50 MiB L2). The figure reported is the median.
+
+Prints JSON: {"context": {...}, "benchmarks": [{"name": "BM_gemm/cuda/fp32/1024",
+"median_s": ..., "mean_s": ..., "min_s": ..., "reps": ...}, ...]} for benchmarks/compare.py.
+
+    python3 benchmarks/pytorch/kernels.py --device all > torch.json
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+ROTATION_BYTES = 128 << 20
+MAX_SETS = 32
+WARMUP_CALLS = 3
+
+
+def rotation_sets(set_bytes):
+    if set_bytes <= 0:
+        return 1
+    return max(1, min(MAX_SETS, math.ceil(ROTATION_BYTES / set_bytes)))
+
+
+def rotated(first):
+    """first: a list of tensors; returns [first, copies...] as cyclone_bench's rotated_sets."""
+    count = rotation_sets(sum(t.numel() * t.element_size() for t in first))
+    return [first] + [[t.clone() for t in first] for _ in range(count - 1)]
+
+
+def size_str(n):
+    if n >= (1 << 20) and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
+    if n > 4096 and n % (1 << 10) == 0:
+        return f"{n >> 10}K"
+    return str(n)
+
+
+def shape_str(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def uniform(shape, device, gen, lo=-1.0, hi=1.0):
+    return torch.empty(shape, device=device).uniform_(lo, hi, generator=gen)
+
+
+def set_tf32(on):
+    # torch >= 2.9 has fp32_precision; older versions only allow_tf32. Set both where they exist
+    # so that "fp32" really is IEEE fp32 whatever the version's default.
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        try:
+            matmul.fp32_precision = "tf32" if on else "ieee"
+            return
+        except (AttributeError, RuntimeError, ValueError):
+            pass
+    matmul.allow_tf32 = on
+
+
+def time_case(device, op, min_time, min_reps, max_reps):
+    """Median seconds of one op(i) call, with warm-up; CUDA events on CUDA, a host clock on CPU."""
+    call = 0
+    for _ in range(WARMUP_CALLS):
+        op(call)
+        call += 1
+    times = []
+    if device == "cuda":
+        torch.cuda.synchronize()
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        total = 0.0
+        while len(times) < max_reps and (len(times) < min_reps or total < min_time):
+            start.record()
+            op(call)
+            stop.record()
+            stop.synchronize()
+            t = start.elapsed_time(stop) * 1e-3
+            times.append(t)
+            total += t
+            call += 1
+    else:
+        total = 0.0
+        while len(times) < max_reps and (len(times) < min_reps or total < min_time):
+            t0 = time.perf_counter()
+            op(call)
+            t = time.perf_counter() - t0
+            times.append(t)
+            total += t
+            call += 1
+    return times
+
+
+def cases(device):
+    """Yields (name, make) where make() builds the inputs and returns op(i)."""
+    dev = device
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(1)
+
+    def gemm(n, tf32):
+        def make():
+            set_tf32(tf32)
+            sets = rotated([uniform((n, n), dev, gen), uniform((n, n), dev, gen),
+                            torch.empty((n, n), device=dev)])
+
+            def op(i):
+                a, b, c = sets[i % len(sets)]
+                torch.mm(a, b, out=c)
+            return op
+        return make
+
+    def add(n):
+        def make():
+            sets = rotated([uniform((n,), dev, gen), uniform((n,), dev, gen),
+                            torch.empty((n,), device=dev)])
+
+            def op(i):
+                x, y, out = sets[i % len(sets)]
+                torch.add(x, y, out=out)
+            return op
+        return make
+
+    def relu(n):
+        def make():
+            sets = rotated([uniform((n,), dev, gen)])
+
+            def op(i):
+                torch.relu(sets[i % len(sets)][0])
+            return op
+        return make
+
+    def sum_all(n):
+        def make():
+            sets = rotated([uniform((n,), dev, gen)])
+
+            def op(i):
+                torch.sum(sets[i % len(sets)][0])
+            return op
+        return make
+
+    def sum_channels(shape):
+        def make():
+            sets = rotated([uniform(shape, dev, gen)])
+
+            def op(i):
+                sets[i % len(sets)][0].sum(dim=(0, 2, 3))
+            return op
+        return make
+
+    def xent(rows, classes):
+        def make():
+            # Labels are int64 here (cross_entropy's type); int32 in Cyclone.
+            labels = torch.randint(0, classes, (rows,), device=dev, generator=gen)
+            sets = rotated([uniform((rows, classes), dev, gen, -4.0, 4.0), labels])
+            for s in sets:
+                s[0].requires_grad_(True)
+
+            def op(i):
+                x, y = sets[i % len(sets)]
+                loss = F.cross_entropy(x, y)
+                torch.autograd.grad(loss, x)
+            return op
+        return make
+
+    out = []
+    gemm_sizes = (256, 1024, 4096) if device == "cuda" else (256, 1024)
+    for n in gemm_sizes:
+        out.append((f"BM_gemm/{device}/fp32/{n}", gemm(n, False)))
+    if device == "cuda":
+        for n in gemm_sizes:
+            out.append((f"BM_gemm/{device}/tf32/{n}", gemm(n, True)))
+    for n in (1 << 20, 16 << 20):
+        out.append((f"BM_add/{device}/fp32/{size_str(n)}", add(n)))
+        out.append((f"BM_relu/{device}/fp32/{size_str(n)}", relu(n)))
+    for n in (1 << 20, 16 << 20):
+        out.append((f"BM_sum_all/{device}/fp32/{size_str(n)}", sum_all(n)))
+    shape = (128, 64, 32, 32)
+    out.append((f"BM_sum_channels/{device}/fp32/{shape_str(shape)}", sum_channels(shape)))
+    for rows, classes in ((128, 10), (128, 1000), (4096, 1000)):
+        out.append((f"BM_softmax_xent_fwd_bwd/{device}/fp32/{rows}x{classes}",
+                    xent(rows, classes)))
+    return out
+
+
+def context():
+    ctx = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        ctx["device_name"] = torch.cuda.get_device_name(0)
+        ctx["cudnn"] = torch.backends.cudnn.version()
+    return ctx
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
+    parser.add_argument("--min-time", type=float, default=0.2,
+                        help="seconds of timed work per case (default 0.2)")
+    parser.add_argument("--min-reps", type=int, default=10)
+    parser.add_argument("--max-reps", type=int, default=2000)
+    parser.add_argument("--filter", default="", help="only cases whose name contains this")
+    args = parser.parse_args()
+
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    results = []
+    for device in devices:
+        if device == "cuda" and not torch.cuda.is_available():
+            print("kernels.py: no CUDA device, skipping the cuda cases", file=sys.stderr)
+            continue
+        for name, make in cases(device):
+            if args.filter and args.filter not in name:
+                continue
+            op = None
+            try:
+                op = make()
+                times = time_case(device, op, args.min_time, args.min_reps, args.max_reps)
+                results.append({"name": name, "median_s": statistics.median(times),
+                                "mean_s": statistics.fmean(times), "min_s": min(times),
+                                "reps": len(times)})
+            except Exception as e:  # one failing case must not lose the others' numbers
+                results.append({"name": name, "error": f"{type(e).__name__}: {e}"})
+            print(f"kernels.py: {name} done", file=sys.stderr)
+            del op  # free this case's tensors before the next case allocates its own
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    json.dump({"context": context(), "benchmarks": results}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds Cyclone for the GPU hosts (GPU.md) and assembles dist-bundle/, the folder a GPU run carries:
+#   dist-bundle/bin/      cyclone_bench, cyclone_info and the other programs
+#   dist-bundle/tests/    the gtest executables (cyclone_tests_*)
+#   dist-bundle/lib/      libcyclone.so* and the non-CUDA shared libraries they load (OpenBLAS,
+#                         gfortran, quadmath, benchmark, ...), found with ldd; those over 8 MiB
+#                         as .xz, which gpu_run.sh unpacks
+#   dist-bundle/MANIFEST  git revision, compiler, architectures, file list
+# Release, sm_90 only, stripped: it must stay well under the 64 MiB a run may carry.
+# The GPU host provides the driver, the CUDA runtime, cuBLAS, cuDNN and NCCL (PyTorch's wheels) and
+# the C/C++ runtime (its glibc and libstdc++ are newer than this machine's), so none of those is
+# copied; scripts/gpu_run.sh points LD_LIBRARY_PATH at them there.
+#
+# Usage (from anywhere): scripts/gpu_bundle.sh     env: JOBS (default 2), CYCLONE_GPU_BUILD
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+build=${CYCLONE_GPU_BUILD:-build-gpu}
+jobs=${JOBS:-2}
+dist="dist-bundle"
+limit_mib=64
+
+# A separate build folder and bin folder, so the bundle never replaces the developer's ./bin.
+cmake -S . -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DCYCLONE_CUDA=ON \
+  -DCYCLONE_BUILD_TESTS=ON \
+  -DCYCLONE_BUILD_BENCHMARKS=ON \
+  -DCYCLONE_BUILD_APPS=ON \
+  -DCYCLONE_BIN_DIR="$repo/$build/bin"
+cmake --build "$build" -j "$jobs"
+
+rm -rf "$dist"
+mkdir -p "$dist/bin" "$dist/tests" "$dist/lib"
+
+shopt -s nullglob
+for f in "$build"/bin/*; do
+  [[ -f $f && -x $f ]] && cp "$f" "$dist/bin/"
+done
+for f in "$build"/tests/cyclone_tests_*; do
+  [[ -f $f && -x $f ]] && cp "$f" "$dist/tests/"
+done
+cp -P "$build"/lib/libcyclone.so* "$dist/lib/"
+shopt -u nullglob
+
+# Libraries the host provides: CUDA and its libraries, and the C/C++ runtime.
+host_provided='^(libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libnvrtc|libnvJitLink|libcufft|libcurand|libcusolver|libcusparse|libnvToolsExt|libc|libm|libdl|libpthread|librt|libutil|ld-linux-x86-64|libstdc\+\+|libgcc_s|libcyclone)\.so'
+objects=("$dist"/bin/* "$dist"/tests/* "$build"/lib/libcyclone.so)
+# ldd exits non-zero when one argument is not dynamic; the list is what matters.
+ldd_out=$(ldd "${objects[@]}" 2>/dev/null || true)
+missing=$(awk '/not found/ {print $1}' <<<"$ldd_out" | sort -u)
+if [[ -n $missing ]]; then
+  # Not found here means not found there either: better to stop than to ship a broken bundle.
+  echo "gpu_bundle: unresolved libraries here: $missing" >&2
+  exit 1
+fi
+while read -r name path; do
+  [[ -z $name || $name =~ $host_provided ]] && continue
+  cp -L "$path" "$dist/lib/$name"
+  echo "bundled $name (from $path)"
+done < <(awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$ldd_out" | sort -u)
+
+# Strip what we built and what we copied (Debian's libraries are mostly stripped already).
+strip --strip-unneeded "$dist"/bin/* "$dist"/tests/* 2>/dev/null || true
+for f in "$dist"/lib/*; do
+  [[ -L $f ]] || strip --strip-unneeded "$f" 2>/dev/null || true
+done
+
+# Debian's OpenBLAS carries kernels for every x86 CPU (36 MB, 4 MB as xz): large libraries travel
+# compressed, and gpu_run.sh unpacks them next to the others before anything runs.
+for f in "$dist"/lib/*; do
+  if [[ ! -L $f && $f != */libcyclone.so* ]] && (($(stat -c %s "$f") > 8 * 1048576)); then
+    xz -T2 -6 "$f"
+    echo "compressed $(basename "$f") to $(du -h "$f.xz" | cut -f1)"
+  fi
+done
+
+{
+  echo "cyclone GPU bundle"
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+  echo "git: $(git rev-parse HEAD 2>/dev/null || echo 'no commit'), $(git status --porcelain 2>/dev/null | wc -l) changed files"
+  echo "nvcc: $(nvcc --version 2>/dev/null | tail -n 1 || echo '?')"
+  echo "cmake: build type Release, CUDA architectures 90"
+  echo "files:"
+  (cd "$dist" && find . -type f -o -type l | sort | sed 's/^/  /')
+} >"$dist/MANIFEST"
+
+bytes=$(du -sb "$dist" | cut -f1)
+mib=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1048576}')
+du -sh "$dist"/bin "$dist"/tests "$dist"/lib
+echo "gpu_bundle: $dist is $mib MiB (limit $limit_mib MiB for everything a run carries)"
+if ((bytes >= limit_mib * 1048576)); then
+  echo "gpu_bundle: too large to carry" >&2
+  exit 1
+fi

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# One GPU run (GPU.md, "What a GPU run should always do"), on the GPU host, from the repository
+# root, with dist-bundle/ (scripts/gpu_bundle.sh) carried:
+#   1. the device (nvidia-smi) and the library versions the binaries actually load -> info.txt
+#   2. every gtest executable, then once more with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU
+#      host)                                                                     -> tests.log
+#   3. the CUDA tests under compute-sanitizer memcheck                           -> memcheck.log
+#   4. cyclone_bench (median of repetitions)                                     -> bench.json
+#      and the PyTorch reference on the same GPU                                 -> torch.json
+#   5. the ratio table, the failed steps and the run's identity                  -> summary.txt
+# Every step runs even when one before it failed; the script exits 1 if any failed.
+# Output goes to $OUT (set by the device tool), else to logs/gpu-<UTC date>/.
+#
+# env: CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
+#      MEMCHECK_FILTER (gtest filter, default the CUDA tests), MEMCHECK_TIMEOUT (s, default 300),
+#      BENCH_FILTER (cyclone_bench --benchmark_filter, default all), PYTHON (default python3)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+bundle=${CYCLONE_BUNDLE:-dist-bundle}
+out=${OUT:-$repo/logs/gpu-$(date -u +%Y%m%dT%H%M%SZ)}
+python=${PYTHON:-python3}
+mkdir -p "$out"
+bundle=$(cd "$bundle" && pwd)
+
+failed=()
+notes=()
+# step NAME CMD...: runs CMD, records NAME as failed on a non-zero exit, never stops the script.
+step() {
+  local name=$1
+  shift
+  echo "== $name"
+  local rc=0
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    echo "== $name: ok"
+  else
+    echo "== $name: FAILED (exit $rc)"
+    failed+=("$name")
+  fi
+}
+
+# ---- libraries: the host's cuDNN / cuBLAS / NCCL / CUDA runtime, wherever they are ----
+# PyTorch's nvidia-* wheels first (GPU.md: that is where they live), then the toolkit, then /.
+search_roots() {
+  "$python" - <<'PY' 2>/dev/null || true
+import site
+for p in site.getsitepackages() + [site.getusersitepackages()]:
+    print(p)
+PY
+  echo /usr/local/cuda/lib64
+  echo /usr/local/cuda/lib
+  echo /usr/local/nvidia/lib64
+  echo /usr/lib/x86_64-linux-gnu
+}
+find_lib_dir() {
+  local name=$1 root hit
+  while read -r root; do
+    [[ -d $root ]] || continue
+    hit=$(find "$root" \( -type f -o -type l \) -name "$name*" -print -quit 2>/dev/null || true)
+    if [[ -n $hit ]]; then
+      dirname "$hit"
+      return 0
+    fi
+  done < <(search_roots)
+  hit=$(find / -xdev \( -type f -o -type l \) -name "$name*" -not -path '/proc/*' -print -quit \
+    2>/dev/null || true)
+  [[ -n $hit ]] && dirname "$hit"
+}
+unresolved() {
+  ldd "$bundle"/bin/* "$bundle"/tests/* "$bundle"/lib/libcyclone.so 2>/dev/null |
+    awk '/not found/ {print $1}' | sort -u || true
+}
+# Libraries gpu_bundle.sh compressed (xz, or Python's lzma where xz is missing).
+unpack_libraries() {
+  local f
+  for f in "$bundle"/lib/*.xz; do
+    [[ -e $f ]] || continue
+    if command -v xz >/dev/null; then
+      xz -dkf "$f"
+    else
+      "$python" -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as src, open(sys.argv[1][:-3], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$f"
+    fi
+  done
+}
+setup_libraries() {
+  local name dir dirs=("$bundle/lib")
+  unpack_libraries
+  export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The three GPU.md names, plus whatever else ldd finds missing (cudart, cublasLt, ...).
+  for name in libcudnn.so.9 libcublas.so.13 libnccl.so.2 $(unresolved); do
+    dir=$(find_lib_dir "$name" || true)
+    if [[ -z $dir ]]; then
+      echo "not found on this host: $name"
+      continue
+    fi
+    if [[ ":$LD_LIBRARY_PATH:" != *":$dir:"* ]]; then
+      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
+      dirs+=("$dir")
+    fi
+    echo "$name: $dir"
+  done
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  local left
+  left=$(unresolved)
+  if [[ -n $left ]]; then
+    echo "still unresolved: $left"
+    return 1
+  fi
+}
+
+# ---- 1. identity ----
+info() {
+  local rc=0 smi
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "git: $(git rev-parse HEAD 2>/dev/null || echo 'no commit')"
+  [[ -f $bundle/MANIFEST ]] && sed -n '2,3s/^/bundle /p' "$bundle/MANIFEST"
+  setup_libraries || rc=1
+  smi=$(command -v nvidia-smi || echo /usr/local/nvidia/bin/nvidia-smi)
+  "$smi" --query-gpu=name,driver_version,memory.total --format=csv || rc=1
+  "$bundle/bin/cyclone_info" || rc=1
+  return "$rc"
+}
+# Not through a pipe: setup_libraries must export LD_LIBRARY_PATH into this shell.
+step info info >"$out/info.txt" 2>&1
+cat "$out/info.txt"
+if [[ -z ${CYCLONE_PEAK_GBPS:-} ]] && grep -q "H200" "$out/info.txt"; then
+  export CYCLONE_PEAK_GBPS=4800  # H200 HBM3e; the benchmarks default to the H100's 3350
+fi
+
+# ---- 2. tests ----
+: >"$out/tests.log"
+for t in "$bundle"/tests/cyclone_tests_*; do
+  [[ -x $t ]] || continue
+  step "$(basename "$t")" "$t" --gtest_color=no >>"$out/tests.log" 2>&1
+done
+for t in "$bundle"/tests/cyclone_tests_*; do
+  [[ -x $t ]] || continue
+  echo "== $(basename "$t") with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU host)" \
+    >>"$out/tests.log"
+  step "$(basename "$t") (no GPU visible)" env CUDA_VISIBLE_DEVICES= "$t" --gtest_color=no \
+    >>"$out/tests.log" 2>&1
+done
+skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
+notes+=("tests: $skipped SKIPPED lines in tests.log (the no-GPU pass skips the CUDA tests)")
+
+# ---- 3. memcheck on the CUDA tests ----
+memcheck() {
+  local t rc=0
+  for t in "$bundle"/tests/cyclone_tests_*; do
+    [[ -x $t ]] || continue
+    echo "== memcheck $(basename "$t")"
+    timeout "${MEMCHECK_TIMEOUT:-300}" compute-sanitizer --tool memcheck --error-exitcode 1 \
+      "$t" --gtest_color=no --gtest_filter="${MEMCHECK_FILTER:-*Cuda*:*/cuda*}" || rc=1
+  done
+  return "$rc"
+}
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck memcheck >"$out/memcheck.log" 2>&1
+  if grep -q "Device not supported" "$out/memcheck.log"; then
+    # Seen on gVisor hosts: the sanitizer cannot attach there at all; that is the host, not us.
+    notes+=("memcheck: compute-sanitizer does not support this host (Device not supported)")
+  fi
+else
+  echo "compute-sanitizer not on PATH" >"$out/memcheck.log"
+  failed+=("memcheck (no compute-sanitizer)")
+fi
+
+# ---- 4. benchmarks, Cyclone and PyTorch side by side ----
+bench() {
+  "$bundle/bin/cyclone_bench" --benchmark_repetitions="${BENCH_REPS:-5}" \
+    --benchmark_report_aggregates_only=true --benchmark_min_time="${BENCH_MIN_TIME:-0.2}" \
+    --benchmark_filter="${BENCH_FILTER:-.}" \
+    --benchmark_out="$out/bench.json" --benchmark_out_format=json
+  # A case that failed (a kernel error, or "no CUDA device" on a GPU host) fails the step.
+  if grep -q '"error_occurred": true' "$out/bench.json"; then
+    echo "cases with errors:"
+    grep -B12 '"error_occurred": true' "$out/bench.json" | grep '"name"' || true
+    return 1
+  fi
+}
+step bench bench >"$out/bench.log" 2>&1
+step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
+  2>>"$out/bench.log"
+
+# ---- 5. summary ----
+{
+  echo "cyclone GPU run $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse HEAD 2>/dev/null || echo 'no commit')"
+  grep -A1 '^name, driver_version' "$out/info.txt" || true
+  grep -E '^(libraries|cuda devices):' "$out/info.txt" || true
+  echo
+  "$python" benchmarks/compare.py "$out/bench.json" "$out/torch.json" || echo "compare.py failed"
+  echo
+  for n in "${notes[@]}"; do echo "note: $n"; done
+  if ((${#failed[@]})); then
+    echo "FAILED steps: ${failed[*]}"
+  else
+    echo "all steps passed"
+  fi
+} >"$out/summary.txt" 2>&1
+cat "$out/summary.txt"
+((${#failed[@]} == 0))

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Install test (tests/install/CMakeLists.txt): install, relocate, consume.
+#   1. cmake --install <build> --prefix T/prefix
+#   2. mv T/prefix T/moved: nothing in the package may remember where it was installed
+#   3. public headers: none of those outside cuda/ folders may include a CUDA header, and all of
+#      them together must compile for a consumer with no CUDA include path
+#   4. configure + build tests/install/consumer against T/moved (CMAKE_PREFIX_PATH), run it: it
+#      finds libcyclone.so through the RPATH CMake derives from the imported target
+# Usage: run_install_test.sh --build DIR --consumer DIR [--cmake CMAKE] [--cxx CXX]
+set -euo pipefail
+
+build=''
+consumer=''
+cmake=cmake
+cxx=c++
+while (($#)); do
+  case $1 in
+    --build) build=$2 ;;
+    --consumer) consumer=$2 ;;
+    --cmake) cmake=$2 ;;
+    --cxx) cxx=$2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+[[ -n $build && -n $consumer ]] || { echo "usage: $0 --build DIR --consumer DIR" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cyclone-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+echo "-- install into $tmp/prefix"
+"$cmake" --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log"
+mv "$tmp/prefix" "$tmp/moved"
+prefix=$tmp/moved
+libdir=$(dirname "$(find "$prefix" -name 'libcyclone.so' -print -quit)")
+[[ -f $prefix/include/cyclone/cyclone.h ]] || { echo "no include/cyclone/cyclone.h" >&2; exit 1; }
+
+# The consumer sees no CUDA toolkit: no include path from the environment either.
+unset CPATH CPLUS_INCLUDE_PATH C_INCLUDE_PATH
+
+echo "-- public headers"
+mapfile -t headers < <(cd "$prefix/include" && find cyclone -name '*.h' -not -path '*/cuda/*' | sort)
+cuda_include='#include[[:space:]]*[<"](cuda|cuda_runtime|cuda_runtime_api|cublas_v2|cublasLt|cudnn|nccl|cuda_fp16|cuda_bf16)\.h'
+bad=$(cd "$prefix/include" && { grep -lE "$cuda_include" "${headers[@]}" || true; })
+if [[ -n $bad ]]; then
+  echo "public headers that include CUDA headers:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+tu=$tmp/all_headers.cpp
+for h in "${headers[@]}"; do echo "#include \"$h\""; done >"$tu"
+echo "${#headers[@]} headers outside cuda/ folders"
+
+echo "-- consumer"
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+"$cmake" -S "$consumer" -B "$tmp/consumer" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" -DCYCLONE_ALL_HEADERS_TU="$tu" \
+  >"$tmp/configure.log" || { cat "$tmp/configure.log"; exit 1; }
+grep -q "Cyclone_DIR:PATH=$prefix/" "$tmp/consumer/CMakeCache.txt" ||
+  { echo "find_package found a Cyclone outside $prefix" >&2; exit 1; }
+"$cmake" --build "$tmp/consumer" -j 2 >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+
+# The app must run by RPATH alone (no LD_LIBRARY_PATH), and load the moved libcyclone.
+env -u LD_LIBRARY_PATH "$tmp/consumer/app"
+loaded=$(env -u LD_LIBRARY_PATH ldd "$tmp/consumer/app" | awk '$1 ~ /^libcyclone/ {print $3}')
+if [[ $(dirname "$loaded") != "$libdir" ]]; then
+  echo "app loads libcyclone from '$loaded', not from the moved prefix $libdir" >&2
+  exit 1
+fi
+echo "-- install test passed"
