@@ -75,6 +75,20 @@ void Tensor::zero_() const {
   }
 }
 
+void Tensor::set_data(const Tensor& src) const {
+  CYCLONE_CHECK(is_leaf(), "set_data on a tensor with autograd history (use detach first)");
+  CYCLONE_CHECK(!requires_grad() || is_floating(src.dtype()),
+                "set_data: a tensor that requires grad needs floating data, got ",
+                dtype_name(src.dtype()));
+  TensorImpl& me = impl();
+  const TensorImpl& other = *src.impl_;
+  me.storage = other.storage;
+  me.offset = other.offset;
+  me.shape = other.shape;
+  me.dtype = other.dtype;
+  me.grad.reset();
+}
+
 Tensor Tensor::reshape(const std::vector<int64_t>& new_dims) const {
   std::vector<int64_t> dims = new_dims;
   auto new_shape = [&] {

@@ -98,6 +98,10 @@ class Tensor {
   // the host to finish, so the host may read the result at once.
   void copy_from(const Tensor& src) const;
   void zero_() const;  // all bytes zero
+  // Makes this tensor share src's storage, shape and dtype while keeping its identity, so every
+  // handle to it (a module's member, an optimizer's list) sees the new data: how parameters move
+  // between devices and how loaded weights take their place. Drops .grad; only for leaves.
+  void set_data(const Tensor& src) const;
 
   // Host copies of the values (any device).
   template <class T>

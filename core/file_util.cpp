@@ -1,0 +1,98 @@
+#include "cyclone/core/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "cyclone/core/error.h"
+
+namespace cyclone {
+
+namespace {
+
+std::string reason(int err) {
+  std::string r = std::strerror(err);
+  if (err == ENOSPC) r += " (the disk is full: free space or choose another directory)";
+  if (err == EDQUOT) r += " (disk quota exceeded)";
+  return r;
+}
+
+// Closes fd on scope exit unless released.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string tmp =
+      (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  auto fail = [&](const char* what, int err) {
+    ::unlink(tmp.c_str());
+    CYCLONE_THROW("cannot write ", path, ": ", what, " failed: ", reason(err));
+  };
+  {
+    Fd f;
+    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f.fd < 0) fail("open", errno);
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(f.fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("write", errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (::fsync(f.fd) != 0) fail("fsync", errno);
+    const int fd = f.fd;
+    f.fd = -1;
+    if (::close(fd) != 0) fail("close", errno);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
+  // Make the rename itself durable.
+  Fd d;
+  d.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d.fd >= 0) ::fsync(d.fd);
+}
+
+uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    CYCLONE_THROW("cannot read ", path, ": ", std::strerror(errno));
+  CYCLONE_CHECK(!S_ISDIR(st.st_mode), "cannot read ", path, ": it is a directory, not a file");
+  CYCLONE_CHECK(S_ISREG(st.st_mode), "cannot read ", path, ": not a regular file");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  const uint64_t size = file_size(path);
+  CYCLONE_CHECK(size <= max_bytes, "cannot read ", path, ": ", size, " bytes is more than the ",
+                max_bytes, " allowed for this kind of file");
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) CYCLONE_THROW("cannot read ", path, ": ", std::strerror(errno));
+  std::string out(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::read(f.fd, out.data() + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) CYCLONE_THROW("cannot read ", path, ": ", std::strerror(errno));
+    if (n == 0) CYCLONE_THROW("cannot read ", path, ": it shrank while being read (", done, " of ",
+                              size, " bytes)");
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+}  // namespace cyclone

@@ -1,0 +1,24 @@
+// Files written so that a reader never sees half of one, and read with a clear error for every way
+// a path can be wrong.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cyclone {
+
+// Writes `bytes` to a temporary file beside `path`, flushes it (fsync), renames it over `path`,
+// and fsyncs the directory: after a crash at any moment `path` holds either the old or the new
+// contents. On any failure (no such directory, permission, disk full) the temporary file is
+// removed and an Error names `path` and the system's reason.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// The whole file. Errors name the path: missing, a directory, unreadable, or larger than
+// max_bytes (checked before reading, so a huge file is never loaded by mistake).
+std::string read_file(const std::string& path, uint64_t max_bytes = uint64_t{1} << 34);
+
+// Size of a regular file in bytes, or an Error naming the path (missing, directory, unreadable).
+uint64_t file_size(const std::string& path);
+
+}  // namespace cyclone
