@@ -1,0 +1,99 @@
+// Module: a layer or network with named parameters, buffers and sub-modules (torch.nn.Module's
+// contract, kept small).
+//
+// Names are dotted paths in registration order — "block1.0.conv1.weight" — the same names
+// state_dict() and safetensors files use, so weights written by PyTorch with the same layout load
+// here. Parameters are leaves with requires_grad; buffers (batch-norm running statistics) are
+// saved and moved with the module but get no gradient. Tensors keep their identity for the life of
+// the module (to() and load_state_dict() replace their data in place), so an optimizer built from
+// parameters() stays valid.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cyclone/core/safetensors.h"
+#include "cyclone/core/tensor.h"
+
+namespace cyclone {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Tensor forward(const Tensor& x) = 0;
+  // forward(), plus the bookkeeping of summary() when one is being taken.
+  Tensor operator()(const Tensor& x);
+
+  // "Conv2d", and the arguments that describe this instance ("3, 16, kernel_size=3").
+  virtual std::string type_name() const = 0;
+  virtual std::string extra_repr() const { return ""; }
+
+  // ---- structure ----
+  NamedTensors named_parameters(bool trainable_only = false) const;
+  std::vector<Tensor> parameters(bool trainable_only = false) const;
+  NamedTensors named_buffers() const;
+  // Every module below this one (and this one, named ""), depth first, in registration order.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // The sub-module at a dotted path ("block1.0"), or an Error naming the path.
+  Module& submodule(const std::string& path);
+  // Parameters whose name starts with `prefix` (a per-group learning-rate selection).
+  NamedTensors parameters_with_prefix(const std::string& prefix) const;
+  int64_t num_parameters(bool trainable_only = false) const;
+
+  // ---- modes and placement ----
+  void train(bool on = true);  // this module and all below
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  void to(Device device);  // parameters and buffers, in place (handles stay valid)
+
+  // Fine-tuning: parameters below stop (or start again) requiring gradients.
+  void freeze();
+  void unfreeze();
+
+  // ---- weights ----
+  NamedTensors state_dict() const;  // parameters then buffers, by name
+  // Copies every tensor of `state` into the tensor of the same name (converting the device).
+  // Shapes and dtypes must match; with strict, names must match exactly both ways. Errors name the
+  // tensor and both shapes. With strict = false, returns the names that were skipped (missing on
+  // either side or of another shape) instead of failing on them.
+  std::vector<std::string> load_state_dict(const NamedTensors& state, bool strict = true);
+  void save(const std::string& path) const;  // safetensors, atomic
+  std::vector<std::string> load(const std::string& path, bool strict = true);
+
+  // Multi-line description: one line per module with its type and extra_repr.
+  std::string str() const;
+
+ protected:
+  // Registers a parameter (marked requires_grad) / buffer / child under `name` (no dots).
+  Tensor register_parameter(const std::string& name, Tensor t);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> m);
+  void check_new_name(const std::string& name) const;
+  void collect(const std::string& prefix, bool params, bool trainable_only,
+               NamedTensors& out) const;
+
+  NamedTensors params_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+// Runs `model` on a zero batch of `input_shape` without recording gradients and returns a table:
+// one row per leaf module called (qualified name, type, output shape, parameter count) and the
+// totals (parameters, trainable parameters).
+std::string summary(Module& model, const Shape& input_shape, Device device = Device::cpu());
+
+}  // namespace cyclone

@@ -1,0 +1,62 @@
+#include "cyclone/layers/modules.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cyclone/core/generator.h"
+#include "cyclone/kernels/random.h"
+#include "cyclone/layers/activation_ops.h"
+#include "cyclone/layers/linear_ops.h"
+
+namespace cyclone {
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Device device,
+               Generator* gen)
+    : in_(in_features), out_(out_features) {
+  CYCLONE_CHECK(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
+                "): sizes must be positive");
+  Generator& g = gen ? *gen : default_generator();
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+  Tensor w = Tensor::empty({out_features, in_features}, DType::kFloat32, device);
+  kernels::uniform_(Context::of(w), w, -bound, bound, g);
+  weight_ = register_parameter("weight", w);
+  if (bias) {
+    Tensor b = Tensor::empty({out_features}, DType::kFloat32, device);
+    kernels::uniform_(Context::of(b), b, -bound, bound, g);
+    bias_ = register_parameter("bias", b);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight_, bias_); }
+
+std::string Linear::extra_repr() const {
+  return std::to_string(in_) + ", " + std::to_string(out_) + (bias_.defined() ? "" : ", bias=false");
+}
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {
+  for (auto& l : layers) add(std::move(l));
+}
+
+Sequential& Sequential::add(std::shared_ptr<Module> layer) {
+  register_module(std::to_string(layers_.size()), layer);
+  layers_.push_back(std::move(layer));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (auto& l : layers_) y = (*l)(y);
+  return y;
+}
+
+Activation::Activation(std::string name) : name_(std::move(name)) {
+  const auto names = activation_names();
+  if (std::find(names.begin(), names.end(), name_) == names.end()) {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    CYCLONE_THROW("unknown activation '", name_, "' (known: ", known, ")");
+  }
+  fn_ = [n = name_](const Tensor& x) { return activation(n, x); };
+}
+
+}  // namespace cyclone
