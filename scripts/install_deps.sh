@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libopenblas-dev libgtest-dev
-          libgmock-dev libbenchmark-dev zlib1g-dev)
+          libgmock-dev libbenchmark-dev zlib1g-dev
+          dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,4 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python test helpers (PyPI): the reference readers our files are checked against.
+if command -v python3 >/dev/null && ! python3 -c "import safetensors, numpy" 2>/dev/null; then
+  echo "install_deps: installing the Python test helpers (safetensors, numpy)"
+  python3 -m pip install --quiet safetensors numpy 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages safetensors numpy
 fi
