@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# ./bin/lr_schedule end to end: CSV header, rows and precision; --spec @file; --flag=value and
+# --flag value; JSON output; --plot; bad specs and flags exit 2 with one line.
+# Usage: test_lr_schedule_cli.sh /path/to/lr_schedule
+set -euo pipefail
+bin=$1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lr_schedule_test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# CSV: header, N rows, step column 0..N-1, numbers exact to the last digit.
+out=$("$bin" --spec '{"policy": "step", "lr": 0.1, "step_size": 2, "gamma": 0.3}' --steps 5)
+[[ $(head -1 <<<"$out") == "step,lr,momentum" ]] || fail "header: $(head -1 <<<"$out")"
+[[ $(wc -l <<<"$out") -eq 6 ]] || fail "expected 6 lines, got $(wc -l <<<"$out")"
+[[ $(cut -d, -f1 <<<"$out" | tail -n +2 | tr '\n' ' ') == "0 1 2 3 4 " ]] || fail "steps"
+row=$(sed -n 4p <<<"$out")  # t = 2: 0.1 * 0.3 in double arithmetic, momentum default 0.9
+[[ $row == "2,0.03,0.9" ]] || fail "row t=2: $row"
+
+# At least 12 significant digits where the value needs them: cosine at t=1 of 7.
+out=$("$bin" --spec='{"policy": "cosine", "lr": 1, "total_steps": 7}' --steps=2)
+lr1=$(sed -n 3p <<<"$out" | cut -d, -f2)
+digits=$(tr -d '.-' <<<"${lr1%%e*}" | sed 's/^0*//')
+(( ${#digits} >= 12 )) || fail "lr at t=1 printed with too few digits: $lr1"
+python3 - "$lr1" <<'PY' || fail "lr at t=1 is $lr1"
+import math, sys
+want = 0 + (1 - 0) * (1 + math.cos(math.pi * 1 / 7)) / 2
+assert float(sys.argv[1]) == want, (sys.argv[1], repr(want))
+PY
+
+# Scheduled momentum, and the spec's momentum for a policy that does not schedule it.
+# max_lr/25 annealed by cos(0): 0.040000000000000036, as PyTorch gives, printed exactly.
+out=$("$bin" --spec '{"policy": "one_cycle", "max_lr": 1, "total_steps": 10}' --steps 1)
+[[ $(sed -n 2p <<<"$out") == "0,0.040000000000000036,0.95" ]] || fail "one_cycle t=0: $(sed -n 2p <<<"$out")"
+out=$("$bin" --spec '{"policy": "constant", "lr": 0.5, "momentum": 0.7}' --steps 1)
+[[ $(sed -n 2p <<<"$out") == "0,0.5,0.7" ]] || fail "spec momentum: $(sed -n 2p <<<"$out")"
+
+# @file, JSON format with restarts, and a plot.
+echo '{"policy": "sgdr", "lr": 0.1, "cycle_len": 3, "cycle_mult": 2}' >"$tmp/spec.json"
+"$bin" --spec "@$tmp/spec.json" --steps 20 --format json --plot "$tmp/plot.svg" >"$tmp/out.json"
+python3 - "$tmp/out.json" <<'PY' || fail "json output"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["policy"]["policy"] == "sgdr" and d["policy"]["min_lr"] == 0.0, d["policy"]
+assert len(d["lr"]) == 20 and d["lr"][0] == 0.1 and d["lr"][3] == 0.1, d["lr"]
+assert d["restarts"] == [3, 9], d["restarts"]
+assert d["momentum_scheduled"] is False and d["momentum"][0] == 0.9
+PY
+grep -q '<svg' "$tmp/plot.svg" && grep -q '</svg>' "$tmp/plot.svg" || fail "plot is not an SVG"
+grep -q '<polyline' "$tmp/plot.svg" || fail "plot has no line"
+[[ ! -e $tmp/plot.svg.tmp ]] || fail "temporary plot file left behind"
+
+# Usage errors: exit 2, exactly one line on stderr, naming the problem.
+expect_usage_error() {
+  local needle=$1; shift
+  set +e
+  "$bin" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  local rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "exit $rc (want 2) for: $*"
+  [[ $(wc -l <"$tmp/stderr") -eq 1 ]] || fail "stderr is not one line for: $* -> $(cat "$tmp/stderr")"
+  grep -qF -- "$needle" "$tmp/stderr" || fail "stderr '$(cat "$tmp/stderr")' lacks '$needle'"
+  [[ ! -s $tmp/stdout ]] || fail "stdout not empty for: $*"
+}
+expect_usage_error "unknown policy 'nope'" --spec '{"policy": "nope"}' --steps 3
+expect_usage_error "field 'pct_start'" \
+  --spec '{"policy": "one_cycle", "max_lr": 1, "total_steps": 10, "pct_start": 2}' --steps 3
+expect_usage_error "field 'max_lr'" \
+  --spec '{"policy": "triangular", "base_lr": 1, "max_lr": 0.1, "step_size": 2}' --steps 3
+expect_usage_error "not valid JSON" --spec '{"policy": ' --steps 3
+expect_usage_error "cannot read" --spec "@$tmp/missing.json" --steps 3
+expect_usage_error "--steps" --spec '{"policy": "constant", "lr": 1}' --steps 0
+expect_usage_error "--steps" --spec '{"policy": "constant", "lr": 1}' --steps abc
+expect_usage_error "--steps is required" --spec '{"policy": "constant", "lr": 1}'
+expect_usage_error "--format" --spec '{"policy": "constant", "lr": 1}' --steps 2 --format xml
+expect_usage_error "unknown flag --stpes" --spec '{"policy": "constant", "lr": 1}' --stpes 2
+"$bin" --help | grep -q one_cycle || fail "--help does not list the policies"
+echo "lr_schedule CLI test passed"
