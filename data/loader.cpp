@@ -1,0 +1,353 @@
+#include "cyclone/data/loader.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cyclone/core/context.h"
+#include "cyclone/core/cuda/runtime.h"
+#include "cyclone/core/error.h"
+#include "cyclone/data/cuda/transfer.h"
+#include "cyclone/data/random.h"
+
+namespace cyclone::data {
+
+int default_workers() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
+int64_t batch_count(int64_t n, int64_t batch_size, bool drop_last) {
+  CYCLONE_CHECK(batch_size >= 1, "batch_size must be >= 1, got ", batch_size);
+  return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  if (shuffle) return permutation(n, seed, Purpose::kShuffle, static_cast<uint32_t>(epoch));
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+namespace {
+
+struct Slot {
+  int64_t ticket = -1;
+  bool ready = false;
+  std::exception_ptr error;
+  int64_t epoch = 0, index = 0, rows = 0;
+  Tensor host_images, host_labels;  // full-batch buffers
+  // GPU only.
+  void* copy_done = nullptr;  // event recorded after the copy out of the host buffers
+  bool copy_pending = false;  // that copy may still read the host buffers
+  bool transferred = false;   // dev_* hold this ticket's batch
+  Tensor dev_images, dev_labels;
+};
+
+// True when someone besides the slot holds t: the handle itself (a Batch) or a view of its storage.
+bool shared_elsewhere(const Tensor& t) {
+  return t.defined() &&
+         (t.impl_ptr().use_count() > 1 || t.unsafe_impl()->storage.data.use_count() > 1);
+}
+
+}  // namespace
+
+struct DataLoader::Impl {
+  Dataset data;
+  LoaderOptions opt;
+  std::vector<float> table;
+  int64_t nb = 0;
+  int64_t per_image = 0;
+  bool gpu = false;
+  int workers = 0;
+
+  std::mutex mu;
+  std::condition_variable cv_work, cv_ready;
+  std::vector<Slot> slots;
+  int64_t base_epoch = 0, produce_t = 0, consume_t = 0, generation = 0, current_epoch = 0;
+  int busy = 0;
+  bool stop = false;
+  std::exception_ptr failed;
+  std::vector<std::thread> threads;
+
+  std::mutex order_mu;
+  std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders;
+
+  void* copy_stream = nullptr;
+  void* alloc_ready = nullptr;
+
+  int64_t slot_count() const { return static_cast<int64_t>(slots.size()); }
+
+  std::shared_ptr<const std::vector<int64_t>> order_for(int64_t epoch) {
+    if (!opt.shuffle) return nullptr;
+    {
+      std::lock_guard lk(order_mu);
+      auto it = orders.find(epoch);
+      if (it != orders.end()) return it->second;
+    }
+    // Computed outside the lock; two workers racing compute the same permutation.
+    auto p = std::make_shared<const std::vector<int64_t>>(
+        epoch_order(data.size(), opt.seed, epoch, true));
+    std::lock_guard lk(order_mu);
+    orders.emplace(epoch, p);
+    while (orders.size() > 3) orders.erase(orders.begin());  // the pipeline spans <= 2 epochs
+    return p;
+  }
+
+  // Fills slot s with ticket t's batch (the caller owns s: its previous batch was handed out).
+  void produce(Slot& s, int64_t epoch, int64_t index) {
+    if (s.copy_pending) {
+      cuda::event_synchronize(s.copy_done);
+      s.copy_pending = false;
+    }
+    const int64_t b = opt.batch_size;
+    const int64_t n = data.size();
+    s.epoch = epoch;
+    s.index = index;
+    s.rows = std::min(b, n - index * b);
+    if (!s.host_images.defined() || shared_elsewhere(s.host_images) ||
+        shared_elsewhere(s.host_labels)) {
+      const Shape shape{b, data.images.dim(1), data.images.dim(2), data.images.dim(3)};
+      s.host_images = gpu ? Tensor::empty_pinned(shape, DType::kFloat32)
+                          : Tensor::empty(shape, DType::kFloat32, Device::cpu());
+      s.host_labels = gpu ? Tensor::empty_pinned({b}, DType::kInt32)
+                          : Tensor::empty({b}, DType::kInt32, Device::cpu());
+    }
+    const auto order = order_for(epoch);
+    const uint8_t* src = data.images.data<uint8_t>();
+    const int32_t* y = data.labels.data<int32_t>();
+    float* dst = s.host_images.data<float>();
+    int32_t* labels = s.host_labels.data<int32_t>();
+    const int c = data.channels(), h = data.height(), w = data.width();
+    for (int64_t k = 0; k < s.rows; ++k) {
+      const int64_t pos = index * b + k;
+      const int64_t j = order ? (*order)[pos] : pos;
+      const SampleParams p = sample_params(
+          opt.augment, h, w, opt.seed, static_cast<uint32_t>(epoch), static_cast<uint64_t>(pos));
+      transform_image(src + j * per_image, c, h, w, table.data(), opt.augment, p,
+                      dst + k * per_image);
+      labels[k] = y[j];
+    }
+  }
+
+  void worker_loop() {
+    std::unique_lock lk(mu);
+    while (true) {
+      cv_work.wait(lk, [&] { return stop || produce_t < consume_t + slot_count(); });
+      if (stop) return;
+      const int64_t t = produce_t++;
+      const int64_t gen = generation;
+      const int64_t epoch = base_epoch + t / nb, index = t % nb;
+      Slot& s = slots[t % slot_count()];
+      ++busy;
+      lk.unlock();
+      std::exception_ptr err;
+      try {
+        produce(s, epoch, index);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      --busy;
+      if (gen == generation) {
+        s.ticket = t;
+        s.ready = true;
+        s.error = err;
+      }
+      cv_ready.notify_all();
+    }
+  }
+
+  // Enqueues the copy of slot s to the device (caller owns s and it holds a ready batch).
+  void transfer(Slot& s) {
+    Context& ctx = Context::current(opt.device);
+    const Shape shape{s.rows, data.images.dim(1), data.images.dim(2), data.images.dim(3)};
+    s.dev_images = Tensor::empty(shape, DType::kFloat32, opt.device);
+    s.dev_labels = Tensor::empty({s.rows}, DType::kInt32, opt.device);
+    // The memory belongs to the caller's stream, which may still be using it for an earlier,
+    // freed tensor: the copy stream waits for the caller's stream up to this point.
+    cuda::event_record(alloc_ready, ctx.stream());
+    cuda::stream_wait_event(copy_stream, alloc_ready);
+    gpu::memcpy_async(s.dev_images.raw_data(), s.host_images.raw_data(), s.dev_images.nbytes(),
+                      copy_stream);
+    gpu::memcpy_async(s.dev_labels.raw_data(), s.host_labels.raw_data(), s.dev_labels.nbytes(),
+                      copy_stream);
+    cuda::event_record(s.copy_done, copy_stream);
+    s.copy_pending = true;
+    s.transferred = true;
+  }
+
+  // Hands slot s's batch to the caller (caller owns s).
+  void hand_out(Slot& s, Batch& batch) {
+    batch.epoch = s.epoch;
+    batch.index = s.index;
+    if (!gpu) {
+      const bool full = s.rows == opt.batch_size;
+      batch.images = full ? s.host_images : s.host_images.slice(0, s.rows);
+      batch.labels = full ? s.host_labels : s.host_labels.slice(0, s.rows);
+      return;
+    }
+    if (!s.transferred) transfer(s);
+    cuda::stream_wait_event(Context::current(opt.device).stream(), s.copy_done);
+    batch.images = std::move(s.dev_images);
+    batch.labels = std::move(s.dev_labels);
+    s.dev_images = Tensor();
+    s.dev_labels = Tensor();
+    s.transferred = false;
+  }
+
+  // Drops every batch made ahead and restarts the tickets at (epoch, 0). Called with lk held.
+  void restart(std::unique_lock<std::mutex>& lk, int64_t epoch) {
+    ++generation;
+    cv_ready.wait(lk, [&] { return busy == 0; });
+    for (Slot& s : slots) {
+      if (s.transferred) {
+        // Device memory of the caller's stream written by the copy stream: the caller's stream
+        // must pass the copy before the memory can be freed (and reused) in its order.
+        cuda::stream_wait_event(Context::current(opt.device).stream(), s.copy_done);
+        s.dev_images = Tensor();
+        s.dev_labels = Tensor();
+        s.transferred = false;
+      }
+      s.ticket = -1;
+      s.ready = false;
+      s.error = nullptr;
+    }
+    base_epoch = epoch;
+    produce_t = consume_t = 0;
+    cv_work.notify_all();
+  }
+};
+
+DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  validate(dataset);
+  m.data = dataset;
+  m.opt = options;
+  const LoaderOptions& o = m.opt;
+  CYCLONE_CHECK(o.batch_size >= 1, dataset.name, ": batch_size must be >= 1, got ", o.batch_size);
+  CYCLONE_CHECK(o.workers >= -1 && o.workers <= 256, dataset.name,
+                ": workers must be in [-1, 256], got ", o.workers);
+  CYCLONE_CHECK(o.prefetch >= 0 && o.prefetch <= 1024, dataset.name,
+                ": prefetch must be in [0, 1024], got ", o.prefetch);
+  CYCLONE_CHECK(
+      o.augment.crop_padding >= 0 && o.augment.crop_padding <= 1024 && o.augment.cutout >= 0,
+      dataset.name, ": bad augmentation (crop padding ", o.augment.crop_padding, ", cutout ",
+      o.augment.cutout, ")");
+  m.gpu = o.device.is_cuda();
+  m.workers = o.workers < 0 ? default_workers() : o.workers;
+  m.nb = batch_count(dataset.size(), o.batch_size, o.drop_last);
+  m.per_image = dataset.images.dim(1) * dataset.images.dim(2) * dataset.images.dim(3);
+  std::vector<float> mean = o.mean.empty() ? dataset.mean : o.mean;
+  std::vector<float> std = o.std.empty() ? dataset.std : o.std;
+  if (!o.normalize) {
+    mean.assign(dataset.channels(), 0.f);
+    std.assign(dataset.channels(), 1.f);
+  }
+  CYCLONE_CHECK(static_cast<int>(mean.size()) == dataset.channels() &&
+                    static_cast<int>(std.size()) == dataset.channels(),
+                dataset.name, ": ", mean.size(), " means and ", std.size(), " stds for ",
+                dataset.channels(), " channels");
+  m.table = normalization_table(mean, std);
+  const int prefetch = o.prefetch > 0 ? o.prefetch : std::max(2, 2 * m.workers);
+  m.slots.resize(static_cast<size_t>(prefetch));
+  if (m.gpu) {
+    m.copy_stream = gpu::stream_create(o.device.index);
+    m.alloc_ready = cuda::event_create(o.device.index);
+    for (Slot& s : m.slots) s.copy_done = cuda::event_create(o.device.index);
+  }
+  if (m.nb > 0) {
+    for (int i = 0; i < m.workers; ++i) m.threads.emplace_back([&m] { m.worker_loop(); });
+  }
+}
+
+DataLoader::~DataLoader() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lk(m.mu);
+    m.stop = true;
+  }
+  m.cv_work.notify_all();
+  for (std::thread& t : m.threads) t.join();
+  if (m.gpu) {
+    // Pinned buffers must outlive the copies reading them; the device tensors made ahead belong to
+    // the caller's stream, which must pass their copies before it frees them.
+    for (Slot& s : m.slots) {
+      try {
+        if (s.transferred) {
+          cuda::stream_wait_event(Context::current(m.opt.device).stream(), s.copy_done);
+        }
+        if (s.copy_pending) cuda::event_synchronize(s.copy_done);
+      } catch (...) {
+        // A destructor cannot report; a broken context is raised by the caller's next CUDA call.
+      }
+      s.dev_images = Tensor();
+      s.dev_labels = Tensor();
+      cuda::event_destroy(s.copy_done);
+    }
+    cuda::event_destroy(m.alloc_ready);
+    gpu::stream_destroy(m.copy_stream);
+  }
+}
+
+int64_t DataLoader::num_batches() const { return impl_->nb; }
+int64_t DataLoader::num_samples() const { return impl_->data.size(); }
+const LoaderOptions& DataLoader::options() const { return impl_->opt; }
+
+void DataLoader::start_epoch(int64_t epoch) {
+  Impl& m = *impl_;
+  CYCLONE_CHECK(epoch >= 0, m.data.name, ": epoch must be >= 0, got ", epoch);
+  std::unique_lock lk(m.mu);
+  m.current_epoch = epoch;
+  if (m.nb == 0) return;
+  if (m.base_epoch + m.consume_t / m.nb == epoch && m.consume_t % m.nb == 0) return;
+  m.restart(lk, epoch);
+}
+
+bool DataLoader::next(Batch& batch) {
+  Impl& m = *impl_;
+  if (m.failed) std::rethrow_exception(m.failed);
+  if (m.nb == 0) return false;
+  std::unique_lock lk(m.mu);
+  const int64_t t = m.consume_t;
+  if (m.base_epoch + t / m.nb != m.current_epoch) return false;
+  Slot& s = m.slots[t % m.slot_count()];
+  if (m.workers == 0) {
+    lk.unlock();
+    try {
+      m.produce(s, m.base_epoch + t / m.nb, t % m.nb);
+    } catch (...) {
+      m.failed = std::current_exception();
+      throw;
+    }
+    s.ticket = t;
+    s.ready = true;
+  } else {
+    m.cv_ready.wait(lk, [&] { return s.ticket == t && s.ready; });
+    lk.unlock();
+    if (s.error) {
+      // A batch that cannot be made (e.g. out of memory) ends the loader: later calls rethrow.
+      m.failed = s.error;
+      std::rethrow_exception(m.failed);
+    }
+  }
+  m.hand_out(s, batch);
+  lk.lock();
+  s.ready = false;
+  ++m.consume_t;
+  m.cv_work.notify_all();
+  if (m.gpu && m.workers > 0) {
+    // Start the next batch's copy now, so it runs while the caller computes on this one.
+    Slot& n = m.slots[m.consume_t % m.slot_count()];
+    if (n.ticket == m.consume_t && n.ready && !n.transferred && !n.error) {
+      lk.unlock();
+      m.transfer(n);
+    }
+  }
+  return true;
+}
+
+}  // namespace cyclone::data
