@@ -13,6 +13,11 @@ using kernels::BinaryOp;
 using kernels::UnaryOp;
 using testing::DeviceTest;
 
+// torch.nn.functional.selu's constants, restated here so that the reference does not trust
+// kernels/functors.h.
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+
 // Naive double-precision references, written independently of kernels/functors.h.
 double ref_unary(UnaryOp op, double x, double a, double b) {
   switch (op) {
@@ -34,6 +39,15 @@ double ref_unary(UnaryOp op, double x, double a, double b) {
     case UnaryOp::kAffine: return a * x + b;
     case UnaryOp::kPowScalar: return std::pow(x, a);
     case UnaryOp::kClamp: return std::min(std::max(x, a), b);
+    case UnaryOp::kLeakyRelu: return x > 0 ? x : a * x;
+    case UnaryOp::kElu: return x > 0 ? x : a * (std::exp(x) - 1);
+    case UnaryOp::kSelu: return kSeluScale * (x > 0 ? x : kSeluAlpha * (std::exp(x) - 1));
+    case UnaryOp::kGelu: return x * 0.5 * std::erfc(-x / std::sqrt(2.0));
+    case UnaryOp::kGeluTanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case UnaryOp::kSilu: return x / (1 + std::exp(-x));
+    case UnaryOp::kLeakyReluGrad: return x > 0 ? 1 : a;
+    case UnaryOp::kEluGrad: return x > 0 ? 1 : a * std::exp(x);
   }
   return NAN;
 }
@@ -52,6 +66,19 @@ double ref_binary(BinaryOp op, double x, double y) {
     case BinaryOp::kTanhBackward: return x * (1 - y * y);
     case BinaryOp::kGreater: return x > y;
     case BinaryOp::kEqual: return x == y;
+    case BinaryOp::kSeluBackward: return x * kSeluScale * (y > 0 ? 1 : kSeluAlpha * std::exp(y));
+    case BinaryOp::kGeluBackward:
+      return x * (0.5 * std::erfc(-y / std::sqrt(2.0)) +
+                  y * std::exp(-y * y / 2) / std::sqrt(2 * M_PI));
+    case BinaryOp::kGeluTanhBackward: {
+      const double c = std::sqrt(2 / M_PI), k = 0.044715;
+      const double t = std::tanh(c * (y + k * y * y * y));
+      return x * (0.5 * (1 + t) + 0.5 * y * (1 - t * t) * c * (1 + 3 * k * y * y));
+    }
+    case BinaryOp::kSiluBackward: {
+      const double s = 1 / (1 + std::exp(-y));
+      return x * (s + y * s * (1 - s));
+    }
   }
   return NAN;
 }
@@ -61,13 +88,17 @@ const UnaryOp kUnaryOps[] = {
     UnaryOp::kSqrt,     UnaryOp::kRsqrt,   UnaryOp::kAbs,       UnaryOp::kSquare,
     UnaryOp::kReciprocal, UnaryOp::kSign,  UnaryOp::kRelu,      UnaryOp::kSigmoid,
     UnaryOp::kTanh,     UnaryOp::kAddScalar, UnaryOp::kMulScalar, UnaryOp::kAffine,
-    UnaryOp::kPowScalar, UnaryOp::kClamp};
+    UnaryOp::kPowScalar, UnaryOp::kClamp, UnaryOp::kLeakyRelu, UnaryOp::kElu,
+    UnaryOp::kSelu,     UnaryOp::kGelu,  UnaryOp::kGeluTanh,  UnaryOp::kSilu,
+    UnaryOp::kLeakyReluGrad, UnaryOp::kEluGrad};
 const BinaryOp kBinaryOps[] = {BinaryOp::kAdd,          BinaryOp::kSub,
                                BinaryOp::kMul,          BinaryOp::kDiv,
                                BinaryOp::kMax,          BinaryOp::kMin,
                                BinaryOp::kPow,          BinaryOp::kReluBackward,
                                BinaryOp::kSigmoidBackward, BinaryOp::kTanhBackward,
-                               BinaryOp::kGreater,      BinaryOp::kEqual};
+                               BinaryOp::kGreater,      BinaryOp::kEqual,
+                               BinaryOp::kSeluBackward, BinaryOp::kGeluBackward,
+                               BinaryOp::kGeluTanhBackward, BinaryOp::kSiluBackward};
 
 bool positive_domain(UnaryOp op) {
   return op == UnaryOp::kLog || op == UnaryOp::kSqrt || op == UnaryOp::kRsqrt ||
@@ -135,6 +166,28 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
   }
 }
 
+// The activation backward ops read the activation's input: check them on both sides of 0 (the
+// broadcast test above draws from [0.2, 2] for the sake of div and pow).
+TEST(ElementwiseCpu, ActivationBackwardOpsMatchOnBothSidesOfZero) {
+  const BinaryOp ops[] = {BinaryOp::kReluBackward, BinaryOp::kSeluBackward,
+                          BinaryOp::kGeluBackward, BinaryOp::kGeluTanhBackward,
+                          BinaryOp::kSiluBackward};
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    for (BinaryOp op : ops) {
+      Tensor g = testing::random_tensor({1025}, 5, dt, Device::cpu(), -2, 2);
+      Tensor x = testing::random_tensor({1025}, 6, dt, Device::cpu(), -6, 6);
+      Tensor out = testing::nan_tensor({1025}, dt, Device::cpu());
+      kernels::binary(Context::current(Device::cpu()), op, g, x, out);
+      const auto gv = testing::values(g), xv = testing::values(x);
+      std::vector<double> ref(gv.size());
+      for (size_t i = 0; i < gv.size(); ++i) ref[i] = ref_binary(op, gv[i], xv[i]);
+      const double tol = dt == DType::kFloat32 ? 4e-6 : 1e-14;
+      EXPECT_TRUE(testing::all_close(testing::values(out), ref, tol, tol))
+          << kernels::binary_op_name(op) << " " << dtype_name(dt);
+    }
+  }
+}
+
 TEST(ElementwiseCpu, InPlaceOutputIsAllowed) {
   Tensor x = Tensor::from_vector<float>({1, 2, 3}, {3}, Device::cpu());
   Tensor y = Tensor::from_vector<float>({10, 20, 30}, {3}, Device::cpu());
@@ -159,6 +212,22 @@ TEST(ElementwiseCpu, SigmoidIsStableForLargeInputs) {
   EXPECT_EQ(s[0], 0.0f);
   EXPECT_EQ(s[2], 0.5f);
   EXPECT_EQ(s[4], 1.0f);
+  // silu, gelu and elu stay finite (and exact in the saturated regions) at extreme inputs.
+  for (UnaryOp op : {UnaryOp::kSilu, UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kElu,
+                     UnaryOp::kSelu}) {
+    auto v = apply(op, x, 1.0).to_vector<float>();
+    for (float f : v) EXPECT_TRUE(std::isfinite(f)) << kernels::unary_op_name(op);
+    if (op != UnaryOp::kSelu) {
+      EXPECT_EQ(v[4], 1000.0f) << kernels::unary_op_name(op);
+    }
+  }
+}
+
+TEST(ElementwiseCpu, NanPropagatesThroughTheActivations) {
+  Tensor x = Tensor::from_vector<float>({NAN}, {1}, Device::cpu());
+  for (UnaryOp op : {UnaryOp::kLeakyRelu, UnaryOp::kElu, UnaryOp::kSelu, UnaryOp::kGelu,
+                     UnaryOp::kGeluTanh, UnaryOp::kSilu})
+    EXPECT_TRUE(std::isnan(apply(op, x, 0.5).item<float>())) << kernels::unary_op_name(op);
 }
 
 TEST(ElementwiseCpu, FillAndCastCoverEveryDtypeAndSaturate) {

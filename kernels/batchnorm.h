@@ -1,0 +1,59 @@
+// Batch normalization over dim 1 (Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
+// Training by Reducing Internal Covariate Shift", ICML 2015), with the semantics of PyTorch's
+// torch.nn.functional.batch_norm / BatchNorm1d / BatchNorm2d (aten native_batch_norm).
+//
+// x is [N, C, inner...] (NC for inner = 1, NCHW for inner = H*W); every per-channel tensor (weight,
+// bias, running_mean, running_var, save_mean, save_invstd, dweight, dbias) is [C] with x's dtype
+// and device. For channel c the M = N * inner values x[n, c, i] form one batch:
+//
+// forward, training (statistics of the batch):
+//   mean_c   = (1/M) sum x                  var_c = (1/M) sum (x - mean_c)^2   (biased)
+//   invstd_c = 1 / sqrt(var_c + eps)        xhat  = (x - mean_c) * invstd_c
+//   y        = weight_c * xhat + bias_c     (weight = 1, bias = 0 when undefined: no affine)
+//   running_mean = (1 - momentum) running_mean + momentum mean_c
+//   running_var  = (1 - momentum) running_var  + momentum var_c * M / (M - 1)   (unbiased)
+//   (running stats skipped when undefined: track_running_stats=False). M must be > 1, as PyTorch's
+//   "Expected more than 1 value per channel when training".
+// forward, eval (running statistics): mean_c = running_mean_c, invstd_c = 1/sqrt(running_var_c +
+//   eps), same y. Both modes write save_mean = mean_c and save_invstd = invstd_c for the backward.
+// backward, training (the standard formula, all sums over the channel's M values):
+//   dbias_c   = sum dy                       dweight_c = sum dy * xhat
+//   dx        = weight_c * invstd_c * (dy - dbias_c / M - xhat * dweight_c / M)
+// backward, eval (mean and invstd are constants): dbias, dweight as above, dx = dy * weight_c *
+//   invstd_c. dx, dweight and dbias may each be undefined (not computed).
+//
+// Accumulation is in double for float32 and float64, in a fixed order (no atomics): results are
+// bit-identical run to run on a given device. The CPU sums each channel in order (two passes:
+// mean, then squared deviations) in parallel over channels; CUDA splits each channel into a
+// shape-determined number of blocks, sums shifted values (x - x[0, c, 0], which keeps
+// E[x^2] - E[x]^2 free of cancellation) and combines the partials in order. CPU and CUDA agree to
+// the element type's rounding, not bit for bit.
+//
+// cost (n = N*C*inner elements of T): forward training reads x 2x (CUDA) / 3x (CPU) and writes y;
+// eval reads x once and writes y; backward reads x and dy 2x each and writes dx; ~10 flops per
+// element per pass, O(C) extra. No cuDNN: the CUDA kernels are hand-written, and a comparison with
+// cudnnBatchNormalizationForwardTraining(Ex) on an H100 is still owed (use cuDNN where faster).
+#pragma once
+
+#include "cyclone/core/context.h"
+#include "cyclone/core/tensor.h"
+
+namespace cyclone::kernels {
+
+void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double momentum, double eps, const Tensor& y, const Tensor& save_mean,
+                        const Tensor& save_invstd);
+
+void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
+
+// x's shape seen as [N, C, inner] for the kernels (x must have rank >= 2).
+struct BatchNormDims {
+  int64_t n = 1, c = 1, inner = 1;
+  int64_t per_channel() const { return n * inner; }  // M
+};
+BatchNormDims batch_norm_dims(const Shape& x);
+
+}  // namespace cyclone::kernels

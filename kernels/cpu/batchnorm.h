@@ -1,0 +1,15 @@
+// CPU reference implementations of kernels/batchnorm.h (arguments already validated): double
+// accumulation, each channel summed in order by one thread, channels in parallel.
+#pragma once
+
+#include "cyclone/kernels/batchnorm.h"
+
+namespace cyclone::kernels::cpu {
+void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double momentum, double eps, const Tensor& y, const Tensor& save_mean,
+                        const Tensor& save_invstd);
+void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
+}  // namespace cyclone::kernels::cpu

@@ -1,0 +1,299 @@
+// Hand-written CUDA batch norm (kernels/batchnorm.h). Per-channel sums run in two deterministic
+// stages: a grid of (P blocks per channel) x C writes partial sums in double, then one thread per
+// channel combines its P partials in order. The elementwise passes (normalize, dx) are grid-stride
+// loops that find the channel as (i / inner) % C, like the broadcast binary kernels.
+//
+// Not yet done (owed on a GPU host): timings against cuDNN's cudnnBatchNormalizationForwardTraining
+// / BackwardEx and PyTorch; NC inputs (inner = 1) read a channel with stride C (uncoalesced), which
+// a [rows x 32 channels] tile would fix if BatchNorm1d on wide layers turns out to matter.
+#include <algorithm>
+#include <cmath>
+
+#include "cyclone/kernels/cuda/batchnorm.h"
+#include "cyclone/kernels/cuda/launch.cuh"
+
+namespace cyclone::kernels::cuda {
+
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr int kTargetBlocks = 2048;           // blocks over all channels: fills 132 SMs many times
+constexpr int64_t kMinPerBlock = kBlock * 8;  // fewer values than this per block is not worth it
+
+// Blocks per channel: a function of the shape only, so the summation order (and the result) is
+// the same on every run.
+int blocks_per_channel(const BatchNormDims& d) {
+  const int64_t m = d.per_channel();
+  const int64_t by_work = (m + kMinPerBlock - 1) / kMinPerBlock;
+  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / std::max<int64_t>(1, d.c));
+  return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
+}
+
+// Walks a channel's values m = start, start + stride, ... < end of the [N, inner] view without a
+// division per step: (n, i) advance by the precomputed (stride / inner, stride % inner).
+struct ChannelWalk {
+  int64_t n, i, m;
+  __device__ ChannelWalk(int64_t start, int64_t inner)
+      : n(start / inner), i(start % inner), m(start) {}
+  __device__ void advance(int64_t stride, int64_t dn, int64_t di, int64_t inner) {
+    m += stride;
+    n += dn;
+    i += di;
+    if (i >= inner) {
+      i -= inner;
+      ++n;
+    }
+  }
+  __device__ int64_t offset(int64_t c, int64_t channels, int64_t inner) const {
+    return (n * channels + c) * inner + i;
+  }
+};
+
+// Sums (a, b) over the block in a fixed tree order; thread 0 gets the result.
+__device__ void block_sum2(double& a, double& b) {
+  __shared__ double sa[kBlock / kWarpSize], sb[kBlock / kWarpSize];
+  for (int o = kWarpSize / 2; o > 0; o /= 2) {
+    a += __shfl_down_sync(0xffffffffu, a, o);
+    b += __shfl_down_sync(0xffffffffu, b, o);
+  }
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  if (lane == 0) {
+    sa[warp] = a;
+    sb[warp] = b;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    a = lane < kBlock / kWarpSize ? sa[lane] : 0.0;
+    b = lane < kBlock / kWarpSize ? sb[lane] : 0.0;
+    for (int o = kWarpSize / 2; o > 0; o /= 2) {
+      a += __shfl_down_sync(0xffffffffu, a, o);
+      b += __shfl_down_sync(0xffffffffu, b, o);
+    }
+  }
+}
+
+// Block (p, c) sums, over its share of channel c, s1 = sum (x - k) and s2 = sum (x - k)^2 with the
+// shift k = x[0, c, 0]: partial[(c * P + p) * 2 + {0, 1}].
+template <class T>
+__global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
+                                     int64_t per_channel, double* __restrict__ partial) {
+  const int64_t c = blockIdx.y;
+  const int p = blockIdx.x, parts = gridDim.x;
+  const int64_t chunk = (per_channel + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(per_channel, begin + chunk);
+  const double k = static_cast<double>(x[c * inner]);
+  double s1 = 0, s2 = 0;
+  const int64_t stride = blockDim.x, dn = stride / inner, di = stride % inner;
+  for (ChannelWalk w(begin + threadIdx.x, inner); w.m < end; w.advance(stride, dn, di, inner)) {
+    const double v = static_cast<double>(x[w.offset(c, channels, inner)]) - k;
+    s1 += v;
+    s2 += v * v;
+  }
+  block_sum2(s1, s2);
+  if (threadIdx.x == 0) {
+    partial[(c * parts + p) * 2] = s1;
+    partial[(c * parts + p) * 2 + 1] = s2;
+  }
+}
+
+// One thread per channel: combine the partials, save mean / invstd, update the running stats.
+template <class T>
+__global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
+                                      int64_t per_channel, const double* __restrict__ partial,
+                                      int parts, double momentum, double eps, T* running_mean,
+                                      T* running_var, T* save_mean, T* save_invstd) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= channels) return;
+  double s1 = 0, s2 = 0;
+  for (int p = 0; p < parts; ++p) {
+    s1 += partial[(c * parts + p) * 2];
+    s2 += partial[(c * parts + p) * 2 + 1];
+  }
+  const double m = static_cast<double>(per_channel);
+  const double shifted_mean = s1 / m;
+  const double sq = fmax(s2 - s1 * shifted_mean, 0.0);  // sum of squared deviations
+  const double mean = static_cast<double>(x[c * inner]) + shifted_mean;
+  save_mean[c] = static_cast<T>(mean);
+  save_invstd[c] = static_cast<T>(1.0 / sqrt(sq / m + eps));
+  if (running_mean) {
+    running_mean[c] =
+        static_cast<T>((1 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
+    running_var[c] = static_cast<T>((1 - momentum) * static_cast<double>(running_var[c]) +
+                                    momentum * sq / (m - 1));
+  }
+}
+
+template <class T>
+__global__ void eval_stats_kernel(const T* __restrict__ running_mean,
+                                  const T* __restrict__ running_var, int64_t channels, double eps,
+                                  T* __restrict__ save_mean, T* __restrict__ save_invstd) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= channels) return;
+  save_mean[c] = running_mean[c];
+  save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
+}
+
+// y = (x - mean) * invstd * weight + bias.
+template <class T>
+__global__ void normalize_kernel(const T* __restrict__ x, const T* __restrict__ mean,
+                                 const T* __restrict__ invstd, const T* __restrict__ weight,
+                                 const T* __restrict__ bias, T* __restrict__ y, int64_t n,
+                                 int64_t channels, int64_t inner) {
+  CYCLONE_GRID_STRIDE(i, n) {
+    const int64_t c = (i / inner) % channels;
+    const T scale = weight ? invstd[c] * weight[c] : invstd[c];
+    y[i] = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+  }
+}
+
+// Block (p, c): s1 = sum dy, s2 = sum dy * xhat over its share of channel c.
+template <class T>
+__global__ void backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ dy,
+                                        const T* __restrict__ mean, const T* __restrict__ invstd,
+                                        int64_t channels, int64_t inner, int64_t per_channel,
+                                        double* __restrict__ partial) {
+  const int64_t c = blockIdx.y;
+  const int p = blockIdx.x, parts = gridDim.x;
+  const int64_t chunk = (per_channel + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(per_channel, begin + chunk);
+  const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
+  double s1 = 0, s2 = 0;
+  const int64_t stride = blockDim.x, dn = stride / inner, di = stride % inner;
+  for (ChannelWalk w(begin + threadIdx.x, inner); w.m < end; w.advance(stride, dn, di, inner)) {
+    const int64_t o = w.offset(c, channels, inner);
+    const double g = static_cast<double>(dy[o]);
+    s1 += g;
+    s2 += g * (static_cast<double>(x[o]) - mu) * is;
+  }
+  block_sum2(s1, s2);
+  if (threadIdx.x == 0) {
+    partial[(c * parts + p) * 2] = s1;
+    partial[(c * parts + p) * 2 + 1] = s2;
+  }
+}
+
+// One thread per channel: sums[c] = (sum dy, sum dy * xhat) in double; dbias / dweight if wanted.
+template <class T>
+__global__ void backward_finalize_kernel(const double* __restrict__ partial, int parts,
+                                         int64_t channels, double* __restrict__ sums,
+                                         T* __restrict__ dweight, T* __restrict__ dbias) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= channels) return;
+  double s1 = 0, s2 = 0;
+  for (int p = 0; p < parts; ++p) {
+    s1 += partial[(c * parts + p) * 2];
+    s2 += partial[(c * parts + p) * 2 + 1];
+  }
+  sums[c * 2] = s1;
+  sums[c * 2 + 1] = s2;
+  if (dbias) dbias[c] = static_cast<T>(s1);
+  if (dweight) dweight[c] = static_cast<T>(s2);
+}
+
+// dx = weight * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M); sums == nullptr in eval
+// mode, where dx = dy * weight * invstd.
+template <class T>
+__global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ dy,
+                                   const T* __restrict__ mean, const T* __restrict__ invstd,
+                                   const T* __restrict__ weight, const double* __restrict__ sums,
+                                   T* __restrict__ dx, int64_t n, int64_t channels, int64_t inner,
+                                   double per_channel) {
+  CYCLONE_GRID_STRIDE(i, n) {
+    const int64_t c = (i / inner) % channels;
+    const T is = invstd[c];
+    const T scale = weight ? is * weight[c] : is;
+    if (sums) {
+      const T mean_dy = static_cast<T>(sums[c * 2] / per_channel);
+      const T mean_dy_xhat = static_cast<T>(sums[c * 2 + 1] / per_channel);
+      const T xhat = (x[i] - mean[c]) * is;
+      dx[i] = scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+    } else {
+      dx[i] = scale * dy[i];
+    }
+  }
+}
+
+template <class T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+int channel_grid(int64_t channels) { return static_cast<int>((channels + kBlock - 1) / kBlock); }
+
+}  // namespace
+
+void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double momentum, double eps, const Tensor& y, const Tensor& save_mean,
+                        const Tensor& save_invstd) {
+  const BatchNormDims d = batch_norm_dims(x.shape());
+  CYCLONE_CHECK(d.c <= 65535 || !training, "batch_norm: at most 65535 channels on CUDA, got ", d.c);
+  const cudaStream_t stream = stream_of(ctx);
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    if (training) {
+      const int parts = blocks_per_channel(d);
+      const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
+      stats_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+          x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
+      gpu::check_launch("batch_norm stats", ctx.stream());
+      stats_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
+          x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
+          ptr_or_null<T>(running_mean), ptr_or_null<T>(running_var), save_mean.data<T>(),
+          save_invstd.data<T>());
+      gpu::check_launch("batch_norm finalize", ctx.stream());
+    } else {
+      eval_stats_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
+          running_mean.data<T>(), running_var.data<T>(), d.c, eps, save_mean.data<T>(),
+          save_invstd.data<T>());
+      gpu::check_launch("batch_norm eval stats", ctx.stream());
+    }
+    const int64_t n = x.numel();
+    if (n == 0) return;
+    normalize_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
+        x.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), ptr_or_null<T>(weight),
+        ptr_or_null<T>(bias), y.data<T>(), n, d.c, d.inner);
+    gpu::check_launch("batch_norm normalize", ctx.stream());
+  });
+}
+
+void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+  const BatchNormDims d = batch_norm_dims(x.shape());
+  const bool need_sums = dweight.defined() || dbias.defined() || (dx.defined() && training);
+  CYCLONE_CHECK(d.c <= 65535 || !need_sums,
+                "batch_norm_backward: at most 65535 channels on CUDA, got ", d.c);
+  const cudaStream_t stream = stream_of(ctx);
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    Tensor sums;
+    if (need_sums) {
+      sums = Tensor::empty({d.c, 2}, DType::kFloat64, x.device());
+      if (d.per_channel() == 0) {
+        // Sums over nothing are 0 (the partial kernels would have no work to do).
+        sums.zero_();
+        if (dweight.defined()) dweight.zero_();
+        if (dbias.defined()) dbias.zero_();
+      } else {
+        const int parts = blocks_per_channel(d);
+        const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
+        backward_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+            x.data<T>(), dy.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), d.c, d.inner,
+            d.per_channel(), partial.data<double>());
+        gpu::check_launch("batch_norm_backward sums", ctx.stream());
+        backward_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
+            partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<T>(dweight),
+            ptr_or_null<T>(dbias));
+        gpu::check_launch("batch_norm_backward finalize", ctx.stream());
+      }
+    }
+    const int64_t n = x.numel();
+    if (!dx.defined() || n == 0) return;
+    backward_dx_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
+        x.data<T>(), dy.data<T>(), save_mean.data<T>(), save_invstd.data<T>(),
+        ptr_or_null<T>(weight), training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c,
+        d.inner, static_cast<double>(d.per_channel()));
+    gpu::check_launch("batch_norm_backward dx", ctx.stream());
+  });
+}
+
+}  // namespace cyclone::kernels::cuda

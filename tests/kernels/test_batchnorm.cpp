@@ -1,0 +1,280 @@
+// Batch-norm kernels against naive double loops (train and eval, NC and NCHW, with and without
+// affine and running stats, NaN-prefilled outputs), the running-stat update, determinism, errors,
+// and CPU-vs-CUDA parity.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "common/test_util.h"
+
+namespace cyclone {
+namespace {
+
+using testing::DeviceTest;
+
+// The reference: PyTorch's native_batch_norm semantics in plain double loops.
+struct RefBn {
+  std::vector<double> y, mean, invstd, running_mean, running_var;
+  std::vector<double> dx, dweight, dbias;
+};
+
+RefBn ref_batch_norm(const std::vector<double>& x, const Shape& s, const std::vector<double>& w,
+                     const std::vector<double>& b, std::vector<double> rm, std::vector<double> rv,
+                     bool training, double momentum, double eps, const std::vector<double>& dy) {
+  const int64_t N = s[0], C = s[1], inner = s.prod(2, s.rank()), M = N * inner;
+  auto at = [&](int64_t n, int64_t c, int64_t i) { return (n * C + c) * inner + i; };
+  RefBn r;
+  r.y.resize(x.size());
+  r.dx.resize(x.size());
+  r.mean.resize(C);
+  r.invstd.resize(C);
+  r.dweight.resize(C);
+  r.dbias.resize(C);
+  for (int64_t c = 0; c < C; ++c) {
+    double mean = 0, var = 0;
+    if (training) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < inner; ++i) mean += x[at(n, c, i)];
+      mean /= M;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < inner; ++i)
+          var += (x[at(n, c, i)] - mean) * (x[at(n, c, i)] - mean);
+      var /= M;
+      if (!rm.empty()) {
+        rm[c] = (1 - momentum) * rm[c] + momentum * mean;
+        rv[c] = (1 - momentum) * rv[c] + momentum * var * M / (M - 1);
+      }
+    } else {
+      mean = rm[c];
+      var = rv[c];
+    }
+    const double invstd = 1 / std::sqrt(var + eps);
+    const double wc = w.empty() ? 1.0 : w[c], bc = b.empty() ? 0.0 : b[c];
+    r.mean[c] = mean;
+    r.invstd[c] = invstd;
+    double sdy = 0, sdyx = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < inner; ++i) {
+        const double xh = (x[at(n, c, i)] - mean) * invstd;
+        r.y[at(n, c, i)] = wc * xh + bc;
+        sdy += dy[at(n, c, i)];
+        sdyx += dy[at(n, c, i)] * xh;
+      }
+    r.dbias[c] = sdy;
+    r.dweight[c] = sdyx;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < inner; ++i) {
+        const double xh = (x[at(n, c, i)] - mean) * invstd;
+        const double g = dy[at(n, c, i)];
+        r.dx[at(n, c, i)] =
+            training ? wc * invstd * (g - sdy / M - xh * sdyx / M) : wc * invstd * g;
+      }
+  }
+  r.running_mean = rm;
+  r.running_var = rv;
+  return r;
+}
+
+struct Case {
+  Shape shape;
+  bool training, affine, track;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (Shape s :
+       {Shape{7, 3}, Shape{4, 5, 3, 3}, Shape{2, 3, 1, 31}, Shape{1, 2, 33, 33}, Shape{3, 1, 5}})
+    for (bool training : {true, false})
+      for (bool affine : {true, false}) out.push_back({s, training, affine, true});
+  out.push_back({Shape{6, 4, 2, 2}, true, true, false});  // track_running_stats=False
+  return out;
+}
+
+// Runs the kernels on `dev` in dtype dt; returns {y, save_mean, save_invstd, running_mean,
+// running_var, dx, dweight, dbias} on the host. Inputs are generated on the CPU from fixed seeds.
+std::vector<Tensor> run_bn(const Case& c, DType dt, Device dev) {
+  const int64_t C = c.shape[1];
+  // An offset mean (3) exercises the cancellation the kernels must avoid.
+  Tensor x = testing::random_tensor(c.shape, 11, dt, Device::cpu(), 1, 5).to(dev);
+  Tensor dy = testing::random_tensor(c.shape, 12, dt, Device::cpu(), -1, 1).to(dev);
+  Tensor w, b, rm, rv;
+  if (c.affine) {
+    w = testing::random_tensor({C}, 13, dt, Device::cpu(), 0.5, 1.5).to(dev);
+    b = testing::random_tensor({C}, 14, dt, Device::cpu(), -1, 1).to(dev);
+  }
+  if (c.track) {
+    rm = testing::random_tensor({C}, 15, dt, Device::cpu(), 2, 4).to(dev);
+    rv = testing::random_tensor({C}, 16, dt, Device::cpu(), 0.5, 2).to(dev);
+  }
+  Tensor y = testing::nan_tensor(c.shape, dt, dev);
+  Tensor sm = testing::nan_tensor({C}, dt, dev), si = testing::nan_tensor({C}, dt, dev);
+  Context& ctx = Context::current(dev);
+  kernels::batch_norm_forward(ctx, x, w, b, rm, rv, c.training, 0.1, 1e-5, y, sm, si);
+  Tensor dx = testing::nan_tensor(c.shape, dt, dev);
+  Tensor dw = testing::nan_tensor({C}, dt, dev), db = testing::nan_tensor({C}, dt, dev);
+  kernels::batch_norm_backward(ctx, x, dy, w, sm, si, c.training, dx, dw, db);
+  return {y.to(Device::cpu()),
+          sm.to(Device::cpu()),
+          si.to(Device::cpu()),
+          c.track ? rm.to(Device::cpu()) : Tensor(),
+          c.track ? rv.to(Device::cpu()) : Tensor(),
+          dx.to(Device::cpu()),
+          dw.to(Device::cpu()),
+          db.to(Device::cpu())};
+}
+
+std::string describe(const Case& c, DType dt) {
+  std::ostringstream os;
+  os << c.shape << (c.training ? " train" : " eval") << (c.affine ? " affine" : "")
+     << (c.track ? "" : " untracked") << " " << dtype_name(dt);
+  return os.str();
+}
+
+TEST(BatchNormCpu, MatchesNaiveDoubleLoops) {
+  for (DType dt : {DType::kFloat64, DType::kFloat32}) {
+    for (const Case& c : cases()) {
+      const int64_t C = c.shape[1];
+      const auto got = run_bn(c, dt, Device::cpu());
+      auto vals = [&](const Shape& s, uint64_t seed, double lo, double hi) {
+        return testing::values(testing::random_tensor(s, seed, dt, Device::cpu(), lo, hi));
+      };
+      const auto x = vals(c.shape, 11, 1, 5), dy = vals(c.shape, 12, -1, 1);
+      const std::vector<double> w = c.affine ? vals({C}, 13, 0.5, 1.5) : std::vector<double>{};
+      const std::vector<double> b = c.affine ? vals({C}, 14, -1, 1) : std::vector<double>{};
+      const std::vector<double> rm = c.track ? vals({C}, 15, 2, 4) : std::vector<double>{};
+      const std::vector<double> rv = c.track ? vals({C}, 16, 0.5, 2) : std::vector<double>{};
+      const RefBn r = ref_batch_norm(x, c.shape, w, b, rm, rv, c.training, 0.1, 1e-5, dy);
+      const double tol = dt == DType::kFloat32 ? 2e-5 : 1e-12;
+      const std::string what = describe(c, dt);
+      EXPECT_TRUE(testing::all_close(testing::values(got[0]), r.y, tol, tol)) << what << " y";
+      EXPECT_TRUE(testing::all_close(testing::values(got[1]), r.mean, tol, tol)) << what;
+      EXPECT_TRUE(testing::all_close(testing::values(got[2]), r.invstd, tol, tol)) << what;
+      if (c.track) {
+        EXPECT_TRUE(testing::all_close(testing::values(got[3]), r.running_mean, tol, tol))
+            << what << " running_mean";
+        EXPECT_TRUE(testing::all_close(testing::values(got[4]), r.running_var, tol, tol))
+            << what << " running_var";
+      }
+      EXPECT_TRUE(testing::all_close(testing::values(got[5]), r.dx, tol, tol)) << what << " dx";
+      EXPECT_TRUE(testing::all_close(testing::values(got[6]), r.dweight, tol, tol)) << what;
+      EXPECT_TRUE(testing::all_close(testing::values(got[7]), r.dbias, tol, tol)) << what;
+    }
+  }
+}
+
+TEST(BatchNormCpu, RunningStatsFollowPyTorchsUpdate) {
+  // Channel 0 holds {1, 2, 3, 6}: mean 3, biased var 3.5, unbiased var 14/3.
+  Tensor x = Tensor::from_vector<double>({1, 10, 2, 20, 3, 30, 6, 60}, {4, 2}, Device::cpu());
+  Tensor rm = Tensor::from_vector<double>({0, 0}, {2}, Device::cpu());
+  Tensor rv = Tensor::from_vector<double>({1, 1}, {2}, Device::cpu());
+  Tensor y = Tensor::empty({4, 2}, DType::kFloat64, Device::cpu());
+  Tensor sm = Tensor::empty({2}, DType::kFloat64, Device::cpu());
+  Tensor si = Tensor::empty({2}, DType::kFloat64, Device::cpu());
+  Context& ctx = Context::current(Device::cpu());
+  kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), rm, rv, true, 0.1, 0.0, y, sm, si);
+  EXPECT_DOUBLE_EQ(rm.to_vector<double>()[0], 0.3);
+  EXPECT_DOUBLE_EQ(rv.to_vector<double>()[0], 0.9 + 0.1 * 14.0 / 3.0);
+  EXPECT_DOUBLE_EQ(rm.to_vector<double>()[1], 3.0);
+  EXPECT_DOUBLE_EQ(sm.to_vector<double>()[0], 3.0);
+  EXPECT_DOUBLE_EQ(si.to_vector<double>()[0], 1 / std::sqrt(3.5));
+  // A second step moves the running stats again (momentum compounds).
+  kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), rm, rv, true, 0.1, 0.0, y, sm, si);
+  EXPECT_DOUBLE_EQ(rm.to_vector<double>()[0], 0.9 * 0.3 + 0.3);
+  // momentum 0 leaves them alone; eval never touches them.
+  kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), rm, rv, true, 0.0, 0.0, y, sm, si);
+  kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), rm, rv, false, 0.5, 0.0, y, sm, si);
+  EXPECT_DOUBLE_EQ(rm.to_vector<double>()[0], 0.9 * 0.3 + 0.3);
+}
+
+TEST(BatchNormCpu, IsDeterministicAndAccurateForLargeOffsetMeans) {
+  // float32 values around 1e4 with unit spread: a naive E[x^2] - E[x]^2 in float would lose
+  // every digit of the variance.
+  const Shape s{64, 3, 16, 16};
+  Tensor x = testing::random_tensor(s, 21, DType::kFloat64, Device::cpu(), 1e4 - 1.7, 1e4 + 1.7);
+  Tensor xf = cast(x, DType::kFloat32);
+  Context& ctx = Context::current(Device::cpu());
+  auto stats = [&](const Tensor& in) {
+    Tensor y = Tensor::empty(s, in.dtype(), Device::cpu());
+    Tensor sm = Tensor::empty({3}, in.dtype(), Device::cpu());
+    Tensor si = Tensor::empty({3}, in.dtype(), Device::cpu());
+    kernels::batch_norm_forward(ctx, in, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, y,
+                                sm, si);
+    return std::vector<Tensor>{y, sm, si};
+  };
+  const auto a = stats(xf), b = stats(xf), ref = stats(cast(xf, DType::kFloat64));
+  EXPECT_EQ(a[0].to_vector<float>(), b[0].to_vector<float>());
+  EXPECT_TRUE(testing::all_close(a[2], cast(ref[2], DType::kFloat32), 1e-6, 0));
+}
+
+TEST(BatchNormErrors, NameTheProblem) {
+  Context& ctx = Context::current(Device::cpu());
+  auto f = [](const Shape& s) { return Tensor::zeros(s, DType::kFloat32, Device::cpu()); };
+  Tensor x = f({4, 3, 2, 2}), y = f({4, 3, 2, 2}), c3 = f({3}), c4 = f({4});
+  // One value per channel cannot be normalised in training mode (PyTorch refuses too).
+  Tensor x1 = f({1, 3}), y1 = f({1, 3});
+  EXPECT_THROW(kernels::batch_norm_forward(ctx, x1, c3, c3, c3, c3, true, 0.1, 1e-5, y1, c3, c3),
+               Error);
+  EXPECT_NO_THROW(
+      kernels::batch_norm_forward(ctx, x1, c3, c3, c3, c3, false, 0.1, 1e-5, y1, c3, c3));
+  try {
+    kernels::batch_norm_forward(ctx, x, c4, c3, c3, c3, true, 0.1, 1e-5, y, c3, c3);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("weight"), std::string::npos) << m;
+    EXPECT_NE(m.find("[4]"), std::string::npos) << m;
+  }
+  // Eval needs running stats; both or neither; sane momentum / eps; float dtypes; rank >= 2.
+  EXPECT_THROW(
+      kernels::batch_norm_forward(ctx, x, c3, c3, Tensor(), Tensor(), false, 0.1, 1e-5, y, c3, c3),
+      Error);
+  EXPECT_THROW(
+      kernels::batch_norm_forward(ctx, x, c3, c3, c3, Tensor(), true, 0.1, 1e-5, y, c3, c3), Error);
+  EXPECT_THROW(kernels::batch_norm_forward(ctx, x, c3, c3, c3, c3, true, 1.5, 1e-5, y, c3, c3),
+               Error);
+  EXPECT_THROW(kernels::batch_norm_forward(ctx, x, c3, c3, c3, c3, true, 0.1, -1, y, c3, c3),
+               Error);
+  Tensor xi = Tensor::zeros({4, 3}, DType::kInt32, Device::cpu());
+  EXPECT_THROW(kernels::batch_norm_forward(ctx, xi, c3, c3, c3, c3, true, 0.1, 1e-5, xi, c3, c3),
+               Error);
+  Tensor v = f({5});
+  EXPECT_THROW(kernels::batch_norm_forward(ctx, v, c3, c3, c3, c3, true, 0.1, 1e-5, v, c3, c3),
+               Error);
+  Tensor d = Tensor::zeros({3}, DType::kFloat64, Device::cpu());
+  EXPECT_THROW(kernels::batch_norm_backward(ctx, x, y, d, c3, c3, true, y, c3, c3), Error);
+}
+
+// ---- CPU vs CUDA parity (runs wherever a GPU is usable) ----
+
+class BatchNormParity : public DeviceTest {};
+
+TEST_P(BatchNormParity, MatchesTheCpu) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+    std::vector<Case> all = cases();
+    all.push_back({Shape{128, 16, 32, 32}, true, true, true});  // many blocks per channel
+    all.push_back({Shape{256, 640}, true, true, true});         // wide NC
+    for (const Case& c : all) {
+      const auto cpu = run_bn(c, dt, Device::cpu());
+      const auto dev = run_bn(c, dt, device());
+      const double tol = dt == DType::kFloat32 ? 1e-4 : 1e-11;
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        if (!cpu[i].defined()) continue;
+        EXPECT_TRUE(testing::all_close(dev[i], cpu[i], tol, tol)) << describe(c, dt) << " #" << i;
+      }
+    }
+  }
+}
+
+TEST_P(BatchNormParity, IsDeterministicRunToRun) {
+  const Case c{Shape{64, 8, 17, 17}, true, true, true};
+  const auto a = run_bn(c, DType::kFloat32, device());
+  const auto b = run_bn(c, DType::kFloat32, device());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].to_vector<float>(), b[i].to_vector<float>()) << "#" << i;
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(BatchNormParity);
+
+}  // namespace
+}  // namespace cyclone

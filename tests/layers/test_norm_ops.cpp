@@ -1,0 +1,167 @@
+// batch_norm as a differentiable op: gradient checks (float64, CPU) in training mode for x, weight
+// and bias and in eval mode, train/eval behaviour, running stats, and CUDA-vs-CPU float32 parity.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/test_util.h"
+
+namespace cyclone {
+namespace {
+
+Tensor leaf(const Shape& s, uint64_t seed, double lo, double hi, DType dt = DType::kFloat64,
+            Device d = Device::cpu()) {
+  Tensor t = testing::random_tensor(s, seed, dt, Device::cpu(), lo, hi).to(d);
+  t.set_requires_grad();
+  return t;
+}
+
+class BatchNormGradCheck : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(BatchNormGradCheck, TrainingModeGradientsOfXWeightAndBias) {
+  const Shape s = GetParam();
+  const int64_t C = s[1];
+  Tensor x = leaf(s, 1, -2, 3), w = leaf({C}, 2, 0.5, 1.5), b = leaf({C}, 3, -1, 1);
+  Tensor rm = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
+  Tensor rv = ones({C}, DType::kFloat64, Device::cpu());
+  // Squared so that the loss is not linear in y (sum(w * y) alone has a structured gradient).
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(batch_norm(in[0], rm, rv, in[1], in[2], true, 0.1, 1e-5));
+  };
+  GradCheckResult r = gradcheck(f, {x, w, b});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+  EXPECT_EQ(r.checked, s.numel() + 2 * C);
+}
+
+TEST_P(BatchNormGradCheck, TrainingModeWithoutAffineOrRunningStats) {
+  const Shape s = GetParam();
+  Tensor x = leaf(s, 4, -1, 1);
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-3));
+  };
+  GradCheckResult r = gradcheck(f, {x});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+}
+
+TEST_P(BatchNormGradCheck, EvalModeGradients) {
+  const Shape s = GetParam();
+  const int64_t C = s[1];
+  Tensor x = leaf(s, 5, -2, 2), w = leaf({C}, 6, 0.5, 1.5), b = leaf({C}, 7, -1, 1);
+  Tensor rm = testing::random_tensor({C}, 8, DType::kFloat64, Device::cpu(), -0.5, 0.5);
+  Tensor rv = testing::random_tensor({C}, 9, DType::kFloat64, Device::cpu(), 0.5, 2);
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(batch_norm(in[0], rm, rv, in[1], in[2], false, 0.1, 1e-5));
+  };
+  GradCheckResult r = gradcheck(f, {x, w, b});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormGradCheck,
+                         ::testing::Values(Shape{5, 3}, Shape{3, 2, 2, 3}, Shape{2, 4, 1, 5}),
+                         [](const ::testing::TestParamInfo<Shape>& i) {
+                           std::string n;
+                           for (int d = 0; d < i.param.rank(); ++d)
+                             n += (d ? "x" : "") + std::to_string(i.param[d]);
+                           return n;
+                         });
+
+TEST(BatchNorm, TrainingNormalisesEachChannelAndUpdatesRunningStats) {
+  const Shape s{8, 3, 4, 4};
+  Tensor x = testing::random_tensor(s, 31, DType::kFloat64, Device::cpu(), 2, 6);
+  Tensor rm = Tensor::zeros({3}, DType::kFloat64, Device::cpu());
+  Tensor rv = ones({3}, DType::kFloat64, Device::cpu());
+  Tensor y = batch_norm(x, rm, rv, Tensor(), Tensor(), true);
+  const auto yv = y.to_vector<double>(), xv = x.to_vector<double>();
+  const auto rmv = rm.to_vector<double>(), rvv = rv.to_vector<double>();
+  for (int64_t c = 0; c < 3; ++c) {
+    double ym = 0, yq = 0, xm = 0, xq = 0;
+    const int64_t M = 8 * 16;
+    for (int64_t n = 0; n < 8; ++n)
+      for (int64_t i = 0; i < 16; ++i) {
+        const int64_t k = (n * 3 + c) * 16 + i;
+        ym += yv[k];
+        xm += xv[k];
+      }
+    ym /= M;
+    xm /= M;
+    for (int64_t n = 0; n < 8; ++n)
+      for (int64_t i = 0; i < 16; ++i) {
+        const int64_t k = (n * 3 + c) * 16 + i;
+        yq += (yv[k] - ym) * (yv[k] - ym);
+        xq += (xv[k] - xm) * (xv[k] - xm);
+      }
+    EXPECT_NEAR(ym, 0, 1e-12);
+    EXPECT_NEAR(yq / M, 1, 1e-3);  // var / (var + eps)
+    EXPECT_NEAR(rmv[c], 0.1 * xm, 1e-12);
+    EXPECT_NEAR(rvv[c], 0.9 + 0.1 * xq / (M - 1), 1e-12);
+  }
+}
+
+TEST(BatchNorm, EvalUsesRunningStatsAndUpdatesNothing) {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 4}, {2, 2}, Device::cpu());
+  Tensor rm = Tensor::from_vector<double>({1, -1}, {2}, Device::cpu());
+  Tensor rv = Tensor::from_vector<double>({4, 0.25}, {2}, Device::cpu());
+  Tensor w = Tensor::from_vector<double>({2, 3}, {2}, Device::cpu());
+  Tensor b = Tensor::from_vector<double>({0.5, -0.5}, {2}, Device::cpu());
+  Tensor y = batch_norm(x, rm, rv, w, b, false, 0.1, 0.0);
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{2 * 0 / 2.0 + 0.5, 3 * 3 / 0.5 - 0.5,
+                                                        2 * 2 / 2.0 + 0.5, 3 * 5 / 0.5 - 0.5}));
+  EXPECT_EQ(rm.to_vector<double>(), (std::vector<double>{1, -1}));
+  EXPECT_EQ(rv.to_vector<double>(), (std::vector<double>{4, 0.25}));
+  // Eval without running stats has nothing to normalise with.
+  EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), w, b, false), Error);
+}
+
+TEST(BatchNorm, RunningStatsUpdateEvenWithoutGradAndWithoutHistory) {
+  Tensor x = testing::random_tensor({4, 2}, 3, DType::kFloat32, Device::cpu(), 0, 1);
+  Tensor rm = Tensor::zeros({2}, DType::kFloat32, Device::cpu());
+  Tensor rv = ones({2}, DType::kFloat32, Device::cpu());
+  {
+    autograd::NoGradGuard guard;
+    Tensor w = ones({2}, DType::kFloat32, Device::cpu());
+    w.set_requires_grad();
+    Tensor y = batch_norm(x, rm, rv, w, Tensor(), true);
+    EXPECT_TRUE(y.is_leaf());
+  }
+  EXPECT_NE(rm.to_vector<float>()[0], 0.0f);
+  EXPECT_FALSE(rm.requires_grad());
+}
+
+TEST(BatchNorm, GradientMatchesTheClosedFormOnATinyBatch) {
+  // Two values per channel always normalise to -1 and +1 (with eps 0), whatever they are, so the
+  // gradient with respect to x must vanish.
+  Tensor x = Tensor::from_vector<double>({-1, 1}, {2, 1}, Device::cpu());
+  x.set_requires_grad();
+  Tensor y = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 0.0);
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{-1, 1}));
+  y.backward(Tensor::from_vector<double>({1, 0}, {2, 1}, Device::cpu()));
+  // xhat = [-1, 1], mean(dy) = 0.5, mean(dy * xhat) = -0.5: dx = [1 - 0.5 - 0.5, 0 - 0.5 + 0.5].
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{0, 0}));
+}
+
+TEST(BatchNormCuda, ForwardBackwardAndRunningStatsMatchCpuInFloat32) {
+  if (!cuda_available()) GTEST_SKIP() << "no usable CUDA device on this machine";
+  for (bool training : {true, false}) {
+    for (Shape s : {Shape{16, 8, 9, 9}, Shape{64, 33}}) {
+      const int64_t C = s[1];
+      auto run = [&](Device d) {
+        Tensor x = leaf(s, 41, -1, 3, DType::kFloat32, d);
+        Tensor w = leaf({C}, 42, 0.5, 1.5, DType::kFloat32, d);
+        Tensor b = leaf({C}, 43, -1, 1, DType::kFloat32, d);
+        Tensor rm = testing::random_tensor({C}, 44, DType::kFloat32, Device::cpu(), 0, 1).to(d);
+        Tensor rv = testing::random_tensor({C}, 45, DType::kFloat32, Device::cpu(), 1, 2).to(d);
+        Tensor y = batch_norm(x, rm, rv, w, b, training);
+        Tensor g = testing::random_tensor(s, 46, DType::kFloat32, Device::cpu(), -1, 1).to(d);
+        y.backward(g);
+        return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+      };
+      const auto cpu = run(Device::cpu()), gpu = run(Device::cuda(0));
+      for (size_t i = 0; i < cpu.size(); ++i)
+        EXPECT_TRUE(testing::all_close(gpu[i], cpu[i], 1e-4, 1e-5))
+            << s << (training ? " train" : " eval") << " #" << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cyclone
