@@ -1,0 +1,138 @@
+#include "cyclone/layers/conv_modules.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "cyclone/core/autograd.h"
+#include "cyclone/core/context.h"
+#include "cyclone/kernels/elementwise.h"
+#include "cyclone/layers/dropout_ops.h"
+#include "cyclone/layers/norm_ops.h"
+
+namespace cyclone {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride, int padding,
+               int dilation, bool bias, Device device, Generator* gen, const std::string& init)
+    : in_(in_channels),
+      out_(out_channels),
+      kernel_(kernel_size),
+      params_(Conv2dParams::square(stride, padding, dilation)) {
+  CYCLONE_CHECK(in_channels > 0 && out_channels > 0, "Conv2d(", in_channels, ", ", out_channels,
+                "): channel counts must be positive");
+  CYCLONE_CHECK(kernel_size > 0 && stride > 0 && padding >= 0 && dilation > 0, "Conv2d(",
+                in_channels, ", ", out_channels, "): bad kernel_size=", kernel_size,
+                " stride=", stride, " padding=", padding, " dilation=", dilation);
+  Generator& g = gen ? *gen : default_generator();
+  Tensor w =
+      Tensor::empty({out_channels, in_channels, kernel_size, kernel_size}, DType::kFloat32, device);
+  init_tensor(init, w, g);
+  weight_ = register_parameter("weight", w);
+  if (bias)
+    bias_ = register_parameter("bias", Tensor::zeros({out_channels}, DType::kFloat32, device));
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, params_); }
+
+std::string Conv2d::extra_repr() const {
+  std::ostringstream os;
+  os << in_ << ", " << out_ << ", kernel_size=" << kernel_ << ", stride=" << params_.stride_h;
+  if (params_.pad_h) os << ", padding=" << params_.pad_h;
+  if (params_.dil_h != 1) os << ", dilation=" << params_.dil_h;
+  if (!bias_.defined()) os << ", bias=false";
+  return os.str();
+}
+
+BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool affine,
+                         Device device)
+    : num_features_(num_features), eps_(eps), momentum_(momentum) {
+  CYCLONE_CHECK(num_features > 0, "BatchNorm2d(", num_features, "): num_features must be positive");
+  CYCLONE_CHECK(eps > 0 && std::isfinite(eps), "BatchNorm2d(", num_features,
+                "): eps must be positive, got ", eps);
+  CYCLONE_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm2d(", num_features,
+                "): momentum must be in [0, 1], got ", momentum);
+  Context& ctx = Context::current(device);
+  if (affine) {
+    Tensor w = Tensor::empty({num_features}, DType::kFloat32, device);
+    kernels::fill(ctx, w, 1.0);
+    weight_ = register_parameter("weight", w);
+    bias_ = register_parameter("bias", Tensor::zeros({num_features}, DType::kFloat32, device));
+  }
+  running_mean_ =
+      register_buffer("running_mean", Tensor::zeros({num_features}, DType::kFloat32, device));
+  Tensor var = Tensor::empty({num_features}, DType::kFloat32, device);
+  kernels::fill(ctx, var, 1.0);
+  running_var_ = register_buffer("running_var", var);
+  num_batches_tracked_ =
+      register_buffer("num_batches_tracked", Tensor::zeros(Shape(), DType::kInt32, device));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  CYCLONE_CHECK(x.defined() && x.rank() == 4, "BatchNorm2d(", num_features_,
+                "): expects [N, C, H, W], got ", x.defined() ? x.shape().str() : "undefined");
+  CYCLONE_CHECK(x.dim(1) == num_features_, "BatchNorm2d(", num_features_, "): input ", x.shape(),
+                " has ", x.dim(1), " channels");
+  const bool training = is_training();
+  Tensor y = batch_norm(x, running_mean_, running_var_, weight_, bias_, training, momentum_, eps_);
+  if (training) {
+    // The count lives on the device: cast to float, add one, cast back (int32 is exact to 2^31;
+    // the float detour is exact to 2^24 training steps, far beyond any run here).
+    autograd::NoGradGuard no_grad;
+    Context& ctx = Context::of(num_batches_tracked_);
+    Tensor f = Tensor::empty(Shape(), DType::kFloat32, num_batches_tracked_.device());
+    kernels::cast(ctx, num_batches_tracked_, f);
+    kernels::unary(ctx, kernels::UnaryOp::kAddScalar, f, f, 1.0);
+    kernels::cast(ctx, f, num_batches_tracked_);
+  }
+  return y;
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  std::ostringstream os;
+  os << num_features_ << ", eps=" << eps_ << ", momentum=" << momentum_;
+  if (!weight_.defined()) os << ", affine=false";
+  return os.str();
+}
+
+namespace {
+
+Pool2dParams pool_params(const char* type, int kernel, int stride, int padding) {
+  CYCLONE_CHECK(kernel > 0 && stride >= 0 && padding >= 0 && 2 * padding <= kernel, type,
+                ": bad kernel_size=", kernel, " stride=", stride, " padding=", padding,
+                " (padding at most half the kernel, as PyTorch requires)");
+  return Pool2dParams::square(kernel, stride, padding);
+}
+
+std::string pool_repr(const Pool2dParams& p) {
+  std::ostringstream os;
+  os << "kernel_size=" << p.kh << ", stride=" << p.stride_h;
+  if (p.pad_h) os << ", padding=" << p.pad_h;
+  return os.str();
+}
+
+}  // namespace
+
+MaxPool2d::MaxPool2d(int kernel_size, int stride, int padding)
+    : params_(pool_params("MaxPool2d", kernel_size, stride, padding)) {}
+
+std::string MaxPool2d::extra_repr() const { return pool_repr(params_); }
+
+AvgPool2d::AvgPool2d(int kernel_size, int stride, int padding)
+    : params_(pool_params("AvgPool2d", kernel_size, stride, padding)) {}
+
+std::string AvgPool2d::extra_repr() const { return pool_repr(params_); }
+
+Dropout::Dropout(double p, std::shared_ptr<Generator> gen) : p_(p), gen_(std::move(gen)) {
+  CYCLONE_CHECK(std::isfinite(p) && p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  return dropout(x, p_, is_training(), gen_ ? *gen_ : default_generator());
+}
+
+std::string Dropout::extra_repr() const {
+  std::ostringstream os;
+  os << "p=" << p_;
+  return os.str();
+}
+
+}  // namespace cyclone
