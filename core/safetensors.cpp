@@ -1,6 +1,7 @@
 #include "cyclone/core/safetensors.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -17,7 +18,12 @@ using json = nlohmann::json;
 constexpr uint64_t kMaxHeader = 100u << 20;
 constexpr int kMaxDepth = 4;  // {name: {shape: [..]}} nests 3 deep
 
+// I64 tensors (PyTorch's num_batches_tracked, token ids) have no Cyclone dtype: they are read as
+// int32, every value range-checked.
+constexpr const char* kI64 = "I64";
+
 DType parse_st_dtype(const std::string& s, const std::string& origin, const std::string& name) {
+  if (s == kI64) return DType::kInt32;
   if (s == "F32") return DType::kFloat32;
   if (s == "F64") return DType::kFloat64;
   if (s == "I32") return DType::kInt32;
@@ -25,7 +31,7 @@ DType parse_st_dtype(const std::string& s, const std::string& origin, const std:
   if (s == "BF16") return DType::kBFloat16;
   if (s == "F16") return DType::kFloat16;
   CYCLONE_THROW(origin, ": tensor '", name, "' has dtype '", s,
-                "', which Cyclone does not read (F32, F64, I32, U8, BF16, F16)");
+                "', which Cyclone does not read (F32, F64, I32, I64, U8, BF16, F16)");
 }
 
 uint64_t read_u64_le(const char* p) {
@@ -113,6 +119,7 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
     DType dtype;
     std::vector<int64_t> shape;
     uint64_t begin, end;
+    size_t file_elem;  // bytes per element in the file
   };
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -132,7 +139,9 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
                       v.contains("data_offsets") && v["data_offsets"].is_array() &&
                       v["data_offsets"].size() == 2,
                   origin, ": entry '", name, "' lacks dtype / shape / data_offsets");
-    Entry e{name, parse_st_dtype(v["dtype"].get<std::string>(), origin, name), {}, 0, 0};
+    const std::string st_dtype = v["dtype"].get<std::string>();
+    Entry e{name, parse_st_dtype(st_dtype, origin, name), {}, 0, 0, st_dtype == kI64 ? 8u : 0u};
+    if (e.file_elem == 0) e.file_elem = dtype_size(e.dtype);
     for (const json& d : v["shape"]) {
       CYCLONE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
                     origin, ": tensor '", name, "' has a bad dimension ", d.dump());
@@ -148,7 +157,7 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
                   " data bytes");
     // The element count is checked against the tensor's byte range as it is multiplied, so no
     // product can overflow and nothing larger than the file is ever allocated.
-    const uint64_t capacity = (e.end - e.begin) / dtype_size(e.dtype);
+    const uint64_t capacity = (e.end - e.begin) / e.file_elem;
     uint64_t numel = 1;
     bool fits = true;
     for (int64_t d : e.shape) {
@@ -156,7 +165,7 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
       numel = fits ? numel * static_cast<uint64_t>(d) : numel;
       if (d == 0) numel = 0;
     }
-    CYCLONE_CHECK(fits && numel * dtype_size(e.dtype) == e.end - e.begin,
+    CYCLONE_CHECK(fits && numel * e.file_elem == e.end - e.begin,
                   origin, ": tensor '", name, "' of shape ", v["shape"].dump(), " and dtype ",
                   dtype_name(e.dtype), " does not match its data of ", e.end - e.begin,
                   " bytes");
@@ -172,9 +181,24 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
   }
   CYCLONE_CHECK(expect == data_size, origin, ": ", data_size - expect,
                 " trailing data bytes belong to no tensor");
-  for (const Entry& e : entries)
-    file.tensors.emplace_back(e.name,
-                              Tensor::from_host(data + e.begin, Shape(e.shape), e.dtype, device));
+  for (const Entry& e : entries) {
+    if (e.file_elem == dtype_size(e.dtype)) {
+      file.tensors.emplace_back(e.name,
+                                Tensor::from_host(data + e.begin, Shape(e.shape), e.dtype, device));
+      continue;
+    }
+    // I64 -> int32.
+    const int64_t n = Shape(e.shape).numel();
+    std::vector<int32_t> narrowed(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t v;
+      std::memcpy(&v, data + e.begin + 8 * i, 8);
+      CYCLONE_CHECK(v >= INT32_MIN && v <= INT32_MAX, origin, ": I64 tensor '", e.name,
+                    "' holds ", v, " at element ", i, ", beyond the int32 Cyclone reads it as");
+      narrowed[static_cast<size_t>(i)] = static_cast<int32_t>(v);
+    }
+    file.tensors.emplace_back(e.name, Tensor::from_vector<int32_t>(narrowed, Shape(e.shape), device));
+  }
   return file;
 }
 

@@ -110,6 +110,23 @@ TEST(Safetensors, RejectsHostileFilesWithOneClearError) {
   expect_error(with_header(R"({"a":{"shape":[1]}})", data), "lacks");
 }
 
+TEST(Safetensors, ReadsI64AsRangeCheckedInt32) {
+  // PyTorch writes BatchNorm's num_batches_tracked as I64.
+  std::string data(16, '\0');
+  const int64_t vals[2] = {-5, 123456789};
+  std::memcpy(data.data(), vals, 16);
+  auto f = parse_safetensors(
+      with_header(R"({"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data),
+      "w.safetensors");
+  ASSERT_EQ(f.tensors.size(), 1u);
+  EXPECT_EQ(f.tensors[0].second.dtype(), DType::kInt32);
+  EXPECT_EQ(f.tensors[0].second.to_vector<int32_t>(), (std::vector<int32_t>{-5, 123456789}));
+  const int64_t big[2] = {1, int64_t(1) << 40};
+  std::memcpy(data.data(), big, 16);
+  expect_error(with_header(R"({"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data),
+               "element 1");
+}
+
 TEST(Safetensors, MissingFileAndDirectoryAreClearErrors) {
   const std::string dir = temp_dir();
   try {
