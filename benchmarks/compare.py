@@ -85,16 +85,21 @@ def fmt_rate(entry):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cyclone_json")
-    parser.add_argument("torch_json")
+    parser.add_argument("torch_json", nargs="+", help="one or more PyTorch result files "
+                        "(kernels.py, models.py), merged")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table")
     args = parser.parse_args()
 
     cctx, cyc = load_cyclone(args.cyclone_json)
-    try:
-        tctx, ref = load_torch(args.torch_json)
-    except (OSError, ValueError) as e:
-        print(f"compare.py: no PyTorch numbers ({e}); ratios left out", file=sys.stderr)
-        tctx, ref = {}, {}
+    tctx, ref = {}, {}
+    for path in args.torch_json:
+        try:
+            ctx, cases = load_torch(path)
+        except (OSError, ValueError) as e:
+            print(f"compare.py: no PyTorch numbers from {path} ({e})", file=sys.stderr)
+            continue
+        tctx = tctx or ctx
+        ref.update(cases)
 
     print(f"cyclone: device {cctx.get('cyclone_device', '?')}, host {cctx.get('host_name', '?')}, "
           f"{cctx.get('date', '?')}, peaks from {cctx.get('cyclone_peak_source', '?')}")

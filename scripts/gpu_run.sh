@@ -185,6 +185,8 @@ bench() {
 step bench bench >"$out/bench.log" 2>&1
 step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
   2>>"$out/bench.log"
+step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
+  >"$out/torch_models.json" 2>>"$out/bench.log"
 
 # ---- 5. summary ----
 {
@@ -192,7 +194,8 @@ step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.j
   grep -A1 '^name, driver_version' "$out/info.txt" || true
   grep -E '^(libraries|cuda devices):' "$out/info.txt" || true
   echo
-  "$python" benchmarks/compare.py "$out/bench.json" "$out/torch.json" || echo "compare.py failed"
+  "$python" benchmarks/compare.py "$out/bench.json" "$out/torch.json" "$out/torch_models.json" \
+    || echo "compare.py failed"
   echo
   for n in "${notes[@]}"; do echo "note: $n"; done
   if ((${#failed[@]})); then
