@@ -102,5 +102,11 @@ void register_gemm();
 void register_elementwise();
 void register_reduce();
 void register_softmax();
+void register_optim();
+void register_data();
+void register_conv();
+void register_models();
+// Frees the model cases' last model (bench_models.cpp); call beside release_cases().
+void release_models();
 
 }  // namespace cyclone::bench

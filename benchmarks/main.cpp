@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
     cyclone::bench::register_elementwise();
     cyclone::bench::register_reduce();
     cyclone::bench::register_softmax();
+    cyclone::bench::register_optim();
+    cyclone::bench::register_data();
+    cyclone::bench::register_conv();
+    cyclone::bench::register_models();
     // The device line goes into the JSON's context, next to the numbers it explains.
     benchmark::AddCustomContext("cyclone_device", cyclone::cuda_available() ? "cuda:0" : "cpu");
     benchmark::AddCustomContext(
@@ -25,6 +29,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     benchmark::RunSpecifiedBenchmarks();
     cyclone::bench::release_cases();
+    cyclone::bench::release_models();
     benchmark::Shutdown();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cyclone_bench: %s\n", e.what());

@@ -35,7 +35,8 @@ class Context {
   // Waits for all work enqueued on this context.
   void synchronize() const;
 
-  // TF32 tensor-core math for float32 GEMMs (off by default: fp32 results stay fp32-accurate).
+  // TF32 tensor-core math for float32 GEMMs and cuDNN convolutions (off by default: fp32 results
+  // stay fp32-accurate).
   bool allow_tf32() const { return allow_tf32_; }
   void set_allow_tf32(bool on) { allow_tf32_ = on; }
 

@@ -68,6 +68,20 @@ def set_tf32(on):
     matmul.allow_tf32 = on
 
 
+def set_conv_tf32(on):
+    # cuDNN convolutions have their own switch (torch.backends.cudnn.allow_tf32, default True);
+    # Cyclone's fp32 convolutions are IEEE fp32 (CUDNN_FMA_MATH) unless TF32 is allowed.
+    cudnn = torch.backends.cudnn
+    conv = getattr(cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        try:
+            conv.fp32_precision = "tf32" if on else "ieee"
+            return
+        except (AttributeError, RuntimeError, ValueError):
+            pass
+    cudnn.allow_tf32 = on
+
+
 def time_case(device, op, min_time, min_reps, max_reps):
     """Median seconds of one op(i) call, with warm-up; CUDA events on CUDA, a host clock on CPU."""
     call = 0
@@ -172,6 +186,30 @@ def cases(device):
             return op
         return make
 
+    def conv(pass_, tf32, batch, c_in, c_out, hw, k, stride, pad):
+        # Matches benchmarks/bench_conv.cpp: x, w and dy random; cudnn.benchmark on, as Cyclone
+        # times cuDNN's algorithms (cudnnFind*Ex) on a shape's first call.
+        def make():
+            torch.backends.cudnn.benchmark = True
+            set_conv_tf32(tf32)
+            xs, ws = (batch, c_in, hw, hw), (c_out, c_in, k, k)
+            ho = (hw + 2 * pad - k) // stride + 1
+            sets = rotated([uniform(xs, dev, gen), uniform(ws, dev, gen),
+                            uniform((batch, c_out, ho, ho), dev, gen)])
+            mask = {"fwd": None, "bwd_data": [True, False, False],
+                    "bwd_filter": [False, True, False]}[pass_]
+
+            def op(i):
+                x, w, dy = sets[i % len(sets)]
+                if mask is None:
+                    F.conv2d(x, w, None, stride, pad)
+                else:
+                    torch.ops.aten.convolution_backward(
+                        dy, x, w, None, [stride, stride], [pad, pad], [1, 1], False, [0, 0], 1,
+                        mask)
+            return op
+        return make
+
     out = []
     gemm_sizes = (256, 1024, 4096) if device == "cuda" else (256, 1024)
     for n in gemm_sizes:
@@ -189,6 +227,20 @@ def cases(device):
     for rows, classes in ((128, 10), (128, 1000), (4096, 1000)):
         out.append((f"BM_softmax_xent_fwd_bwd/{device}/fp32/{rows}x{classes}",
                     xent(rows, classes)))
+    # Convolutions (bench_conv.cpp): WRN-28-10 layers at batch 128 on CUDA, LeNet-5 on the CPU.
+    wrn = ((3, 16, 32, 3, 1, 1), (16, 160, 32, 3, 1, 1), (160, 160, 32, 3, 1, 1),
+           (16, 160, 32, 1, 1, 0), (160, 320, 32, 3, 2, 1), (320, 320, 16, 3, 1, 1),
+           (160, 320, 32, 1, 2, 0), (320, 640, 16, 3, 2, 1), (640, 640, 8, 3, 1, 1),
+           (320, 640, 16, 1, 2, 0))
+    lenet = ((1, 6, 28, 5, 1, 2), (6, 16, 14, 5, 1, 0))
+    layers = [(l, tf32) for tf32 in (False, True) for l in wrn] if device == "cuda" else \
+        [(l, False) for l in lenet]
+    for (c_in, c_out, hw, k, stride, pad), tf32 in layers:
+        shape = (f"{shape_str((128, c_in, hw, hw))}_w{shape_str((c_out, c_in, k, k))}"
+                 f"_s{stride}p{pad}")
+        for pass_ in ("fwd", "bwd_data", "bwd_filter"):
+            out.append((f"BM_conv_{pass_}/{device}/{'tf32' if tf32 else 'fp32'}/{shape}",
+                        conv(pass_, tf32, 128, c_in, c_out, hw, k, stride, pad)))
     return out
 
 

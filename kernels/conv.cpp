@@ -1,0 +1,130 @@
+#include "cyclone/kernels/conv.h"
+
+#include <climits>
+#include <sstream>
+
+#include "cyclone/kernels/cpu/conv.h"
+#include "cyclone/kernels/cuda/conv.h"
+
+namespace cyclone::kernels {
+
+namespace {
+
+void check_float(const char* op, const Tensor& t, const char* what) {
+  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op, ": ", what,
+                " needs float32 or float64, got ", dtype_name(t.dtype()));
+}
+
+// dtype and device of every operand against the first.
+void check_operands(const char* op,
+                    std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  const Tensor& first = *ts.begin()->second;
+  check_float(op, first, ts.begin()->first);
+  for (const auto& [name, t] : ts) {
+    CYCLONE_CHECK(t->dtype() == first.dtype(), op, ": dtypes differ: ", ts.begin()->first, " ",
+                  dtype_name(first.dtype()), ", ", name, " ", dtype_name(t->dtype()));
+    check_same_device(op, first, *t);
+  }
+}
+
+void check_shape(const char* op, const char* what, const Tensor& t, const Shape& expected,
+                 const Conv2dGeometry& g) {
+  CYCLONE_CHECK(t.shape() == expected, op, ": ", what, " has shape ", t.shape(), ", expected ",
+                expected, " (x [", g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [", g.c_out,
+                ", ", g.c_in, ", ", g.kh, ", ", g.kw, "], ", conv2d_params_str(g.p), ")");
+}
+
+Shape y_shape(const Conv2dGeometry& g) { return {g.n, g.c_out, g.h_out, g.w_out}; }
+
+}  // namespace
+
+std::string conv2d_params_str(const Conv2dParams& p) {
+  std::ostringstream os;
+  os << "stride (" << p.stride_h << ", " << p.stride_w << "), padding (" << p.pad_h << ", "
+     << p.pad_w << "), dilation (" << p.dil_h << ", " << p.dil_w << ")";
+  return os.str();
+}
+
+int64_t conv_out_size(int64_t in, int64_t k, int pad, int stride, int dil) {
+  const int64_t span = in + 2 * int64_t{pad} - int64_t{dil} * (k - 1) - 1;
+  // Floor division (span may be negative: then there is no valid output position).
+  const int64_t q = span >= 0 ? span / stride : -((-span + stride - 1) / stride);
+  return q + 1;
+}
+
+Conv2dGeometry conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
+                               const Conv2dParams& p) {
+  CYCLONE_CHECK(x.rank() == 4 && weight.rank() == 4, op,
+                ": needs x [N, Cin, H, W] and weight [Cout, Cin, kh, kw], got x ", x,
+                " and weight ", weight);
+  CYCLONE_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0 && p.dil_h > 0 &&
+                    p.dil_w > 0,
+                op, ": invalid parameters ", conv2d_params_str(p),
+                " (stride and dilation must be positive, padding non-negative) for x ", x,
+                " and weight ", weight);
+  CYCLONE_CHECK(x[1] == weight[1], op, ": x has ", x[1], " channels but weight expects ", weight[1],
+                " (x ", x, ", weight ", weight, "; weight is [Cout, Cin, kh, kw])");
+  CYCLONE_CHECK(weight[0] > 0 && weight[1] > 0 && weight[2] > 0 && weight[3] > 0, op,
+                ": weight must have Cout, Cin, kh, kw >= 1, got ", weight, " (x ", x, ")");
+  Conv2dGeometry g;
+  g.n = x[0];
+  g.c_in = x[1];
+  g.h = x[2];
+  g.w = x[3];
+  g.c_out = weight[0];
+  g.kh = weight[2];
+  g.kw = weight[3];
+  g.p = p;
+  g.h_out = conv_out_size(g.h, g.kh, p.pad_h, p.stride_h, p.dil_h);
+  g.w_out = conv_out_size(g.w, g.kw, p.pad_w, p.stride_w, p.dil_w);
+  CYCLONE_CHECK(g.h_out > 0 && g.w_out > 0, op, ": output size ", g.h_out, " x ", g.w_out,
+                " is not positive: input ", g.h, " x ", g.w, " (x ", x, ") with kernel ", g.kh,
+                " x ", g.kw, " (weight ", weight, "), ", conv2d_params_str(p),
+                "; Hout = floor((H + 2 pad - dil (k - 1) - 1) / stride) + 1");
+  // cuDNN descriptors and BLAS take int sizes.
+  for (int64_t d : {g.n, g.c_in, g.h, g.w, g.c_out, g.kh * g.kw * g.c_in, g.h_out * g.w_out})
+    CYCLONE_CHECK(d <= INT_MAX, op, ": size ", d, " exceeds the int limit (x ", x, ", weight ",
+                  weight, ")");
+  return g;
+}
+
+void conv2d_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Conv2dParams& p, const Tensor& y) {
+  constexpr const char* op = "conv2d_forward";
+  check_operands(op, {{"x", &x}, {"weight", &weight}, {"y", &y}});
+  const Conv2dGeometry g = conv2d_geometry(op, x.shape(), weight.shape(), p);
+  check_shape(op, "y", y, y_shape(g), g);
+  if (bias.defined()) {
+    check_operands(op, {{"x", &x}, {"bias", &bias}});
+    check_shape(op, "bias", bias, Shape{g.c_out}, g);
+  }
+  if (y.numel() == 0) return;
+  if (x.device().is_cuda()) return cuda::conv2d_forward(ctx, g, x, weight, bias, y);
+  cpu::conv2d_forward(ctx, g, x, weight, bias, y);
+}
+
+void conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& weight,
+                          const Conv2dParams& p, const Tensor& dx) {
+  constexpr const char* op = "conv2d_backward_data";
+  check_operands(op, {{"dy", &dy}, {"weight", &weight}, {"dx", &dx}});
+  const Conv2dGeometry g = conv2d_geometry(op, dx.shape(), weight.shape(), p);
+  check_shape(op, "dy", dy, y_shape(g), g);
+  if (dx.numel() == 0) return;
+  if (dy.device().is_cuda()) return cuda::conv2d_backward_data(ctx, g, dy, weight, dx);
+  cpu::conv2d_backward_data(ctx, g, dy, weight, dx);
+}
+
+void conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, const Conv2dParams& p,
+                            const Tensor& dw) {
+  constexpr const char* op = "conv2d_backward_filter";
+  check_operands(op, {{"x", &x}, {"dy", &dy}, {"dw", &dw}});
+  const Conv2dGeometry g = conv2d_geometry(op, x.shape(), dw.shape(), p);
+  check_shape(op, "dy", dy, y_shape(g), g);
+  if (dw.numel() == 0) return;
+  // An empty batch contributes nothing: dw = 0 (written, since outputs are never read).
+  if (g.n == 0) return dw.zero_();
+  if (x.device().is_cuda()) return cuda::conv2d_backward_filter(ctx, g, x, dy, dw);
+  cpu::conv2d_backward_filter(ctx, g, x, dy, dw);
+}
+
+}  // namespace cyclone::kernels

@@ -1,0 +1,209 @@
+// Convolution on the CPU as GEMMs over im2col buffers (Caffe's approach).
+//
+// The batch is processed in groups of G samples. A group's im2col buffer is col [K, G*P]
+// (K = Cin kh kw, P = Hout Wout; column g*P + p holds sample g's receptive field at output
+// position p), so each pass is one large GEMM that OpenBLAS parallelises well, rather than G small
+// ones. (Calling OpenBLAS from our own OpenMP threads instead would oversubscribe the cores: the
+// Debian OpenBLAS runs its own pthreads.) The cheap, memory-bound parts (im2col, col2im and the
+// [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
+// sample's writes are disjoint, so the result does not depend on the thread count. G is chosen
+// from the shapes alone so that the buffers stay near kBufferElems elements.
+#include "cyclone/kernels/cpu/conv.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cyclone/core/parallel.h"
+
+namespace cyclone::kernels::cpu {
+
+namespace {
+
+// Elements of scratch per group (col plus the transposed output): 32 MiB of float, enough for
+// whole LeNet batches and for a few WRN samples at a time.
+constexpr int64_t kBufferElems = int64_t{8} << 20;
+
+// Row-major C[m, n] = alpha op(A) op(B) + beta C.
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
+               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// Samples per group: as many as fit the buffer budget (at least one).
+int64_t group_size(const Conv2dGeometry& g) {
+  const int64_t per_sample = g.h_out * g.w_out * (g.k() + g.c_out);
+  return std::clamp<int64_t>(kBufferElems / std::max<int64_t>(per_sample, 1), 1, g.n);
+}
+
+// col[k * ld + p] = x[ci, oh s - pad + i d, ow s - pad + j d] (0 outside), k = (ci kh + i) kw + j,
+// p = oh Wout + ow; x is one sample [Cin, H, W].
+template <class T>
+void im2col(const Conv2dGeometry& g, const T* x, T* col, int64_t ld) {
+  const Conv2dParams& p = g.p;
+  for (int64_t ci = 0; ci < g.c_in; ++ci)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((ci * g.kh + i) * g.kw + j) * ld;
+        for (int64_t oh = 0; oh < g.h_out; ++oh) {
+          T* out = row + oh * g.w_out;
+          const int64_t ih = oh * p.stride_h - p.pad_h + i * p.dil_h;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(out, out + g.w_out, T(0));
+            continue;
+          }
+          const T* in = x + (ci * g.h + ih) * g.w;
+          for (int64_t ow = 0; ow < g.w_out; ++ow) {
+            const int64_t iw = ow * p.stride_w - p.pad_w + j * p.dil_w;
+            out[ow] = (iw >= 0 && iw < g.w) ? in[iw] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: dx = 0, then dx[ci, ih, iw] += col[k * ld + p] for every (k, p) that
+// im2col read from there. One sample, a fixed order: deterministic.
+template <class T>
+void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, T* dx) {
+  const Conv2dParams& p = g.p;
+  std::fill(dx, dx + g.c_in * g.h * g.w, T(0));
+  for (int64_t ci = 0; ci < g.c_in; ++ci)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* row = col + ((ci * g.kh + i) * g.kw + j) * ld;
+        for (int64_t oh = 0; oh < g.h_out; ++oh) {
+          const int64_t ih = oh * p.stride_h - p.pad_h + i * p.dil_h;
+          if (ih < 0 || ih >= g.h) continue;
+          const T* in = row + oh * g.w_out;
+          T* out = dx + (ci * g.h + ih) * g.w;
+          for (int64_t ow = 0; ow < g.w_out; ++ow) {
+            const int64_t iw = ow * p.stride_w - p.pad_w + j * p.dil_w;
+            if (iw >= 0 && iw < g.w) out[iw] += in[ow];
+          }
+        }
+      }
+}
+
+// Scratch of `n` elements of T (uninitialised, aligned host memory).
+template <class T>
+Tensor scratch(int64_t n) {
+  return Tensor::empty({n}, dtype_of<T>, Device::cpu());
+}
+
+// Runs f(g) for each sample g of a group in parallel (one sample per chunk).
+template <class F>
+void per_sample(int64_t count, F&& f) {
+  parallel_for(count, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t s = lo; s < hi; ++s) f(s);
+  });
+}
+
+}  // namespace
+
+void conv2d_forward(Context&, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight,
+                    const Tensor& bias, const Tensor& y) {
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    const int64_t P = g.h_out * g.w_out, K = g.k(), G = group_size(g);
+    const int64_t x_sample = g.c_in * g.h * g.w, y_sample = g.c_out * P;
+    const T* px = x.data<T>();
+    const T* pw = weight.data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* py = y.data<T>();
+    const Tensor col_t = scratch<T>(K * G * P);
+    const Tensor tmp_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    T* col = col_t.data<T>();
+    for (int64_t n0 = 0; n0 < g.n; n0 += G) {
+      const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
+      per_sample(gs, [&](int64_t s) { im2col(g, px + (n0 + s) * x_sample, col + s * P, ld); });
+      if (gs == 1) {
+        // One sample: the GEMM writes y[n0] [Cout, P] directly.
+        T* out = py + n0 * y_sample;
+        blas_gemm(false, false, g.c_out, P, K, pw, K, col, ld, T(0), out, P);
+        if (pb != nullptr)
+          for (int64_t co = 0; co < g.c_out; ++co)
+            for (int64_t q = 0; q < P; ++q) out[co * P + q] += pb[co];
+        continue;
+      }
+      T* tmp = tmp_t.data<T>();
+      blas_gemm(false, false, g.c_out, ld, K, pw, K, col, ld, T(0), tmp, ld);
+      // tmp [Cout, gs*P] -> y[n0 + s] [Cout, P], adding the bias on the way.
+      per_sample(gs, [&](int64_t s) {
+        T* out = py + (n0 + s) * y_sample;
+        for (int64_t co = 0; co < g.c_out; ++co) {
+          const T* in = tmp + co * ld + s * P;
+          const T b = pb != nullptr ? pb[co] : T(0);
+          for (int64_t q = 0; q < P; ++q) out[co * P + q] = in[q] + b;
+        }
+      });
+    }
+  });
+}
+
+namespace {
+// dy of samples [n0, n0 + gs) as [Cout, gs*P] (the layout of a group's GEMM): a view of dy itself
+// for one sample, else a transposed copy into buf.
+template <class T>
+const T* gather_dy(const Conv2dGeometry& g, const T* dy, int64_t n0, int64_t gs, T* buf) {
+  const int64_t P = g.h_out * g.w_out, y_sample = g.c_out * P;
+  if (gs == 1) return dy + n0 * y_sample;
+  per_sample(gs, [&](int64_t s) {
+    const T* in = dy + (n0 + s) * y_sample;
+    for (int64_t co = 0; co < g.c_out; ++co)
+      std::memcpy(buf + co * gs * P + s * P, in + co * P, static_cast<size_t>(P) * sizeof(T));
+  });
+  return buf;
+}
+}  // namespace
+
+void conv2d_backward_data(Context&, const Conv2dGeometry& g, const Tensor& dy, const Tensor& weight,
+                          const Tensor& dx) {
+  CYCLONE_DISPATCH_FLOAT(dy.dtype(), T, [&] {
+    const int64_t P = g.h_out * g.w_out, K = g.k(), G = group_size(g);
+    const int64_t x_sample = g.c_in * g.h * g.w;
+    const T* pdy = dy.data<T>();
+    const T* pw = weight.data<T>();
+    T* pdx = dx.data<T>();
+    const Tensor col_t = scratch<T>(K * G * P);
+    const Tensor dy_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    T* col = col_t.data<T>();
+    for (int64_t n0 = 0; n0 < g.n; n0 += G) {
+      const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
+      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data<T>() : nullptr);
+      // dcol [K, gs*P] = W^T [K, Cout] @ dy [Cout, gs*P]
+      blas_gemm(true, false, K, ld, g.c_out, pw, K, d, ld, T(0), col, ld);
+      per_sample(gs, [&](int64_t s) { col2im(g, col + s * P, ld, pdx + (n0 + s) * x_sample); });
+    }
+  });
+}
+
+void conv2d_backward_filter(Context&, const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
+                            const Tensor& dw) {
+  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+    const int64_t P = g.h_out * g.w_out, K = g.k(), G = group_size(g);
+    const int64_t x_sample = g.c_in * g.h * g.w;
+    const T* px = x.data<T>();
+    const T* pdy = dy.data<T>();
+    T* pdw = dw.data<T>();
+    const Tensor col_t = scratch<T>(K * G * P);
+    const Tensor dy_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    T* col = col_t.data<T>();
+    for (int64_t n0 = 0; n0 < g.n; n0 += G) {
+      const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
+      per_sample(gs, [&](int64_t s) { im2col(g, px + (n0 + s) * x_sample, col + s * P, ld); });
+      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data<T>() : nullptr);
+      // dW [Cout, K] (+)= dy [Cout, gs*P] @ col^T [gs*P, K]; the first group overwrites dW.
+      blas_gemm(false, true, g.c_out, K, ld, d, ld, col, ld, n0 == 0 ? T(0) : T(1), pdw, K);
+    }
+  });
+}
+
+}  // namespace cyclone::kernels::cpu

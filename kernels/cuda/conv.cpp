@@ -1,0 +1,327 @@
+// Convolution on the GPU through cuDNN's legacy convolution API (cuDNN 9 deprecates it in favour
+// of the graph API but ships and supports it; the warnings are silenced for this file only).
+//
+// Math mode. For float data cuDNN's CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere and
+// newer (an input rounded to a 10-bit mantissa: ~1e-3 relative error over long sums), so the
+// fp32-accurate default asks for CUDNN_FMA_MATH, and ctx.allow_tf32() selects CUDNN_DEFAULT_MATH;
+// this is PyTorch's mapping of torch.backends.cudnn.allow_tf32. (NVIDIA_TF32_OVERRIDE=0 in the
+// environment forbids TF32 globally either way.) Double data always uses CUDNN_DEFAULT_MATH (no
+// tensor-core path for it).
+//
+// Algorithm choice. Per problem (pass, device, dtype, math mode, shapes, stride, padding,
+// dilation) cuDNN's heuristics (cudnnGet*_v7) list the candidates and the workspace they need;
+// then cudnnFind*Ex times them on the call's own buffers with a workspace as large as the largest
+// candidate's (capped at kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of
+// any kind when none is deterministic), so training runs repeat bit for bit; the choice is cached
+// for the life of the process under a mutex. Find cannot run inside CUDA-graph capture (it
+// synchronises), so a problem first met while capturing takes the heuristics' choice, uncached.
+// Workspace comes from the caching allocator (a uint8 tensor on the context's stream).
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "cyclone/core/cuda/check.h"
+#include "cyclone/core/cuda/handles.h"
+#include "cyclone/kernels/cuda/conv.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace cyclone::kernels::cuda {
+
+namespace {
+
+// Largest workspace an algorithm may use: 1 GiB, a small part of an 80 GB card, enough for every
+// fast algorithm on the WRN-28-10 shapes at batch 128.
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+enum class Pass : int64_t { kForward, kBackwardData, kBackwardFilter };
+
+const char* pass_name(Pass p) {
+  switch (p) {
+    case Pass::kForward:
+      return "conv2d_forward";
+    case Pass::kBackwardData:
+      return "conv2d_backward_data";
+    case Pass::kBackwardFilter:
+      return "conv2d_backward_filter";
+  }
+  return "conv2d";
+}
+
+cudnnDataType_t data_type(DType dt) {
+  return dt == DType::kFloat64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+}
+
+// alpha = 1 and beta = 0 or 1 as the scaling type cuDNN reads for `dt` (double for double data,
+// float otherwise).
+struct Scale {
+  explicit Scale(DType dt) : dbl(dt == DType::kFloat64) {}
+  const void* one() const { return dbl ? static_cast<const void*>(&d1) : &f1; }
+  const void* zero() const { return dbl ? static_cast<const void*>(&d0) : &f0; }
+  bool dbl;
+  float f0 = 0, f1 = 1;
+  double d0 = 0, d1 = 1;
+};
+
+// The descriptors of one problem.
+struct Problem {
+  Problem(Context& ctx, const Conv2dGeometry& g, DType dt)
+      : handle(static_cast<cudnnHandle_t>(ctx.cudnn())), type(data_type(dt)) {
+    const bool fp32 = dt == DType::kFloat32;
+    math = fp32 && !ctx.allow_tf32() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+    strict_fp32 = math == CUDNN_FMA_MATH;
+    auto i = [](int64_t v) { return static_cast<int>(v); };  // sizes validated to fit an int
+    CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, type, i(g.n), i(g.c_in), i(g.h), i(g.w)));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, type, i(g.n), i(g.c_out),
+                                           i(g.h_out), i(g.w_out)));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, type, CUDNN_TENSOR_NCHW, i(g.c_out), i(g.c_in),
+                                           i(g.kh), i(g.kw)));
+    const Conv2dParams& p = g.p;
+    // cuDNN's "convolution" mode flips the filter; deep-learning convolution is the
+    // cross-correlation. Accumulation in the data type (float or double).
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w,
+                                                p.dil_h, p.dil_w, CUDNN_CROSS_CORRELATION, type));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
+  }
+  cudnnHandle_t handle;
+  cudnnDataType_t type;
+  cudnnMathType_t math;
+  bool strict_fp32 = false;
+  CudnnTensorDescriptor x, y;
+  CudnnFilterDescriptor w;
+  CudnnConvolutionDescriptor conv;
+};
+
+struct Choice {
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;
+};
+
+using Key = std::array<int64_t, 18>;
+
+Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMathType_t math) {
+  const Conv2dParams& p = g.p;
+  return {static_cast<int64_t>(pass),
+          ctx.device().index,
+          static_cast<int64_t>(dt),
+          math,
+          g.n,
+          g.c_in,
+          g.h,
+          g.w,
+          g.c_out,
+          g.kh,
+          g.kw,
+          g.h_out,
+          p.stride_h,
+          p.stride_w,
+          p.pad_h,
+          p.pad_w,
+          p.dil_h,
+          p.dil_w};
+}
+
+std::mutex& cache_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<Key, Choice>& cache() {
+  static std::map<Key, Choice> c;
+  return c;
+}
+
+// The fastest usable entry of cuDNN's list (sorted fastest first), deterministic ones preferred.
+// Usable: it ran (or would run), fits the workspace, and keeps fp32 accuracy when that is asked.
+template <class Perf>
+std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32,
+                         size_t workspace) {
+  std::optional<Perf> any, deterministic;
+  for (int i = 0; i < count; ++i) {
+    const Perf& r = perf[static_cast<size_t>(i)];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > workspace) continue;
+    if (strict_fp32 && r.mathType != CUDNN_FMA_MATH) continue;
+    if (!any) any = r;
+    if (!deterministic && r.determinism == CUDNN_DETERMINISTIC) deterministic = r;
+  }
+  return deterministic ? deterministic : any;
+}
+
+// The largest workspace any usable heuristic candidate asks for, capped.
+template <class Perf>
+size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp32) {
+  size_t ws = 0;
+  for (int i = 0; i < count; ++i) {
+    const Perf& r = perf[static_cast<size_t>(i)];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kMaxWorkspace) continue;
+    if (strict_fp32 && r.mathType != CUDNN_FMA_MATH) continue;
+    ws = std::max(ws, r.memory);
+  }
+  return ws;
+}
+
+bool capturing(Context& ctx) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(ctx.stream()), &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+Tensor workspace_tensor(Context& ctx, size_t bytes) {
+  if (bytes == 0) return Tensor();
+  return Tensor::empty({static_cast<int64_t>(bytes)}, DType::kUInt8, ctx.device());
+}
+void* ptr(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
+// Heuristics, then (outside capture) timing, then the pick. `heuristic(count, &returned, perf)`
+// and `find(count, &returned, perf, workspace, bytes)` wrap the pass's cudnnGet*_v7 and
+// cudnnFind*Ex; `ws_size(algo, &bytes)` its cudnnGet*WorkspaceSize (for the chosen math type).
+template <class Perf, class Heuristic, class Find, class WsSize>
+Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, int max_count,
+              Heuristic heuristic, Find find, WsSize ws_size) {
+  std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
+  int returned = 0;
+  CUDNN_CHECK(heuristic(max_count, &returned, perf.data()));
+  size_t limit = kMaxWorkspace;
+  if (!capturing(ctx)) {
+    limit = search_workspace(perf, returned, pr.strict_fp32);
+    const Tensor ws = workspace_tensor(ctx, limit);
+    CUDNN_CHECK(find(max_count, &returned, perf.data(), ptr(ws), limit));
+  }
+  const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, limit);
+  CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for x [",
+                g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [", g.c_out, ", ", g.c_in, ", ",
+                g.kh, ", ", g.kw, "], ", conv2d_params_str(g.p),
+                pr.strict_fp32 ? " in fp32 (FMA) math" : "");
+  Choice c;
+  c.algo = static_cast<int>(best->algo);
+  c.math = best->mathType;
+  CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, c.math));
+  CUDNN_CHECK(ws_size(best->algo, &c.workspace));
+  return c;
+}
+
+// The cached choice for the problem, searching on a miss. Leaves pr.conv set to the choice's math
+// type (cuDNN needs algorithm and math type together to select the same kernel again).
+template <class Perf, class Heuristic, class Find, class WsSize>
+Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Problem& pr,
+              int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
+  const Key key = key_of(pass, ctx, g, dt, pr.math);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto it = cache().find(key);
+    if (it != cache().end()) {
+      CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, it->second.math));
+      return it->second;
+    }
+  }
+  // Searched outside the lock: two threads meeting a new problem at once both time it, harmlessly.
+  const bool cacheable = !capturing(ctx);
+  const Choice c = search<Perf>(ctx, pass, g, pr, max_count, heuristic, find, ws_size);
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    cache().emplace(key, c);
+  }
+  return c;
+}
+
+}  // namespace
+
+void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight,
+                    const Tensor& bias, const Tensor& y) {
+  Problem pr(ctx, g, x.dtype());
+  int max_count = 0;
+  CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(pr.handle, &max_count));
+  const Choice c = choose<cudnnConvolutionFwdAlgoPerf_t>(
+      ctx, Pass::kForward, g, x.dtype(), pr, max_count,
+      [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
+        return cudnnGetConvolutionForwardAlgorithm_v7(pr.handle, pr.x, pr.w, pr.conv, pr.y, n, got,
+                                                      perf);
+      },
+      [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf, void* ws, size_t bytes) {
+        return cudnnFindConvolutionForwardAlgorithmEx(pr.handle, pr.x, x.raw_data(), pr.w,
+                                                      weight.raw_data(), pr.conv, pr.y,
+                                                      y.raw_data(), n, got, perf, ws, bytes);
+      },
+      [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(pr.handle, pr.x, pr.w, pr.conv, pr.y, algo,
+                                                       bytes);
+      });
+  const Tensor ws = workspace_tensor(ctx, c.workspace);
+  const Scale s(x.dtype());
+  CUDNN_CHECK(cudnnConvolutionForward(pr.handle, s.one(), pr.x, x.raw_data(), pr.w,
+                                      weight.raw_data(), pr.conv,
+                                      static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ptr(ws),
+                                      c.workspace, s.zero(), pr.y, y.raw_data()));
+  if (bias.defined()) {
+    // y += bias broadcast over N, H, W: a [1, Cout, 1, 1] tensor added in place.
+    CudnnTensorDescriptor b;
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, CUDNN_TENSOR_NCHW, pr.type, 1,
+                                           static_cast<int>(g.c_out), 1, 1));
+    CUDNN_CHECK(
+        cudnnAddTensor(pr.handle, s.one(), b, bias.raw_data(), s.one(), pr.y, y.raw_data()));
+  }
+}
+
+void conv2d_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& dy,
+                          const Tensor& weight, const Tensor& dx) {
+  Problem pr(ctx, g, dy.dtype());
+  int max_count = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(pr.handle, &max_count));
+  const Choice c = choose<cudnnConvolutionBwdDataAlgoPerf_t>(
+      ctx, Pass::kBackwardData, g, dy.dtype(), pr, max_count,
+      [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(pr.handle, pr.w, pr.y, pr.conv, pr.x, n,
+                                                           got, perf);
+      },
+      [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf, void* ws, size_t bytes) {
+        return cudnnFindConvolutionBackwardDataAlgorithmEx(pr.handle, pr.w, weight.raw_data(), pr.y,
+                                                           dy.raw_data(), pr.conv, pr.x,
+                                                           dx.raw_data(), n, got, perf, ws, bytes);
+      },
+      [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(pr.handle, pr.w, pr.y, pr.conv, pr.x,
+                                                            algo, bytes);
+      });
+  const Tensor ws = workspace_tensor(ctx, c.workspace);
+  const Scale s(dy.dtype());
+  CUDNN_CHECK(cudnnConvolutionBackwardData(pr.handle, s.one(), pr.w, weight.raw_data(), pr.y,
+                                           dy.raw_data(), pr.conv,
+                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                           ptr(ws), c.workspace, s.zero(), pr.x, dx.raw_data()));
+}
+
+void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor& x,
+                            const Tensor& dy, const Tensor& dw) {
+  Problem pr(ctx, g, x.dtype());
+  int max_count = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(pr.handle, &max_count));
+  const Choice c = choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      ctx, Pass::kBackwardFilter, g, x.dtype(), pr, max_count,
+      [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(pr.handle, pr.x, pr.y, pr.conv, pr.w,
+                                                             n, got, perf);
+      },
+      [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perf, void* ws, size_t bytes) {
+        return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            pr.handle, pr.x, x.raw_data(), pr.y, dy.raw_data(), pr.conv, pr.w, dw.raw_data(), n,
+            got, perf, ws, bytes);
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(pr.handle, pr.x, pr.y, pr.conv, pr.w,
+                                                              algo, bytes);
+      });
+  const Tensor ws = workspace_tensor(ctx, c.workspace);
+  const Scale s(x.dtype());
+  CUDNN_CHECK(cudnnConvolutionBackwardFilter(pr.handle, s.one(), pr.x, x.raw_data(), pr.y,
+                                             dy.raw_data(), pr.conv,
+                                             static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                             ptr(ws), c.workspace, s.zero(), pr.w, dw.raw_data()));
+}
+
+}  // namespace cyclone::kernels::cuda

@@ -1,0 +1,272 @@
+// conv2d forward / backward-data / backward-filter against naive direct loops in double on every
+// device: stride 2, padding, dilation 2, 1x1, non-square inputs and kernels, batch 1, Cin = 1, a
+// kernel as large as the padded input, a batch spanning several im2col groups; outputs pre-filled
+// with NaN; CPU-vs-CUDA parity (fp32 and TF32); errors that name the shapes and parameters.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+
+namespace cyclone {
+namespace {
+
+using kernels::Conv2dParams;
+using testing::DeviceTest;
+using testing::nan_tensor;
+using testing::random_tensor;
+using testing::values;
+
+struct ConvCase {
+  std::string name;
+  int64_t n, c_in, h, w, c_out, kh, kw;
+  Conv2dParams p;
+  bool bias = true;
+};
+
+const std::vector<ConvCase>& cases() {
+  static const std::vector<ConvCase> c = {
+      {"basic_3x3_pad1", 2, 3, 7, 7, 4, 3, 3, Conv2dParams::square(1, 1)},
+      {"stride2_pad1_nonsquare", 2, 3, 9, 8, 5, 3, 3, Conv2dParams::square(2, 1)},
+      {"dilation2_pad2", 1, 2, 9, 9, 3, 3, 3, Conv2dParams::square(1, 2, 2), false},
+      {"one_by_one", 3, 4, 5, 6, 6, 1, 1, Conv2dParams{}},
+      {"one_by_one_stride2", 2, 4, 7, 6, 3, 1, 1, Conv2dParams::square(2, 0)},
+      {"mixed_params", 2, 1, 8, 5, 3, 5, 3, Conv2dParams{1, 2, 2, 1, 1, 2}},
+      {"cin1_lenet_c1", 2, 1, 28, 28, 6, 5, 5, Conv2dParams::square(1, 2)},
+      {"lenet_c3", 2, 6, 14, 14, 16, 5, 5, Conv2dParams{}, false},
+      {"batch1_kernel_covers_input", 1, 3, 4, 4, 2, 4, 4, Conv2dParams{}},
+      {"stride3_uneven", 2, 2, 10, 11, 2, 2, 3, Conv2dParams{3, 2, 0, 1, 1, 1}},
+      {"pad_beyond_kernel", 1, 2, 3, 3, 2, 2, 2, Conv2dParams::square(1, 3)},
+  };
+  return c;
+}
+
+// Host reference in double.
+struct Ref {
+  const ConvCase& c;
+  int64_t ho, wo;
+  explicit Ref(const ConvCase& cc)
+      : c(cc),
+        ho(kernels::conv_out_size(cc.h, cc.kh, cc.p.pad_h, cc.p.stride_h, cc.p.dil_h)),
+        wo(kernels::conv_out_size(cc.w, cc.kw, cc.p.pad_w, cc.p.stride_w, cc.p.dil_w)) {}
+  int64_t xi(int64_t n, int64_t ci, int64_t h, int64_t w) const {
+    return ((n * c.c_in + ci) * c.h + h) * c.w + w;
+  }
+  int64_t wi(int64_t co, int64_t ci, int64_t i, int64_t j) const {
+    return ((co * c.c_in + ci) * c.kh + i) * c.kw + j;
+  }
+  int64_t yi(int64_t n, int64_t co, int64_t oh, int64_t ow) const {
+    return ((n * c.c_out + co) * ho + oh) * wo + ow;
+  }
+  // Calls f(n, co, oh, ow, ci, i, j, ih, iw) for every in-bounds tap.
+  template <class F>
+  void taps(F&& f) const {
+    for (int64_t n = 0; n < c.n; ++n)
+      for (int64_t co = 0; co < c.c_out; ++co)
+        for (int64_t oh = 0; oh < ho; ++oh)
+          for (int64_t ow = 0; ow < wo; ++ow)
+            for (int64_t ci = 0; ci < c.c_in; ++ci)
+              for (int64_t i = 0; i < c.kh; ++i)
+                for (int64_t j = 0; j < c.kw; ++j) {
+                  const int64_t ih = oh * c.p.stride_h - c.p.pad_h + i * c.p.dil_h;
+                  const int64_t iw = ow * c.p.stride_w - c.p.pad_w + j * c.p.dil_w;
+                  if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
+                  f(yi(n, co, oh, ow), xi(n, ci, ih, iw), wi(co, ci, i, j));
+                }
+  }
+  std::vector<double> forward(const std::vector<double>& x, const std::vector<double>& w,
+                              const std::vector<double>& b) const {
+    std::vector<double> y(static_cast<size_t>(c.n * c.c_out * ho * wo), 0.0);
+    if (!b.empty())
+      for (size_t k = 0; k < y.size(); ++k) y[k] = b[(k / (ho * wo)) % c.c_out];
+    taps([&](int64_t o, int64_t in, int64_t f) { y[o] += w[f] * x[in]; });
+    return y;
+  }
+  std::vector<double> backward_data(const std::vector<double>& dy,
+                                    const std::vector<double>& w) const {
+    std::vector<double> dx(static_cast<size_t>(c.n * c.c_in * c.h * c.w), 0.0);
+    taps([&](int64_t o, int64_t in, int64_t f) { dx[in] += w[f] * dy[o]; });
+    return dx;
+  }
+  std::vector<double> backward_filter(const std::vector<double>& x,
+                                      const std::vector<double>& dy) const {
+    std::vector<double> dw(static_cast<size_t>(c.c_out * c.c_in * c.kh * c.kw), 0.0);
+    taps([&](int64_t o, int64_t in, int64_t f) { dw[f] += x[in] * dy[o]; });
+    return dw;
+  }
+};
+
+// Tolerances against the double reference: float32 accumulates sums of up to a few hundred
+// products of magnitude <= 1 (CPU OpenBLAS or cuDNN in FMA math).
+double rtol(DType dt) { return dt == DType::kFloat32 ? 1e-4 : 1e-11; }
+double atol(DType dt) { return dt == DType::kFloat32 ? 2e-5 : 1e-12; }
+
+void check_case(const ConvCase& c, DType dt, Device d, uint64_t seed) {
+  const Ref ref(c);
+  const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, d);
+  const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, d);
+  const Tensor b = c.bias ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
+  const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, d);
+  Context& ctx = Context::of(x);
+
+  const Tensor y = nan_tensor({c.n, c.c_out, ref.ho, ref.wo}, dt, d);
+  kernels::conv2d_forward(ctx, x, w, b, c.p, y);
+  EXPECT_TRUE(testing::all_close(
+      values(y), ref.forward(values(x), values(w), c.bias ? values(b) : std::vector<double>{}),
+      rtol(dt), atol(dt)))
+      << c.name << " forward " << dtype_name(dt);
+
+  const Tensor dx = nan_tensor(x.shape(), dt, d);
+  kernels::conv2d_backward_data(ctx, dy, w, c.p, dx);
+  EXPECT_TRUE(
+      testing::all_close(values(dx), ref.backward_data(values(dy), values(w)), rtol(dt), atol(dt)))
+      << c.name << " backward_data " << dtype_name(dt);
+
+  const Tensor dw = nan_tensor(w.shape(), dt, d);
+  kernels::conv2d_backward_filter(ctx, x, dy, c.p, dw);
+  EXPECT_TRUE(testing::all_close(values(dw), ref.backward_filter(values(x), values(dy)), rtol(dt),
+                                 atol(dt)))
+      << c.name << " backward_filter " << dtype_name(dt);
+}
+
+class ConvTest : public DeviceTest {};
+
+TEST_P(ConvTest, MatchesNaiveLoops) {
+  uint64_t seed = 10;
+  for (DType dt : {DType::kFloat32, DType::kFloat64})
+    for (const ConvCase& c : cases()) {
+      check_case(c, dt, device(), seed);
+      seed += 4;
+    }
+}
+
+// 13 samples of [16, 64, 64] with a 3x3 kernel: the CPU's im2col buffer holds 12 samples, so the
+// batch runs as a group of 12 (one GEMM, transposed into y) and a group of 1 (written in place),
+// and the filter gradient accumulates across the groups.
+TEST_P(ConvTest, BatchSpanningSeveralGroups) {
+  const ConvCase c{"multi_group", 13, 16, 64, 64, 16, 3, 3, Conv2dParams::square(1, 1)};
+  check_case(c, DType::kFloat64, device(), 77);
+}
+
+TEST_P(ConvTest, EmptyBatch) {
+  const Device d = device();
+  const Tensor x = Tensor::empty({0, 2, 5, 5}, DType::kFloat32, d);
+  const Tensor w = random_tensor({3, 2, 3, 3}, 1, DType::kFloat32, d);
+  const Tensor y = Tensor::empty({0, 3, 3, 3}, DType::kFloat32, d);
+  kernels::conv2d_forward(Context::of(w), x, w, Tensor(), Conv2dParams{}, y);
+  const Tensor dw = nan_tensor(w.shape(), DType::kFloat32, d);
+  kernels::conv2d_backward_filter(Context::of(w), x, y, Conv2dParams{}, dw);
+  for (double v : values(dw)) EXPECT_EQ(v, 0.0);
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
+
+// ---- CPU vs CUDA on the same float32 inputs ----
+
+void parity(bool tf32) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  Context& gctx = Context::current(Device::cuda());
+  const bool was = gctx.allow_tf32();
+  gctx.set_allow_tf32(tf32);
+  std::vector<ConvCase> all = cases();
+  // A WRN-like layer: long sums (K = 576) where TF32's rounding shows.
+  all.push_back({"wrn_like", 4, 64, 16, 16, 64, 3, 3, Conv2dParams::square(1, 1)});
+  uint64_t seed = 500;
+  for (const ConvCase& c : all) {
+    const Ref ref(c);
+    const Device cpu = Device::cpu(), gpu = Device::cuda();
+    const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, DType::kFloat32, cpu);
+    const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, DType::kFloat32, cpu);
+    const Tensor b = random_tensor({c.c_out}, seed + 2, DType::kFloat32, cpu);
+    const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, DType::kFloat32, cpu);
+    seed += 4;
+    auto run = [&](Device d) {
+      Context& ctx = Context::current(d);
+      const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d), dyd = dy.to(d);
+      const Tensor y = nan_tensor(dy.shape(), DType::kFloat32, d);
+      const Tensor dx = nan_tensor(x.shape(), DType::kFloat32, d);
+      const Tensor dw = nan_tensor(w.shape(), DType::kFloat32, d);
+      kernels::conv2d_forward(ctx, xd, wd, bd, c.p, y);
+      kernels::conv2d_backward_data(ctx, dyd, wd, c.p, dx);
+      kernels::conv2d_backward_filter(ctx, xd, dyd, c.p, dw);
+      return std::vector<std::vector<double>>{values(y), values(dx), values(dw)};
+    };
+    const auto on_cpu = run(cpu), on_gpu = run(gpu);
+    const char* what[] = {"forward", "backward_data", "backward_filter"};
+    for (int k = 0; k < 3; ++k) {
+      const double err = testing::relative_error(on_gpu[k], on_cpu[k]);
+      // GPU.md: fp32 far under 1e-3, TF32 near 3e-4 (bounded here with margin).
+      EXPECT_LT(err, tf32 ? 3e-3 : 1e-5) << c.name << " " << what[k] << (tf32 ? " tf32" : " fp32");
+    }
+  }
+  gctx.set_allow_tf32(was);
+}
+
+TEST(ConvCuda, ParityWithCpuFp32) { parity(false); }
+TEST(ConvCuda, ParityWithCpuTf32) { parity(true); }
+
+// ---- errors ----
+
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a cyclone::Error";
+  } catch (const Error& e) {
+    for (const auto& p : parts)
+      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
+  }
+}
+
+TEST(ConvErrors, ChannelMismatchNamesBothShapes) {
+  const Tensor x = Tensor::zeros({2, 3, 8, 8}, DType::kFloat32, Device::cpu());
+  const Tensor w = Tensor::zeros({4, 5, 3, 3}, DType::kFloat32, Device::cpu());
+  const Tensor y = Tensor::empty({2, 4, 6, 6}, DType::kFloat32, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, Tensor(), {}, y); },
+               {"conv2d_forward", "[2, 3, 8, 8]", "[4, 5, 3, 3]", "channels"});
+}
+
+TEST(ConvErrors, NonPositiveOutputNamesInputAndParameters) {
+  const Tensor x = Tensor::zeros({1, 1, 4, 4}, DType::kFloat32, Device::cpu());
+  const Tensor w = Tensor::zeros({1, 1, 3, 3}, DType::kFloat32, Device::cpu());
+  const Tensor y = Tensor::empty({1, 1, 1, 1}, DType::kFloat32, Device::cpu());
+  expect_error(
+      [&] {
+        kernels::conv2d_forward(Context::of(x), x, w, Tensor(), Conv2dParams::square(1, 0, 3), y);
+      },
+      {"output size", "input 4 x 4", "dilation (3, 3)", "padding (0, 0)", "stride (1, 1)"});
+}
+
+TEST(ConvErrors, WrongOutputAndBiasShapes) {
+  const Tensor x = Tensor::zeros({2, 3, 8, 8}, DType::kFloat32, Device::cpu());
+  const Tensor w = Tensor::zeros({4, 3, 3, 3}, DType::kFloat32, Device::cpu());
+  const Tensor y = Tensor::empty({2, 4, 8, 8}, DType::kFloat32, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, Tensor(), {}, y); },
+               {"y has shape [2, 4, 8, 8]", "expected [2, 4, 6, 6]"});
+  const Tensor ok = Tensor::empty({2, 4, 6, 6}, DType::kFloat32, Device::cpu());
+  const Tensor b = Tensor::zeros({3}, DType::kFloat32, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, b, {}, ok); },
+               {"bias has shape [3]", "expected [4]"});
+  const Tensor xd = Tensor::zeros({2, 3, 8, 8}, DType::kFloat64, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), xd, w, Tensor(), {}, ok); },
+               {"dtypes differ", "float64", "float32"});
+  expect_error(
+      [&] { kernels::conv2d_forward(Context::of(x), x, w, Tensor(), Conv2dParams::square(0), ok); },
+      {"invalid parameters", "stride (0, 0)"});
+}
+
+TEST(ConvErrors, OutputSizeFormula) {
+  // floor((H + 2p - d(k-1) - 1)/s) + 1
+  EXPECT_EQ(kernels::conv_out_size(32, 3, 1, 1, 1), 32);
+  EXPECT_EQ(kernels::conv_out_size(32, 3, 1, 2, 1), 16);
+  EXPECT_EQ(kernels::conv_out_size(32, 1, 0, 2, 1), 16);
+  EXPECT_EQ(kernels::conv_out_size(28, 5, 2, 1, 1), 28);
+  EXPECT_EQ(kernels::conv_out_size(14, 5, 0, 1, 1), 10);
+  EXPECT_EQ(kernels::conv_out_size(9, 3, 2, 1, 2), 9);
+  EXPECT_EQ(kernels::conv_out_size(4, 3, 0, 1, 3), -2);  // floor(-3/1) + 1
+  EXPECT_EQ(kernels::conv_out_size(2, 5, 0, 2, 1), -1);  // floor(-4/2) + 1
+}
+
+}  // namespace
+}  // namespace cyclone
