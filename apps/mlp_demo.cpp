@@ -59,13 +59,20 @@ Options parse(int argc, char** argv) {
     } else {
       usage_error("flag " + a + " needs a value");
     }
-    if (a == "--device") o.device = value;
-    else if (a == "--epochs") o.epochs = parse_number<int>(a, value);
-    else if (a == "--lr") o.lr = parse_number<double>(a, value);
-    else if (a == "--momentum") o.momentum = parse_number<double>(a, value);
-    else if (a == "--batch_size") o.batch_size = parse_number<int>(a, value);
-    else if (a == "--seed") o.seed = parse_number<uint64_t>(a, value);
-    else usage_error("unknown flag " + a);
+    if (a == "--device")
+      o.device = value;
+    else if (a == "--epochs")
+      o.epochs = parse_number<int>(a, value);
+    else if (a == "--lr")
+      o.lr = parse_number<double>(a, value);
+    else if (a == "--momentum")
+      o.momentum = parse_number<double>(a, value);
+    else if (a == "--batch_size")
+      o.batch_size = parse_number<int>(a, value);
+    else if (a == "--seed")
+      o.seed = parse_number<uint64_t>(a, value);
+    else
+      usage_error("unknown flag " + a);
   }
   if (o.epochs < 1) usage_error("--epochs must be >= 1");
   if (o.batch_size < 1) usage_error("--batch_size must be >= 1");
@@ -163,7 +170,8 @@ int run(const Options& o) {
                 epoch, o.epochs, loss_sum / batches, test_loss, 100 * acc, secs);
     std::fflush(stdout);
     if (!std::isfinite(loss_sum)) {
-      std::fprintf(stderr, "mlp_demo: the loss became %g at epoch %d with lr %g; try a smaller --lr\n",
+      std::fprintf(stderr,
+                   "mlp_demo: the loss became %g at epoch %d with lr %g; try a smaller --lr\n",
                    loss_sum, epoch, o.lr);
       return 1;
     }

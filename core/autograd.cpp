@@ -72,7 +72,8 @@ void for_each_grad_input(const TensorImpl* impl, F&& f) {
 
 // Tensors reachable from root, inputs before the outputs that use them (iterative post-order,
 // so deep graphs cannot overflow the stack).
-std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::shared_ptr<TensorImpl>& root) {
+std::vector<std::shared_ptr<TensorImpl>> topological_order(
+    const std::shared_ptr<TensorImpl>& root) {
   std::vector<std::shared_ptr<TensorImpl>> order;
   std::unordered_set<const TensorImpl*> visited;
   struct Frame {

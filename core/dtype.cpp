@@ -6,12 +6,18 @@ namespace cyclone {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kInt32: return "int32";
-    case DType::kUInt8: return "uint8";
-    case DType::kBFloat16: return "bfloat16";
-    case DType::kFloat16: return "float16";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kInt32:
+      return "int32";
+    case DType::kUInt8:
+      return "uint8";
+    case DType::kBFloat16:
+      return "bfloat16";
+    case DType::kFloat16:
+      return "float16";
   }
   return "?";
 }
@@ -23,7 +29,8 @@ DType parse_dtype(std::string_view s) {
   if (s == "uint8" || s == "u8") return DType::kUInt8;
   if (s == "bfloat16" || s == "bf16") return DType::kBFloat16;
   if (s == "float16" || s == "f16" || s == "half") return DType::kFloat16;
-  CYCLONE_THROW("unknown dtype '", s, "' (expected float32, float64, int32, uint8, bfloat16, float16)");
+  CYCLONE_THROW("unknown dtype '", s,
+                "' (expected float32, float64, int32, uint8, bfloat16, float16)");
 }
 
 }  // namespace cyclone

@@ -13,12 +13,16 @@ enum class DType : uint8_t { kFloat32, kFloat64, kInt32, kUInt8, kBFloat16, kFlo
 
 constexpr size_t dtype_size(DType t) {
   switch (t) {
-    case DType::kFloat64: return 8;
+    case DType::kFloat64:
+      return 8;
     case DType::kFloat32:
-    case DType::kInt32: return 4;
+    case DType::kInt32:
+      return 4;
     case DType::kBFloat16:
-    case DType::kFloat16: return 2;
-    case DType::kUInt8: return 1;
+    case DType::kFloat16:
+      return 2;
+    case DType::kUInt8:
+      return 1;
   }
   return 0;
 }
@@ -29,35 +33,55 @@ constexpr bool is_floating(DType t) { return t != DType::kInt32 && t != DType::k
 
 template <class T>
 struct DTypeOf;
-template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
-template <> struct DTypeOf<double> { static constexpr DType value = DType::kFloat64; };
-template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt32; };
-template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::kUInt8; };
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::kFloat32;
+};
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::kFloat64;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::kInt32;
+};
+template <>
+struct DTypeOf<uint8_t> {
+  static constexpr DType value = DType::kUInt8;
+};
 template <class T>
 inline constexpr DType dtype_of = DTypeOf<T>::value;
 
 }  // namespace cyclone
 
+// One case of the dispatch macros below: runs the body with T = type.
+#define CYCLONE_DTYPE_CASE(enumerator, type, T, ...) \
+  case ::cyclone::DType::enumerator: {               \
+    using T = type;                                  \
+    return __VA_ARGS__();                            \
+  }
+
 // CYCLONE_DISPATCH_FLOAT(dtype, T, ...): runs the body with T = float or double.
-#define CYCLONE_DISPATCH_FLOAT(dtype, T, ...)                                              \
-  [&] {                                                                                    \
-    switch (dtype) {                                                                       \
-      case ::cyclone::DType::kFloat32: { using T = float; return __VA_ARGS__(); }          \
-      case ::cyclone::DType::kFloat64: { using T = double; return __VA_ARGS__(); }         \
-      default:                                                                             \
-        CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype), " is not supported here (float32 or float64 expected)"); \
-    }                                                                                      \
+#define CYCLONE_DISPATCH_FLOAT(dtype, T, ...)                                  \
+  [&] {                                                                        \
+    switch (dtype) {                                                           \
+      CYCLONE_DTYPE_CASE(kFloat32, float, T, __VA_ARGS__)                      \
+      CYCLONE_DTYPE_CASE(kFloat64, double, T, __VA_ARGS__)                     \
+      default:                                                                 \
+        CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype),                  \
+                      " is not supported here (float32 or float64 expected)"); \
+    }                                                                          \
   }()
 
 // CYCLONE_DISPATCH_ALL(dtype, T, ...): float, double, int32_t, uint8_t.
-#define CYCLONE_DISPATCH_ALL(dtype, T, ...)                                                \
-  [&] {                                                                                    \
-    switch (dtype) {                                                                       \
-      case ::cyclone::DType::kFloat32: { using T = float; return __VA_ARGS__(); }          \
-      case ::cyclone::DType::kFloat64: { using T = double; return __VA_ARGS__(); }         \
-      case ::cyclone::DType::kInt32: { using T = int32_t; return __VA_ARGS__(); }          \
-      case ::cyclone::DType::kUInt8: { using T = uint8_t; return __VA_ARGS__(); }          \
-      default:                                                                             \
+#define CYCLONE_DISPATCH_ALL(dtype, T, ...)                                              \
+  [&] {                                                                                  \
+    switch (dtype) {                                                                     \
+      CYCLONE_DTYPE_CASE(kFloat32, float, T, __VA_ARGS__)                                \
+      CYCLONE_DTYPE_CASE(kFloat64, double, T, __VA_ARGS__)                               \
+      CYCLONE_DTYPE_CASE(kInt32, int32_t, T, __VA_ARGS__)                                \
+      CYCLONE_DTYPE_CASE(kUInt8, uint8_t, T, __VA_ARGS__)                                \
+      default:                                                                           \
         CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype), " is not supported here"); \
-    }                                                                                      \
+    }                                                                                    \
   }()

@@ -41,9 +41,9 @@ std::string where(const char* file, int line);
 }  // namespace cyclone
 
 // CYCLONE_CHECK(cond, parts...): throws cyclone::Error whose message concatenates parts.
-#define CYCLONE_CHECK(cond, ...)                                                            \
-  do {                                                                                      \
-    if (!(cond)) [[unlikely]]                                                               \
+#define CYCLONE_CHECK(cond, ...)                                                                   \
+  do {                                                                                             \
+    if (!(cond)) [[unlikely]]                                                                      \
       ::cyclone::detail::throw_error(::cyclone::detail::str_cat(__VA_ARGS__), __FILE__, __LINE__); \
   } while (0)
 

@@ -88,8 +88,9 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
     const ssize_t n = ::read(f.fd, out.data() + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) CYCLONE_THROW("cannot read ", path, ": ", std::strerror(errno));
-    if (n == 0) CYCLONE_THROW("cannot read ", path, ": it shrank while being read (", done, " of ",
-                              size, " bytes)");
+    if (n == 0)
+      CYCLONE_THROW("cannot read ", path, ": it shrank while being read (", done, " of ", size,
+                    " bytes)");
     done += static_cast<size_t>(n);
   }
   return out;

@@ -44,12 +44,18 @@ uint64_t read_u64_le(const char* p) {
 
 const char* safetensors_dtype(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "F32";
-    case DType::kFloat64: return "F64";
-    case DType::kInt32: return "I32";
-    case DType::kUInt8: return "U8";
-    case DType::kBFloat16: return "BF16";
-    case DType::kFloat16: return "F16";
+    case DType::kFloat32:
+      return "F32";
+    case DType::kFloat64:
+      return "F64";
+    case DType::kInt32:
+      return "I32";
+    case DType::kUInt8:
+      return "U8";
+    case DType::kBFloat16:
+      return "BF16";
+    case DType::kFloat16:
+      return "F16";
   }
   return "?";
 }
@@ -135,9 +141,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
       continue;
     }
     CYCLONE_CHECK(v.is_object() && v.contains("dtype") && v["dtype"].is_string() &&
-                      v.contains("shape") && v["shape"].is_array() &&
-                      v.contains("data_offsets") && v["data_offsets"].is_array() &&
-                      v["data_offsets"].size() == 2,
+                      v.contains("shape") && v["shape"].is_array() && v.contains("data_offsets") &&
+                      v["data_offsets"].is_array() && v["data_offsets"].size() == 2,
                   origin, ": entry '", name, "' lacks dtype / shape / data_offsets");
     const std::string st_dtype = v["dtype"].get<std::string>();
     Entry e{name, parse_st_dtype(st_dtype, origin, name), {}, 0, 0, st_dtype == kI64 ? 8u : 0u};
@@ -152,9 +157,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
                     "' has a bad data offset ", v["data_offsets"][k].dump());
     e.begin = v["data_offsets"][0].get<uint64_t>();
     e.end = v["data_offsets"][1].get<uint64_t>();
-    CYCLONE_CHECK(e.begin <= e.end && e.end <= data_size, origin, ": tensor '", name,
-                  "' data [", e.begin, ", ", e.end, ") lies outside the ", data_size,
-                  " data bytes");
+    CYCLONE_CHECK(e.begin <= e.end && e.end <= data_size, origin, ": tensor '", name, "' data [",
+                  e.begin, ", ", e.end, ") lies outside the ", data_size, " data bytes");
     // The element count is checked against the tensor's byte range as it is multiplied, so no
     // product can overflow and nothing larger than the file is ever allocated.
     const uint64_t capacity = (e.end - e.begin) / e.file_elem;
@@ -165,10 +169,9 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
       numel = fits ? numel * static_cast<uint64_t>(d) : numel;
       if (d == 0) numel = 0;
     }
-    CYCLONE_CHECK(fits && numel * e.file_elem == e.end - e.begin,
-                  origin, ": tensor '", name, "' of shape ", v["shape"].dump(), " and dtype ",
-                  dtype_name(e.dtype), " does not match its data of ", e.end - e.begin,
-                  " bytes");
+    CYCLONE_CHECK(fits && numel * e.file_elem == e.end - e.begin, origin, ": tensor '", name,
+                  "' of shape ", v["shape"].dump(), " and dtype ", dtype_name(e.dtype),
+                  " does not match its data of ", e.end - e.begin, " bytes");
     entries.push_back(std::move(e));
   }
   std::sort(entries.begin(), entries.end(),
@@ -193,11 +196,12 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
     for (int64_t i = 0; i < n; ++i) {
       int64_t v;
       std::memcpy(&v, data + e.begin + 8 * i, 8);
-      CYCLONE_CHECK(v >= INT32_MIN && v <= INT32_MAX, origin, ": I64 tensor '", e.name,
-                    "' holds ", v, " at element ", i, ", beyond the int32 Cyclone reads it as");
+      CYCLONE_CHECK(v >= INT32_MIN && v <= INT32_MAX, origin, ": I64 tensor '", e.name, "' holds ",
+                    v, " at element ", i, ", beyond the int32 Cyclone reads it as");
       narrowed[static_cast<size_t>(i)] = static_cast<int32_t>(v);
     }
-    file.tensors.emplace_back(e.name, Tensor::from_vector<int32_t>(narrowed, Shape(e.shape), device));
+    file.tensors.emplace_back(e.name,
+                              Tensor::from_vector<int32_t>(narrowed, Shape(e.shape), device));
   }
   return file;
 }

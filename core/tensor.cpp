@@ -113,8 +113,8 @@ Tensor Tensor::reshape(const std::vector<int64_t>& new_dims) const {
     dims[infer] = numel() / known;
   }
   const Shape target(dims);
-  CYCLONE_CHECK(target.numel() == numel(), "reshape of ", shape(), " (", numel(),
-                " elements) to ", target, " (", target.numel(), " elements)");
+  CYCLONE_CHECK(target.numel() == numel(), "reshape of ", shape(), " (", numel(), " elements) to ",
+                target, " (", target.numel(), " elements)");
   auto view = make_impl(impl().storage, impl().offset, target, dtype());
   const Shape original = shape();
   return autograd::record(Tensor(view), "reshape", {*this},
@@ -152,10 +152,9 @@ Tensor Tensor::to(Device target) const {
   Tensor out = empty(shape(), dtype(), target);
   out.copy_from(*this);
   const Device from = device();
-  return autograd::record(out, "to", {*this},
-                          [from](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {g.to(from)};
-                          });
+  return autograd::record(
+      out, "to", {*this},
+      [from](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g.to(from)}; });
 }
 
 Tensor Tensor::pin_memory() const {
@@ -167,8 +166,9 @@ Tensor Tensor::pin_memory() const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   out.copy_from(*this);
-  return autograd::record(out, "clone", {*this},
-                          [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g}; });
+  return autograd::record(
+      out, "clone", {*this},
+      [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g}; });
 }
 
 void Tensor::copy_to_host(void* dst) const {
@@ -239,8 +239,10 @@ std::string Tensor::str() const {
       os << "]";
     };
     os << "tensor(";
-    if (numel() > 0 || rank() == 0) rec(0, 0);
-    else os << "[]";
+    if (numel() > 0 || rank() == 0)
+      rec(0, 0);
+    else
+      os << "[]";
   }
   os << ", shape=" << shape() << ", dtype=" << dtype_name(dtype()) << ", device=" << device();
   if (requires_grad()) os << ", requires_grad=true";

@@ -48,8 +48,8 @@ class Tensor {
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape,
                             Device device = default_device()) {
-    CYCLONE_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "from_vector: ",
-                  values.size(), " values do not fill shape ", shape);
+    CYCLONE_CHECK(static_cast<int64_t>(values.size()) == shape.numel(),
+                  "from_vector: ", values.size(), " values do not fill shape ", shape);
     return from_host(values.data(), shape, dtype_of<T>, device);
   }
   // Copies shape.numel() elements of dtype from host memory.
@@ -70,13 +70,12 @@ class Tensor {
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // Raw element pointer on the tensor's device (a device pointer for CUDA tensors).
-  void* raw_data() const {
-    return static_cast<char*>(impl().storage.data.get()) + impl().offset;
-  }
+  void* raw_data() const { return static_cast<char*>(impl().storage.data.get()) + impl().offset; }
   template <class T>
   T* data() const {
     CYCLONE_CHECK(dtype() == dtype_of<std::remove_const_t<T>>, "tensor of dtype ",
-                  dtype_name(dtype()), " accessed as ", dtype_name(dtype_of<std::remove_const_t<T>>));
+                  dtype_name(dtype()), " accessed as ",
+                  dtype_name(dtype_of<std::remove_const_t<T>>));
     return static_cast<T*>(raw_data());
   }
 

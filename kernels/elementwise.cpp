@@ -106,22 +106,25 @@ void cast(Context& ctx, const Tensor& x, const Tensor& out) {
 }
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"identity", "neg",     "exp",  "log",        "sqrt",
-                                "rsqrt",    "abs",     "square", "reciprocal", "sign",
-                                "relu",     "sigmoid", "tanh", "add_scalar", "mul_scalar",
-                                "affine",   "pow_scalar", "clamp", "leaky_relu", "elu",
-                                "selu",     "gelu",    "gelu_tanh", "silu", "leaky_relu_grad",
-                                "elu_grad"};
+  static const char* names[] = {
+      "identity", "neg",        "exp",       "log",        "sqrt",
+      "rsqrt",    "abs",        "square",    "reciprocal", "sign",
+      "relu",     "sigmoid",    "tanh",      "add_scalar", "mul_scalar",
+      "affine",   "pow_scalar", "clamp",     "leaky_relu", "elu",
+      "selu",     "gelu",       "gelu_tanh", "silu",       "leaky_relu_grad",
+      "elu_grad"};
   static_assert(std::size(names) == static_cast<size_t>(UnaryOp::kEluGrad) + 1,
                 "one name per UnaryOp");
   return names[static_cast<int>(op)];
 }
 
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "maximum", "minimum",
-                                "pow", "relu_backward", "sigmoid_backward", "tanh_backward",
-                                "greater", "equal", "selu_backward", "gelu_backward",
-                                "gelu_tanh_backward", "silu_backward"};
+  static const char* names[] = {"add",           "sub",           "mul",
+                                "div",           "maximum",       "minimum",
+                                "pow",           "relu_backward", "sigmoid_backward",
+                                "tanh_backward", "greater",       "equal",
+                                "selu_backward", "gelu_backward", "gelu_tanh_backward",
+                                "silu_backward"};
   static_assert(std::size(names) == static_cast<size_t>(BinaryOp::kSiluBackward) + 1,
                 "one name per BinaryOp");
   return names[static_cast<int>(op)];

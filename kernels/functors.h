@@ -46,18 +46,18 @@ const char* unary_op_name(UnaryOp op);
 // out = f(x, y). The *Backward ops take (grad_out, saved) and give grad_in: they are how the
 // activations' backward passes run as one fused pass.
 enum class BinaryOp : uint8_t {
-  kAdd,              // x + y
-  kSub,              // x - y
-  kMul,              // x * y
-  kDiv,              // x / y
-  kMax,              // max(x, y)
-  kMin,              // min(x, y)
-  kPow,              // x^y
-  kReluBackward,     // x * (y > 0)            (x = grad, y = input)
-  kSigmoidBackward,  // x * y * (1 - y)        (x = grad, y = output)
-  kTanhBackward,     // x * (1 - y^2)          (x = grad, y = output)
-  kGreater,          // x > y ? 1 : 0
-  kEqual,            // x == y ? 1 : 0
+  kAdd,               // x + y
+  kSub,               // x - y
+  kMul,               // x * y
+  kDiv,               // x / y
+  kMax,               // max(x, y)
+  kMin,               // min(x, y)
+  kPow,               // x^y
+  kReluBackward,      // x * (y > 0)            (x = grad, y = input)
+  kSigmoidBackward,   // x * y * (1 - y)        (x = grad, y = output)
+  kTanhBackward,      // x * (1 - y^2)          (x = grad, y = output)
+  kGreater,           // x > y ? 1 : 0
+  kEqual,             // x == y ? 1 : 0
   kSeluBackward,      // x * s * (y > 0 ? 1 : al*e^y)   (x = grad, y = input)
   kGeluBackward,      // x * (Phi(y) + y*phi(y))        (x = grad, y = input; phi = N(0,1) pdf)
   kGeluTanhBackward,  // x * d/dy gelu_tanh(y)          (x = grad, y = input)
@@ -100,62 +100,97 @@ CYCLONE_HD T gelu_tanh_grad(T x) {
 template <UnaryOp op, class T>
 CYCLONE_HD T unary_fn(T x, T a, T b) {
   using std::abs, std::exp, std::log, std::sqrt, std::tanh, std::pow, std::erf, std::expm1;
-  if constexpr (op == UnaryOp::kIdentity) return x;
-  else if constexpr (op == UnaryOp::kNeg) return -x;
-  else if constexpr (op == UnaryOp::kExp) return exp(x);
-  else if constexpr (op == UnaryOp::kLog) return log(x);
-  else if constexpr (op == UnaryOp::kSqrt) return sqrt(x);
-  else if constexpr (op == UnaryOp::kRsqrt) return T(1) / sqrt(x);
-  else if constexpr (op == UnaryOp::kAbs) return abs(x);
-  else if constexpr (op == UnaryOp::kSquare) return x * x;
-  else if constexpr (op == UnaryOp::kReciprocal) return T(1) / x;
-  else if constexpr (op == UnaryOp::kSign) return T((x > T(0)) - (x < T(0)));
+  if constexpr (op == UnaryOp::kIdentity)
+    return x;
+  else if constexpr (op == UnaryOp::kNeg)
+    return -x;
+  else if constexpr (op == UnaryOp::kExp)
+    return exp(x);
+  else if constexpr (op == UnaryOp::kLog)
+    return log(x);
+  else if constexpr (op == UnaryOp::kSqrt)
+    return sqrt(x);
+  else if constexpr (op == UnaryOp::kRsqrt)
+    return T(1) / sqrt(x);
+  else if constexpr (op == UnaryOp::kAbs)
+    return abs(x);
+  else if constexpr (op == UnaryOp::kSquare)
+    return x * x;
+  else if constexpr (op == UnaryOp::kReciprocal)
+    return T(1) / x;
+  else if constexpr (op == UnaryOp::kSign)
+    return T((x > T(0)) - (x < T(0)));
   // NaN propagates through relu (x > 0 is false for NaN, so return x itself in that case).
-  else if constexpr (op == UnaryOp::kRelu) return x > T(0) || x != x ? x : T(0);
+  else if constexpr (op == UnaryOp::kRelu)
+    return x > T(0) || x != x ? x : T(0);
   // The sigmoid is evaluated on the side where e^-|x| cannot overflow.
   else if constexpr (op == UnaryOp::kSigmoid) {
     if (x >= T(0)) return T(1) / (T(1) + exp(-x));
     const T e = exp(x);
     return e / (T(1) + e);
-  } else if constexpr (op == UnaryOp::kTanh) return tanh(x);
-  else if constexpr (op == UnaryOp::kAddScalar) return x + a;
-  else if constexpr (op == UnaryOp::kMulScalar) return x * a;
-  else if constexpr (op == UnaryOp::kAffine) return a * x + b;
-  else if constexpr (op == UnaryOp::kPowScalar) return pow(x, a);
-  else if constexpr (op == UnaryOp::kClamp) return x < a ? a : (x > b ? b : x);
+  } else if constexpr (op == UnaryOp::kTanh)
+    return tanh(x);
+  else if constexpr (op == UnaryOp::kAddScalar)
+    return x + a;
+  else if constexpr (op == UnaryOp::kMulScalar)
+    return x * a;
+  else if constexpr (op == UnaryOp::kAffine)
+    return a * x + b;
+  else if constexpr (op == UnaryOp::kPowScalar)
+    return pow(x, a);
+  else if constexpr (op == UnaryOp::kClamp)
+    return x < a ? a : (x > b ? b : x);
   // NaN propagates through the activations (x > 0 is false for NaN and the other branch carries
   // x); elu / selu use expm1, which keeps full precision near 0 where e^x - 1 cancels.
-  else if constexpr (op == UnaryOp::kLeakyRelu) return x > T(0) ? x : a * x;
-  else if constexpr (op == UnaryOp::kElu) return x > T(0) ? x : a * expm1(x);
+  else if constexpr (op == UnaryOp::kLeakyRelu)
+    return x > T(0) ? x : a * x;
+  else if constexpr (op == UnaryOp::kElu)
+    return x > T(0) ? x : a * expm1(x);
   else if constexpr (op == UnaryOp::kSelu)
     return T(kSeluScale) * (x > T(0) ? x : T(kSeluAlpha) * expm1(x));
-  else if constexpr (op == UnaryOp::kGelu) return T(0.5) * x * (T(1) + erf(x * T(kSqrtHalf)));
+  else if constexpr (op == UnaryOp::kGelu)
+    return T(0.5) * x * (T(1) + erf(x * T(kSqrtHalf)));
   else if constexpr (op == UnaryOp::kGeluTanh)
     return T(0.5) * x * (T(1) + tanh(T(kGeluBeta) * (x + T(kGeluKappa) * x * x * x)));
-  else if constexpr (op == UnaryOp::kSilu) return x * detail::stable_sigmoid(x);
+  else if constexpr (op == UnaryOp::kSilu)
+    return x * detail::stable_sigmoid(x);
   // At the kink x = 0 both give the left derivative, as PyTorch's leaky_relu / elu backward.
-  else if constexpr (op == UnaryOp::kLeakyReluGrad) return x > T(0) ? T(1) : a;
-  else if constexpr (op == UnaryOp::kEluGrad) return x > T(0) ? T(1) : a * exp(x);
-  else static_assert(op == UnaryOp::kIdentity, "unhandled UnaryOp");
+  else if constexpr (op == UnaryOp::kLeakyReluGrad)
+    return x > T(0) ? T(1) : a;
+  else if constexpr (op == UnaryOp::kEluGrad)
+    return x > T(0) ? T(1) : a * exp(x);
+  else
+    static_assert(op == UnaryOp::kIdentity, "unhandled UnaryOp");
 }
 
 template <BinaryOp op, class T>
 CYCLONE_HD T binary_fn(T x, T y) {
-  if constexpr (op == BinaryOp::kAdd) return x + y;
-  else if constexpr (op == BinaryOp::kSub) return x - y;
-  else if constexpr (op == BinaryOp::kMul) return x * y;
-  else if constexpr (op == BinaryOp::kDiv) return x / y;
+  if constexpr (op == BinaryOp::kAdd)
+    return x + y;
+  else if constexpr (op == BinaryOp::kSub)
+    return x - y;
+  else if constexpr (op == BinaryOp::kMul)
+    return x * y;
+  else if constexpr (op == BinaryOp::kDiv)
+    return x / y;
   // max/min propagate NaN from either side, as torch.maximum / torch.minimum do.
-  else if constexpr (op == BinaryOp::kMax) return (x != x || x > y) ? x : y;
-  else if constexpr (op == BinaryOp::kMin) return (x != x || x < y) ? x : y;
+  else if constexpr (op == BinaryOp::kMax)
+    return (x != x || x > y) ? x : y;
+  else if constexpr (op == BinaryOp::kMin)
+    return (x != x || x < y) ? x : y;
   else if constexpr (op == BinaryOp::kPow) {
     using std::pow;
     return pow(x, y);
-  } else if constexpr (op == BinaryOp::kReluBackward) return y > T(0) ? x : T(0);
-  else if constexpr (op == BinaryOp::kSigmoidBackward) return x * y * (T(1) - y);
-  else if constexpr (op == BinaryOp::kTanhBackward) return x * (T(1) - y * y);
-  else if constexpr (op == BinaryOp::kGreater) return x > y ? T(1) : T(0);
-  else if constexpr (op == BinaryOp::kEqual) return x == y ? T(1) : T(0);
+  } else if constexpr (op == BinaryOp::kReluBackward)
+    return y > T(0) ? x : T(0);
+  else if constexpr (op == BinaryOp::kSigmoidBackward)
+    return x * y * (T(1) - y);
+  else if constexpr (op == BinaryOp::kTanhBackward)
+    return x * (T(1) - y * y);
+  else if constexpr (op == BinaryOp::kGreater)
+    return x > y ? T(1) : T(0);
+  else if constexpr (op == BinaryOp::kEqual)
+    return x == y ? T(1) : T(0);
   else if constexpr (op == BinaryOp::kSeluBackward) {
     using std::exp;
     return y > T(0) ? x * T(kSeluScale) : x * T(kSeluScale * kSeluAlpha) * exp(y);
@@ -164,11 +199,13 @@ CYCLONE_HD T binary_fn(T x, T y) {
     const T cdf = T(0.5) * (T(1) + erf(y * T(kSqrtHalf)));
     const T pdf = T(kInvSqrt2Pi) * exp(T(-0.5) * y * y);
     return x * (cdf + y * pdf);
-  } else if constexpr (op == BinaryOp::kGeluTanhBackward) return x * detail::gelu_tanh_grad(y);
+  } else if constexpr (op == BinaryOp::kGeluTanhBackward)
+    return x * detail::gelu_tanh_grad(y);
   else if constexpr (op == BinaryOp::kSiluBackward) {
     const T s = detail::stable_sigmoid(y);
     return x * s * (T(1) + y * (T(1) - s));
-  } else static_assert(op == BinaryOp::kAdd, "unhandled BinaryOp");
+  } else
+    static_assert(op == BinaryOp::kAdd, "unhandled BinaryOp");
 }
 
 // How an operand of a binary op is indexed from the output's flat index i.
@@ -196,8 +233,10 @@ struct BroadcastIndex {
 template <class F>
 decltype(auto) dispatch_unary(UnaryOp op, F&& f) {
   switch (op) {
+    // clang-format off
 #define CYCLONE_CASE(name) \
-  case UnaryOp::name: return f.template operator()<UnaryOp::name>();
+  case UnaryOp::name:      \
+    return f.template operator()<UnaryOp::name>();
     CYCLONE_CASE(kIdentity) CYCLONE_CASE(kNeg) CYCLONE_CASE(kExp) CYCLONE_CASE(kLog)
     CYCLONE_CASE(kSqrt) CYCLONE_CASE(kRsqrt) CYCLONE_CASE(kAbs) CYCLONE_CASE(kSquare)
     CYCLONE_CASE(kReciprocal) CYCLONE_CASE(kSign) CYCLONE_CASE(kRelu) CYCLONE_CASE(kSigmoid)
@@ -206,6 +245,7 @@ decltype(auto) dispatch_unary(UnaryOp op, F&& f) {
     CYCLONE_CASE(kSelu) CYCLONE_CASE(kGelu) CYCLONE_CASE(kGeluTanh) CYCLONE_CASE(kSilu)
     CYCLONE_CASE(kLeakyReluGrad) CYCLONE_CASE(kEluGrad)
 #undef CYCLONE_CASE
+    // clang-format on
   }
   return f.template operator()<UnaryOp::kIdentity>();
 }
@@ -213,14 +253,16 @@ decltype(auto) dispatch_unary(UnaryOp op, F&& f) {
 template <class F>
 decltype(auto) dispatch_binary(BinaryOp op, F&& f) {
   switch (op) {
+    // clang-format off
 #define CYCLONE_CASE(name) \
-  case BinaryOp::name: return f.template operator()<BinaryOp::name>();
-    CYCLONE_CASE(kAdd) CYCLONE_CASE(kSub) CYCLONE_CASE(kMul) CYCLONE_CASE(kDiv) CYCLONE_CASE(kMax)
-    CYCLONE_CASE(kMin) CYCLONE_CASE(kPow) CYCLONE_CASE(kReluBackward)
-    CYCLONE_CASE(kSigmoidBackward) CYCLONE_CASE(kTanhBackward) CYCLONE_CASE(kGreater)
-    CYCLONE_CASE(kEqual) CYCLONE_CASE(kSeluBackward) CYCLONE_CASE(kGeluBackward)
-    CYCLONE_CASE(kGeluTanhBackward) CYCLONE_CASE(kSiluBackward)
+  case BinaryOp::name:     \
+    return f.template operator()<BinaryOp::name>();
+    CYCLONE_CASE(kAdd) CYCLONE_CASE(kSub) CYCLONE_CASE(kMul) CYCLONE_CASE(kDiv)
+    CYCLONE_CASE(kMax) CYCLONE_CASE(kMin) CYCLONE_CASE(kPow) CYCLONE_CASE(kReluBackward)
+    CYCLONE_CASE(kSigmoidBackward) CYCLONE_CASE(kTanhBackward) CYCLONE_CASE(kGreater) CYCLONE_CASE(kEqual)
+    CYCLONE_CASE(kSeluBackward) CYCLONE_CASE(kGeluBackward) CYCLONE_CASE(kGeluTanhBackward) CYCLONE_CASE(kSiluBackward)
 #undef CYCLONE_CASE
+    // clang-format on
   }
   return f.template operator()<BinaryOp::kAdd>();
 }

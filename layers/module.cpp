@@ -189,8 +189,7 @@ std::vector<std::string> Module::load_state_dict(const NamedTensors& state, bool
   }
   for (const auto& [n, t] : state) {
     if (used.count(n)) continue;
-    CYCLONE_CHECK(!strict, "load_state_dict: the weights have '", n,
-                  "', which the model does not");
+    CYCLONE_CHECK(!strict, "load_state_dict: the weights have '", n, "', which the model does not");
     skipped.push_back(n);
   }
   autograd::NoGradGuard no_grad;
@@ -208,13 +207,12 @@ std::vector<std::string> Module::load(const std::string& path, bool strict) {
 
 std::string Module::str() const {
   std::ostringstream os;
-  std::function<void(const Module&, const std::string&, int)> rec = [&](const Module& m,
-                                                                         const std::string& name,
-                                                                         int depth) {
-    os << std::string(2 * depth, ' ') << (name.empty() ? "" : "(" + name + "): ") << m.type_name()
-       << "(" << m.extra_repr() << ")\n";
-    for (const auto& [n, c] : m.children_) rec(*c, n, depth + 1);
-  };
+  std::function<void(const Module&, const std::string&, int)> rec =
+      [&](const Module& m, const std::string& name, int depth) {
+        os << std::string(2 * depth, ' ') << (name.empty() ? "" : "(" + name + "): ")
+           << m.type_name() << "(" << m.extra_repr() << ")\n";
+        for (const auto& [n, c] : m.children_) rec(*c, n, depth + 1);
+      };
   rec(*this, "", 0);
   return os.str();
 }

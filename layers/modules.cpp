@@ -10,8 +10,7 @@
 
 namespace cyclone {
 
-Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Device device,
-               Generator* gen)
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Device device, Generator* gen)
     : in_(in_features), out_(out_features) {
   CYCLONE_CHECK(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
                 "): sizes must be positive");
@@ -30,7 +29,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Device devi
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight_, bias_); }
 
 std::string Linear::extra_repr() const {
-  return std::to_string(in_) + ", " + std::to_string(out_) + (bias_.defined() ? "" : ", bias=false");
+  return std::to_string(in_) + ", " + std::to_string(out_) +
+         (bias_.defined() ? "" : ", bias=false");
 }
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {

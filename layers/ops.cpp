@@ -33,10 +33,9 @@ Tensor cast(const Tensor& x, DType dtype) {
   kernels::cast(Context::of(x), x, out);
   if (!is_floating(dtype) || !is_floating(x.dtype())) return out;
   const DType from = x.dtype();
-  return autograd::record(out, "cast", {x},
-                          [from](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {cast(g, from)};
-                          });
+  return autograd::record(
+      out, "cast", {x},
+      [from](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {cast(g, from)}; });
 }
 
 Tensor apply(UnaryOp op, const Tensor& x, double a, double b) {
@@ -46,8 +45,8 @@ Tensor apply(UnaryOp op, const Tensor& x, double a, double b) {
 }
 
 Tensor apply(BinaryOp op, const Tensor& x, const Tensor& y) {
-  Tensor out = Tensor::empty(kernels::broadcast_shape(kernels::binary_op_name(op), x, y),
-                             x.dtype(), x.device());
+  Tensor out = Tensor::empty(kernels::broadcast_shape(kernels::binary_op_name(op), x, y), x.dtype(),
+                             x.device());
   kernels::binary(Context::of(x), op, x, y, out);
   return out;
 }
@@ -111,12 +110,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b.
-  return autograd::record(apply(BinaryOp::kDiv, a, b), "div", {a, b},
-                          [a, b](const Tensor& g, const Tensor& out) -> std::vector<Tensor> {
-                            return {a.requires_grad() ? reduce_like(div(g, b), a) : Tensor(),
-                                    b.requires_grad() ? reduce_like(neg(div(mul(g, out), b)), b)
-                                                      : Tensor()};
-                          });
+  return autograd::record(
+      apply(BinaryOp::kDiv, a, b), "div", {a, b},
+      [a, b](const Tensor& g, const Tensor& out) -> std::vector<Tensor> {
+        return {a.requires_grad() ? reduce_like(div(g, b), a) : Tensor(),
+                b.requires_grad() ? reduce_like(neg(div(mul(g, out), b)), b) : Tensor()};
+      });
 }
 
 namespace {
@@ -144,15 +143,15 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 // ---- with a scalar ----
 
 Tensor add(const Tensor& a, double s) {
-  return autograd::record(apply(UnaryOp::kAddScalar, a, s), "add_scalar", {a},
-                          [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g}; });
+  return autograd::record(
+      apply(UnaryOp::kAddScalar, a, s), "add_scalar", {a},
+      [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g}; });
 }
 
 Tensor mul(const Tensor& a, double s) {
-  return autograd::record(apply(UnaryOp::kMulScalar, a, s), "mul_scalar", {a},
-                          [s](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {mul(g, s)};
-                          });
+  return autograd::record(
+      apply(UnaryOp::kMulScalar, a, s), "mul_scalar", {a},
+      [s](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {mul(g, s)}; });
 }
 
 Tensor pow(const Tensor& a, double p) {
@@ -164,40 +163,38 @@ Tensor pow(const Tensor& a, double p) {
 
 Tensor clamp(const Tensor& a, double lo, double hi) {
   CYCLONE_CHECK(lo <= hi, "clamp: lo ", lo, " > hi ", hi);
-  return autograd::record(
-      apply(UnaryOp::kClamp, a, lo, hi), "clamp", {a},
-      [a, lo, hi](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-        // Gradient passes where lo <= a <= hi (PyTorch's convention at the bounds).
-        const Tensor lo_t = full({1}, lo, a.dtype(), a.device());
-        const Tensor hi_t = full({1}, hi, a.dtype(), a.device());
-        const Tensor below = apply(BinaryOp::kGreater, lo_t, a);
-        const Tensor above = apply(BinaryOp::kGreater, a, hi_t);
-        const Tensor inside = apply(UnaryOp::kAffine, add(below, above), -1.0, 1.0);
-        return {mul(g, inside)};
-      });
+  return autograd::record(apply(UnaryOp::kClamp, a, lo, hi), "clamp", {a},
+                          [a, lo, hi](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
+                            // Gradient passes where lo <= a <= hi (PyTorch's convention at the
+                            // bounds).
+                            const Tensor lo_t = full({1}, lo, a.dtype(), a.device());
+                            const Tensor hi_t = full({1}, hi, a.dtype(), a.device());
+                            const Tensor below = apply(BinaryOp::kGreater, lo_t, a);
+                            const Tensor above = apply(BinaryOp::kGreater, a, hi_t);
+                            const Tensor inside =
+                                apply(UnaryOp::kAffine, add(below, above), -1.0, 1.0);
+                            return {mul(g, inside)};
+                          });
 }
 
 // ---- unary ----
 
 Tensor neg(const Tensor& x) {
-  return autograd::record(apply(UnaryOp::kNeg, x), "neg", {x},
-                          [](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {neg(g)};
-                          });
+  return autograd::record(
+      apply(UnaryOp::kNeg, x), "neg", {x},
+      [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
-  return autograd::record(apply(UnaryOp::kExp, x), "exp", {x},
-                          [](const Tensor& g, const Tensor& out) -> std::vector<Tensor> {
-                            return {mul(g, out)};
-                          });
+  return autograd::record(
+      apply(UnaryOp::kExp, x), "exp", {x},
+      [](const Tensor& g, const Tensor& out) -> std::vector<Tensor> { return {mul(g, out)}; });
 }
 
 Tensor log(const Tensor& x) {
-  return autograd::record(apply(UnaryOp::kLog, x), "log", {x},
-                          [x](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {div(g, x)};
-                          });
+  return autograd::record(
+      apply(UnaryOp::kLog, x), "log", {x},
+      [x](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {div(g, x)}; });
 }
 
 Tensor sqrt(const Tensor& x) {
@@ -209,10 +206,9 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor square(const Tensor& x) {
-  return autograd::record(apply(UnaryOp::kSquare, x), "square", {x},
-                          [x](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            return {mul(g, mul(x, 2.0))};
-                          });
+  return autograd::record(
+      apply(UnaryOp::kSquare, x), "square", {x},
+      [x](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {mul(g, mul(x, 2.0))}; });
 }
 
 Tensor abs(const Tensor& x) {

@@ -72,8 +72,7 @@ void fill(Context& ctx, const Tensor& out, double value) {
   const int64_t n = out.numel();
   if (n == 0) return;
   CYCLONE_DISPATCH_ALL(out.dtype(), T, [&] {
-    fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(out.data<T>(), n,
-                                                                convert<T>(value));
+    fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(out.data<T>(), n, convert<T>(value));
   });
   gpu::check_launch("fill", ctx.stream());
 }
@@ -83,8 +82,8 @@ void cast(Context& ctx, const Tensor& x, const Tensor& out) {
   if (n == 0) return;
   CYCLONE_DISPATCH_ALL(x.dtype(), From, [&] {
     CYCLONE_DISPATCH_ALL(out.dtype(), To, [&] {
-      cast_kernel<To, From><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(x.data<From>(),
-                                                                        out.data<To>(), n);
+      cast_kernel<To, From>
+          <<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(x.data<From>(), out.data<To>(), n);
     });
   });
   gpu::check_launch("cast", ctx.stream());

@@ -22,7 +22,7 @@ inline int grid_for(int64_t n, int block = kBlock) {
 
 inline cudaStream_t stream_of(Context& ctx) { return static_cast<cudaStream_t>(ctx.stream()); }
 
-#define CYCLONE_GRID_STRIDE(i, n)                                                  \
+#define CYCLONE_GRID_STRIDE(i, n)                                           \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
        i += int64_t(gridDim.x) * blockDim.x)
 

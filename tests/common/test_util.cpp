@@ -37,14 +37,16 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, Device devi
 Tensor nan_tensor(const Shape& shape, DType dtype, Device device) {
   if (dtype == DType::kFloat64)
     return Tensor::from_vector<double>(
-        std::vector<double>(shape.numel(), std::numeric_limits<double>::quiet_NaN()), shape, device);
+        std::vector<double>(shape.numel(), std::numeric_limits<double>::quiet_NaN()), shape,
+        device);
   return Tensor::from_vector<float>(
       std::vector<float>(shape.numel(), std::numeric_limits<float>::quiet_NaN()), shape, device);
 }
 
 std::vector<double> values(const Tensor& t) {
   switch (t.dtype()) {
-    case DType::kFloat64: return t.to_vector<double>();
+    case DType::kFloat64:
+      return t.to_vector<double>();
     case DType::kFloat32: {
       auto f = t.to_vector<float>();
       return {f.begin(), f.end()};
@@ -57,7 +59,9 @@ std::vector<double> values(const Tensor& t) {
       auto f = t.to_vector<uint8_t>();
       return {f.begin(), f.end()};
     }
-    default: ADD_FAILURE() << "values(): unsupported dtype"; return {};
+    default:
+      ADD_FAILURE() << "values(): unsupported dtype";
+      return {};
   }
 }
 
@@ -65,7 +69,8 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
   if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
   double num = 0, den = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return std::numeric_limits<double>::infinity();
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]))
+      return std::numeric_limits<double>::infinity();
     num += (a[i] - b[i]) * (a[i] - b[i]);
     den += b[i] * b[i];
   }
@@ -89,10 +94,9 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << a.size()
-                                       << " elements differ; worst at index " << worst << ": "
-                                       << a[worst] << " vs " << b[worst] << " (rtol " << rtol
-                                       << ", atol " << atol << ")";
+  return ::testing::AssertionFailure()
+         << bad << " of " << a.size() << " elements differ; worst at index " << worst << ": "
+         << a[worst] << " vs " << b[worst] << " (rtol " << rtol << ", atol " << atol << ")";
 }
 
 ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double rtol, double atol) {

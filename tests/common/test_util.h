@@ -18,10 +18,11 @@ std::vector<Device> all_devices();
 std::string device_name(const ::testing::TestParamInfo<Device>& info);  // "cpu" / "cuda"
 
 // Skips the current test (GTEST_SKIP) when `d` is a CUDA device and none is usable.
-#define CYCLONE_SKIP_IF_UNAVAILABLE(d)                                                \
-  do {                                                                                \
-    if ((d).is_cuda() && !::cyclone::cuda_available())                                \
-      GTEST_SKIP() << "no usable CUDA device on this machine (CPU-vs-CUDA parity runs on GPU hosts)"; \
+#define CYCLONE_SKIP_IF_UNAVAILABLE(d)                                                       \
+  do {                                                                                       \
+    if ((d).is_cuda() && !::cyclone::cuda_available())                                       \
+      GTEST_SKIP()                                                                           \
+          << "no usable CUDA device on this machine (CPU-vs-CUDA parity runs on GPU hosts)"; \
   } while (0)
 
 // A test parameterised over devices: TEST_P(MyTest, X) { Device d = GetParam(); ... }
@@ -30,9 +31,9 @@ class DeviceTest : public ::testing::TestWithParam<Device> {
   void SetUp() override { CYCLONE_SKIP_IF_UNAVAILABLE(GetParam()); }
   Device device() const { return GetParam(); }
 };
-#define CYCLONE_INSTANTIATE_DEVICE_TEST(Fixture)                                      \
-  INSTANTIATE_TEST_SUITE_P(Devices, Fixture,                                          \
-                           ::testing::ValuesIn(::cyclone::testing::all_devices()),    \
+#define CYCLONE_INSTANTIATE_DEVICE_TEST(Fixture)                                   \
+  INSTANTIATE_TEST_SUITE_P(Devices, Fixture,                                       \
+                           ::testing::ValuesIn(::cyclone::testing::all_devices()), \
                            ::cyclone::testing::device_name)
 
 // Deterministic host values uniform in [lo, hi) from a simple seeded generator (independent of
@@ -54,5 +55,18 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
 ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double rtol, double atol);
 ::testing::AssertionResult all_close(const std::vector<double>& a, const std::vector<double>& b,
                                      double rtol, double atol);
+
+// Runs f and expects a cyclone::Error whose message contains every one of `parts` (the op, the
+// shapes, the offending value: what a user needs to act on it).
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a cyclone::Error";
+  } catch (const Error& e) {
+    for (const auto& p : parts)
+      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
+  }
+}
 
 }  // namespace cyclone::testing

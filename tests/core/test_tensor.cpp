@@ -44,8 +44,8 @@ TEST(DType, SizesNamesAndParsing) {
   EXPECT_EQ(dtype_size(DType::kFloat64), 8u);
   EXPECT_EQ(dtype_size(DType::kUInt8), 1u);
   EXPECT_EQ(dtype_size(DType::kBFloat16), 2u);
-  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kUInt8,
-                  DType::kBFloat16, DType::kFloat16})
+  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kUInt8, DType::kBFloat16,
+                  DType::kFloat16})
     EXPECT_EQ(parse_dtype(dtype_name(t)), t);
   EXPECT_THROW(parse_dtype("float128"), Error);
 }

@@ -81,9 +81,10 @@ TEST(RealMnist, LeNet5LearnsIt) {
   double correct = 0;
   while (held_out.next(b)) correct += accuracy_topk((*model)(b.images), b.labels, 1) * b.size();
   const double acc = correct / split.validation.size();
-  std::printf("[ MNIST LeNet-5 ] 1 epoch of 8000 images in %.2f s, loss %.3f -> %.3f, held-out "
-              "accuracy %.2f%%\n",
-              secs, first_loss, last_loss, 100 * acc);
+  std::printf(
+      "[ MNIST LeNet-5 ] 1 epoch of 8000 images in %.2f s, loss %.3f -> %.3f, held-out "
+      "accuracy %.2f%%\n",
+      secs, first_loss, last_loss, 100 * acc);
   EXPECT_LT(last_loss, first_loss);
   EXPECT_GT(acc, 0.90);
 }

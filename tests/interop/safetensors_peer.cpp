@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
         found = true;
         if (t.shape() != want.shape() || t.dtype() != want.dtype() ||
             std::memcmp(t.raw_data(), want.raw_data(), want.nbytes()) != 0) {
-          std::fprintf(stderr, "tensor %s differs (shape %s)\n", n.c_str(), t.shape().str().c_str());
+          std::fprintf(stderr, "tensor %s differs (shape %s)\n", n.c_str(),
+                       t.shape().str().c_str());
           return 1;
         }
       }

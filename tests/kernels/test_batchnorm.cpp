@@ -1,6 +1,6 @@
 // Batch-norm kernels against naive double loops (train and eval, NC and NCHW, with and without
 // affine and running stats, NaN-prefilled outputs), the running-stat update, determinism, errors,
-// and CPU-vs-CUDA parity.
+// and CPU-vs-CUDA parity (kernels/cpu/batchnorm.cpp against kernels/cuda/batchnorm.cu).
 #include <gtest/gtest.h>
 
 #include <cmath>

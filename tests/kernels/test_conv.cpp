@@ -208,16 +208,7 @@ TEST(ConvCuda, ParityWithCpuTf32) { parity(true); }
 
 // ---- errors ----
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cyclone::Error";
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
-  }
-}
+using ::cyclone::testing::expect_error;
 
 TEST(ConvErrors, ChannelMismatchNamesBothShapes) {
   const Tensor x = Tensor::zeros({2, 3, 8, 8}, DType::kFloat32, Device::cpu());

@@ -21,52 +21,90 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 // Naive double-precision references, written independently of kernels/functors.h.
 double ref_unary(UnaryOp op, double x, double a, double b) {
   switch (op) {
-    case UnaryOp::kIdentity: return x;
-    case UnaryOp::kNeg: return -x;
-    case UnaryOp::kExp: return std::exp(x);
-    case UnaryOp::kLog: return std::log(x);
-    case UnaryOp::kSqrt: return std::sqrt(x);
-    case UnaryOp::kRsqrt: return 1 / std::sqrt(x);
-    case UnaryOp::kAbs: return std::fabs(x);
-    case UnaryOp::kSquare: return x * x;
-    case UnaryOp::kReciprocal: return 1 / x;
-    case UnaryOp::kSign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
-    case UnaryOp::kRelu: return x > 0 ? x : 0;
-    case UnaryOp::kSigmoid: return 1 / (1 + std::exp(-x));
-    case UnaryOp::kTanh: return std::tanh(x);
-    case UnaryOp::kAddScalar: return x + a;
-    case UnaryOp::kMulScalar: return x * a;
-    case UnaryOp::kAffine: return a * x + b;
-    case UnaryOp::kPowScalar: return std::pow(x, a);
-    case UnaryOp::kClamp: return std::min(std::max(x, a), b);
-    case UnaryOp::kLeakyRelu: return x > 0 ? x : a * x;
-    case UnaryOp::kElu: return x > 0 ? x : a * (std::exp(x) - 1);
-    case UnaryOp::kSelu: return kSeluScale * (x > 0 ? x : kSeluAlpha * (std::exp(x) - 1));
-    case UnaryOp::kGelu: return x * 0.5 * std::erfc(-x / std::sqrt(2.0));
+    case UnaryOp::kIdentity:
+      return x;
+    case UnaryOp::kNeg:
+      return -x;
+    case UnaryOp::kExp:
+      return std::exp(x);
+    case UnaryOp::kLog:
+      return std::log(x);
+    case UnaryOp::kSqrt:
+      return std::sqrt(x);
+    case UnaryOp::kRsqrt:
+      return 1 / std::sqrt(x);
+    case UnaryOp::kAbs:
+      return std::fabs(x);
+    case UnaryOp::kSquare:
+      return x * x;
+    case UnaryOp::kReciprocal:
+      return 1 / x;
+    case UnaryOp::kSign:
+      return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case UnaryOp::kRelu:
+      return x > 0 ? x : 0;
+    case UnaryOp::kSigmoid:
+      return 1 / (1 + std::exp(-x));
+    case UnaryOp::kTanh:
+      return std::tanh(x);
+    case UnaryOp::kAddScalar:
+      return x + a;
+    case UnaryOp::kMulScalar:
+      return x * a;
+    case UnaryOp::kAffine:
+      return a * x + b;
+    case UnaryOp::kPowScalar:
+      return std::pow(x, a);
+    case UnaryOp::kClamp:
+      return std::min(std::max(x, a), b);
+    case UnaryOp::kLeakyRelu:
+      return x > 0 ? x : a * x;
+    case UnaryOp::kElu:
+      return x > 0 ? x : a * (std::exp(x) - 1);
+    case UnaryOp::kSelu:
+      return kSeluScale * (x > 0 ? x : kSeluAlpha * (std::exp(x) - 1));
+    case UnaryOp::kGelu:
+      return x * 0.5 * std::erfc(-x / std::sqrt(2.0));
     case UnaryOp::kGeluTanh:
       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case UnaryOp::kSilu: return x / (1 + std::exp(-x));
-    case UnaryOp::kLeakyReluGrad: return x > 0 ? 1 : a;
-    case UnaryOp::kEluGrad: return x > 0 ? 1 : a * std::exp(x);
+    case UnaryOp::kSilu:
+      return x / (1 + std::exp(-x));
+    case UnaryOp::kLeakyReluGrad:
+      return x > 0 ? 1 : a;
+    case UnaryOp::kEluGrad:
+      return x > 0 ? 1 : a * std::exp(x);
   }
   return NAN;
 }
 
 double ref_binary(BinaryOp op, double x, double y) {
   switch (op) {
-    case BinaryOp::kAdd: return x + y;
-    case BinaryOp::kSub: return x - y;
-    case BinaryOp::kMul: return x * y;
-    case BinaryOp::kDiv: return x / y;
-    case BinaryOp::kMax: return std::max(x, y);
-    case BinaryOp::kMin: return std::min(x, y);
-    case BinaryOp::kPow: return std::pow(x, y);
-    case BinaryOp::kReluBackward: return y > 0 ? x : 0;
-    case BinaryOp::kSigmoidBackward: return x * y * (1 - y);
-    case BinaryOp::kTanhBackward: return x * (1 - y * y);
-    case BinaryOp::kGreater: return x > y;
-    case BinaryOp::kEqual: return x == y;
-    case BinaryOp::kSeluBackward: return x * kSeluScale * (y > 0 ? 1 : kSeluAlpha * std::exp(y));
+    case BinaryOp::kAdd:
+      return x + y;
+    case BinaryOp::kSub:
+      return x - y;
+    case BinaryOp::kMul:
+      return x * y;
+    case BinaryOp::kDiv:
+      return x / y;
+    case BinaryOp::kMax:
+      return std::max(x, y);
+    case BinaryOp::kMin:
+      return std::min(x, y);
+    case BinaryOp::kPow:
+      return std::pow(x, y);
+    case BinaryOp::kReluBackward:
+      return y > 0 ? x : 0;
+    case BinaryOp::kSigmoidBackward:
+      return x * y * (1 - y);
+    case BinaryOp::kTanhBackward:
+      return x * (1 - y * y);
+    case BinaryOp::kGreater:
+      return x > y;
+    case BinaryOp::kEqual:
+      return x == y;
+    case BinaryOp::kSeluBackward:
+      return x * kSeluScale * (y > 0 ? 1 : kSeluAlpha * std::exp(y));
     case BinaryOp::kGeluBackward:
       return x * (0.5 * std::erfc(-y / std::sqrt(2.0)) +
                   y * std::exp(-y * y / 2) / std::sqrt(2 * M_PI));
@@ -84,21 +122,20 @@ double ref_binary(BinaryOp op, double x, double y) {
 }
 
 const UnaryOp kUnaryOps[] = {
-    UnaryOp::kIdentity, UnaryOp::kNeg,     UnaryOp::kExp,       UnaryOp::kLog,
-    UnaryOp::kSqrt,     UnaryOp::kRsqrt,   UnaryOp::kAbs,       UnaryOp::kSquare,
-    UnaryOp::kReciprocal, UnaryOp::kSign,  UnaryOp::kRelu,      UnaryOp::kSigmoid,
-    UnaryOp::kTanh,     UnaryOp::kAddScalar, UnaryOp::kMulScalar, UnaryOp::kAffine,
-    UnaryOp::kPowScalar, UnaryOp::kClamp, UnaryOp::kLeakyRelu, UnaryOp::kElu,
-    UnaryOp::kSelu,     UnaryOp::kGelu,  UnaryOp::kGeluTanh,  UnaryOp::kSilu,
+    UnaryOp::kIdentity,      UnaryOp::kNeg,       UnaryOp::kExp,       UnaryOp::kLog,
+    UnaryOp::kSqrt,          UnaryOp::kRsqrt,     UnaryOp::kAbs,       UnaryOp::kSquare,
+    UnaryOp::kReciprocal,    UnaryOp::kSign,      UnaryOp::kRelu,      UnaryOp::kSigmoid,
+    UnaryOp::kTanh,          UnaryOp::kAddScalar, UnaryOp::kMulScalar, UnaryOp::kAffine,
+    UnaryOp::kPowScalar,     UnaryOp::kClamp,     UnaryOp::kLeakyRelu, UnaryOp::kElu,
+    UnaryOp::kSelu,          UnaryOp::kGelu,      UnaryOp::kGeluTanh,  UnaryOp::kSilu,
     UnaryOp::kLeakyReluGrad, UnaryOp::kEluGrad};
-const BinaryOp kBinaryOps[] = {BinaryOp::kAdd,          BinaryOp::kSub,
-                               BinaryOp::kMul,          BinaryOp::kDiv,
-                               BinaryOp::kMax,          BinaryOp::kMin,
-                               BinaryOp::kPow,          BinaryOp::kReluBackward,
-                               BinaryOp::kSigmoidBackward, BinaryOp::kTanhBackward,
-                               BinaryOp::kGreater,      BinaryOp::kEqual,
-                               BinaryOp::kSeluBackward, BinaryOp::kGeluBackward,
-                               BinaryOp::kGeluTanhBackward, BinaryOp::kSiluBackward};
+const BinaryOp kBinaryOps[] = {
+    BinaryOp::kAdd,          BinaryOp::kSub,          BinaryOp::kMul,
+    BinaryOp::kDiv,          BinaryOp::kMax,          BinaryOp::kMin,
+    BinaryOp::kPow,          BinaryOp::kReluBackward, BinaryOp::kSigmoidBackward,
+    BinaryOp::kTanhBackward, BinaryOp::kGreater,      BinaryOp::kEqual,
+    BinaryOp::kSeluBackward, BinaryOp::kGeluBackward, BinaryOp::kGeluTanhBackward,
+    BinaryOp::kSiluBackward};
 
 bool positive_domain(UnaryOp op) {
   return op == UnaryOp::kLog || op == UnaryOp::kSqrt || op == UnaryOp::kRsqrt ||
@@ -128,10 +165,15 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
   struct Case {
     Shape x, y;
   };
-  const Case cases[] = {{{1025}, {1025}},           {{3, 5, 7}, {1}},  {{1}, {4, 6}},
-                        {{2, 3, 4, 5}, {3}},        {{3}, {2, 3, 4, 5}},
-                        {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{7, 11}, {11}},
-                        {{7, 11}, {7, 1}},          {{2, 3, 1, 1}, {2, 3, 4, 5}},
+  const Case cases[] = {{{1025}, {1025}},
+                        {{3, 5, 7}, {1}},
+                        {{1}, {4, 6}},
+                        {{2, 3, 4, 5}, {3}},
+                        {{3}, {2, 3, 4, 5}},
+                        {{2, 3, 4, 5}, {1, 3, 1, 1}},
+                        {{7, 11}, {11}},
+                        {{7, 11}, {7, 1}},
+                        {{2, 3, 1, 1}, {2, 3, 4, 5}},
                         {{2, 3, 4, 5}, {2, 1, 1, 1}}};
   for (DType dt : {DType::kFloat32, DType::kFloat64}) {
     for (BinaryOp op : kBinaryOps) {
@@ -169,9 +211,8 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
 // The activation backward ops read the activation's input: check them on both sides of 0 (the
 // broadcast test above draws from [0.2, 2] for the sake of div and pow).
 TEST(ElementwiseCpu, ActivationBackwardOpsMatchOnBothSidesOfZero) {
-  const BinaryOp ops[] = {BinaryOp::kReluBackward, BinaryOp::kSeluBackward,
-                          BinaryOp::kGeluBackward, BinaryOp::kGeluTanhBackward,
-                          BinaryOp::kSiluBackward};
+  const BinaryOp ops[] = {BinaryOp::kReluBackward, BinaryOp::kSeluBackward, BinaryOp::kGeluBackward,
+                          BinaryOp::kGeluTanhBackward, BinaryOp::kSiluBackward};
   for (DType dt : {DType::kFloat32, DType::kFloat64}) {
     for (BinaryOp op : ops) {
       Tensor g = testing::random_tensor({1025}, 5, dt, Device::cpu(), -2, 2);
@@ -213,8 +254,8 @@ TEST(ElementwiseCpu, SigmoidIsStableForLargeInputs) {
   EXPECT_EQ(s[2], 0.5f);
   EXPECT_EQ(s[4], 1.0f);
   // silu, gelu and elu stay finite (and exact in the saturated regions) at extreme inputs.
-  for (UnaryOp op : {UnaryOp::kSilu, UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kElu,
-                     UnaryOp::kSelu}) {
+  for (UnaryOp op :
+       {UnaryOp::kSilu, UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kElu, UnaryOp::kSelu}) {
     auto v = apply(op, x, 1.0).to_vector<float>();
     for (float f : v) EXPECT_TRUE(std::isfinite(f)) << kernels::unary_op_name(op);
     if (op != UnaryOp::kSelu) {

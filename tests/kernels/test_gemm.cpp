@@ -53,16 +53,7 @@ std::vector<double> naive_gemm(bool ta, bool tb, double alpha, const std::vector
 double tolerance(DType dt) { return dt == DType::kFloat32 ? 1e-5 : 1e-12; }
 
 // Runs f and expects a cyclone::Error whose message contains every one of `parts`.
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cyclone::Error";
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
-  }
-}
+using ::cyclone::testing::expect_error;
 
 class GemmTest : public DeviceTest {};
 

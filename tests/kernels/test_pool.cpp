@@ -228,16 +228,7 @@ TEST(PoolCuda, ParityWithCpu) {
 
 // ---- errors ----
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cyclone::Error";
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
-  }
-}
+using ::cyclone::testing::expect_error;
 
 TEST(PoolErrors, NamesShapeAndParameters) {
   const Tensor x = Tensor::zeros({1, 2, 3, 3}, DType::kFloat32, Device::cpu());

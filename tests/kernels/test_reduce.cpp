@@ -1,6 +1,7 @@
 // Reduction kernels against naive double loops on every device (odd sizes, every axis of a 3-D
 // shape, shapes that reach each CUDA launch path), CPU-vs-CUDA parity, float32 accuracy of long
-// sums, NaN propagation, empty sets, run-to-run determinism and error messages.
+// sums, NaN propagation, empty sets, run-to-run determinism and error messages
+// (kernels/cpu/reduce.cpp against kernels/cuda/reduce.cu).
 #include <gtest/gtest.h>
 
 #include <cmath>

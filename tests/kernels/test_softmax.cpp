@@ -65,16 +65,7 @@ std::vector<int32_t> random_labels(int64_t rows, int64_t classes, uint64_t seed)
   return l;
 }
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cyclone::Error";
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
-  }
-}
+using ::cyclone::testing::expect_error;
 
 class SoftmaxTest : public DeviceTest {};
 

@@ -15,10 +15,12 @@ class Net : public Module {
  public:
   explicit Net(int64_t hidden = 8, int64_t classes = 3) {
     Generator g(7);
-    body_ = register_module("body", std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-                                        std::make_shared<Linear>(4, hidden, true, Device::cpu(), &g),
-                                        std::make_shared<Activation>("relu")}));
-    head_ = register_module("head", std::make_shared<Linear>(hidden, classes, true, Device::cpu(), &g));
+    body_ =
+        register_module("body", std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+                                    std::make_shared<Linear>(4, hidden, true, Device::cpu(), &g),
+                                    std::make_shared<Activation>("relu")}));
+    head_ =
+        register_module("head", std::make_shared<Linear>(hidden, classes, true, Device::cpu(), &g));
     scale_ = register_buffer("scale", Tensor::zeros({1}));
   }
   Tensor forward(const Tensor& x) override { return (*head_)((*body_)(x)); }
@@ -40,8 +42,8 @@ TEST(Module, ParametersAreNamedByDottedPathInOrder) {
   Net net;
   std::vector<std::string> names;
   for (auto& [n, t] : net.named_parameters()) names.push_back(n);
-  EXPECT_EQ(names, (std::vector<std::string>{"body.0.weight", "body.0.bias", "head.weight",
-                                             "head.bias"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"body.0.weight", "body.0.bias", "head.weight", "head.bias"}));
   EXPECT_EQ(net.named_buffers().at(0).first, "scale");
   EXPECT_EQ(net.num_parameters(), 4 * 8 + 8 + 8 * 3 + 3);
   for (auto& p : net.parameters()) EXPECT_TRUE(p.requires_grad());
@@ -140,7 +142,8 @@ TEST(Module, ActivationByNameAndUnknownName) {
 TEST(Module, SmallNetworkOverfitsAFixedBatch) {
   Net net(32, 3);
   Tensor x = testing::random_tensor({12, 4}, 5);
-  Tensor y = Tensor::from_vector<int32_t>({0, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0, 2}, {12}, Device::cpu());
+  Tensor y =
+      Tensor::from_vector<int32_t>({0, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0, 2}, {12}, Device::cpu());
   double first = 0, last = 0;
   for (int step = 0; step < 1500; ++step) {
     Tensor loss = cross_entropy(net(x), y);

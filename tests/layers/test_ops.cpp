@@ -28,7 +28,10 @@ std::vector<OpCase> op_cases() {
       {"add_channel_broadcast", {{2, 3, 2, 2}, {3}}, -1, 1, [](const V& v) { return v[0] + v[1]; }},
       {"add_channel_left", {{4}, {3, 4}}, -1, 1, [](const V& v) { return v[0] + v[1]; }},
       {"add_outer_broadcast", {{3, 4}, {3, 1}}, -1, 1, [](const V& v) { return v[0] + v[1]; }},
-      {"div_outer_broadcast", {{2, 3, 2}, {2, 1, 1}}, 0.5, 2,
+      {"div_outer_broadcast",
+       {{2, 3, 2}, {2, 1, 1}},
+       0.5,
+       2,
        [](const V& v) { return v[1] / v[0]; }},
       {"sub", {{2, 5}, {5}}, -1, 1, [](const V& v) { return v[0] - v[1]; }},
       {"mul", {{2, 3, 2}, {2, 3, 2}}, -1, 1, [](const V& v) { return v[0] * v[1]; }},
@@ -52,12 +55,19 @@ std::vector<OpCase> op_cases() {
       {"relu", {{4, 4}}, -2, 2, [](const V& v) { return relu(v[0]); }},
       {"sigmoid", {{4, 4}}, -4, 4, [](const V& v) { return sigmoid(v[0]); }},
       {"tanh", {{4, 4}}, -3, 3, [](const V& v) { return tanh(v[0]); }},
-      {"reshape_flatten", {{2, 3, 4}}, -1, 1,
-       [](const V& v) { return square(v[0].reshape({6, -1}).flatten(0)); }},
+      {"reshape_flatten",
+       {{2, 3, 4}},
+       -1,
+       1,
+       [](const V& v) {
+         return square(v[0].reshape({6, -1}).flatten(0));
+       }},
       {"clone", {{3}}, -1, 1, [](const V& v) { return v[0].clone() * v[0]; }},
-      {"sum_to_channels", {{2, 3, 4}}, -1, 1,
-       [](const V& v) { return square(sum_to(v[0], {3})); }},
-      {"composite", {{3, 4}, {4}}, -1, 1,
+      {"sum_to_channels", {{2, 3, 4}}, -1, 1, [](const V& v) { return square(sum_to(v[0], {3})); }},
+      {"composite",
+       {{3, 4}, {4}},
+       -1,
+       1,
        [](const V& v) { return tanh(v[0] * v[1] + sigmoid(v[0])) / (1.0 + square(v[1])); }},
   };
 }
@@ -68,8 +78,8 @@ TEST_P(OpGradCheck, AnalyticMatchesFiniteDifferences) {
   const OpCase& c = GetParam();
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < c.shapes.size(); ++i) {
-    Tensor t = testing::random_tensor(c.shapes[i], 100 + i, DType::kFloat64, Device::cpu(), c.lo,
-                                      c.hi);
+    Tensor t =
+        testing::random_tensor(c.shapes[i], 100 + i, DType::kFloat64, Device::cpu(), c.lo, c.hi);
     t.set_requires_grad();
     inputs.push_back(t);
   }
@@ -90,9 +100,9 @@ TEST_P(OpGradParity, CudaGradientsMatchCpu) {
   auto run = [&](Device d) {
     std::vector<Tensor> inputs;
     for (size_t i = 0; i < c.shapes.size(); ++i) {
-      Tensor t = testing::random_tensor(c.shapes[i], 100 + i, DType::kFloat32, Device::cpu(),
-                                        c.lo, c.hi)
-                     .to(d);
+      Tensor t =
+          testing::random_tensor(c.shapes[i], 100 + i, DType::kFloat32, Device::cpu(), c.lo, c.hi)
+              .to(d);
       t.set_requires_grad();
       inputs.push_back(t);
     }
