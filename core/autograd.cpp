@@ -1,5 +1,7 @@
 #include "cyclone/core/autograd.h"
 
+#include <map>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -114,6 +116,25 @@ void add_grad(PendingGrad& p, const Tensor& g) {
   accumulate(p.grad, g);
 }
 
+// The gradient 1 of a one-element root. Copying it from the host would wait for the GPU on every
+// backward(), so one tensor per (thread, device, dtype) is made once and shared: the engine never
+// writes into a gradient it did not create (add_grad and the leaf path copy first).
+Tensor unit_gradient(const Tensor& root) {
+  thread_local std::map<std::tuple<int, int, int>, Tensor> ones;
+  const Device d = root.device();
+  const std::tuple<int, int, int> key{static_cast<int>(d.type), d.index,
+                                      static_cast<int>(root.dtype())};
+  auto it = ones.find(key);
+  if (it == ones.end()) {
+    const double one = 1.0;
+    const float onef = 1.0f;
+    const void* src = root.dtype() == DType::kFloat64 ? static_cast<const void*>(&one)
+                                                      : static_cast<const void*>(&onef);
+    it = ones.emplace(key, Tensor::from_host(src, Shape{}, root.dtype(), d)).first;
+  }
+  return it->second.reshape(root.shape());
+}
+
 }  // namespace
 
 void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
@@ -126,11 +147,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
     CYCLONE_CHECK(root.numel() == 1,
                   "backward() without a gradient needs a one-element tensor, got shape ",
                   root.shape());
-    const double one = 1.0;
-    const float onef = 1.0f;
-    seed = Tensor::from_host(root.dtype() == DType::kFloat64 ? static_cast<const void*>(&one)
-                                                             : static_cast<const void*>(&onef),
-                             root.shape(), root.dtype(), root.device());
+    seed = unit_gradient(root);
   } else {
     check_same_shape("backward", root, seed);
     check_same_dtype("backward", root, seed);

@@ -82,6 +82,22 @@ void read_common(Reader& r, const std::string& where, CommonOptions& o) {
 
 using Factory = std::function<std::unique_ptr<Optimizer>(NamedTensors, const json&)>;
 
+// Adam and AdamW read the same options; AdamWOptions only changes the defaults.
+template <class Options, class Opt>
+Factory read_adam(const char* name) {
+  return [name](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
+    Reader r(name, j);
+    Options o;
+    read_common(r, name, o);
+    r.get("beta1", o.beta1);
+    r.get("beta2", o.beta2);
+    r.get("eps", o.eps);
+    r.get("amsgrad", o.amsgrad);
+    r.finish();
+    return std::make_unique<Opt>(std::move(p), o);
+  };
+}
+
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> table = {
       {"sgd",
@@ -95,30 +111,8 @@ const std::map<std::string, Factory>& registry() {
          r.finish();
          return std::make_unique<Sgd>(std::move(p), o);
        }},
-      {"adam",
-       [](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
-         Reader r("adam", j);
-         AdamOptions o;
-         read_common(r, "adam", o);
-         r.get("beta1", o.beta1);
-         r.get("beta2", o.beta2);
-         r.get("eps", o.eps);
-         r.get("amsgrad", o.amsgrad);
-         r.finish();
-         return std::make_unique<Adam>(std::move(p), o);
-       }},
-      {"adamw",
-       [](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
-         Reader r("adamw", j);
-         AdamWOptions o;
-         read_common(r, "adamw", o);
-         r.get("beta1", o.beta1);
-         r.get("beta2", o.beta2);
-         r.get("eps", o.eps);
-         r.get("amsgrad", o.amsgrad);
-         r.finish();
-         return std::make_unique<AdamW>(std::move(p), o);
-       }},
+      {"adam", read_adam<AdamOptions, Adam>("adam")},
+      {"adamw", read_adam<AdamWOptions, AdamW>("adamw")},
       {"rmsprop",
        [](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
          Reader r("rmsprop", j);
