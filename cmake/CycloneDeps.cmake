@@ -1,7 +1,5 @@
 # Third-party dependencies, all from Debian packages (see README) or the CUDA toolkit.
 find_package(Threads REQUIRED)
-# OpenMP (GCC's libgomp) spreads the CPU backend's loops over the cores: core/parallel.h.
-find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3.10 REQUIRED)
 # zlib reads the gzipped IDX files of MNIST / Fashion-MNIST (data/gzip.cpp).
 find_package(ZLIB REQUIRED)

@@ -1,8 +1,8 @@
 // parallel_for: splits [0, n) into fixed chunks of `grain` elements and runs f(begin, end) on
-// them with OpenMP threads. The chunking depends only on n and grain, never on the thread count,
-// so a kernel that combines per-chunk results in chunk order is deterministic on any machine.
-// Below one grain it runs inline (no thread wake-up for small tensors). The OpenMP region lives
-// in core/parallel.cpp, so code including this header needs no -fopenmp.
+// them on a pool of worker threads (core/parallel.cpp). The chunking depends only on n and grain,
+// never on the thread count, so a kernel that combines per-chunk results in chunk order is
+// deterministic on any machine. Below one grain it runs inline (no thread wake-up for small
+// tensors). The pool lives in core/parallel.cpp.
 #pragma once
 
 #include <algorithm>
@@ -11,11 +11,11 @@
 
 namespace cyclone {
 
-// Threads the CPU backend uses (OMP_NUM_THREADS or the core count).
+// Threads the CPU backend uses (CYCLONE_NUM_THREADS, else OMP_NUM_THREADS, else the core count).
 int cpu_threads();
 
 namespace detail {
-// Runs chunk(c) for c in [0, chunks) on the OpenMP team.
+// Runs chunk(c) for c in [0, chunks) on the pool (inline when it is busy).
 void run_chunks(int64_t chunks, const std::function<void(int64_t)>& chunk);
 }  // namespace detail
 

@@ -3,7 +3,7 @@
 // The batch is processed in groups of G samples. A group's im2col buffer is col [K, G*P]
 // (K = Cin kh kw, P = Hout Wout; column g*P + p holds sample g's receptive field at output
 // position p), so each pass is one large GEMM that OpenBLAS parallelises well, rather than G small
-// ones. (Calling OpenBLAS from our own OpenMP threads instead would oversubscribe the cores: the
+// ones. (Calling OpenBLAS from our own pool threads instead would oversubscribe the cores: the
 // Debian OpenBLAS runs its own pthreads.) The cheap, memory-bound parts (im2col, col2im and the
 // [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
 // sample's writes are disjoint, so the result does not depend on the thread count. G is chosen
