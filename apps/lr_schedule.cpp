@@ -20,7 +20,7 @@
 
 #include "cyclone/core/error.h"
 #include "cyclone/schedulers/policy.h"
-#include "svg_plot.h"
+#include "cyclone/train/plot.h"
 
 namespace {
 
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", doc.dump(1).c_str());
     }
     if (!o.plot.empty()) {
-      cyclone::apps::Plot plot;
+      cyclone::train::Plot plot;
       plot.title = policy->name() + " policy";
       plot.x_label = "step";
       plot.left_label = "learning rate";
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
       plot.series.push_back({"lr", lrs, "#1f77b4", false});
       plot.series.push_back(
           {scheduled ? "momentum" : "momentum (constant)", moms, "#d62728", true});
-      cyclone::apps::write_svg(plot, o.plot);
+      cyclone::train::write_svg(plot, o.plot);
     }
   } catch (const std::exception& e) {
     const auto* ce = dynamic_cast<const cyclone::Error*>(&e);

@@ -18,7 +18,7 @@ install(TARGETS cyclone EXPORT CycloneTargets
 install(EXPORT CycloneTargets NAMESPACE cyclone:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
 
 # Public headers: every .h/.cuh of the library folders, under include/cyclone/<folder>/.
-foreach(folder core kernels layers models optim data schedulers)
+foreach(folder core kernels layers models optim data schedulers train)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone/${folder}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh")
 endforeach()

@@ -21,8 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python test helpers (PyPI): the reference readers our files are checked against.
-if command -v python3 >/dev/null && ! python3 -c "import safetensors, numpy" 2>/dev/null; then
-  echo "install_deps: installing the Python test helpers (safetensors, numpy)"
-  python3 -m pip install --quiet safetensors numpy 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages safetensors numpy
+if command -v python3 >/dev/null && ! python3 -c "import safetensors, numpy, tensorboard" 2>/dev/null; then
+  echo "install_deps: installing the Python test helpers (safetensors, numpy, tensorboard)"
+  python3 -m pip install --quiet safetensors numpy tensorboard 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages safetensors numpy tensorboard
 fi

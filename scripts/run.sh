@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The run command: builds if needed, then runs the main program. Until ./bin/best_lr exists this is
-# ./bin/mlp_demo: a small MLP trained on synthetic data, printing its loss as it falls.
+# The run command: builds if needed, then runs the main job, ./bin/best_lr. With no arguments it
+# runs the documented demo: the LR range test on Fashion-MNIST with LeNet-5 (400 batches), then
+# 5 epochs of 1cycle training around the rate it found, leaving lr_finder.svg, schedule.svg,
+# train_log.csv, TensorBoard events and summary.json in ./logs. Arguments replace the demo's
+# (see ./bin/best_lr --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-if [ -x bin/best_lr ]; then
-  exec bin/best_lr "$@"
+if [ $# -eq 0 ]; then
+  set -- --dataset=fashion_mnist --cycle --policy=one_cycle --num_epochs=5 \
+    --num_learning_batches=400 --log_dir=./logs
 fi
-exec bin/mlp_demo "$@"
+exec bin/best_lr "$@"

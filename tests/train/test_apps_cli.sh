@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# ./bin/best_lr and ./bin/train end to end on the CPU: flags, exit codes, the files a run leaves
+# (read back with the real readers: Python's json, TensorBoard's event reader, safetensors),
+# resume, Ctrl-C, divergence, and a short real Fashion-MNIST run.
+#   test_apps_cli.sh <best_lr> <train> <python3> <source root>
+set -uo pipefail
+best_lr=$1 train=$2 py=$3 root=$4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() {  # check <description> <command...>
+  local what=$1; shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
+}
+expect_exit() {  # expect_exit <code> <grep pattern for stderr> <command...>
+  local code=$1 pattern=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    echo "FAIL exit $rc (want $code): $*"; cat "$tmp/err" | head -5; fail=1; return
+  fi
+  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$tmp/err"; then
+    echo "FAIL stderr lacks '$pattern': $*"; cat "$tmp/err"; fail=1; return
+  fi
+  if [ "$code" -ne 0 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
+    echo "FAIL want one line on stderr: $*"; cat "$tmp/err"; fail=1; return
+  fi
+  echo "ok   exit $code: ${*:2}"
+}
+fm=/usr/share/datasets/fashion-mnist
+[ -d "$fm" ] || { echo "FAIL $fm missing (scripts/install_deps.sh installs dataset-fashion-mnist)"; exit 1; }
+small=(--dataset=fashion_mnist --batch_size=64 --num_epochs=1 --limit_train_batches=40 --workers=1)
+
+# ---- usage errors: exit 2, one line naming the flag ----
+expect_exit 0 "" "$best_lr" --help
+check "help lists the demo's flags" grep -q -- "--num_learning_batches" "$tmp/out"
+expect_exit 2 "lr_mn" "$best_lr" --lr_mn=1
+expect_exit 2 "batch_size" "$best_lr" --batch_size abc
+expect_exit 2 "lr_min" "$best_lr" --lr_min=20 --lr_max=10
+expect_exit 2 "optimizer" "$best_lr" --optimizer=adma
+expect_exit 2 "model" "$best_lr" --model=resnet7 --skip_test=0.1
+expect_exit 2 "activation" "$best_lr" --activation=swishy --skip_test=0.1
+expect_exit 2 "--config" "$train"
+expect_exit 2 "wat" "$train" --config "$root/configs/one_cycle.json" --wat
+echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finder": {}}' >"$tmp/typo.json"
+expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
+echo '{"dataset": {"name": "fashion_mnist"' >"$tmp/broken.json"
+expect_exit 2 "broken.json" "$train" --config "$tmp/broken.json"
+
+# ---- runtime errors: exit 1, one line naming the cause ----
+expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
+expect_exit 1 "no_such.json" "$train" --config "$tmp/no_such.json"
+mkdir -p "$tmp/bad_mnist"
+printf 'not gzip at all' >"$tmp/bad_mnist/train-images-idx3-ubyte.gz"
+for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  cp "$fm/$f.gz" "$tmp/bad_mnist/" 2>/dev/null || printf 'x' >"$tmp/bad_mnist/$f.gz"
+done
+expect_exit 1 "train-images-idx3-ubyte.gz" "$best_lr" --dataset=mnist --data_dir="$tmp/bad_mnist" --skip_test=0.1
+# A rate that blows up: stops with the step and the rate, exit 1.
+expect_exit 1 "lr 1e+06" "$best_lr" "${small[@]}" --skip_test=1e6 --log_dir="$tmp/nan" --no_plots
+
+# ---- a short real run: range test, cyclic training, every output file ----
+"$best_lr" "${small[@]}" --num_learning_batches=60 --cycle --save_model --log_dir="$tmp/run" >"$tmp/run.out" 2>&1
+rc=$?
+check "short Fashion-MNIST run exits 0 (got $rc)" [ "$rc" -eq 0 ]
+for f in lr_finder.csv lr_finder.svg schedule.svg train_log.csv steps.csv summary.json model.safetensors checkpoints/latest; do
+  check "run wrote $f" [ -s "$tmp/run/$f" ]
+done
+check "not a terminal: no carriage returns in the log" bash -c "! grep -q $'\r' '$tmp/run.out'"
+check "progress lines were printed" grep -q "lr range test .*img/s" "$tmp/run.out"
+check "summary.json has every field and learned something" "$py" - "$tmp/run/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+need = ["dataset", "model", "device", "optimizer", "min_loss_lr", "steepest_lr", "valley_lr",
+        "chosen_lr", "train_lr_min", "train_lr_max", "policy", "epochs_run",
+        "final_test_accuracy", "best_test_accuracy", "images_per_second", "wall_seconds"]
+missing = [k for k in need if k not in s]
+assert not missing, missing
+assert s["model"] == "lenet5" and s["dataset"] == "fashion_mnist", s
+assert abs(s["chosen_lr"] - s["min_loss_lr"]) < 1e-12
+assert abs(s["train_lr_max"] - s["chosen_lr"]) < 1e-9 * s["chosen_lr"] or s["train_lr_max"] <= s["chosen_lr"]
+assert s["final_test_accuracy"] > 0.4, s["final_test_accuracy"]  # 40 batches: far above 10%
+PY
+check "lr_finder.csv has a row per step" "$py" - "$tmp/run/lr_finder.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert list(rows[0].keys()) == ["step", "lr", "loss", "smoothed_loss"], rows[0].keys()
+assert 10 <= len(rows) <= 60, len(rows)
+lrs = [float(r["lr"]) for r in rows]
+assert all(b > a for a, b in zip(lrs, lrs[1:]))
+PY
+check "TensorBoard reads the trainer's event file" "$py" - "$tmp/run" <<'PY'
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1]); acc.Reload()
+tags = acc.Tags()["scalars"]
+for t in ["test/accuracy", "test/loss", "epoch/train_loss", "epoch/lr"]:
+    assert t in tags, (t, tags)
+ev = acc.Scalars("test/accuracy")
+assert len(ev) == 1 and ev[0].step == 40 and 0.4 < ev[0].value <= 1, ev
+PY
+check "the saved weights read with safetensors" "$py" -c "
+from safetensors.numpy import load_file
+w = load_file('$tmp/run/model.safetensors')
+assert any(k.endswith('weight') for k in w), list(w)"
+
+# ---- resume: one more epoch from the checkpoint, the range test not repeated ----
+"$best_lr" "${small[@]}" --num_epochs=2 --cycle --resume="$tmp/run/checkpoints" --log_dir="$tmp/run" >"$tmp/resume.out" 2>&1
+rc=$?
+check "resume exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "resume skips the range test" bash -c "! grep -q 'LR range test' '$tmp/resume.out'"
+check "resume trains only epoch 2" bash -c "grep -q 'epoch 2/2  ' '$tmp/resume.out' && ! grep -q 'epoch 1/2  ' '$tmp/resume.out'"
+check "train_log.csv continues (2 epoch rows)" [ "$(wc -l <"$tmp/run/train_log.csv")" -eq 3 ]
+
+# ---- Ctrl-C: a checkpoint, exit 130, then resume finishes ----
+"$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
+  --log_dir="$tmp/int" --no_plots >"$tmp/int.out" 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q "epoch 1/1 " "$tmp/int.out" 2>/dev/null && break; sleep 0.2; done
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C exits 130 (got $rc)" [ "$rc" -eq 130 ]
+check "Ctrl-C says how to resume" grep -q -- "--resume" "$tmp/int.err"
+check "Ctrl-C wrote a checkpoint" [ -s "$tmp/int/checkpoints/interrupted/model.safetensors" ]
+"$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
+  --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
+check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.out'"
+
+# ---- train --config: a committed example, shortened ----
+"$train" --config "$root/configs/clr_triangular.json" --epochs 1 --limit_train_batches 30 \
+  --log_dir "$tmp/cfg" >"$tmp/cfg.out" 2>&1
+rc=$?
+check "train --config clr_triangular.json exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "train --config wrote summary.json" "$py" -c "
+import json; s = json.load(open('$tmp/cfg/summary.json'))
+assert s['program'] == 'train' and s['policy']['policy'] == 'triangular' and s['chosen_lr'] > 0, s"
+exit $fail

@@ -1,0 +1,179 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/test_util.h"
+#include "cyclone/core/file_util.h"
+#include "cyclone/data/registry.h"
+#include "cyclone/models/registry.h"
+#include "cyclone/optim/optimizer.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/cli.h"
+#include "cyclone/train/run_config.h"
+
+namespace cyclone::train {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
+
+template <class F>
+void expect_usage_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    FAIL() << "no UsageError";
+  } catch (const UsageError& e) {
+    for (const auto& p : parts)
+      EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
+  }
+}
+
+TEST(RunConfigTest, DefaultsAndEveryField) {
+  const RunSpec s = parse_run_config(R"({
+    "dataset": {"name": "synthetic", "batch_size": 16, "eval_batch_size": 32,
+                "validation_fraction": 0.1, "augment": true, "workers": 2, "data_dir": "d"},
+    "model": {"name": "mlp", "activation": "tanh", "initializer": "glorot_uniform", "dropout": 0.1},
+    "optimizer": {"name": "adam", "weight_decay": 0.01},
+    "lr_finder": {"start_lr": 1e-6, "end_lr": 1, "num_steps": 50, "mode": "linear",
+                  "suggestion": "valley", "repeats": 2, "val_every": 5, "val_batches": 2,
+                  "momentum_test": [0.8], "wd_test": [0, 0.1], "smooth_beta": 0.9,
+                  "diverge_th": 5},
+    "policy": {"policy": "cosine", "lr": "finder", "total_epochs": 3},
+    "trainer": {"epochs": 3, "limit_train_batches": 7, "clip_grad_norm": 1,
+                "label_smoothing": 0.1, "checkpoint_every": 1, "keep_checkpoints": 3,
+                "early_stop_patience": 2, "early_stop_min_delta": 0.01,
+                "snapshot_ensemble": true, "log_every_steps": 10, "tensorboard": false,
+                "checkpoint_dir": "c", "phases": [{"epoch": 1, "freeze": ["a."], "unfreeze": ["b."]}]},
+    "log_dir": "L", "device": "cpu", "seed": 4, "plots": false, "save_model": true})",
+                                     "t.json");
+  EXPECT_EQ(s.dataset, "synthetic");
+  EXPECT_EQ(s.batch_size, 16);
+  EXPECT_EQ(s.eval_batch_size, 32);
+  EXPECT_EQ(s.augment, 1);
+  EXPECT_EQ(s.workers, 2);
+  EXPECT_EQ(s.model, "mlp");
+  EXPECT_EQ(s.activation, "tanh");
+  EXPECT_EQ(s.optimizer, "adam");
+  EXPECT_EQ(json::parse(s.optimizer_json), json::parse(R"({"weight_decay": 0.01})"));
+  EXPECT_TRUE(s.finder.enabled);
+  EXPECT_FALSE(s.finder.options.exponential);
+  EXPECT_EQ(s.finder.options.num_steps, 50);
+  EXPECT_EQ(s.finder.suggestion, "valley");
+  EXPECT_EQ(s.finder.repeats, 2);
+  EXPECT_EQ(s.finder.wd_test, (std::vector<double>{0, 0.1}));
+  EXPECT_EQ(s.trainer.epochs, 3);
+  EXPECT_EQ(s.trainer.limit_train_batches, 7);
+  EXPECT_TRUE(s.trainer.snapshot_ensemble);
+  ASSERT_EQ(s.trainer.phases.size(), 1u);
+  EXPECT_EQ(s.trainer.phases[0].unfreeze, std::vector<std::string>{"b."});
+  EXPECT_EQ(s.log_dir, "L");
+  EXPECT_EQ(s.seed, 4u);
+  EXPECT_FALSE(s.plots);
+  EXPECT_TRUE(s.save_model);
+  // Only the dataset name is required.
+  const RunSpec d = parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {}})", "x");
+  EXPECT_EQ(d.batch_size, 128);
+  EXPECT_EQ(d.finder.options.num_steps, 400);
+  EXPECT_EQ(d.trainer.epochs, 1);
+}
+
+TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
+  expect_usage_error([] { parse_run_config("{", "bad.json"); }, {"bad.json", "invalid JSON"});
+  expect_usage_error([] { parse_run_config(R"({"dataset": {}})", "c.json"); },
+                     {"c.json", "dataset.name", "required"});
+  expect_usage_error(
+      [] { parse_run_config(R"({"dataset": {"name": "mnist"}, "trainer": {"epohcs": 3}})", "c"); },
+      {"trainer.epohcs", "did you mean 'trainer.epochs'"});
+  expect_usage_error([] { parse_run_config(R"({"datset": {"name": "mnist"}})", "c"); }, {"datset"});
+  expect_usage_error(
+      [] { parse_run_config(R"({"dataset": {"name": "mnist", "batch_size": 0}})", "c"); },
+      {"dataset.batch_size", ">= 1"});
+  expect_usage_error(
+      [] { parse_run_config(R"({"dataset": {"name": "mnist", "batch_size": "8"}})", "c"); },
+      {"dataset.batch_size", "integer"});
+  expect_usage_error([] { parse_run_config(R"({"dataset": {"name": "mnist"}})", "c"); },
+                     {"policy", "required"});
+  expect_usage_error(
+      [] {
+        parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {"mode": "cubic"}})", "c");
+      },
+      {"lr_finder.mode", "cubic"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "optimizer": {"lr": 0.1}})", "c");
+      },
+      {"optimizer.lr"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"phases": [{"epoch": 1, "frieze": []}]}})",
+            "c");
+      },
+      {"trainer.phases[0].frieze"});
+}
+
+TEST(RunConfigTest, FinderPlaceholdersAndEpochCountsResolve) {
+  const json j = json::parse(resolve_policy_json(
+      R"({"policy": "triangular", "base_lr": "finder/10", "max_lr": "finder*2",
+          "step_size_epochs": 2.5})",
+      0.4, 100));
+  EXPECT_DOUBLE_EQ(j["base_lr"].get<double>(), 0.04);
+  EXPECT_DOUBLE_EQ(j["max_lr"].get<double>(), 0.8);
+  EXPECT_EQ(j["step_size"].get<int64_t>(), 250);
+  EXPECT_FALSE(j.contains("step_size_epochs"));
+  const json k = json::parse(resolve_policy_json(
+      R"({"policy": "sequence", "parts": [{"policy": "constant", "lr": "0.5*finder", "steps_epochs": 1},
+                                          {"policy": "multistep", "lr": "finder", "milestones_epochs": [1, 2], "gamma": 0.1}]})",
+      1.0, 10));
+  EXPECT_EQ(k["parts"][0]["steps"].get<int64_t>(), 10);
+  EXPECT_DOUBLE_EQ(k["parts"][0]["lr"].get<double>(), 0.5);
+  EXPECT_EQ(k["parts"][1]["milestones"], json::parse("[10, 20]"));
+  EXPECT_EQ(
+      json::parse(resolve_policy_json(R"({"policy": "one_cycle", "max_lr": 1, "total_epochs": 3})",
+                                      std::nullopt, 7))["total_steps"],
+      21);
+  expect_usage_error(
+      [] { resolve_policy_json(R"({"policy": "constant", "lr": "finder"})", std::nullopt, 1); },
+      {"lr", "range test"});
+  expect_usage_error(
+      [] { resolve_policy_json(R"({"policy": "constant", "lr": "finder*x"})", 1.0, 1); },
+      {"lr", "finder*x"});
+  expect_usage_error([] { resolve_policy_json("[1]", 1.0, 1); }, {"object"});
+}
+
+// Every committed example config parses, and its optimizer and policy build for its model.
+TEST(RunConfigTest, CommittedExamplesAreValid) {
+  const fs::path dir = source_root() / "configs";
+  int seen = 0;
+  for (const char* name : {"lr_finder.json", "clr_triangular.json", "one_cycle.json",
+                           "sgdr_snapshot.json", "differential_lr.json"}) {
+    SCOPED_TRACE(name);
+    const RunSpec s = load_run_config((dir / name).string());
+    const data::DatasetInfo& info = data::dataset_info(s.dataset);
+    ModelOptions mo;
+    mo.in_channels = info.channels;
+    mo.height = info.height;
+    mo.width = info.width;
+    mo.num_classes = info.num_classes;
+    auto model = make_model(s.model.empty() ? "lenet5" : s.model, mo);
+    json oj = json::parse(s.optimizer_json);
+    oj["lr"] = 0.1;
+    auto opt = optim::make_optimizer(s.optimizer, model->named_parameters(), oj.dump());
+    EXPECT_GE(opt->groups().size(), 1u);
+    const std::string policy = resolve_policy_json(
+        s.policy_json, s.finder.enabled ? std::optional<double>(0.1) : std::nullopt, 100);
+    EXPECT_NO_THROW(schedulers::make_policy(policy)) << policy;
+    for (const auto& ph : s.trainer.phases)
+      for (const auto& pre : ph.freeze)
+        EXPECT_FALSE(model->parameters_with_prefix(pre).empty()) << pre;
+    ++seen;
+  }
+  EXPECT_EQ(seen, 5);
+}
+
+}  // namespace
+}  // namespace cyclone::train

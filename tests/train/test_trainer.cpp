@@ -1,0 +1,289 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "cyclone/core/file_util.h"
+#include "cyclone/layers/loss_ops.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/checkpoint.h"
+#include "cyclone/train/grad_utils.h"
+#include "cyclone/train/interrupt.h"
+#include "cyclone/train/trainer.h"
+#include "train_fixture.h"
+
+namespace cyclone::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fresh_dir(const std::string& name) {
+  const std::string d = ::testing::TempDir() + "/cyclone_trainer_" + name;
+  fs::remove_all(d);
+  return d;
+}
+
+TrainerOptions quiet(int64_t epochs) {
+  TrainerOptions o;
+  o.epochs = epochs;
+  o.progress_mode = -2;
+  o.num_classes = 4;
+  return o;
+}
+
+int count_lines(const std::string& path) {
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string l; std::getline(in, l);) ++n;
+  return n;
+}
+
+std::string trim_copy(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+const char* kPolicy = R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 6})";
+
+TEST(TrainerTest, LearnsAndReportsEveryEpoch) {
+  testing::Problem p;
+  auto policy = schedulers::make_policy(kPolicy);
+  TrainerOptions o = quiet(4);
+  o.generators = {p.dropout_gen};
+  o.log_dir = fresh_dir("learns");
+  o.log_every_steps = 4;
+  std::vector<int64_t> seen;
+  Trainer t(*p.model, *p.opt, *policy, *p.train, p.test.get(), o);
+  t.on_epoch_end([&](const EpochStats& e) { seen.push_back(e.epoch); });
+  const FitResult r = t.fit();
+  EXPECT_EQ(r.status, "completed");
+  EXPECT_EQ(r.epochs_run, 4);
+  EXPECT_EQ(r.steps, 32);
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2, 3, 4}));
+  ASSERT_EQ(r.history.size(), 4u);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+  EXPECT_GT(r.final_accuracy, 0.5);  // 4 separable classes: far above chance (0.25)
+  EXPECT_GE(r.best_accuracy, r.final_accuracy);
+  EXPECT_GT(r.images_per_second, 0);
+  // The policy drove the optimizer: the last step used lr(31).
+  EXPECT_DOUBLE_EQ(p.opt->lr(), policy->lr(31));
+  EXPECT_EQ(count_lines(o.log_dir + "/train_log.csv"), 5);
+  EXPECT_EQ(count_lines(o.log_dir + "/steps.csv"), 1 + 32 / 4);
+  bool has_events = false;
+  for (const auto& e : fs::directory_iterator(o.log_dir))
+    has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_TRUE(has_events);
+}
+
+// An uninterrupted run, and the same run stopped after epoch 2 and resumed into a model and
+// optimizer built with other weights: the resumed epochs' losses are bit-for-bit the same.
+TEST(TrainerTest, ResumeFromAnEpochCheckpointContinuesExactly) {
+  auto policy = schedulers::make_policy(kPolicy);
+  std::vector<double> full;
+  {
+    testing::Problem p;
+    TrainerOptions o = quiet(3);
+    o.generators = {p.dropout_gen};
+    o.checkpoint_dir = fresh_dir("resume_full");
+    o.checkpoint_every = 1;
+    o.keep_checkpoints = 0;
+    Trainer t(*p.model, *p.opt, *policy, *p.train, p.test.get(), o);
+    t.fit();
+    full = t.losses();
+    EXPECT_TRUE(fs::exists(o.checkpoint_dir + "/epoch-0002/model.safetensors"));
+    EXPECT_TRUE(fs::exists(o.checkpoint_dir + "/epoch-0003/trainer.json"));
+  }
+  testing::Problem q(/*model_seed=*/99);
+  TrainerOptions o = quiet(3);
+  o.generators = {q.dropout_gen};
+  Trainer t(*q.model, *q.opt, *policy, *q.train, q.test.get(), o);
+  t.resume(::testing::TempDir() + "/cyclone_trainer_resume_full/epoch-0002");
+  EXPECT_EQ(t.step(), 16);
+  const FitResult r = t.fit();
+  ASSERT_EQ(full.size(), 24u);
+  ASSERT_EQ(t.losses().size(), 8u);
+  EXPECT_EQ(t.losses(), std::vector<double>(full.begin() + 16, full.end()));
+  EXPECT_EQ(r.steps, 24);
+}
+
+TEST(TrainerTest, InterruptWritesAMidEpochCheckpointThatResumesExactly) {
+  auto policy = schedulers::make_policy(kPolicy);
+  std::vector<double> full;
+  {
+    testing::Problem p;
+    TrainerOptions o = quiet(2);
+    o.generators = {p.dropout_gen};
+    Trainer t(*p.model, *p.opt, *policy, *p.train, nullptr, o);
+    t.fit();
+    full = t.losses();
+  }
+  const std::string dir = fresh_dir("interrupt");
+  {
+    testing::Problem p;
+    TrainerOptions o = quiet(2);
+    o.generators = {p.dropout_gen};
+    o.checkpoint_dir = dir;
+    Trainer t(*p.model, *p.opt, *policy, *p.train, nullptr, o);
+    // As a Ctrl-C during epoch 2 would: the flag is seen after the next step.
+    t.on_epoch_end([](const EpochStats&) { request_interrupt(); });
+    const FitResult r = t.fit();
+    EXPECT_EQ(r.status, "interrupted");
+    EXPECT_NE(r.message.find("--resume"), std::string::npos) << r.message;
+    EXPECT_EQ(t.step(), 9);
+    EXPECT_EQ(resolve_checkpoint(dir), dir + "/interrupted");
+  }
+  clear_interrupt();
+  testing::Problem q(/*model_seed=*/7);
+  TrainerOptions o = quiet(2);
+  o.generators = {q.dropout_gen};
+  Trainer t(*q.model, *q.opt, *policy, *q.train, nullptr, o);
+  t.resume(dir);
+  const FitResult r = t.fit();
+  EXPECT_EQ(r.status, "completed");
+  EXPECT_EQ(t.losses(), std::vector<double>(full.begin() + 9, full.end()));
+}
+
+TEST(TrainerTest, ResumeWithAnotherPolicyIsAnErrorNamingIt) {
+  testing::Problem p;
+  auto policy = schedulers::make_policy(kPolicy);
+  TrainerOptions o = quiet(1);
+  o.generators = {p.dropout_gen};
+  o.checkpoint_dir = fresh_dir("policy_mismatch");
+  Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  auto other = schedulers::make_policy(R"({"policy": "constant", "lr": 0.1})");
+  Trainer t(*p.model, *p.opt, *other, *p.train, nullptr, o);
+  ::cyclone::testing::expect_error([&] { t.resume(o.checkpoint_dir); }, {"policy", "constant"});
+  ::cyclone::testing::expect_error([&] { t.resume(fresh_dir("nothing_here")); }, {"nothing_here"});
+}
+
+TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  testing::Problem p;
+  // A sane first epoch, then a rate that blows the weights up.
+  auto policy = schedulers::make_policy(
+      R"({"policy": "sequence", "parts": [{"policy": "constant", "lr": 0.05, "steps": 8},
+                                          {"policy": "constant", "lr": 1e12}]})");
+  TrainerOptions o = quiet(5);
+  o.generators = {p.dropout_gen};
+  o.checkpoint_dir = fresh_dir("nan");
+  o.checkpoint_every = 1;
+  const FitResult r = Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  EXPECT_EQ(r.status, "diverged");
+  EXPECT_NE(r.message.find("lr 1e+12"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("step"), std::string::npos);
+  EXPECT_EQ(r.last_checkpoint, o.checkpoint_dir + "/epoch-0001");
+  EXPECT_NE(r.message.find("epoch-0001"), std::string::npos);
+  // The kept checkpoint loads and holds finite weights.
+  testing::Problem q;
+  read_checkpoint(r.last_checkpoint, *q.model, *q.opt);
+  for (const auto& [n, t] : q.model->named_parameters())
+    for (double v : ::cyclone::testing::values(t)) ASSERT_TRUE(std::isfinite(v)) << n;
+}
+
+TEST(TrainerTest, EarlyStoppingAfterPatienceEpochsWithoutImprovement) {
+  testing::Problem p;
+  // lr 0: nothing changes, so the accuracy never improves after epoch 1.
+  auto policy = schedulers::make_policy(R"({"policy": "constant", "lr": 0})");
+  TrainerOptions o = quiet(10);
+  o.generators = {p.dropout_gen};
+  o.early_stop_patience = 2;
+  const FitResult r = Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
+  EXPECT_EQ(r.status, "early_stopped");
+  EXPECT_EQ(r.epochs_run, 3);
+}
+
+TEST(TrainerTest, SnapshotEnsembleSavesAtEachRestartAndScoresTheAverage) {
+  testing::Problem p;
+  auto policy =
+      schedulers::make_policy(R"({"policy": "sgdr", "lr": 0.1, "min_lr": 0.001, "cycle_len": 8})");
+  TrainerOptions o = quiet(3);
+  o.generators = {p.dropout_gen};
+  o.snapshot_ensemble = true;
+  o.log_dir = fresh_dir("snapshots");
+  o.tensorboard = false;
+  const FitResult r = Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
+  ASSERT_EQ(r.snapshots.size(), 3u);  // before the restarts at steps 8 and 16, and the end
+  for (const auto& s : r.snapshots) EXPECT_TRUE(fs::exists(s)) << s;
+  ASSERT_TRUE(r.ensemble.has_value());
+  EXPECT_EQ(r.ensemble->samples, 64);
+  EXPECT_GT(r.ensemble->top1, 0.25);
+}
+
+TEST(TrainerTest, PhasesFreezeAndUnfreezeParameterGroups) {
+  testing::Problem p;
+  auto policy = schedulers::make_policy(R"({"policy": "constant", "lr": 0.05})");
+  TrainerOptions o = quiet(3);
+  o.generators = {p.dropout_gen};
+  const std::string first = p.model->named_parameters().front().first;
+  const std::string prefix = first.substr(0, first.find('.') + 1);
+  o.phases = {{0, {prefix}, {}}, {2, {}, {prefix}}};
+  std::vector<std::vector<double>> snap;
+  Trainer t(*p.model, *p.opt, *policy, *p.train, nullptr, o);
+  auto weights = [&] {
+    return ::cyclone::testing::values(p.model->named_parameters().front().second);
+  };
+  snap.push_back(weights());
+  t.on_epoch_end([&](const EpochStats&) { snap.push_back(weights()); });
+  t.fit();
+  EXPECT_EQ(snap[0], snap[1]);  // frozen in epoch 1
+  EXPECT_EQ(snap[1], snap[2]);  // and 2
+  EXPECT_NE(snap[2], snap[3]);  // trained again in epoch 3
+}
+
+TEST(TrainerTest, GradientClippingBoundsTheGlobalNorm) {
+  testing::Problem p;
+  data::Batch b;
+  p.train->start_epoch(0);
+  ASSERT_TRUE(p.train->next(b));
+  p.opt->zero_grad();
+  cross_entropy((*p.model)(b.images), b.labels).backward();
+  const double norm = grad_norm(p.opt->params());
+  ASSERT_GT(norm, 0.01);
+  const double scale = clip_grad_norm(p.opt->params(), norm, norm / 4);
+  EXPECT_NEAR(scale, 0.25, 1e-4);
+  EXPECT_NEAR(grad_norm(p.opt->params()), norm / 4, 1e-4 * norm);
+  EXPECT_EQ(clip_grad_norm(p.opt->params(), norm / 4, norm), 1.0);
+}
+
+TEST(TrainerTest, PlateauPolicyIsReportedTheEvalLoss) {
+  testing::Problem p;
+  // A rate too small to halve the loss in an epoch: every report after the first is "no better"
+  // (threshold 0.5, relative), so with patience 0 the rate halves after epoch 2.
+  auto policy = schedulers::make_policy(
+      R"({"policy": "plateau", "lr": 1e-4, "patience": 0, "factor": 0.5, "threshold": 0.5})");
+  TrainerOptions o = quiet(3);
+  o.generators = {p.dropout_gen};
+  const FitResult r = Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
+  ASSERT_EQ(r.history.size(), 3u);
+  EXPECT_DOUBLE_EQ(r.history[0].lr, 1e-4);
+  EXPECT_DOUBLE_EQ(r.history[1].lr, 1e-4);
+  EXPECT_DOUBLE_EQ(r.history[2].lr, 0.5e-4);
+}
+
+TEST(CheckpointTest, AtomicDirectoryAndLatestPointer) {
+  testing::Problem p;
+  const std::string dir = fresh_dir("ckpt");
+  const std::string a = write_checkpoint(dir, "epoch-0001", *p.model, *p.opt, R"({"x": 1})");
+  const std::string b = write_checkpoint(dir, "epoch-0002", *p.model, *p.opt, R"({"x": 2})");
+  EXPECT_EQ(resolve_checkpoint(dir), b);
+  EXPECT_EQ(trim_copy(read_file(dir + "/latest")), "epoch-0002");
+  // Rewriting one of the same name replaces it whole.
+  write_checkpoint(dir, "epoch-0002", *p.model, *p.opt, R"({"x": 3})");
+  EXPECT_EQ(read_file(b + "/trainer.json"), R"({"x": 3})");
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_NE(e.path().filename().string()[0], '.') << "a temporary was left behind";
+  prune_checkpoints(dir, "epoch-", 1);
+  EXPECT_FALSE(fs::exists(a));
+  EXPECT_TRUE(fs::exists(b));
+  // A truncated weights file is an error naming it, and the model is left as it was.
+  const std::string w = b + "/model.safetensors";
+  const std::string bytes = read_file(w);
+  write_file_atomic(w, bytes.substr(0, bytes.size() / 2));
+  ::cyclone::testing::expect_error([&] { read_checkpoint(dir, *p.model, *p.opt); },
+                                   {"model.safetensors"});
+}
+
+}  // namespace
+}  // namespace cyclone::train

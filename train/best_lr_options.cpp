@@ -1,0 +1,193 @@
+#include "cyclone/train/best_lr_options.h"
+
+#include <string>
+
+namespace cyclone::train {
+
+namespace {
+
+using detail::str_cat;
+
+constexpr const char* kDescription =
+    "Runs the learning-rate range test (Smith 2017) on a model and dataset, picks a rate from\n"
+    "its loss curve, then trains at that rate or cycles around it, with plots, logs and a\n"
+    "summary. The flags of the original Keras demo (best_lr.py) keep their names and defaults.";
+
+constexpr const char* kEpilog =
+    "What it does:\n"
+    "  1. Unless --skip_test=LR is given, the range test raises the rate from --lr_min to\n"
+    "     --lr_max over --num_learning_batches steps (--lr_finder_mode), recording the smoothed\n"
+    "     loss (--smooth_beta) and stopping once it exceeds --diverge_th times the best.\n"
+    "     --suggestion picks the chosen rate r from the curve; with --skip_test, r = LR.\n"
+    "     --momentum_test / --wd_test run one range test per value, curves on one plot.\n"
+    "  2. Training runs --num_epochs epochs: at the constant rate lr_max_multiplier*r, or with\n"
+    "     --cycle under --policy between lr_min_multiplier*r and lr_max_multiplier*r, each half\n"
+    "     cycle --step_size_epochs epochs long.\n"
+    "  Logs, plots and checkpoints go under --log_dir.\n"
+    "\n"
+    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails.\n"
+    "Example: best_lr --dataset=cifar10 --cycle --lr_min=1e-6";
+
+// Registers every flag on `o`; the values `o` holds now become the defaults help() shows.
+ArgParser make_parser(BestLrOptions& o) {
+  ArgParser p("best_lr", kDescription);
+  // The original demo's flags.
+  p.add_choice("dataset", &o.dataset, best_lr_datasets(), "dataset to train and test on");
+  p.add_flag("kernel_initializer", &o.kernel_initializer,
+             "weight initializer of conv and dense layers", "NAME");
+  p.add_flag("activation", &o.activation, "activation of the hidden layers", "NAME");
+  p.add_flag("weight_decay", &o.weight_decay, "L2 weight decay");
+  p.add_choice("optimizer", &o.optimizer, best_lr_optimizers(), "update rule");
+  p.add_flag("momentum", &o.momentum, "momentum (sgd, rmsprop) or beta1 (adam)");
+  p.add_flag("batch_size", &o.batch_size, "examples per step");
+  p.add_flag("num_epochs", &o.num_epochs, "training epochs after the range test");
+  p.add_flag("num_learning_batches", &o.num_learning_batches, "steps of the range test");
+  p.add_flag("lr_min", &o.lr_min, "first rate of the range test", "LR");
+  p.add_flag("lr_max", &o.lr_max, "last rate of the range test", "LR");
+  p.add_flag("lr_max_multiplier", &o.lr_max_multiplier,
+             "training rate (or top of the cycle) = this * chosen rate");
+  p.add_flag("lr_min_multiplier", &o.lr_min_multiplier,
+             "bottom of the cycle = this * chosen rate (with --cycle)");
+  p.add_flag("cycle", &o.cycle, "cycle the rate under --policy instead of keeping it constant");
+  p.add_flag("skip_test", &o.skip_test, "skip the range test and use this rate", "LR");
+  p.add_flag("no_plots", &o.no_plots, "write no plots");
+  p.add_flag("save_model", &o.save_model, "save the trained weights (safetensors)");
+  p.add_flag("log_dir", &o.log_dir, "where logs, plots and checkpoints go", "DIR");
+  // Added.
+  p.add_flag("model", &o.model,
+             "model name (lenet5, wrn-28-10, resnet20, mlp, ...); empty: by dataset", "NAME");
+  p.add_flag("data_dir", &o.data_dir, "dataset directory; empty: the library's default", "DIR");
+  p.add_flag("device", &o.device, "auto, cpu, cuda or cuda:N", "DEV");
+  p.add_flag("seed", &o.seed, "seed of initialization, shuffling and augmentation");
+  p.add_choice("policy", &o.policy, best_lr_policies(), "policy --cycle uses");
+  p.add_flag("step_size_epochs", &o.step_size_epochs, "half-cycle length in epochs", "EPOCHS");
+  p.add_flag("gamma", &o.gamma, "exp_range's decay per step");
+  p.add_choice("lr_finder_mode", &o.lr_finder_mode, best_lr_finder_modes(),
+               "how the range test ramps the rate");
+  p.add_flag("lr_finder_val_every", &o.lr_finder_val_every,
+             "> 0: use held-out loss every N steps instead of the training loss");
+  p.add_flag("lr_finder_val_batches", &o.lr_finder_val_batches,
+             "held-out batches per evaluation of the range test");
+  p.add_flag("lr_finder_repeats", &o.lr_finder_repeats,
+             "range tests to run and average, from the same start");
+  p.add_flag("diverge_th", &o.diverge_th, "stop the range test once loss > this * best loss");
+  p.add_flag("smooth_beta", &o.smooth_beta, "loss smoothing of the range test (EMA factor)");
+  p.add_choice("suggestion", &o.suggestion, best_lr_suggestions(),
+               "which suggestion becomes the chosen rate");
+  p.add_flag("momentum_test", &o.momentum_test, "range tests over these momenta (Smith 2018 4.3)");
+  p.add_flag("wd_test", &o.wd_test, "range tests over these weight decays (Smith 2018 4.4)");
+  p.add_flag("validation_fraction", &o.validation_fraction,
+             "> 0: hold out this fraction of train and evaluate on it");
+  p.add_flag("checkpoint_every", &o.checkpoint_every, "checkpoint every N epochs; 0: at the end");
+  p.add_flag("resume", &o.resume, "resume training from this checkpoint directory", "DIR");
+  p.add_flag("early_stop_patience", &o.early_stop_patience,
+             "stop after N epochs without better test accuracy; 0: off");
+  p.add_flag("clip_grad_norm", &o.clip_grad_norm, "clip the global gradient norm to X; 0: off");
+  p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
+  p.add_flag("limit_train_batches", &o.limit_train_batches,
+             "> 0: only N batches per epoch (smoke runs)");
+  p.add_flag("summary", &o.summary, "print the model summary and exit");
+  p.set_epilog(kEpilog);
+  return p;
+}
+
+}  // namespace
+
+const std::vector<std::string>& best_lr_datasets() {
+  static const std::vector<std::string> v = {"mnist", "cifar10", "fashion_mnist", "cifar100",
+                                             "synthetic"};
+  return v;
+}
+const std::vector<std::string>& best_lr_optimizers() {
+  static const std::vector<std::string> v = {"sgd", "adam", "rmsprop"};
+  return v;
+}
+const std::vector<std::string>& best_lr_policies() {
+  static const std::vector<std::string> v = {"triangular", "triangular2", "exp_range", "one_cycle",
+                                             "sgdr"};
+  return v;
+}
+const std::vector<std::string>& best_lr_finder_modes() {
+  static const std::vector<std::string> v = {"exponential", "linear"};
+  return v;
+}
+const std::vector<std::string>& best_lr_suggestions() {
+  static const std::vector<std::string> v = {"min_loss", "steepest", "valley", "min_loss_div10"};
+  return v;
+}
+
+void validate(const BestLrOptions& o) {
+  check_choice("dataset", o.dataset, best_lr_datasets());
+  check_choice("optimizer", o.optimizer, best_lr_optimizers());
+  check_choice("policy", o.policy, best_lr_policies());
+  check_choice("lr_finder_mode", o.lr_finder_mode, best_lr_finder_modes());
+  check_choice("suggestion", o.suggestion, best_lr_suggestions());
+
+  const Bounds positive = Bounds::greater_than(0);
+  const Bounds non_negative = Bounds::at_least(0);
+  const Bounds unit = Bounds::closed_open(0, 1);
+  check_bounds("weight_decay", o.weight_decay, non_negative);
+  check_bounds("momentum", o.momentum, unit);
+  check_bounds("batch_size", static_cast<double>(o.batch_size), positive);
+  check_bounds("num_epochs", static_cast<double>(o.num_epochs), positive);
+  check_bounds("num_learning_batches", static_cast<double>(o.num_learning_batches), positive);
+  check_bounds("lr_min", o.lr_min, positive);
+  check_bounds("lr_max", o.lr_max, positive);
+  if (!(o.lr_min < o.lr_max))
+    throw UsageError(str_cat("--lr_min (", format_number(o.lr_min),
+                             ") must be less than --lr_max (", format_number(o.lr_max), ")"));
+  check_bounds("lr_max_multiplier", o.lr_max_multiplier, positive);
+  check_bounds("lr_min_multiplier", o.lr_min_multiplier, positive);
+  if (!(o.lr_min_multiplier <= o.lr_max_multiplier))
+    throw UsageError(str_cat("--lr_min_multiplier (", format_number(o.lr_min_multiplier),
+                             ") must be <= --lr_max_multiplier (",
+                             format_number(o.lr_max_multiplier), ")"));
+  if (o.skip_test) check_bounds("skip_test", *o.skip_test, positive);
+  if (o.log_dir.empty()) throw UsageError("--log_dir must not be empty");
+
+  check_bounds("step_size_epochs", o.step_size_epochs, positive);
+  check_bounds("gamma", o.gamma, Bounds::open_closed(0, 1));
+  check_bounds("lr_finder_val_every", static_cast<double>(o.lr_finder_val_every), non_negative);
+  check_bounds("lr_finder_val_batches", static_cast<double>(o.lr_finder_val_batches), positive);
+  check_bounds("lr_finder_repeats", static_cast<double>(o.lr_finder_repeats), Bounds::at_least(1));
+  check_bounds("diverge_th", o.diverge_th, Bounds::greater_than(1));
+  check_bounds("smooth_beta", o.smooth_beta, unit);
+  for (double m : o.momentum_test) check_bounds("momentum_test", m, unit);
+  for (double wd : o.wd_test) check_bounds("wd_test", wd, non_negative);
+  check_bounds("validation_fraction", o.validation_fraction, unit);
+  check_bounds("checkpoint_every", static_cast<double>(o.checkpoint_every), non_negative);
+  check_bounds("early_stop_patience", static_cast<double>(o.early_stop_patience), non_negative);
+  check_bounds("clip_grad_norm", o.clip_grad_norm, non_negative);
+  check_bounds("workers", static_cast<double>(o.workers), Bounds::at_least(-1));
+  check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
+}
+
+BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
+  BestLrOptions o;
+  ArgParser p = make_parser(o);
+  const std::vector<std::string> positional = p.parse(argc, argv);
+  if (p.help_requested()) {
+    BestLrOptions defaults;
+    defaults.help = true;
+    return defaults;
+  }
+  if (!positional.empty())
+    throw UsageError(str_cat("unexpected argument '", positional.front(),
+                             "' (best_lr takes only --flags; see --help)"));
+  validate(o);
+  return o;
+}
+
+std::string best_lr_help() {
+  BestLrOptions defaults;
+  return make_parser(defaults).help();
+}
+
+std::string default_model_for(const std::string& dataset) {
+  if (dataset == "mnist" || dataset == "fashion_mnist") return "lenet5";
+  if (dataset == "cifar10" || dataset == "cifar100") return "wrn-28-10";
+  if (dataset == "synthetic") return "mlp";
+  throw UsageError(str_cat("--dataset: '", dataset, "' has no default model; pass --model"));
+}
+
+}  // namespace cyclone::train

@@ -1,0 +1,110 @@
+#include "cyclone/train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
+#include "cyclone/core/file_util.h"
+
+namespace cyclone::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void check_ec(const std::error_code& ec, const std::string& what, const fs::path& p) {
+  CYCLONE_CHECK(!ec, "checkpoint: cannot ", what, " '", p.string(), "': ", ec.message());
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string write_checkpoint(const std::string& parent, const std::string& name,
+                             const Module& model, const optim::Optimizer& optimizer,
+                             const std::string& trainer_json) {
+  CYCLONE_CHECK(!name.empty() && name.find('/') == std::string::npos && name[0] != '.',
+                "checkpoint: bad name '", name, "'");
+  std::error_code ec;
+  const fs::path dir(parent);
+  fs::create_directories(dir, ec);
+  check_ec(ec, "create the directory", dir);
+  const fs::path final_dir = dir / name;
+  const fs::path tmp = dir / ("." + name + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  check_ec(ec, "create the directory", tmp);
+  try {
+    model.save((tmp / "model.safetensors").string());
+    optimizer.save((tmp / "optimizer.safetensors").string());
+    write_file_atomic((tmp / "trainer.json").string(), trainer_json);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  // Replace an older checkpoint of the same name: move it aside first, so that at every moment
+  // one complete copy exists under some name.
+  const fs::path old = dir / ("." + name + ".old-" + std::to_string(::getpid()));
+  const bool had_old = fs::exists(final_dir);
+  if (had_old) {
+    fs::rename(final_dir, old, ec);
+    check_ec(ec, "move aside", final_dir);
+  }
+  fs::rename(tmp, final_dir, ec);
+  if (ec) {
+    if (had_old) fs::rename(old, final_dir);
+    fs::remove_all(tmp);
+    check_ec(ec, "rename into place", final_dir);
+  }
+  write_file_atomic((dir / "latest").string(), name + "\n");
+  if (had_old) fs::remove_all(old, ec);
+  return final_dir.string();
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  const fs::path p(path);
+  std::error_code ec;
+  CYCLONE_CHECK(fs::is_directory(p, ec), "checkpoint '", path, "' is not a directory");
+  if (fs::exists(p / "trainer.json", ec)) return p.string();
+  if (fs::exists(p / "latest", ec)) {
+    const std::string name = trim(read_file((p / "latest").string(), 4096));
+    const fs::path c = p / name;
+    CYCLONE_CHECK(!name.empty() && fs::exists(c / "trainer.json", ec), "checkpoint: '",
+                  (p / "latest").string(), "' names '", name,
+                  "', which is not a complete checkpoint");
+    return c.string();
+  }
+  CYCLONE_THROW("'", path, "' holds no checkpoint (neither trainer.json nor a 'latest' file)");
+}
+
+std::string read_checkpoint(const std::string& path, Module& model, optim::Optimizer& optimizer) {
+  const fs::path dir(resolve_checkpoint(path));
+  const std::string trainer_json = read_file((dir / "trainer.json").string(), 64u << 20);
+  model.load((dir / "model.safetensors").string(), /*strict=*/true);
+  optimizer.load((dir / "optimizer.safetensors").string());
+  return trainer_json;
+}
+
+void prune_checkpoints(const std::string& parent, const std::string& prefix, int keep) {
+  if (keep <= 0) return;
+  std::error_code ec;
+  const fs::path dir(parent);
+  std::string latest;
+  if (fs::exists(dir / "latest", ec)) latest = trim(read_file((dir / "latest").string(), 4096));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind(prefix, 0) == 0) names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i + keep < names.size(); ++i)
+    if (names[i] != latest) fs::remove_all(dir / names[i], ec);
+}
+
+}  // namespace cyclone::train

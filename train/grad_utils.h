@@ -1,0 +1,18 @@
+// Gradient bookkeeping a training step needs between backward() and the optimizer: the global
+// norm (whose finiteness decides whether the step is taken) and norm clipping.
+#pragma once
+
+#include "cyclone/core/safetensors.h"
+
+namespace cyclone::train {
+
+// sqrt(sum over every defined gradient of sum(g^2)), torch.nn.utils.clip_grad_norm_'s total norm
+// (norm_type 2). NaN or inf when any gradient element is not finite. One read-back to the host.
+double grad_norm(const NamedTensors& params);
+
+// Scales every gradient by max_norm / (norm + 1e-6) when norm > max_norm (PyTorch's formula);
+// `norm` is grad_norm(params), computed by the caller, who also decides what a non-finite norm
+// means (the trainer skips the step). Returns the scale applied (1 when none).
+double clip_grad_norm(const NamedTensors& params, double norm, double max_norm);
+
+}  // namespace cyclone::train

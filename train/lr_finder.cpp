@@ -1,0 +1,297 @@
+#include "cyclone/train/lr_finder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+
+#include "cyclone/core/file_util.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/metrics.h"
+#include "cyclone/train/progress.h"
+#include "cyclone/train/snapshot.h"
+#include "cyclone/train/step.h"
+
+namespace cyclone::train {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void check_options(const LrFinderOptions& o, const data::DataLoader* val) {
+  CYCLONE_CHECK(o.start_lr > 0 && std::isfinite(o.start_lr), "lr range test: start_lr ", o.start_lr,
+                " must be > 0");
+  CYCLONE_CHECK(o.end_lr > o.start_lr && std::isfinite(o.end_lr), "lr range test: end_lr ",
+                o.end_lr, " must be > start_lr ", o.start_lr);
+  CYCLONE_CHECK(o.num_steps >= 2, "lr range test: num_steps ", o.num_steps, " must be >= 2");
+  CYCLONE_CHECK(o.smooth_beta >= 0 && o.smooth_beta < 1, "lr range test: smooth_beta ",
+                o.smooth_beta, " must be in [0, 1)");
+  CYCLONE_CHECK(o.max_skips >= 1, "lr range test: max_skips ", o.max_skips, " must be >= 1");
+  CYCLONE_CHECK(o.val_every <= 0 || val != nullptr,
+                "lr range test: val_every > 0 needs a held-out loader");
+  CYCLONE_CHECK(o.val_every <= 0 || o.val_batches >= 1, "lr range test: val_batches ",
+                o.val_batches, " must be >= 1");
+}
+
+// Batches of `loader` epoch after epoch, starting at `first_epoch`.
+class BatchStream {
+ public:
+  BatchStream(data::DataLoader& loader, int64_t first_epoch)
+      : loader_(loader), epoch_(first_epoch) {
+    loader_.start_epoch(epoch_);
+  }
+  void next(data::Batch& b) {
+    while (!loader_.next(b)) {
+      CYCLONE_CHECK(++empty_ < 2, "lr range test: the training loader yields no batch");
+      loader_.start_epoch(++epoch_);
+    }
+    empty_ = 0;
+  }
+
+ private:
+  data::DataLoader& loader_;
+  int64_t epoch_;
+  int empty_ = 0;
+};
+
+}  // namespace
+
+LrFinderResult run_range_test(const LrFinderOptions& o,
+                              const std::function<RangeTestStep(double lr)>& step,
+                              const std::function<double()>& eval) {
+  CYCLONE_CHECK(o.val_every <= 0 || eval != nullptr,
+                "lr range test: val_every > 0 needs a held-out evaluation");
+  const auto t0 = std::chrono::steady_clock::now();
+  schedulers::Params spec;
+  spec.set_text("policy", "range_test")
+      .set_number("start_lr", o.start_lr)
+      .set_number("end_lr", o.end_lr)
+      .set_integer("num_steps", o.num_steps)
+      .set_text("mode", o.exponential ? "exp" : "linear");
+  const auto ramp = schedulers::make_policy(spec);
+
+  std::optional<ProgressBar> bar;
+  if (o.progress_mode != -2) {
+    ProgressOptions po;
+    po.mode = o.progress_mode;
+    bar.emplace(o.label, o.num_steps, "img", po);
+  }
+
+  LrFinderResult r;
+  SmoothedLoss smooth(o.smooth_beta);
+  double best = std::numeric_limits<double>::infinity();
+  int64_t updates = 0, consecutive_skips = 0, images = 0;
+  while (updates < o.num_steps) {
+    const double lr = ramp->lr(updates);
+    const RangeTestStep s = step(lr);
+    images += s.images;
+    if (!s.applied) {
+      ++r.skipped;
+      if (o.val_every <= 0) {
+        r.steps.push_back(updates);
+        r.lrs.push_back(lr);
+        r.losses.push_back(s.loss);
+        r.smoothed.push_back(kNaN);
+      }
+      if (++consecutive_skips >= o.max_skips) {
+        r.diverged = true;
+        break;
+      }
+      continue;
+    }
+    consecutive_skips = 0;
+    ++updates;
+    double point = s.loss;
+    bool record = o.val_every <= 0;
+    if (o.val_every > 0 && (updates % o.val_every == 0 || updates == o.num_steps)) {
+      point = eval();
+      record = true;
+    }
+    if (record) {
+      const double sm = o.val_every > 0 ? point : smooth.add(point);
+      r.steps.push_back(updates - 1);
+      r.lrs.push_back(lr);
+      r.losses.push_back(point);
+      r.smoothed.push_back(sm);
+      if (std::isfinite(sm)) {
+        best = std::min(best, sm);
+        if (o.diverge_th > 0 && sm > o.diverge_th * best) r.diverged = true;
+      } else {
+        r.diverged = true;  // a non-finite held-out loss: the weights blew up
+      }
+    }
+    if (bar)
+      bar->update(updates, images,
+                  {{"lr", fmt("%.3g", lr)},
+                   {"loss", fmt("%.4f", s.loss)},
+                   {"smoothed", fmt("%.4f", smooth.value())}});
+    if (r.diverged) break;
+  }
+  r.stopped_at = updates;
+  r.suggestions = suggest_lr(r.lrs, r.smoothed);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (bar) {
+    std::string line = o.label + ": " + std::to_string(updates) + " steps in " +
+                       format_duration(r.seconds) +
+                       (r.diverged ? ", stopped at divergence" : ", reached end_lr");
+    if (r.suggestions.valid)
+      line += fmt(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
+              fmt(", steepest %.3g", r.suggestions.steepest_lr) +
+              fmt(", valley %.3g", r.suggestions.valley_lr);
+    bar->finish(line);
+  }
+  return r;
+}
+
+LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoader& train,
+                       const LrFinderOptions& o, data::DataLoader* val) {
+  check_options(o, val);
+  std::optional<StateSnapshot> snapshot;
+  if (o.restore) snapshot.emplace(model, optimizer, o.generators);
+  const bool was_training = model.is_training();
+  const double saved_lr = optimizer.lr();
+  BatchStream stream(train, o.first_epoch);
+  data::Batch batch;
+  StepOptions so;
+  so.clip_grad_norm = o.clip_grad_norm;
+  so.label_smoothing = o.label_smoothing;
+  model.train();
+  auto step = [&](double lr) {
+    optimizer.set_lr(lr);
+    stream.next(batch);
+    const StepResult s = train_step(model, optimizer, batch, so);
+    return RangeTestStep{s.loss, s.applied, batch.size()};
+  };
+  auto eval = [&]() {
+    const double loss = evaluate(model, *val, 0, o.val_batches).loss;
+    model.train();
+    return loss;
+  };
+  LrFinderResult r;
+  try {
+    r = run_range_test(o, step, val ? std::function<double()>(eval) : nullptr);
+  } catch (...) {
+    if (snapshot) snapshot->restore(model, optimizer);
+    model.train(was_training);
+    throw;
+  }
+  if (snapshot) {
+    snapshot->restore(model, optimizer);
+  } else {
+    optimizer.set_lr(saved_lr);
+  }
+  model.train(was_training);
+  return r;
+}
+
+RepeatedLrFinder::Spread spread_of(std::vector<double> v) {
+  RepeatedLrFinder::Spread s;
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !(x > 0); }), v.end());
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : std::sqrt(v[n / 2 - 1] * v[n / 2]);  // geometric mid of the two
+  s.min = v.front();
+  s.max = v.back();
+  double mean = 0, sq = 0;
+  for (double x : v) mean += std::log10(x);
+  mean /= n;
+  for (double x : v) sq += (std::log10(x) - mean) * (std::log10(x) - mean);
+  s.log10_std = std::sqrt(sq / n);
+  return s;
+}
+
+RepeatedLrFinder::Spread RepeatedLrFinder::of(const std::string& suggestion) const {
+  if (suggestion == "min_loss") return min_loss_lr;
+  if (suggestion == "min_loss_div10") return min_loss_lr_div10;
+  if (suggestion == "steepest") return steepest_lr;
+  if (suggestion == "valley") return valley_lr;
+  CYCLONE_THROW("unknown suggestion '", suggestion,
+                "' (known: min_loss, min_loss_div10, steepest, valley)");
+}
+
+RepeatedLrFinder find_lr_repeated(Module& model, optim::Optimizer& optimizer,
+                                  data::DataLoader& train, const LrFinderOptions& options,
+                                  int64_t repeats, data::DataLoader* val) {
+  CYCLONE_CHECK(repeats >= 1, "lr range test: repeats ", repeats, " must be >= 1");
+  RepeatedLrFinder out;
+  // One snapshot around all runs: every run starts from it, and it is what is left at the end.
+  StateSnapshot start(model, optimizer, options.generators);
+  std::vector<double> a, b, c, d;
+  for (int64_t k = 0; k < repeats; ++k) {
+    LrFinderOptions o = options;
+    o.first_epoch = options.first_epoch + k * 1000;
+    o.restore = false;
+    if (repeats > 1)
+      o.label = options.label + " " + std::to_string(k + 1) + "/" + std::to_string(repeats);
+    // Each run also draws other dropout masks: advance the model's streams by a run-specific
+    // offset (the default generator included).
+    start.restore(model, optimizer);
+    for (auto& g : options.generators)
+      if (g) g->set_state(g->seed(), g->offset() + static_cast<uint64_t>(k) * (1ull << 40));
+    out.runs.push_back(find_lr(model, optimizer, train, o, val));
+    const Suggestions& s = out.runs.back().suggestions;
+    if (!s.valid) continue;
+    a.push_back(s.min_loss_lr);
+    b.push_back(s.min_loss_lr_div10);
+    c.push_back(s.steepest_lr);
+    d.push_back(s.valley_lr);
+  }
+  if (options.restore) start.restore(model, optimizer);
+  out.min_loss_lr = spread_of(a);
+  out.min_loss_lr_div10 = spread_of(b);
+  out.steepest_lr = spread_of(c);
+  out.valley_lr = spread_of(d);
+  return out;
+}
+
+std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
+                                 data::DataLoader& train, const LrFinderOptions& options,
+                                 const std::string& hyperparameter,
+                                 const std::vector<double>& values, data::DataLoader* val) {
+  CYCLONE_CHECK(hyperparameter == "momentum" || hyperparameter == "weight_decay",
+                "sweep_lr: unknown hyperparameter '", hyperparameter,
+                "' (known: momentum, weight_decay)");
+  StateSnapshot start(model, optimizer, options.generators);
+  std::vector<SweepCurve> out;
+  for (double v : values) {
+    start.restore(model, optimizer);
+    if (hyperparameter == "momentum") {
+      CYCLONE_CHECK(v >= 0 && v < 1, "sweep_lr: momentum ", v, " outside [0, 1)");
+      optimizer.set_momentum(v);
+    } else {
+      CYCLONE_CHECK(v >= 0 && std::isfinite(v), "sweep_lr: weight decay ", v, " must be >= 0");
+      for (const auto& g : optimizer.groups())
+        if (g.name.size() < 9 || g.name.compare(g.name.size() - 9, 9, ".no_decay") != 0)
+          optimizer.set_group_weight_decay(g.name, v);
+    }
+    LrFinderOptions o = options;
+    o.restore = false;
+    o.label = options.label + " (" + hyperparameter + " " + fmt("%g", v) + ")";
+    out.push_back({v, find_lr(model, optimizer, train, o, val)});
+  }
+  // The snapshot holds the optimizer's own momentum / weight decay (its state JSON has both).
+  if (options.restore) start.restore(model, optimizer);
+  return out;
+}
+
+void write_lr_finder_csv(const LrFinderResult& r, const std::string& path) {
+  std::string s = "step,lr,loss,smoothed_loss\n";
+  char line[160];
+  for (size_t i = 0; i < r.lrs.size(); ++i) {
+    std::snprintf(line, sizeof line, "%lld,%.9g,%.9g,%.9g\n", static_cast<long long>(r.steps[i]),
+                  r.lrs[i], r.losses[i], r.smoothed[i]);
+    s += line;
+  }
+  write_file_atomic(path, s);
+}
+
+}  // namespace cyclone::train

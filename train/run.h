@@ -1,0 +1,88 @@
+// A whole run, as ./bin/best_lr and ./bin/train do it: load the data, build the model and the
+// optimizer, optionally run the LR range test and fill the rate it finds into the policy, train,
+// and leave logs, plots, a summary and optionally the weights in log_dir. Both programs only
+// turn their flags or config into a RunSpec and call run_experiment.
+//
+// Policies in a RunSpec are JSON (schedulers/) with two conveniences for people writing them:
+//  - a rate may be the string "finder", "finder*X", "X*finder" or "finder/X": the rate the range
+//    test chose, times or divided by X (an error when the run has no range test);
+//  - a step count may be given in epochs: "K_epochs": E becomes "K": round(E · batches per
+//    epoch), and "total_epochs" becomes "total_steps" (lists too: "milestones_epochs").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cyclone/train/best_lr_options.h"
+#include "cyclone/train/lr_finder.h"
+#include "cyclone/train/trainer.h"
+
+namespace cyclone::train {
+
+struct FinderSpec {
+  bool enabled = false;
+  LrFinderOptions options;
+  std::string suggestion = "min_loss";
+  int64_t repeats = 1;
+  std::vector<double> momentum_test, wd_test;
+};
+
+struct RunSpec {
+  // data
+  std::string dataset = "mnist";
+  std::string data_dir;
+  double validation_fraction = 0;  // > 0: evaluate on a split of train; test only at the end
+  int augment = -1;                // -1: the dataset's standard (CIFAR: crop + flip), 0 off, 1 on
+  int64_t batch_size = 32;
+  int64_t eval_batch_size = 256;
+  int workers = -1;
+  // model
+  std::string model;  // "": by dataset
+  std::string activation = "relu";
+  std::string initializer = "he_normal";
+  double dropout = 0;
+  // where and how reproducibly
+  std::string device = "auto";
+  uint64_t seed = 0;
+  // optimizer: its name and options as JSON (momentum, weight_decay, groups ...); the rate comes
+  // from the policy.
+  std::string optimizer = "sgd";
+  std::string optimizer_json = "{}";
+  // policy, and the range test that may fill it in
+  std::string policy_json = R"({"policy": "constant", "lr": "finder"})";
+  FinderSpec finder;
+  // The rate "finder" stands for when no range test runs (best_lr --skip_test <lr>).
+  std::optional<double> fixed_lr;
+  // training
+  TrainerOptions trainer;
+  // outputs
+  std::string log_dir = "./logs";
+  bool plots = true;
+  bool save_model = false;
+  std::string resume;  // a checkpoint to continue (the policy is taken from it)
+  bool summary_only = false;
+  std::string program = "cyclone";  // for messages
+};
+
+struct RunOutcome {
+  int exit_code = 0;  // 0 done, 1 diverged, 130 interrupted
+  std::string summary_json;
+  double chosen_lr = 0;
+};
+
+// Runs it. Bad specs throw UsageError (cli.h) naming the field; runtime failures (data, memory,
+// files) throw cyclone::Error.
+RunOutcome run_experiment(const RunSpec& spec);
+
+// best_lr's flags as a RunSpec (the original demo's semantics: train at lr_max_multiplier · r, or
+// with --cycle cycle between lr_min_multiplier · r and lr_max_multiplier · r).
+RunSpec run_spec_from(const BestLrOptions& o);
+
+// The policy JSON with "finder" rates and *_epochs counts resolved (see above). Throws UsageError
+// naming the field for a placeholder without a chosen rate or a malformed one.
+std::string resolve_policy_json(const std::string& policy_json, std::optional<double> chosen_lr,
+                                int64_t steps_per_epoch);
+
+}  // namespace cyclone::train

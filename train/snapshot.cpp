@@ -1,0 +1,37 @@
+#include "cyclone/train/snapshot.h"
+
+#include "cyclone/core/autograd.h"
+
+namespace cyclone::train {
+
+namespace {
+
+NamedTensors deep_copy(const NamedTensors& in) {
+  autograd::NoGradGuard no_grad;
+  NamedTensors out;
+  out.reserve(in.size());
+  for (const auto& [n, t] : in) out.emplace_back(n, t.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+StateSnapshot::StateSnapshot(const Module& model, const optim::Optimizer& optimizer,
+                             std::vector<std::shared_ptr<Generator>> generators) {
+  model_ = deep_copy(model.state_dict());
+  optimizer_ = optimizer.state_dict();
+  optimizer_.tensors = deep_copy(optimizer_.tensors);
+  rngs_.push_back({nullptr, default_generator().seed(), default_generator().offset()});
+  for (auto& g : generators)
+    if (g) rngs_.push_back({g, g->seed(), g->offset()});
+}
+
+void StateSnapshot::restore(Module& model, optim::Optimizer& optimizer) const {
+  autograd::NoGradGuard no_grad;
+  model.load_state_dict(model_);
+  optimizer.load_state_dict(optimizer_);
+  optimizer.zero_grad(/*set_to_none=*/true);
+  for (const Rng& r : rngs_) (r.gen ? *r.gen : default_generator()).set_state(r.seed, r.offset);
+}
+
+}  // namespace cyclone::train

@@ -1,0 +1,511 @@
+#include "cyclone/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+
+#include "cyclone/core/autograd.h"
+#include "cyclone/schedulers/plateau.h"
+#include "cyclone/train/checkpoint.h"
+#include "cyclone/train/csv_log.h"
+#include "cyclone/train/interrupt.h"
+#include "cyclone/train/progress.h"
+#include "cyclone/train/step.h"
+#include "cyclone/train/tensorboard.h"
+
+namespace cyclone::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+const std::vector<std::string> kEpochColumns = {
+    "epoch",     "step", "train_loss", "train_accuracy",    "test_loss",     "test_accuracy",
+    "test_top5", "lr",   "momentum",   "images_per_second", "epoch_seconds", "wall_seconds"};
+const std::vector<std::string> kStepColumns = {"step",     "epoch",     "loss",        "lr",
+                                               "momentum", "grad_norm", "wall_seconds"};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+}  // namespace
+
+// Where the run is: everything trainer.json holds.
+struct RunState {
+  int64_t epoch = 0;  // the epoch being trained (0-based)
+  int64_t batch = 0;  // batches of it already consumed
+  int64_t step = 0;   // successful updates: the policy clock
+  int64_t skipped = 0;
+  // Accumulators of the epoch in progress (so a mid-epoch resume reports the same epoch means).
+  double epoch_loss_sum = 0, epoch_acc_sum = 0;
+  int64_t epoch_samples = 0, epoch_updates = 0;
+  double epoch_train_seconds = 0;
+  double train_seconds = 0;  // all epochs, for images/s
+  int64_t train_images = 0;
+  double best_accuracy = -1;
+  int64_t bad_epochs = 0;
+  std::optional<schedulers::PlateauState> plateau;
+  std::vector<std::string> snapshots;
+  std::vector<std::pair<uint64_t, uint64_t>> rngs;  // default generator, then options.generators
+};
+
+struct Trainer::Impl {
+  Module& model;
+  optim::Optimizer& opt;
+  const schedulers::Policy& policy;
+  data::DataLoader& train;
+  data::DataLoader* eval;
+  TrainerOptions o;
+  RunState st;
+  std::vector<double> losses;
+  bool resumed = false;
+  const schedulers::PlateauPolicy* plateau = nullptr;
+  std::function<void(const EpochStats&)> on_epoch_end_cb;
+
+  Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
+       data::DataLoader* e, TrainerOptions opts)
+      : model(m), opt(op), policy(p), train(t), eval(e), o(std::move(opts)) {
+    CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
+    CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
+                  " must be >= 0");
+    CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
+                  "trainer: snapshot ensembles need a checkpoint_dir or a log_dir to save to");
+    if (policy.metric_driven()) {
+      plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
+      CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
+                    "' is not supported");
+      st.plateau = plateau->initial_state();
+    }
+  }
+
+  int64_t batches_per_epoch() const {
+    const int64_t n = train.num_batches();
+    return o.limit_train_batches > 0 ? std::min(n, o.limit_train_batches) : n;
+  }
+
+  std::vector<Generator*> generators() const {
+    std::vector<Generator*> g = {&default_generator()};
+    for (const auto& p : o.generators)
+      if (p) g.push_back(p.get());
+    return g;
+  }
+
+  std::string state_json() {
+    json j;
+    j["format"] = "cyclone.trainer/1";
+    j["epoch"] = st.epoch;
+    j["batch"] = st.batch;
+    j["step"] = st.step;
+    j["skipped"] = st.skipped;
+    j["epoch_loss_sum"] = st.epoch_loss_sum;
+    j["epoch_acc_sum"] = st.epoch_acc_sum;
+    j["epoch_samples"] = st.epoch_samples;
+    j["epoch_updates"] = st.epoch_updates;
+    j["epoch_train_seconds"] = st.epoch_train_seconds;
+    j["train_seconds"] = st.train_seconds;
+    j["train_images"] = st.train_images;
+    j["best_accuracy"] = st.best_accuracy;
+    j["bad_epochs"] = st.bad_epochs;
+    j["plateau"] = st.plateau ? json::parse(st.plateau->to_json()) : json();
+    j["snapshots"] = st.snapshots;
+    json rng = json::array();
+    for (Generator* g : generators()) rng.push_back({{"seed", g->seed()}, {"offset", g->offset()}});
+    j["rng"] = rng;
+    j["policy"] = json::parse(policy.to_json());
+    j["epochs"] = o.epochs;
+    return j.dump(2);
+  }
+
+  void load_state_json(const std::string& text, const std::string& origin) {
+    RunState s;
+    try {
+      const json j = json::parse(text);
+      CYCLONE_CHECK(j.value("format", "") == "cyclone.trainer/1", origin, ": format '",
+                    j.value("format", ""), "', expected 'cyclone.trainer/1'");
+      s.epoch = j.at("epoch").get<int64_t>();
+      s.batch = j.at("batch").get<int64_t>();
+      s.step = j.at("step").get<int64_t>();
+      s.skipped = j.at("skipped").get<int64_t>();
+      s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
+      s.epoch_acc_sum = j.at("epoch_acc_sum").get<double>();
+      s.epoch_samples = j.at("epoch_samples").get<int64_t>();
+      s.epoch_updates = j.at("epoch_updates").get<int64_t>();
+      s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
+      s.train_seconds = j.at("train_seconds").get<double>();
+      s.train_images = j.at("train_images").get<int64_t>();
+      s.best_accuracy = j.at("best_accuracy").get<double>();
+      s.bad_epochs = j.at("bad_epochs").get<int64_t>();
+      if (!j.at("plateau").is_null())
+        s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());
+      s.snapshots = j.at("snapshots").get<std::vector<std::string>>();
+      for (const json& r : j.at("rng"))
+        s.rngs.emplace_back(r.at("seed").get<uint64_t>(), r.at("offset").get<uint64_t>());
+      const std::string saved_policy = j.at("policy").dump();
+      const std::string mine = json::parse(policy.to_json()).dump();
+      CYCLONE_CHECK(saved_policy == mine, origin, ": the checkpoint was trained with policy ",
+                    saved_policy, " but this run's policy is ", mine,
+                    " (resume with the same policy)");
+    } catch (const json::exception& e) {
+      CYCLONE_THROW(origin, ": malformed trainer state: ", e.what());
+    }
+    CYCLONE_CHECK(s.epoch >= 0 && s.batch >= 0 && s.step >= 0, origin,
+                  ": negative epoch, batch or step");
+    const auto gens = generators();
+    CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
+                  " random streams, this run has ", gens.size());
+    CYCLONE_CHECK(plateau == nullptr || s.plateau.has_value(), origin,
+                  ": the checkpoint has no plateau state for policy 'plateau'");
+    for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(s.rngs[i].first, s.rngs[i].second);
+    st = std::move(s);
+  }
+
+  void apply_phases_through(int64_t epoch) {
+    for (const PhaseChange& ph : o.phases) {
+      if (ph.epoch > epoch) continue;
+      for (auto& [name, t] : model.named_parameters()) {
+        for (const auto& pre : ph.freeze)
+          if (name.rfind(pre, 0) == 0) {
+            t.set_requires_grad(false);
+            t.zero_grad(/*set_to_none=*/true);
+          }
+        for (const auto& pre : ph.unfreeze)
+          if (name.rfind(pre, 0) == 0) t.set_requires_grad(true);
+      }
+    }
+  }
+
+  std::string checkpoint_parent() const { return o.checkpoint_dir; }
+  std::string snapshot_dir() const {
+    return (fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots")
+        .string();
+  }
+
+  std::string save(const std::string& name) {
+    CYCLONE_CHECK(!o.checkpoint_dir.empty(), "trainer: no checkpoint_dir to save '", name, "' in");
+    return write_checkpoint(o.checkpoint_dir, name, model, opt, state_json());
+  }
+
+  double lr_now() const { return plateau ? st.plateau->lr : policy.lr(st.step); }
+  void set_hyperparams() {
+    opt.set_lr(lr_now());
+    if (!plateau)
+      if (auto m = policy.momentum(st.step)) opt.set_momentum(*m);
+  }
+
+  FitResult fit();
+};
+
+Trainer::Trainer(Module& model, optim::Optimizer& optimizer, const schedulers::Policy& policy,
+                 data::DataLoader& train, data::DataLoader* eval, TrainerOptions options)
+    : impl_(std::make_unique<Impl>(model, optimizer, policy, train, eval, std::move(options))) {}
+Trainer::~Trainer() = default;
+
+void Trainer::resume(const std::string& checkpoint) {
+  const std::string dir = resolve_checkpoint(checkpoint);
+  const std::string text = read_checkpoint(dir, impl_->model, impl_->opt);
+  impl_->load_state_json(text, (fs::path(dir) / "trainer.json").string());
+  impl_->resumed = true;
+}
+
+std::string Trainer::save_checkpoint(const std::string& name) { return impl_->save(name); }
+void Trainer::on_epoch_end(std::function<void(const EpochStats&)> callback) {
+  impl_->on_epoch_end_cb = std::move(callback);
+}
+int64_t Trainer::step() const { return impl_->st.step; }
+const std::vector<double>& Trainer::losses() const { return impl_->losses; }
+
+FitResult Trainer::fit() {
+  FitResult r = impl_->fit();
+  return r;
+}
+
+FitResult Trainer::Impl::fit() {
+  const auto wall0 = Clock::now();
+  InterruptGuard guard;
+  FitResult r;
+  const int64_t per_epoch = batches_per_epoch();
+  CYCLONE_CHECK(per_epoch > 0, "trainer: the training loader has no batch");
+  const int64_t total_steps = per_epoch * o.epochs;
+
+  std::optional<CsvLog> epoch_log, step_log;
+  std::optional<TensorBoardWriter> tb;
+  if (!o.log_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.log_dir, ec);
+    CYCLONE_CHECK(!ec, "cannot create the log directory '", o.log_dir, "': ", ec.message());
+    const CsvMode mode = resumed ? CsvMode::kAppend : CsvMode::kTruncate;
+    epoch_log.emplace((fs::path(o.log_dir) / "train_log.csv").string(), kEpochColumns, mode,
+                      resumed ? std::optional<double>(st.epoch) : std::nullopt);
+    if (o.log_every_steps > 0)
+      step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
+                       resumed ? std::optional<double>(st.step - 1) : std::nullopt);
+    if (o.tensorboard) tb.emplace(o.log_dir);
+  }
+
+  std::set<int64_t> restarts;
+  if (o.snapshot_ensemble)
+    for (int64_t s : policy.restarts(total_steps))
+      if (s > 0) restarts.insert(s);
+
+  apply_phases_through(st.epoch);
+  model.train();
+  r.status = "completed";
+  const bool silent = o.progress_mode == -2;
+
+  int64_t consecutive_skips = 0;
+  for (; st.epoch < o.epochs; ++st.epoch) {
+    for (const PhaseChange& ph : o.phases)
+      if (ph.epoch == st.epoch && st.batch == 0) apply_phases_through(st.epoch);
+    train.start_epoch(st.epoch);
+    data::Batch batch;
+    for (int64_t b = 0; b < st.batch; ++b)  // a mid-epoch resume: skip what was trained
+      CYCLONE_CHECK(train.next(batch), "trainer: resume position batch ", st.batch,
+                    " is past the end of epoch ", st.epoch + 1);
+    std::optional<ProgressBar> bar;
+    if (!silent) {
+      ProgressOptions po;
+      po.mode = o.progress_mode;
+      bar.emplace("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(o.epochs),
+                  per_epoch, "img", po);
+    }
+    StepOptions so;
+    so.clip_grad_norm = o.clip_grad_norm;
+    so.label_smoothing = o.label_smoothing;
+    so.accuracy = true;
+    auto t_epoch = Clock::now();
+    while (st.batch < per_epoch && train.next(batch)) {
+      if (restarts.count(st.step) &&
+          std::none_of(st.snapshots.begin(), st.snapshots.end(), [&](const std::string& s) {
+            return s.find("step-" + std::to_string(st.step) + ".") != std::string::npos;
+          })) {
+        const std::string path = (fs::path(snapshot_dir()) /
+                                  ("snapshot-step-" + std::to_string(st.step) + ".safetensors"))
+                                     .string();
+        fs::create_directories(snapshot_dir());
+        model.save(path);
+        st.snapshots.push_back(path);
+      }
+      set_hyperparams();
+      const double lr = opt.lr();
+      const StepResult s = train_step(model, opt, batch, so);
+      ++st.batch;
+      losses.push_back(s.loss);
+      consecutive_skips = s.applied ? 0 : consecutive_skips + 1;
+      const bool blown =
+          o.max_consecutive_skips > 0 && consecutive_skips >= o.max_consecutive_skips;
+      if (!std::isfinite(s.loss) || blown) {
+        r.status = "diverged";
+        r.message = (blown ? "the gradients were not finite for " +
+                                 std::to_string(consecutive_skips) + " batches in a row"
+                           : "the training loss became " + fmt("%g", s.loss)) +
+                    " at step " + std::to_string(st.step) + " (epoch " +
+                    std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) +
+                    ") with lr " + fmt("%.4g", lr) +
+                    "; training stopped. Lower the learning rate (or clip gradients)";
+        std::error_code ec;
+        if (!o.checkpoint_dir.empty() && fs::exists(fs::path(o.checkpoint_dir) / "latest", ec))
+          r.last_checkpoint = resolve_checkpoint(o.checkpoint_dir);
+        if (!r.last_checkpoint.empty())
+          r.message += "; the last good checkpoint is " + r.last_checkpoint;
+        break;
+      }
+      if (!s.applied) {
+        ++st.skipped;
+        continue;
+      }
+      ++st.step;
+      ++st.epoch_updates;
+      st.epoch_loss_sum += s.loss * batch.size();
+      st.epoch_acc_sum += s.accuracy * batch.size();
+      st.epoch_samples += batch.size();
+      if (step_log && o.log_every_steps > 0 && st.step % o.log_every_steps == 0) {
+        const double m = opt.momentum();
+        const double wall = st.train_seconds + st.epoch_train_seconds + since(t_epoch);
+        step_log->row({double(st.step), double(st.epoch + 1), s.loss, lr, m, s.grad_norm, wall});
+        if (tb)
+          tb->add_scalars(st.step, {{"train/loss", s.loss},
+                                    {"train/lr", lr},
+                                    {"train/momentum", m},
+                                    {"train/grad_norm", s.grad_norm}});
+      }
+      if (bar)
+        bar->update(
+            st.batch, st.epoch_samples,
+            {{"loss", fmt("%.4f", st.epoch_loss_sum / st.epoch_samples)}, {"lr", fmt("%.3g", lr)}});
+      if (interrupt_requested()) break;
+    }
+    st.epoch_train_seconds += since(t_epoch);
+    if (r.status == "diverged") {
+      if (bar) bar->finish(r.message);
+      break;
+    }
+    if (interrupt_requested()) {
+      r.status = "interrupted";
+      std::string where;
+      if (!o.checkpoint_dir.empty()) {
+        r.last_checkpoint = save("interrupted");
+        where = "; checkpoint written to " + r.last_checkpoint + " (resume with --resume " +
+                o.checkpoint_dir + ")";
+      }
+      r.message = "interrupted at step " + std::to_string(st.step) + " (epoch " +
+                  std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) + ")" +
+                  where;
+      if (bar) bar->finish(r.message);
+      break;
+    }
+
+    // ---- epoch end ----
+    EpochStats es;
+    es.epoch = st.epoch + 1;
+    es.step = st.step;
+    es.train_loss = st.epoch_samples ? st.epoch_loss_sum / st.epoch_samples : kNaN;
+    es.train_accuracy = st.epoch_samples ? st.epoch_acc_sum / st.epoch_samples : kNaN;
+    es.lr = opt.lr();
+    es.momentum = opt.momentum();
+    es.seconds = st.epoch_train_seconds;
+    es.images_per_second = es.seconds > 0 ? st.epoch_samples / es.seconds : 0;
+    st.train_seconds += st.epoch_train_seconds;
+    st.train_images += st.epoch_samples;
+    if (eval) {
+      es.eval = evaluate(model, *eval, o.num_classes);
+      model.train();
+      r.final_accuracy = es.eval->top1;
+    }
+    if (plateau) st.plateau = plateau->report(*st.plateau, es.eval ? es.eval->loss : es.train_loss);
+    std::string line = "epoch " + std::to_string(es.epoch) + "/" + std::to_string(o.epochs) +
+                       "  train loss " + fmt("%.4f", es.train_loss) + " acc " +
+                       fmt("%.2f%%", 100 * es.train_accuracy);
+    if (es.eval) {
+      line += "  test loss " + fmt("%.4f", es.eval->loss) + " acc " +
+              fmt("%.2f%%", 100 * es.eval->top1);
+      if (es.eval->top5 >= 0) line += " top5 " + fmt("%.2f%%", 100 * es.eval->top5);
+    }
+    line += "  lr " + fmt("%.4g", es.lr) + "  " + format_rate(es.images_per_second) + " img/s  " +
+            format_duration(es.seconds);
+    if (bar) {
+      bar->finish(line);
+    } else if (!silent) {
+      std::printf("%s\n", line.c_str());
+    }
+    const double wall = st.train_seconds;
+    if (epoch_log) {
+      const EvalResult ev = es.eval.value_or(EvalResult{kNaN, kNaN, kNaN, 0, 0});
+      epoch_log->row({double(es.epoch), double(es.step), es.train_loss, es.train_accuracy, ev.loss,
+                      ev.top1, ev.top5 >= 0 ? ev.top5 : kNaN, es.lr, es.momentum,
+                      es.images_per_second, es.seconds, wall});
+      epoch_log->flush();
+    }
+    if (step_log) step_log->flush();
+    if (tb) {
+      std::vector<std::pair<std::string, double>> v = {
+          {"epoch/train_loss", es.train_loss},
+          {"epoch/train_accuracy", es.train_accuracy},
+          {"epoch/lr", es.lr},
+          {"epoch/images_per_second", es.images_per_second}};
+      if (es.eval) {
+        v.push_back({"test/loss", es.eval->loss});
+        v.push_back({"test/accuracy", es.eval->top1});
+        if (es.eval->top5 >= 0) v.push_back({"test/top5", es.eval->top5});
+      }
+      tb->add_scalars(es.step, v);
+      tb->flush();
+    }
+    r.history.push_back(es);
+    if (on_epoch_end_cb) on_epoch_end_cb(es);
+
+    // Early stopping on the eval accuracy (the training loss without an eval loader).
+    const double metric = es.eval ? es.eval->top1 : -es.train_loss;
+    bool stop_early = false;
+    if (metric > st.best_accuracy + o.early_stop_min_delta || st.best_accuracy < 0) {
+      st.best_accuracy = std::max(st.best_accuracy, metric);
+      st.bad_epochs = 0;
+    } else if (o.early_stop_patience > 0 && ++st.bad_epochs >= o.early_stop_patience) {
+      stop_early = true;
+    }
+    if (es.eval) r.best_accuracy = std::max(r.best_accuracy, es.eval->top1);
+
+    // The next epoch starts clean; the checkpoint written now resumes there.
+    st.batch = 0;
+    st.epoch_loss_sum = st.epoch_acc_sum = 0;
+    st.epoch_samples = st.epoch_updates = 0;
+    st.epoch_train_seconds = 0;
+    const bool last = st.epoch + 1 == o.epochs || stop_early;
+    if (!o.checkpoint_dir.empty() &&
+        (last || (o.checkpoint_every > 0 && (st.epoch + 1) % o.checkpoint_every == 0))) {
+      ++st.epoch;  // the state to resume from is "at the start of the next epoch"
+      char name[32];
+      std::snprintf(name, sizeof name, "epoch-%04lld", static_cast<long long>(st.epoch));
+      r.last_checkpoint = save(name);
+      prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
+      --st.epoch;
+    }
+    r.epochs_run = es.epoch;
+    if (stop_early) {
+      r.status = "early_stopped";
+      r.message = "no better accuracy for " + std::to_string(o.early_stop_patience) +
+                  " epochs; stopped after epoch " + std::to_string(es.epoch);
+      ++st.epoch;
+      break;
+    }
+  }
+  if (r.status == "completed" || r.status == "early_stopped") r.epochs_run = st.epoch;
+
+  // Snapshot ensemble: the final weights are the last member.
+  if (o.snapshot_ensemble && (r.status == "completed" || r.status == "early_stopped")) {
+    fs::create_directories(snapshot_dir());
+    const std::string final_path =
+        (fs::path(snapshot_dir()) / ("snapshot-step-" + std::to_string(st.step) + ".safetensors"))
+            .string();
+    model.save(final_path);
+    if (std::find(st.snapshots.begin(), st.snapshots.end(), final_path) == st.snapshots.end())
+      st.snapshots.push_back(final_path);
+    if (eval) {
+      Tensor sum;
+      for (const std::string& p : st.snapshots) {
+        model.load(p);
+        const Tensor probs = predict_probabilities(model, *eval);
+        if (!sum.defined()) {
+          sum = probs.clone();
+        } else {
+          float* a = sum.data<float>();
+          const float* q = probs.data<float>();
+          for (int64_t i = 0; i < sum.numel(); ++i) a[i] += q[i];
+        }
+      }
+      float* a = sum.data<float>();
+      for (int64_t i = 0; i < sum.numel(); ++i) a[i] /= st.snapshots.size();
+      r.ensemble = score_probabilities(sum, loader_labels(*eval), o.num_classes);
+      model.load(final_path);  // leave the final weights in place
+      if (!silent)
+        std::printf("snapshot ensemble of %zu: test loss %.4f acc %.2f%%\n", st.snapshots.size(),
+                    r.ensemble->loss, 100 * r.ensemble->top1);
+    }
+  }
+  r.snapshots = st.snapshots;
+  r.steps = st.step;
+  r.skipped_steps = st.skipped;
+  r.images_per_second = st.train_seconds > 0 ? st.train_images / st.train_seconds : 0;
+  r.wall_seconds = since(wall0);
+  if (tb) tb->flush();
+  std::fflush(stdout);
+  return r;
+}
+
+}  // namespace cyclone::train

@@ -1,0 +1,134 @@
+// Trainer: epochs of training steps with the policy advanced every successful update, evaluation
+// every epoch, and what users expect around it — progress, logs, checkpoints and exact resume,
+// early stopping, snapshot ensembles, gradient clipping, freezing and unfreezing between phases,
+// a clean stop on a non-finite loss or on Ctrl-C.
+//
+//   Trainer trainer(*model, *optimizer, *policy, train_loader, &test_loader, options);
+//   if (!resume_dir.empty()) trainer.resume(resume_dir);
+//   FitResult r = trainer.fit();
+//
+// The clock. `step` counts successful updates and is the policy's argument (schedulers/); a batch
+// whose gradients are not finite is skipped without advancing it. Before each update the trainer
+// sets the optimizer's base rate to policy.lr(step) and, when the policy schedules it, its
+// momentum (Adam's beta1). A metric-driven policy (plateau) is reported the evaluation loss at
+// each epoch end.
+//
+// Exact resume. What a batch holds is a pure function of (loader seed, epoch, batch index), and a
+// checkpoint stores the weights, buffers, optimizer state, random streams, epoch, batch and step,
+// so a resumed run computes the same losses, bit for bit, as one that never stopped.
+//
+// Logs (in log_dir, when set): train_log.csv (one row per epoch), steps.csv (one row every
+// log_every_steps updates), TensorBoard event files with the same scalars.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cyclone/core/generator.h"
+#include "cyclone/data/loader.h"
+#include "cyclone/layers/module.h"
+#include "cyclone/optim/optimizer.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/metrics.h"
+
+namespace cyclone::train {
+
+// At the start of `epoch` (0-based), parameters whose names start with a prefix in `freeze` stop
+// being trained and those in `unfreeze` start again (fast.ai's gradual unfreezing).
+struct PhaseChange {
+  int64_t epoch = 0;
+  std::vector<std::string> freeze, unfreeze;
+};
+
+struct TrainerOptions {
+  int64_t epochs = 1;
+  int64_t limit_train_batches = 0;  // > 0: at most this many batches per epoch
+  int num_classes = 10;             // top-5 accuracy is reported when > 10
+  double clip_grad_norm = 0;        // > 0: clip the global gradient norm
+  double label_smoothing = 0;
+  // Batches in a row whose gradients are not finite (each skipped without an update) that make
+  // the run "diverged": a rate so high every gradient overflows would otherwise skip forever.
+  int64_t max_consecutive_skips = 5;
+
+  std::string checkpoint_dir;    // "": no checkpoints
+  int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)
+  int keep_checkpoints = 2;      // epoch checkpoints kept (0: all)
+
+  int64_t early_stop_patience = 0;  // epochs without a better eval accuracy; 0: off
+  double early_stop_min_delta = 0;
+
+  // Snapshot ensembles: save the weights just before each warm restart of the policy and at the
+  // end, then report the accuracy of the snapshots' averaged probabilities.
+  bool snapshot_ensemble = false;
+
+  std::vector<PhaseChange> phases;
+
+  std::string log_dir;  // "": no CSV / TensorBoard files
+  int64_t log_every_steps = 50;
+  bool tensorboard = true;
+  int progress_mode = -1;  // -1 auto, 0 plain lines, 1 terminal bar, -2 silent
+
+  // Random streams checkpointed besides the default generator (the model's dropout stream).
+  std::vector<std::shared_ptr<Generator>> generators;
+};
+
+struct EpochStats {
+  int64_t epoch = 0;  // 1-based, as printed
+  int64_t step = 0;   // updates done at its end
+  double train_loss = 0, train_accuracy = 0;
+  std::optional<EvalResult> eval;
+  double lr = 0, momentum = 0;
+  double images_per_second = 0;
+  double seconds = 0;
+};
+
+struct FitResult {
+  // "completed", "early_stopped", "interrupted" (Ctrl-C; a checkpoint was written) or
+  // "diverged" (a non-finite loss; the last good checkpoint was kept).
+  std::string status = "completed";
+  std::string message;  // one line explaining a status other than completed
+  int64_t epochs_run = 0;
+  int64_t steps = 0;
+  int64_t skipped_steps = 0;
+  std::vector<EpochStats> history;
+  double final_accuracy = -1, best_accuracy = -1;  // eval top-1; -1 without an eval loader
+  double images_per_second = 0;                    // training images over training time
+  double wall_seconds = 0;
+  std::string last_checkpoint;  // "" if none was written
+  std::vector<std::string> snapshots;
+  std::optional<EvalResult> ensemble;
+};
+
+class Trainer {
+ public:
+  Trainer(Module& model, optim::Optimizer& optimizer, const schedulers::Policy& policy,
+          data::DataLoader& train, data::DataLoader* eval, TrainerOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Loads a checkpoint (a checkpoint directory or a parent with `latest`); fit() then continues
+  // from its epoch, batch and step.
+  void resume(const std::string& checkpoint);
+  FitResult fit();
+
+  // Writes a checkpoint of the current state now; returns its path.
+  std::string save_checkpoint(const std::string& name);
+
+  int64_t step() const;
+  // The training loss of every batch trained so far in this process (skipped ones as NaN).
+  const std::vector<double>& losses() const;
+
+  // A user callback, called after every epoch's evaluation and logs (before its checkpoint).
+  void on_epoch_end(std::function<void(const EpochStats&)> callback);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cyclone::train
