@@ -7,31 +7,18 @@
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error, 130 Ctrl-C
 // (after writing a checkpoint).
 #include <cstdio>
-#include <exception>
 
 #include "cyclone/train/best_lr_options.h"
 #include "cyclone/train/run.h"
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
-  try {
+  return run_program("best_lr", [&] {
     const BestLrOptions o = parse_best_lr_options(argc, argv);
     if (o.help) {
       std::printf("%s", best_lr_help().c_str());
       return 0;
     }
     return run_experiment(run_spec_from(o)).exit_code;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "best_lr: %s (see --help)\n", e.message().c_str());
-    return 2;
-  } catch (const cyclone::Error& e) {
-    std::fprintf(stderr, "best_lr: %s\n", e.message().c_str());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "best_lr: out of memory; try a smaller --batch_size\n");
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "best_lr: %s\n", e.what());
-    return 1;
-  }
+  });
 }

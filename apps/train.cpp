@@ -6,14 +6,13 @@
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error (unknown flag,
 // bad config), 130 Ctrl-C (after writing a checkpoint).
 #include <cstdio>
-#include <exception>
 
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_config.h"
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
-  try {
+  return run_program("train", [&] {
     std::string config, resume, device, log_dir;
     int64_t epochs = 0, seed = -1, limit = -1;
     bool summary = false;
@@ -52,17 +51,5 @@ int main(int argc, char** argv) {
     }
     spec.summary_only = summary;
     return run_experiment(spec).exit_code;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "train: %s (see --help)\n", e.message().c_str());
-    return 2;
-  } catch (const cyclone::Error& e) {
-    std::fprintf(stderr, "train: %s\n", e.message().c_str());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "train: out of memory; try a smaller batch_size\n");
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train: %s\n", e.what());
-    return 1;
-  }
+  });
 }

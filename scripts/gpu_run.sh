@@ -4,6 +4,7 @@
 #   1. the device (nvidia-smi) and the library versions the binaries actually load -> info.txt
 #   2. every gtest executable, then once more with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU
 #      host)                                                                     -> tests.log
+#   2b. best_lr on the GPU (range test + 2 short epochs, synthetic data) -> best_lr_gpu.log
 #   3. the CUDA tests under compute-sanitizer memcheck                           -> memcheck.log
 #   4. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
@@ -146,6 +147,11 @@ for t in "$bundle"/tests/cyclone_tests_*; do
 done
 skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
 notes+=("tests: $skipped SKIPPED lines in tests.log (the no-GPU pass skips the CUDA tests)")
+
+# ---- 2b. best_lr end to end on the GPU: range test + a short cyclic training (synthetic data) ----
+step best_lr_gpu "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
+  --batch_size=128 --num_learning_batches=200 --num_epochs=2 --limit_train_batches=100 --cycle \
+  --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
 
 # ---- 3. memcheck on the CUDA tests ----
 memcheck() {

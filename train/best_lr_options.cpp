@@ -25,7 +25,8 @@ constexpr const char* kEpilog =
     "     cycle --step_size_epochs epochs long.\n"
     "  Logs, plots and checkpoints go under --log_dir.\n"
     "\n"
-    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails.\n"
+    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails, 130 after Ctrl-C\n"
+    "(a checkpoint is written first; continue with --resume=<log_dir>/checkpoints).\n"
     "Example: best_lr --dataset=cifar10 --cycle --lr_min=1e-6";
 
 // Registers every flag on `o`; the values `o` holds now become the defaults help() shows.
@@ -69,7 +70,7 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("lr_finder_val_batches", &o.lr_finder_val_batches,
              "held-out batches per evaluation of the range test");
   p.add_flag("lr_finder_repeats", &o.lr_finder_repeats,
-             "range tests to run and average, from the same start");
+             "range tests from the same start, other data orders; the median suggestion is used");
   p.add_flag("diverge_th", &o.diverge_th, "stop the range test once loss > this * best loss");
   p.add_flag("smooth_beta", &o.smooth_beta, "loss smoothing of the range test (EMA factor)");
   p.add_choice("suggestion", &o.suggestion, best_lr_suggestions(),

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -75,6 +76,11 @@ std::string format_number(double value);
 // The candidate closest to `word` by edit distance (transpositions count 1), or a candidate that
 // `word` is a unique prefix of; empty when none is close enough to be a plausible typo.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+// The main() of a program: runs `body` and turns what escapes it into one line on stderr,
+// "<program>: <message>", and the exit status: UsageError 2 (with "(see --help)"), cyclone::Error
+// and other exceptions 1, out of memory 1 with a hint. body's own return value otherwise.
+int run_program(const char* program, const std::function<int()>& body);
 
 class ArgParser {
  public:

@@ -15,7 +15,7 @@
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
-#include "cyclone/train/plot.h"
+#include "cyclone/train/run_plots.h"
 
 namespace cyclone::train {
 
@@ -26,186 +26,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// "finder", "finder*X", "X*finder", "finder/X" -> chosen · X or chosen / X.
-double resolve_rate(const std::string& text, const std::string& field,
-                    std::optional<double> chosen) {
-  auto bad = [&](const std::string& why) {
-    throw UsageError("policy field '" + field + "': '" + text + "' " + why);
-  };
-  std::string t;
-  for (char c : text)
-    if (c != ' ') t += c;
-  if (t.rfind("finder", 0) != 0 && (t.size() < 7 || t.compare(t.size() - 7, 7, "*finder") != 0))
-    bad("is not a number nor a finder expression (\"finder\", \"finder*0.1\", \"finder/10\")");
-  if (!chosen) bad("needs a rate from the range test, but this run has none (add \"lr_finder\")");
-  double factor = 1;
-  bool divide = false;
-  std::string num;
-  if (t == "finder") return *chosen;
-  if (t.rfind("finder*", 0) == 0) {
-    num = t.substr(7);
-  } else if (t.rfind("finder/", 0) == 0) {
-    num = t.substr(7);
-    divide = true;
-  } else if (t.size() > 7 && t.compare(t.size() - 7, 7, "*finder") == 0) {
-    num = t.substr(0, t.size() - 7);
-  } else {
-    bad("is not a finder expression (\"finder\", \"finder*0.1\", \"finder/10\")");
-  }
-  char* end = nullptr;
-  factor = std::strtod(num.c_str(), &end);
-  if (num.empty() || *end != '\0' || !std::isfinite(factor) || factor <= 0)
-    bad("has a factor that is not a positive number");
-  return divide ? *chosen / factor : *chosen * factor;
-}
-
-void resolve_node(json& j, const std::string& path, std::optional<double> chosen,
-                  int64_t steps_per_epoch) {
-  if (j.is_array()) {
-    for (size_t i = 0; i < j.size(); ++i)
-      resolve_node(j[i], path + "[" + std::to_string(i) + "]", chosen, steps_per_epoch);
-    return;
-  }
-  if (!j.is_object()) return;
-  json out = json::object();
-  for (auto& [k, v] : j.items()) {
-    const std::string field = path.empty() ? k : path + "." + k;
-    const std::string suffix = "_epochs";
-    if (k.size() > suffix.size() &&
-        k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      std::string key = k.substr(0, k.size() - suffix.size());
-      if (key == "total") key = "total_steps";
-      auto to_steps = [&](const json& e) -> int64_t {
-        if (!e.is_number() || !(e.get<double>() > 0))
-          throw UsageError("policy field '" + field + "' must be a positive number of epochs");
-        return std::max<int64_t>(1, std::llround(e.get<double>() * steps_per_epoch));
-      };
-      if (v.is_array()) {
-        json arr = json::array();
-        for (const json& e : v) arr.push_back(to_steps(e));
-        out[key] = arr;
-      } else {
-        out[key] = to_steps(v);
-      }
-      if (j.contains(key))
-        throw UsageError("policy fields '" + field + "' and '" + key + "' both set");
-      continue;
-    }
-    if (v.is_string() && k != "policy" && k != "mode" && k != "scale_mode" &&
-        k != "anneal_strategy" && k != "threshold_mode") {
-      const std::string s = v.get<std::string>();
-      if (s.find("finder") != std::string::npos) {
-        out[k] = resolve_rate(s, field, chosen);
-        continue;
-      }
-    }
-    json copy = v;
-    resolve_node(copy, field, chosen, steps_per_epoch);
-    out[k] = copy;
-  }
-  j = out;
-}
-
 std::string fmtg(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
-}
-
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                         "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
-
-// The range-test plot: smoothed loss against the rate on a log axis, the raw loss faint behind
-// it, the suggestions marked; the y axis clipped so the final blow-up does not flatten the rest.
-void plot_finder(const std::vector<const LrFinderResult*>& runs, const Suggestions& s,
-                 const std::string& path, const std::string& title) {
-  Plot p;
-  p.title = title;
-  p.x_label = "learning rate";
-  p.left_label = "loss";
-  p.x_log = true;
-  double first = NAN, lo = INFINITY;
-  for (size_t k = 0; k < runs.size(); ++k) {
-    const LrFinderResult& r = *runs[k];
-    PlotSeries raw;
-    raw.x = r.lrs;
-    raw.y = r.losses;
-    raw.color = kColors[k % 8];
-    raw.opacity = 0.25;
-    raw.width = 1;
-    raw.label = k == 0 ? "loss" : "";
-    PlotSeries sm;
-    sm.x = r.lrs;
-    sm.y = r.smoothed;
-    sm.color = kColors[k % 8];
-    sm.label = runs.size() > 1 ? "smoothed, run " + std::to_string(k + 1) : "smoothed loss";
-    p.series.push_back(raw);
-    p.series.push_back(sm);
-    for (double v : r.smoothed)
-      if (std::isfinite(v)) {
-        if (std::isnan(first)) first = v;
-        lo = std::min(lo, v);
-      }
-  }
-  if (std::isfinite(first) && std::isfinite(lo)) {
-    p.y_max = std::max(first, lo) * 1.5 + 1e-12;
-    if (lo > 0) p.y_min = lo * 0.8;
-    if (p.y_min && *p.y_min >= *p.y_max) p.y_min.reset();
-  }
-  if (s.valid) {
-    p.markers.push_back({s.min_loss_lr, "min loss " + fmtg(s.min_loss_lr), "#d62728"});
-    p.markers.push_back({s.min_loss_lr_div10, "min/10 " + fmtg(s.min_loss_lr_div10), "#ff7f0e"});
-    p.markers.push_back({s.steepest_lr, "steepest " + fmtg(s.steepest_lr), "#2ca02c"});
-    p.markers.push_back({s.valley_lr, "valley " + fmtg(s.valley_lr), "#9467bd"});
-  }
-  write_svg(p, path);
-}
-
-void plot_sweep(const std::vector<SweepCurve>& curves, const std::string& what,
-                const std::string& path) {
-  Plot p;
-  p.title = "LR range tests at several values of " + what;
-  p.x_label = "learning rate";
-  p.left_label = "smoothed loss";
-  p.x_log = true;
-  double first = NAN, lo = INFINITY;
-  for (size_t k = 0; k < curves.size(); ++k) {
-    PlotSeries s;
-    s.x = curves[k].result.lrs;
-    s.y = curves[k].result.smoothed;
-    s.color = kColors[k % 8];
-    s.label = what + " " + fmtg(curves[k].value);
-    p.series.push_back(s);
-    for (double v : s.y)
-      if (std::isfinite(v)) {
-        if (std::isnan(first)) first = v;
-        lo = std::min(lo, v);
-      }
-  }
-  if (std::isfinite(first)) p.y_max = std::max(first, lo) * 1.5 + 1e-12;
-  write_svg(p, path);
-}
-
-void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path) {
-  Plot p;
-  p.title = "schedule: " + policy.name();
-  p.x_label = "step";
-  p.left_label = "learning rate";
-  p.right_label = "momentum";
-  const int64_t n = std::min<int64_t>(total_steps, 2000);
-  PlotSeries lr{"lr", {}, "#1f77b4"}, mom{"momentum", {}, "#d62728", true};
-  bool has_m = false;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t t = n > 1 ? (total_steps - 1) * i / (n - 1) : 0;
-    p.x.push_back(static_cast<double>(t));
-    lr.y.push_back(policy.lr(t));
-    const auto m = policy.momentum(t);
-    has_m = has_m || m.has_value();
-    mom.y.push_back(m.value_or(NAN));
-  }
-  p.series.push_back(lr);
-  if (has_m) p.series.push_back(mom);
-  write_svg(p, path);
 }
 
 json finder_json(const LrFinderResult& r) {
@@ -239,98 +63,6 @@ void scrub(json& j) {
 }
 
 }  // namespace
-
-std::string resolve_policy_json(const std::string& policy_json, std::optional<double> chosen_lr,
-                                int64_t steps_per_epoch) {
-  json j;
-  try {
-    j = json::parse(policy_json);
-  } catch (const json::exception& e) {
-    throw UsageError(std::string("policy: invalid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw UsageError("policy: must be a JSON object");
-  resolve_node(j, "", chosen_lr, std::max<int64_t>(1, steps_per_epoch));
-  return j.dump();
-}
-
-RunSpec run_spec_from(const BestLrOptions& o) {
-  validate(o);
-  RunSpec s;
-  s.program = "best_lr";
-  s.dataset = o.dataset;
-  s.data_dir = o.data_dir;
-  s.validation_fraction = o.validation_fraction;
-  s.batch_size = o.batch_size;
-  s.workers = static_cast<int>(o.workers);
-  s.model = o.model.empty() ? default_model_for(o.dataset) : o.model;
-  s.activation = o.activation;
-  s.initializer = o.kernel_initializer;
-  s.device = o.device;
-  s.seed = o.seed;
-  s.optimizer = o.optimizer;
-  json opt = {{"weight_decay", o.weight_decay}};
-  if (o.optimizer == "adam") {
-    opt["betas"] = {o.momentum, 0.999};
-  } else {
-    opt["momentum"] = o.momentum;
-  }
-  s.optimizer_json = opt.dump();
-
-  const std::string hi = "finder*" + std::to_string(o.lr_max_multiplier);
-  const std::string lo = "finder*" + std::to_string(o.lr_min_multiplier);
-  json pol;
-  if (!o.cycle) {
-    pol = {{"policy", "constant"}, {"lr", hi}};
-  } else if (o.policy == "triangular" || o.policy == "triangular2" || o.policy == "exp_range") {
-    pol = {{"policy", o.policy},
-           {"base_lr", lo},
-           {"max_lr", hi},
-           {"step_size_epochs", o.step_size_epochs}};
-    if (o.policy == "exp_range") pol["gamma"] = o.gamma;
-  } else if (o.policy == "one_cycle") {
-    pol = {{"policy", "one_cycle"},
-           {"max_lr", hi},
-           {"total_epochs", o.num_epochs},
-           {"div_factor", o.lr_max_multiplier / o.lr_min_multiplier}};
-    if (o.optimizer == "adam") pol["max_momentum"] = o.momentum;
-  } else {  // sgdr: one restart every full cycle (two half-cycles)
-    pol = {{"policy", "sgdr"},
-           {"lr", hi},
-           {"min_lr", lo},
-           {"cycle_len_epochs", 2 * o.step_size_epochs}};
-  }
-  s.policy_json = pol.dump();
-  s.fixed_lr = o.skip_test;
-  s.finder.enabled = !o.skip_test.has_value();
-  LrFinderOptions& f = s.finder.options;
-  f.start_lr = o.lr_min;
-  f.end_lr = o.lr_max;
-  f.num_steps = o.num_learning_batches;
-  f.exponential = o.lr_finder_mode == "exponential";
-  f.smooth_beta = o.smooth_beta;
-  f.diverge_th = o.diverge_th;
-  f.val_every = o.lr_finder_val_every;
-  f.val_batches = o.lr_finder_val_batches;
-  f.clip_grad_norm = o.clip_grad_norm;
-  s.finder.suggestion = o.suggestion;
-  s.finder.repeats = o.lr_finder_repeats;
-  s.finder.momentum_test = o.momentum_test;
-  s.finder.wd_test = o.wd_test;
-
-  TrainerOptions& t = s.trainer;
-  t.epochs = o.num_epochs;
-  t.limit_train_batches = o.limit_train_batches;
-  t.clip_grad_norm = o.clip_grad_norm;
-  t.checkpoint_every = o.checkpoint_every;
-  t.early_stop_patience = o.early_stop_patience;
-  t.snapshot_ensemble = o.cycle && o.policy == "sgdr";
-  s.log_dir = o.log_dir;
-  s.plots = !o.no_plots;
-  s.save_model = o.save_model;
-  s.resume = o.resume;
-  s.summary_only = o.summary;
-  return s;
-}
 
 RunOutcome run_experiment(const RunSpec& spec) {
   const auto wall0 = Clock::now();
@@ -391,6 +123,10 @@ RunOutcome run_experiment(const RunSpec& spec) {
   data::Dataset test_set = data::load_dataset(spec.dataset, "test", lo);
   data::Dataset eval_set = test_set;
   const bool use_val = spec.validation_fraction > 0;
+  if (spec.finder.enabled && spec.finder.options.val_every > 0 && !use_val)
+    throw UsageError(
+        "the range test's held-out loss (lr_finder_val_every / lr_finder.val_every) needs a "
+        "held-out split: set validation_fraction (e.g. 0.1); the test set is never used for it");
   if (use_val) {
     data::Split split = data::split_validation(train_set, spec.validation_fraction, spec.seed);
     train_set = std::move(split.train);
@@ -522,8 +258,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
     if (spec.plots) {
       std::vector<const LrFinderResult*> rs;
       for (const auto& r : rep.runs) rs.push_back(&r);
-      plot_finder(rs, s, (log_dir / "lr_finder.svg").string(),
-                  "LR range test: " + model_name + " on " + spec.dataset);
+      plot_lr_finder(rs, s, (log_dir / "lr_finder.svg").string(),
+                     "LR range test: " + model_name + " on " + spec.dataset);
     }
     for (const auto& [what, values] :
          {std::pair{std::string("momentum"), spec.finder.momentum_test},
@@ -541,7 +277,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
         arr.push_back(cj);
       }
       summary["lr_finder_" + what] = arr;
-      if (spec.plots) plot_sweep(curves, what, (log_dir / ("lr_finder_" + what + ".svg")).string());
+      if (spec.plots)
+        plot_lr_sweep(curves, what, (log_dir / ("lr_finder_" + what + ".svg")).string());
     }
   }
   if (policy_text.empty())

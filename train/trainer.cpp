@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
@@ -15,13 +14,13 @@
 #include "cyclone/train/csv_log.h"
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/progress.h"
+#include "cyclone/train/run_state.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/tensorboard.h"
 
 namespace cyclone::train {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
 namespace {
 
@@ -46,25 +45,6 @@ const std::vector<std::string> kStepColumns = {"step",     "epoch",     "loss", 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
-
-// Where the run is: everything trainer.json holds.
-struct RunState {
-  int64_t epoch = 0;  // the epoch being trained (0-based)
-  int64_t batch = 0;  // batches of it already consumed
-  int64_t step = 0;   // successful updates: the policy clock
-  int64_t skipped = 0;
-  // Accumulators of the epoch in progress (so a mid-epoch resume reports the same epoch means).
-  double epoch_loss_sum = 0, epoch_acc_sum = 0;
-  int64_t epoch_samples = 0, epoch_updates = 0;
-  double epoch_train_seconds = 0;
-  double train_seconds = 0;  // all epochs, for images/s
-  int64_t train_images = 0;
-  double best_accuracy = -1;
-  int64_t bad_epochs = 0;
-  std::optional<schedulers::PlateauState> plateau;
-  std::vector<std::string> snapshots;
-  std::vector<std::pair<uint64_t, uint64_t>> rngs;  // default generator, then options.generators
-};
 
 struct Trainer::Impl {
   Module& model;
@@ -108,65 +88,16 @@ struct Trainer::Impl {
   }
 
   std::string state_json() {
-    json j;
-    j["format"] = "cyclone.trainer/1";
-    j["epoch"] = st.epoch;
-    j["batch"] = st.batch;
-    j["step"] = st.step;
-    j["skipped"] = st.skipped;
-    j["epoch_loss_sum"] = st.epoch_loss_sum;
-    j["epoch_acc_sum"] = st.epoch_acc_sum;
-    j["epoch_samples"] = st.epoch_samples;
-    j["epoch_updates"] = st.epoch_updates;
-    j["epoch_train_seconds"] = st.epoch_train_seconds;
-    j["train_seconds"] = st.train_seconds;
-    j["train_images"] = st.train_images;
-    j["best_accuracy"] = st.best_accuracy;
-    j["bad_epochs"] = st.bad_epochs;
-    j["plateau"] = st.plateau ? json::parse(st.plateau->to_json()) : json();
-    j["snapshots"] = st.snapshots;
-    json rng = json::array();
-    for (Generator* g : generators()) rng.push_back({{"seed", g->seed()}, {"offset", g->offset()}});
-    j["rng"] = rng;
-    j["policy"] = json::parse(policy.to_json());
-    j["epochs"] = o.epochs;
-    return j.dump(2);
+    st.rngs.clear();
+    for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
+    return run_state_to_json(st, policy.to_json(), o.epochs);
   }
 
   void load_state_json(const std::string& text, const std::string& origin) {
-    RunState s;
-    try {
-      const json j = json::parse(text);
-      CYCLONE_CHECK(j.value("format", "") == "cyclone.trainer/1", origin, ": format '",
-                    j.value("format", ""), "', expected 'cyclone.trainer/1'");
-      s.epoch = j.at("epoch").get<int64_t>();
-      s.batch = j.at("batch").get<int64_t>();
-      s.step = j.at("step").get<int64_t>();
-      s.skipped = j.at("skipped").get<int64_t>();
-      s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
-      s.epoch_acc_sum = j.at("epoch_acc_sum").get<double>();
-      s.epoch_samples = j.at("epoch_samples").get<int64_t>();
-      s.epoch_updates = j.at("epoch_updates").get<int64_t>();
-      s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
-      s.train_seconds = j.at("train_seconds").get<double>();
-      s.train_images = j.at("train_images").get<int64_t>();
-      s.best_accuracy = j.at("best_accuracy").get<double>();
-      s.bad_epochs = j.at("bad_epochs").get<int64_t>();
-      if (!j.at("plateau").is_null())
-        s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());
-      s.snapshots = j.at("snapshots").get<std::vector<std::string>>();
-      for (const json& r : j.at("rng"))
-        s.rngs.emplace_back(r.at("seed").get<uint64_t>(), r.at("offset").get<uint64_t>());
-      const std::string saved_policy = j.at("policy").dump();
-      const std::string mine = json::parse(policy.to_json()).dump();
-      CYCLONE_CHECK(saved_policy == mine, origin, ": the checkpoint was trained with policy ",
-                    saved_policy, " but this run's policy is ", mine,
-                    " (resume with the same policy)");
-    } catch (const json::exception& e) {
-      CYCLONE_THROW(origin, ": malformed trainer state: ", e.what());
-    }
-    CYCLONE_CHECK(s.epoch >= 0 && s.batch >= 0 && s.step >= 0, origin,
-                  ": negative epoch, batch or step");
+    RunState s = run_state_from_json(text, origin);
+    const std::string mine = canonical_json(policy.to_json());
+    CYCLONE_CHECK(s.policy == mine, origin, ": the checkpoint was trained with policy ", s.policy,
+                  " but this run's policy is ", mine, " (resume with the same policy)");
     const auto gens = generators();
     CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
                   " random streams, this run has ", gens.size());

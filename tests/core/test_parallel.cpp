@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "cyclone/core/parallel.h"
@@ -22,6 +24,39 @@ TEST(ParallelFor, CoversEveryIndexExactlyOnceInFixedChunks) {
     EXPECT_EQ(chunks.load(), (n + 999) / 1000);
   }
   EXPECT_GE(cpu_threads(), 1);
+}
+
+TEST(ParallelFor, AnExceptionInAChunkReachesTheCallerAndThePoolStaysUsable) {
+  EXPECT_THROW(parallel_for(100, 1,
+                            [](int64_t lo, int64_t) {
+                              if (lo == 37) throw std::runtime_error("chunk 37");
+                            }),
+               std::runtime_error);
+  std::atomic<int64_t> sum{0};
+  parallel_for(100, 1, [&](int64_t lo, int64_t hi) { sum += hi - lo; });
+  EXPECT_EQ(sum.load(), 100);
+}
+
+// A parallel_for inside a chunk, or from several threads at once (data-loader workers), runs
+// inline when the pool is busy: every index is still covered exactly once, and nothing deadlocks.
+TEST(ParallelFor, NestedAndConcurrentCallsCompleteCorrectly) {
+  std::atomic<int64_t> inner{0};
+  parallel_for(8, 1, [&](int64_t, int64_t) {
+    parallel_for(10, 1, [&](int64_t lo, int64_t hi) { inner += hi - lo; });
+  });
+  EXPECT_EQ(inner.load(), 80);
+  std::vector<std::thread> threads;
+  std::vector<int64_t> totals(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 50; ++rep) {
+        std::atomic<int64_t> s{0};
+        parallel_for(1000, 7, [&](int64_t lo, int64_t hi) { s += hi - lo; });
+        totals[t] += s.load();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int64_t v : totals) EXPECT_EQ(v, 50 * 1000);
 }
 
 }  // namespace

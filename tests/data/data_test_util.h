@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
+
 namespace cyclone::testing {
 
 // tests/data/ of the source tree (found from this header's path, so a fresh clone needs no
@@ -20,29 +22,6 @@ namespace cyclone::testing {
 inline std::filesystem::path test_data_dir() {
   return std::filesystem::path(__FILE__).parent_path();
 }
-
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("cyclone_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

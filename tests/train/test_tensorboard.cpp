@@ -21,24 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("cyclone_tb_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ::cyclone::testing::TempDir;
 
 uint64_t le(const std::string& s, size_t at, int bytes) {
   uint64_t v = 0;
@@ -172,7 +155,7 @@ TEST(TensorBoardCrc, MaskRotatesAndOffsets) {
 
 TEST(TensorBoardWriter, FileNameAndVersionRecord) {
   TempDir dir;
-  const std::string log_dir = dir.str() + "/runs/a";  // parents created
+  const std::string log_dir = dir.path().string() + "/runs/a";  // parents created
   TensorBoardWriter w(log_dir);
   const std::string name = fs::path(w.path()).filename().string();
   EXPECT_EQ(fs::path(w.path()).parent_path(), fs::path(log_dir));
@@ -196,7 +179,7 @@ TEST(TensorBoardWriter, ScalarsRoundTrip) {
   TempDir dir;
   std::string path;
   {
-    TensorBoardWriter w(dir.str());
+    TensorBoardWriter w(dir.path().string());
     path = w.path();
     w.add_scalar("loss/train", 0.5, 0, 1700000000.25);
     w.add_scalar("loss/train", 0.1 + 1e-12, 7, 1700000001.5);
@@ -227,7 +210,7 @@ TEST(TensorBoardWriter, ScalarsRoundTrip) {
 
 TEST(TensorBoardWriter, VarintStepsNegativeAndLarge) {
   TempDir dir;
-  TensorBoardWriter w(dir.str());
+  TensorBoardWriter w(dir.path().string());
   const std::vector<int64_t> steps = {0,
                                       1,
                                       127,
@@ -246,7 +229,7 @@ TEST(TensorBoardWriter, VarintStepsNegativeAndLarge) {
 
 TEST(TensorBoardWriter, WallTimeDefaultsToNow) {
   TempDir dir;
-  TensorBoardWriter w(dir.str());
+  TensorBoardWriter w(dir.path().string());
   w.add_scalar("x", 2.0, 3);
   w.flush();
   const auto ev = read_events(w.path());
@@ -257,7 +240,7 @@ TEST(TensorBoardWriter, WallTimeDefaultsToNow) {
 
 TEST(TensorBoardWriter, UnusableDirectoryNamesPath) {
   TempDir dir;
-  const std::string file = dir.str() + "/plain_file";
+  const std::string file = dir.path().string() + "/plain_file";
   write_file_atomic(file, "x");
   testing::expect_error([&] { TensorBoardWriter w(file + "/logs"); }, {file + "/logs"});
 }
@@ -266,7 +249,7 @@ TEST(TensorBoardWriter, UnusableDirectoryNamesPath) {
 // with EFBIG even for root, where permission bits would not.
 TEST(TensorBoardWriter, WriteFailureThrowsNamingPath) {
   TempDir dir;
-  TensorBoardWriter w(dir.str());
+  TensorBoardWriter w(dir.path().string());
   const std::string path = w.path();
   struct rlimit old {};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -301,16 +284,16 @@ TEST(TensorBoardWriter, FailedCreationLeavesNoTornFile) {
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
   bool threw = false;
   try {
-    TensorBoardWriter w(dir.str());
+    TensorBoardWriter w(dir.path().string());
   } catch (const Error& e) {
     threw = true;
-    EXPECT_NE(e.message().find(dir.str() + "/events.out.tfevents."), std::string::npos)
+    EXPECT_NE(e.message().find(dir.path().string() + "/events.out.tfevents."), std::string::npos)
         << e.message();
   }
   ::setrlimit(RLIMIT_FSIZE, &old);
   ::signal(SIGXFSZ, old_handler);
   EXPECT_TRUE(threw);
-  EXPECT_TRUE(fs::is_empty(dir.str()));
+  EXPECT_TRUE(fs::is_empty(dir.path().string()));
 }
 
 // A full disk: the writer's descriptor (found through /proc/self/fd) is pointed at /dev/full,
@@ -319,7 +302,7 @@ TEST(TensorBoardWriter, DiskFullThrowsNamingPath) {
   if (!fs::exists("/dev/full") || !fs::exists("/proc/self/fd"))
     GTEST_SKIP() << "needs /dev/full and /proc/self/fd";
   TempDir dir;
-  TensorBoardWriter w(dir.str());
+  TensorBoardWriter w(dir.path().string());
   int fd = -1;
   for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
     std::error_code ec;

@@ -23,7 +23,7 @@ struct Problem {
   explicit Problem(uint64_t model_seed = 1, const std::string& optimizer = "sgd",
                    const std::string& opt_json = R"({"lr": 0.05, "momentum": 0.9,
                                                      "weight_decay": 1e-4})",
-                   int64_t train_size = 256) {
+                   int64_t train_size = 256, Device device = Device::cpu()) {
     data::SyntheticOptions so;
     so.channels = 1;
     so.height = so.width = 8;
@@ -41,12 +41,14 @@ struct Problem {
     mo.seed = model_seed;
     dropout_gen = std::make_shared<Generator>(dropout_seed(model_seed));
     mo.dropout_generator = dropout_gen;
+    mo.device = device;
     model = make_model("mlp-32-16", mo);
     opt = optim::make_optimizer(optimizer, model->named_parameters(), opt_json);
     data::LoaderOptions lo;
     lo.batch_size = 32;
     lo.seed = 11;
     lo.workers = 0;
+    lo.device = device;
     train = std::make_unique<data::DataLoader>(train_set, lo);
     lo.shuffle = false;
     lo.batch_size = 64;

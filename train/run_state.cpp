@@ -1,0 +1,72 @@
+#include "cyclone/train/run_state.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cyclone/core/error.h"
+
+namespace cyclone::train {
+
+using json = nlohmann::json;
+
+std::string canonical_json(const std::string& text) { return json::parse(text).dump(); }
+
+std::string run_state_to_json(const RunState& st, const std::string& policy_json, int64_t epochs) {
+  json j;
+  j["format"] = "cyclone.trainer/1";
+  j["epoch"] = st.epoch;
+  j["batch"] = st.batch;
+  j["step"] = st.step;
+  j["skipped"] = st.skipped;
+  j["epoch_loss_sum"] = st.epoch_loss_sum;
+  j["epoch_acc_sum"] = st.epoch_acc_sum;
+  j["epoch_samples"] = st.epoch_samples;
+  j["epoch_updates"] = st.epoch_updates;
+  j["epoch_train_seconds"] = st.epoch_train_seconds;
+  j["train_seconds"] = st.train_seconds;
+  j["train_images"] = st.train_images;
+  j["best_accuracy"] = st.best_accuracy;
+  j["bad_epochs"] = st.bad_epochs;
+  j["plateau"] = st.plateau ? json::parse(st.plateau->to_json()) : json();
+  j["snapshots"] = st.snapshots;
+  json rng = json::array();
+  for (const auto& [seed, offset] : st.rngs) rng.push_back({{"seed", seed}, {"offset", offset}});
+  j["rng"] = rng;
+  j["policy"] = json::parse(policy_json);
+  j["epochs"] = epochs;
+  return j.dump(2);
+}
+
+RunState run_state_from_json(const std::string& text, const std::string& origin) {
+  RunState s;
+  try {
+    const json j = json::parse(text);
+    CYCLONE_CHECK(j.value("format", "") == "cyclone.trainer/1", origin, ": format '",
+                  j.value("format", ""), "', expected 'cyclone.trainer/1'");
+    s.epoch = j.at("epoch").get<int64_t>();
+    s.batch = j.at("batch").get<int64_t>();
+    s.step = j.at("step").get<int64_t>();
+    s.skipped = j.at("skipped").get<int64_t>();
+    s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
+    s.epoch_acc_sum = j.at("epoch_acc_sum").get<double>();
+    s.epoch_samples = j.at("epoch_samples").get<int64_t>();
+    s.epoch_updates = j.at("epoch_updates").get<int64_t>();
+    s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
+    s.train_seconds = j.at("train_seconds").get<double>();
+    s.train_images = j.at("train_images").get<int64_t>();
+    s.best_accuracy = j.at("best_accuracy").get<double>();
+    s.bad_epochs = j.at("bad_epochs").get<int64_t>();
+    if (!j.at("plateau").is_null())
+      s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());
+    s.snapshots = j.at("snapshots").get<std::vector<std::string>>();
+    for (const json& r : j.at("rng"))
+      s.rngs.emplace_back(r.at("seed").get<uint64_t>(), r.at("offset").get<uint64_t>());
+    s.policy = j.at("policy").dump();
+  } catch (const json::exception& e) {
+    CYCLONE_THROW(origin, ": malformed trainer state: ", e.what());
+  }
+  CYCLONE_CHECK(s.epoch >= 0 && s.batch >= 0 && s.step >= 0 && s.epoch_samples >= 0, origin,
+                ": negative epoch, batch, step or sample count");
+  return s;
+}
+
+}  // namespace cyclone::train
