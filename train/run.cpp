@@ -79,6 +79,13 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError(e.message());
   }
 
+  // A malformed --device is the user's typo (exit 2); a well-formed one that this machine cannot
+  // give (no GPU) is a runtime error (exit 1) from resolve_device.
+  const std::string& dv = spec.device;
+  const bool well_formed = dv.empty() || dv == "auto" || dv == "cpu" || dv == "cuda" ||
+                           (dv.rfind("cuda:", 0) == 0 && dv.size() > 5 && dv.size() < 10 &&
+                            dv.find_first_not_of("0123456789", 5) == std::string::npos);
+  if (!well_formed) throw UsageError("device '" + dv + "' is not auto, cpu, cuda or cuda:N");
   const Device device = resolve_device(spec.device);
   set_default_device(device);
   manual_seed(spec.seed);

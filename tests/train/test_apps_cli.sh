@@ -41,6 +41,10 @@ expect_exit 2 "optimizer" "$best_lr" --optimizer=adma
 expect_exit 2 "model" "$best_lr" --model=resnet7 --skip_test=0.1
 expect_exit 2 "activation" "$best_lr" --activation=swishy --skip_test=0.1
 expect_exit 2 "--config" "$train"
+expect_exit 2 "gpu" "$best_lr" --device=gpu --skip_test=0.1
+expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
+check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
+expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
 expect_exit 2 "wat" "$train" --config "$root/configs/one_cycle.json" --wat
 echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finder": {}}' >"$tmp/typo.json"
 expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
@@ -103,6 +107,18 @@ check "the saved weights read with safetensors" "$py" -c "
 from safetensors.numpy import load_file
 w = load_file('$tmp/run/model.safetensors')
 assert any(k.endswith('weight') for k in w), list(w)"
+
+# ---- held-out range test on a validation split, 3 repeats ----
+"$best_lr" "${small[@]}" --limit_train_batches=5 --num_learning_batches=20 --lr_finder_val_every=5 \
+  --validation_fraction=0.1 --lr_finder_repeats=3 --diverge_th=1000 --log_dir="$tmp/val" >"$tmp/val.out" 2>&1
+rc=$?
+check "held-out range test exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "held-out range test records every 5 steps" [ "$(wc -l <"$tmp/val/lr_finder.csv")" -eq 5 ]
+check "repeats report a median and spread" grep -q "3 runs: min_loss_lr median" "$tmp/val.out"
+check "summary.json has the spread" "$py" -c "
+import json; s = json.load(open('$tmp/val/summary.json'))
+sp = s['lr_finder']['spread']['min_loss_lr']
+assert len(s['lr_finder']['runs']) == 3 and sp['min'] <= sp['median'] <= sp['max'], s['lr_finder']"
 
 # ---- resume: one more epoch from the checkpoint, the range test not repeated ----
 "$best_lr" "${small[@]}" --num_epochs=2 --cycle --resume="$tmp/run/checkpoints" --log_dir="$tmp/run" >"$tmp/resume.out" 2>&1
