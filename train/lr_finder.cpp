@@ -10,7 +10,7 @@
 #include "cyclone/core/file_util.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/metrics.h"
-#include "cyclone/train/progress.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
 

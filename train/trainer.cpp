@@ -13,7 +13,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/csv_log.h"
 #include "cyclone/train/interrupt.h"
-#include "cyclone/train/progress.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/tensorboard.h"

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "common/test_util.h"
-#include "cyclone/train/progress.h"
+#include "cyclone/core/progress.h"
 
-namespace cyclone::train {
+namespace cyclone {
 namespace {
 
 // A tmpfile() to write to, and a clock the test moves by hand.
@@ -182,4 +182,4 @@ TEST(ProgressBar, FinishPlainWithoutUpdates) {
 }
 
 }  // namespace
-}  // namespace cyclone::train
+}  // namespace cyclone

@@ -1,5 +1,5 @@
-// Progress of long work (an epoch, an LR range test): a bar redrawn in place on a terminal, or
-// plain lines every few percent / seconds when the output is a file or a CI log.
+// Progress of long work (an epoch, an LR range test, a download): a bar redrawn in place on a
+// terminal, or plain lines every few percent / seconds when the output is a file or a CI log.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace cyclone::train {
+namespace cyclone {
 
 struct ProgressOptions {
   std::FILE* out = stdout;
@@ -62,4 +62,4 @@ std::string format_duration(double seconds);
 // Three significant digits with a k / M / G suffix: "0.512", "152", "1.52k", "15.2M".
 std::string format_rate(double per_second);
 
-}  // namespace cyclone::train
+}  // namespace cyclone

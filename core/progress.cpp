@@ -1,4 +1,4 @@
-#include "cyclone/train/progress.h"
+#include "cyclone/core/progress.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace cyclone::train {
+namespace cyclone {
 
 namespace {
 
@@ -158,4 +158,4 @@ void ProgressBar::finish(const std::string& summary_line) {
   std::fflush(out);
 }
 
-}  // namespace cyclone::train
+}  // namespace cyclone
