@@ -3,6 +3,11 @@ find_package(Threads REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 # zlib reads the gzipped IDX files of MNIST / Fashion-MNIST (data/gzip.cpp).
 find_package(ZLIB REQUIRED)
+# Fetching datasets (data/download.cpp, data/archive.cpp): libcurl for the transfers, libarchive
+# for the tar.gz archives, OpenSSL's libcrypto for MD5 — Debian's packages, not hand-written.
+find_package(CURL REQUIRED)
+find_package(LibArchive REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(OpenBLAS CONFIG QUIET)
 if(OpenBLAS_FOUND AND NOT TARGET cyclone_openblas)
   add_library(cyclone_openblas INTERFACE)

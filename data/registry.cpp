@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cyclone/core/error.h"
+#include "cyclone/data/fetch.h"
 #include "cyclone/data/readers.h"
 
 namespace cyclone::data {
@@ -146,6 +147,14 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
   return found;
 }
 
+std::vector<std::string> dataset_file_names(const std::string& name) {
+  (void)dataset_info(name);  // an unknown name is an Error
+  std::vector<std::string> out;
+  for (const char* split : {"train", "test"})
+    for (const auto& names : candidates(name, split)) out.push_back(names.front());
+  return out;
+}
+
 Dataset load_dataset(const std::string& name, const std::string& split,
                      const LoadOptions& options) {
   const DatasetInfo& info = dataset_info(name);
@@ -153,6 +162,19 @@ Dataset load_dataset(const std::string& name, const std::string& split,
                 "' (train or test)");
   if (name == "synthetic") return make_synthetic(options.synthetic, split);
   const std::string dir = options.data_dir.empty() ? info.default_dir : options.data_dir;
+  // Fetch only when this split is missing (a directory holding just the test files still serves
+  // them); the fetch then completes the whole dataset.
+  bool split_present = true;
+  try {
+    dataset_files(name, split, dir);
+  } catch (const Error&) {
+    split_present = false;
+  }
+  if (options.download && !split_present) {
+    FetchOptions fo;
+    fo.manifest = options.manifest;
+    fetch_dataset(name, dir, fo);
+  }
   const std::vector<std::string> files = dataset_files(name, split, dir);
   const std::string label = name + "/" + split;
   if (name == "mnist" || name == "fashion_mnist") {

@@ -32,7 +32,11 @@ const std::vector<DatasetInfo>& dataset_infos();
 const DatasetInfo& dataset_info(const std::string& name);
 
 struct LoadOptions {
-  std::string data_dir;        // empty: the dataset's default_dir
+  std::string data_dir;  // empty: the dataset's default_dir
+  // Missing files are fetched (data/fetch.h) unless download is false; `manifest` overrides the
+  // built-in list of sources (data/manifest.h: also $CYCLONE_DATASET_MANIFEST).
+  bool download = true;
+  std::string manifest;
   bool coarse_labels = false;  // CIFAR-100: the 20 superclasses instead of the 100 classes
   SyntheticOptions synthetic;  // for "synthetic"
 };
@@ -40,6 +44,10 @@ struct LoadOptions {
 // The split ("train" or "test") of dataset `name`, validated.
 Dataset load_dataset(const std::string& name, const std::string& split,
                      const LoadOptions& options = {});
+
+// The file names a dataset reads (both splits, the first spelling of each): what a fetch must
+// leave in its directory. Empty for synthetic.
+std::vector<std::string> dataset_file_names(const std::string& name);
 
 // The files a split reads, as found in `dir` (an Error naming them all when any is missing).
 std::vector<std::string> dataset_files(const std::string& name, const std::string& split,

@@ -88,6 +88,10 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch (smoke runs)");
   p.add_flag("summary", &o.summary, "print the model summary and exit");
+  p.add_flag("no_download", &o.no_download, "never download a missing dataset (fail instead)");
+  p.add_flag("manifest", &o.manifest,
+             "dataset sources replacing the built-in ones (JSON; also $CYCLONE_DATASET_MANIFEST)",
+             "FILE");
   p.set_epilog(kEpilog);
   return p;
 }

@@ -63,6 +63,8 @@ struct BestLrOptions {
   int64_t workers = -1;                 // loader threads; -1: the loader's default
   int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
   bool summary = false;                 // print the model summary and exit
+  bool no_download = false;             // never fetch a missing dataset (data/fetch.h)
+  std::string manifest;                 // dataset sources replacing the built-in manifest
   bool help = false;                    // -h/--help: print best_lr_help() and exit 0
 };
 

@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/metrics.h"
-#include "cyclone/core/progress.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
 

@@ -126,6 +126,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
 
   data::LoadOptions lo;
   lo.data_dir = spec.data_dir;
+  lo.download = spec.download;
+  lo.manifest = spec.manifest;
   data::Dataset train_set = data::load_dataset(spec.dataset, "train", lo);
   data::Dataset test_set = data::load_dataset(spec.dataset, "test", lo);
   data::Dataset eval_set = test_set;

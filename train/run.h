@@ -33,6 +33,8 @@ struct RunSpec {
   // data
   std::string dataset = "mnist";
   std::string data_dir;
+  bool download = true;            // fetch a missing dataset (data/fetch.h)
+  std::string manifest;            // dataset sources replacing the built-in ones
   double validation_fraction = 0;  // > 0: evaluate on a split of train; test only at the end
   int augment = -1;                // -1: the dataset's standard (CIFAR: crop + flip), 0 off, 1 on
   int64_t batch_size = 32;

@@ -137,6 +137,8 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     Section d(section("dataset"), "dataset", origin);
     s.dataset = d.str("name", "", /*required=*/true);
     s.data_dir = d.str("data_dir", "");
+    s.download = d.boolean("download", true);
+    s.manifest = d.str("manifest", "");
     s.batch_size = d.integer("batch_size", 128, 1);
     s.eval_batch_size = d.integer("eval_batch_size", 256, 1);
     s.validation_fraction = d.num("validation_fraction", 0, 0, 0.99);

@@ -2,7 +2,8 @@
 // style: dataset, model, optimizer, policy, trainer), read into a RunSpec (run.h).
 //
 //   {
-//     "dataset":   {"name": "fashion_mnist", "data_dir": "", "batch_size": 128,
+//     "dataset":   {"name": "fashion_mnist", "data_dir": "", "download": true, "manifest": "",
+//                   "batch_size": 128,
 //                   "eval_batch_size": 256, "validation_fraction": 0, "augment": "auto",
 //                   "workers": -1},
 //     "model":     {"name": "lenet5", "activation": "relu", "initializer": "he_normal",

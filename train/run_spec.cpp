@@ -114,6 +114,8 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.program = "best_lr";
   s.dataset = o.dataset;
   s.data_dir = o.data_dir;
+  s.download = !o.no_download;
+  s.manifest = o.manifest;
   s.validation_fraction = o.validation_fraction;
   s.batch_size = o.batch_size;
   s.workers = static_cast<int>(o.workers);

@@ -9,11 +9,11 @@
 #include <set>
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/schedulers/plateau.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/csv_log.h"
 #include "cyclone/train/interrupt.h"
-#include "cyclone/core/progress.h"
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/tensorboard.h"

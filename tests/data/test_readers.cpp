@@ -308,6 +308,7 @@ TEST(CifarReader, BadFiles) {
 TEST(Registry, MissingDatasetNamesFilesDirectoryAndRemedy) {
   TempDir dir;
   data::LoadOptions o;
+  o.download = false;  // the error a user sees with --no_download (fetching: tests/fetch/)
   o.data_dir = dir.file("absent");
   EXPECT_ERROR_WITH(data::load_dataset("mnist", "train", o), "mnist (train split) not found",
                     dir.file("absent"), "no such directory", "train-images-idx3-ubyte",

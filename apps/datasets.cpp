@@ -1,0 +1,121 @@
+// datasets: the datasets Cyclone knows, where it looks for them, and fetching / verifying them
+// (data/fetch.h). best_lr and train fetch what they need by themselves; this is for doing it ahead
+// of time, checking a copy, or seeing the sources.
+//
+//   ./bin/datasets list                      each dataset, its directory, present / verified
+//   ./bin/datasets fetch cifar10 mnist [--data_dir D] [--manifest F]
+//   ./bin/datasets verify mnist [--data_dir D]    exit 1 when a file is missing or changed
+//   ./bin/datasets manifest [--manifest F]   the sources as JSON (the format --manifest reads)
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cyclone/data/fetch.h"
+#include "cyclone/data/manifest.h"
+#include "cyclone/data/registry.h"
+#include "cyclone/train/cli.h"
+
+namespace {
+
+using namespace cyclone;
+using namespace cyclone::data;
+
+std::string dir_of(const std::string& name, const std::string& data_dir) {
+  return data_dir.empty() ? dataset_info(name).default_dir : data_dir;
+}
+
+// Prints the verification of one dataset; returns true when every file is ok (or unverifiable).
+bool report(const std::string& name, const std::string& dir, const std::string& manifest) {
+  bool good = true;
+  for (const VerifiedFile& v : verify_dataset(name, dir, manifest)) {
+    std::printf("  %-28s %-10s %s\n", v.name.c_str(), v.status.c_str(), v.detail.c_str());
+    good = good && (v.status == "ok" || v.status == "unverified");
+  }
+  return good;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cyclone::train;
+  return run_program("datasets", [&] {
+    std::string data_dir, manifest;
+    ArgParser p("datasets",
+                "Lists, fetches and verifies the datasets Cyclone knows.\n"
+                "usage: datasets list | fetch NAME... | verify NAME... | manifest  [flags]");
+    p.add_flag("data_dir", &data_dir, "the dataset directory (one dataset); empty: its default",
+               "DIR");
+    p.add_flag("manifest", &manifest,
+               "a manifest of sources replacing the built-in one (also $CYCLONE_DATASET_MANIFEST)",
+               "FILE");
+    const std::vector<std::string> args = p.parse(argc, argv);
+    if (p.help_requested()) {
+      std::printf("%s", p.help().c_str());
+      return 0;
+    }
+    if (args.empty()) throw UsageError("a command is needed: list, fetch, verify or manifest");
+    const std::string& cmd = args[0];
+    const std::vector<std::string> names(args.begin() + 1, args.end());
+    for (const std::string& n : names) {
+      try {
+        dataset_info(n);
+      } catch (const Error& e) {
+        throw UsageError(e.message());
+      }
+    }
+    if (!data_dir.empty() && names.size() > 1)
+      throw UsageError("--data_dir names one dataset's directory; give one dataset with it");
+    if (cmd == "manifest") {
+      if (!names.empty()) throw UsageError("manifest takes no dataset names");
+      std::printf("%s\n", manifest_json(active_manifest(manifest)).c_str());
+      return 0;
+    }
+    if (cmd == "list") {
+      for (const DatasetInfo& info : dataset_infos()) {
+        if (info.name == "synthetic") continue;
+        const std::string dir = dir_of(info.name, names.empty() ? data_dir : "");
+        const bool present = dataset_present(info.name, dir);
+        std::printf("%-14s %-40s %s\n", info.name.c_str(), dir.c_str(),
+                    present ? "present" : "missing");
+        if (present) {
+          report(info.name, dir, manifest);
+        } else {
+          std::string files;
+          for (const std::string& f : dataset_file_names(info.name))
+            files += (files.empty() ? "" : ", ") + f;
+          std::printf("  needs %s (datasets fetch %s)\n", files.c_str(), info.name.c_str());
+        }
+      }
+      return 0;
+    }
+    if (names.empty()) throw UsageError(cmd + " needs one or more dataset names");
+    if (cmd == "fetch") {
+      for (const std::string& n : names) {
+        const std::string dir = dir_of(n, data_dir);
+        FetchOptions fo;
+        fo.manifest = manifest;
+        const bool was_present = dataset_present(n, dir);
+        fetch_dataset(n, dir, fo);
+        std::printf("%s: %s in %s\n", n.c_str(), was_present ? "already present" : "fetched",
+                    dir.c_str());
+      }
+      return 0;
+    }
+    if (cmd == "verify") {
+      bool all_good = true;
+      for (const std::string& n : names) {
+        const std::string dir = dir_of(n, data_dir);
+        std::printf("%s (%s)\n", n.c_str(), dir.c_str());
+        all_good = report(n, dir, manifest) && all_good;
+      }
+      if (!all_good) {
+        std::fprintf(stderr,
+                     "datasets: verification failed (a file is missing or changed); fetch it "
+                     "again: remove it and run datasets fetch\n");
+        return 1;
+      }
+      return 0;
+    }
+    throw UsageError("unknown command '" + cmd + "' (list, fetch, verify or manifest)");
+  });
+}

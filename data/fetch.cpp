@@ -1,0 +1,182 @@
+#include "cyclone/data/fetch.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
+#include "cyclone/data/archive.h"
+#include "cyclone/data/gzip.h"
+#include "cyclone/data/manifest.h"
+#include "cyclone/data/registry.h"
+
+namespace cyclone::data {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kRecord = ".cyclone-verified.json";
+
+std::map<std::string, std::string> read_record(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  if (!fs::exists(dir / kRecord, ec)) return out;
+  try {
+    const json j = json::parse(::cyclone::read_file((dir / kRecord).string(), 1 << 20));
+    for (const auto& [k, v] : j.items())
+      if (v.is_string()) out[k] = v.get<std::string>();
+  } catch (const json::exception&) {
+    // A damaged record only loses the checksums of extracted members: verify says "unverified".
+  }
+  return out;
+}
+
+void write_record(const fs::path& dir, const std::map<std::string, std::string>& record) {
+  json j = json::object();
+  for (const auto& [k, v] : record) j[k] = v;
+  write_file_atomic((dir / kRecord).string(), j.dump(2) + "\n");
+}
+
+const std::vector<RemoteFile>& sources(const Manifest& m, const std::string& name) {
+  auto it = m.find(name);
+  CYCLONE_CHECK(it != m.end() && !it->second.empty(), name,
+                ": no download source is known (the manifest has no entry); ",
+                dataset_info(name).how_to_get);
+  return it->second;
+}
+
+std::vector<uint8_t> read_gz_or_raw(const std::string& path) { return data::read_file(path); }
+
+bool present_on_disk(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+}  // namespace
+
+bool dataset_present(const std::string& name, const std::string& dir) {
+  if (name == "synthetic") return true;
+  try {
+    dataset_files(name, "train", dir);
+    dataset_files(name, "test", dir);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void fetch_dataset(const std::string& name, const std::string& dir_str,
+                   const FetchOptions& options) {
+  if (dataset_present(name, dir_str)) return;
+  const Manifest manifest = active_manifest(options.manifest);
+  const std::vector<RemoteFile>& files = sources(manifest, name);
+  const fs::path dir(dir_str);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  CYCLONE_CHECK(!ec, name, ": cannot create the data directory '", dir_str, "': ", ec.message(),
+                " (choose another with --data_dir)");
+  DirLock lock(dir_str, name);
+  if (dataset_present(name, dir_str)) return;  // another process fetched it while we waited
+
+  std::map<std::string, std::string> record = read_record(dir);
+  const std::vector<std::string> wanted = dataset_file_names(name);
+  for (const RemoteFile& f : files) {
+    if (f.is_archive()) {
+      std::vector<std::string> missing;
+      for (const std::string& w : wanted)
+        if (!present_on_disk(dir / w)) missing.push_back(w);
+      if (missing.empty()) continue;
+      const fs::path archive = dir / f.name;
+      if (!present_on_disk(archive)) download_file(f, archive.string(), options.download);
+      std::fprintf(stderr, "%s: extracting %zu files from %s\n", name.c_str(), missing.size(),
+                   f.name.c_str());
+      for (const std::string& w : extract_members(archive.string(), dir_str, missing))
+        record[w] = md5_file((dir / w).string());
+      // The members are what a run reads; the archive would only double the disk used.
+      fs::remove(archive, ec);
+    } else {
+      if (present_on_disk(dir / f.name)) continue;
+      download_file(f, (dir / f.name).string(), options.download);
+      record[f.name] = f.md5;
+    }
+  }
+  write_record(dir, record);
+  if (!dataset_present(name, dir_str)) {
+    // The manifest's files did not provide what the reader needs: say which.
+    dataset_files(name, "train", dir_str);
+    dataset_files(name, "test", dir_str);
+  }
+}
+
+std::vector<VerifiedFile> verify_dataset(const std::string& name, const std::string& dir_str,
+                                         const std::string& manifest_path) {
+  const fs::path dir(dir_str);
+  std::vector<VerifiedFile> out;
+  if (name == "synthetic") return out;
+  const Manifest manifest = active_manifest(manifest_path);
+  const auto it = manifest.find(name);
+  const std::map<std::string, std::string> record = read_record(dir);
+  std::vector<std::string> covered;
+  if (it != manifest.end()) {
+    for (const RemoteFile& f : it->second) {
+      if (f.is_archive()) continue;  // its members are checked below
+      covered.push_back(f.name);
+      VerifiedFile v{f.name, "ok", ""};
+      const fs::path p = dir / f.name;
+      if (!present_on_disk(p)) {
+        v.status = "missing";
+      } else {
+        const std::string got = md5_file(p.string());
+        const int64_t size = static_cast<int64_t>(file_size(p.string()));
+        if (f.size >= 0 && size != f.size) {
+          v.status = "mismatch";
+          v.detail = std::to_string(size) + " bytes, expected " + std::to_string(f.size);
+        } else if (got != f.md5) {
+          v.status = "mismatch";
+          v.detail = "md5 " + got + ", expected " + f.md5;
+        }
+        if (v.status == "mismatch" && !f.content_md5.empty()) {
+          // Another gzip header around the same data (Debian's packages rewrite it).
+          const std::vector<uint8_t> content = read_gz_or_raw(p.string());
+          if (md5_bytes(std::string_view(reinterpret_cast<const char*>(content.data()),
+                                         content.size())) == f.content_md5) {
+            v.status = "ok";
+            v.detail = "same data as published, recompressed (another gzip header)";
+          }
+        }
+      }
+      out.push_back(v);
+    }
+  }
+  for (const std::string& w : dataset_file_names(name)) {
+    if (std::find(covered.begin(), covered.end(), w) != covered.end()) continue;
+    // MNIST-style names: the manifest lists the .gz spelling.
+    if (std::find(covered.begin(), covered.end(), w + ".gz") != covered.end()) continue;
+    VerifiedFile v{w, "ok", ""};
+    const fs::path p = dir / w;
+    const auto rec = record.find(w);
+    if (!present_on_disk(p)) {
+      v.status = "missing";
+    } else if (rec == record.end()) {
+      v.status = "unverified";
+      v.detail = "no checksum recorded (not fetched by Cyclone)";
+    } else {
+      const std::string got = md5_file(p.string());
+      if (got != rec->second) {
+        v.status = "mismatch";
+        v.detail = "md5 " + got + ", recorded " + rec->second + " when it was fetched";
+      }
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace cyclone::data

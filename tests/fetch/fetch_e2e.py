@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""./bin/datasets and ./bin/best_lr fetching datasets from a local HTTP server (no internet):
+success end to end (then training reads the data), verify, a resumed transfer, checksum mismatch,
+HTTP 404, connection refused, an archive with an escaping member, two processes at once, a data
+directory that cannot be created, and --no_download.
+
+    fetch_e2e.py <datasets> <best_lr> <http_server.py>
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+datasets_bin, best_lr_bin, server_py = sys.argv[1:4]
+tmp = tempfile.mkdtemp(prefix="cyclone_fetch_")
+www = os.path.join(tmp, "www")
+os.makedirs(www)
+failures = []
+
+
+def check(what, ok, detail=""):
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok else "  " + detail))
+    if not ok:
+        failures.append(what)
+
+
+def md5(path):
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
+
+
+def cifar_batch(n, seed):
+    out = bytearray()
+    for i in range(n):
+        out.append((i + seed) % 10)
+        out += bytes(((i * 7 + j + seed) % 256) for j in range(3072))
+    return bytes(out)
+
+
+def make_tar(path, members):
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+def idx_images(n):
+    return struct.pack(">IIII", 0x00000803, n, 28, 28) + bytes((i * 13) % 256 for i in range(n * 784))
+
+
+def idx_labels(n):
+    return struct.pack(">II", 0x00000801, n) + bytes(i % 10 for i in range(n))
+
+
+# ---- what the server offers ----
+cifar_members = [("cifar-10-batches-bin/data_batch_%d.bin" % k, cifar_batch(8, k)) for k in range(1, 6)]
+cifar_members += [("cifar-10-batches-bin/test_batch.bin", cifar_batch(8, 9)),
+                  ("cifar-10-batches-bin/readme.html", b"<html></html>")]
+make_tar(os.path.join(www, "cifar-10-binary.tar.gz"), cifar_members)
+make_tar(os.path.join(www, "evil.tar.gz"), [("../escape.bin", b"x" * 10)] + cifar_members)
+mnist = {"train-images-idx3-ubyte.gz": idx_images(32), "train-labels-idx1-ubyte.gz": idx_labels(32),
+         "t10k-images-idx3-ubyte.gz": idx_images(16), "t10k-labels-idx1-ubyte.gz": idx_labels(16)}
+for name, raw in mnist.items():
+    with open(os.path.join(www, name), "wb") as f:
+        f.write(gzip.compress(raw))
+
+log_path = os.path.join(tmp, "server.log")
+server = subprocess.Popen([sys.executable, server_py, www, "--fail-once", "/resume/cifar-10-binary.tar.gz:1000"],
+                          stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
+port = int(server.stdout.readline())
+os.makedirs(os.path.join(www, "resume"))
+shutil.copy(os.path.join(www, "cifar-10-binary.tar.gz"), os.path.join(www, "resume"))
+base = "http://127.0.0.1:%d" % port
+
+
+def entry(name, url_path=None, md5sum=None, size=None):
+    p = os.path.join(www, name)
+    return {"url": base + "/" + (url_path or name), "md5": md5sum or md5(p),
+            "size": os.path.getsize(p) if size is None else size}
+
+
+def manifest(path, content):
+    with open(path, "w") as f:
+        json.dump(content, f)
+    return path
+
+
+good = manifest(os.path.join(tmp, "good.json"), {
+    "cifar10": [entry("cifar-10-binary.tar.gz")],
+    "mnist": [entry(n) for n in mnist]})
+
+
+def run(*args, timeout=120, env=None):
+    t0 = time.time()
+    p = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env)
+    return p.returncode, p.stdout, p.stderr, time.time() - t0
+
+
+def one_line(err):
+    return len(err.strip().splitlines()) == 1
+
+
+try:
+    # ---- success: fetch, files in place, nothing half-written, verify ----
+    d = os.path.join(tmp, "cifar")
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", d, "--manifest", good)
+    check("datasets fetch cifar10 exits 0", rc == 0, err)
+    names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    want = sorted(["data_batch_%d.bin" % k for k in range(1, 6)] + ["test_batch.bin"])
+    check("the six CIFAR files are in place, nothing else visible",
+          [n for n in names if not n.startswith(".")] == want, str(names))
+    check("no .part, archive or temporary directory left",
+          not any(n.endswith(".part") or n.endswith(".tar.gz") or n.startswith(".extract") for n in names), str(names))
+    check("extracted bytes are the archive's", open(os.path.join(d, "test_batch.bin"), "rb").read() == cifar_members[5][1])
+    rc, out, err, _ = run(datasets_bin, "verify", "cifar10", "--data_dir", d, "--manifest", good)
+    check("datasets verify passes", rc == 0 and "mismatch" not in out, out + err)
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", d, "--manifest", good)
+    check("a second fetch finds it present", rc == 0 and "already present" in out, out + err)
+    with open(os.path.join(d, "test_batch.bin"), "r+b") as f:
+        f.seek(100)
+        b = f.read(1)
+        f.seek(100)
+        f.write(bytes([b[0] ^ 1]))
+    rc, out, err, _ = run(datasets_bin, "verify", "cifar10", "--data_dir", d, "--manifest", good)
+    check("verify detects one changed byte", rc == 1 and "test_batch.bin" in out and "mismatch" in out, out + err)
+
+    # ---- best_lr fetches MNIST by itself and trains on it ----
+    dm = os.path.join(tmp, "mnist")
+    rc, out, err, _ = run(best_lr_bin, "--dataset=mnist", "--data_dir=" + dm, "--manifest=" + good,
+                          "--skip_test=0.01", "--num_epochs=1", "--batch_size=8", "--no_plots",
+                          "--log_dir=" + os.path.join(tmp, "logs"), "--workers=0")
+    check("best_lr fetches mnist and trains (exit 0)", rc == 0, err[-2000:])
+    check("the .gz files are kept as published", all(md5(os.path.join(dm, n)) == md5(os.path.join(www, n)) for n in mnist))
+
+    # ---- a transfer cut short, resumed with Range ----
+    dr = os.path.join(tmp, "resume")
+    resume = manifest(os.path.join(tmp, "resume.json"), {"cifar10": [entry("cifar-10-binary.tar.gz", "resume/cifar-10-binary.tar.gz")]})
+    rc1, _, err1, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", dr, "--manifest", resume)
+    rc2, _, err2, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", dr, "--manifest", resume)
+    log = open(log_path).read()
+    check("the cut transfer fails, the second completes", rc1 == 1 and rc2 == 0, err1 + err2)
+    check("the second request asked for a Range", "range=bytes=" in log, log[-1500:])
+
+    # ---- checksum mismatch: nothing left in place ----
+    dc = os.path.join(tmp, "bad_md5")
+    bad = manifest(os.path.join(tmp, "bad.json"), {"cifar10": [entry("cifar-10-binary.tar.gz", md5sum="0" * 32)]})
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", dc, "--manifest", bad)
+    left = [n for n in os.listdir(dc)] if os.path.isdir(dc) else []
+    check("md5 mismatch: exit 1, one line naming md5", rc == 1 and "md5" in err.lower() and one_line(err), err)
+    check("md5 mismatch: nothing left but the lock", all(n.startswith(".cyclone-fetch") for n in left), str(left))
+
+    # ---- 404 and connection refused ----
+    missing = manifest(os.path.join(tmp, "404.json"), {"cifar10": [dict(entry("cifar-10-binary.tar.gz"), url=base + "/nope.tar.gz")]})
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", os.path.join(tmp, "d404"), "--manifest", missing)
+    check("HTTP 404: exit 1, one line naming 404 and the URL", rc == 1 and "404" in err and "/nope.tar.gz" in err and one_line(err), err)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+    s.close()
+    refused = manifest(os.path.join(tmp, "refused.json"), {"cifar10": [dict(entry("cifar-10-binary.tar.gz"), url="http://127.0.0.1:%d/x.tar.gz" % closed)]})
+    rc, out, err, secs = run(datasets_bin, "fetch", "cifar10", "--data_dir", os.path.join(tmp, "dref"), "--manifest", refused)
+    check("connection refused: exit 1 within 5 s, says so", rc == 1 and secs < 5 and "refused" in err.lower(), "%.1f s: %s" % (secs, err))
+    check("failures say what to do (fetch by hand, the directory)", "by hand" in err and "dref" in err, err)
+
+    # ---- an archive with ../escape ----
+    de = os.path.join(tmp, "evil", "data")
+    evil = manifest(os.path.join(tmp, "evil.json"), {"cifar10": [dict(entry("evil.tar.gz"), name="cifar-10-binary.tar.gz")]})
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", de, "--manifest", evil)
+    check("escaping member refused: exit 1 naming it", rc == 1 and "../escape.bin" in err, err)
+    check("nothing written outside", not os.path.exists(os.path.join(tmp, "evil", "escape.bin")))
+
+    # ---- two processes fetching the same dataset: one transfer ----
+    dt = os.path.join(tmp, "twice")
+    before = open(log_path).read().count("GET /cifar-10-binary.tar.gz")
+    procs = [subprocess.Popen([datasets_bin, "fetch", "cifar10", "--data_dir", dt, "--manifest", good],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    rcs = [p.wait(timeout=120) for p in procs]
+    after = open(log_path).read().count("GET /cifar-10-binary.tar.gz")
+    check("two processes: both exit 0", rcs == [0, 0], str(rcs))
+    check("two processes: one transfer", after - before == 1, "%d transfers" % (after - before))
+
+    # ---- a directory that cannot be created; --no_download ----
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", "/proc/cyclone_no_such/dir", "--manifest", good)
+    check("uncreatable data dir: exit 1 naming it", rc == 1 and "/proc/cyclone_no_such/dir" in err and one_line(err), err)
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", "/proc/sys", "--manifest", good)
+    check("a data dir that cannot be written: exit 1 naming it", rc == 1 and "/proc/sys" in err and one_line(err), err)
+    rc, out, err, _ = run(best_lr_bin, "--dataset=mnist", "--data_dir=" + os.path.join(tmp, "none"), "--no_download", "--skip_test=0.1")
+    check("--no_download: exit 1, the not-found message", rc == 1 and "not found" in err and one_line(err), err)
+
+    # ---- the manifest and list commands ----
+    rc, out, err, _ = run(datasets_bin, "manifest")
+    m = json.loads(out) if rc == 0 else {}
+    check("datasets manifest prints the built-in sources", rc == 0 and m.get("cifar10", [{}])[0].get("md5") == "c32a1d4ab5d03f1284b67883e8d87530", out[:300] + err)
+    rc, out, err, _ = run(datasets_bin, "list")
+    check("datasets list names every dataset", rc == 0 and all(n in out for n in ["mnist", "fashion_mnist", "cifar10", "cifar100"]), out + err)
+    if os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        rc, out, err, _ = run(datasets_bin, "verify", "fashion_mnist")
+        check("Debian's recompressed Fashion-MNIST verifies as the published data",
+              rc == 0 and "recompressed" in out, out + err)
+    rc, out, err, _ = run(datasets_bin, "frobnicate")
+    check("unknown command: exit 2", rc == 2 and one_line(err), err)
+finally:
+    server.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+sys.exit(1 if failures else 0)
