@@ -2,6 +2,7 @@
 //
 //   ./bin/train --config configs/clr_triangular.json [--resume logs/run/checkpoints]
 //               [--device cuda] [--log_dir DIR] [--epochs N] [--seed N] [--limit_train_batches N]
+//               [--no_download]
 //
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error (unknown flag,
 // bad config), 130 Ctrl-C (after writing a checkpoint).
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   return run_program("train", [&] {
     std::string config, resume, device, log_dir;
     int64_t epochs = 0, seed = -1, limit = -1;
-    bool summary = false;
+    bool summary = false, no_download = false;
     ArgParser p("train", "Trains any model x optimizer x policy described by a JSON config.");
     p.add_flag("config", &config, "the run's JSON file (see configs/)", "FILE");
     p.add_flag("resume", &resume, "continue from a checkpoint (a directory or its parent)", "DIR");
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     p.add_flag("limit_train_batches", &limit, "override trainer.limit_train_batches (smoke runs)",
                "N");
     p.add_flag("summary", &summary, "print the model summary and exit");
+    p.add_flag("no_download", &no_download, "never download a missing dataset (fail instead)");
     if (!p.parse(argc, argv).empty())
       throw UsageError("unexpected argument (flags only; see --help)");
     if (p.help_requested()) {
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
       spec.trainer.limit_train_batches = limit;
     }
     spec.summary_only = summary;
+    if (no_download) spec.download = false;
     return run_experiment(spec).exit_code;
   });
 }
