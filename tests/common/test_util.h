@@ -85,7 +85,7 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
 // Runs f and expects a cyclone::Error whose message contains every one of `parts` (the op, the
 // shapes, the offending value: what a user needs to act on it).
 template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
+void expect_error(F&& f, const std::vector<std::string>& parts) {
   try {
     f();
     ADD_FAILURE() << "expected a cyclone::Error";

@@ -94,18 +94,7 @@ std::vector<std::string> listing(const fs::path& dir) {
   return names;
 }
 
-// Runs `f`, expecting an Error whose message holds every one of `parts`.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no Error thrown";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) {
-      EXPECT_NE(e.message().find(p), std::string::npos) << "\"" << p << "\" not in: " << e.what();
-    }
-  }
-}
+using ::cyclone::testing::expect_error;
 
 // An archive laid out like cifar-10-binary.tar.gz, and an empty destination beside it.
 struct Fixture {

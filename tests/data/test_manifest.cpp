@@ -44,17 +44,7 @@ void expect_same(const Manifest& a, const Manifest& b) {
   }
 }
 
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no Error thrown";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) {
-      EXPECT_NE(e.message().find(p), std::string::npos) << "\"" << p << "\" not in: " << e.what();
-    }
-  }
-}
+using ::cyclone::testing::expect_error;
 
 const char* kMd5 = "0123456789abcdef0123456789abcdef";
 
@@ -107,7 +97,7 @@ TEST(ManifestTest, RoundTripsThroughJson) {
   expect_same(data::parse_manifest(text, "round-trip"), m);
   // A file without a published size round-trips too.
   Manifest small;
-  small["cifar10"] = {RemoteFile{"x.tar", {"file:///tmp/x.tar", "https://h/x.tar"}, kMd5, -1}};
+  small["cifar10"] = {RemoteFile{"x.tar", {"file:///tmp/x.tar", "https://h/x.tar"}, kMd5, -1, ""}};
   expect_same(data::parse_manifest(data::manifest_json(small), "small"), small);
   EXPECT_EQ(data::manifest_json(small).find("size"), std::string::npos);
 }
