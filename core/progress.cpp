@@ -38,6 +38,12 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+std::string format_double(const char* printf_format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, printf_format, value);
+  return buf;
+}
+
 std::string format_rate(double per_second) {
   if (!std::isfinite(per_second) || per_second < 0) return "?";
   static const char* const kSuffix[] = {"", "k", "M", "G", "T"};

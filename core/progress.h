@@ -61,5 +61,7 @@ class ProgressBar {
 std::string format_duration(double seconds);
 // Three significant digits with a k / M / G suffix: "0.512", "152", "1.52k", "15.2M".
 std::string format_rate(double per_second);
+// One number through a printf format ("%.4f", "%.3g"): the fields of progress and summary lines.
+std::string format_double(const char* printf_format, double value);
 
 }  // namespace cyclone

@@ -20,12 +20,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 void check_options(const LrFinderOptions& o, const data::DataLoader* val) {
   CYCLONE_CHECK(o.start_lr > 0 && std::isfinite(o.start_lr), "lr range test: start_lr ", o.start_lr,
                 " must be > 0");
@@ -130,9 +124,9 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
     }
     if (bar)
       bar->update(updates, images,
-                  {{"lr", fmt("%.3g", lr)},
-                   {"loss", fmt("%.4f", s.loss)},
-                   {"smoothed", fmt("%.4f", smooth.value())}});
+                  {{"lr", format_double("%.3g", lr)},
+                   {"loss", format_double("%.4f", s.loss)},
+                   {"smoothed", format_double("%.4f", smooth.value())}});
     if (r.diverged) break;
   }
   r.stopped_at = updates;
@@ -143,9 +137,9 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
                        format_duration(r.seconds) +
                        (r.diverged ? ", stopped at divergence" : ", reached end_lr");
     if (r.suggestions.valid)
-      line += fmt(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
-              fmt(", steepest %.3g", r.suggestions.steepest_lr) +
-              fmt(", valley %.3g", r.suggestions.valley_lr);
+      line += format_double(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
+              format_double(", steepest %.3g", r.suggestions.steepest_lr) +
+              format_double(", valley %.3g", r.suggestions.valley_lr);
     bar->finish(line);
   }
   return r;
@@ -275,7 +269,7 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
     }
     LrFinderOptions o = options;
     o.restore = false;
-    o.label = options.label + " (" + hyperparameter + " " + fmt("%g", v) + ")";
+    o.label = options.label + " (" + hyperparameter + " " + format_double("%g", v) + ")";
     out.push_back({v, find_lr(model, optimizer, train, o, val)});
   }
   // The snapshot holds the optimizer's own momentum / weight decay (its state JSON has both).

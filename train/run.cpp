@@ -1,4 +1,5 @@
 #include "cyclone/train/run.h"
+#include "cyclone/core/progress.h"
 
 #include <algorithm>
 #include <chrono>
@@ -25,12 +26,6 @@ using json = nlohmann::json;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string fmtg(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 json finder_json(const LrFinderResult& r) {
   return {{"steps", r.stopped_at},
@@ -229,7 +224,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw Error(
           "the LR range test found no usable rate: the loss was not finite from its first "
           "steps; lower --lr_min (now " +
-          fmtg(fo.start_lr) + ") or check the data");
+          format_double("%.4g", fo.start_lr) + ") or check the data");
     chosen = pick_suggestion(s, spec.finder.suggestion);
     std::printf(
         "%s: suggestions  min_loss_lr %.4g  min_loss_lr/10 %.4g  steepest_lr %.4g  "
@@ -279,8 +274,9 @@ RunOutcome run_experiment(const RunSpec& spec) {
           sweep_lr(*model, *opt, train_loader, so, what, values, use_val ? &eval_loader : nullptr);
       json arr = json::array();
       for (const auto& c : curves) {
-        write_lr_finder_csv(
-            c.result, (log_dir / ("lr_finder_" + what + "_" + fmtg(c.value) + ".csv")).string());
+        write_lr_finder_csv(c.result, (log_dir / ("lr_finder_" + what + "_" +
+                                                  format_double("%.4g", c.value) + ".csv"))
+                                          .string());
         json cj = finder_json(c.result);
         cj[what] = c.value;
         arr.push_back(cj);

@@ -2,19 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
+#include "cyclone/core/progress.h"
 #include "cyclone/train/plot.h"
 
 namespace cyclone::train {
 
 namespace {
-
-std::string fmtg(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
                          "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
@@ -59,10 +53,13 @@ void plot_lr_finder(const std::vector<const LrFinderResult*>& runs, const Sugges
     if (p.y_min && *p.y_min >= *p.y_max) p.y_min.reset();
   }
   if (s.valid) {
-    p.markers.push_back({s.min_loss_lr, "min loss " + fmtg(s.min_loss_lr), "#d62728"});
-    p.markers.push_back({s.min_loss_lr_div10, "min/10 " + fmtg(s.min_loss_lr_div10), "#ff7f0e"});
-    p.markers.push_back({s.steepest_lr, "steepest " + fmtg(s.steepest_lr), "#2ca02c"});
-    p.markers.push_back({s.valley_lr, "valley " + fmtg(s.valley_lr), "#9467bd"});
+    p.markers.push_back(
+        {s.min_loss_lr, "min loss " + format_double("%.4g", s.min_loss_lr), "#d62728"});
+    p.markers.push_back(
+        {s.min_loss_lr_div10, "min/10 " + format_double("%.4g", s.min_loss_lr_div10), "#ff7f0e"});
+    p.markers.push_back(
+        {s.steepest_lr, "steepest " + format_double("%.4g", s.steepest_lr), "#2ca02c"});
+    p.markers.push_back({s.valley_lr, "valley " + format_double("%.4g", s.valley_lr), "#9467bd"});
   }
   write_svg(p, path);
 }
@@ -80,7 +77,7 @@ void plot_lr_sweep(const std::vector<SweepCurve>& curves, const std::string& wha
     s.x = curves[k].result.lrs;
     s.y = curves[k].result.smoothed;
     s.color = kColors[k % 8];
-    s.label = what + " " + fmtg(curves[k].value);
+    s.label = what + " " + format_double("%.4g", curves[k].value);
     p.series.push_back(s);
     for (double v : s.y)
       if (std::isfinite(v)) {

@@ -30,12 +30,6 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 const std::vector<std::string> kEpochColumns = {
     "epoch",     "step", "train_loss", "train_accuracy",    "test_loss",     "test_accuracy",
     "test_top5", "lr",   "momentum",   "images_per_second", "epoch_seconds", "wall_seconds"};
@@ -122,10 +116,19 @@ struct Trainer::Impl {
     }
   }
 
-  std::string checkpoint_parent() const { return o.checkpoint_dir; }
-  std::string snapshot_dir() const {
-    return (fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots")
-        .string();
+  // Saves the weights as the snapshot of `st.step` unless that snapshot was already taken (a
+  // skipped batch retries the same step; a resumed run may have taken it); returns its path.
+  std::string save_snapshot() {
+    const fs::path dir =
+        fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots";
+    const std::string path =
+        (dir / ("snapshot-step-" + std::to_string(st.step) + ".safetensors")).string();
+    if (std::find(st.snapshots.begin(), st.snapshots.end(), path) == st.snapshots.end()) {
+      fs::create_directories(dir);
+      model.save(path);
+      st.snapshots.push_back(path);
+    }
+    return path;
   }
 
   std::string save(const std::string& name) {
@@ -162,10 +165,7 @@ void Trainer::on_epoch_end(std::function<void(const EpochStats&)> callback) {
 int64_t Trainer::step() const { return impl_->st.step; }
 const std::vector<double>& Trainer::losses() const { return impl_->losses; }
 
-FitResult Trainer::fit() {
-  FitResult r = impl_->fit();
-  return r;
-}
+FitResult Trainer::fit() { return impl_->fit(); }
 
 FitResult Trainer::Impl::fit() {
   const auto wall0 = Clock::now();
@@ -222,17 +222,7 @@ FitResult Trainer::Impl::fit() {
     so.accuracy = true;
     auto t_epoch = Clock::now();
     while (st.batch < per_epoch && train.next(batch)) {
-      if (restarts.count(st.step) &&
-          std::none_of(st.snapshots.begin(), st.snapshots.end(), [&](const std::string& s) {
-            return s.find("step-" + std::to_string(st.step) + ".") != std::string::npos;
-          })) {
-        const std::string path = (fs::path(snapshot_dir()) /
-                                  ("snapshot-step-" + std::to_string(st.step) + ".safetensors"))
-                                     .string();
-        fs::create_directories(snapshot_dir());
-        model.save(path);
-        st.snapshots.push_back(path);
-      }
+      if (restarts.count(st.step)) save_snapshot();
       set_hyperparams();
       const double lr = opt.lr();
       const StepResult s = train_step(model, opt, batch, so);
@@ -245,10 +235,10 @@ FitResult Trainer::Impl::fit() {
         r.status = "diverged";
         r.message = (blown ? "the gradients were not finite for " +
                                  std::to_string(consecutive_skips) + " batches in a row"
-                           : "the training loss became " + fmt("%g", s.loss)) +
+                           : "the training loss became " + format_double("%g", s.loss)) +
                     " at step " + std::to_string(st.step) + " (epoch " +
                     std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) +
-                    ") with lr " + fmt("%.4g", lr) +
+                    ") with lr " + format_double("%.4g", lr) +
                     "; training stopped. Lower the learning rate (or clip gradients)";
         std::error_code ec;
         if (!o.checkpoint_dir.empty() && fs::exists(fs::path(o.checkpoint_dir) / "latest", ec))
@@ -277,9 +267,9 @@ FitResult Trainer::Impl::fit() {
                                     {"train/grad_norm", s.grad_norm}});
       }
       if (bar)
-        bar->update(
-            st.batch, st.epoch_samples,
-            {{"loss", fmt("%.4f", st.epoch_loss_sum / st.epoch_samples)}, {"lr", fmt("%.3g", lr)}});
+        bar->update(st.batch, st.epoch_samples,
+                    {{"loss", format_double("%.4f", st.epoch_loss_sum / st.epoch_samples)},
+                     {"lr", format_double("%.3g", lr)}});
       if (interrupt_requested()) break;
     }
     st.epoch_train_seconds += since(t_epoch);
@@ -321,15 +311,15 @@ FitResult Trainer::Impl::fit() {
     }
     if (plateau) st.plateau = plateau->report(*st.plateau, es.eval ? es.eval->loss : es.train_loss);
     std::string line = "epoch " + std::to_string(es.epoch) + "/" + std::to_string(o.epochs) +
-                       "  train loss " + fmt("%.4f", es.train_loss) + " acc " +
-                       fmt("%.2f%%", 100 * es.train_accuracy);
+                       "  train loss " + format_double("%.4f", es.train_loss) + " acc " +
+                       format_double("%.2f%%", 100 * es.train_accuracy);
     if (es.eval) {
-      line += "  test loss " + fmt("%.4f", es.eval->loss) + " acc " +
-              fmt("%.2f%%", 100 * es.eval->top1);
-      if (es.eval->top5 >= 0) line += " top5 " + fmt("%.2f%%", 100 * es.eval->top5);
+      line += "  test loss " + format_double("%.4f", es.eval->loss) + " acc " +
+              format_double("%.2f%%", 100 * es.eval->top1);
+      if (es.eval->top5 >= 0) line += " top5 " + format_double("%.2f%%", 100 * es.eval->top5);
     }
-    line += "  lr " + fmt("%.4g", es.lr) + "  " + format_rate(es.images_per_second) + " img/s  " +
-            format_duration(es.seconds);
+    line += "  lr " + format_double("%.4g", es.lr) + "  " + format_rate(es.images_per_second) +
+            " img/s  " + format_duration(es.seconds);
     if (bar) {
       bar->finish(line);
     } else if (!silent) {
@@ -400,13 +390,7 @@ FitResult Trainer::Impl::fit() {
 
   // Snapshot ensemble: the final weights are the last member.
   if (o.snapshot_ensemble && (r.status == "completed" || r.status == "early_stopped")) {
-    fs::create_directories(snapshot_dir());
-    const std::string final_path =
-        (fs::path(snapshot_dir()) / ("snapshot-step-" + std::to_string(st.step) + ".safetensors"))
-            .string();
-    model.save(final_path);
-    if (std::find(st.snapshots.begin(), st.snapshots.end(), final_path) == st.snapshots.end())
-      st.snapshots.push_back(final_path);
+    const std::string final_path = save_snapshot();
     if (eval) {
       Tensor sum;
       for (const std::string& p : st.snapshots) {
