@@ -48,10 +48,19 @@ OptimPlan::OptimPlan(const OptimConfig& config, std::vector<OptimGroupParams> gr
       check_same_dtype("optimizer plan (state)", t.param, t.state[s]);
       check_same_device("optimizer plan (state)", t.param, t.state[s]);
     }
+    if (optim_has_mu_product(config_)) {
+      CYCLONE_CHECK(t.mu_product.defined(), "optimizer plan: tensor ", i,
+                    " lacks its mu product pair");
+      CYCLONE_CHECK(t.mu_product.dtype() == DType::kFloat64 && t.mu_product.numel() == 2 &&
+                        t.mu_product.device() == device_,
+                    "optimizer plan: the mu product pair of tensor ", i, " is ",
+                    dtype_name(t.mu_product.dtype()), " ", t.mu_product.shape(), " on ",
+                    t.mu_product.device(), ", expected float64 [2] on ", device_);
+    }
     CYCLONE_CHECK(t.group >= 0 && t.group < static_cast<int32_t>(groups_.size()),
                   "optimizer plan: tensor ", i, " names group ", t.group, " of ", groups_.size());
     numel_ += t.param.numel();
-    num_chunks_ += (t.param.numel() + kOptimChunk - 1) / kOptimChunk;
+    num_chunks_ += optim_num_chunks(config_, t.param.numel());
   }
   if (tensors_.empty() || !device_.is_cuda()) return;
 
@@ -71,11 +80,13 @@ OptimPlan::OptimPlan(const OptimConfig& config, std::vector<OptimGroupParams> gr
       e.state[s] = (mask & (1u << s)) ? t.state[s].raw_data() : nullptr;
       if (e.state[s] != nullptr) aligned = aligned && aligned16(e.state[s]);
     }
+    e.mu_product =
+        optim_has_mu_product(config_) ? static_cast<double*>(t.mu_product.raw_data()) : nullptr;
     e.numel = t.param.numel();
     e.step_lag = t.step_lag;
     e.group = t.group;
     e.aligned = aligned ? 1 : 0;
-    const int64_t n_chunks = (e.numel + kOptimChunk - 1) / kOptimChunk;
+    const int64_t n_chunks = optim_num_chunks(config_, e.numel);
     for (int64_t c = 0; c < n_chunks; ++c)
       chunks.push_back({static_cast<int32_t>(i), static_cast<int32_t>(c)});
   }

@@ -9,6 +9,7 @@
 //   apex: each chunk of up to kOptimChunk elements of one tensor is one unit of work. Build a plan
 //   once and reuse it while the tensors' storage is unchanged (building it copies the tables to
 //   the device and waits for that copy).
+//   NAdam's tensors also carry their mu product pair (OptimTensorArgs::mu_product).
 // - OptimScalarsBuffer holds the step's scalars (OptimScalars) on the host and, per CUDA device,
 //   in a device buffer written by a stream-ordered copy from pinned memory. The fused kernel reads
 //   the device copy, so a CUDA graph that captured optim_update() replays with whatever
@@ -35,11 +36,21 @@ namespace cyclone::kernels {
 // aligned from one chunk to the next).
 inline constexpr int64_t kOptimChunk = 1 << 15;
 
+// Units of work of a tensor of `numel` elements: at least one under NAdam, whose first chunk
+// advances the tensor's mu product even when the tensor has no elements (as PyTorch's does).
+inline int64_t optim_num_chunks(const OptimConfig& cfg, int64_t numel) {
+  const int64_t n = (numel + kOptimChunk - 1) / kOptimChunk;
+  return n == 0 && optim_has_mu_product(cfg) ? 1 : n;
+}
+
 // One parameter of a fused update. Unused slots (see optim_slot_mask) stay undefined.
 struct OptimTensorArgs {
   Tensor param;
   Tensor grad;
   std::array<Tensor, kOptimMaxSlots> state;
+  // NAdam (optim_has_mu_product): the float64 pair {P at even t, P at odd t} on the parameter's
+  // device that the update reads and advances (optim_math.h); undefined otherwise.
+  Tensor mu_product;
   int32_t group = 0;    // index into the plan's groups
   double step_lag = 0;  // optimizer steps this parameter had no gradient in
 };

@@ -1,8 +1,8 @@
+// Optimizer: groups, stepping, hyperparameters (state save/load: optimizer_state.cpp).
 #include "cyclone/optim/optimizer.h"
 
 #include <cmath>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
@@ -11,12 +11,7 @@
 
 namespace cyclone::optim {
 
-using json = nlohmann::json;
-
 namespace {
-
-constexpr const char* kMetadataKey = "cyclone.optimizer";
-constexpr const char* kFormat = "cyclone.optimizer/1";
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -24,20 +19,6 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 
 void check_non_negative(const char* what, double v) {
   CYCLONE_CHECK(std::isfinite(v) && v >= 0, what, " must be a finite value >= 0, got ", v);
-}
-
-std::string state_name(const std::string& param, const std::string& slot) {
-  return "state." + param + "." + slot;
-}
-
-// The first key under which a and b differ ("" when equal), for an error a person can act on.
-std::string first_difference(const json& a, const json& b) {
-  if (!a.is_object() || !b.is_object()) return a == b ? "" : "(options)";
-  for (const auto& [k, v] : a.items())
-    if (!b.contains(k) || b.at(k) != v) return k;
-  for (const auto& [k, v] : b.items())
-    if (!a.contains(k)) return k;
-  return "";
 }
 
 }  // namespace
@@ -85,11 +66,14 @@ Optimizer::Optimizer(std::string name, NamedTensors params, const CommonOptions&
 
   const unsigned mask = kernels::optim_slot_mask(config_);
   state_.resize(params_.size());
+  mu_product_.resize(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].second;
     state_[i].resize(kernels::kOptimMaxSlots);
     for (int s = 0; s < kernels::kOptimMaxSlots; ++s)
       if (mask & (1u << s)) state_[i][s] = Tensor::zeros(p.shape(), p.dtype(), p.device());
+    if (kernels::optim_has_mu_product(config_))
+      mu_product_[i] = Tensor::from_vector(std::vector<double>{1.0, 1.0}, Shape{2}, p.device());
   }
   param_steps_.assign(params_.size(), 0);
   kernels::OptimScalars sc;
@@ -204,6 +188,8 @@ void Optimizer::prepare_step() {
       key.push_back(reinterpret_cast<uintptr_t>(params_[i].second.grad().raw_data()));
       for (const Tensor& s : state_[i])
         key.push_back(s.defined() ? reinterpret_cast<uintptr_t>(s.raw_data()) : 0);
+      const Tensor& mp = mu_product_[i];
+      key.push_back(mp.defined() ? reinterpret_cast<uintptr_t>(mp.raw_data()) : 0);
       key.push_back(static_cast<uintptr_t>(step_ - param_steps_[i]));
       key.push_back(static_cast<uintptr_t>(params_[i].second.numel()));
     }
@@ -222,6 +208,7 @@ void Optimizer::prepare_step() {
         a.param = params_[i].second;
         a.grad = params_[i].second.grad();
         for (int s = 0; s < kernels::kOptimMaxSlots; ++s) a.state[s] = state_[i][s];
+        a.mu_product = mu_product_[i];
         a.group = param_group_[i];
         a.step_lag = static_cast<double>(step_ - param_steps_[i]);
         args.push_back(std::move(a));
@@ -257,7 +244,7 @@ void Optimizer::set_lr(double lr) {
 double Optimizer::lr() const { return scalars_->host().lr; }
 
 void Optimizer::set_momentum(double momentum) {
-  if (config_.algo == kernels::OptimAlgo::kAdam) {
+  if (config_.algo == kernels::OptimAlgo::kAdam || config_.algo == kernels::OptimAlgo::kNadam) {
     CYCLONE_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1, name_,
                   ": beta1 (set by set_momentum) must be in [0, 1), got ", momentum);
   } else {
@@ -317,160 +304,12 @@ Tensor Optimizer::state(const std::string& param_name, const std::string& slot) 
     if (slots_[s] == slot) return state_[i][s];
     names += (names.empty() ? "" : ", ") + slots_[s];
   }
+  if (mu_product_[i].defined()) {
+    if (slot == kMuProductSlot) return mu_product(i);
+    names += (names.empty() ? "" : ", ") + std::string(kMuProductSlot);
+  }
   CYCLONE_THROW(name_, ": no state '", slot, "' for parameter '", param_name,
                 "' (state: ", names.empty() ? "none" : names, ")");
-}
-
-OptimizerState Optimizer::state_dict() const {
-  OptimizerState out;
-  json meta;
-  meta["format"] = kFormat;
-  meta["optimizer"] = name_;
-  meta["options"] = json::parse(options_json());
-  meta["step"] = step_;
-  meta["lr"] = lr();
-  meta["momentum"] = momentum();
-  meta["beta2"] = beta2();
-  json groups = json::array();
-  for (const ParamGroup& g : groups_) {
-    json jg;
-    jg["name"] = g.name;
-    jg["prefixes"] = g.prefixes;
-    jg["lr_mult"] = g.lr_mult;
-    jg["weight_decay"] = g.weight_decay;
-    jg["momentum"] = g.momentum ? json(*g.momentum) : json(nullptr);
-    jg["params"] = g.params;
-    groups.push_back(std::move(jg));
-  }
-  meta["groups"] = std::move(groups);
-  json steps = json::object();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    steps[params_[i].first] = param_steps_[i];
-    for (size_t s = 0; s < slots_.size(); ++s)
-      if (state_[i][s].defined())
-        out.tensors.emplace_back(state_name(params_[i].first, slots_[s]), state_[i][s]);
-  }
-  meta["param_steps"] = std::move(steps);
-  out.metadata[kMetadataKey] = meta.dump();
-  return out;
-}
-
-void Optimizer::load_state_dict(const OptimizerState& state) {
-  auto it = state.metadata.find(kMetadataKey);
-  CYCLONE_CHECK(it != state.metadata.end(), name_, ": the state has no '", kMetadataKey,
-                "' metadata (not an optimizer state)");
-  json meta;
-  try {
-    meta = json::parse(it->second);
-  } catch (const json::exception& e) {
-    CYCLONE_THROW(name_, ": the optimizer metadata is not valid JSON: ", e.what());
-  }
-  // Validate everything before changing anything, so a bad state leaves this optimizer intact.
-  std::vector<ParamGroup> groups = groups_;
-  std::vector<int64_t> steps(params_.size());
-  int64_t step = 0;
-  double lr = 0, momentum = 0, beta2 = 0;
-  try {
-    CYCLONE_CHECK(meta.value("format", "") == kFormat, name_, ": optimizer state format '",
-                  meta.value("format", ""), "', expected '", kFormat, "'");
-    const std::string saved = meta.at("optimizer").get<std::string>();
-    CYCLONE_CHECK(saved == name_, name_, ": the state was saved by optimizer '", saved, "'");
-    const json mine = json::parse(options_json());
-    const std::string diff = first_difference(meta.at("options"), mine);
-    CYCLONE_CHECK(diff.empty(), name_, ": option '", diff, "' is ",
-                  meta.at("options").value(diff, json()).dump(), " in the state but ",
-                  mine.value(diff, json()).dump(), " here");
-    step = meta.at("step").get<int64_t>();
-    CYCLONE_CHECK(step >= 0, name_, ": negative step count ", step, " in the state");
-    lr = meta.at("lr").get<double>();
-    momentum = meta.at("momentum").get<double>();
-    beta2 = meta.at("beta2").get<double>();
-    const json& jgroups = meta.at("groups");
-    CYCLONE_CHECK(jgroups.is_array() && jgroups.size() == groups.size(), name_, ": the state has ",
-                  jgroups.size(), " parameter groups, this optimizer ", groups.size());
-    for (size_t g = 0; g < groups.size(); ++g) {
-      const json& jg = jgroups[g];
-      const std::string gname = jg.at("name").get<std::string>();
-      CYCLONE_CHECK(gname == groups[g].name, name_, ": parameter group ", g, " is '", gname,
-                    "' in the state but '", groups[g].name, "' here");
-      const auto saved_params = jg.at("params").get<std::vector<std::string>>();
-      CYCLONE_CHECK(saved_params == groups[g].params, name_, ": parameter group '", gname,
-                    "' holds ", saved_params.size(), " parameters in the state and ",
-                    groups[g].params.size(), " here (or other names)");
-      groups[g].lr_mult = jg.at("lr_mult").get<double>();
-      groups[g].weight_decay = jg.at("weight_decay").get<double>();
-      if (jg.at("momentum").is_null())
-        groups[g].momentum.reset();
-      else
-        groups[g].momentum = jg.at("momentum").get<double>();
-    }
-    const json& jsteps = meta.at("param_steps");
-    for (size_t i = 0; i < params_.size(); ++i) {
-      CYCLONE_CHECK(jsteps.contains(params_[i].first), name_, ": the state has no step count for '",
-                    params_[i].first, "'");
-      steps[i] = jsteps.at(params_[i].first).get<int64_t>();
-      CYCLONE_CHECK(steps[i] >= 0 && steps[i] <= step, name_, ": step count ", steps[i], " of '",
-                    params_[i].first, "' is outside [0, ", step, "]");
-    }
-    CYCLONE_CHECK(jsteps.size() == params_.size(), name_, ": the state has step counts for ",
-                  jsteps.size(), " parameters, this optimizer has ", params_.size());
-  } catch (const json::exception& e) {
-    CYCLONE_THROW(name_, ": malformed optimizer metadata: ", e.what());
-  }
-
-  std::map<std::string, const Tensor*> by_name;
-  for (const auto& [n, t] : state.tensors) by_name[n] = &t;
-  size_t expected = 0;
-  for (size_t i = 0; i < params_.size(); ++i)
-    for (size_t s = 0; s < slots_.size(); ++s) {
-      const Tensor& dst = state_[i][s];
-      if (!dst.defined()) continue;
-      ++expected;
-      const std::string n = state_name(params_[i].first, slots_[s]);
-      auto t = by_name.find(n);
-      CYCLONE_CHECK(t != by_name.end(), name_, ": the state lacks tensor '", n, "'");
-      CYCLONE_CHECK(t->second->shape() == dst.shape(), name_, ": state tensor '", n, "' has shape ",
-                    t->second->shape(), ", expected ", dst.shape());
-      CYCLONE_CHECK(t->second->dtype() == dst.dtype(), name_, ": state tensor '", n, "' is ",
-                    dtype_name(t->second->dtype()), ", expected ", dtype_name(dst.dtype()));
-    }
-  if (by_name.size() != expected) {
-    std::set<std::string> known;
-    for (size_t i = 0; i < params_.size(); ++i)
-      for (size_t s = 0; s < slots_.size(); ++s)
-        if (state_[i][s].defined()) known.insert(state_name(params_[i].first, slots_[s]));
-    for (const auto& [n, t] : by_name)
-      CYCLONE_CHECK(known.count(n), name_, ": unexpected state tensor '", n, "'");
-  }
-
-  for (size_t i = 0; i < params_.size(); ++i)
-    for (size_t s = 0; s < slots_.size(); ++s)
-      if (state_[i][s].defined())
-        state_[i][s].copy_from(*by_name.at(state_name(params_[i].first, slots_[s])));
-  groups_ = std::move(groups);
-  param_steps_ = std::move(steps);
-  step_ = step;
-  kernels::OptimScalars sc = scalars_->host();
-  sc.lr = lr;
-  sc.momentum = momentum;
-  sc.beta2 = beta2;
-  sc.step = static_cast<double>(step);
-  scalars_->set(sc);
-  mark_tables_dirty();
-}
-
-void Optimizer::save(const std::string& path) const {
-  const OptimizerState s = state_dict();
-  save_safetensors(path, s.tensors, s.metadata);
-}
-
-void Optimizer::load(const std::string& path) {
-  SafetensorsFile f = load_safetensors(path, Device::cpu());
-  try {
-    load_state_dict(OptimizerState{std::move(f.tensors), std::move(f.metadata)});
-  } catch (const Error& e) {
-    CYCLONE_THROW(path, ": ", e.message());
-  }
 }
 
 }  // namespace cyclone::optim

@@ -1,4 +1,5 @@
-// Optimizer: the base of SGD, Adam(W) and RMSprop (torch.optim.Optimizer's contract, kept small).
+// Optimizer: the base of SGD, Adam(W), RMSprop and NAdam (torch.optim.Optimizer's contract, kept
+// small).
 //
 // Parameters arrive as named tensors (Module::named_parameters(): "block1.0.conv1.weight"), each a
 // leaf that requires a gradient. A step updates, in place, every parameter whose .grad is defined
@@ -14,24 +15,25 @@
 // parameters (rank <= 1, or a name ending in ".bias" or containing "bn") of any group move to a
 // twin of that group named "<group>.no_decay" with the same multiplier and weight decay 0.
 //
-// Hyperparameters. The base learning rate and momentum (SGD / RMSprop momentum, Adam's beta1, as
-// PyTorch's OneCycleLR cycles beta1 for Adam) change per step: the trainer calls set_lr() /
-// set_momentum() with its policies' values, then step(). A group whose spec sets momentum keeps
-// that value. On CUDA these scalars live in a device buffer the fused kernel reads, so a training
-// step captured in a CUDA graph replays with new values: call prepare_step() (host bookkeeping and
-// an asynchronous upload of the scalars) outside the graph and launch_step() inside it.
-// step() is the two in a row.
+// Hyperparameters. The base learning rate and momentum (SGD / RMSprop momentum, Adam's and NAdam's
+// beta1, as PyTorch's OneCycleLR cycles beta1 for Adam) change per step: the trainer calls
+// set_lr() / set_momentum() with its policies' values, then step(). A group whose spec sets
+// momentum keeps that value. On CUDA these scalars live in a device buffer the fused kernel reads,
+// so a training step captured in a CUDA graph replays with new values: call prepare_step() (host
+// bookkeeping and an asynchronous upload of the scalars) outside the graph and launch_step() inside
+// it. step() is the two in a row.
 //
 // Gradient storage should outlive a step: zero_grad() zeroes in place by default, so the cached
 // launch table stays valid (a new gradient tensor makes the next step rebuild it, which waits for
 // one small host-to-device copy).
 //
 // State. state_dict() holds the state tensors as "state.<param name>.<slot>" (PyTorch's slot
-// names: momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg) and, in the
-// metadata key "cyclone.optimizer", JSON with the optimizer's name, options, step counts (global
-// and per parameter), current lr / momentum / beta2 and the groups. save() writes it as one
-// safetensors file, atomically; load() validates names, shapes and dtypes (errors name what does
-// not match) and resumes exactly.
+// names: momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, and NAdam's
+// scalar mu_product as a float64 0-d tensor) and, in the metadata key "cyclone.optimizer", JSON
+// with the optimizer's name, options, step counts (global and per parameter), current lr /
+// momentum / beta2 and the groups. save() writes it as one safetensors file, atomically; load()
+// validates names, shapes and dtypes (errors name what does not match) and resumes exactly
+// (optimizer_state.cpp).
 #pragma once
 
 #include <cstdint>
@@ -92,7 +94,8 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  const std::string& name() const { return name_; }  // "sgd", "adam", "adamw", "rmsprop"
+  // "sgd", "adam", "adamw", "rmsprop", "nadam"
+  const std::string& name() const { return name_; }
 
   // ---- stepping ----
   void step() {
@@ -110,7 +113,7 @@ class Optimizer {
   // ---- hyperparameters (base values; groups apply their multipliers) ----
   void set_lr(double lr);
   double lr() const;
-  // SGD / RMSprop momentum, Adam beta1.
+  // SGD / RMSprop momentum, Adam / NAdam beta1.
   void set_momentum(double momentum);
   double momentum() const;
   void set_hyperparams(double lr, double momentum) {
@@ -129,7 +132,8 @@ class Optimizer {
   int64_t param_step_count(const std::string& param_name) const;
 
   // ---- state ----
-  // The state tensor of a parameter and slot ("exp_avg"), or an Error naming both.
+  // The state tensor of a parameter and slot ("exp_avg"), or an Error naming both. NAdam's
+  // "mu_product" comes back as a float64 0-d tensor on the CPU (a copy).
   Tensor state(const std::string& param_name, const std::string& slot) const;
   OptimizerState state_dict() const;
   void load_state_dict(const OptimizerState& state);
@@ -149,6 +153,8 @@ class Optimizer {
 
  private:
   struct Plan;
+  static constexpr const char* kMuProductSlot = "mu_product";
+  Tensor mu_product(size_t param) const;  // NAdam's P at the parameter's step count, 0-d, CPU
   void build_groups(const CommonOptions& options);
   void mark_tables_dirty() { tables_dirty_ = true; }
   std::vector<kernels::OptimGroupParams> group_params() const;
@@ -162,6 +168,8 @@ class Optimizer {
   std::vector<ParamGroup> groups_;
   std::vector<int32_t> param_group_;        // group index of each parameter
   std::vector<std::vector<Tensor>> state_;  // [param][slot]; undefined where unused
+  // [param]: NAdam's mu product pair (kernels/optim_math.h); undefined for other algorithms.
+  std::vector<Tensor> mu_product_;
   std::vector<int64_t> param_steps_;
   int64_t step_ = 0;
   std::unique_ptr<kernels::OptimScalarsBuffer> scalars_;
@@ -169,10 +177,11 @@ class Optimizer {
   bool tables_dirty_ = true;
 };
 
-// The registry (DESIGN.md habit 9): "sgd", "adam", "adamw", "rmsprop". `options_json` is an object
-// of the optimizer's options, e.g. {"lr": 0.1, "momentum": 0.9, "nesterov": true,
-// "weight_decay": 5e-4, "no_decay_bn_bias": true, "groups": [{"name": "head", "prefixes":
-// ["fc."], "lr_mult": 10}]}. Unknown names and keys are Errors listing the valid ones.
+// The registry (DESIGN.md habit 9): "sgd", "adam", "adamw", "rmsprop", "nadam" (exact, lower-case
+// names). `options_json` is an object of the optimizer's options, e.g. {"lr": 0.1, "momentum":
+// 0.9, "nesterov": true, "weight_decay": 5e-4, "no_decay_bn_bias": true, "groups": [{"name":
+// "head", "prefixes": ["fc."], "lr_mult": 10}]}. Unknown names and keys are Errors listing the
+// valid ones.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors params,
                                           const std::string& options_json = "{}");
 std::vector<std::string> optimizer_names();

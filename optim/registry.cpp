@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cyclone/optim/adam.h"
+#include "cyclone/optim/nadam.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/optim/rmsprop.h"
 #include "cyclone/optim/sgd.h"
@@ -113,6 +114,19 @@ const std::map<std::string, Factory>& registry() {
        }},
       {"adam", read_adam<AdamOptions, Adam>("adam")},
       {"adamw", read_adam<AdamWOptions, AdamW>("adamw")},
+      {"nadam",
+       [](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
+         Reader r("nadam", j);
+         NadamOptions o;
+         read_common(r, "nadam", o);
+         r.get("beta1", o.beta1);
+         r.get("beta2", o.beta2);
+         r.get("eps", o.eps);
+         r.get("momentum_decay", o.momentum_decay);
+         r.get("decoupled_weight_decay", o.decoupled_weight_decay);
+         r.finish();
+         return std::make_unique<Nadam>(std::move(p), o);
+       }},
       {"rmsprop",
        [](NamedTensors p, const json& j) -> std::unique_ptr<Optimizer> {
          Reader r("rmsprop", j);

@@ -60,9 +60,11 @@ void optim_update(Context&, const OptimPlan& plan, const OptimScalars& scalars) 
   CYCLONE_DISPATCH_FLOAT(plan.dtype(), T, [&] {
     dispatch_optim(cfg.algo, [&]<OptimAlgo kAlgo>() {
       for (const OptimTensorArgs& t : plan.tensors()) {
-        const auto c =
-            optim_coeffs<T>(cfg, scalars, plan.groups()[static_cast<size_t>(t.group)], t.step_lag);
+        double* mu_product = optim_has_mu_product(cfg) ? t.mu_product.data<double>() : nullptr;
+        const auto c = optim_coeffs<T>(cfg, scalars, plan.groups()[static_cast<size_t>(t.group)],
+                                       t.step_lag, mu_product);
         update_tensor<kAlgo, T>(cfg, c, t, mask);
+        if (mu_product != nullptr) optim_store_mu_product(cfg, c, mu_product);
       }
     });
   });

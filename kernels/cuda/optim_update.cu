@@ -81,7 +81,10 @@ __global__ void __launch_bounds__(kOptimBlock)
   for (int64_t k = blockIdx.x; k < num_chunks; k += gridDim.x) {
     const OptimChunkEntry ch = chunks[k];
     const OptimTensorEntry e = tensors[ch.tensor];
-    const OptimCoeffs<T> c = optim_coeffs<T>(cfg, s, groups[e.group], e.step_lag);
+    const OptimCoeffs<T> c = optim_coeffs<T>(cfg, s, groups[e.group], e.step_lag, e.mu_product);
+    // NAdam: every chunk read P_{t-1}; the tensor's first chunk stores P_t in the other entry.
+    if (e.mu_product != nullptr && ch.chunk == 0 && threadIdx.x == 0)
+      optim_store_mu_product(cfg, c, e.mu_product);
     const int64_t begin = int64_t(ch.chunk) * kOptimChunk;
     const int64_t n = e.numel - begin < kOptimChunk ? e.numel - begin : kOptimChunk;
     update_range<kAlgo, T>(cfg, c, e, begin, n, mask);
@@ -93,7 +96,9 @@ template <OptimAlgo kAlgo, class T>
 __global__ void __launch_bounds__(kOptimBlock)
     single_kernel(OptimTensorEntry e, OptimGroupParams group,
                   const OptimScalars* __restrict__ scalars, OptimConfig cfg, unsigned mask) {
-  const OptimCoeffs<T> c = optim_coeffs<T>(cfg, *scalars, group, e.step_lag);
+  const OptimCoeffs<T> c = optim_coeffs<T>(cfg, *scalars, group, e.step_lag, e.mu_product);
+  if (e.mu_product != nullptr && blockIdx.x == 0 && threadIdx.x == 0)
+    optim_store_mu_product(cfg, c, e.mu_product);
   const int64_t num_chunks = (e.numel + kOptimChunk - 1) / kOptimChunk;
   for (int64_t k = blockIdx.x; k < num_chunks; k += gridDim.x) {
     const int64_t begin = k * kOptimChunk;
@@ -181,11 +186,13 @@ void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, const OptimSca
       if (e.state[s] != nullptr)
         aligned = aligned && reinterpret_cast<uintptr_t>(e.state[s]) % 16 == 0;
     }
+    e.mu_product =
+        optim_has_mu_product(cfg) ? static_cast<double*>(t.mu_product.raw_data()) : nullptr;
     e.numel = t.param.numel();
     e.step_lag = t.step_lag;
     e.group = t.group;
     e.aligned = aligned ? 1 : 0;
-    if (e.numel == 0) continue;
+    if (e.numel == 0 && e.mu_product == nullptr) continue;  // NAdam still advances its product
     const OptimGroupParams group = plan.groups()[static_cast<size_t>(t.group)];
     const int grid = grid_for_chunks((e.numel + kOptimChunk - 1) / kOptimChunk);
     CYCLONE_DISPATCH_FLOAT(plan.dtype(), T, [&] {

@@ -15,6 +15,7 @@ struct OptimTensorEntry {
   void* param;
   const void* grad;
   void* state[kOptimMaxSlots];
+  double* mu_product;  // NAdam's pair (optim_math.h), else null
   int64_t numel;
   double step_lag;
   int32_t group;

@@ -1,7 +1,8 @@
 // The raw fused optimizer updates (kernels/optim_update.h): CPU against a naive scalar loop,
 // CPU-vs-CUDA parity of the fused kernel and of the per-tensor path over every algorithm and
 // option, odd sizes (1, 31, 1025, more than one chunk), misaligned views (no float4 path), several
-// groups and step lags in one launch, and device scalars rewritten between launches.
+// groups and step lags in one launch, and device scalars rewritten between launches. NAdam's mu
+// product pairs are compared too: the fused kernel reads and advances them across chunks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,13 +51,19 @@ std::vector<Config> all_configs() {
     c.centered = true;
     c.has_momentum_buffer = true;
   });
+  add("nadam", OptimAlgo::kNadam, [](OptimConfig& c) { c.momentum_decay = 0.1; });
+  add("nadamw", OptimAlgo::kNadam, [](OptimConfig& c) {
+    c.decoupled = true;
+    c.eps = 1e-6;
+  });
   return out;
 }
 
 const int64_t kSizes[] = {1, 31, 1025, kernels::kOptimChunk + 7};
 
 // Tensors of every size on `device`; the last one a view starting one element in (misaligned).
-// State starts positive (a square average must be >= 0, and >= grad_avg^2 when centered).
+// State starts positive (a square average must be >= 0, and >= grad_avg^2 when centered); NAdam's
+// mu product pairs start at two different values in (0, 1), so reading the wrong entry shows.
 std::vector<OptimTensorArgs> make_tensors(const OptimConfig& cfg, Device device, uint64_t seed) {
   const unsigned mask = kernels::optim_slot_mask(cfg);
   std::vector<OptimTensorArgs> out;
@@ -75,6 +82,8 @@ std::vector<OptimTensorArgs> make_tensors(const OptimConfig& cfg, Device device,
         if (mask & (1u << s))
           t.state[s] = make(s == 2 && cfg.algo == OptimAlgo::kRmsprop ? -0.1 : 0.5,
                             s == 2 && cfg.algo == OptimAlgo::kRmsprop ? 0.1 : 1.0);
+      if (kernels::optim_has_mu_product(cfg))
+        t.mu_product = Tensor::from_vector(std::vector<double>{0.6, 0.3 + 0.01 * k}, {2}, device);
       t.group = static_cast<int32_t>(out.size() % 3);
       t.step_lag = static_cast<double>(out.size() % 2);
       out.push_back(std::move(t));
@@ -111,24 +120,28 @@ std::vector<OptimTensorArgs> copy_to(const std::vector<OptimTensorArgs>& src, De
     t.grad = t.grad.detach().to(device);
     for (Tensor& s : t.state)
       if (s.defined()) s = s.detach().to(device);
+    if (t.mu_product.defined()) t.mu_product = t.mu_product.to(device);
   }
   return out;
 }
 
-// Naive CPU loop in double for SGD with momentum and Adam: checks the CPU kernel's plumbing
-// (groups, lags, slots, views) against formulas written out here.
+// Naive CPU loop in double for SGD with momentum, Adam and NAdam: checks the CPU kernel's plumbing
+// (groups, lags, slots, views, the mu product pairs) against formulas written out here.
 TEST(OptimUpdateCpu, MatchesNaiveLoops) {
   for (const Config& c : all_configs()) {
-    if (std::string(c.name) != "sgd_momentum" && std::string(c.name) != "adam") continue;
+    if (std::string(c.name) != "sgd_momentum" && std::string(c.name) != "adam" &&
+        std::string(c.name) != "nadamw")
+      continue;
     SCOPED_TRACE(c.name);
     auto tensors = make_tensors(c.cfg, Device::cpu(), 5);
     const auto groups = make_groups();
-    std::vector<std::vector<double>> p, g, s0, s1;
+    std::vector<std::vector<double>> p, g, s0, s1, mp;
     for (const auto& t : tensors) {
       p.push_back(testing::values(t.param));
       g.push_back(testing::values(t.grad));
       s0.push_back(testing::values(t.state[0]));
       s1.push_back(t.state[1].defined() ? testing::values(t.state[1]) : std::vector<double>());
+      mp.push_back(t.mu_product.defined() ? testing::values(t.mu_product) : std::vector<double>());
     }
     OptimPlan plan(c.cfg, groups, tensors);
     OptimScalarsBuffer buf;
@@ -140,9 +153,27 @@ TEST(OptimUpdateCpu, MatchesNaiveLoops) {
       const double lr = sc.lr * gp.lr_mult;
       const double mom = gp.has_momentum ? gp.momentum : sc.momentum;
       const double t = sc.step - tensors[i].step_lag;
+      // NAdam: P_t = P_{t-1} mu_t, P_{t-1} in entry (t - 1) & 1 of the pair, P_t into entry t & 1.
+      const double psi = c.cfg.momentum_decay;
+      const double mu = mom * (1 - 0.5 * std::pow(0.96, t * psi));
+      const double mu_next = mom * (1 - 0.5 * std::pow(0.96, (t + 1) * psi));
+      const int ti = static_cast<int>(t);
+      double mu_product = 1;
+      if (c.cfg.algo == OptimAlgo::kNadam) {
+        mu_product = mp[i][static_cast<size_t>((ti - 1) & 1)] * mu;
+        mp[i][static_cast<size_t>(ti & 1)] = mu_product;
+      }
       for (size_t k = 0; k < p[i].size(); ++k) {
-        const double d = g[i][k] + gp.weight_decay * p[i][k];
-        if (c.cfg.algo == OptimAlgo::kSgd) {
+        double d = g[i][k] + gp.weight_decay * p[i][k];
+        if (c.cfg.algo == OptimAlgo::kNadam) {
+          p[i][k] *= 1 - lr * gp.weight_decay;  // nadamw: decoupled
+          d = g[i][k];
+          s0[i][k] = mom * s0[i][k] + (1 - mom) * d;
+          s1[i][k] = sc.beta2 * s1[i][k] + (1 - sc.beta2) * d * d;
+          const double denom = std::sqrt(s1[i][k] / (1 - std::pow(sc.beta2, t))) + c.cfg.eps;
+          p[i][k] -= lr * (1 - mu) / (1 - mu_product) * d / denom +
+                     lr * mu_next / (1 - mu_product * mu_next) * s0[i][k] / denom;
+        } else if (c.cfg.algo == OptimAlgo::kSgd) {
           s0[i][k] = t <= 1 ? d : mom * s0[i][k] + (1 - c.cfg.dampening) * d;
           p[i][k] -= lr * s0[i][k];
         } else {
@@ -154,6 +185,10 @@ TEST(OptimUpdateCpu, MatchesNaiveLoops) {
       }
       EXPECT_TRUE(testing::all_close(testing::values(tensors[i].param), p[i], 1e-5, 1e-6)) << i;
       EXPECT_TRUE(testing::all_close(testing::values(tensors[i].state[0]), s0[i], 1e-5, 1e-6));
+      if (c.cfg.algo == OptimAlgo::kNadam) {
+        EXPECT_TRUE(testing::all_close(testing::values(tensors[i].mu_product), mp[i], 1e-15, 0))
+            << i;
+      }
     }
   }
 }
@@ -174,6 +209,14 @@ TEST(OptimUpdateCpu, PlanValidatesTensors) {
   t[0].group = 0;
   OptimPlan plan(cfg, make_groups(), t);
   EXPECT_EQ(plan.bytes_per_step(), 4 * 4 * 7.0);
+  cfg.algo = OptimAlgo::kNadam;
+  EXPECT_THROW(OptimPlan(cfg, make_groups(), t), Error);  // no mu product pair
+  t[0].mu_product = Tensor::zeros({2});                   // float32: must be float64
+  EXPECT_THROW(OptimPlan(cfg, make_groups(), t), Error);
+  t[0].mu_product = Tensor::zeros({3}, DType::kFloat64);
+  EXPECT_THROW(OptimPlan(cfg, make_groups(), t), Error);
+  t[0].mu_product = Tensor::from_vector(std::vector<double>{1, 1}, {2});
+  EXPECT_EQ(OptimPlan(cfg, make_groups(), t).bytes_per_step(), 4 * 4 * 7.0);
 }
 
 class OptimUpdateParity : public testing::DeviceTest {};
@@ -210,6 +253,12 @@ TEST_P(OptimUpdateParity, FusedAndPerTensorMatchCpu) {
             << "tensor " << i << " slot " << s;
         EXPECT_TRUE(testing::all_close(single[i].state[s], cpu[i].state[s], 1e-5, 1e-6))
             << "tensor " << i << " slot " << s;
+      }
+      if (cpu[i].mu_product.defined()) {
+        EXPECT_TRUE(testing::all_close(fused[i].mu_product, cpu[i].mu_product, 1e-14, 0))
+            << "tensor " << i << " mu product";
+        EXPECT_TRUE(testing::all_close(single[i].mu_product, cpu[i].mu_product, 1e-14, 0))
+            << "tensor " << i << " mu product";
       }
     }
   }

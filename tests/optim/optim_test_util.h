@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "cyclone/optim/nadam.h"
 
 namespace cyclone::testing {
 
@@ -96,6 +97,37 @@ struct RefAdam : RefOptimizer {
         vh = vmax[i][k];
       }
       p[k] -= lr / bc1 * m[i][k] / (std::sqrt(vh) / std::sqrt(bc2) + eps);
+    }
+  }
+};
+
+// torch.optim.NAdam (momentum = beta1; decoupled = decoupled_weight_decay): the running product
+// of mu is kept per parameter, over the beta1 of each step that parameter took.
+struct RefNadam : RefOptimizer {
+  double beta2 = 0.999, eps = 1e-8, weight_decay = 0, momentum_decay = 4e-3;
+  bool decoupled = false;
+  std::vector<std::vector<double>> m{8}, v{8};
+  std::vector<double> mu_product = std::vector<double>(8, 1.0);
+  void step(size_t i, std::vector<double>& p, const std::vector<double>& g, int t) override {
+    m[i].resize(p.size());
+    v[i].resize(p.size());
+    const double beta1 = momentum;
+    const double mu = beta1 * (1 - 0.5 * std::pow(0.96, t * momentum_decay));
+    const double mu_next = beta1 * (1 - 0.5 * std::pow(0.96, (t + 1) * momentum_decay));
+    mu_product[i] *= mu;
+    const double bc2 = 1 - std::pow(beta2, t);
+    const double a = lr * (1 - mu) / (1 - mu_product[i]);
+    const double b = lr * mu_next / (1 - mu_product[i] * mu_next);
+    for (size_t k = 0; k < p.size(); ++k) {
+      double d = g[k];
+      if (decoupled)
+        p[k] *= 1 - lr * weight_decay;
+      else
+        d += weight_decay * p[k];
+      m[i][k] = beta1 * m[i][k] + (1 - beta1) * d;
+      v[i][k] = beta2 * v[i][k] + (1 - beta2) * d * d;
+      const double denom = std::sqrt(v[i][k] / bc2) + eps;
+      p[k] -= a * d / denom + b * m[i][k] / denom;
     }
   }
 };

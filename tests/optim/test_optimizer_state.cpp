@@ -2,8 +2,11 @@
 // decay), state save/load (exact resumption, validation errors), and the registry.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <set>
 
 #include <unistd.h>
@@ -147,7 +150,8 @@ TEST(OptimizerState, SaveLoadResumesExactly) {
                   "groups": [{"name": "head", "prefixes": ["fc."], "lr_mult": 0.5}]})"},
       {"adam", R"({"lr": 0.01, "amsgrad": true, "weight_decay": 0.01, "no_decay_bn_bias": true})"},
       {"adamw", R"({"lr": 0.01})"},
-      {"rmsprop", R"({"lr": 0.01, "centered": true, "momentum": 0.3})"}};
+      {"rmsprop", R"({"lr": 0.01, "centered": true, "momentum": 0.3})"},
+      {"nadam", R"({"lr": 0.01, "weight_decay": 0.01, "momentum_decay": 0.1})"}};
   for (const auto& [name, json] : configs) {
     SCOPED_TRACE(name);
     NamedTensors a = testing::make_params(DType::kFloat32);
@@ -184,6 +188,46 @@ TEST(OptimizerState, SaveLoadResumesExactly) {
   }
 }
 
+// NAdam's mu_product across a save: beta1 changes every step, one parameter skips steps (so the
+// parameters' step counts, and the parity of their mu product pairs, differ at the save, taken
+// after an odd number of steps), and the resumed run is bit-identical to the uninterrupted one.
+TEST(OptimizerState, NadamMuProductResumesExactly) {
+  const char* json = R"({"lr": 0.01, "momentum_decay": 0.2, "weight_decay": 0.01,
+                         "groups": [{"name": "head", "prefixes": ["fc."], "momentum": 0.7}]})";
+  auto run_step = [](optim::Optimizer& opt, const NamedTensors& p, int s) {
+    opt.set_hyperparams(0.01 * (1 + 0.3 * std::sin(s)), 0.9 - 0.04 * (s % 3));
+    testing::set_grads(p, s);
+    if (s == 2 || s == 3) p[1].second.zero_grad(/*set_to_none=*/true);
+    opt.step();
+  };
+  NamedTensors a = testing::make_params(DType::kFloat64);
+  auto ref = optim::make_optimizer("nadam", a, json);
+  NamedTensors b = testing::make_params(DType::kFloat64);
+  auto first = optim::make_optimizer("nadam", b, json);
+  for (int s = 1; s <= 9; ++s) {
+    run_step(*ref, a, s);
+    if (s <= 5) run_step(*first, b, s);
+  }
+  EXPECT_EQ(first->param_step_count("layer1.bn.bias"), 3);
+  EXPECT_EQ(first->param_step_count("fc.weight"), 5);
+  const std::string path = temp_path("nadam.safetensors");
+  first->save(path);
+  NamedTensors c = testing::make_params(DType::kFloat64);
+  for (size_t i = 0; i < c.size(); ++i) c[i].second.copy_from(b[i].second);
+  auto resumed = optim::make_optimizer("nadam", c, json);
+  resumed->load(path);
+  for (const auto& [n, t] : c)
+    EXPECT_EQ(resumed->state(n, "mu_product").item(), first->state(n, "mu_product").item()) << n;
+  for (int s = 6; s <= 9; ++s) run_step(*resumed, c, s);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(testing::values(c[i].second), testing::values(a[i].second)) << a[i].first;
+    EXPECT_EQ(resumed->state(a[i].first, "mu_product").item(),
+              ref->state(a[i].first, "mu_product").item())
+        << a[i].first;
+  }
+  std::remove(path.c_str());
+}
+
 TEST(OptimizerState, FileNamesStateLikePyTorch) {
   NamedTensors p = testing::make_params(DType::kFloat32);
   AdamOptions o;
@@ -203,6 +247,79 @@ TEST(OptimizerState, FileNamesStateLikePyTorch) {
   ASSERT_TRUE(f.metadata.count("cyclone.optimizer"));
   EXPECT_NE(f.metadata["cyclone.optimizer"].find("\"step\":1"), std::string::npos);
   std::remove(path.c_str());
+}
+
+// NAdam: exp_avg, exp_avg_sq and the scalar mu_product (float64, 0-d, as PyTorch's state).
+TEST(OptimizerState, NadamStateNamesAndMuProduct) {
+  NamedTensors p = testing::make_params(DType::kFloat32);
+  auto opt = optim::make_optimizer("nadam", p);
+  EXPECT_EQ(opt->state("fc.weight", "mu_product").item(), 1.0);  // P_0
+  testing::set_grads(p, 1);
+  opt->step();
+  const std::string path = temp_path("nadam_names.safetensors");
+  opt->save(path);
+  SafetensorsFile f = load_safetensors(path);
+  std::map<std::string, Tensor> by_name(f.tensors.begin(), f.tensors.end());
+  EXPECT_EQ(by_name.size(), 9u);
+  EXPECT_TRUE(by_name.count("state.fc.weight.exp_avg"));
+  EXPECT_TRUE(by_name.count("state.layer1.bn.bias.exp_avg_sq"));
+  ASSERT_TRUE(by_name.count("state.layer1.conv.weight.mu_product"));
+  const Tensor& mp = by_name.at("state.layer1.conv.weight.mu_product");
+  EXPECT_EQ(mp.rank(), 0);
+  EXPECT_EQ(mp.dtype(), DType::kFloat64);
+  const double mu1 = 0.9 * (1 - 0.5 * std::pow(0.96, 1 * 4e-3));  // beta1 (1 - 0.5 0.96^(t psi))
+  EXPECT_DOUBLE_EQ(mp.item(), mu1);
+  EXPECT_DOUBLE_EQ(opt->state("layer1.conv.weight", "mu_product").item(), mu1);
+  try {
+    opt->state("fc.weight", "max_exp_avg_sq");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exp_avg, exp_avg_sq, mu_product"), std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(OptimizerState, NadamLoadValidatesMuProduct) {
+  NamedTensors p = testing::make_params(DType::kFloat32);
+  auto nadam = optim::make_optimizer("nadam", p);
+  testing::set_grads(p, 1);
+  nadam->step();
+  const optim::OptimizerState good = nadam->state_dict();
+  const std::string n = "state.fc.weight.mu_product";
+  auto with = [&](const Tensor& t) {
+    optim::OptimizerState s = good;
+    for (auto& [name, v] : s.tensors)
+      if (name == n) v = t;
+    return s;
+  };
+  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error mentioning " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto other = optim::make_optimizer("nadam", testing::make_params(DType::kFloat32));
+  optim::OptimizerState missing = good;
+  std::erase_if(missing.tensors, [&](const auto& e) { return e.first == n; });
+  expect_error([&] { other->load_state_dict(missing); }, n);
+  expect_error(
+      [&] { other->load_state_dict(with(Tensor::from_vector(std::vector<double>{0.5}, {1}))); }, n);
+  expect_error(
+      [&] { other->load_state_dict(with(Tensor::from_vector(std::vector<float>{0.5f}, {}))); },
+      "float32");
+  expect_error(
+      [&] { other->load_state_dict(with(Tensor::from_vector(std::vector<double>{1.5}, {}))); },
+      "1.5");
+  auto decoupled = optim::make_optimizer("nadam", testing::make_params(DType::kFloat32),
+                                         R"({"decoupled_weight_decay": true})");
+  expect_error([&] { decoupled->load_state_dict(good); }, "decoupled_weight_decay");
+  EXPECT_EQ(other->step_count(), 0);  // the failed loads changed nothing
+  other->load_state_dict(good);
+  EXPECT_EQ(other->state("fc.weight", "mu_product").item(),
+            nadam->state("fc.weight", "mu_product").item());
 }
 
 TEST(OptimizerState, LoadValidatesAndNamesMismatches) {
@@ -246,12 +363,12 @@ TEST(OptimizerState, LoadValidatesAndNamesMismatches) {
 
 TEST(Registry, NamesOptionsAndErrors) {
   EXPECT_EQ(optim::optimizer_names(),
-            (std::vector<std::string>{"adam", "adamw", "rmsprop", "sgd"}));
+            (std::vector<std::string>{"adam", "adamw", "nadam", "rmsprop", "sgd"}));
   try {
     optim::make_optimizer("lamb", testing::make_params(DType::kFloat32));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("adam, adamw, rmsprop, sgd"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("adam, adamw, nadam, rmsprop, sgd"), std::string::npos);
   }
   try {
     optim::make_optimizer("sgd", testing::make_params(DType::kFloat32), R"({"momentun": 0.9})");
@@ -278,6 +395,19 @@ TEST(Registry, NamesOptionsAndErrors) {
   EXPECT_DOUBLE_EQ(head.momentum.value(), 0.3);
   auto rms = optim::make_optimizer("rmsprop", testing::make_params(DType::kFloat32));
   EXPECT_DOUBLE_EQ(rms->lr(), 1e-2);
+  auto nadam =
+      optim::make_optimizer("nadam", testing::make_params(DType::kFloat32),
+                            R"({"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "momentum_decay": 0.01,
+          "decoupled_weight_decay": true, "weight_decay": 0.02})");
+  EXPECT_EQ(nadam->name(), "nadam");
+  EXPECT_DOUBLE_EQ(nadam->lr(), 2e-3);  // PyTorch's NAdam default
+  EXPECT_DOUBLE_EQ(nadam->momentum(), 0.8);
+  const auto& nopts = dynamic_cast<const optim::Nadam&>(*nadam).options();
+  EXPECT_DOUBLE_EQ(nopts.beta2, 0.99);
+  EXPECT_DOUBLE_EQ(nopts.eps, 1e-6);
+  EXPECT_DOUBLE_EQ(nopts.momentum_decay, 0.01);
+  EXPECT_TRUE(nopts.decoupled_weight_decay);
+  EXPECT_DOUBLE_EQ(nopts.weight_decay, 0.02);
 }
 
 }  // namespace

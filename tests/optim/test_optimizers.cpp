@@ -1,6 +1,7 @@
-// SGD, Adam(W) and RMSprop against independent double-precision references (optim_test_util.h),
-// one step and ten steps, every option, float64 and float32, with lr and momentum changing per step
-// as a cyclical policy drives them; and the same runs on every device against the CPU.
+// SGD, Adam(W), RMSprop and NAdam against independent double-precision references
+// (optim_test_util.h), one step and ten steps, every option, float64 and float32, with lr and
+// momentum changing per step as a cyclical policy drives them; and the same runs on every device
+// against the CPU.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -13,6 +14,8 @@ namespace {
 using optim::Adam;
 using optim::AdamOptions;
 using optim::AdamW;
+using optim::Nadam;
+using optim::NadamOptions;
 using optim::Optimizer;
 using optim::Rmsprop;
 using optim::RmspropOptions;
@@ -142,6 +145,76 @@ TEST(Adam, AdamWIsNamedAndDecoupled) {
   EXPECT_EQ(a.name(), "adam");
 }
 
+struct NadamCase {
+  const char* name;
+  double weight_decay, momentum_decay;
+  bool decoupled;
+};
+
+TEST(Nadam, MatchesReferenceForEveryOption) {
+  const NadamCase cases[] = {{"plain", 0, 4e-3, false},
+                             {"l2", 0.1, 4e-3, false},
+                             {"decoupled", 0.1, 4e-3, true},
+                             {"fast_momentum_decay", 0.05, 0.3, false},
+                             {"no_momentum_decay", 0, 0, false}};
+  for (const NadamCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    NadamOptions o;
+    o.lr = 0.01;
+    o.beta1 = 0.8;
+    o.beta2 = 0.95;
+    o.eps = 1e-6;
+    o.weight_decay = c.weight_decay;
+    o.momentum_decay = c.momentum_decay;
+    o.decoupled_weight_decay = c.decoupled;
+    expect_matches_all([&](NamedTensors p) { return std::make_unique<Nadam>(std::move(p), o); },
+                       [&] {
+                         auto r = std::make_unique<testing::RefNadam>();
+                         r->lr = o.lr;
+                         r->momentum = o.beta1;
+                         r->beta2 = o.beta2;
+                         r->eps = o.eps;
+                         r->weight_decay = c.weight_decay;
+                         r->momentum_decay = c.momentum_decay;
+                         r->decoupled = c.decoupled;
+                         return r;
+                       });
+  }
+}
+
+// PyTorch's defaults; beta1 is the momentum set_momentum drives; bad options name themselves.
+TEST(Nadam, DefaultsAndOptionErrors) {
+  Nadam n(testing::make_params(DType::kFloat32));
+  EXPECT_EQ(n.name(), "nadam");
+  EXPECT_DOUBLE_EQ(n.lr(), 2e-3);
+  EXPECT_DOUBLE_EQ(n.momentum(), 0.9);
+  EXPECT_DOUBLE_EQ(n.options().beta2, 0.999);
+  EXPECT_DOUBLE_EQ(n.options().eps, 1e-8);
+  EXPECT_DOUBLE_EQ(n.options().weight_decay, 0.0);
+  EXPECT_DOUBLE_EQ(n.options().momentum_decay, 4e-3);
+  EXPECT_FALSE(n.options().decoupled_weight_decay);
+  n.set_momentum(0.85);
+  EXPECT_DOUBLE_EQ(n.momentum(), 0.85);
+  EXPECT_THROW(n.set_momentum(1.0), Error);  // beta1 must stay below 1
+  auto expect_error = [](const char* json, const std::string& needle) {
+    SCOPED_TRACE(json);
+    try {
+      optim::make_optimizer("nadam", testing::make_params(DType::kFloat32), json);
+      ADD_FAILURE() << "expected an error mentioning " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(R"({"beta1": 1.0})", "beta1");
+  expect_error(R"({"beta1": -0.1})", "beta1");
+  expect_error(R"({"beta2": 1.5})", "beta2");
+  expect_error(R"({"momentum_decay": -0.004})", "momentum_decay");
+  expect_error(R"({"eps": -1})", "eps");
+  expect_error(R"({"weight_decay": -1})", "weight_decay");
+  expect_error(R"({"groups": [{"name": "head", "prefixes": ["fc."], "momentum": 1.0}]})", "beta1");
+  expect_error(R"({"amsgrad": true})", "amsgrad");  // not a NAdam option
+}
+
 struct RmspropCase {
   const char* name;
   double momentum, weight_decay;
@@ -179,7 +252,7 @@ TEST(Rmsprop, MatchesReferenceForEveryOption) {
 // A parameter with no gradient in a step is left alone and its own step count (and so Adam's bias
 // correction and SGD's first-step momentum) does not advance, as in PyTorch.
 TEST(Optimizer, SkipsParametersWithoutGradient) {
-  for (const char* algo : {"sgd", "adam"}) {
+  for (const char* algo : {"sgd", "adam", "nadam"}) {
     SCOPED_TRACE(algo);
     NamedTensors params = testing::make_params(DType::kFloat64);
     std::unique_ptr<RefOptimizer> ref;
@@ -194,12 +267,23 @@ TEST(Optimizer, SkipsParametersWithoutGradient) {
       r->momentum = 0.9;
       r->dampening = 0.1;
       ref = std::move(r);
-    } else {
+    } else if (std::string(algo) == "adam") {
       AdamOptions o;
       o.lr = 0.01;
       opt = std::make_unique<Adam>(params, o);
       auto r = std::make_unique<testing::RefAdam>();
       r->momentum = 0.9;
+      ref = std::move(r);
+    } else {
+      // A fast momentum decay, so that a wrong t in mu_t or a mu product advanced at a skipped
+      // step shows well above the tolerance.
+      NadamOptions o;
+      o.lr = 0.01;
+      o.momentum_decay = 0.2;
+      opt = std::make_unique<Nadam>(params, o);
+      auto r = std::make_unique<testing::RefNadam>();
+      r->momentum = 0.9;
+      r->momentum_decay = 0.2;
       ref = std::move(r);
     }
     ref->lr = opt->lr();
@@ -260,7 +344,10 @@ TEST_P(OptimizerDevice, MatchesCpuForEveryOptimizer) {
       {"adam", R"({"lr": 0.01, "amsgrad": true, "weight_decay": 0.1})"},
       {"adamw", R"({"lr": 0.01, "no_decay_bn_bias": true,
                     "groups": [{"name": "head", "prefixes": ["fc."], "lr_mult": 3}]})"},
-      {"rmsprop", R"({"lr": 0.01, "centered": true, "momentum": 0.5, "weight_decay": 0.1})"}};
+      {"rmsprop", R"({"lr": 0.01, "centered": true, "momentum": 0.5, "weight_decay": 0.1})"},
+      {"nadam", R"({"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.1,
+                    "groups": [{"name": "head", "prefixes": ["fc."], "momentum": 0.8}]})"},
+      {"nadam", R"({"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": true})"}};
   for (const auto& [name, json] : configs) {
     SCOPED_TRACE(json);
     NamedTensors cpu = testing::make_params(DType::kFloat32, Device::cpu(), /*big=*/true);
@@ -272,11 +359,27 @@ TEST_P(OptimizerDevice, MatchesCpuForEveryOptimizer) {
       b->set_lr(b->lr() * 0.9);
       testing::set_grads(cpu, s);
       testing::set_grads(dev, s);
+      if (std::string(name) == "nadam") {
+        // beta1 cycles and one parameter skips steps, so the per-parameter mu products differ
+        // from one another and from the global step's.
+        a->set_momentum(0.9 - 0.05 * (s % 3));
+        b->set_momentum(0.9 - 0.05 * (s % 3));
+        if (s == 4 || s == 7) {
+          cpu[1].second.zero_grad(/*set_to_none=*/true);
+          dev[1].second.zero_grad(/*set_to_none=*/true);
+        }
+      }
       a->step();
       b->step();
     }
-    for (size_t i = 0; i < cpu.size(); ++i)
+    for (size_t i = 0; i < cpu.size(); ++i) {
       EXPECT_TRUE(testing::all_close(dev[i].second, cpu[i].second, 1e-5, 1e-6)) << cpu[i].first;
+      if (std::string(name) == "nadam") {
+        EXPECT_NEAR(b->state(cpu[i].first, "mu_product").item(),
+                    a->state(cpu[i].first, "mu_product").item(), 1e-12)
+            << cpu[i].first;
+      }
+    }
   }
 }
 
