@@ -8,6 +8,9 @@ find_package(ZLIB REQUIRED)
 find_package(CURL REQUIRED)
 find_package(LibArchive REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# YAML configs (train/config_tree.cpp): yaml-cpp from Debian; the parsed tree becomes the same
+# nlohmann::json tree a JSON config gives, so one validator reads both.
+find_package(yaml-cpp REQUIRED)
 find_package(OpenBLAS CONFIG QUIET)
 if(OpenBLAS_FOUND AND NOT TARGET cyclone_openblas)
   add_library(cyclone_openblas INTERFACE)

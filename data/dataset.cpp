@@ -11,21 +11,27 @@ namespace cyclone::data {
 
 void validate(const Dataset& d) {
   CYCLONE_CHECK(d.images.defined() && d.labels.defined(), d.name, ": images or labels missing");
-  CYCLONE_CHECK(
-      d.images.dtype() == DType::kUInt8 && d.images.rank() == 4 && d.images.device().is_cpu(),
-      d.name, ": images must be uint8 [N, C, H, W] on the CPU, got ", dtype_name(d.images.dtype()),
-      " ", d.images.shape(), " on ", d.images.device());
-  CYCLONE_CHECK(
-      d.labels.dtype() == DType::kInt32 && d.labels.rank() == 1 && d.labels.device().is_cpu(),
-      d.name, ": labels must be int32 [N] on the CPU, got ", dtype_name(d.labels.dtype()), " ",
-      d.labels.shape());
+  // Features kept in GPU memory (train/precompute.h): float32 images with labels on the same
+  // device; their labels were checked when the features were made from a validated dataset.
+  const bool resident = d.images.device().is_cuda();
+  CYCLONE_CHECK((d.images.dtype() == DType::kUInt8 || d.images.dtype() == DType::kFloat32) &&
+                    d.images.rank() == 4 && (!resident || d.images.dtype() == DType::kFloat32),
+                d.name,
+                ": images must be uint8 (or float32 features) [N, C, H, W] on the CPU, got ",
+                dtype_name(d.images.dtype()), " ", d.images.shape(), " on ", d.images.device());
+  CYCLONE_CHECK(d.labels.dtype() == DType::kInt32 && d.labels.rank() == 1 &&
+                    d.labels.device() == d.images.device(),
+                d.name, ": labels must be int32 [N] on the images' device, got ",
+                dtype_name(d.labels.dtype()), " ", d.labels.shape(), " on ", d.labels.device());
   CYCLONE_CHECK(d.images.dim(0) == d.labels.dim(0), d.name, ": ", d.images.dim(0), " images but ",
                 d.labels.dim(0), " labels");
   CYCLONE_CHECK(d.num_classes >= 1, d.name, ": num_classes must be >= 1, got ", d.num_classes);
-  const int32_t* y = d.labels.data<int32_t>();
-  for (int64_t i = 0; i < d.size(); ++i) {
-    CYCLONE_CHECK(y[i] >= 0 && y[i] < d.num_classes, d.name, ": label ", y[i], " of image ", i,
-                  " is outside [0, ", d.num_classes, ")");
+  if (!resident) {
+    const int32_t* y = d.labels.data<int32_t>();
+    for (int64_t i = 0; i < d.size(); ++i) {
+      CYCLONE_CHECK(y[i] >= 0 && y[i] < d.num_classes, d.name, ": label ", y[i], " of image ", i,
+                    " is outside [0, ", d.num_classes, ")");
+    }
   }
   const auto c = static_cast<size_t>(d.images.dim(1));
   CYCLONE_CHECK(d.mean.size() == c && d.std.size() == c, d.name, ": ", d.mean.size(), " means and ",

@@ -15,7 +15,7 @@ namespace cyclone::data {
 
 struct Dataset {
   std::string name;  // e.g. "mnist/test", for messages
-  Tensor images;     // uint8 [N, C, H, W], CPU
+  Tensor images;     // uint8 [N, C, H, W], CPU (float32: precomputed features, see loader.h)
   Tensor labels;     // int32 [N], CPU, each in [0, num_classes)
   int num_classes = 0;
   // Per-channel mean and standard deviation of the pixel values scaled to [0, 1] (x / 255): the

@@ -1,5 +1,7 @@
 #include "cyclone/data/loader.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
@@ -12,6 +14,7 @@
 #include "cyclone/core/error.h"
 #include "cyclone/data/cuda/transfer.h"
 #include "cyclone/data/random.h"
+#include "cyclone/kernels/elementwise.h"
 
 namespace cyclone::data {
 
@@ -61,6 +64,7 @@ struct DataLoader::Impl {
   int64_t nb = 0;
   int64_t per_image = 0;
   bool gpu = false;
+  bool resident = false;  // the dataset lives in GPU memory: batches are gathered there
   int workers = 0;
 
   std::mutex mu;
@@ -116,10 +120,20 @@ struct DataLoader::Impl {
                           : Tensor::empty({b}, DType::kInt32, Device::cpu());
     }
     const auto order = order_for(epoch);
-    const uint8_t* src = data.images.data<uint8_t>();
     const int32_t* y = data.labels.data<int32_t>();
     float* dst = s.host_images.data<float>();
     int32_t* labels = s.host_labels.data<int32_t>();
+    if (data.images.dtype() == DType::kFloat32) {  // features: rows copied as they are
+      const float* feat = data.images.data<float>();
+      for (int64_t k = 0; k < s.rows; ++k) {
+        const int64_t pos = index * b + k;
+        const int64_t j = order ? (*order)[pos] : pos;
+        std::memcpy(dst + k * per_image, feat + j * per_image, per_image * sizeof(float));
+        labels[k] = y[j];
+      }
+      return;
+    }
+    const uint8_t* src = data.images.data<uint8_t>();
     const int c = data.channels(), h = data.height(), w = data.width();
     for (int64_t k = 0; k < s.rows; ++k) {
       const int64_t pos = index * b + k;
@@ -180,6 +194,29 @@ struct DataLoader::Impl {
   }
 
   // Hands slot s's batch to the caller (caller owns s).
+  // Resident features: the batch's rows gathered on the device (one small index upload and two
+  // gather launches on the caller's stream; no host buffer, no worker).
+  void gather(int64_t epoch, int64_t index, Batch& batch) {
+    const int64_t b = opt.batch_size;
+    const int64_t rows = std::min(b, data.size() - index * b);
+    const auto order = order_for(epoch);
+    std::vector<int32_t> idx(static_cast<size_t>(rows));
+    for (int64_t k = 0; k < rows; ++k) {
+      const int64_t pos = index * b + k;
+      idx[k] = static_cast<int32_t>(order ? (*order)[pos] : pos);
+    }
+    Context& ctx = Context::current(opt.device);
+    const Tensor dev_idx = Tensor::from_vector<int32_t>(idx, {rows}, opt.device);
+    std::vector<int64_t> dims = data.images.shape().dims();
+    dims[0] = rows;
+    batch.images = Tensor::empty(Shape(dims), DType::kFloat32, opt.device);
+    batch.labels = Tensor::empty({rows}, DType::kInt32, opt.device);
+    kernels::gather_rows(ctx, data.images, dev_idx, batch.images);
+    kernels::gather_rows(ctx, data.labels, dev_idx, batch.labels);
+    batch.epoch = epoch;
+    batch.index = index;
+  }
+
   void hand_out(Slot& s, Batch& batch) {
     batch.epoch = s.epoch;
     batch.index = s.index;
@@ -229,6 +266,8 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
   m.opt = options;
   const LoaderOptions& o = m.opt;
   CYCLONE_CHECK(o.batch_size >= 1, dataset.name, ": batch_size must be >= 1, got ", o.batch_size);
+  CYCLONE_CHECK(dataset.images.dtype() == DType::kUInt8 || !o.augment.any(), dataset.name,
+                ": float32 features are batched as they are; augmentation needs uint8 images");
   CYCLONE_CHECK(o.workers >= -1 && o.workers <= 256, dataset.name,
                 ": workers must be in [-1, 256], got ", o.workers);
   CYCLONE_CHECK(o.prefetch >= 0 && o.prefetch <= 1024, dataset.name,
@@ -237,8 +276,11 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
       o.augment.crop_padding >= 0 && o.augment.crop_padding <= 1024 && o.augment.cutout >= 0,
       dataset.name, ": bad augmentation (crop padding ", o.augment.crop_padding, ", cutout ",
       o.augment.cutout, ")");
-  m.gpu = o.device.is_cuda();
-  m.workers = o.workers < 0 ? default_workers() : o.workers;
+  m.resident = dataset.images.device().is_cuda();
+  CYCLONE_CHECK(!m.resident || o.device == dataset.images.device(), dataset.name, ": features in ",
+                dataset.images.device().str(), " memory batched for ", o.device.str());
+  m.gpu = o.device.is_cuda() && !m.resident;
+  m.workers = m.resident ? 0 : (o.workers < 0 ? default_workers() : o.workers);
   m.nb = batch_count(dataset.size(), o.batch_size, o.drop_last);
   m.per_image = dataset.images.dim(1) * dataset.images.dim(2) * dataset.images.dim(3);
   std::vector<float> mean = o.mean.empty() ? dataset.mean : o.mean;
@@ -259,7 +301,7 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
     m.alloc_ready = cuda::event_create(o.device.index);
     for (Slot& s : m.slots) s.copy_done = cuda::event_create(o.device.index);
   }
-  if (m.nb > 0) {
+  if (m.nb > 0 && !m.resident) {
     for (int i = 0; i < m.workers; ++i) m.threads.emplace_back([&m] { m.worker_loop(); });
   }
 }
@@ -303,6 +345,11 @@ void DataLoader::start_epoch(int64_t epoch) {
   std::unique_lock lk(m.mu);
   m.current_epoch = epoch;
   if (m.nb == 0) return;
+  if (m.resident) {
+    m.base_epoch = epoch;
+    m.consume_t = 0;
+    return;
+  }
   if (m.base_epoch + m.consume_t / m.nb == epoch && m.consume_t % m.nb == 0) return;
   m.restart(lk, epoch);
 }
@@ -314,6 +361,12 @@ bool DataLoader::next(Batch& batch) {
   std::unique_lock lk(m.mu);
   const int64_t t = m.consume_t;
   if (m.base_epoch + t / m.nb != m.current_epoch) return false;
+  if (m.resident) {
+    lk.unlock();
+    m.gather(m.current_epoch, t % m.nb, batch);
+    ++m.consume_t;
+    return true;
+  }
   Slot& s = m.slots[t % m.slot_count()];
   if (m.workers == 0) {
     lk.unlock();

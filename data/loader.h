@@ -18,6 +18,10 @@
 //    caller's stream then waits for the copy on the device, never on the host. After handing out
 //    batch t, next() starts the copy of batch t + 1 when it is ready, so that copy overlaps the
 //    step computing on batch t. A slot's pinned buffers are refilled only after their copy ended.
+// A dataset of float32 images (precomputed features: train/precompute.h) is batched as it is:
+// rows gathered in the epoch's order, no normalisation, no augmentation. When such a dataset lives
+// in GPU memory the batches are gathered there (kernels::gather_rows on the caller's stream), with
+// no worker and no host copy.
 // Augmentation runs on the CPU workers: bench_data measures it at well over the rates the H100
 // trains at (benchmarks/bench_data.cpp), so a GPU kernel would buy nothing but complexity.
 #pragma once

@@ -105,6 +105,22 @@ void cast(Context& ctx, const Tensor& x, const Tensor& out) {
   cpu::cast(ctx, x, out);
 }
 
+void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out) {
+  CYCLONE_CHECK(src.rank() >= 1 && out.rank() == src.rank() && index.rank() == 1 &&
+                    index.dtype() == DType::kInt32 && out.dtype() == src.dtype() &&
+                    out.dim(0) == index.dim(0),
+                "gather_rows: src ", src.shape(), " ", dtype_name(src.dtype()), ", index ",
+                index.shape(), " ", dtype_name(index.dtype()), ", out ", out.shape(), " ",
+                dtype_name(out.dtype()), " (want out [len(index), src row shape], int32 index)");
+  for (int64_t d = 1; d < src.rank(); ++d)
+    CYCLONE_CHECK(out.dim(d) == src.dim(d), "gather_rows: rows of ", src.shape(), " and ",
+                  out.shape(), " differ");
+  check_same_device("gather_rows", src, out);
+  check_same_device("gather_rows", src, index);
+  if (src.device().is_cuda()) return cuda::gather_rows(ctx, src, index, out);
+  cpu::gather_rows(ctx, src, index, out);
+}
+
 const char* unary_op_name(UnaryOp op) {
   static const char* names[] = {
       "identity", "neg",        "exp",       "log",        "sqrt",

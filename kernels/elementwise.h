@@ -7,6 +7,10 @@
 //   against [N, C]: a keepdim reduction). out may alias an input of the same shape (in-place).
 // fill:   out[i] = value                                 cost: n*sizeof(T) bytes
 // cast:   out[i] = T_out(x[i]) (float32/float64/int32/uint8; float->int truncates toward zero)
+// gather_rows: out[b] = src[index[b]] for rows (the first dim) of any dtype; index int32 on the
+//   same device, every entry in [0, rows) (checked on the CPU; on CUDA an out-of-range entry
+//   gives a zero row, never an out-of-bounds read). cost: 2 B*row bytes + 4 B bytes. It is how
+//   the loader batches features kept in GPU memory (data/loader.h).
 // Tensors must be contiguous, on one device, float32 or float64 for unary/binary.
 #pragma once
 
@@ -21,6 +25,7 @@ void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double 
 void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out);
 void fill(Context& ctx, const Tensor& out, double value);
 void cast(Context& ctx, const Tensor& x, const Tensor& out);
+void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out);
 
 // The output shape of a binary op on x and y, or an Error naming the op and both shapes.
 Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y);

@@ -110,6 +110,32 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   return out;
 }
 
+std::shared_ptr<Module> Module::child(const std::string& name) const {
+  for (const auto& [n, m] : children_)
+    if (n == name) return m;
+  CYCLONE_THROW(type_name(), " has no child module '", name, "'");
+}
+
+Tensor Module::forward_stages(const Tensor&, size_t, size_t) {
+  CYCLONE_THROW(type_name(), " cannot run in stages (it lists none)");
+}
+
+StageSlice::StageSlice(Module& model, size_t begin, size_t end)
+    : model_(model), begin_(begin), end_(end) {
+  const std::vector<Stage> st = model.stages();
+  CYCLONE_CHECK(begin < end && end <= st.size(), model.type_name(), ": stages [", begin, ", ", end,
+                ") of ", st.size());
+  for (size_t i = begin; i < end; ++i)
+    for (const std::string& name : st[i].modules) register_module(name, model.child(name));
+}
+
+Tensor StageSlice::forward(const Tensor& x) { return model_.forward_stages(x, begin_, end_); }
+
+std::string StageSlice::extra_repr() const {
+  const std::vector<Stage> st = model_.stages();
+  return model_.type_name() + " stages " + st[begin_].name + ".." + st[end_ - 1].name;
+}
+
 Module& Module::submodule(const std::string& path) {
   for (auto& [n, m] : named_modules())
     if (n == path) return *m;

@@ -19,6 +19,17 @@
 
 namespace cyclone {
 
+// A piece of a model that can run on its own (Module::stages): its name and the top-level
+// children it is made of.
+struct Stage {
+  std::string name;
+  std::vector<std::string> modules;
+};
+
+// Named groups of parameter-name prefixes (fast.ai's layer groups): what fine-tuning freezes and
+// gives differential learning rates to, first (input side) to last (the head).
+using LayerGroups = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -45,6 +56,18 @@ class Module {
   // Parameters whose name starts with `prefix` (a per-group learning-rate selection).
   NamedTensors parameters_with_prefix(const std::string& prefix) const;
   int64_t num_parameters(bool trainable_only = false) const;
+
+  // The top-level child called `name` (shared), or an Error naming it.
+  std::shared_ptr<Module> child(const std::string& name) const;
+
+  // ---- pieces, for fine-tuning ----
+  // A model that can run in pieces lists its stages in forward order; forward_stages(x, b, e)
+  // runs stages [b, e), so forward(x) equals forward_stages(x, 0, stages().size()) and the
+  // output of stages [0, k) is the input of stages [k, n). Empty (the default): not supported.
+  virtual std::vector<Stage> stages() const { return {}; }
+  virtual Tensor forward_stages(const Tensor& x, size_t begin, size_t end);
+  // The default layer groups: one group "all" (every parameter) unless the model says better.
+  virtual LayerGroups layer_groups() const { return {{"all", {""}}}; }
 
   // ---- modes and placement ----
   void train(bool on = true);  // this module and all below
@@ -89,6 +112,21 @@ class Module {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+};
+
+// Stages [begin, end) of `model` as a module of their own: its children are the model's (shared,
+// under the same names, so parameter names match the whole model's) and forward() runs
+// model.forward_stages(x, begin, end). The model must outlive it.
+class StageSlice : public Module {
+ public:
+  StageSlice(Module& model, size_t begin, size_t end);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "StageSlice"; }
+  std::string extra_repr() const override;
+
+ private:
+  Module& model_;
+  size_t begin_, end_;
 };
 
 // Runs `model` on a zero batch of `input_shape` without recording gradients and returns a table:

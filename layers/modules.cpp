@@ -43,9 +43,20 @@ Sequential& Sequential::add(std::shared_ptr<Module> layer) {
   return *this;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward(const Tensor& x) { return forward_stages(x, 0, layers_.size()); }
+
+std::vector<Stage> Sequential::stages() const {
+  std::vector<Stage> out;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    out.push_back({std::to_string(i), {std::to_string(i)}});
+  return out;
+}
+
+Tensor Sequential::forward_stages(const Tensor& x, size_t begin, size_t end) {
+  CYCLONE_CHECK(begin <= end && end <= layers_.size(), "Sequential: stages [", begin, ", ", end,
+                ") of ", layers_.size());
   Tensor y = x;
-  for (auto& l : layers_) y = (*l)(y);
+  for (size_t i = begin; i < end; ++i) y = (*layers_[i])(y);
   return y;
 }
 

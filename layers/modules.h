@@ -40,6 +40,9 @@ class Sequential : public Module {
   std::string type_name() const override { return "Sequential"; }
   size_t size() const { return layers_.size(); }
   Module& operator[](size_t i) const { return *layers_.at(i); }
+  // One stage per layer ("0", "1", ...).
+  std::vector<Stage> stages() const override;
+  Tensor forward_stages(const Tensor& x, size_t begin, size_t end) override;
 
  private:
   std::vector<std::shared_ptr<Module>> layers_;

@@ -11,7 +11,8 @@
 // 32 in either dimension gets conv1 padding 2: MNIST's 28x28x1 and CIFAR's 32x32x3 both reach
 // 5x5x16 after pool2 and fc1 has 400 inputs. Other sizes work too (fc1's width follows them).
 // Parameters for 10 classes: 61,706 on 28x28x1, 62,006 on 32x32x3.
-// Names: conv1, conv2, fc1, fc2, fc3 (each .weight and .bias).
+// Names: conv1, conv2, fc1, fc2, fc3 (each .weight and .bias). ModelOptions::filters [c1, c2]
+// replaces the 6 and 16 channels of the two convolutions (microDL's num_filters_per_block).
 #pragma once
 
 #include <memory>
@@ -26,6 +27,11 @@ class LeNet5 : public Module {
   explicit LeNet5(const ModelOptions& o);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "LeNet5"; }
+  // conv1 (conv1, act, pool), conv2 (conv2, act, pool), fc1 (flatten, fc1, act, dropout),
+  // fc2 (fc2, act, dropout), fc3. Layer groups conv1 / conv2 / head (fc1, fc2, fc3).
+  std::vector<Stage> stages() const override;
+  Tensor forward_stages(const Tensor& x, size_t begin, size_t end) override;
+  LayerGroups layer_groups() const override;
 
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;

@@ -7,6 +7,9 @@ namespace cyclone {
 std::shared_ptr<Sequential> make_mlp(const std::vector<int64_t>& hidden, const ModelOptions& o) {
   check_model_options("mlp", o);
   CYCLONE_CHECK(!hidden.empty(), "mlp: needs at least one hidden layer");
+  CYCLONE_CHECK(o.filters.empty(),
+                "mlp: its hidden sizes come from its name (mlp-512-256); num_filters_per_block is "
+                "not a knob of this model");
   for (int64_t h : hidden)
     CYCLONE_CHECK(h > 0 && h <= (1 << 16), "mlp: hidden size ", h, " must be in [1, 65536]");
   Generator gen(o.seed);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cyclone/core/device.h"
 #include "cyclone/core/generator.h"
@@ -22,6 +23,9 @@ struct ModelOptions {
   std::string activation = "relu";         // layers/activation_ops.h names
   std::string initializer = kDefaultInit;  // conv and linear weights (layers/init.h names)
   double dropout = 0;                      // where the architecture has a place for it
+  // Channels per block (microDL's num_filters_per_block), for the models with that knob: LeNet-5
+  // (2 values), the CIFAR ResNets (3: the stages' widths). Empty: the paper's.
+  std::vector<int64_t> filters;
   // Weight init draws from a Generator seeded with `seed` alone, in construction order, so the
   // same options give the same weights on every device and in every process.
   uint64_t seed = Generator::kDefaultSeed;

@@ -31,6 +31,10 @@ class CifarResNet : public Module {
   CifarResNet(int depth, const ModelOptions& o);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "CifarResNet"; }
+  // stem, the three stages, head (pool and classifier); layer groups early / middle / head.
+  std::vector<Stage> stages() const override;
+  Tensor forward_stages(const Tensor& x, size_t begin, size_t end) override;
+  LayerGroups layer_groups() const override;
   std::string extra_repr() const override { return "depth=" + std::to_string(depth_); }
 
  private:

@@ -28,6 +28,9 @@ class NetworkBlock : public Module {
 
 WideResNet::WideResNet(int depth, int widen_factor, const ModelOptions& o)
     : depth_(depth), widen_(widen_factor) {
+  CYCLONE_CHECK(o.filters.empty(), "wrn-", depth, "-", widen_factor,
+                ": its widths come from the widen factor in its name (wrn-D-K); "
+                "num_filters_per_block is not a knob of this model");
   const std::string name = "wrn-" + std::to_string(depth) + "-" + std::to_string(widen_factor);
   CYCLONE_CHECK(depth >= 10 && (depth - 4) % 6 == 0, name, ": depth ", depth,
                 " is not 6n + 4 with n >= 1 (valid depths: 10, 16, 22, 28, 34, 40, ...)");
@@ -52,9 +55,44 @@ WideResNet::WideResNet(int depth, int widen_factor, const ModelOptions& o)
   fc_ = register_module("fc", make_linear(w3, o.num_classes, o, gen));
 }
 
-Tensor WideResNet::forward(const Tensor& x) {
-  Tensor y = (*block3_)((*block2_)((*block1_)((*conv1_)(x))));
-  return (*fc_)((*pool_)((*act_)((*bn1_)(y))));
+Tensor WideResNet::forward(const Tensor& x) { return forward_stages(x, 0, 5); }
+
+std::vector<Stage> WideResNet::stages() const {
+  return {{"stem", {"conv1"}},
+          {"block1", {"block1"}},
+          {"block2", {"block2"}},
+          {"block3", {"block3"}},
+          {"head", {"bn1", "act", "pool", "fc"}}};
+}
+
+Tensor WideResNet::forward_stages(const Tensor& x, size_t begin, size_t end) {
+  CYCLONE_CHECK(begin <= end && end <= 5, "WideResNet: stages [", begin, ", ", end, ") of 5");
+  Tensor y = x;
+  for (size_t i = begin; i < end; ++i) {
+    switch (i) {
+      case 0:
+        y = (*conv1_)(y);
+        break;
+      case 1:
+        y = (*block1_)(y);
+        break;
+      case 2:
+        y = (*block2_)(y);
+        break;
+      case 3:
+        y = (*block3_)(y);
+        break;
+      default:
+        y = (*fc_)((*pool_)((*act_)((*bn1_)(y))));
+    }
+  }
+  return y;
+}
+
+LayerGroups WideResNet::layer_groups() const {
+  return {{"early", {"conv1.", "block1."}},
+          {"middle", {"block2.", "block3."}},
+          {"head", {"bn1.", "fc."}}};
 }
 
 std::string WideResNet::extra_repr() const {

@@ -32,6 +32,10 @@ class WideResNet : public Module {
   WideResNet(int depth, int widen_factor, const ModelOptions& o);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "WideResNet"; }
+  // stem, the three stages, head (pool and classifier); layer groups early / middle / head.
+  std::vector<Stage> stages() const override;
+  Tensor forward_stages(const Tensor& x, size_t begin, size_t end) override;
+  LayerGroups layer_groups() const override;
   std::string extra_repr() const override;
 
  private:

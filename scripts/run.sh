@@ -2,7 +2,7 @@
 # The run command: builds if needed, then runs the main job, ./bin/best_lr. With no arguments it
 # runs the documented demo: the LR range test on Fashion-MNIST with LeNet-5 (400 batches), then
 # 5 epochs of 1cycle training around the rate it found, leaving lr_finder.svg, schedule.svg,
-# train_log.csv, TensorBoard events and summary.json in ./logs. Arguments replace the demo's
+# history.csv, TensorBoard events (tensorboard_logs/) and summary.json in ./logs. Arguments replace the demo's
 # (see ./bin/best_lr --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,7 +39,7 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("activation", &o.activation, "activation of the hidden layers", "NAME");
   p.add_flag("weight_decay", &o.weight_decay, "L2 weight decay");
   p.add_choice("optimizer", &o.optimizer, best_lr_optimizers(), "update rule");
-  p.add_flag("momentum", &o.momentum, "momentum (sgd, rmsprop) or beta1 (adam)");
+  p.add_flag("momentum", &o.momentum, "momentum (sgd, rmsprop) or beta1 (adam, nadam)");
   p.add_flag("batch_size", &o.batch_size, "examples per step");
   p.add_flag("num_epochs", &o.num_epochs, "training epochs after the range test");
   p.add_flag("num_learning_batches", &o.num_learning_batches, "steps of the range test");
@@ -104,7 +104,7 @@ const std::vector<std::string>& best_lr_datasets() {
   return v;
 }
 const std::vector<std::string>& best_lr_optimizers() {
-  static const std::vector<std::string> v = {"sgd", "adam", "rmsprop"};
+  static const std::vector<std::string> v = {"sgd", "adam", "rmsprop", "nadam"};
   return v;
 }
 const std::vector<std::string>& best_lr_policies() {

@@ -22,7 +22,7 @@ struct BestLrOptions {
   std::string kernel_initializer = "he_normal";
   std::string activation = "relu";
   double weight_decay = 0.0005;
-  std::string optimizer = "sgd";  // sgd | adam | rmsprop
+  std::string optimizer = "sgd";  // sgd | adam | rmsprop | nadam
   double momentum = 0.9;
   int64_t batch_size = 32;
   int64_t num_epochs = 55;

@@ -1,4 +1,4 @@
-// CSV logs of a run (train_log.csv, lr_finder.csv): one header line, one line per row, written as
+// CSV logs of a run (history.csv, lr_finder.csv): one header line, one line per row, written as
 // they come so that a killed run keeps every row it logged, and resumable.
 #pragma once
 

@@ -1,5 +1,4 @@
 #include "cyclone/train/run.h"
-#include "cyclone/core/progress.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,15 +7,21 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cyclone/core/cuda/caching_allocator.h"
+#include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/device.h"
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/models/registry.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/log.h"
+#include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_plots.h"
+#include "cyclone/train/weights.h"
 
 namespace cyclone::train {
 
@@ -27,22 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-json finder_json(const LrFinderResult& r) {
-  return {{"steps", r.stopped_at},
-          {"diverged", r.diverged},
-          {"skipped", r.skipped},
-          {"seconds", r.seconds},
-          {"min_loss_lr", r.suggestions.min_loss_lr},
-          {"min_loss_lr_div10", r.suggestions.min_loss_lr_div10},
-          {"steepest_lr", r.suggestions.steepest_lr},
-          {"valley_lr", r.suggestions.valley_lr},
-          {"min_loss", r.suggestions.min_loss}};
-}
-
-json spread_json(const RepeatedLrFinder::Spread& s) {
-  return {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"log10_std", s.log10_std}};
-}
-
 json eval_json(const std::optional<EvalResult>& e) {
   if (!e) return nullptr;
   json j = {{"loss", e->loss}, {"accuracy", e->top1}, {"samples", e->samples}};
@@ -51,10 +40,76 @@ json eval_json(const std::optional<EvalResult>& e) {
 }
 
 // JSON has no NaN: non-finite numbers become null so every reader can parse the summary.
-void scrub(json& j) {
-  if (j.is_number_float() && !std::isfinite(j.get<double>())) j = nullptr;
-  if (j.is_structured())
-    for (auto& v : j) scrub(v);
+
+bool has_batch_norm(Module& m) {
+  for (auto& [name, mod] : m.named_modules())
+    if (mod->type_name() == "BatchNorm2d") return true;
+  return false;
+}
+
+// A device this machine can give, the memory cap applied; malformed names are the user's typo
+// (exit 2), a well-formed one this machine lacks a runtime error (exit 1, from resolve_device).
+Device setup_device(const RunSpec& spec) {
+  const std::string& dv = spec.device;
+  const bool well_formed = dv.empty() || dv == "auto" || dv == "cpu" || dv == "cuda" ||
+                           (dv.rfind("cuda:", 0) == 0 && dv.size() > 5 && dv.size() < 10 &&
+                            dv.find_first_not_of("0123456789", 5) == std::string::npos);
+  if (!well_formed) throw UsageError("device '" + dv + "' is not auto, cpu, cuda or cuda:N");
+  if (!(spec.gpu_mem_frac > 0 && spec.gpu_mem_frac <= 1))
+    throw UsageError("gpu_mem_frac " + format_double("%g", spec.gpu_mem_frac) +
+                     " must be in (0, 1]");
+  const Device device = resolve_device(spec.device);
+  if (spec.gpu_mem_frac < 1) {
+    if (!device.is_cuda())
+      throw UsageError("--gpu_mem_frac caps GPU memory, but this run is on " + device.str() +
+                       " (drop the flag, or run on a GPU with --gpu ID)");
+    const size_t total = gpu::device_total_memory(device.index);
+    const auto cap = static_cast<size_t>(spec.gpu_mem_frac * static_cast<double>(total));
+    gpu::set_memory_limit(device.index, cap);
+    log_print("%s: GPU memory pool capped at %.2f GiB (%.0f%% of %s's %.2f GiB)\n",
+              spec.program.c_str(), cap / 1073741824.0, 100 * spec.gpu_mem_frac,
+              device.str().c_str(), total / 1073741824.0);
+  }
+  return device;
+}
+
+// The training files split as the spec says (dataset.split_ratio), each part drawn by the seed.
+void load_splits(detail::RunContext& c) {
+  const RunSpec& spec = c.spec;
+  data::LoadOptions lo;
+  lo.data_dir = spec.data_dir;
+  lo.download = spec.download;
+  lo.manifest = spec.manifest;
+  data::Dataset source = data::load_dataset(spec.dataset, spec.source_split, lo);
+  if ((spec.expect_height > 0 && spec.expect_height != source.height()) ||
+      (spec.expect_width > 0 && spec.expect_width != source.width()))
+    throw UsageError("dataset.height x width is " + std::to_string(spec.expect_height) + " x " +
+                     std::to_string(spec.expect_width) + " but " + spec.dataset + "'s images are " +
+                     std::to_string(source.height()) + " x " + std::to_string(source.width()));
+  const int64_t n = source.size();
+  if (spec.test_fraction > 0) {
+    data::Split s = data::split_validation(source, spec.test_fraction, spec.seed ^ 0x7e57ull);
+    source = std::move(s.train);
+    c.test_set = std::move(s.validation);
+  } else {
+    c.test_set = data::load_dataset(spec.dataset, "test", lo);
+  }
+  c.use_val = spec.validation_fraction > 0;
+  c.train_set = source;
+  c.eval_set = c.test_set;
+  if (c.use_val) {
+    const double f = spec.validation_fraction / (1 - spec.test_fraction);
+    data::Split s = data::split_validation(source, std::min(f, 0.99), spec.seed);
+    c.train_set = std::move(s.train);
+    c.eval_set = std::move(s.validation);
+  }
+  const auto want = static_cast<int64_t>(std::llround(spec.train_fraction * n));
+  if (spec.train_fraction > 0 && want < c.train_set.size()) {
+    if (want < 1) throw UsageError("dataset.split_ratio.train leaves no training image");
+    const double drop = 1 - static_cast<double>(want) / c.train_set.size();
+    c.train_set =
+        data::split_validation(c.train_set, drop, spec.seed ^ 0x7a11ull).train;  // the kept part
+  }
 }
 
 }  // namespace
@@ -74,18 +129,6 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError(e.message());
   }
 
-  // A malformed --device is the user's typo (exit 2); a well-formed one that this machine cannot
-  // give (no GPU) is a runtime error (exit 1) from resolve_device.
-  const std::string& dv = spec.device;
-  const bool well_formed = dv.empty() || dv == "auto" || dv == "cpu" || dv == "cuda" ||
-                           (dv.rfind("cuda:", 0) == 0 && dv.size() > 5 && dv.size() < 10 &&
-                            dv.find_first_not_of("0123456789", 5) == std::string::npos);
-  if (!well_formed) throw UsageError("device '" + dv + "' is not auto, cpu, cuda or cuda:N");
-  const Device device = resolve_device(spec.device);
-  set_default_device(device);
-  manual_seed(spec.seed);
-
-  // ---- data ----
   const data::DatasetInfo& info = [&]() -> const data::DatasetInfo& {
     try {
       return data::dataset_info(spec.dataset);
@@ -93,6 +136,18 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw UsageError(e.message());
     }
   }();
+  const Device device = setup_device(spec);
+  set_default_device(device);
+  manual_seed(spec.seed);
+
+  std::error_code ec;
+  fs::create_directories(spec.log_dir, ec);
+  if (ec) throw Error("cannot create the log directory '" + spec.log_dir + "': " + ec.message());
+  std::optional<TrainingLog> training_log;
+  if (spec.training_log && !spec.summary_only)
+    training_log.emplace((fs::path(spec.log_dir) / "training.log").string());
+
+  // ---- model ----
   const std::string model_name = spec.model.empty() ? default_model_for(spec.dataset) : spec.model;
   ModelOptions mo;
   mo.in_channels = info.channels;
@@ -102,6 +157,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   mo.activation = spec.activation;
   mo.initializer = spec.initializer;
   mo.dropout = spec.dropout;
+  mo.filters = spec.filters;
   mo.seed = spec.seed;
   mo.device = device;
   auto dropout_gen = std::make_shared<Generator>(dropout_seed(spec.seed));
@@ -111,84 +167,85 @@ RunOutcome run_experiment(const RunSpec& spec) {
     model = make_model(model_name, mo);
   } catch (const Error& e) {
     // An unknown model, activation or initializer: the user's input.
-    throw UsageError("model " + model_name + ": " + e.message());
+    throw UsageError((spec.program == "train" ? "network.class " : "model ") + model_name + ": " +
+                     e.message());
   }
+  if (spec.batch_norm >= 0 && (spec.batch_norm == 1) != has_batch_norm(*model))
+    throw UsageError("network.batch_norm: " + model_name +
+                     (spec.batch_norm ? " has no batch norm (the resnet and wrn models do)"
+                                      : " always uses batch norm"));
   if (spec.summary_only) {
     std::printf(
         "%s", summary(*model, Shape({1, info.channels, info.height, info.width}), device).c_str());
     return {};
   }
 
-  data::LoadOptions lo;
-  lo.data_dir = spec.data_dir;
-  lo.download = spec.download;
-  lo.manifest = spec.manifest;
-  data::Dataset train_set = data::load_dataset(spec.dataset, "train", lo);
-  data::Dataset test_set = data::load_dataset(spec.dataset, "test", lo);
-  data::Dataset eval_set = test_set;
-  const bool use_val = spec.validation_fraction > 0;
-  if (spec.finder.enabled && spec.finder.options.val_every > 0 && !use_val)
-    throw UsageError(
-        "the range test's held-out loss (lr_finder_val_every / lr_finder.val_every) needs a "
-        "held-out split: set validation_fraction (e.g. 0.1); the test set is never used for it");
-  if (use_val) {
-    data::Split split = data::split_validation(train_set, spec.validation_fraction, spec.seed);
-    train_set = std::move(split.train);
-    eval_set = std::move(split.validation);
+  detail::RunContext c{spec, device, info, model_name, model, dropout_gen};
+  c.log_dir = spec.log_dir;
+  c.groups = spec.layer_groups.empty() ? model->layer_groups() : LayerGroups{};
+  for (const LayerGroup& g : spec.layer_groups) c.groups.emplace_back(g.name, g.prefixes);
+  for (const auto& [name, prefixes] : c.groups) {
+    bool any = false;
+    for (const auto& [pname, t] : model->named_parameters())
+      for (const auto& p : prefixes) any = any || pname.rfind(p, 0) == 0;
+    if (!any)
+      throw UsageError("layer group '" + name + "' selects no parameter of " + model_name +
+                       " (its prefixes match none of the names `train --summary` lists)");
   }
-  std::printf("%s: %s on %s (%lld train / %lld %s images), device %s, seed %llu\n", prog.c_str(),
-              model_name.c_str(), spec.dataset.c_str(), static_cast<long long>(train_set.size()),
-              static_cast<long long>(eval_set.size()), use_val ? "validation" : "test",
-              device.str().c_str(), static_cast<unsigned long long>(spec.seed));
-  data::LoaderOptions tl;
+  if (!spec.model_fname.empty()) {
+    std::vector<std::string> keep;
+    if (spec.new_head) keep = c.groups.back().second;
+    const WeightsReport r = load_weights(*model, spec.model_fname, spec.partial, keep);
+    log_print("%s: weights from %s: %s\n", prog.c_str(), spec.model_fname.c_str(),
+              r.summary().c_str());
+    c.summary["model_fname"] = spec.model_fname;
+    c.summary["weights_loaded"] = r.loaded.size();
+  }
+
+  // ---- data ----
+  load_splits(c);
+  log_print("%s: %s on %s (%lld train / %lld %s images), device %s, seed %llu\n", prog.c_str(),
+            model_name.c_str(), spec.dataset.c_str(), static_cast<long long>(c.train_set.size()),
+            static_cast<long long>(c.eval_set.size()), c.use_val ? "validation" : "test",
+            device.str().c_str(), static_cast<unsigned long long>(spec.seed));
+  data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
   const bool augment = spec.augment < 0 ? (spec.dataset == "cifar10" || spec.dataset == "cifar100")
                                         : spec.augment > 0;
-  if (augment) tl.augment = data::Augment::cifar();
+  if (augment) tl.augment = detail::standard_augment(spec.dataset);
   tl.workers = spec.workers;
   tl.device = device;
   tl.seed = spec.seed;
-  tl.mean = train_set.mean;
-  tl.std = train_set.std;
-  data::LoaderOptions el = tl;
+  tl.mean = c.train_set.mean;
+  tl.std = c.train_set.std;
+  data::LoaderOptions& el = c.eval_options;
+  el = tl;
   el.batch_size = std::max<int64_t>(spec.eval_batch_size, 1);
   el.shuffle = false;
   el.augment = data::Augment{};
-  data::DataLoader train_loader(train_set, tl);
-  data::DataLoader eval_loader(eval_set, el);
+  if (spec.finder.enabled && spec.finder.options.val_every > 0 && !c.use_val)
+    throw UsageError(
+        "the range test's held-out loss (lr_finder_val_every / lr_finder.val_every) needs a "
+        "held-out split: set validation_fraction (e.g. 0.1); the test set is never used for it");
+
+  c.summary.update(json{{"program", prog},
+                        {"dataset", spec.dataset},
+                        {"model", model_name},
+                        {"device", device.str()},
+                        {"optimizer", spec.optimizer},
+                        {"batch_size", spec.batch_size},
+                        {"seed", spec.seed},
+                        {"parameters", model->num_parameters()}});
+  if (!spec.phases.empty()) return detail::run_phases(c, wall0);
+
+  data::DataLoader train_loader(c.train_set, tl);
+  data::DataLoader eval_loader(c.eval_set, el);
   const int64_t steps_per_epoch =
       spec.trainer.limit_train_batches > 0
           ? std::min(train_loader.num_batches(), spec.trainer.limit_train_batches)
           : train_loader.num_batches();
-
-  // ---- optimizer (the rate is set by the policy every step) ----
-  std::unique_ptr<optim::Optimizer> opt;
-  try {
-    json oj = json::parse(spec.optimizer_json);
-    if (!oj.is_object()) throw UsageError("optimizer options must be a JSON object");
-    if (!oj.contains("lr")) oj["lr"] = 1e-3;
-    opt = optim::make_optimizer(spec.optimizer, model->named_parameters(), oj.dump());
-  } catch (const json::exception& e) {
-    throw UsageError(std::string("optimizer options: invalid JSON: ") + e.what());
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    throw UsageError(e.message());
-  }
-
-  std::error_code ec;
-  fs::create_directories(spec.log_dir, ec);
-  if (ec) throw Error("cannot create the log directory '" + spec.log_dir + "': " + ec.message());
-  const fs::path log_dir(spec.log_dir);
-  json summary = {{"program", prog},
-                  {"dataset", spec.dataset},
-                  {"model", model_name},
-                  {"device", device.str()},
-                  {"optimizer", spec.optimizer},
-                  {"batch_size", spec.batch_size},
-                  {"seed", spec.seed},
-                  {"parameters", model->num_parameters()}};
+  auto opt = detail::make_run_optimizer(spec, model->named_parameters());
 
   // ---- the range test, unless resuming (the checkpoint's policy already holds its rate) ----
   std::optional<double> chosen = spec.fixed_lr;
@@ -197,117 +254,32 @@ RunOutcome run_experiment(const RunSpec& spec) {
     const std::string dir = resolve_checkpoint(spec.resume);
     const json tj = json::parse(read_file((fs::path(dir) / "trainer.json").string(), 64u << 20));
     policy_text = tj.at("policy").dump();
-    std::printf("%s: resuming from %s (its policy: %s)\n", prog.c_str(), dir.c_str(),
-                policy_text.c_str());
+    log_print("%s: resuming from %s (its policy: %s)\n", prog.c_str(), dir.c_str(),
+              policy_text.c_str());
   } else if (spec.finder.enabled) {
-    LrFinderOptions fo = spec.finder.options;
-    fo.generators = {dropout_gen};
-    std::printf("%s: LR range test, %lld steps from %g to %g (%s ramp)\n", prog.c_str(),
-                static_cast<long long>(fo.num_steps), fo.start_lr, fo.end_lr,
-                fo.exponential ? "exponential" : "linear");
-    const RepeatedLrFinder rep = find_lr_repeated(
-        *model, *opt, train_loader, fo, spec.finder.repeats, use_val ? &eval_loader : nullptr);
-    const LrFinderResult& first = rep.runs.front();
-    write_lr_finder_csv(first, (log_dir / "lr_finder.csv").string());
-    for (size_t k = 1; k < rep.runs.size(); ++k)
-      write_lr_finder_csv(rep.runs[k],
-                          (log_dir / ("lr_finder_" + std::to_string(k + 1) + ".csv")).string());
-    Suggestions s = first.suggestions;
-    if (rep.runs.size() > 1) {
-      s.min_loss_lr = rep.min_loss_lr.median;
-      s.min_loss_lr_div10 = rep.min_loss_lr_div10.median;
-      s.steepest_lr = rep.steepest_lr.median;
-      s.valley_lr = rep.valley_lr.median;
-      s.valid = rep.min_loss_lr.median > 0;
-    }
-    if (!s.valid)
-      throw Error(
-          "the LR range test found no usable rate: the loss was not finite from its first "
-          "steps; lower --lr_min (now " +
-          format_double("%.4g", fo.start_lr) + ") or check the data");
-    chosen = pick_suggestion(s, spec.finder.suggestion);
-    std::printf(
-        "%s: suggestions  min_loss_lr %.4g  min_loss_lr/10 %.4g  steepest_lr %.4g  "
-        "valley_lr %.4g\n",
-        prog.c_str(), s.min_loss_lr, s.min_loss_lr_div10, s.steepest_lr, s.valley_lr);
-    if (rep.runs.size() > 1)
-      for (const char* n : {"min_loss", "steepest", "valley"}) {
-        const auto sp = rep.of(n);
-        std::printf("%s: %zu runs: %s_lr median %.4g, range [%.4g, %.4g], spread %.2f decades\n",
-                    prog.c_str(), rep.runs.size(), n, sp.median, sp.min, sp.max, sp.log10_std);
-      }
-    std::printf("%s: chosen rate %.4g (the %s suggestion%s)\n", prog.c_str(), *chosen,
-                spec.finder.suggestion.c_str(),
-                spec.finder.suggestion == "min_loss"
-                    ? ", as the original best_lr.py: the edge of stability, which cyclic "
-                      "policies cycle up to"
-                    : "");
-    summary["min_loss_lr"] = s.min_loss_lr;
-    summary["min_loss_lr_div10"] = s.min_loss_lr_div10;
-    summary["steepest_lr"] = s.steepest_lr;
-    summary["valley_lr"] = s.valley_lr;
-    summary["suggestion"] = spec.finder.suggestion;
-    json runs = json::array();
-    for (const auto& r : rep.runs) runs.push_back(finder_json(r));
-    summary["lr_finder"] = {{"start_lr", fo.start_lr},
-                            {"end_lr", fo.end_lr},
-                            {"num_steps", fo.num_steps},
-                            {"mode", fo.exponential ? "exponential" : "linear"},
-                            {"runs", runs}};
-    if (rep.runs.size() > 1)
-      summary["lr_finder"]["spread"] = {{"min_loss_lr", spread_json(rep.min_loss_lr)},
-                                        {"steepest_lr", spread_json(rep.steepest_lr)},
-                                        {"valley_lr", spread_json(rep.valley_lr)},
-                                        {"min_loss_lr_div10", spread_json(rep.min_loss_lr_div10)}};
-    if (spec.plots) {
-      std::vector<const LrFinderResult*> rs;
-      for (const auto& r : rep.runs) rs.push_back(&r);
-      plot_lr_finder(rs, s, (log_dir / "lr_finder.svg").string(),
-                     "LR range test: " + model_name + " on " + spec.dataset);
-    }
-    for (const auto& [what, values] :
-         {std::pair{std::string("momentum"), spec.finder.momentum_test},
-          std::pair{std::string("weight_decay"), spec.finder.wd_test}}) {
-      if (values.empty()) continue;
-      LrFinderOptions so = fo;
-      const auto curves =
-          sweep_lr(*model, *opt, train_loader, so, what, values, use_val ? &eval_loader : nullptr);
-      json arr = json::array();
-      for (const auto& c : curves) {
-        write_lr_finder_csv(c.result, (log_dir / ("lr_finder_" + what + "_" +
-                                                  format_double("%.4g", c.value) + ".csv"))
-                                          .string());
-        json cj = finder_json(c.result);
-        cj[what] = c.value;
-        arr.push_back(cj);
-      }
-      summary["lr_finder_" + what] = arr;
-      if (spec.plots)
-        plot_lr_sweep(curves, what, (log_dir / ("lr_finder_" + what + ".svg")).string());
+    chosen = detail::run_finder(
+        c, *model, *opt, train_loader, c.use_val ? &eval_loader : nullptr, spec.finder, c.log_dir,
+        c.summary,
+        spec.finder_plot.empty()
+            ? ""
+            : (fs::path(spec.finder_plot).is_absolute() ? spec.finder_plot
+                                                        : (c.log_dir / spec.finder_plot).string()));
+    if (spec.finder_only) {
+      c.summary["status"] = "lr_find";
+      c.summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall0).count();
+      RunOutcome out;
+      out.chosen_lr = *chosen;
+      detail::write_summary(c, out);
+      log_print("%s: range test done (lr_find: true stops here, as microDL does); plot %s\n",
+                prog.c_str(), c.summary["lr_finder_plot"].get<std::string>().c_str());
+      return out;
     }
   }
   if (policy_text.empty())
     policy_text = resolve_policy_json(spec.policy_json, chosen, steps_per_epoch);
-  std::unique_ptr<schedulers::Policy> policy;
-  try {
-    policy = schedulers::make_policy(policy_text);
-  } catch (const Error& e) {
-    throw UsageError(e.message());
-  }
   const int64_t total_steps = steps_per_epoch * spec.trainer.epochs;
-  double lr_lo = INFINITY, lr_hi = 0;
-  for (int64_t i = 0; i < std::min<int64_t>(total_steps, 4000); ++i) {
-    const int64_t t =
-        total_steps > 1
-            ? (total_steps - 1) * i / std::max<int64_t>(1, std::min<int64_t>(total_steps, 4000) - 1)
-            : 0;
-    lr_lo = std::min(lr_lo, policy->lr(t));
-    lr_hi = std::max(lr_hi, policy->lr(t));
-  }
-  std::printf("%s: training %lld epochs x %lld steps with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
-              static_cast<long long>(spec.trainer.epochs), static_cast<long long>(steps_per_epoch),
-              policy_text.c_str(), lr_lo, lr_hi);
-  if (spec.plots) plot_schedule(*policy, total_steps, (log_dir / "schedule.svg").string());
+  auto policy = detail::make_run_policy(policy_text, total_steps, prog, &c.summary);
+  if (spec.plots) plot_schedule(*policy, total_steps, (c.log_dir / "schedule.svg").string());
   std::fflush(stdout);
 
   // ---- training ----
@@ -315,28 +287,28 @@ RunOutcome run_experiment(const RunSpec& spec) {
   to.num_classes = info.num_classes;
   to.generators = {dropout_gen};
   if (to.log_dir.empty()) to.log_dir = spec.log_dir;
-  if (to.checkpoint_dir.empty()) to.checkpoint_dir = (log_dir / "checkpoints").string();
+  if (to.checkpoint_dir.empty()) to.checkpoint_dir = (c.log_dir / "checkpoints").string();
   Trainer trainer(*model, *opt, *policy, train_loader, &eval_loader, to);
+  if (spec.model_checkpoint.enabled)
+    trainer.on_epoch_end(detail::model_checkpoint_callback(c, *model, !spec.resume.empty()));
   if (!spec.resume.empty()) trainer.resume(spec.resume);
   const FitResult fr = trainer.fit();
 
   std::optional<EvalResult> final_test;
-  if (use_val && (fr.status == "completed" || fr.status == "early_stopped")) {
-    data::DataLoader test_loader(test_set, el);
+  if (c.use_val && (fr.status == "completed" || fr.status == "early_stopped")) {
+    data::DataLoader test_loader(c.test_set, el);
     final_test = evaluate(*model, test_loader, info.num_classes);
-    std::printf("%s: test loss %.4f  test accuracy %.2f%%\n", prog.c_str(), final_test->loss,
-                100 * final_test->top1);
+    log_print("%s: test loss %.4f  test accuracy %.2f%%\n", prog.c_str(), final_test->loss,
+              100 * final_test->top1);
   }
   if (spec.save_model && fr.status != "diverged") {
-    const std::string path = (log_dir / "model.safetensors").string();
+    const std::string path = (c.log_dir / "model.safetensors").string();
     model->save(path);
-    summary["model_file"] = path;
+    c.summary["model_file"] = path;
   }
 
+  json& summary = c.summary;
   summary["chosen_lr"] = chosen ? json(*chosen) : json(nullptr);
-  summary["train_lr_min"] = lr_lo;
-  summary["train_lr_max"] = lr_hi;
-  summary["policy"] = json::parse(policy_text);
   summary["status"] = fr.status;
   if (!fr.message.empty()) summary["message"] = fr.message;
   summary["epochs_run"] = fr.epochs_run;
@@ -345,7 +317,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   const double final_acc = final_test ? final_test->top1 : fr.final_accuracy;
   summary["final_test_accuracy"] = final_acc >= 0 ? json(final_acc) : json(nullptr);
   summary["best_test_accuracy"] = fr.best_accuracy >= 0 ? json(fr.best_accuracy) : json(nullptr);
-  if (use_val) summary["best_validation_accuracy"] = summary["best_test_accuracy"];
+  if (c.use_val) summary["best_validation_accuracy"] = summary["best_test_accuracy"];
   if (!fr.history.empty() && fr.history.back().eval && fr.history.back().eval->top5 >= 0)
     summary["final_test_top5"] = fr.history.back().eval->top5;
   summary["images_per_second"] = fr.images_per_second;
@@ -353,21 +325,19 @@ RunOutcome run_experiment(const RunSpec& spec) {
   summary["snapshots"] = fr.snapshots;
   summary["last_checkpoint"] = fr.last_checkpoint;
   summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall0).count();
-  scrub(summary);
   RunOutcome out;
-  out.summary_json = summary.dump(2) + "\n";
   out.chosen_lr = chosen.value_or(0);
-  write_file_atomic((log_dir / "summary.json").string(), out.summary_json);
+  detail::write_summary(c, out);
   if (fr.status == "diverged") {
-    std::fprintf(stderr, "%s: %s\n", prog.c_str(), fr.message.c_str());
+    log_error("%s: %s\n", prog.c_str(), fr.message.c_str());
     out.exit_code = 1;
   } else if (fr.status == "interrupted") {
-    std::fprintf(stderr, "%s: %s\n", prog.c_str(), fr.message.c_str());
+    log_error("%s: %s\n", prog.c_str(), fr.message.c_str());
     out.exit_code = 130;
   } else {
-    if (fr.status == "early_stopped") std::printf("%s: %s\n", prog.c_str(), fr.message.c_str());
-    std::printf("%s: done in %.1f s; summary, logs and plots in %s\n", prog.c_str(),
-                summary["wall_seconds"].get<double>(), spec.log_dir.c_str());
+    if (fr.status == "early_stopped") log_print("%s: %s\n", prog.c_str(), fr.message.c_str());
+    log_print("%s: done in %.1f s; summary, logs and plots in %s\n", prog.c_str(),
+              summary["wall_seconds"].get<double>(), spec.log_dir.c_str());
   }
   return out;
 }

@@ -24,19 +24,54 @@ namespace cyclone::train {
 struct FinderSpec {
   bool enabled = false;
   LrFinderOptions options;
+  double epochs = 0;  // > 0: options.num_steps = round(epochs x batches per epoch) (microDL)
   std::string suggestion = "min_loss";
   int64_t repeats = 1;
   std::vector<double> momentum_test, wd_test;
+};
+
+// A layer group: the parameters whose names start with one of the prefixes (models/registry.h
+// gives each model's default groups, e.g. LeNet-5's conv1 / conv2 / head).
+struct LayerGroup {
+  std::string name;
+  std::vector<std::string> prefixes;
+};
+
+// One phase of a multi-phase run (fast.ai's recipe): run in order on one model, each with a fresh
+// optimizer over the parameters it trains and its own policy clock starting at 0.
+struct PhaseSpec {
+  std::string name;         // "phase<i>" by default, for logs
+  int64_t epochs = 1;       // training phases
+  bool lr_find = false;     // a range test; its suggestion is the "finder" rate of later phases
+  FinderSpec finder;        // lr_find phases
+  std::string policy_json;  // training phases; may use "finder" and *_epochs
+  std::vector<std::string> freeze;  // layer groups kept fixed (no gradient, no state)
+  std::vector<std::pair<std::string, double>> lr_mult;  // per layer group (default 1)
+  bool precompute = false;  // cache the frozen body's outputs once, train the rest on them
+  int augment = -1;         // -1: the run's setting, 0 off, 1 on
+};
+
+// Keras' ModelCheckpoint: the weights after an epoch whose monitored value improved (or after
+// every epoch) to log_dir/best_model.safetensors (model_checkpoint.safetensors).
+struct ModelCheckpointSpec {
+  bool enabled = false;
+  std::string monitor = "val_loss";
+  std::string mode = "auto";
+  bool save_best_only = true;
 };
 
 struct RunSpec {
   // data
   std::string dataset = "mnist";
   std::string data_dir;
-  bool download = true;            // fetch a missing dataset (data/fetch.h)
-  std::string manifest;            // dataset sources replacing the built-in ones
-  double validation_fraction = 0;  // > 0: evaluate on a split of train; test only at the end
-  int augment = -1;                // -1: the dataset's standard (CIFAR: crop + flip), 0 off, 1 on
+  bool download = true;                // fetch a missing dataset (data/fetch.h)
+  std::string manifest;                // dataset sources replacing the built-in ones
+  double validation_fraction = 0;      // > 0: evaluate on a split of train; test only at the end
+  double train_fraction = 0;           // > 0: train on this fraction of the training files only
+  double test_fraction = 0;            // > 0: the test set is carved from the training files too
+  std::string source_split = "train";  // the files train/validation (and test) are carved from
+  int64_t expect_height = 0, expect_width = 0;  // > 0: checked against the data
+  int augment = -1;  // -1: the dataset's standard (CIFAR: crop + flip), 0 off, 1 on
   int64_t batch_size = 32;
   int64_t eval_batch_size = 256;
   int workers = -1;
@@ -45,8 +80,17 @@ struct RunSpec {
   std::string activation = "relu";
   std::string initializer = "he_normal";
   double dropout = 0;
+  std::vector<int64_t> filters;          // num_filters_per_block, where the model has that knob
+  int batch_norm = -1;                   // -1 unset; 0 / 1 checked against the model
+  std::vector<LayerGroup> layer_groups;  // empty: the model's default groups
+  // Weights to start from (safetensors): every tensor whose name and shape match is loaded; a
+  // mismatch is an error unless partial. new_head: the last layer group keeps its fresh init.
+  std::string model_fname;
+  bool partial = false;
+  bool new_head = false;
   // where and how reproducibly
   std::string device = "auto";
+  double gpu_mem_frac = 1;  // < 1: cap the GPU memory pool at this fraction of the device
   uint64_t seed = 0;
   // optimizer: its name and options as JSON (momentum, weight_decay, groups ...); the rate comes
   // from the policy.
@@ -57,13 +101,21 @@ struct RunSpec {
   FinderSpec finder;
   // The rate "finder" stands for when no range test runs (best_lr --skip_test <lr>).
   std::optional<double> fixed_lr;
+  // microDL's LearningRateScheduler with lr_find: the range test alone, its plot at finder_plot.
+  bool finder_only = false;
+  std::string finder_plot;
   // training
   TrainerOptions trainer;
+  std::vector<PhaseSpec> phases;  // non-empty: a multi-phase run (the policy above is unused)
+  ModelCheckpointSpec model_checkpoint;
+  std::string loss = "cross_entropy";
+  std::vector<std::string> metrics = {"accuracy"};
   // outputs
   std::string log_dir = "./logs";
   bool plots = true;
   bool save_model = false;
-  std::string resume;  // a checkpoint to continue (the policy is taken from it)
+  bool training_log = false;  // also write what is printed to log_dir/training.log
+  std::string resume;         // a checkpoint to continue (the policy is taken from it)
   bool summary_only = false;
   std::string program = "cyclone";  // for messages
 };

@@ -2,135 +2,124 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "cyclone/core/file_util.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/config_section.h"
+#include "cyclone/train/config_tree.h"
 
 namespace cyclone::train {
 
 using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+using namespace detail;
 
 namespace {
 
-// Reads the fields of one JSON object, remembering which were read, so that a key nobody asked
-// for is an error naming it.
-class Section {
- public:
-  Section(const json& j, std::string path, std::string origin)
-      : j_(j), path_(std::move(path)), origin_(std::move(origin)) {
-    if (!j_.is_object()) fail(path_.empty() ? "the config" : path_, "must be a JSON object");
-  }
-  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw UsageError(origin_ + ": " + key + " " + what);
-  }
-  std::string key(const std::string& k) const { return path_.empty() ? k : path_ + "." + k; }
-  bool has(const std::string& k) {
-    used_.insert(k);
-    return j_.contains(k);
-  }
-  const json& at(const std::string& k) {
-    used_.insert(k);
-    return j_.at(k);
-  }
-  std::string str(const std::string& k, const std::string& fallback, bool required = false) {
-    if (!has(k)) {
-      if (required) fail(key(k), "is required");
-      return fallback;
-    }
-    if (!at(k).is_string()) fail(key(k), "must be a string, got " + at(k).dump());
-    return at(k).get<std::string>();
-  }
-  double num(const std::string& k, double fallback, double lo = -INFINITY, double hi = INFINITY) {
-    if (!has(k)) return fallback;
-    if (!at(k).is_number()) fail(key(k), "must be a number, got " + at(k).dump());
-    const double v = at(k).get<double>();
-    if (!(v >= lo && v <= hi))
-      fail(key(k), "= " + at(k).dump() + " is outside [" + format_number(lo) + ", " +
-                       format_number(hi) + "]");
-    return v;
-  }
-  int64_t integer(const std::string& k, int64_t fallback, int64_t lo = INT64_MIN) {
-    if (!has(k)) return fallback;
-    const json& v = at(k);
-    if (!v.is_number_integer() &&
-        !(v.is_number() && std::floor(v.get<double>()) == v.get<double>()))
-      fail(key(k), "must be an integer, got " + v.dump());
-    const int64_t x =
-        v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
-    if (x < lo) fail(key(k), "= " + std::to_string(x) + " must be >= " + std::to_string(lo));
-    return x;
-  }
-  bool boolean(const std::string& k, bool fallback) {
-    if (!has(k)) return fallback;
-    if (!at(k).is_boolean()) fail(key(k), "must be true or false, got " + at(k).dump());
-    return at(k).get<bool>();
-  }
-  std::vector<double> numbers(const std::string& k) {
-    if (!has(k)) return {};
-    if (!at(k).is_array()) fail(key(k), "must be a list of numbers");
-    std::vector<double> out;
-    for (const json& e : at(k)) {
-      if (!e.is_number()) fail(key(k), "must be a list of numbers, got " + e.dump());
-      out.push_back(e.get<double>());
-    }
-    return out;
-  }
-  std::vector<std::string> strings(const std::string& k) {
-    if (!has(k)) return {};
-    if (!at(k).is_array()) fail(key(k), "must be a list of strings");
-    std::vector<std::string> out;
-    for (const json& e : at(k)) {
-      if (!e.is_string()) fail(key(k), "must be a list of strings, got " + e.dump());
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-  void check_all_used() const {
-    std::vector<std::string> known(used_.begin(), used_.end());
-    for (const auto& [k, v] : j_.items())
-      if (!used_.count(k)) {
-        const std::string near = closest_match(k, known);
-        fail(key(k),
-             "is not a known key" + (near.empty() ? "" : " (did you mean '" + key(near) + "'?)"));
-      }
-  }
+const json kEmpty = json::object();
 
- private:
-  const json& j_;
-  std::string path_, origin_;
-  std::set<std::string> used_;
+// ---- aliases: microDL's names win; the other spellings are accepted (README, "Config keys") ----
+
+struct Alias {
+  const char* alias;
+  const char* canonical;
+};
+// Applied in order (a section alias before the keys inside it).
+constexpr Alias kAliases[] = {
+    {"model", "network"},
+    {"network.name", "network.class"},
+    {"log_dir", "trainer.model_dir"},
+    {"seed", "dataset.random_seed"},
+    {"dataset.validation_fraction", "dataset.split_ratio.val"},
+    {"dataset.batch_size", "trainer.batch_size"},
+    {"dataset.workers", "trainer.workers"},
+    {"optimizer", "trainer.optimizer"},
+    {"trainer.epochs", "trainer.max_epochs"},
+    {"trainer.early_stop_patience", "trainer.patience"},
 };
 
-const std::set<std::string> kSections = {"dataset",   "model",  "optimizer",
-                                         "lr_finder", "policy", "trainer"};
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t b = 0;
+  for (size_t e; (e = path.find('.', b)) != std::string::npos; b = e + 1)
+    out.push_back(path.substr(b, e - b));
+  out.push_back(path.substr(b));
+  return out;
+}
+
+json* find_path(json& root, const std::string& path) {
+  json* j = &root;
+  for (const std::string& k : split_path(path)) {
+    if (!j->is_object() || !j->contains(k)) return nullptr;
+    j = &(*j)[k];
+  }
+  return j;
+}
+
+void apply_aliases(json& root, const std::string& origin) {
+  for (const Alias& a : kAliases) {
+    const std::vector<std::string> from = split_path(a.alias);
+    json* parent = &root;
+    for (size_t i = 0; i + 1 < from.size() && parent; ++i)
+      parent = parent->is_object() && parent->contains(from[i]) ? &(*parent)[from[i]] : nullptr;
+    if (!parent || !parent->is_object() || !parent->contains(from.back())) continue;
+    if (find_path(root, a.canonical))
+      throw UsageError(origin + ": " + a.alias + " and " + a.canonical + " are the same setting (" +
+                       a.alias + " is the other spelling); give one");
+    g_given_as[a.canonical] = a.alias;
+    json value = std::move((*parent)[from.back()]);
+    parent->erase(from.back());
+    json* dst = &root;
+    const std::vector<std::string> to = split_path(a.canonical);
+    for (size_t i = 0; i + 1 < to.size(); ++i) {
+      if (!dst->contains(to[i])) (*dst)[to[i]] = json::object();
+      dst = &(*dst)[to[i]];
+      if (!dst->is_object())
+        throw UsageError(origin + ": " + a.canonical + " needs " + to[i] + " to be a mapping");
+    }
+    (*dst)[to.back()] = std::move(value);
+  }
+}
 
 }  // namespace
 
+const std::vector<std::pair<std::string, std::string>>& config_aliases() {
+  static const std::vector<std::pair<std::string, std::string>> table = [] {
+    std::vector<std::pair<std::string, std::string>> t;
+    for (const Alias& a : kAliases) t.emplace_back(a.alias, a.canonical);
+    return t;
+  }();
+  return table;
+}
+
 RunSpec parse_run_config(const std::string& text, const std::string& origin) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    throw UsageError(origin + ": invalid JSON: " + e.what());
-  }
+  json root = json::parse(config_text_to_json(text, config_syntax_of(origin), origin));
+  if (!root.is_object()) throw UsageError(origin + ": the config must be a mapping of sections");
+  g_given_as.clear();
+  apply_aliases(root, origin);
   RunSpec s;
   s.program = "train";
+  s.training_log = true;
+  s.trainer.early_stop_monitor = "val_loss";
   Section top(root, "", origin);
   // Unknown top-level keys first: a misspelt section would otherwise surface as a missing one.
   {
-    std::vector<std::string> known(kSections.begin(), kSections.end());
-    for (const char* k : {"log_dir", "device", "seed", "plots", "save_model"}) known.push_back(k);
+    const std::vector<std::string> known = {"dataset",   "network",    "trainer",
+                                            "lr_finder", "policy",     "device",
+                                            "plots",     "save_model", "verbose"};
     for (const auto& [k, v] : root.items())
       if (std::find(known.begin(), known.end(), k) == known.end()) {
         const std::string near = closest_match(k, known);
         top.fail(k, "is not a known key" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
       }
   }
-  const json empty = json::object();
   auto section = [&](const std::string& name) -> const json& {
-    return top.has(name) ? top.at(name) : empty;
+    return top.has(name) ? top.at(name) : kEmpty;
   };
 
   {
@@ -139,10 +128,28 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     s.data_dir = d.str("data_dir", "");
     s.download = d.boolean("download", true);
     s.manifest = d.str("manifest", "");
-    s.batch_size = d.integer("batch_size", 128, 1);
     s.eval_batch_size = d.integer("eval_batch_size", 256, 1);
-    s.validation_fraction = d.num("validation_fraction", 0, 0, 0.99);
-    s.workers = static_cast<int>(d.integer("workers", -1, -1));
+    s.seed = static_cast<uint64_t>(d.integer("random_seed", 0, 0));
+    s.source_split = d.str("source_split", "train");
+    if (s.source_split != "train" && s.source_split != "test")
+      d.fail("dataset.source_split", "= \"" + s.source_split + "\" must be \"train\" or \"test\"");
+    if (d.has("split_ratio")) {
+      Section r(d.at("split_ratio"), "dataset.split_ratio", origin);
+      s.train_fraction = r.num("train", 0, 0, 1);
+      s.validation_fraction = r.num("val", 0, 0, 0.99);
+      s.test_fraction = r.num("test", 0, 0, 0.99);
+      const double sum = s.train_fraction + s.validation_fraction + s.test_fraction;
+      if (sum > 1 + 1e-9)
+        r.fail("dataset.split_ratio", "sums to " + format_number(sum) + "; it must be <= 1");
+      if (s.train_fraction == 0) s.train_fraction = 1 - s.validation_fraction - s.test_fraction;
+      r.check_all_used();
+    }
+    if (s.source_split == "test" && s.test_fraction == 0)
+      d.fail("dataset.source_split",
+             "= \"test\" trains on the test files: carve the test set from them too "
+             "(split_ratio.test > 0) so that the reported accuracy is on unseen images");
+    s.expect_height = d.integer("height", 0, 1);
+    s.expect_width = d.integer("width", 0, 1);
     if (d.has("augment")) {
       const json& a = d.at("augment");
       if (a.is_boolean()) {
@@ -154,96 +161,146 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     d.check_all_used();
   }
   {
-    Section m(section("model"), "model", origin);
-    s.model = m.str("name", "");
-    s.activation = m.str("activation", "relu");
-    s.initializer = m.str("initializer", "he_normal");
-    s.dropout = m.num("dropout", 0, 0, 0.99);
-    m.check_all_used();
-  }
-  if (top.has("optimizer")) {
-    json o = top.at("optimizer");
-    if (!o.is_object()) top.fail("optimizer", "must be a JSON object");
-    if (o.contains("name")) {
-      if (!o["name"].is_string()) top.fail("optimizer.name", "must be a string");
-      s.optimizer = o["name"].get<std::string>();
-      o.erase("name");
+    Section n(section("network"), "network", origin);
+    s.model = n.str("class", "");
+    if (n.has("activation") && n.at("activation").is_object()) {
+      Section a(n.at("activation"), "network.activation", origin);  // microDL: {type: relu}
+      s.activation = a.str("type", "", true);
+      a.check_all_used();
+    } else {
+      s.activation = n.str("activation", "relu");
     }
-    if (o.contains("lr"))
-      top.fail("optimizer.lr", "is set by the policy; put the rate in \"policy\" instead");
-    s.optimizer_json = o.dump();
-  } else {
-    s.optimizer_json = R"({"momentum": 0.9})";
+    s.initializer = n.str("initializer", "he_normal");
+    s.dropout = n.num("dropout", 0, 0, 0.99);
+    if (n.has("batch_norm")) s.batch_norm = n.boolean("batch_norm", false) ? 1 : 0;
+    if (n.has("num_filters_per_block")) {
+      for (double v : n.numbers("num_filters_per_block")) {
+        if (!(v >= 1 && v == std::floor(v)))
+          n.fail("network.num_filters_per_block", "must be positive integers");
+        s.filters.push_back(static_cast<int64_t>(v));
+      }
+    }
+    if (n.has("layer_groups")) {
+      if (!n.at("layer_groups").is_array())
+        n.fail("network.layer_groups", "must be a list of {name, prefixes}");
+      for (size_t i = 0; i < n.at("layer_groups").size(); ++i)
+        s.layer_groups.push_back(read_group(
+            n.at("layer_groups")[i], "network.layer_groups[" + std::to_string(i) + "]", origin));
+    }
+    s.model_fname = n.str("model_fname", "");
+    s.partial = n.boolean("partial", false);
+    s.new_head = n.boolean("new_head", false);
+    n.check_all_used();
   }
   if (top.has("lr_finder")) {
     Section f(top.at("lr_finder"), "lr_finder", origin);
-    s.finder.enabled = f.boolean("enabled", true);
-    LrFinderOptions& o = s.finder.options;
-    o.start_lr = f.num("start_lr", 1e-5, 1e-300, 1e300);
-    o.end_lr = f.num("end_lr", 10, 1e-300, 1e300);
-    if (!(o.end_lr > o.start_lr)) f.fail("lr_finder.end_lr", "must be greater than start_lr");
-    o.num_steps = f.integer("num_steps", 400, 2);
-    const std::string mode = f.str("mode", "exponential");
-    if (mode != "exponential" && mode != "linear")
-      f.fail("lr_finder.mode", "= \"" + mode + "\" must be \"exponential\" or \"linear\"");
-    o.exponential = mode == "exponential";
-    o.smooth_beta = f.num("smooth_beta", 0.98, 0, 0.999999);
-    o.diverge_th = f.num("diverge_th", 4, 0);
-    o.val_every = f.integer("val_every", 0, 0);
-    o.val_batches = f.integer("val_batches", 8, 1);
-    s.finder.suggestion = f.str("suggestion", "min_loss");
-    bool known = false;
-    for (const auto& n : suggestion_names()) known = known || n == s.finder.suggestion;
-    if (!known)
-      f.fail("lr_finder.suggestion",
-             "= \"" + s.finder.suggestion +
-                 "\" is not one of min_loss, min_loss_div10, steepest, valley");
-    s.finder.repeats = f.integer("repeats", 1, 1);
-    s.finder.momentum_test = f.numbers("momentum_test");
-    s.finder.wd_test = f.numbers("wd_test");
+    read_finder(f, s.finder, "lr_finder");
     f.check_all_used();
   }
+  bool has_scheduler = false;
+  std::optional<double> optimizer_lr;
   {
     Section t(section("trainer"), "trainer", origin);
     TrainerOptions& o = s.trainer;
-    o.epochs = t.integer("epochs", 1, 1);
+    s.log_dir = t.str("model_dir", "./logs");
+    s.batch_size = t.integer("batch_size", 128, 1);
+    s.workers = static_cast<int>(t.integer("workers", -1, -1));
+    o.epochs = t.integer("max_epochs", 1, 1);
+    std::optional<int64_t> patience;
+    if (t.has("patience")) patience = t.integer("patience", 0, 0);
+    s.loss = lower(t.str("loss", "cross_entropy"));
+    if (s.loss == "categorical_crossentropy" || s.loss == "sparse_categorical_crossentropy" ||
+        s.loss == "crossentropy")
+      s.loss = "cross_entropy";
+    if (s.loss != "cross_entropy")
+      t.fail("trainer.loss", "= \"" + s.loss +
+                                 "\": the models here are classifiers trained with cross_entropy "
+                                 "(also spelt categorical_crossentropy)");
+    if (t.has("metrics")) {
+      const json& m = t.at("metrics");
+      s.metrics =
+          m.is_string() ? std::vector<std::string>{m.get<std::string>()} : t.strings("metrics");
+      for (std::string& name : s.metrics) {
+        name = lower(name);
+        if (name == "acc" || name == "categorical_accuracy") name = "accuracy";
+        if (name == "top_k_categorical_accuracy" || name == "top5_accuracy") name = "top5";
+        if (name != "accuracy" && name != "top5" && name != "loss")
+          t.fail("trainer.metrics", "\"" + name + "\" is not one of accuracy, top5, loss");
+      }
+    }
+    if (t.has("resume")) {
+      const json& r = t.at("resume");
+      if (r.is_boolean()) {
+        if (r.get<bool>()) s.resume = (fs::path(s.log_dir) / "checkpoints").string();
+      } else if (r.is_string()) {
+        s.resume = r.get<std::string>();
+      } else {
+        t.fail("trainer.resume", "must be true, false or a checkpoint path, got " + r.dump());
+      }
+    }
+    if (t.has("optimizer")) {
+      json opt = t.at("optimizer");
+      if (!opt.is_object()) t.fail("trainer.optimizer", "must be a mapping");
+      if (opt.contains("name")) {
+        if (!opt["name"].is_string()) t.fail("trainer.optimizer.name", "must be a string");
+        s.optimizer = lower(opt["name"].get<std::string>());
+        opt.erase("name");
+      }
+      if (opt.contains("lr")) {
+        if (!opt["lr"].is_number() || !(opt["lr"].get<double>() > 0))
+          t.fail("trainer.optimizer.lr", "must be a positive number, got " + opt["lr"].dump());
+        optimizer_lr = opt["lr"].get<double>();
+        opt.erase("lr");
+      }
+      s.optimizer_json = opt.dump();
+    } else {
+      s.optimizer_json = R"({"momentum": 0.9})";
+    }
     o.limit_train_batches = t.integer("limit_train_batches", 0, 0);
     o.clip_grad_norm = t.num("clip_grad_norm", 0, 0);
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
     o.keep_checkpoints = static_cast<int>(t.integer("keep_checkpoints", 2, 0));
-    o.early_stop_patience = t.integer("early_stop_patience", 0, 0);
     o.early_stop_min_delta = t.num("early_stop_min_delta", 0, 0);
     o.snapshot_ensemble = t.boolean("snapshot_ensemble", false);
     o.log_every_steps = t.integer("log_every_steps", 50, 0);
     o.tensorboard = t.boolean("tensorboard", true);
     o.checkpoint_dir = t.str("checkpoint_dir", "");
+    if (t.has("callbacks")) {
+      if (t.has("tensorboard") && !o.tensorboard && t.at("callbacks").contains("TensorBoard"))
+        t.fail("trainer.tensorboard", "is false but trainer.callbacks.TensorBoard is given");
+      read_callbacks(t, s, has_scheduler, patience, origin);
+    }
+    if (patience) o.early_stop_patience = *patience;
     if (t.has("phases")) {
       const json& ph = t.at("phases");
-      if (!ph.is_array()) t.fail("trainer.phases", "must be a list of objects");
-      for (size_t i = 0; i < ph.size(); ++i) {
-        Section p(ph[i], "trainer.phases[" + std::to_string(i) + "]", origin);
-        PhaseChange c;
-        c.epoch = p.integer("epoch", 0, 0);
-        c.freeze = p.strings("freeze");
-        c.unfreeze = p.strings("unfreeze");
-        p.check_all_used();
-        o.phases.push_back(c);
-      }
+      if (!ph.is_array() || ph.empty()) t.fail("trainer.phases", "must be a non-empty list");
+      for (size_t i = 0; i < ph.size(); ++i) s.phases.push_back(read_phase(ph[i], i, s, origin));
     }
     t.check_all_used();
   }
+  if (has_scheduler && (top.has("policy") || top.has("lr_finder")))
+    top.fail(top.has("policy") ? "policy" : "lr_finder",
+             "and trainer.callbacks.LearningRateScheduler both set the rate; give one");
+  if (!s.phases.empty() && (top.has("policy") || has_scheduler))
+    top.fail("trainer.phases",
+             "give each phase its policy (the run's policy is unused with phases)");
   if (top.has("policy")) {
-    if (!top.at("policy").is_object()) top.fail("policy", "must be a JSON object");
+    if (!top.at("policy").is_object()) top.fail("policy", "must be a mapping");
     s.policy_json = top.at("policy").dump();
-  } else if (!s.finder.enabled) {
-    top.fail("policy", "is required (or add \"lr_finder\" to train at the rate it finds)");
+  } else if (!has_scheduler && s.phases.empty()) {
+    if (optimizer_lr && !s.finder.enabled) {
+      s.policy_json = json({{"policy", "constant"}, {"lr", *optimizer_lr}}).dump();
+    } else if (!s.finder.enabled) {
+      top.fail("policy",
+               "is required (or trainer.optimizer.lr for a constant rate, or lr_finder to train "
+               "at the rate it finds, or trainer.callbacks.LearningRateScheduler)");
+    }
   }
-  s.log_dir = top.str("log_dir", "./logs");
   s.device = top.str("device", "auto");
-  s.seed = static_cast<uint64_t>(top.integer("seed", 0, 0));
   s.plots = top.boolean("plots", true);
   s.save_model = top.boolean("save_model", false);
+  top.integer("verbose", 0, 0);  // microDL's logging level: our output does not vary with it
   top.check_all_used();
   return s;
 }

@@ -126,8 +126,9 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.seed = o.seed;
   s.optimizer = o.optimizer;
   json opt = {{"weight_decay", o.weight_decay}};
-  if (o.optimizer == "adam") {
-    opt["betas"] = {o.momentum, 0.999};
+  const bool adam_like = o.optimizer == "adam" || o.optimizer == "nadam";
+  if (adam_like) {
+    opt["beta1"] = o.momentum;
   } else {
     opt["momentum"] = o.momentum;
   }
@@ -149,7 +150,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
            {"max_lr", hi},
            {"total_epochs", o.num_epochs},
            {"div_factor", o.lr_max_multiplier / o.lr_min_multiplier}};
-    if (o.optimizer == "adam") pol["max_momentum"] = o.momentum;
+    if (adam_like) pol["max_momentum"] = o.momentum;
   } else {  // sgdr: one restart every full cycle (two half-cycles)
     pol = {{"policy", "sgdr"},
            {"lr", hi},

@@ -1,5 +1,7 @@
 #include "cyclone/train/run_state.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
@@ -24,7 +26,7 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
   j["epoch_train_seconds"] = st.epoch_train_seconds;
   j["train_seconds"] = st.train_seconds;
   j["train_images"] = st.train_images;
-  j["best_accuracy"] = st.best_accuracy;
+  j["best_accuracy"] = std::isfinite(st.best_accuracy) ? json(st.best_accuracy) : json(nullptr);
   j["bad_epochs"] = st.bad_epochs;
   j["plateau"] = st.plateau ? json::parse(st.plateau->to_json()) : json();
   j["snapshots"] = st.snapshots;
@@ -53,7 +55,8 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
     s.train_seconds = j.at("train_seconds").get<double>();
     s.train_images = j.at("train_images").get<int64_t>();
-    s.best_accuracy = j.at("best_accuracy").get<double>();
+    s.best_accuracy = j.at("best_accuracy").is_null() ? std::numeric_limits<double>::quiet_NaN()
+                                                      : j.at("best_accuracy").get<double>();
     s.bad_epochs = j.at("bad_epochs").get<int64_t>();
     if (!j.at("plateau").is_null())
       s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());

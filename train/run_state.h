@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,7 +25,8 @@ struct RunState {
   double epoch_train_seconds = 0;
   double train_seconds = 0;  // all epochs, for images/s
   int64_t train_images = 0;
-  double best_accuracy = -1;
+  // The best early-stopping value so far, signed so that larger is better (NaN: none yet).
+  double best_accuracy = std::numeric_limits<double>::quiet_NaN();
   int64_t bad_epochs = 0;
   std::optional<schedulers::PlateauState> plateau;
   std::vector<std::string> snapshots;

@@ -14,6 +14,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/csv_log.h"
 #include "cyclone/train/interrupt.h"
+#include "cyclone/train/log.h"
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/tensorboard.h"
@@ -101,6 +102,13 @@ struct Trainer::Impl {
     st = std::move(s);
   }
 
+  // Training mode, except the modules kept fixed (frozen layers: running statistics unchanged,
+  // dropout off).
+  void train_mode() {
+    model.train();
+    for (const std::string& path : o.eval_modules) model.submodule(path).eval();
+  }
+
   void apply_phases_through(int64_t epoch) {
     for (const PhaseChange& ph : o.phases) {
       if (ph.epoch > epoch) continue;
@@ -159,6 +167,33 @@ void Trainer::resume(const std::string& checkpoint) {
 }
 
 std::string Trainer::save_checkpoint(const std::string& name) { return impl_->save(name); }
+namespace {
+const std::vector<std::string> kMonitors = {"val_loss", "val_accuracy", "val_acc",
+                                            "loss",     "accuracy",     "acc"};
+}  // namespace
+
+void check_monitor(const std::string& monitor, const std::string& mode) {
+  if (std::find(kMonitors.begin(), kMonitors.end(), monitor) == kMonitors.end())
+    throw Error("monitor '" + monitor +
+                "' is not one of val_loss, val_accuracy (val_acc), loss, accuracy (acc)");
+  if (mode != "auto" && mode != "min" && mode != "max")
+    throw Error("mode '" + mode + "' is not one of auto, min, max");
+}
+
+double monitored_value(const EpochStats& es, const std::string& monitor) {
+  check_monitor(monitor, "auto");
+  if (monitor == "loss") return es.train_loss;
+  if (monitor == "accuracy" || monitor == "acc") return es.train_accuracy;
+  if (!es.eval) return kNaN;
+  return monitor == "val_loss" ? es.eval->loss : es.eval->top1;
+}
+
+bool monitor_maximizes(const std::string& monitor, const std::string& mode) {
+  check_monitor(monitor, mode);
+  if (mode != "auto") return mode == "max";
+  return monitor.find("acc") != std::string::npos;
+}
+
 void Trainer::on_epoch_end(std::function<void(const EpochStats&)> callback) {
   impl_->on_epoch_end_cb = std::move(callback);
 }
@@ -182,12 +217,12 @@ FitResult Trainer::Impl::fit() {
     fs::create_directories(o.log_dir, ec);
     CYCLONE_CHECK(!ec, "cannot create the log directory '", o.log_dir, "': ", ec.message());
     const CsvMode mode = resumed ? CsvMode::kAppend : CsvMode::kTruncate;
-    epoch_log.emplace((fs::path(o.log_dir) / "train_log.csv").string(), kEpochColumns, mode,
+    epoch_log.emplace((fs::path(o.log_dir) / "history.csv").string(), kEpochColumns, mode,
                       resumed ? std::optional<double>(st.epoch) : std::nullopt);
     if (o.log_every_steps > 0)
       step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
                        resumed ? std::optional<double>(st.step - 1) : std::nullopt);
-    if (o.tensorboard) tb.emplace(o.log_dir);
+    if (o.tensorboard) tb.emplace((fs::path(o.log_dir) / "tensorboard_logs").string());
   }
 
   std::set<int64_t> restarts;
@@ -196,7 +231,7 @@ FitResult Trainer::Impl::fit() {
       if (s > 0) restarts.insert(s);
 
   apply_phases_through(st.epoch);
-  model.train();
+  train_mode();
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
 
@@ -306,7 +341,7 @@ FitResult Trainer::Impl::fit() {
     st.train_images += st.epoch_samples;
     if (eval) {
       es.eval = evaluate(model, *eval, o.num_classes);
-      model.train();
+      train_mode();
       r.final_accuracy = es.eval->top1;
     }
     if (plateau) st.plateau = plateau->report(*st.plateau, es.eval ? es.eval->loss : es.train_loss);
@@ -322,8 +357,9 @@ FitResult Trainer::Impl::fit() {
             " img/s  " + format_duration(es.seconds);
     if (bar) {
       bar->finish(line);
+      log_to_file(line);
     } else if (!silent) {
-      std::printf("%s\n", line.c_str());
+      log_print("%s\n", line.c_str());
     }
     const double wall = st.train_seconds;
     if (epoch_log) {
@@ -351,11 +387,14 @@ FitResult Trainer::Impl::fit() {
     r.history.push_back(es);
     if (on_epoch_end_cb) on_epoch_end_cb(es);
 
-    // Early stopping on the eval accuracy (the training loss without an eval loader).
-    const double metric = es.eval ? es.eval->top1 : -es.train_loss;
+    // Early stopping on the monitored value (signed so that larger is better).
+    const double metric = (monitor_maximizes(o.early_stop_monitor, o.early_stop_mode) ? 1 : -1) *
+                          monitored_value(es, o.early_stop_monitor);
     bool stop_early = false;
-    if (metric > st.best_accuracy + o.early_stop_min_delta || st.best_accuracy < 0) {
-      st.best_accuracy = std::max(st.best_accuracy, metric);
+    if (std::isnan(st.best_accuracy) || metric > st.best_accuracy + o.early_stop_min_delta) {
+      if (!std::isnan(metric))
+        st.best_accuracy =
+            std::isnan(st.best_accuracy) ? metric : std::max(st.best_accuracy, metric);
       st.bad_epochs = 0;
     } else if (o.early_stop_patience > 0 && ++st.bad_epochs >= o.early_stop_patience) {
       stop_early = true;
@@ -380,8 +419,9 @@ FitResult Trainer::Impl::fit() {
     r.epochs_run = es.epoch;
     if (stop_early) {
       r.status = "early_stopped";
-      r.message = "no better accuracy for " + std::to_string(o.early_stop_patience) +
-                  " epochs; stopped after epoch " + std::to_string(es.epoch);
+      r.message = "no better " + o.early_stop_monitor + " for " +
+                  std::to_string(o.early_stop_patience) + " epochs; stopped after epoch " +
+                  std::to_string(es.epoch);
       ++st.epoch;
       break;
     }
@@ -409,8 +449,8 @@ FitResult Trainer::Impl::fit() {
       r.ensemble = score_probabilities(sum, loader_labels(*eval), o.num_classes);
       model.load(final_path);  // leave the final weights in place
       if (!silent)
-        std::printf("snapshot ensemble of %zu: test loss %.4f acc %.2f%%\n", st.snapshots.size(),
-                    r.ensemble->loss, 100 * r.ensemble->top1);
+        log_print("snapshot ensemble of %zu: test loss %.4f acc %.2f%%\n", st.snapshots.size(),
+                  r.ensemble->loss, 100 * r.ensemble->top1);
     }
   }
   r.snapshots = st.snapshots;

@@ -17,8 +17,8 @@
 // checkpoint stores the weights, buffers, optimizer state, random streams, epoch, batch and step,
 // so a resumed run computes the same losses, bit for bit, as one that never stopped.
 //
-// Logs (in log_dir, when set): train_log.csv (one row per epoch), steps.csv (one row every
-// log_every_steps updates), TensorBoard event files with the same scalars.
+// Logs (in log_dir, when set): history.csv (one row per epoch), steps.csv (one row every
+// log_every_steps updates), TensorBoard event files with the same scalars in tensorboard_logs/.
 #pragma once
 
 #include <cstdint>
@@ -58,8 +58,16 @@ struct TrainerOptions {
   int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)
   int keep_checkpoints = 2;      // epoch checkpoints kept (0: all)
 
-  int64_t early_stop_patience = 0;  // epochs without a better eval accuracy; 0: off
+  int64_t early_stop_patience = 0;  // epochs without a better monitored value; 0: off
   double early_stop_min_delta = 0;
+  // What early stopping watches (Keras' names): val_accuracy, val_loss (the eval loader's),
+  // accuracy, loss (training); mode min / max / auto (max for accuracies, min for losses).
+  std::string early_stop_monitor = "val_accuracy";
+  std::string early_stop_mode = "auto";
+
+  // Module paths (Module::submodule) kept in eval mode while training: the frozen layers of a
+  // fine-tuning phase, whose batch-norm statistics stay fixed and whose dropout is off.
+  std::vector<std::string> eval_modules;
 
   // Snapshot ensembles: save the weights just before each warm restart of the policy and at the
   // end, then report the accuracy of the snapshots' averaged probabilities.
@@ -102,6 +110,14 @@ struct FitResult {
   std::vector<std::string> snapshots;
   std::optional<EvalResult> ensemble;
 };
+
+// Keras' monitor names for early stopping and ModelCheckpoint: val_loss, val_accuracy (val_acc),
+// loss, accuracy (acc); the value in `es` (NaN when the epoch has no such value, e.g. val_* without
+// an eval loader). An unknown name is an Error listing the names.
+double monitored_value(const EpochStats& es, const std::string& monitor);
+void check_monitor(const std::string& monitor, const std::string& mode);
+// Whether larger is better: mode "max" / "min", or "auto" (accuracies up, losses down).
+bool monitor_maximizes(const std::string& monitor, const std::string& mode);
 
 class Trainer {
  public:

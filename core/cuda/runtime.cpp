@@ -105,6 +105,13 @@ void set_device(int device) {
   CUDA_CHECK(cudaSetDevice(device));
 }
 
+size_t device_total_memory(int device) {
+  detail::check_device(device);
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.totalGlobalMem;
+}
+
 int current_device() {
   int d = 0;
   CUDA_CHECK(cudaGetDevice(&d));

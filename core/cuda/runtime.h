@@ -23,6 +23,8 @@ inline const char* versions() { return "no CUDA backend"; }
 
 CYCLONE_CUDA_FN(void set_device(int device))
 CYCLONE_CUDA_FN(int current_device())
+// The device's memory in bytes (cudaDeviceProp::totalGlobalMem).
+CYCLONE_CUDA_FN(size_t device_total_memory(int device))
 // A non-blocking stream (cudaStreamNonBlocking) on `device`.
 CYCLONE_CUDA_FN(void* stream_create(int device))
 CYCLONE_CUDA_FN(void stream_destroy(void* stream))

@@ -1,5 +1,7 @@
 #include "cyclone/kernels/cpu/elementwise.h"
 
+#include <cstring>
+
 #include "cyclone/core/parallel.h"
 #include "cyclone/kernels/cast.h"
 
@@ -61,6 +63,19 @@ void cast(Context&, const Tensor& x, const Tensor& out) {
       for (int64_t i = 0; i < n; ++i) po[i] = convert<To>(px[i]);
     });
   });
+}
+
+void gather_rows(Context&, const Tensor& src, const Tensor& index, const Tensor& out) {
+  const int64_t rows = src.dim(0);
+  const size_t row_bytes = rows ? src.nbytes() / static_cast<size_t>(rows) : 0;
+  const int32_t* idx = index.data<int32_t>();
+  const auto* from = static_cast<const uint8_t*>(src.raw_data());
+  auto* to = static_cast<uint8_t*>(out.raw_data());
+  for (int64_t b = 0; b < index.numel(); ++b) {
+    CYCLONE_CHECK(idx[b] >= 0 && idx[b] < rows, "gather_rows: index ", idx[b], " at ", b,
+                  " is outside [0, ", rows, ")");
+    std::memcpy(to + b * row_bytes, from + static_cast<size_t>(idx[b]) * row_bytes, row_bytes);
+  }
 }
 
 }  // namespace cyclone::kernels::cpu

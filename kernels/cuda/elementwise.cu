@@ -35,6 +35,18 @@ __global__ void cast_kernel(const From* x, To* out, int64_t n) {
   CYCLONE_GRID_STRIDE(i, n) { out[i] = convert<To>(x[i]); }
 }
 
+// One thread per 4-byte word of the output (rows of float32 / int32 are whole words); a byte
+// kernel for rows that are not.
+template <class W>
+__global__ void gather_rows_kernel(const W* src, const int32_t* index, W* out, int64_t rows,
+                                   int64_t words_per_row, int64_t n) {
+  CYCLONE_GRID_STRIDE(i, n) {
+    const int64_t b = i / words_per_row, k = i - b * words_per_row;
+    const int32_t r = index[b];
+    out[i] = (r >= 0 && r < rows) ? src[static_cast<int64_t>(r) * words_per_row + k] : W(0);
+  }
+}
+
 }  // namespace
 
 void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
@@ -75,6 +87,24 @@ void fill(Context& ctx, const Tensor& out, double value) {
     fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(out.data<T>(), n, convert<T>(value));
   });
   gpu::check_launch("fill", ctx.stream());
+}
+
+void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out) {
+  const int64_t rows = src.dim(0), b = index.numel();
+  if (rows == 0 || b == 0) return;
+  const int64_t row_bytes = static_cast<int64_t>(src.nbytes()) / rows;
+  if (row_bytes % 4 == 0) {
+    const int64_t w = row_bytes / 4, n = b * w;
+    gather_rows_kernel<uint32_t><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+        static_cast<const uint32_t*>(src.raw_data()), index.data<int32_t>(),
+        static_cast<uint32_t*>(out.raw_data()), rows, w, n);
+  } else {
+    const int64_t n = b * row_bytes;
+    gather_rows_kernel<uint8_t><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+        static_cast<const uint8_t*>(src.raw_data()), index.data<int32_t>(),
+        static_cast<uint8_t*>(out.raw_data()), rows, row_bytes, n);
+  }
+  gpu::check_launch("gather_rows", ctx.stream());
 }
 
 void cast(Context& ctx, const Tensor& x, const Tensor& out) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "common/test_util.h"
 
@@ -287,6 +288,25 @@ TEST(ElementwiseCpu, FillAndCastCoverEveryDtypeAndSaturate) {
   EXPECT_EQ(i.to_vector<int32_t>(), std::vector<int32_t>(4, 7));
 }
 
+TEST(ElementwiseCpu, GatherRowsCopiesTheIndexedRowsOfAnyDtype) {
+  Context& ctx = Context::current(Device::cpu());
+  Tensor src = Tensor::from_vector<float>({0, 1, 2, 10, 11, 12, 20, 21, 22}, {3, 3}, Device::cpu());
+  Tensor idx = Tensor::from_vector<int32_t>({2, 0, 2}, {3}, Device::cpu());
+  Tensor out = testing::nan_tensor({3, 3}, DType::kFloat32, Device::cpu());
+  kernels::gather_rows(ctx, src, idx, out);
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{20, 21, 22, 0, 1, 2, 20, 21, 22}));
+  Tensor bytes = Tensor::from_vector<uint8_t>({1, 2, 3, 4, 5, 6}, {3, 2}, Device::cpu());
+  Tensor bout = Tensor::empty({2, 2}, DType::kUInt8, Device::cpu());
+  kernels::gather_rows(ctx, bytes, Tensor::from_vector<int32_t>({1, 1}, {2}, Device::cpu()), bout);
+  EXPECT_EQ(bout.to_vector<uint8_t>(), (std::vector<uint8_t>{3, 4, 3, 4}));
+  EXPECT_THROW(kernels::gather_rows(ctx, src, Tensor::from_vector<int32_t>({3}, {1}, Device::cpu()),
+                                    Tensor::empty({1, 3}, DType::kFloat32, Device::cpu())),
+               Error);  // out of range
+  EXPECT_THROW(
+      kernels::gather_rows(ctx, src, idx, Tensor::empty({3, 2}, DType::kFloat32, Device::cpu())),
+      Error);  // row shape
+}
+
 TEST(ElementwiseErrors, NameTheOpAndBothShapes) {
   Context& ctx = Context::current(Device::cpu());
   Tensor a = Tensor::zeros({2, 3}, DType::kFloat32, Device::cpu());
@@ -343,6 +363,26 @@ TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
   Tensor i = Tensor::empty({1025}, DType::kInt32, dev);
   kernels::fill(Context::current(dev), i, -5);
   EXPECT_EQ(i.to_vector<int32_t>(), std::vector<int32_t>(1025, -5));
+  // gather_rows: word rows (float32 [*, 16, 5, 5]) and byte rows (uint8 [*, 3]), odd counts.
+  for (DType dt : {DType::kFloat32, DType::kUInt8}) {
+    const Shape shape = dt == DType::kFloat32 ? Shape{1031, 16, 5, 5} : Shape{1031, 3};
+    Tensor src = testing::random_tensor(Shape{1031 * (dt == DType::kFloat32 ? 400 : 3)}, 9,
+                                        DType::kFloat32, Device::cpu(), 0, 200);
+    Tensor typed = Tensor::empty(Shape{src.numel()}, dt, Device::cpu());
+    kernels::cast(Context::current(Device::cpu()), src, typed);
+    typed = typed.reshape(shape);
+    std::vector<int32_t> order;
+    for (int32_t k = 0; k < 517; ++k) order.push_back((k * 389) % 1031);
+    Tensor idx = Tensor::from_vector<int32_t>(order, {517}, Device::cpu());
+    std::vector<int64_t> out_dims = shape.dims();
+    out_dims[0] = 517;
+    Tensor ref = Tensor::zeros(Shape(out_dims), dt, Device::cpu());
+    kernels::gather_rows(Context::current(Device::cpu()), typed, idx, ref);
+    Tensor out = Tensor::zeros(Shape(out_dims), dt, dev);
+    kernels::gather_rows(Context::current(dev), typed.to(dev), idx.to(dev), out);
+    const Tensor back = out.to(Device::cpu());
+    EXPECT_EQ(std::memcmp(back.raw_data(), ref.raw_data(), ref.nbytes()), 0) << dtype_name(dt);
+  }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);

@@ -67,7 +67,7 @@ expect_exit 1 "lr 1e+06" "$best_lr" "${small[@]}" --skip_test=1e6 --log_dir="$tm
 "$best_lr" "${small[@]}" --num_learning_batches=60 --cycle --save_model --log_dir="$tmp/run" >"$tmp/run.out" 2>&1
 rc=$?
 check "short Fashion-MNIST run exits 0 (got $rc)" [ "$rc" -eq 0 ]
-for f in lr_finder.csv lr_finder.svg schedule.svg train_log.csv steps.csv summary.json model.safetensors checkpoints/latest; do
+for f in lr_finder.csv lr_finder.svg schedule.svg history.csv steps.csv summary.json model.safetensors checkpoints/latest; do
   check "run wrote $f" [ -s "$tmp/run/$f" ]
 done
 check "not a terminal: no carriage returns in the log" bash -c "! grep -q $'\r' '$tmp/run.out'"
@@ -93,7 +93,7 @@ assert 10 <= len(rows) <= 60, len(rows)
 lrs = [float(r["lr"]) for r in rows]
 assert all(b > a for a, b in zip(lrs, lrs[1:]))
 PY
-check "TensorBoard reads the trainer's event file" "$py" - "$tmp/run" <<'PY'
+check "TensorBoard reads the trainer's event file" "$py" - "$tmp/run/tensorboard_logs" <<'PY'
 import sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 acc = EventAccumulator(sys.argv[1]); acc.Reload()
@@ -126,7 +126,7 @@ rc=$?
 check "resume exits 0 (got $rc)" [ "$rc" -eq 0 ]
 check "resume skips the range test" bash -c "! grep -q 'LR range test' '$tmp/resume.out'"
 check "resume trains only epoch 2" bash -c "grep -q 'epoch 2/2  ' '$tmp/resume.out' && ! grep -q 'epoch 1/2  ' '$tmp/resume.out'"
-check "train_log.csv continues (2 epoch rows)" [ "$(wc -l <"$tmp/run/train_log.csv")" -eq 3 ]
+check "history.csv continues (2 epoch rows)" [ "$(wc -l <"$tmp/run/history.csv")" -eq 3 ]
 
 # ---- Ctrl-C: a checkpoint, exit 130, then resume finishes ----
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
@@ -151,4 +151,107 @@ check "train --config clr_triangular.json exits 0 (got $rc)" [ "$rc" -eq 0 ]
 check "train --config wrote summary.json" "$py" -c "
 import json; s = json.load(open('$tmp/cfg/summary.json'))
 assert s['program'] == 'train' and s['policy']['policy'] == 'triangular' and s['chosen_lr'] > 0, s"
+
+# ---- microDL's command line: --gpu, --gpu_mem_frac, --model_fname ----
+expect_exit 2 "--gpu 0: this machine has no usable GPU" "$train" --config "$root/configs/microdl_clr.yml" --gpu 0
+expect_exit 2 "gpu_mem_frac" "$train" --config "$root/configs/microdl_clr.yml" --gpu_mem_frac 1.5
+expect_exit 2 "this run is on cpu" "$train" --config "$root/configs/microdl_clr.yml" --device cpu --gpu_mem_frac 0.5
+expect_exit 2 "--partial needs --model_fname" "$train" --config "$root/configs/microdl_clr.yml" --partial
+printf 'dataset:\n  name: fashion_mnist\n  bad: [1, 2\n' >"$tmp/broken.yml"
+expect_exit 2 "broken.yml:" "$train" --config "$tmp/broken.yml"
+printf 'dataset: {name: fashion_mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/unet.yml"
+expect_exit 2 "network.class UNet2D" "$train" --config "$tmp/unet.yml" --summary
+printf 'dataset: {name: fashion_mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: false, max_lr: fast}}}\n' >"$tmp/key.yml"
+expect_exit 2 "trainer.callbacks.LearningRateScheduler.max_lr" "$train" --config "$tmp/key.yml"
+printf 'dataset: {name: fashion_mnist, height: 32}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/hw.yml"
+expect_exit 2 "dataset.height" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
+
+# ---- every committed microDL-layout config, shortened (a few batches) on the CPU ----
+short=(--limit_train_batches 3 --device cpu)
+for cfg in microdl_lr_finder.yml microdl_lr_finder.json; do
+  "$train" --config "$root/configs/$cfg" "${short[@]}" --log_dir "$tmp/$cfg" >"$tmp/$cfg.out" 2>&1
+  rc=$?
+  check "train --config $cfg exits 0 (got $rc)" [ "$rc" -eq 0 ]
+  check "$cfg wrote its plot, training.log and no training" bash -c "[ -s '$tmp/$cfg/lr_finder_result.svg' ] && [ -s '$tmp/$cfg/training.log' ] && [ ! -e '$tmp/$cfg/history.csv' ]"
+  check "$cfg ran a linear ramp over one (shortened) epoch" grep -q "3 steps from 0.0001 to 0.5 (linear ramp)" "$tmp/$cfg.out"
+done
+for cfg in microdl_clr.yml microdl_clr.json; do
+  "$train" --config "$root/configs/$cfg" "${short[@]}" --epochs 2 --log_dir "$tmp/$cfg" >"$tmp/$cfg.out" 2>&1
+  rc=$?
+  check "train --config $cfg exits 0 (got $rc)" [ "$rc" -eq 0 ]
+  for f in history.csv training.log best_model.safetensors best_model.json summary.json; do
+    check "$cfg wrote $f" [ -s "$tmp/$cfg/$f" ]
+  done
+  check "$cfg wrote TensorBoard events under tensorboard_logs/" bash -c "ls '$tmp/$cfg/tensorboard_logs/' | grep -q events.out.tfevents"
+  check "$cfg: training.log holds the epoch lines" grep -q "epoch 2/2  train loss" "$tmp/$cfg/training.log"
+done
+check "the YAML and JSON twins trained identically" "$py" - "$tmp/microdl_clr.yml/history.csv" "$tmp/microdl_clr.json/history.csv" <<'PY'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+cols = ["train_loss", "test_loss", "test_accuracy"]
+assert [[r[c] for c in cols] for r in a] == [[r[c] for c in cols] for r in b], (a, b)
+PY
+# Relative paths in a config (mnist_pretrain's data_dir) are relative to the current directory.
+(cd "$root" && "$train" --config configs/mnist_pretrain.yml "${short[@]}" --log_dir "$tmp/pre") >"$tmp/pre.out" 2>&1
+rc=$?
+check "train --config mnist_pretrain.yml exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "mnist_pretrain.yml saved its weights" [ -s "$tmp/pre/model.safetensors" ]
+"$train" --config "$root/configs/finetune_recipe.yml" "${short[@]}" --model_fname "$tmp/pre/model.safetensors" \
+  --log_dir "$tmp/ft" >"$tmp/ft.out" 2>&1
+rc=$?
+check "train --config finetune_recipe.yml exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "the recipe loaded the body and kept the new head" grep -q "loaded 4 of 10 model tensors; kept the new head's fc1.weight" "$tmp/ft.out"
+check "the recipe precomputed the frozen body" grep -q "precompute: stages conv1..conv2 ran once" "$tmp/ft.out"
+check "the recipe ran its five phases" grep -q "all 5 phases done" "$tmp/ft.out"
+check "frozen groups are bit-identical after their phases; the head trained" "$py" - "$tmp/pre/model.safetensors" "$tmp/ft" <<'PY'
+import json, os, sys
+import numpy as np
+from safetensors.numpy import load_file
+pre = load_file(sys.argv[1])
+s = json.load(open(os.path.join(sys.argv[2], "summary.json")))
+names = [p["name"] for p in s["phases"]]
+assert names == ["find_head_lr", "head_precomputed", "head_augmented", "find_all_lr", "all_sgdr"], names
+# After the head-only phases (their checkpoints), conv1/conv2 are still MNIST's, bit for bit.
+ckdir = os.path.join(sys.argv[2], "head_augmented", "checkpoints")
+latest = open(os.path.join(ckdir, "latest")).read().strip()
+ck = load_file(os.path.join(ckdir, latest, "model.safetensors"))
+for k in ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]:
+    assert np.array_equal(ck[k], pre[k]), k
+assert not np.array_equal(ck["fc3.weight"], pre["fc3.weight"])
+# The head phases train the head only; the last phase trains everything.
+assert s["phases"][1]["trainable_parameters"] == 61706 - (150 + 6 + 2400 + 16), s["phases"][1]
+assert s["phases"][4]["trainable_parameters"] == 61706, s["phases"][4]
+assert s["phases"][1]["precompute_seconds"] > 0
+PY
+# Weights of the wrong shape: exit 1 naming the tensor; --partial loads the rest and lists it.
+"$py" - "$tmp/pre/model.safetensors" "$tmp/wrong.safetensors" <<'PY'
+import sys
+import numpy as np
+from safetensors.numpy import load_file, save_file
+w = load_file(sys.argv[1])
+w["fc3.weight"] = np.zeros((5, 84), np.float32)
+w["fc3.bias"] = np.zeros((5,), np.float32)
+save_file(w, sys.argv[2])
+PY
+expect_exit 1 "fc3.weight" "$train" --config "$root/configs/microdl_clr.yml" "${short[@]}" --epochs 1 \
+  --model_fname "$tmp/wrong.safetensors" --log_dir "$tmp/wrong"
+"$train" --config "$root/configs/microdl_clr.yml" "${short[@]}" --epochs 1 --model_fname "$tmp/wrong.safetensors" \
+  --partial --log_dir "$tmp/partial" >"$tmp/partial.out" 2>&1
+rc=$?
+check "--partial loads what fits (got $rc)" [ "$rc" -eq 0 ]
+check "--partial lists what it skipped" grep -q "loaded 8 of 10 model tensors; skipped (shape): fc3.weight" "$tmp/partial.out"
+# Resuming a multi-phase run: finished phases are skipped, the running one continues.
+rm "$tmp/ft/all_sgdr/phase_done.json"
+"$train" --config "$root/configs/finetune_recipe.yml" "${short[@]}" --model_fname "$tmp/pre/model.safetensors" \
+  --log_dir "$tmp/ft" --resume "$tmp/ft" >"$tmp/ft2.out" 2>&1
+rc=$?
+check "resuming the recipe exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "resume skips the four finished phases" [ "$(grep -c "was done: skipped (resuming)" "$tmp/ft2.out")" -eq 4 ]
+check "resume continues the last phase from its checkpoint" grep -q "phase 'all_sgdr' continues from its checkpoint" "$tmp/ft2.out"
+check "the resumed run ends where the first did" "$py" - "$tmp/ft/summary.json" "$tmp/ft.out" <<'PY'
+import re, sys, json
+s = json.load(open(sys.argv[1]))
+first = re.search(r"all 5 phases done: test loss ([0-9.]+)  test accuracy ([0-9.]+)%", open(sys.argv[2]).read())
+assert first and abs(float(first.group(2)) / 100 - s["final_test_accuracy"]) < 1e-4, (first, s)
+PY
 exit $fail

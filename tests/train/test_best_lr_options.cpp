@@ -243,7 +243,7 @@ TEST(BestLrOptionsTest, EveryValidationErrorNamesTheFlagAndValue) {
       {{"--skip_test=-0.1"}, {"--skip_test", "-0.1"}},
       {{"--dataset=imagenet"}, {"--dataset", "'imagenet'", "mnist|cifar10"}},
       {{"--dataset=cifar"}, {"--dataset", "'cifar'", "did you mean"}},
-      {{"--optimizer=adagrad"}, {"--optimizer", "'adagrad'", "sgd|adam|rmsprop"}},
+      {{"--optimizer=adagrad"}, {"--optimizer", "'adagrad'", "sgd|adam|rmsprop|nadam"}},
       {{"--policy=cosine"}, {"--policy", "'cosine'", "triangular|triangular2"}},
       {{"--lr_finder_mode=log"}, {"--lr_finder_mode", "'log'", "exponential|linear"}},
       {{"--suggestion=best"}, {"--suggestion", "'best'", "min_loss|steepest"}},

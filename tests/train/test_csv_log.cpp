@@ -23,7 +23,7 @@ using ::cyclone::testing::TempDir;
 
 TEST(CsvLog, HeaderAndRows) {
   TempDir dir;
-  const std::string path = dir.file("train_log.csv");
+  const std::string path = dir.file("history.csv");
   {
     CsvLog log(path, {"step", "loss", "lr"});
     EXPECT_EQ(read_file(path), "step,loss,lr\n");  // the header is there before any row

@@ -70,10 +70,10 @@ TEST(TrainerTest, LearnsAndReportsEveryEpoch) {
   EXPECT_GT(r.images_per_second, 0);
   // The policy drove the optimizer: the last step used lr(31).
   EXPECT_DOUBLE_EQ(p.opt->lr(), policy->lr(31));
-  EXPECT_EQ(count_lines(o.log_dir + "/train_log.csv"), 5);
+  EXPECT_EQ(count_lines(o.log_dir + "/history.csv"), 5);
   EXPECT_EQ(count_lines(o.log_dir + "/steps.csv"), 1 + 32 / 4);
   bool has_events = false;
-  for (const auto& e : fs::directory_iterator(o.log_dir))
+  for (const auto& e : fs::directory_iterator(o.log_dir + "/tensorboard_logs"))
     has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   EXPECT_TRUE(has_events);
 }

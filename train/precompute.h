@@ -1,0 +1,29 @@
+// fast.ai's "precompute": with the first layers of a model frozen, their outputs on the training
+// images never change, so they are computed once and the rest of the model (the head) trains on
+// them. It is exact for an unaugmented, frozen body (frozen layers run in eval mode — fixed
+// batch-norm statistics, no dropout — whether precomputed or not), and it is why fast.ai trains a
+// new head without augmentation first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cyclone/data/dataset.h"
+#include "cyclone/data/loader.h"
+#include "cyclone/layers/module.h"
+
+namespace cyclone::train {
+
+// Runs `body` (in eval mode, without gradients) over every image of `d` in order, batched and
+// normalised as `options` says (its augmentation and shuffling are ignored), and returns the
+// outputs as a float32 dataset on the CPU: [N, C, H, W], or [N, F, 1, 1] for flat outputs, with
+// d's labels and classes. The loader batches such a dataset as it is (data/loader.h).
+data::Dataset precompute_features(Module& body, const data::Dataset& d,
+                                  const data::LoaderOptions& options);
+
+// Moves the features (and labels) into GPU memory when `device` is a GPU and they fit: at most a
+// quarter of the device, and the caching allocator grants it (a cap from --gpu_mem_frac
+// included). Returns where they are: "GPU memory" or "host memory".
+std::string keep_features_on_device(data::Dataset& features, Device device);
+
+}  // namespace cyclone::train

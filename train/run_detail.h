@@ -1,0 +1,64 @@
+// Internal to run.cpp and run_phases.cpp (not a public header: it brings nlohmann/json): what a
+// run has set up before it trains, and the steps both kinds of run share.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "cyclone/data/loader.h"
+#include "cyclone/data/registry.h"
+#include "cyclone/optim/optimizer.h"
+#include "cyclone/train/run.h"
+
+namespace cyclone::train::detail {
+
+struct RunContext {
+  const RunSpec& spec;
+  Device device;
+  const data::DatasetInfo& info;
+  std::string model_name;
+  std::shared_ptr<Module> model;
+  std::shared_ptr<Generator> dropout_gen;
+  data::Dataset train_set = {}, eval_set = {}, test_set = {};
+  bool use_val = false;
+  data::LoaderOptions train_options = {}, eval_options = {};
+  std::filesystem::path log_dir = {};
+  LayerGroups groups = {};
+  nlohmann::json summary = nlohmann::json::object();
+};
+
+// What augment: true means for `dataset` (run.cpp says why).
+data::Augment standard_augment(const std::string& dataset);
+
+// An optimizer over `params` from the spec's name and options, extra groups added; option errors
+// are UsageErrors.
+std::unique_ptr<optim::Optimizer> make_run_optimizer(const RunSpec& spec, NamedTensors params,
+                                                     const nlohmann::json& groups = nullptr);
+
+// The range test (repeats, sweeps; its CSVs and plots in `dir`), its results added to `out`;
+// returns the chosen rate. Throws when no rate was found.
+double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::DataLoader& train,
+                  data::DataLoader* val, const FinderSpec& finder, const std::filesystem::path& dir,
+                  nlohmann::json& out, const std::string& plot_path = "");
+
+// Makes the epochs-based policy concrete and prints its range; throws UsageError on bad policies.
+std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
+                                                    int64_t total_steps, const std::string& prog,
+                                                    nlohmann::json* summary_out);
+
+// ModelCheckpoint (Keras): an on_epoch_end callback saving the weights of `model` to log_dir.
+std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,
+                                                                 bool resuming);
+
+// A multi-phase run (spec.phases): run_phases.cpp.
+RunOutcome run_phases(RunContext& c, std::chrono::steady_clock::time_point wall0);
+
+// summary.json written atomically; NaNs as null.
+void write_summary(RunContext& c, RunOutcome& out);
+
+}  // namespace cyclone::train::detail

@@ -1,0 +1,258 @@
+// The steps every run shares (run_detail.h): the optimizer, the range test with its files and
+// plots, the policy, ModelCheckpoint, the summary.
+#include "cyclone/train/run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cyclone/core/cuda/caching_allocator.h"
+#include "cyclone/core/cuda/runtime.h"
+#include "cyclone/core/device.h"
+#include "cyclone/core/file_util.h"
+#include "cyclone/core/progress.h"
+#include "cyclone/data/registry.h"
+#include "cyclone/models/registry.h"
+#include "cyclone/optim/optimizer.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/checkpoint.h"
+#include "cyclone/train/cli.h"
+#include "cyclone/train/log.h"
+#include "cyclone/train/run_detail.h"
+#include "cyclone/train/run_plots.h"
+#include "cyclone/train/weights.h"
+
+namespace cyclone::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+json finder_json(const LrFinderResult& r) {
+  return {{"steps", r.stopped_at},
+          {"diverged", r.diverged},
+          {"skipped", r.skipped},
+          {"seconds", r.seconds},
+          {"min_loss_lr", r.suggestions.min_loss_lr},
+          {"min_loss_lr_div10", r.suggestions.min_loss_lr_div10},
+          {"steepest_lr", r.suggestions.steepest_lr},
+          {"valley_lr", r.suggestions.valley_lr},
+          {"min_loss", r.suggestions.min_loss}};
+}
+
+json spread_json(const RepeatedLrFinder::Spread& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"log10_std", s.log10_std}};
+}
+
+void scrub(json& j) {
+  if (j.is_number_float() && !std::isfinite(j.get<double>())) j = nullptr;
+  if (j.is_structured())
+    for (auto& v : j) scrub(v);
+}
+
+}  // namespace
+
+namespace detail {
+
+// What "augment: true" means per dataset: CIFAR's crop 32 with 4-pixel padding and horizontal
+// flip; for 28 x 28 images a 2-pixel-padded crop, with flips for Fashion-MNIST's garments (a
+// mirrored shirt is a shirt) but not for digits (a mirrored 2 is no digit).
+data::Augment standard_augment(const std::string& dataset) {
+  if (dataset == "mnist") return data::Augment{2, false, 0};
+  if (dataset == "fashion_mnist") return data::Augment{2, true, 0};
+  return data::Augment::cifar();
+}
+
+std::unique_ptr<optim::Optimizer> make_run_optimizer(const RunSpec& spec, NamedTensors params,
+                                                     const json& groups) {
+  try {
+    json oj = json::parse(spec.optimizer_json);
+    if (!oj.is_object()) throw UsageError("optimizer options must be a JSON object");
+    if (!oj.contains("lr")) oj["lr"] = 1e-3;
+    if (!groups.is_null()) {
+      if (oj.contains("groups"))
+        throw UsageError(
+            "optimizer.groups and the phases' lr_mult both set per-layer rates; give one");
+      oj["groups"] = groups;
+    }
+    return optim::make_optimizer(spec.optimizer, std::move(params), oj.dump());
+  } catch (const json::exception& e) {
+    throw UsageError(std::string("optimizer options: invalid JSON: ") + e.what());
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.message());
+  }
+}
+
+double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::DataLoader& train,
+                  data::DataLoader* val, const FinderSpec& finder, const fs::path& dir, json& out,
+                  const std::string& plot_path) {
+  const RunSpec& spec = c.spec;
+  const std::string& prog = spec.program;
+  LrFinderOptions fo = finder.options;
+  fo.generators = {c.dropout_gen};
+  const int64_t limit = spec.trainer.limit_train_batches;
+  const int64_t per_epoch = limit > 0 ? std::min(limit, train.num_batches()) : train.num_batches();
+  if (finder.epochs > 0)
+    fo.num_steps = std::max<int64_t>(2, std::llround(finder.epochs * per_epoch));
+  if (limit > 0) fo.num_steps = std::min<int64_t>(fo.num_steps, std::max<int64_t>(2, 10 * limit));
+  log_print("%s: LR range test, %lld steps from %g to %g (%s ramp)\n", prog.c_str(),
+            static_cast<long long>(fo.num_steps), fo.start_lr, fo.end_lr,
+            fo.exponential ? "exponential" : "linear");
+  const RepeatedLrFinder rep = find_lr_repeated(model, opt, train, fo, finder.repeats, val);
+  const LrFinderResult& first = rep.runs.front();
+  write_lr_finder_csv(first, (dir / "lr_finder.csv").string());
+  for (size_t k = 1; k < rep.runs.size(); ++k)
+    write_lr_finder_csv(rep.runs[k],
+                        (dir / ("lr_finder_" + std::to_string(k + 1) + ".csv")).string());
+  Suggestions s = first.suggestions;
+  if (rep.runs.size() > 1) {
+    s.min_loss_lr = rep.min_loss_lr.median;
+    s.min_loss_lr_div10 = rep.min_loss_lr_div10.median;
+    s.steepest_lr = rep.steepest_lr.median;
+    s.valley_lr = rep.valley_lr.median;
+    s.valid = rep.min_loss_lr.median > 0;
+  }
+  if (!s.valid)
+    throw Error(
+        "the LR range test found no usable rate: the loss was not finite from its first "
+        "steps; lower the start rate (now " +
+        format_double("%.4g", fo.start_lr) + ") or check the data");
+  const double chosen = pick_suggestion(s, finder.suggestion);
+  log_print(
+      "%s: suggestions  min_loss_lr %.4g  min_loss_lr/10 %.4g  steepest_lr %.4g  "
+      "valley_lr %.4g\n",
+      prog.c_str(), s.min_loss_lr, s.min_loss_lr_div10, s.steepest_lr, s.valley_lr);
+  if (rep.runs.size() > 1)
+    for (const char* n : {"min_loss", "steepest", "valley"}) {
+      const auto sp = rep.of(n);
+      log_print("%s: %zu runs: %s_lr median %.4g, range [%.4g, %.4g], spread %.2f decades\n",
+                prog.c_str(), rep.runs.size(), n, sp.median, sp.min, sp.max, sp.log10_std);
+    }
+  log_print("%s: chosen rate %.4g (the %s suggestion%s)\n", prog.c_str(), chosen,
+            finder.suggestion.c_str(),
+            finder.suggestion == "min_loss"
+                ? ", as the original best_lr.py: the edge of stability, which cyclic "
+                  "policies cycle up to"
+                : "");
+  out["min_loss_lr"] = s.min_loss_lr;
+  out["min_loss_lr_div10"] = s.min_loss_lr_div10;
+  out["steepest_lr"] = s.steepest_lr;
+  out["valley_lr"] = s.valley_lr;
+  out["suggestion"] = finder.suggestion;
+  out["chosen_lr"] = chosen;
+  json runs = json::array();
+  for (const auto& r : rep.runs) runs.push_back(finder_json(r));
+  out["lr_finder"] = {{"start_lr", fo.start_lr},
+                      {"end_lr", fo.end_lr},
+                      {"num_steps", fo.num_steps},
+                      {"mode", fo.exponential ? "exponential" : "linear"},
+                      {"runs", runs}};
+  if (rep.runs.size() > 1)
+    out["lr_finder"]["spread"] = {{"min_loss_lr", spread_json(rep.min_loss_lr)},
+                                  {"steepest_lr", spread_json(rep.steepest_lr)},
+                                  {"valley_lr", spread_json(rep.valley_lr)},
+                                  {"min_loss_lr_div10", spread_json(rep.min_loss_lr_div10)}};
+  if (spec.plots || !plot_path.empty()) {
+    std::vector<const LrFinderResult*> rs;
+    for (const auto& r : rep.runs) rs.push_back(&r);
+    const std::string path = plot_path.empty() ? (dir / "lr_finder.svg").string() : plot_path;
+    plot_lr_finder(rs, s, path, "LR range test: " + c.model_name + " on " + spec.dataset);
+    out["lr_finder_plot"] = path;
+  }
+  for (const auto& [what, values] : {std::pair{std::string("momentum"), finder.momentum_test},
+                                     std::pair{std::string("weight_decay"), finder.wd_test}}) {
+    if (values.empty()) continue;
+    const auto curves = sweep_lr(model, opt, train, fo, what, values, val);
+    json arr = json::array();
+    for (const auto& cv : curves) {
+      write_lr_finder_csv(
+          cv.result,
+          (dir / ("lr_finder_" + what + "_" + format_double("%.4g", cv.value) + ".csv")).string());
+      json cj = finder_json(cv.result);
+      cj[what] = cv.value;
+      arr.push_back(cj);
+    }
+    out["lr_finder_" + what] = arr;
+    if (spec.plots) plot_lr_sweep(curves, what, (dir / ("lr_finder_" + what + ".svg")).string());
+  }
+  return chosen;
+}
+
+std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
+                                                    int64_t total_steps, const std::string& prog,
+                                                    json* summary_out) {
+  std::unique_ptr<schedulers::Policy> policy;
+  try {
+    policy = schedulers::make_policy(policy_text);
+  } catch (const Error& e) {
+    throw UsageError(e.message());
+  }
+  double lr_lo = INFINITY, lr_hi = 0;
+  const int64_t samples = std::min<int64_t>(total_steps, 4000);
+  for (int64_t i = 0; i < samples; ++i) {
+    const int64_t t =
+        total_steps > 1 ? (total_steps - 1) * i / std::max<int64_t>(1, samples - 1) : 0;
+    lr_lo = std::min(lr_lo, policy->lr(t));
+    lr_hi = std::max(lr_hi, policy->lr(t));
+  }
+  log_print("%s: training %lld steps with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
+            static_cast<long long>(total_steps), policy_text.c_str(), lr_lo, lr_hi);
+  if (summary_out) {
+    (*summary_out)["train_lr_min"] = lr_lo;
+    (*summary_out)["train_lr_max"] = lr_hi;
+    (*summary_out)["policy"] = json::parse(policy_text);
+  }
+  return policy;
+}
+
+std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,
+                                                                 bool resuming) {
+  const ModelCheckpointSpec m = c.spec.model_checkpoint;
+  const std::string file = m.save_best_only ? "best_model" : "model_checkpoint";
+  const std::string path = (c.log_dir / (file + ".safetensors")).string();
+  const std::string side = (c.log_dir / (file + ".json")).string();
+  const bool maximize = monitor_maximizes(m.monitor, m.mode);
+  auto best = std::make_shared<double>(NAN);
+  std::error_code ec;
+  if (resuming && fs::exists(side, ec)) {
+    try {
+      const json j = json::parse(read_file(side, 1 << 20));
+      if (j.at("value").is_number()) *best = j.at("value").get<double>();
+    } catch (const std::exception&) {
+      // An unreadable record only means the next epoch is taken as the best so far.
+    }
+  }
+  c.summary["model_checkpoint"] = path;
+  return [=, &model](const EpochStats& es) {
+    const double v = monitored_value(es, m.monitor);
+    const bool better = !std::isnan(v) && (std::isnan(*best) || (maximize ? v > *best : v < *best));
+    if (m.save_best_only && !better) return;
+    if (better) *best = v;
+    model.save(path);
+    write_file_atomic(side, json({{"epoch", es.epoch},
+                                  {"monitor", m.monitor},
+                                  {"value", std::isfinite(v) ? json(v) : json(nullptr)},
+                                  {"best", std::isfinite(*best) ? json(*best) : json(nullptr)}})
+                                    .dump(2) +
+                                "\n");
+    if (better && m.save_best_only)
+      log_print("ModelCheckpoint: %s improved to %.4f; weights saved to %s\n", m.monitor.c_str(), v,
+                path.c_str());
+  };
+}
+
+void write_summary(RunContext& c, RunOutcome& out) {
+  scrub(c.summary);
+  out.summary_json = c.summary.dump(2) + "\n";
+  write_file_atomic((c.log_dir / "summary.json").string(), out.summary_json);
+}
+
+}  // namespace detail
+
+}  // namespace cyclone::train
