@@ -4,8 +4,8 @@
 //
 //   ./bin/best_lr --dataset=fashion_mnist --cycle --num_epochs=5 --num_learning_batches=400
 //
-// Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error, 130 Ctrl-C
-// (after writing a checkpoint).
+// Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error; Ctrl-C /
+// SIGTERM write a checkpoint, say where, and exit 0 (after writing a checkpoint).
 #include <cstdio>
 
 #include "cyclone/train/best_lr_options.h"

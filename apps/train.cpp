@@ -7,7 +7,7 @@
 //               [--no_download]
 //
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error (unknown flag,
-// bad config), 130 Ctrl-C (after writing a checkpoint).
+// bad config); Ctrl-C or SIGTERM writes a checkpoint, says where, and exits 0.
 #include <cstdio>
 
 #include "cyclone/core/device.h"

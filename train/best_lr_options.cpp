@@ -25,7 +25,8 @@ constexpr const char* kEpilog =
     "     cycle --step_size_epochs epochs long.\n"
     "  Logs, plots and checkpoints go under --log_dir.\n"
     "\n"
-    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails, 130 after Ctrl-C\n"
+    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails; Ctrl-C or SIGTERM writes\n"
+    "a checkpoint, says where, and exits 0\n"
     "(a checkpoint is written first; continue with --resume=<log_dir>/checkpoints).\n"
     "Example: best_lr --dataset=cifar10 --cycle --lr_min=1e-6";
 

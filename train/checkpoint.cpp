@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "cyclone/core/file_util.h"
@@ -17,6 +20,42 @@ namespace {
 
 void check_ec(const std::error_code& ec, const std::string& what, const fs::path& p) {
   CYCLONE_CHECK(!ec, "checkpoint: cannot ", what, " '", p.string(), "': ", ec.message());
+}
+
+// Leftovers of a writer that was killed: ".<name>.tmp-<pid>" (an unfinished checkpoint) and
+// ".<name>.old-<pid>" (a complete one moved aside; restored when its name is missing). Only
+// entries of other processes: one writer per directory at a time.
+void clean_leftovers(const fs::path& dir) {
+  std::error_code ec;
+  const std::string pid = std::to_string(::getpid());
+  std::vector<fs::path> tmp, old;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.empty() || n[0] != '.' || n.ends_with("-" + pid) || n.ends_with("." + pid)) continue;
+    // (".latest.tmp.<pid>" is write_file_atomic's temporary file.)
+    if (n.find(".tmp-") != std::string::npos || n.find(".tmp.") != std::string::npos)
+      tmp.push_back(e.path());
+    if (n.find(".old-") != std::string::npos) old.push_back(e.path());
+  }
+  for (const auto& p : tmp) fs::remove_all(p, ec);
+  for (const auto& p : old) {
+    const std::string n = p.filename().string();
+    const fs::path name = dir / n.substr(1, n.find(".old-") - 1);
+    if (!fs::exists(name, ec))
+      fs::rename(p, name, ec);
+    else
+      fs::remove_all(p, ec);
+  }
+}
+
+// Fault injection for the crash-consistency test (tests/train/test_crash_consistency.sh): a pause
+// in the middle of writing a checkpoint, so that a SIGKILL lands there often.
+void test_pause() {
+  static const long ms = [] {
+    const char* v = std::getenv("CYCLONE_TEST_CHECKPOINT_PAUSE_MS");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 std::string trim(std::string s) {
@@ -35,6 +74,7 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
   const fs::path dir(parent);
   fs::create_directories(dir, ec);
   check_ec(ec, "create the directory", dir);
+  clean_leftovers(dir);
   const fs::path final_dir = dir / name;
   const fs::path tmp = dir / ("." + name + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
@@ -42,6 +82,7 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
   check_ec(ec, "create the directory", tmp);
   try {
     model.save((tmp / "model.safetensors").string());
+    test_pause();
     optimizer.save((tmp / "optimizer.safetensors").string());
     write_file_atomic((tmp / "trainer.json").string(), trainer_json);
   } catch (...) {
@@ -72,6 +113,7 @@ std::string resolve_checkpoint(const std::string& path) {
   std::error_code ec;
   CYCLONE_CHECK(fs::is_directory(p, ec), "checkpoint '", path, "' is not a directory");
   if (fs::exists(p / "trainer.json", ec)) return p.string();
+  if (fs::exists(p / "latest", ec)) clean_leftovers(p);
   if (fs::exists(p / "latest", ec)) {
     const std::string name = trim(read_file((p / "latest").string(), 4096));
     const fs::path c = p / name;

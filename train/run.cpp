@@ -332,8 +332,9 @@ RunOutcome run_experiment(const RunSpec& spec) {
     log_error("%s: %s\n", prog.c_str(), fr.message.c_str());
     out.exit_code = 1;
   } else if (fr.status == "interrupted") {
-    log_error("%s: %s\n", prog.c_str(), fr.message.c_str());
-    out.exit_code = 130;
+    // Ctrl-C / SIGTERM (a scheduler ending the job) is a clean stop: the checkpoint is written.
+    log_print("%s: %s\n", prog.c_str(), fr.message.c_str());
+    out.exit_code = 0;
   } else {
     if (fr.status == "early_stopped") log_print("%s: %s\n", prog.c_str(), fr.message.c_str());
     log_print("%s: done in %.1f s; summary, logs and plots in %s\n", prog.c_str(),

@@ -121,7 +121,7 @@ struct RunSpec {
 };
 
 struct RunOutcome {
-  int exit_code = 0;  // 0 done, 1 diverged, 130 interrupted
+  int exit_code = 0;  // 0 done or interrupted (a checkpoint written), 1 diverged
   std::string summary_json;
   double chosen_lr = 0;
 };

@@ -260,6 +260,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     o.clip_grad_norm = t.num("clip_grad_norm", 0, 0);
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
+    o.checkpoint_every_steps = t.integer("checkpoint_every_steps", 0, 0);
     o.keep_checkpoints = static_cast<int>(t.integer("keep_checkpoints", 2, 0));
     o.early_stop_min_delta = t.num("early_stop_min_delta", 0, 0);
     o.snapshot_ensemble = t.boolean("snapshot_ensemble", false);

@@ -243,7 +243,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       phases.push_back(pj);
       status = fr.status;
       log_error("%s: phase '%s': %s\n", prog.c_str(), ph.name.c_str(), fr.message.c_str());
-      out.exit_code = fr.status == "diverged" ? 1 : 130;
+      out.exit_code = fr.status == "diverged" ? 1 : 0;  // interrupted: checkpoint written
       break;
     }
   }

@@ -301,6 +301,13 @@ FitResult Trainer::Impl::fit() {
                                     {"train/momentum", m},
                                     {"train/grad_norm", s.grad_norm}});
       }
+      if (o.checkpoint_every_steps > 0 && !o.checkpoint_dir.empty() &&
+          st.step % o.checkpoint_every_steps == 0 && st.batch < per_epoch) {
+        char name[32];
+        std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(st.step));
+        r.last_checkpoint = save(name);
+        prune_checkpoints(o.checkpoint_dir, "step-", o.keep_checkpoints);
+      }
       if (bar)
         bar->update(st.batch, st.epoch_samples,
                     {{"loss", format_double("%.4f", st.epoch_loss_sum / st.epoch_samples)},

@@ -56,7 +56,10 @@ struct TrainerOptions {
 
   std::string checkpoint_dir;    // "": no checkpoints
   int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)
-  int keep_checkpoints = 2;      // epoch checkpoints kept (0: all)
+  // > 0: also a checkpoint every this many updates ("step-NNNNNNNN"), for runs that must survive
+  // being killed at any moment (the process gone, not just Ctrl-C).
+  int64_t checkpoint_every_steps = 0;
+  int keep_checkpoints = 2;  // epoch (and step) checkpoints kept, each kind (0: all)
 
   int64_t early_stop_patience = 0;  // epochs without a better monitored value; 0: off
   double early_stop_min_delta = 0;

@@ -128,7 +128,7 @@ check "resume skips the range test" bash -c "! grep -q 'LR range test' '$tmp/res
 check "resume trains only epoch 2" bash -c "grep -q 'epoch 2/2  ' '$tmp/resume.out' && ! grep -q 'epoch 1/2  ' '$tmp/resume.out'"
 check "history.csv continues (2 epoch rows)" [ "$(wc -l <"$tmp/run/history.csv")" -eq 3 ]
 
-# ---- Ctrl-C: a checkpoint, exit 130, then resume finishes ----
+# ---- Ctrl-C / SIGTERM: a checkpoint, its path printed, exit 0, then resume finishes ----
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
   --log_dir="$tmp/int" --no_plots >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!
@@ -136,12 +136,20 @@ for _ in $(seq 1 100); do grep -q "epoch 1/1 " "$tmp/int.out" 2>/dev/null && bre
 kill -INT $pid
 wait $pid
 rc=$?
-check "Ctrl-C exits 130 (got $rc)" [ "$rc" -eq 130 ]
-check "Ctrl-C says how to resume" grep -q -- "--resume" "$tmp/int.err"
+check "Ctrl-C exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "Ctrl-C says where the checkpoint is and how to resume" grep -q -- "checkpoint written to $tmp/int/checkpoints/interrupted (resume with --resume" "$tmp/int.out"
 check "Ctrl-C wrote a checkpoint" [ -s "$tmp/int/checkpoints/interrupted/model.safetensors" ]
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
   --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
 check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.out'"
+"$train" --config "$root/configs/microdl_clr.yml" --device cpu --log_dir "$tmp/term" >"$tmp/term.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "epoch 1/" "$tmp/term.out" 2>/dev/null && break; sleep 0.2; done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "SIGTERM exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "SIGTERM wrote a checkpoint and said where" bash -c "[ -s '$tmp/term/checkpoints/interrupted/trainer.json' ] && grep -q 'checkpoint written to' '$tmp/term.out'"
 
 # ---- train --config: a committed example, shortened ----
 "$train" --config "$root/configs/clr_triangular.json" --epochs 1 --limit_train_batches 30 \
