@@ -194,19 +194,24 @@ struct DataLoader::Impl {
   }
 
   // Hands slot s's batch to the caller (caller owns s).
-  // Resident features: the batch's rows gathered on the device (one small index upload and two
-  // gather launches on the caller's stream; no host buffer, no worker).
+  // Resident features: the batch's rows gathered on the device by two launches on the caller's
+  // stream. The epoch's order goes to the device once per epoch (the only copy, and the only wait
+  // on the host); a batch's indices are a slice of it.
+  Tensor dev_order;
+  int64_t dev_order_epoch = -1;
   void gather(int64_t epoch, int64_t index, Batch& batch) {
     const int64_t b = opt.batch_size;
     const int64_t rows = std::min(b, data.size() - index * b);
-    const auto order = order_for(epoch);
-    std::vector<int32_t> idx(static_cast<size_t>(rows));
-    for (int64_t k = 0; k < rows; ++k) {
-      const int64_t pos = index * b + k;
-      idx[k] = static_cast<int32_t>(order ? (*order)[pos] : pos);
+    if (dev_order_epoch != epoch) {
+      const auto order = order_for(epoch);
+      std::vector<int32_t> idx(static_cast<size_t>(data.size()));
+      for (int64_t k = 0; k < data.size(); ++k)
+        idx[k] = static_cast<int32_t>(order ? (*order)[k] : k);
+      dev_order = Tensor::from_vector<int32_t>(idx, {data.size()}, opt.device);
+      dev_order_epoch = epoch;
     }
     Context& ctx = Context::current(opt.device);
-    const Tensor dev_idx = Tensor::from_vector<int32_t>(idx, {rows}, opt.device);
+    const Tensor dev_idx = dev_order.slice(index * b, index * b + rows);
     std::vector<int64_t> dims = data.images.shape().dims();
     dims[0] = rows;
     batch.images = Tensor::empty(Shape(dims), DType::kFloat32, opt.device);

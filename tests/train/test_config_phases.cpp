@@ -204,6 +204,23 @@ TEST(RunConfigMicroDL, ErrorsNameTheKeyPath) {
   expect_error<Error>([] { load_run_config("/nonexistent/run.yml"); }, {"/nonexistent/run.yml"});
 }
 
+TEST(RunConfigMicroDL, MonitorsReadTheEpochAsKerasNamesThem) {
+  EpochStats es;
+  es.train_loss = 0.7;
+  es.train_accuracy = 0.6;
+  EXPECT_TRUE(std::isnan(monitored_value(es, "val_loss")));  // no eval loader
+  es.eval = EvalResult{0.5, 0.8, -1, 100, 0};
+  EXPECT_DOUBLE_EQ(monitored_value(es, "val_loss"), 0.5);
+  EXPECT_DOUBLE_EQ(monitored_value(es, "val_acc"), 0.8);
+  EXPECT_DOUBLE_EQ(monitored_value(es, "loss"), 0.7);
+  EXPECT_DOUBLE_EQ(monitored_value(es, "accuracy"), 0.6);
+  EXPECT_FALSE(monitor_maximizes("val_loss", "auto"));
+  EXPECT_TRUE(monitor_maximizes("val_accuracy", "auto"));
+  EXPECT_TRUE(monitor_maximizes("val_loss", "max"));
+  expect_error<Error>([&] { monitored_value(es, "val_f1"); }, {"val_f1", "val_loss"});
+  expect_error<Error>([] { monitor_maximizes("loss", "up"); }, {"mode 'up'"});
+}
+
 TEST(RunConfigMicroDL, UnknownNetworkClassListsTheClasses) {
   RunSpec s = parse_yaml(
       "dataset: {name: mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n");
