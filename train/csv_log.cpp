@@ -113,11 +113,23 @@ struct CsvLog::Impl {
   }
 
   void write(const std::string& text) {
+    if (file == nullptr) fail("write", EIO);  // an earlier write failed and closed it
+    const long before = std::ftell(file);
     errno = 0;
-    if (std::fwrite(text.data(), 1, text.size(), file) != text.size()) fail("write", errno);
     // Rows are few (one per log interval): pushing each to the OS keeps it through a crash and
     // lets `tail -f` follow the run.
-    if (std::fflush(file) != 0) fail("write", errno);
+    if (std::fwrite(text.data(), 1, text.size(), file) == text.size() && std::fflush(file) == 0)
+      return;
+    const int err = errno ? errno : EIO;
+    // A full disk: no half row (nor a header-only stub) is left under the log's name.
+    std::fclose(file);
+    file = nullptr;
+    if (before == 0) {
+      std::remove(path.c_str());
+    } else if (before > 0) {
+      (void)::truncate(path.c_str(), before);
+    }
+    fail("write", err);
   }
 
   // Keeps the rows of an existing file that the resumed run still stands behind.
@@ -208,6 +220,7 @@ void CsvLog::row(const std::vector<std::string>& cells) {
 
 void CsvLog::flush() {
   errno = 0;
+  if (impl_->file == nullptr) impl_->fail("flush", EIO);
   if (std::fflush(impl_->file) != 0) impl_->fail("flush", errno);
   if (::fsync(::fileno(impl_->file)) != 0 && errno != EINVAL) impl_->fail("fsync", errno);
 }
