@@ -27,7 +27,7 @@ void read_lr_scheduler(Section& c, RunSpec& s, const std::string& path, int64_t 
     o.exponential = mode != "linear";
     o.diverge_th = c.num("diverge_th", 4, 0);
     o.smooth_beta = c.num("smooth_beta", 0.98, 0, 0.999999);
-    s.finder_plot = c.str("fig_fname", "");
+    s.finder_plot = c.str("fig_fname", "lr_finder_result.svg");  // in model_dir, as microDL
     for (const char* k : {"step_size", "gamma", "scale_mode"})
       if (c.has(k))
         c.fail(path + "." + k, "is a cyclic-rate setting; with lr_find: true it is unused");
