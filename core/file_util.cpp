@@ -12,14 +12,14 @@
 
 namespace cyclone {
 
-namespace {
-
-std::string reason(int err) {
+std::string errno_reason(int err) {
   std::string r = std::strerror(err);
   if (err == ENOSPC) r += " (the disk is full: free space or choose another directory)";
-  if (err == EDQUOT) r += " (disk quota exceeded)";
+  if (err == EDQUOT) r += " (disk quota exceeded: free space or choose another directory)";
   return r;
 }
+
+namespace {
 
 // Closes fd on scope exit unless released.
 struct Fd {
@@ -39,7 +39,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
       (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   auto fail = [&](const char* what, int err) {
     ::unlink(tmp.c_str());
-    CYCLONE_THROW("cannot write ", path, ": ", what, " failed: ", reason(err));
+    CYCLONE_THROW("cannot write ", path, ": ", what, " failed: ", errno_reason(err));
   };
   {
     Fd f;

@@ -273,4 +273,10 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
                 dtype_name(b.dtype()));
 }
 
+void check_float(const char* op, const Tensor& t, const char* what) {
+  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op, ": ",
+                what ? what : "", what ? " " : "", "needs float32 or float64, got ",
+                dtype_name(t.dtype()));
+}
+
 }  // namespace cyclone

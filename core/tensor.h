@@ -154,5 +154,7 @@ std::string shapes_str(std::initializer_list<std::pair<const char*, const Tensor
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// Throws unless t is float32 or float64: "<op>: <what> needs float32 or float64, got int32".
+void check_float(const char* op, const Tensor& t, const char* what = nullptr);
 
 }  // namespace cyclone

@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 
 namespace cyclone::data {
 namespace {
@@ -33,8 +34,6 @@ std::string reason(struct archive* a) {
   const char* s = archive_error_string(a);
   return s ? s : "unknown libarchive error";
 }
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 ArchivePtr open_archive(const std::string& path) {
   ArchivePtr a(archive_read_new());
@@ -133,7 +132,7 @@ struct FdCloser {
 uint64_t write_member(struct archive* a, const std::string& archive_path, const std::string& name,
                       const std::string& out, int64_t declared, uint64_t limit) {
   FdCloser f{::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)};
-  CYCLONE_CHECK(f.fd >= 0, "cannot create ", out, ": ", errno_text(errno));
+  CYCLONE_CHECK(f.fd >= 0, "cannot create ", out, ": ", errno_reason(errno));
   uint64_t end = 0;
   for (;;) {
     const void* buf = nullptr;
@@ -155,7 +154,7 @@ uint64_t write_member(struct archive* a, const std::string& archive_path, const 
     while (done < len) {
       const ssize_t w = ::pwrite(f.fd, p + done, len - done, offset + static_cast<off_t>(done));
       if (w < 0 && errno == EINTR) continue;
-      CYCLONE_CHECK(w > 0, "cannot write ", out, ": ", w < 0 ? errno_text(errno) : "no progress");
+      CYCLONE_CHECK(w > 0, "cannot write ", out, ": ", w < 0 ? errno_reason(errno) : "no progress");
       done += static_cast<size_t>(w);
     }
     end = std::max(end, static_cast<uint64_t>(offset) + len);
@@ -164,11 +163,11 @@ uint64_t write_member(struct archive* a, const std::string& archive_path, const 
   CYCLONE_CHECK(end <= size, "archive ", archive_path, ": member \"", name, "\" holds ", end,
                 " bytes, more than the ", size, " its header declares");
   CYCLONE_CHECK(::ftruncate(f.fd, static_cast<off_t>(size)) == 0, "cannot write ", out, ": ",
-                errno_text(errno));
-  CYCLONE_CHECK(::fsync(f.fd) == 0, "cannot write ", out, ": ", errno_text(errno));
+                errno_reason(errno));
+  CYCLONE_CHECK(::fsync(f.fd) == 0, "cannot write ", out, ": ", errno_reason(errno));
   const int fd = f.fd;
   f.fd = -1;
-  CYCLONE_CHECK(::close(fd) == 0, "cannot write ", out, ": ", errno_text(errno));
+  CYCLONE_CHECK(::close(fd) == 0, "cannot write ", out, ": ", errno_reason(errno));
   return size;
 }
 
@@ -231,7 +230,7 @@ std::vector<std::string> extract_members(const std::string& archive, const std::
   const fs::path tmp = dest / (".extract-" + std::to_string(::getpid()) + "-" +
                                std::to_string(counter.fetch_add(1)));
   CYCLONE_CHECK(::mkdir(tmp.c_str(), 0700) == 0, "cannot extract ", archive, " into ", dest_dir,
-                ": cannot create ", tmp.string(), ": ", errno_text(errno));
+                ": cannot create ", tmp.string(), ": ", errno_reason(errno));
   TempDirGuard guard{tmp};
   std::set<std::string> written;
   {

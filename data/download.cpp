@@ -21,12 +21,11 @@
 #include <vector>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 
 namespace cyclone::data {
 namespace {
-
-std::string errno_text(int err) { return std::strerror(err); }
 
 std::string parent_dir(const std::string& path) {
   std::string d = std::filesystem::path(path).parent_path().string();
@@ -242,7 +241,7 @@ std::string md5_bytes(std::string_view bytes) {
 
 std::string md5_file(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  CYCLONE_CHECK(fd.get() >= 0, "cannot read ", path, " to checksum it: ", errno_text(errno));
+  CYCLONE_CHECK(fd.get() >= 0, "cannot read ", path, " to checksum it: ", errno_reason(errno));
   struct stat st {};
   CYCLONE_CHECK(::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode), "cannot checksum ", path,
                 ": not a regular file");
@@ -251,7 +250,7 @@ std::string md5_file(const std::string& path) {
   for (;;) {
     const ssize_t r = ::read(fd.get(), buf.data(), buf.size());
     if (r < 0 && errno == EINTR) continue;
-    CYCLONE_CHECK(r >= 0, "cannot read ", path, " to checksum it: ", errno_text(errno));
+    CYCLONE_CHECK(r >= 0, "cannot read ", path, " to checksum it: ", errno_reason(errno));
     if (r == 0) break;
     md5.feed(buf.data(), static_cast<size_t>(r));
   }
@@ -265,7 +264,7 @@ namespace {
 std::string verify_and_commit(const RemoteFile& f, const std::string& part,
                               const std::string& dest) {
   struct stat st {};
-  if (::stat(part.c_str(), &st) != 0) return "cannot stat " + part + ": " + errno_text(errno);
+  if (::stat(part.c_str(), &st) != 0) return "cannot stat " + part + ": " + errno_reason(errno);
   const int64_t got = st.st_size;
   if (f.size >= 0 && got != f.size) {
     ::unlink(part.c_str());
@@ -282,10 +281,10 @@ std::string verify_and_commit(const RemoteFile& f, const std::string& part,
   {
     Fd fd(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0 || ::fsync(fd.get()) != 0)
-      return "cannot flush " + part + ": " + errno_text(errno);
+      return "cannot flush " + part + ": " + errno_reason(errno);
   }
   if (::rename(part.c_str(), dest.c_str()) != 0)
-    return "cannot rename " + part + " to " + dest + ": " + errno_text(errno);
+    return "cannot rename " + part + " to " + dest + ": " + errno_reason(errno);
   Fd dir(::open(parent_dir(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() >= 0) ::fsync(dir.get());
   return "";
@@ -304,7 +303,7 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
   for (int attempt = 0; attempt < 2; ++attempt) {  // a second one only after a 416
     Fd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd.get() < 0) {
-      reason = "cannot create " + part + ": " + errno_text(errno);
+      reason = "cannot create " + part + ": " + errno_reason(errno);
       return Outcome::kFatal;
     }
     Transfer t;
@@ -364,7 +363,7 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
       t.bar->finish(line);
     }
     if (t.write_errno != 0) {
-      reason = "cannot write " + part + ": " + errno_text(t.write_errno) +
+      reason = "cannot write " + part + ": " + errno_reason(t.write_errno) +
                (t.write_errno == ENOSPC ? " (disk full)" : "");
       return Outcome::kFatal;
     }
@@ -413,14 +412,15 @@ void download_file(const RemoteFile& f, const std::string& dest, const DownloadO
 DirLock::DirLock(const std::string& dir, const std::string& what) {
   const std::string path = (std::filesystem::path(dir) / ".cyclone-fetch.lock").string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  CYCLONE_CHECK(fd_ >= 0, "cannot create the lock file ", path, ": ", errno_text(errno), "; make ",
-                dir, " an existing, writable directory (or pick another data directory)");
+  CYCLONE_CHECK(fd_ >= 0, "cannot create the lock file ", path, ": ", errno_reason(errno),
+                "; make ", dir,
+                " an existing, writable directory (or pick another data directory)");
   if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
   if (errno != EWOULDBLOCK) {
     const int err = errno;
     ::close(fd_);
     fd_ = -1;
-    CYCLONE_THROW("cannot lock ", path, ": ", errno_text(err));
+    CYCLONE_THROW("cannot lock ", path, ": ", errno_reason(err));
   }
   std::fprintf(stderr, "waiting for another process fetching %s in %s ...\n", what.c_str(),
                dir.c_str());
@@ -430,7 +430,7 @@ DirLock::DirLock(const std::string& dir, const std::string& what) {
     const int err = errno;
     ::close(fd_);
     fd_ = -1;
-    CYCLONE_THROW("cannot lock ", path, ": ", errno_text(err));
+    CYCLONE_THROW("cannot lock ", path, ": ", errno_reason(err));
   }
 }
 

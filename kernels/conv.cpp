@@ -10,11 +10,6 @@ namespace cyclone::kernels {
 
 namespace {
 
-void check_float(const char* op, const Tensor& t, const char* what) {
-  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op, ": ", what,
-                " needs float32 or float64, got ", dtype_name(t.dtype()));
-}
-
 // dtype and device of every operand against the first.
 void check_operands(const char* op,
                     std::initializer_list<std::pair<const char*, const Tensor*>> ts) {

@@ -31,10 +31,6 @@ int outer_prefix(const Shape& s, const Shape& out) {
   return k;
 }
 
-void check_float(const char* op, const Tensor& t) {
-  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op,
-                ": needs float32 or float64, got ", dtype_name(t.dtype()));
-}
 }  // namespace
 
 Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y) {

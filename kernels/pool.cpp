@@ -12,11 +12,6 @@ namespace cyclone::kernels {
 
 namespace {
 
-void check_float(const char* op, const Tensor& t, const char* what) {
-  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op, ": ", what,
-                " needs float32 or float64, got ", dtype_name(t.dtype()));
-}
-
 void check_pair(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
   CYCLONE_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", an, " ", dtype_name(a.dtype()),
                 ", ", bn, " ", dtype_name(b.dtype()));

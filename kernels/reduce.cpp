@@ -11,11 +11,6 @@ namespace cyclone::kernels {
 
 namespace {
 
-void check_float(const std::string& op, const Tensor& t, const char* what) {
-  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op, ": ", what,
-                " needs float32 or float64, got ", dtype_name(t.dtype()));
-}
-
 // The axis in [0, rank), or an Error naming the op, the axis and the shape.
 int normalize(const std::string& op, const Shape& s, int axis) {
   const int r = s.rank();
@@ -56,7 +51,7 @@ ReduceDims reduce_dims(const Shape& s, int axis) {
 
 void reduce_axis(Context& ctx, ReduceOp op, const Tensor& x, int axis, const Tensor& out) {
   const std::string name = name_of("reduce_axis", op);
-  check_float(name, x, "x");
+  check_float(name.c_str(), x, "x");
   check_same_dtype(name.c_str(), x, out);
   check_same_device(name.c_str(), x, out);
   const int a = normalize(name, x.shape(), axis);
@@ -71,7 +66,7 @@ void reduce_axis(Context& ctx, ReduceOp op, const Tensor& x, int axis, const Ten
 
 void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   const std::string name = name_of("reduce_all", op);
-  check_float(name, x, "x");
+  check_float(name.c_str(), x, "x");
   check_same_dtype(name.c_str(), x, out);
   check_same_device(name.c_str(), x, out);
   CYCLONE_CHECK(out.numel() == 1, name, ": output must hold one element, got shape ", out.shape(),
@@ -84,7 +79,7 @@ void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
 
 void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   const std::string name = name_of("reduce_channels", op);
-  check_float(name, x, "x");
+  check_float(name.c_str(), x, "x");
   check_same_dtype(name.c_str(), x, out);
   check_same_device(name.c_str(), x, out);
   CYCLONE_CHECK(x.rank() >= 2, name, ": x must be [N, C, ...] (rank >= 2), got shape ", x.shape());
@@ -100,7 +95,7 @@ void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& o
 
 void argmax_axis(Context& ctx, const Tensor& x, int axis, const Tensor& out) {
   const std::string name = "argmax_axis";
-  check_float(name, x, "x");
+  check_float(name.c_str(), x, "x");
   CYCLONE_CHECK(out.dtype() == DType::kInt32, name, ": output must be int32, got ",
                 dtype_name(out.dtype()));
   check_same_device(name.c_str(), x, out);
@@ -118,7 +113,7 @@ void argmax_axis(Context& ctx, const Tensor& x, int axis, const Tensor& out) {
 
 void broadcast_axis(Context& ctx, const Tensor& src, int axis, const Tensor& out) {
   const std::string name = "broadcast_axis";
-  check_float(name, src, "src");
+  check_float(name.c_str(), src, "src");
   check_same_dtype(name.c_str(), src, out);
   check_same_device(name.c_str(), src, out);
   const int a = normalize(name, out.shape(), axis);
@@ -134,7 +129,7 @@ void broadcast_axis(Context& ctx, const Tensor& src, int axis, const Tensor& out
 void scatter_axis(Context& ctx, const Tensor& src, const Tensor& index, int axis,
                   const Tensor& out) {
   const std::string name = "scatter_axis";
-  check_float(name, src, "src");
+  check_float(name.c_str(), src, "src");
   check_same_dtype(name.c_str(), src, out);
   check_same_device(name.c_str(), src, out);
   check_same_device(name.c_str(), index, out);

@@ -10,11 +10,6 @@ namespace cyclone::kernels {
 
 namespace {
 
-void check_float(const char* op, const Tensor& t) {
-  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, op,
-                ": needs float32 or float64, got ", dtype_name(t.dtype()));
-}
-
 // x viewed as [rows, classes] over its last dimension; an empty class dimension is an error
 // (softmax over nothing has no value).
 void check_rows(const char* op, const Tensor& x) {

@@ -28,7 +28,7 @@ struct Init {
 
 // The registry (DESIGN.md: explicit, function-local). Each entry is a variance scaling: the draws
 // have variance scale / n, n = fan_in or (fan_in + fan_out) / 2.
-const std::vector<Init>& registry() {
+const std::vector<Init>& init_registry() {
   static const std::vector<Init> table = {
       {"he_normal", Dist::kTruncatedNormal, Mode::kFanIn, 2.0},
       {"he_uniform", Dist::kUniform, Mode::kFanIn, 2.0},
@@ -84,7 +84,7 @@ double erfinv(double y) {
 
 std::string valid_names() {
   std::string s;
-  for (const Init& i : registry()) s += (s.empty() ? "" : ", ") + std::string(i.name);
+  for (const Init& i : init_registry()) s += (s.empty() ? "" : ", ") + std::string(i.name);
   return s;
 }
 
@@ -132,7 +132,7 @@ Fans fans(const Shape& s) {
 }
 
 void init_tensor(const std::string& name, const Tensor& w, Generator& gen) {
-  const auto& table = registry();
+  const auto& table = init_registry();
   const auto it =
       std::find_if(table.begin(), table.end(), [&](const Init& i) { return name == i.name; });
   CYCLONE_CHECK(it != table.end(), "unknown initializer \"", name, "\" (valid: ", valid_names(),
@@ -165,7 +165,7 @@ void init_tensor(const std::string& name, const Tensor& w, Generator& gen) {
 
 std::vector<std::string> init_names() {
   std::vector<std::string> names;
-  for (const Init& i : registry()) names.emplace_back(i.name);
+  for (const Init& i : init_registry()) names.emplace_back(i.name);
   return names;
 }
 

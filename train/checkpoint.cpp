@@ -58,7 +58,7 @@ void test_pause() {
   if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
-std::string trim(std::string s) {
+std::string trim_line_end(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
   return s;
 }
@@ -115,7 +115,7 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(p / "trainer.json", ec)) return p.string();
   if (fs::exists(p / "latest", ec)) clean_leftovers(p);
   if (fs::exists(p / "latest", ec)) {
-    const std::string name = trim(read_file((p / "latest").string(), 4096));
+    const std::string name = trim_line_end(read_file((p / "latest").string(), 4096));
     const fs::path c = p / name;
     CYCLONE_CHECK(!name.empty() && fs::exists(c / "trainer.json", ec), "checkpoint: '",
                   (p / "latest").string(), "' names '", name,
@@ -138,7 +138,8 @@ void prune_checkpoints(const std::string& parent, const std::string& prefix, int
   std::error_code ec;
   const fs::path dir(parent);
   std::string latest;
-  if (fs::exists(dir / "latest", ec)) latest = trim(read_file((dir / "latest").string(), 4096));
+  if (fs::exists(dir / "latest", ec))
+    latest = trim_line_end(read_file((dir / "latest").string(), 4096));
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();

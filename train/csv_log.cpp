@@ -17,12 +17,6 @@ namespace cyclone::train {
 
 namespace {
 
-std::string reason(int err) {
-  std::string r = std::strerror(err);
-  if (err == ENOSPC) r += " (the disk is full: free space or choose another directory)";
-  return r;
-}
-
 std::string quote_cell(const std::string& cell) {
   if (cell.find_first_of(",\"\r\n") == std::string::npos) return cell;
   std::string q = "\"";
@@ -104,7 +98,7 @@ struct CsvLog::Impl {
   }
 
   [[noreturn]] void fail(const char* what, int err) {
-    CYCLONE_THROW("cannot write CSV log ", path, ": ", what, " failed: ", reason(err));
+    CYCLONE_THROW("cannot write CSV log ", path, ": ", what, " failed: ", errno_reason(err));
   }
 
   void open(const char* mode) {
@@ -183,7 +177,7 @@ CsvLog::~CsvLog() {
   if (!impl_ || impl_->file == nullptr) return;
   if (::fsync(::fileno(impl_->file)) != 0 && errno != EINVAL)
     std::fprintf(stderr, "warning: cannot sync CSV log %s: %s\n", impl_->path.c_str(),
-                 reason(errno).c_str());
+                 errno_reason(errno).c_str());
 }
 
 CsvLog::CsvLog(CsvLog&&) noexcept = default;

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 
 namespace cyclone::train {
 
@@ -27,12 +28,6 @@ constexpr std::array<uint32_t, 256> make_crc32c_table() {
   return table;
 }
 constexpr std::array<uint32_t, 256> kCrc32cTable = make_crc32c_table();
-
-std::string reason(int err) {
-  std::string r = std::strerror(err);
-  if (err == ENOSPC) r += " (the disk is full: free space or choose another directory)";
-  return r;
-}
 
 double now_seconds() {
   using namespace std::chrono;
@@ -145,7 +140,7 @@ struct TensorBoardWriter::Impl {
   }
 
   [[noreturn]] void fail(const char* what, int err) {
-    failure = std::string(what) + " failed: " + reason(err);
+    failure = std::string(what) + " failed: " + errno_reason(err);
     CYCLONE_THROW("cannot write TensorBoard events to ", path, ": ", failure);
   }
 
@@ -191,7 +186,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& log_dir) : impl_(std::ma
   // "x": never append to (and corrupt) an existing event file.
   impl_->file = std::fopen(impl_->path.c_str(), "wbx");
   if (impl_->file == nullptr)
-    CYCLONE_THROW("cannot create TensorBoard event file ", impl_->path, ": ", reason(errno));
+    CYCLONE_THROW("cannot create TensorBoard event file ", impl_->path, ": ", errno_reason(errno));
   std::string first = event_header(-1, 0);
   put_bytes(first, 3, "brain.Event:2");
   try {

@@ -45,8 +45,9 @@ std::vector<ReduceCase> reduce_cases() {
   const Shape s{3, 4, 5};
   const std::pair<int, const char*> axes[] = {
       {0, "axis0"}, {1, "axis1"}, {2, "axis2"}, {-1, "axis_last"}};
-  for (const auto& [axis, axis_name] : axes)
+  for (const auto& [axis_value, axis_name] : axes)
     for (bool keep : {false, true}) {
+      const int axis = axis_value;  // a lambda may not capture a structured binding (clang 14)
       const std::string tag = std::string(axis_name) + (keep ? "_keepdim" : "");
       cases.push_back({"sum_" + tag, s, [=](const V& v) { return sum(v[0], axis, keep); }});
       cases.push_back({"mean_" + tag, s, [=](const V& v) { return mean(v[0], axis, keep); }});
