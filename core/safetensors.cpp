@@ -148,7 +148,7 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
     Entry e{name, parse_st_dtype(st_dtype, origin, name), {}, 0, 0, st_dtype == kI64 ? 8u : 0u};
     if (e.file_elem == 0) e.file_elem = dtype_size(e.dtype);
     for (const json& d : v["shape"]) {
-      CYCLONE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
+      CYCLONE_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
                     origin, ": tensor '", name, "' has a bad dimension ", d.dump());
       e.shape.push_back(d.get<int64_t>());
     }

@@ -206,6 +206,8 @@ Manifest parse_manifest(std::string_view json_text, const std::string& origin) {
     root = json::parse(json_text.begin(), json_text.end());
   } catch (const json::parse_error& e) {
     CYCLONE_THROW("manifest ", origin, ": not valid JSON at byte ", e.byte, ": ", e.what());
+  } catch (const json::exception& e) {  // a number beyond double's range (out_of_range.406)
+    CYCLONE_THROW("manifest ", origin, ": not valid JSON: ", e.what());
   }
   CYCLONE_CHECK(root.is_object(), "manifest ", origin,
                 ": must be a JSON object {dataset: [files]}, got ", root.type_name());
@@ -248,7 +250,7 @@ Manifest active_manifest(const std::string& path) {
     origin = env;
   }
   // 16 MiB is far beyond any real manifest; a larger file is a wrong path.
-  const Manifest file = parse_manifest(read_file(origin, uint64_t{1} << 24), origin);
+  const Manifest file = parse_manifest(cyclone::read_file(origin, uint64_t{1} << 24), origin);
   Manifest m = builtin_manifest();
   for (const auto& [dataset, files] : file) m[dataset] = files;
   return m;

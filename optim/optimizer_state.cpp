@@ -21,6 +21,15 @@ std::string state_name(const std::string& param, const std::string& slot) {
 }
 
 // The first key under which a and b differ ("" when equal), for an error a person can act on.
+// A step count: a whole number in [0, 2^63) (nlohmann's get<int64_t>() would cast a float, past
+// int64's range too).
+int64_t whole_number(const json& v, const char* what) {
+  CYCLONE_CHECK(v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
+                "optimizer state: step count of '", what, "' must be a whole number >= 0, got ",
+                v.dump().substr(0, 40));
+  return static_cast<int64_t>(v.get<uint64_t>());
+}
+
 std::string first_difference(const json& a, const json& b) {
   if (!a.is_object() || !b.is_object()) return a == b ? "" : "(options)";
   for (const auto& [k, v] : a.items())
@@ -100,7 +109,7 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
     CYCLONE_CHECK(diff.empty(), name_, ": option '", diff, "' is ",
                   meta.at("options").value(diff, json()).dump(), " in the state but ",
                   mine.value(diff, json()).dump(), " here");
-    step = meta.at("step").get<int64_t>();
+    step = whole_number(meta.at("step"), "step");
     CYCLONE_CHECK(step >= 0, name_, ": negative step count ", step, " in the state");
     lr = meta.at("lr").get<double>();
     momentum = meta.at("momentum").get<double>();
@@ -128,7 +137,7 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
     for (size_t i = 0; i < params_.size(); ++i) {
       CYCLONE_CHECK(jsteps.contains(params_[i].first), name_, ": the state has no step count for '",
                     params_[i].first, "'");
-      steps[i] = jsteps.at(params_[i].first).get<int64_t>();
+      steps[i] = whole_number(jsteps.at(params_[i].first), params_[i].first.c_str());
       CYCLONE_CHECK(steps[i] >= 0 && steps[i] <= step, name_, ": step count ", steps[i], " of '",
                     params_[i].first, "' is outside [0, ", step, "]");
     }

@@ -53,6 +53,8 @@ Params Params::parse(std::string_view text) {
     p.impl_->json = Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
     CYCLONE_THROW("spec is not valid JSON (byte ", e.byte, "): ", e.what());
+  } catch (const Json::exception& e) {  // a number beyond double's range (out_of_range.406)
+    CYCLONE_THROW("spec is not valid JSON: ", e.what());
   }
   CYCLONE_CHECK(p.impl_->json.is_object(), "spec must be a JSON object, got ",
                 type_name(p.impl_->json));

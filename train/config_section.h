@@ -67,6 +67,13 @@ class Section {
     if (!v.is_number_integer() &&
         !(v.is_number() && std::floor(v.get<double>()) == v.get<double>()))
       fail(key(k), "must be an integer, got " + v.dump());
+    // Out of int64's range (a huge float, or an unsigned above 2^63 - 1): refused, not wrapped
+    // (and a float cast past the range would be undefined behaviour).
+    const bool too_big =
+        v.is_number_unsigned()
+            ? v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+            : !v.is_number_integer() && !(std::fabs(v.get<double>()) < 9.2233720368547758e18);
+    if (too_big) fail(key(k), "= " + v.dump() + " is too large for an integer");
     const int64_t x =
         v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
     if (x < lo) fail(key(k), "= " + std::to_string(x) + " must be >= " + std::to_string(lo));

@@ -3,9 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
+#include <string_view>
 
 #include "cyclone/train/cli.h"
 
@@ -18,10 +19,79 @@ namespace {
 // Deeper than any config; bounds the recursion on hostile input.
 constexpr int kMaxDepth = 64;
 
+// Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (RFC 3629:
+// no overlong forms, no surrogates, nothing past U+10FFFF); npos when the text is valid.
+size_t first_invalid_utf8(std::string_view t) {
+  size_t i = 0;
+  while (i < t.size()) {
+    const auto b = static_cast<unsigned char>(t[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    int n = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + n >= t.size()) return i;  // truncated at the end
+    for (int k = 1; k <= n; ++k) {
+      const auto c = static_cast<unsigned char>(t[i + k]);
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) return i;
+    }
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
 bool is_one_of(const std::string& s, std::initializer_list<const char*> words) {
   for (const char* w : words)
     if (s == w) return true;
   return false;
+}
+
+// [-+]?[0-9]+ (std::regex would recurse once per character: a long scalar would overflow the
+// stack).
+size_t skip_digits(const std::string& s, size_t i) {
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  return i;
+}
+size_t skip_sign(const std::string& s, size_t i) {
+  return i < s.size() && (s[i] == '+' || s[i] == '-') ? i + 1 : i;
+}
+bool is_integer(const std::string& s) {
+  const size_t b = skip_sign(s, 0), e = skip_digits(s, b);
+  return e > b && e == s.size();
+}
+// PyYAML's float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_real(const std::string& s) {
+  size_t i = skip_sign(s, 0);
+  const size_t int_end = skip_digits(s, i);
+  if (int_end > i) {
+    i = int_end;
+    if (i < s.size() && s[i] == '.') i = skip_digits(s, i + 1);
+  } else {
+    if (i >= s.size() || s[i] != '.') return false;
+    const size_t frac_end = skip_digits(s, i + 1);
+    if (frac_end == i + 1) return false;
+    i = frac_end;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    const size_t b = skip_sign(s, i + 1), e = skip_digits(s, b);
+    if (e == b) return false;
+    i = e;
+  }
+  return i == s.size();
 }
 
 json typed_scalar(const YAML::Node& n) {
@@ -31,16 +101,16 @@ json typed_scalar(const YAML::Node& n) {
   if (is_one_of(s, {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})) return true;
   if (is_one_of(s, {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"}))
     return false;
-  static const std::regex integer(R"([-+]?[0-9]+)");
-  static const std::regex real(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (std::regex_match(s, integer)) {
+  // strtod, not stod: a value out of double's range becomes inf (refused by to_json with the
+  // key's name) or rounds to 0 instead of throwing std::out_of_range.
+  if (is_integer(s)) {
     try {
       return static_cast<int64_t>(std::stoll(s));
     } catch (const std::out_of_range&) {
-      return std::stod(s);
+      return std::strtod(s.c_str(), nullptr);
     }
   }
-  if (std::regex_match(s, real)) return std::stod(s);
+  if (is_real(s)) return std::strtod(s.c_str(), nullptr);
   if (is_one_of(s, {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})) return INFINITY;
   if (is_one_of(s, {"-.inf", "-.Inf", "-.INF"})) return -INFINITY;
   if (is_one_of(s, {".nan", ".NaN", ".NAN"})) return NAN;  // both refused by to_json
@@ -56,6 +126,10 @@ json to_json(const YAML::Node& n, const std::string& origin, const std::string& 
     case YAML::NodeType::Null:
       return nullptr;
     case YAML::NodeType::Scalar: {
+      // Escapes ("\xF7") can make bytes that are not UTF-8 out of a valid file.
+      if (first_invalid_utf8(n.Scalar()) != std::string_view::npos)
+        throw UsageError(where() + (path.empty() ? "a value" : path) +
+                         " is not valid UTF-8 (check its escapes)");
       json v = typed_scalar(n);
       if (v.is_number_float() && !std::isfinite(v.get<double>()))
         throw UsageError(where() + path + " = " + n.Scalar() +
@@ -76,6 +150,9 @@ json to_json(const YAML::Node& n, const std::string& origin, const std::string& 
           throw UsageError(where() + (path.empty() ? "a key" : "a key under " + path) +
                            " is not a plain name");
         const std::string key = kv.first.Scalar();
+        if (first_invalid_utf8(key) != std::string_view::npos)
+          throw UsageError(where() + "a key under " + (path.empty() ? "the top" : path) +
+                           " is not valid UTF-8 (check its escapes)");
         const std::string kpath = path.empty() ? key : path + "." + key;
         if (out.contains(key))
           throw UsageError(origin + ":" + std::to_string(kv.first.Mark().line + 1) + ": " + kpath +
@@ -114,8 +191,20 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
       const size_t p = what.find("syntax error");
       throw UsageError(origin + ":" + std::to_string(line) +
                        ": invalid JSON: " + (p == std::string::npos ? what : what.substr(p)));
+    } catch (const json::exception& e) {  // a number out of range (out_of_range.406)
+      std::string what = e.what();
+      const size_t p = what.find("] ");
+      throw UsageError(origin + ": invalid JSON: " +
+                       (p == std::string::npos ? what : what.substr(p + 2)).substr(0, 200));
     }
   } else {
+    // YAML text must be UTF-8 (as JSON's parser demands): the tree's strings are written back
+    // as JSON, which cannot hold other bytes.
+    if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+      const int64_t line = 1 + std::count(text.begin(), text.begin() + bad, '\n');
+      throw UsageError(origin + ":" + std::to_string(line) + ": byte " + std::to_string(bad) +
+                       " is not valid UTF-8 (save the file as UTF-8)");
+    }
     YAML::Node root;
     try {
       root = YAML::Load(text);

@@ -61,4 +61,8 @@ RunOutcome run_phases(RunContext& c, std::chrono::steady_clock::time_point wall0
 // summary.json written atomically; NaNs as null.
 void write_summary(RunContext& c, RunOutcome& out);
 
+// A JSON file the run itself wrote (trainer.json, phase_done.json) and a crash or a person may have
+// damaged: an Error naming the file when it is unreadable, larger than max_bytes or not JSON.
+nlohmann::json read_json_file(const std::string& path, uint64_t max_bytes);
+
 }  // namespace cyclone::train::detail

@@ -97,7 +97,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     const fs::path done = dir / "phase_done.json";
     std::error_code ec;
     if (resuming && fs::exists(done, ec)) {
-      json pj = json::parse(read_file(done.string(), 1 << 20));
+      json pj = detail::read_json_file(done.string(), 1 << 20);
       if (pj.contains("chosen_lr") && pj["chosen_lr"].is_number())
         chosen = pj["chosen_lr"].get<double>();
       model.load((dir / "end_model.safetensors").string());

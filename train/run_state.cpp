@@ -40,29 +40,41 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
 
 RunState run_state_from_json(const std::string& text, const std::string& origin) {
   RunState s;
+  // Whole numbers only: nlohmann's get<int64_t>() would cast a float, past int64's range too.
+  auto unsigned_at = [&](const json& j, const char* key) -> uint64_t {
+    const json& v = j.at(key);
+    CYCLONE_CHECK(v.is_number_unsigned(), origin, ": '", key, "' must be a whole number >= 0, got ",
+                  v.dump().substr(0, 40));
+    return v.get<uint64_t>();
+  };
+  auto count = [&](const json& j, const char* key) -> int64_t {
+    const uint64_t v = unsigned_at(j, key);
+    CYCLONE_CHECK(v <= static_cast<uint64_t>(INT64_MAX), origin, ": '", key, "' is too large: ", v);
+    return static_cast<int64_t>(v);
+  };
   try {
     const json j = json::parse(text);
     CYCLONE_CHECK(j.value("format", "") == "cyclone.trainer/1", origin, ": format '",
                   j.value("format", ""), "', expected 'cyclone.trainer/1'");
-    s.epoch = j.at("epoch").get<int64_t>();
-    s.batch = j.at("batch").get<int64_t>();
-    s.step = j.at("step").get<int64_t>();
-    s.skipped = j.at("skipped").get<int64_t>();
+    s.epoch = count(j, "epoch");
+    s.batch = count(j, "batch");
+    s.step = count(j, "step");
+    s.skipped = count(j, "skipped");
     s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
     s.epoch_acc_sum = j.at("epoch_acc_sum").get<double>();
-    s.epoch_samples = j.at("epoch_samples").get<int64_t>();
-    s.epoch_updates = j.at("epoch_updates").get<int64_t>();
+    s.epoch_samples = count(j, "epoch_samples");
+    s.epoch_updates = count(j, "epoch_updates");
     s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
     s.train_seconds = j.at("train_seconds").get<double>();
-    s.train_images = j.at("train_images").get<int64_t>();
+    s.train_images = count(j, "train_images");
     s.best_accuracy = j.at("best_accuracy").is_null() ? std::numeric_limits<double>::quiet_NaN()
                                                       : j.at("best_accuracy").get<double>();
-    s.bad_epochs = j.at("bad_epochs").get<int64_t>();
+    s.bad_epochs = count(j, "bad_epochs");
     if (!j.at("plateau").is_null())
       s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());
     s.snapshots = j.at("snapshots").get<std::vector<std::string>>();
     for (const json& r : j.at("rng"))
-      s.rngs.emplace_back(r.at("seed").get<uint64_t>(), r.at("offset").get<uint64_t>());
+      s.rngs.emplace_back(unsigned_at(r, "seed"), unsigned_at(r, "offset"));
     s.policy = j.at("policy").dump();
   } catch (const json::exception& e) {
     CYCLONE_THROW(origin, ": malformed trainer state: ", e.what());

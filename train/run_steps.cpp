@@ -247,6 +247,15 @@ std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, 
   };
 }
 
+json read_json_file(const std::string& path, uint64_t max_bytes) {
+  const std::string text = read_file(path, max_bytes);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    CYCLONE_THROW(path, ": not valid JSON (damaged? delete it or restore it): ", e.what());
+  }
+}
+
 void write_summary(RunContext& c, RunOutcome& out) {
   scrub(c.summary);
   out.summary_json = c.summary.dump(2) + "\n";
