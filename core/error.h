@@ -27,6 +27,14 @@ class Error : public std::runtime_error {
   std::string where_;
 };
 
+// Memory that cannot be had (host or device): the message says how much was asked and how much
+// is free. A separate type so that callers that turn errors into usage errors (a bad model name)
+// let it through: the input may be valid for a larger machine.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <class... Args>
 std::string str_cat(const Args&... args) {

@@ -1,8 +1,13 @@
 #include "cyclone/core/storage.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <new>
+#include <optional>
+#include <string>
 
 #include "cyclone/core/context.h"
 #include "cyclone/core/cuda/caching_allocator.h"
@@ -31,11 +36,57 @@ void note_alloc(size_t n) {
   c.allocs.fetch_add(1);
 }
 
+std::atomic<size_t> g_cpu_limit{0};
+
+std::string mib(size_t n) { return std::to_string((n + (size_t{1} << 19)) >> 20) + " MiB"; }
+
+// The first number on the line of `path` that starts with `key` (all of it when key is empty);
+// nullopt when the file or the key is missing or the value is not a number ("max").
+std::optional<uint64_t> read_number(const char* path, const std::string& key = "") {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key, 0) != 0) continue;
+    const size_t at = line.find_first_of("0123456789", key.size());
+    if (at == std::string::npos) return std::nullopt;
+    try {
+      return std::stoull(line.substr(at));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+[[noreturn]] void throw_host_oom(size_t nbytes, size_t available, const char* why) {
+  throw OutOfMemory(
+      detail::str_cat("out of host memory: asked for ", nbytes, " bytes (", mib(nbytes), ") with ",
+                      available, " bytes (", mib(available), ") free (", why,
+                      "); CPU tensors hold ", mib(cpu_counters().current.load()),
+                      ": use a smaller batch size or model, or free memory on the machine"));
+}
+
+// Refuses, before anything is allocated, a host block that cannot be had.
+void check_host_request(size_t nbytes) {
+  // A size near SIZE_MAX would wrap when rounded up below; no machine has it anyway.
+  if (nbytes > (SIZE_MAX >> 2)) throw_host_oom(nbytes, host_memory_available(), "the machine");
+  if (const size_t limit = g_cpu_limit.load(); limit != 0) {
+    const size_t used = cpu_counters().current.load();
+    if (used + nbytes > limit)
+      throw_host_oom(nbytes, used < limit ? limit - used : 0,
+                     "the limit set by set_cpu_memory_limit");
+  }
+  if (nbytes >= kHostCheckBytes) {
+    const size_t available = host_memory_available();
+    if (nbytes > available) throw_host_oom(nbytes, available, "MemAvailable and cgroup limit");
+  }
+}
+
 std::shared_ptr<void> cpu_alloc(size_t nbytes) {
+  check_host_request(nbytes);
   // Round up so aligned_alloc's size is a multiple of the alignment; never ask for 0 bytes.
   const size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   void* p = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-  CYCLONE_CHECK(p != nullptr, "out of host memory: could not allocate ", nbytes, " bytes");
+  if (p == nullptr) throw_host_oom(nbytes, host_memory_available(), "the system allocator refused");
   note_alloc(nbytes);
   return std::shared_ptr<void>(p, [nbytes](void* q) {
     std::free(q);
@@ -44,12 +95,29 @@ std::shared_ptr<void> cpu_alloc(size_t nbytes) {
 }
 }  // namespace
 
+size_t host_memory_available() {
+  size_t avail = SIZE_MAX;
+  if (auto kib = read_number("/proc/meminfo", "MemAvailable:")) avail = *kib * 1024;
+  // cgroup v2, then v1 (whose "no limit" is a huge number, which min() ignores).
+  std::optional<uint64_t> limit = read_number("/sys/fs/cgroup/memory.max");
+  std::optional<uint64_t> used = read_number("/sys/fs/cgroup/memory.current");
+  if (!limit) {
+    limit = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    used = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
+  }
+  if (limit && used) avail = std::min<size_t>(avail, *limit > *used ? *limit - *used : 0);
+  return avail;
+}
+
+void set_cpu_memory_limit(size_t bytes) { g_cpu_limit.store(bytes); }
+
 Storage allocate_storage(size_t nbytes, Device device, bool pinned) {
   Storage s;
   s.nbytes = nbytes;
   s.device = device;
   if (device.is_cpu()) {
     if (pinned && cuda_available()) {
+      check_host_request(nbytes);
       void* p = gpu::host_alloc_pinned(nbytes == 0 ? 1 : nbytes);
       s.data = std::shared_ptr<void>(p, [](void* q) { gpu::host_free_pinned(q); });
       s.pinned = true;

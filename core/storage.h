@@ -20,8 +20,22 @@ struct Storage {
 
 // Allocates nbytes on device (contents undefined). CUDA memory is stream-ordered on the current
 // context's stream of that device. Throws a clear Error when the memory cannot be had, naming
-// how much was asked.
+// how much was asked and how much is free. Host blocks of kHostCheckBytes or more are checked
+// against host_memory_available() (and the limit below) before they are allocated: Linux would
+// grant a block larger than the machine and the OOM killer would end the process (or another
+// one) later, in the middle of a run.
 Storage allocate_storage(size_t nbytes, Device device, bool pinned = false);
+
+inline constexpr size_t kHostCheckBytes = size_t{64} << 20;
+
+// Bytes the process may still allocate on the host: /proc/meminfo's MemAvailable, lowered to
+// what is left under the memory cgroup's limit (v2 memory.max or v1 limit_in_bytes) when one is
+// set. SIZE_MAX when neither can be read.
+size_t host_memory_available();
+
+// Caps the bytes that CPU tensors may hold at once (0: no cap besides the machine's), as
+// gpu::set_memory_limit does for a device.
+void set_cpu_memory_limit(size_t bytes);
 
 // Byte statistics of the CPU allocator (the CUDA allocator reports its own).
 struct MemoryStats {

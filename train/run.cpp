@@ -165,6 +165,9 @@ RunOutcome run_experiment(const RunSpec& spec) {
   std::shared_ptr<Module> model;
   try {
     model = make_model(model_name, mo);
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory((spec.program == "train" ? "network.class " : "model ") + model_name + ": " +
+                      e.message());
   } catch (const Error& e) {
     // An unknown model, activation or initializer: the user's input.
     throw UsageError((spec.program == "train" ? "network.class " : "model ") + model_name + ": " +
@@ -252,7 +255,10 @@ RunOutcome run_experiment(const RunSpec& spec) {
   std::string policy_text;
   if (!spec.resume.empty()) {
     const std::string dir = resolve_checkpoint(spec.resume);
-    const json tj = json::parse(read_file((fs::path(dir) / "trainer.json").string(), 64u << 20));
+    const std::string tpath = (fs::path(dir) / "trainer.json").string();
+    const json tj = detail::read_json_file(tpath, 64u << 20);
+    CYCLONE_CHECK(tj.is_object() && tj.contains("policy"), tpath,
+                  ": no 'policy' (not a trainer state)");
     policy_text = tj.at("policy").dump();
     log_print("%s: resuming from %s (its policy: %s)\n", prog.c_str(), dir.c_str(),
               policy_text.c_str());

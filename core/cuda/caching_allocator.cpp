@@ -226,12 +226,13 @@ Block* Allocator::new_block(DeviceState& d, int device, cudaStream_t stream, uin
 void Allocator::throw_oom(DeviceState& d, int device, size_t nbytes, size_t size, const char* why) {
   size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) (void)cudaGetLastError();
-  CYCLONE_THROW(
+  throw OutOfMemory(cyclone::detail::str_cat(
       "CUDA out of memory on cuda:", device, " (refused by ", why, "): asked for ", nbytes,
       " bytes (", mib(nbytes), ", rounded to ", size, "); ", d.stats.current_bytes,
       " bytes in use by tensors, ", d.stats.reserved_bytes, " reserved by the caching allocator, ",
       free_bytes, " free of ", total_bytes, " on the device",
-      d.limit ? cyclone::detail::str_cat(", memory limit ", d.limit, " bytes") : std::string());
+      d.limit ? cyclone::detail::str_cat(", memory limit ", d.limit, " bytes") : std::string(),
+      ": use a smaller batch size or model"));
 }
 
 void Allocator::free(void* ptr) {

@@ -165,6 +165,9 @@ expect_exit 2 "--gpu 0: this machine has no usable GPU" "$train" --config "$root
 expect_exit 2 "gpu_mem_frac" "$train" --config "$root/configs/microdl_clr.yml" --gpu_mem_frac 1.5
 expect_exit 2 "this run is on cpu" "$train" --config "$root/configs/microdl_clr.yml" --device cpu --gpu_mem_frac 0.5
 expect_exit 2 "--partial needs --model_fname" "$train" --config "$root/configs/microdl_clr.yml" --partial
+# A model larger than the machine: refused before allocating, with what was asked and what is free.
+printf 'dataset: {name: fashion_mnist}\nnetwork: {class: lenet5, num_filters_per_block: [1000000, 1000000]}\ntrainer: {model_dir: %s, optimizer: {lr: 0.1}}\n' "$tmp/huge" >"$tmp/huge.yml"
+expect_exit 1 "out of host memory: asked for .* free" "$train" --config "$tmp/huge.yml" --device cpu
 printf 'dataset:\n  name: fashion_mnist\n  bad: [1, 2\n' >"$tmp/broken.yml"
 expect_exit 2 "broken.yml:" "$train" --config "$tmp/broken.yml"
 printf 'dataset: {name: fashion_mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/unet.yml"
