@@ -95,8 +95,10 @@ void fetch_dataset(const std::string& name, const std::string& dir_str,
       if (missing.empty()) continue;
       const fs::path archive = dir / f.name;
       if (!present_on_disk(archive)) download_file(f, archive.string(), options.download);
-      std::fprintf(stderr, "%s: extracting %zu files from %s\n", name.c_str(), missing.size(),
-                   f.name.c_str());
+      // Progress, like the download's, on stdout: stderr is for the one line of an error.
+      std::printf("%s: extracting %zu files from %s\n", name.c_str(), missing.size(),
+                  f.name.c_str());
+      std::fflush(stdout);
       for (const std::string& w : extract_members(archive.string(), dir_str, missing))
         record[w] = md5_file((dir / w).string());
       // The members are what a run reads; the archive would only double the disk used.

@@ -2,7 +2,7 @@
 """./bin/datasets and ./bin/best_lr fetching datasets from a local HTTP server (no internet):
 success end to end (then training reads the data), verify, a resumed transfer, checksum mismatch,
 HTTP 404, connection refused, an archive with an escaping member, two processes at once, a data
-directory that cannot be created, and --no_download.
+directory that cannot be created, a full disk (as root: a small tmpfs) and --no_download.
 
     fetch_e2e.py <datasets> <best_lr> <http_server.py>
 """
@@ -195,6 +195,42 @@ try:
     check("a data dir that cannot be written: exit 1 naming it", rc == 1 and "/proc/sys" in err and one_line(err), err)
     rc, out, err, _ = run(best_lr_bin, "--dataset=mnist", "--data_dir=" + os.path.join(tmp, "none"), "--no_download", "--skip_test=0.1")
     check("--no_download: exit 1, the not-found message", rc == 1 and "not found" in err and one_line(err), err)
+
+    # ---- a full disk (a small tmpfs; needs root): while downloading, then while unpacking ----
+    # The download stage needs an archive larger than the disk: random (incompressible) members.
+    import random
+    rnd = random.Random(5)
+    os.makedirs(os.path.join(www, "big"))
+    make_tar(os.path.join(www, "big", "cifar-10-binary.tar.gz"),
+             [("cifar-10-batches-bin/data_batch_%d.bin" % k, bytes(rnd.getrandbits(8) for _ in range(3073 * 8)))
+              for k in range(1, 6)])
+    big = manifest(os.path.join(tmp, "big.json"), {"cifar10": [entry("big/cifar-10-binary.tar.gz")]})
+    mnt = os.path.join(tmp, "small")
+    os.makedirs(mnt)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        print("skip the full-disk checks: mounting a small tmpfs needs root")
+    else:
+        subprocess.run(["umount", mnt], capture_output=True)
+        members = ["data_batch_%d.bin" % k for k in range(1, 6)] + ["test_batch.bin"]
+        try:
+            # 16k: the 120k archive does not fit; 8k: the 1.3k archive does, its members do not.
+            for size, stage, mf, src in [("16k", "download", big, "big/cifar-10-binary.tar.gz"),
+                                         ("8k", "unpack", good, "cifar-10-binary.tar.gz")]:
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt], check=True)
+                dd = os.path.join(mnt, "cifar")
+                rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", dd, "--manifest", mf)
+                check("full disk during the %s: exit 1, one line naming the path and the cause" % stage,
+                      rc == 1 and one_line(err) and mnt in err and "No space left on device" in err, err)
+                left = sorted(os.listdir(dd)) if os.path.isdir(dd) else []
+                # Allowed: hidden files (the lock), a resumable .part, the archive once whole.
+                archive = os.path.join(dd, "cifar-10-binary.tar.gz")
+                whole = not os.path.exists(archive) or md5(archive) == md5(os.path.join(www, src))
+                check("full disk during the %s: no member and no truncated file under a final name" % stage,
+                      not any(n in members or n.startswith(".extract") for n in left) and whole, str(left))
+                subprocess.run(["umount", mnt], check=True)
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True)
 
     # ---- the manifest and list commands ----
     rc, out, err, _ = run(datasets_bin, "manifest")
