@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -34,7 +35,9 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   return v;
 }
 
-namespace {
+// Named (not anonymous) because DataLoader::Impl holds Slots: a unity build would otherwise warn
+// that a type with linkage uses the anonymous namespace.
+namespace loader_detail {
 
 struct Slot {
   int64_t ticket = -1;
@@ -42,6 +45,9 @@ struct Slot {
   std::exception_ptr error;
   int64_t epoch = 0, index = 0, rows = 0;
   Tensor host_images, host_labels;  // full-batch buffers
+  // CPU: set by the lease of the batch last handed out from these buffers (see lend()); null
+  // when they were never lent.
+  std::shared_ptr<std::atomic<bool>> returned;
   // GPU only.
   void* copy_done = nullptr;  // event recorded after the copy out of the host buffers
   bool copy_pending = false;  // that copy may still read the host buffers
@@ -49,10 +55,29 @@ struct Slot {
   Tensor dev_images, dev_labels;
 };
 
-// True when someone besides the slot holds t: the handle itself (a Batch) or a view of its storage.
-bool shared_elsewhere(const Tensor& t) {
-  return t.defined() &&
-         (t.impl_ptr().use_count() > 1 || t.unsafe_impl()->storage.data.use_count() > 1);
+}  // namespace loader_detail
+
+using loader_detail::Slot;
+
+namespace {
+
+// A batch handed to the caller on the CPU views the slot's buffers through a lease: when the
+// caller's last reference to its tensors (or to any view of them) goes, the lease's deleter marks
+// the buffers returned with a release store, which the worker's acquire load pairs with before it
+// refills them. (Reading shared_ptr::use_count() instead, as this loader once did, is a relaxed
+// load: it does not order the caller's last reads before the worker's writes; TSan caught it.)
+Tensor lend(const Tensor& t, const std::shared_ptr<void>& lease) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.unsafe_impl()->storage;
+  impl->storage.data = std::shared_ptr<void>(lease, t.unsafe_impl()->storage.data.get());
+  impl->offset = t.unsafe_impl()->offset;
+  impl->shape = t.shape();
+  impl->dtype = t.dtype();
+  return Tensor(std::move(impl));
+}
+
+bool lent_out(const Slot& s) {
+  return s.returned != nullptr && !s.returned->load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -111,14 +136,14 @@ struct DataLoader::Impl {
     s.epoch = epoch;
     s.index = index;
     s.rows = std::min(b, n - index * b);
-    if (!s.host_images.defined() || shared_elsewhere(s.host_images) ||
-        shared_elsewhere(s.host_labels)) {
+    if (!s.host_images.defined() || lent_out(s)) {  // still held by the caller: new buffers
       const Shape shape{b, data.images.dim(1), data.images.dim(2), data.images.dim(3)};
       s.host_images = gpu ? Tensor::empty_pinned(shape, DType::kFloat32)
                           : Tensor::empty(shape, DType::kFloat32, Device::cpu());
       s.host_labels = gpu ? Tensor::empty_pinned({b}, DType::kInt32)
                           : Tensor::empty({b}, DType::kInt32, Device::cpu());
     }
+    s.returned.reset();
     const auto order = order_for(epoch);
     const int32_t* y = data.labels.data<int32_t>();
     float* dst = s.host_images.data<float>();
@@ -227,8 +252,15 @@ struct DataLoader::Impl {
     batch.index = s.index;
     if (!gpu) {
       const bool full = s.rows == opt.batch_size;
-      batch.images = full ? s.host_images : s.host_images.slice(0, s.rows);
-      batch.labels = full ? s.host_labels : s.host_labels.slice(0, s.rows);
+      auto returned = std::make_shared<std::atomic<bool>>(false);
+      s.returned = returned;
+      // The lease keeps the buffers alive as long as the caller holds any part of the batch.
+      const std::shared_ptr<void> lease(
+          nullptr, [returned, images = s.host_images, labels = s.host_labels](void*) {
+            returned->store(true, std::memory_order_release);
+          });
+      batch.images = lend(full ? s.host_images : s.host_images.slice(0, s.rows), lease);
+      batch.labels = lend(full ? s.host_labels : s.host_labels.slice(0, s.rows), lease);
       return;
     }
     if (!s.transferred) transfer(s);
