@@ -63,6 +63,16 @@ void accumulate(const Tensor& dst, const Tensor& src) {
 }
 
 namespace {
+thread_local const std::function<void(const Tensor&)>* g_grad_ready = nullptr;
+}  // namespace
+
+GradReadyHook::GradReadyHook(std::function<void(const Tensor&)> fn)
+    : fn_(std::move(fn)), prev_(g_grad_ready) {
+  g_grad_ready = &fn_;
+}
+GradReadyHook::~GradReadyHook() { g_grad_ready = prev_; }
+
+namespace {
 
 // Inputs through which a gradient can flow.
 template <class F>
@@ -174,6 +184,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
         impl->grad = (pending.owned ? g : g.clone()).impl_ptr();
       else
         accumulate(Tensor(impl->grad), g);
+      if (g_grad_ready) (*g_grad_ready)(Tensor(impl));
       continue;
     }
 

@@ -65,6 +65,22 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 // Attaches history to `output` when needs_grad(inputs); returns output either way.
 Tensor record(Tensor output, std::string name, std::vector<Tensor> inputs, BackwardFn fn);
 
+// While one is alive on a thread, backward() on that thread calls `fn(leaf)` for each leaf whose
+// .grad the pass has finished accumulating (no later node of the pass adds to it), in the order the
+// pass reaches them. Data-parallel training uses it to start all-reducing a bucket of gradients
+// while the rest of the backward pass runs (dist/grad_reducer.h). Scopes nest.
+class GradReadyHook {
+ public:
+  explicit GradReadyHook(std::function<void(const Tensor& leaf)> fn);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  std::function<void(const Tensor&)> fn_;
+  const std::function<void(const Tensor&)>* prev_;
+};
+
 // The engine behind Tensor::backward().
 void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
 

@@ -125,6 +125,18 @@ struct DataLoader::Impl {
     return p;
   }
 
+  // This shard's part of global batch `index`: positions [begin, begin + rows) of the epoch's
+  // order. A global batch of m rows gives each of S shards m / S rows, the first m % S one more.
+  struct Span {
+    int64_t begin = 0, rows = 0;
+  };
+  Span span(int64_t index) const {
+    const int64_t shards = opt.num_shards, g = opt.batch_size * shards;
+    const int64_t m = std::min(g, data.size() - index * g);
+    const int64_t q = m / shards, r = m % shards, k = opt.shard;
+    return {index * g + k * q + std::min<int64_t>(k, r), q + (k < r ? 1 : 0)};
+  }
+
   // Fills slot s with ticket t's batch (the caller owns s: its previous batch was handed out).
   void produce(Slot& s, int64_t epoch, int64_t index) {
     if (s.copy_pending) {
@@ -132,10 +144,10 @@ struct DataLoader::Impl {
       s.copy_pending = false;
     }
     const int64_t b = opt.batch_size;
-    const int64_t n = data.size();
+    const Span sp = span(index);
     s.epoch = epoch;
     s.index = index;
-    s.rows = std::min(b, n - index * b);
+    s.rows = sp.rows;
     if (!s.host_images.defined() || lent_out(s)) {  // still held by the caller: new buffers
       const Shape shape{b, data.images.dim(1), data.images.dim(2), data.images.dim(3)};
       s.host_images = gpu ? Tensor::empty_pinned(shape, DType::kFloat32)
@@ -151,7 +163,7 @@ struct DataLoader::Impl {
     if (data.images.dtype() == DType::kFloat32) {  // features: rows copied as they are
       const float* feat = data.images.data<float>();
       for (int64_t k = 0; k < s.rows; ++k) {
-        const int64_t pos = index * b + k;
+        const int64_t pos = sp.begin + k;
         const int64_t j = order ? (*order)[pos] : pos;
         std::memcpy(dst + k * per_image, feat + j * per_image, per_image * sizeof(float));
         labels[k] = y[j];
@@ -161,7 +173,7 @@ struct DataLoader::Impl {
     const uint8_t* src = data.images.data<uint8_t>();
     const int c = data.channels(), h = data.height(), w = data.width();
     for (int64_t k = 0; k < s.rows; ++k) {
-      const int64_t pos = index * b + k;
+      const int64_t pos = sp.begin + k;
       const int64_t j = order ? (*order)[pos] : pos;
       const SampleParams p = sample_params(
           opt.augment, h, w, opt.seed, static_cast<uint32_t>(epoch), static_cast<uint64_t>(pos));
@@ -225,8 +237,8 @@ struct DataLoader::Impl {
   Tensor dev_order;
   int64_t dev_order_epoch = -1;
   void gather(int64_t epoch, int64_t index, Batch& batch) {
-    const int64_t b = opt.batch_size;
-    const int64_t rows = std::min(b, data.size() - index * b);
+    const Span sp = span(index);
+    const int64_t rows = sp.rows;
     if (dev_order_epoch != epoch) {
       const auto order = order_for(epoch);
       std::vector<int32_t> idx(static_cast<size_t>(data.size()));
@@ -236,7 +248,7 @@ struct DataLoader::Impl {
       dev_order_epoch = epoch;
     }
     Context& ctx = Context::current(opt.device);
-    const Tensor dev_idx = dev_order.slice(index * b, index * b + rows);
+    const Tensor dev_idx = dev_order.slice(sp.begin, sp.begin + rows);
     std::vector<int64_t> dims = data.images.shape().dims();
     dims[0] = rows;
     batch.images = Tensor::empty(Shape(dims), DType::kFloat32, opt.device);
@@ -318,7 +330,12 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
                 dataset.images.device().str(), " memory batched for ", o.device.str());
   m.gpu = o.device.is_cuda() && !m.resident;
   m.workers = m.resident ? 0 : (o.workers < 0 ? default_workers() : o.workers);
-  m.nb = batch_count(dataset.size(), o.batch_size, o.drop_last);
+  CYCLONE_CHECK(o.num_shards >= 1 && o.shard >= 0 && o.shard < o.num_shards, dataset.name,
+                ": shard ", o.shard, " of ", o.num_shards, " is not a shard (0 <= shard < ",
+                "num_shards)");
+  CYCLONE_CHECK(o.batch_size <= INT64_MAX / o.num_shards, dataset.name, ": batch_size ",
+                o.batch_size, " x ", o.num_shards, " shards is too large");
+  m.nb = batch_count(dataset.size(), o.batch_size * o.num_shards, o.drop_last);
   m.per_image = dataset.images.dim(1) * dataset.images.dim(2) * dataset.images.dim(3);
   std::vector<float> mean = o.mean.empty() ? dataset.mean : o.mean;
   std::vector<float> std = o.std.empty() ? dataset.std : o.std;

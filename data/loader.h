@@ -4,7 +4,9 @@
 // What a batch holds is a pure function of (seed, epoch, batch index): the epoch's order is a
 // Philox permutation (data/random.h, Purpose::kShuffle, or the identity without shuffling); sample
 // k of batch b is image order[b * batch_size + k] transformed by data/augment.h with the random
-// choices of (seed, epoch, b * batch_size + k). Workers only decide who computes which batch, so
+// choices of (seed, epoch, b * batch_size + k). With shards (LoaderOptions::shard, data
+// parallelism) a batch is this shard's contiguous part of global batch b and positions count in
+// the global order. Workers only decide who computes which batch, so
 // the batches are identical for any number of workers (0, 1, 4 ... are tested to agree).
 //
 // Pipeline (workers > 0): tickets t = 0, 1, 2 ... stand for (epoch, batch) in order, running on
@@ -48,6 +50,13 @@ struct LoaderOptions {
   int prefetch = 0;  // batches made ahead of the one handed out; 0: max(2, 2 * workers)
   Device device = Device::cpu();
   uint64_t seed = 0;
+  // Data parallelism: this loader yields shard `shard` of `num_shards` of every global batch of
+  // batch_size x num_shards samples (the same epoch order on every shard, cut in contiguous
+  // parts), so S ranks with batch B see together exactly what one loader with batch S x B sees.
+  // Every shard has the same number of batches; in a last global batch of fewer than S images
+  // some shards' batches are empty (size() 0), which train_step and evaluate accept.
+  int shard = 0;
+  int num_shards = 1;
 };
 
 // min(4, hardware threads): four cores feed WRN-28-10 on an H100 many times over (bench_data).

@@ -72,7 +72,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   CYCLONE_CHECK(x.dim(1) == num_features_, "BatchNorm2d(", num_features_, "): input ", x.shape(),
                 " has ", x.dim(1), " channels");
   const bool training = is_training();
-  Tensor y = batch_norm(x, running_mean_, running_var_, weight_, bias_, training, momentum_, eps_);
+  Tensor y = training && replica_sum_ ? sync_batch_norm(x, running_mean_, running_var_, weight_,
+                                                        bias_, momentum_, eps_, replica_sum_)
+                                      : batch_norm(x, running_mean_, running_var_, weight_, bias_,
+                                                   training, momentum_, eps_);
   if (training) {
     // The count lives on the device: cast to float, add one, cast back (int32 is exact to 2^31;
     // the float detour is exact to 2^24 training steps, far beyond any run here).

@@ -13,6 +13,7 @@
 #include "cyclone/layers/conv_ops.h"
 #include "cyclone/layers/init.h"
 #include "cyclone/layers/module.h"
+#include "cyclone/layers/norm_ops.h"
 
 namespace cyclone {
 
@@ -62,8 +63,14 @@ class BatchNorm2d : public Module {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   const Tensor& num_batches_tracked() const { return num_batches_tracked_; }
+  // Synchronized batch norm (torch.nn.SyncBatchNorm): with a replica sum set, training-mode
+  // forwards use the statistics of every replica's batch (layers/norm_ops.h sync_batch_norm).
+  // An empty function turns it off.
+  void set_replica_sum(ReplicaSum sum) { replica_sum_ = std::move(sum); }
+  bool synchronized() const { return replica_sum_ != nullptr; }
 
  private:
+  ReplicaSum replica_sum_;
   int64_t num_features_;
   double eps_, momentum_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libopenblas-dev libgtest-dev
           libgmock-dev libbenchmark-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libssl-dev libyaml-cpp-dev
-          clang libclang-rt-dev
+          clang libclang-rt-dev openmpi-bin libopenmpi-dev
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

@@ -51,7 +51,7 @@ run_fuzz() {
   configure build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" -DCYCLONE_SANITIZE=address,undefined \
     -DCYCLONE_FUZZ=ON
-  local folders=(${SANITIZE_FOLDERS:-core kernels layers models optim data schedulers train})
+  local folders=(${SANITIZE_FOLDERS:-core kernels layers models optim data schedulers dist train})
   cmake --build build-fuzz -j "$jobs"
   # Sanitizer builds name gtest cases <folder>.Suite.Case (tests/CMakeLists.txt).
   local regex="^fuzz\\."

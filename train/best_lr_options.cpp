@@ -85,6 +85,16 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("early_stop_patience", &o.early_stop_patience,
              "stop after N epochs without better test accuracy; 0: off");
   p.add_flag("clip_grad_norm", &o.clip_grad_norm, "clip the global gradient norm to X; 0: off");
+  p.add_flag("lr_scaling", &o.lr_scaling,
+             "data parallel (mpirun -np N): scale a given rate for the global batch: linear (x N), "
+             "sqrt, none; a rate from the range test is never scaled",
+             "RULE");
+  p.add_flag("sync_bn", &o.sync_bn,
+             "data parallel: batch-norm statistics over the global batch (SyncBatchNorm)");
+  p.add_flag("lr_warmup_epochs", &o.lr_warmup_epochs,
+             "data parallel: epochs over which a scaled rate ramps up; < 0: min(5, a fifth of the "
+             "run)",
+             "E");
   p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch (smoke runs)");

@@ -60,6 +60,9 @@ struct BestLrOptions {
   std::string resume;                   // checkpoint dir to resume from
   int64_t early_stop_patience = 0;      // epochs without better test accuracy; 0: off
   double clip_grad_norm = 0;            // 0: off
+  std::string lr_scaling = "linear";    // mpirun -np N: linear | sqrt | none (run.h)
+  double lr_warmup_epochs = -1;         // < 0: min(5 epochs, a fifth of the run)
+  bool sync_bn = false;                 // mpirun -np N: batch norm over the global batch
   int64_t workers = -1;                 // loader threads; -1: the loader's default
   int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
   bool summary = false;                 // print the model summary and exit

@@ -13,6 +13,8 @@
 #include <utility>
 #include <variant>
 
+#include "cyclone/dist/world.h"
+
 namespace cyclone::train {
 
 namespace {
@@ -441,22 +443,55 @@ std::string ArgParser::help() const {
   return os.str();
 }
 
-int run_program(const char* program, const std::function<int()>& body) {
+namespace {
+// "rank 1/4: " in a data-parallel job; "" alone, or when the world itself failed to start.
+std::string rank_prefix_noexcept() {
   try {
-    return body();
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", program, e.message().c_str());
-    return 2;
-  } catch (const cyclone::Error& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.message().c_str());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory; try a smaller batch size\n", program);
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.what());
-    return 1;
+    return dist::rank_prefix();
+  } catch (const std::exception&) {
+    return "";
   }
+}
+}  // namespace
+
+int run_program(const char* program, const std::function<int()>& body) {
+  int code = 0;
+  bool threw = true;
+  try {
+    code = body();
+    threw = false;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: %s%s (see --help)\n", program, rank_prefix_noexcept().c_str(),
+                 e.message().c_str());
+    code = 2;
+  } catch (const cyclone::Error& e) {
+    std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(),
+                 e.message().c_str());
+    code = 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: %sout of memory; try a smaller batch size\n", program,
+                 rank_prefix_noexcept().c_str());
+    code = 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(), e.what());
+    code = 1;
+  }
+  try {
+    dist::World& w = dist::world();
+    // An error on one rank would leave the others waiting in a collective: end the whole job
+    // (mpirun then names this rank). Outcomes every rank reached together end normally.
+    if (threw && w.distributed()) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      w.abort(code);
+    }
+    w.finalize();
+  } catch (const std::exception& e) {
+    // The world itself failed to start: already reported when the body threw.
+    if (!threw) std::fprintf(stderr, "%s: %s\n", program, e.what());
+    if (code == 0) code = 1;
+  }
+  return code;
 }
 
 }  // namespace cyclone::train

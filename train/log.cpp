@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "cyclone/core/error.h"
+#include "cyclone/dist/world.h"
 
 namespace cyclone::train {
 
@@ -73,6 +74,7 @@ void log_print(const char* format, ...) {
   va_start(args, format);
   const std::string text = vformat(format, args);
   va_end(args);
+  if (!dist::world().is_root()) return;  // one voice per job: rank 0's
   std::fputs(text.c_str(), stdout);
   append(text);
 }
@@ -80,7 +82,7 @@ void log_print(const char* format, ...) {
 void log_error(const char* format, ...) {
   va_list args;
   va_start(args, format);
-  const std::string text = vformat(format, args);
+  const std::string text = dist::rank_prefix() + vformat(format, args);
   va_end(args);
   std::fflush(stdout);
   std::fputs(text.c_str(), stderr);

@@ -10,6 +10,7 @@
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/schedulers/policy.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
@@ -278,6 +279,7 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
 }
 
 void write_lr_finder_csv(const LrFinderResult& r, const std::string& path) {
+  if (!writes_files()) return;
   std::string s = "step,lr,loss,smoothed_loss\n";
   char line[160];
   for (size_t i = 0; i < r.lrs.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/layers/loss_ops.h"
+#include "cyclone/train/distributed.h"
 
 namespace cyclone::train {
 
@@ -33,20 +34,30 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, int num_classes, in
   const auto t0 = std::chrono::steady_clock::now();
   EvalMode mode(model);
   autograd::NoGradGuard no_grad;
+  // In a data-parallel job each rank scores its shard of the set with rank 0's batch-norm
+  // statistics, and the sums are added up.
+  sync_from_root(model, /*buffers_only=*/true);
   loader.start_epoch(0);
   EvalResult r;
   double loss_sum = 0, top1_sum = 0, top5_sum = 0;
   data::Batch batch;
   int64_t batches = 0;
   while ((max_batches <= 0 || batches < max_batches) && loader.next(batch)) {
+    ++batches;
+    if (batch.size() == 0) continue;  // a shard's share of a last, tiny global batch
     const Tensor logits = model(batch.images);
     const double n = static_cast<double>(batch.size());
     loss_sum += cross_entropy(logits, batch.labels).item() * n;
     top1_sum += accuracy_topk(logits, batch.labels, 1) * n;
     if (num_classes > 10) top5_sum += accuracy_topk(logits, batch.labels, 5) * n;
     r.samples += batch.size();
-    ++batches;
   }
+  std::vector<double> sums = {loss_sum, top1_sum, top5_sum, static_cast<double>(r.samples)};
+  all_reduce_sum(sums);
+  loss_sum = sums[0];
+  top1_sum = sums[1];
+  top5_sum = sums[2];
+  r.samples = static_cast<int64_t>(sums[3]);
   if (r.samples > 0) {
     r.loss = loss_sum / r.samples;
     r.top1 = top1_sum / r.samples;
@@ -64,6 +75,7 @@ Tensor predict_probabilities(Module& model, data::DataLoader& loader) {
   int64_t classes = 0;
   data::Batch batch;
   while (loader.next(batch)) {
+    if (batch.size() == 0) continue;
     const Tensor p = softmax(model(batch.images));
     classes = p.dim(1);
     const std::vector<float> v = p.to_vector<float>();

@@ -13,11 +13,13 @@
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/data/registry.h"
+#include "cyclone/dist/world.h"
 #include "cyclone/models/registry.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_plots.h"
@@ -58,7 +60,8 @@ Device setup_device(const RunSpec& spec) {
   if (!(spec.gpu_mem_frac > 0 && spec.gpu_mem_frac <= 1))
     throw UsageError("gpu_mem_frac " + format_double("%g", spec.gpu_mem_frac) +
                      " must be in (0, 1]");
-  const Device device = resolve_device(spec.device);
+  // One GPU per rank in a data-parallel job: cuda:<local rank>.
+  const Device device = dist::world().device_for(resolve_device(spec.device));
   if (spec.gpu_mem_frac < 1) {
     if (!device.is_cuda())
       throw UsageError("--gpu_mem_frac caps GPU memory, but this run is on " + device.str() +
@@ -136,6 +139,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw UsageError(e.message());
     }
   }();
+  dist::World& world = dist::world();
   const Device device = setup_device(spec);
   set_default_device(device);
   manual_seed(spec.seed);
@@ -144,7 +148,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   fs::create_directories(spec.log_dir, ec);
   if (ec) throw Error("cannot create the log directory '" + spec.log_dir + "': " + ec.message());
   std::optional<TrainingLog> training_log;
-  if (spec.training_log && !spec.summary_only)
+  if (spec.training_log && !spec.summary_only && writes_files())
     training_log.emplace((fs::path(spec.log_dir) / "training.log").string());
 
   // ---- model ----
@@ -206,7 +210,10 @@ RunOutcome run_experiment(const RunSpec& spec) {
   }
 
   // ---- data ----
+  // A dataset missing on the node is fetched once: rank 0 first, the other ranks after it.
+  if (world.distributed() && !world.is_root()) world.host().barrier();
   load_splits(c);
+  if (world.distributed() && world.is_root()) world.host().barrier();
   log_print("%s: %s on %s (%lld train / %lld %s images), device %s, seed %llu\n", prog.c_str(),
             model_name.c_str(), spec.dataset.c_str(), static_cast<long long>(c.train_set.size()),
             static_cast<long long>(c.eval_set.size()), c.use_val ? "validation" : "test",
@@ -240,6 +247,25 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"batch_size", spec.batch_size},
                         {"seed", spec.seed},
                         {"parameters", model->num_parameters()}});
+  if (world.distributed()) {
+    if (!spec.phases.empty())
+      throw UsageError(
+          "multi-phase runs (trainer.phases) are not supported in a data-parallel "
+          "job yet: run them with one rank");
+    tl.shard = el.shard = world.rank();
+    tl.num_shards = el.num_shards = world.size();
+    world.check_same("configuration", detail::rank_fingerprint(c, *model));
+    log_print("%s: data parallel over %d ranks (%s), batch %lld per rank, global batch %lld\n",
+              prog.c_str(), world.size(), world.launcher().c_str(),
+              static_cast<long long>(spec.batch_size),
+              static_cast<long long>(spec.batch_size * world.size()));
+    if (spec.sync_batch_norm) {
+      const int n = synchronize_batch_norm(*model);
+      log_print("%s: synchronized batch norm in %d layer(s)\n", prog.c_str(), n);
+    }
+    c.summary["ranks"] = world.size();
+    c.summary["global_batch_size"] = spec.batch_size * world.size();
+  }
   if (!spec.phases.empty()) return detail::run_phases(c, wall0);
 
   data::DataLoader train_loader(c.train_set, tl);
@@ -292,6 +318,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
   TrainerOptions to = spec.trainer;
   to.num_classes = info.num_classes;
   to.generators = {dropout_gen};
+  detail::apply_lr_scaling(c, to, world.size(), spec.finder.enabled && spec.resume.empty(),
+                           steps_per_epoch);
   if (to.log_dir.empty()) to.log_dir = spec.log_dir;
   if (to.checkpoint_dir.empty()) to.checkpoint_dir = (c.log_dir / "checkpoints").string();
   Trainer trainer(*model, *opt, *policy, train_loader, &eval_loader, to);
@@ -307,7 +335,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
     log_print("%s: test loss %.4f  test accuracy %.2f%%\n", prog.c_str(), final_test->loss,
               100 * final_test->top1);
   }
-  if (spec.save_model && fr.status != "diverged") {
+  if (spec.save_model && fr.status != "diverged" && writes_files()) {
     const std::string path = (c.log_dir / "model.safetensors").string();
     model->save(path);
     c.summary["model_file"] = path;

@@ -104,6 +104,16 @@ struct RunSpec {
   // microDL's LearningRateScheduler with lr_find: the range test alone, its plot at finder_plot.
   bool finder_only = false;
   std::string finder_plot;
+  // data parallelism (mpirun -np N): batch_size is per rank, the global batch N x batch_size.
+  // A rate the user gave is scaled for the global batch by lr_scaling: "linear" (x N, Goyal et al.
+  // 2017), "sqrt" (x sqrt N) or "none", ramping up over lr_warmup_epochs (< 0: min(5 epochs, a
+  // fifth of the run)). A rate from the range test is not scaled: the test ran at the global batch.
+  std::string lr_scaling = "linear";
+  double lr_warmup_epochs = -1;
+  // Synchronized batch norm: training-mode statistics over the global batch (every rank's shard)
+  // instead of each rank's own; slower (two small all-reduces per layer per step), for per-rank
+  // batches too small for good statistics. No effect with one rank.
+  bool sync_batch_norm = false;
   // training
   TrainerOptions trainer;
   std::vector<PhaseSpec> phases;  // non-empty: a multi-phase run (the policy above is unused)

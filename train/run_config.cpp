@@ -258,6 +258,11 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     }
     o.limit_train_batches = t.integer("limit_train_batches", 0, 0);
     o.clip_grad_norm = t.num("clip_grad_norm", 0, 0);
+    s.lr_scaling = lower(t.str("lr_scaling", "linear"));
+    if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
+      t.fail("trainer.lr_scaling", "= \"" + s.lr_scaling + "\" is not one of linear, sqrt, none");
+    s.lr_warmup_epochs = t.num("lr_warmup_epochs", -1);
+    s.sync_batch_norm = t.boolean("sync_batch_norm", false);
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
     o.checkpoint_every_steps = t.integer("checkpoint_every_steps", 0, 0);

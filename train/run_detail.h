@@ -58,6 +58,16 @@ std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, 
 // A multi-phase run (spec.phases): run_phases.cpp.
 RunOutcome run_phases(RunContext& c, std::chrono::steady_clock::time_point wall0);
 
+// What every rank of a data-parallel job must agree on (dist::World::check_same): the settings
+// that shape the steps, the data's sizes and the model's parameters, as a JSON object.
+std::string rank_fingerprint(const RunContext& c, Module& model);
+
+// Sets options.lr_scale / lr_scale_warmup_steps from spec.lr_scaling and lr_warmup_epochs for a
+// job of `ranks` (run.h says the rule); a rate found by the range test (`rate_from_finder`) is not
+// scaled. Prints what it chose and records it in the summary.
+void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool rate_from_finder,
+                      int64_t steps_per_epoch);
+
 // summary.json written atomically; NaNs as null.
 void write_summary(RunContext& c, RunOutcome& out);
 

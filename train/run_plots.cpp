@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cyclone/core/progress.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/plot.h"
 
 namespace cyclone::train {
@@ -19,6 +20,7 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
 // it, the suggestions marked; the y axis clipped so the final blow-up does not flatten the rest.
 void plot_lr_finder(const std::vector<const LrFinderResult*>& runs, const Suggestions& s,
                     const std::string& path, const std::string& title) {
+  if (!writes_files()) return;
   Plot p;
   p.title = title;
   p.x_label = "learning rate";
@@ -66,6 +68,7 @@ void plot_lr_finder(const std::vector<const LrFinderResult*>& runs, const Sugges
 
 void plot_lr_sweep(const std::vector<SweepCurve>& curves, const std::string& what,
                    const std::string& path) {
+  if (!writes_files()) return;
   Plot p;
   p.title = "LR range tests at several values of " + what;
   p.x_label = "learning rate";
@@ -90,6 +93,7 @@ void plot_lr_sweep(const std::vector<SweepCurve>& curves, const std::string& wha
 }
 
 void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path) {
+  if (!writes_files()) return;
   Plot p;
   p.title = "schedule: " + policy.name();
   p.x_label = "step";

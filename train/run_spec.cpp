@@ -179,6 +179,9 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   t.epochs = o.num_epochs;
   t.limit_train_batches = o.limit_train_batches;
   t.clip_grad_norm = o.clip_grad_norm;
+  s.lr_scaling = o.lr_scaling;
+  s.lr_warmup_epochs = o.lr_warmup_epochs;
+  s.sync_batch_norm = o.sync_bn;
   t.checkpoint_every = o.checkpoint_every;
   t.early_stop_patience = o.early_stop_patience;
   t.snapshot_ensemble = o.cycle && o.policy == "sgdr";

@@ -20,8 +20,10 @@
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
+
 #include "cyclone/train/run_plots.h"
 #include "cyclone/train/weights.h"
 
@@ -96,6 +98,7 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   const std::string& prog = spec.program;
   LrFinderOptions fo = finder.options;
   fo.generators = {c.dropout_gen};
+  if (!writes_files()) fo.progress_mode = -2;
   const int64_t limit = spec.trainer.limit_train_batches;
   const int64_t per_epoch = limit > 0 ? std::min(limit, train.num_batches()) : train.num_batches();
   if (finder.epochs > 0)
@@ -234,6 +237,7 @@ std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, 
     const bool better = !std::isnan(v) && (std::isnan(*best) || (maximize ? v > *best : v < *best));
     if (m.save_best_only && !better) return;
     if (better) *best = v;
+    if (!writes_files()) return;
     model.save(path);
     write_file_atomic(side, json({{"epoch", es.epoch},
                                   {"monitor", m.monitor},
@@ -259,6 +263,7 @@ json read_json_file(const std::string& path, uint64_t max_bytes) {
 void write_summary(RunContext& c, RunOutcome& out) {
   scrub(c.summary);
   out.summary_json = c.summary.dump(2) + "\n";
+  if (!writes_files()) return;
   write_file_atomic((c.log_dir / "summary.json").string(), out.summary_json);
 }
 

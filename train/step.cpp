@@ -3,8 +3,12 @@
 #include <cmath>
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/dist/grad_reducer.h"
+#include "cyclone/dist/world.h"
 #include "cyclone/layers/loss_ops.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/grad_utils.h"
+#include "cyclone/train/interrupt.h"
 
 namespace cyclone::train {
 
@@ -12,26 +16,68 @@ StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Ba
                       const StepOptions& options) {
   StepResult r;
   optimizer.zero_grad();
-  const Tensor logits = model(batch.images);
-  const Tensor loss = cross_entropy(logits, batch.labels, options.label_smoothing);
-  r.loss = loss.item();
-  if (options.accuracy) {
-    autograd::NoGradGuard no_grad;
-    r.accuracy = accuracy_topk(logits.detach(), batch.labels, 1);
+  dist::GradReducer* reducer = grad_reducer_for(optimizer);
+  // A rank's shard of a last global batch smaller than the number of ranks may be empty: it
+  // still takes part in the step's collectives, with a zero gradient of weight zero.
+  const bool empty = batch.size() == 0;
+  CYCLONE_CHECK(!empty || reducer, "train_step: an empty batch");
+  Tensor loss;
+  if (!empty) {
+    const Tensor logits = model(batch.images);
+    loss = cross_entropy(logits, batch.labels, options.label_smoothing);
+    r.loss = loss.item();
+    if (options.accuracy) {
+      autograd::NoGradGuard no_grad;
+      r.accuracy = accuracy_topk(logits.detach(), batch.labels, 1);
+    }
+  }
+  r.samples = batch.size();
+  double weight = 1;  // this rank's share of the global batch, times the number of ranks
+  if (reducer) {
+    const double n = static_cast<double>(batch.size());
+    std::vector<double> v = {n, empty ? 0.0 : r.loss * n,
+                             options.accuracy && !empty ? r.accuracy * n : 0.0,
+                             interrupt_requested() ? 1.0 : 0.0};
+    all_reduce_sum(v);
+    CYCLONE_CHECK(v[0] > 0, "train_step: the global batch is empty");
+    weight = n * reducer->communicator().size() / v[0];
+    r.samples = static_cast<int64_t>(v[0]);
+    r.loss = v[1] / v[0];
+    if (options.accuracy) r.accuracy = v[2] / v[0];
+    r.stop = v[3] > 0;
   }
   if (!std::isfinite(r.loss)) {
+    if (!reducer) r.stop = interrupt_requested();
     r.grad_norm = r.loss;
     return r;  // the graph is freed with `loss`; nothing was accumulated
   }
-  loss.backward();
+  if (!reducer) {
+    loss.backward();
+  } else {
+    reducer->prepare();
+    if (!empty) {
+      autograd::GradReadyHook hook([&](const Tensor& leaf) { reducer->mark_ready(leaf); });
+      if (weight == 1) {
+        loss.backward();
+      } else if (loss.dtype() == DType::kFloat64) {
+        loss.backward(Tensor::from_host(&weight, loss.shape(), DType::kFloat64, loss.device()));
+      } else {
+        const float w = static_cast<float>(weight);
+        loss.backward(Tensor::from_host(&w, loss.shape(), DType::kFloat32, loss.device()));
+      }
+    }
+    reducer->finish();
+  }
   r.grad_norm = grad_norm(optimizer.params());
   if (!std::isfinite(r.grad_norm)) {
     optimizer.zero_grad();
+    if (!reducer) r.stop = interrupt_requested();
     return r;
   }
   clip_grad_norm(optimizer.params(), r.grad_norm, options.clip_grad_norm);
   optimizer.step();
   r.applied = true;
+  if (!reducer) r.stop = interrupt_requested();
   return r;
 }
 

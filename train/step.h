@@ -14,8 +14,13 @@ struct StepOptions {
   bool accuracy = false;  // also compute the batch's top-1 accuracy
 };
 
+// In a data-parallel job (train/distributed.h) loss, accuracy and samples are those of the global
+// batch (every rank's shard), gradients are averaged over it before the norm, and `stop` is true
+// when any rank was asked to stop (Ctrl-C, SIGTERM): every rank returns the same values.
 struct StepResult {
   double loss = 0;
+  int64_t samples = 0;  // images in the (global) batch
+  bool stop = false;    // an interrupt was requested (on any rank)
   double grad_norm = 0;
   double accuracy = -1;  // -1 when not asked for
   // False when the loss or the gradient norm was not finite: no update was made and the

@@ -13,6 +13,7 @@
 #include "cyclone/schedulers/plateau.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/csv_log.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_state.h"
@@ -53,6 +54,7 @@ struct Trainer::Impl {
   bool resumed = false;
   const schedulers::PlateauPolicy* plateau = nullptr;
   std::function<void(const EpochStats&)> on_epoch_end_cb;
+  bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
 
   Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
        data::DataLoader* e, TrainerOptions opts)
@@ -62,6 +64,16 @@ struct Trainer::Impl {
                   " must be >= 0");
     CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
                   "trainer: snapshot ensembles need a checkpoint_dir or a log_dir to save to");
+    CYCLONE_CHECK(!o.snapshot_ensemble || writer,
+                  "trainer: snapshot ensembles are not supported in a data-parallel job yet (run "
+                  "them with one rank)");
+    CYCLONE_CHECK(o.lr_scale > 0 && std::isfinite(o.lr_scale) && o.lr_scale_warmup_steps >= 0,
+                  "trainer: lr_scale ", o.lr_scale, " must be > 0 and lr_scale_warmup_steps ",
+                  o.lr_scale_warmup_steps, " >= 0");
+    if (!writer) {  // another rank of a data-parallel job: rank 0 speaks for it
+      o.log_dir.clear();
+      o.progress_mode = -2;
+    }
     if (policy.metric_driven()) {
       plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
       CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
@@ -141,10 +153,18 @@ struct Trainer::Impl {
 
   std::string save(const std::string& name) {
     CYCLONE_CHECK(!o.checkpoint_dir.empty(), "trainer: no checkpoint_dir to save '", name, "' in");
+    if (!writer) return "";
     return write_checkpoint(o.checkpoint_dir, name, model, opt, state_json());
   }
 
-  double lr_now() const { return plateau ? st.plateau->lr : policy.lr(st.step); }
+  double lr_now() const {
+    const double base = plateau ? st.plateau->lr : policy.lr(st.step);
+    if (o.lr_scale == 1) return base;
+    const double ramp = o.lr_scale_warmup_steps > 0
+                            ? std::min(1.0, double(st.step) / double(o.lr_scale_warmup_steps))
+                            : 1.0;
+    return base * (1 + (o.lr_scale - 1) * ramp);
+  }
   void set_hyperparams() {
     opt.set_lr(lr_now());
     if (!plateau)
@@ -232,10 +252,12 @@ FitResult Trainer::Impl::fit() {
 
   apply_phases_through(st.epoch);
   train_mode();
+  sync_from_root(model);  // every rank starts from rank 0's weights (a no-op alone)
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
 
   int64_t consecutive_skips = 0;
+  bool stop = false;  // an interrupt, agreed by every rank through train_step
   for (; st.epoch < o.epochs; ++st.epoch) {
     for (const PhaseChange& ph : o.phases)
       if (ph.epoch == st.epoch && st.batch == 0) apply_phases_through(st.epoch);
@@ -263,6 +285,7 @@ FitResult Trainer::Impl::fit() {
       const StepResult s = train_step(model, opt, batch, so);
       ++st.batch;
       losses.push_back(s.loss);
+      stop = stop || s.stop;
       consecutive_skips = s.applied ? 0 : consecutive_skips + 1;
       const bool blown =
           o.max_consecutive_skips > 0 && consecutive_skips >= o.max_consecutive_skips;
@@ -288,9 +311,9 @@ FitResult Trainer::Impl::fit() {
       }
       ++st.step;
       ++st.epoch_updates;
-      st.epoch_loss_sum += s.loss * batch.size();
-      st.epoch_acc_sum += s.accuracy * batch.size();
-      st.epoch_samples += batch.size();
+      st.epoch_loss_sum += s.loss * s.samples;
+      st.epoch_acc_sum += s.accuracy * s.samples;
+      st.epoch_samples += s.samples;
       if (step_log && o.log_every_steps > 0 && st.step % o.log_every_steps == 0) {
         const double m = opt.momentum();
         const double wall = st.train_seconds + st.epoch_train_seconds + since(t_epoch);
@@ -306,20 +329,20 @@ FitResult Trainer::Impl::fit() {
         char name[32];
         std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(st.step));
         r.last_checkpoint = save(name);
-        prune_checkpoints(o.checkpoint_dir, "step-", o.keep_checkpoints);
+        if (writer) prune_checkpoints(o.checkpoint_dir, "step-", o.keep_checkpoints);
       }
       if (bar)
         bar->update(st.batch, st.epoch_samples,
                     {{"loss", format_double("%.4f", st.epoch_loss_sum / st.epoch_samples)},
                      {"lr", format_double("%.3g", lr)}});
-      if (interrupt_requested()) break;
+      if (stop) break;
     }
     st.epoch_train_seconds += since(t_epoch);
     if (r.status == "diverged") {
       if (bar) bar->finish(r.message);
       break;
     }
-    if (interrupt_requested()) {
+    if (stop) {
       r.status = "interrupted";
       std::string where;
       if (!o.checkpoint_dir.empty()) {
@@ -420,7 +443,7 @@ FitResult Trainer::Impl::fit() {
       char name[32];
       std::snprintf(name, sizeof name, "epoch-%04lld", static_cast<long long>(st.epoch));
       r.last_checkpoint = save(name);
-      prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
+      if (writer) prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
       --st.epoch;
     }
     r.epochs_run = es.epoch;

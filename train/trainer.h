@@ -83,6 +83,13 @@ struct TrainerOptions {
   bool tensorboard = true;
   int progress_mode = -1;  // -1 auto, 0 plain lines, 1 terminal bar, -2 silent
 
+  // Data parallelism (train/distributed.h): the rate the policy gives is multiplied by lr_scale
+  // (the scaling rule's factor for the global batch, e.g. the number of ranks for the linear
+  // rule), ramping linearly from 1 to lr_scale over the first lr_scale_warmup_steps updates
+  // (Goyal et al. 2017, "Accurate, Large Minibatch SGD": gradual warmup).
+  double lr_scale = 1;
+  int64_t lr_scale_warmup_steps = 0;
+
   // Random streams checkpointed besides the default generator (the model's dropout stream).
   std::vector<std::shared_ptr<Generator>> generators;
 };

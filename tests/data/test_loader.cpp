@@ -191,6 +191,67 @@ TEST(Loader, SameBatchesForAnyWorkerCount) {
   EXPECT_NE(runs[0].images[0], runs[0].images[13]);  // epoch 1 is another shuffle
 }
 
+// Data parallelism: the shards of a global batch, put side by side, are that batch — images,
+// augmentation and labels — for 1 and 2 shards with worker threads, also for last global batches
+// of 3 images (2 + 1 rows) and of 1 image (an empty batch for shard 1); then 3 shards.
+TEST(Loader, ShardsTogetherAreTheGlobalBatch) {
+  for (int shards : {1, 2}) {
+    for (int64_t n : {int64_t{99}, int64_t{97}}) {  // 99 = 3 x 32 + 3; 97 = 3 x 32 + 1
+      const data::Dataset d = small_synthetic(n, 1, 8, 8);
+      data::LoaderOptions o;
+      o.augment = data::Augment::cifar();
+      o.seed = 4;
+      o.workers = 2;
+      o.batch_size = 32;
+      data::DataLoader whole(d, o);
+      const Epoch want = run_epoch(whole, 1);
+      std::vector<Epoch> parts;
+      for (int k = 0; k < shards; ++k) {
+        data::LoaderOptions so = o;
+        so.batch_size = 32 / shards;
+        so.shard = k;
+        so.num_shards = shards;
+        data::DataLoader loader(d, so);
+        EXPECT_EQ(loader.num_batches(), whole.num_batches());
+        parts.push_back(run_epoch(loader, 1));
+      }
+      for (size_t b = 0; b < want.labels.size(); ++b) {
+        std::vector<int32_t> labels;
+        std::vector<float> images;
+        for (const Epoch& p : parts) {
+          labels.insert(labels.end(), p.labels[b].begin(), p.labels[b].end());
+          images.insert(images.end(), p.images[b].begin(), p.images[b].end());
+        }
+        EXPECT_EQ(labels, want.labels[b]) << shards << " shards, batch " << b;
+        EXPECT_TRUE(images == want.images[b]) << shards << " shards, batch " << b;
+      }
+    }
+  }
+  // 3 shards of 11 over 100 images: global batches 33, 33, 33, 1 — the last gives shard 0 one
+  // image and shards 1 and 2 an empty batch.
+  const data::Dataset d = small_synthetic(100, 1, 8, 8);
+  data::LoaderOptions o;
+  o.workers = 0;
+  o.batch_size = 11;
+  o.num_shards = 3;
+  std::vector<int64_t> last_sizes;
+  for (int k = 0; k < 3; ++k) {
+    o.shard = k;
+    data::DataLoader loader(d, o);
+    ASSERT_EQ(loader.num_batches(), 4);
+    const Epoch e = run_epoch(loader, 0);
+    ASSERT_EQ(e.labels.size(), 4u);
+    EXPECT_EQ(e.labels[0].size(), 11u);
+    last_sizes.push_back(static_cast<int64_t>(e.labels[3].size()));
+  }
+  EXPECT_EQ(last_sizes, (std::vector<int64_t>{1, 0, 0}));
+  o.shard = 3;
+  EXPECT_THROW(data::DataLoader(d, o), Error);
+  o.shard = 0;
+  o.num_shards = 0;
+  EXPECT_THROW(data::DataLoader(d, o), Error);
+}
+
 TEST(Loader, BatchMatchesItsDefinition) {
   const data::Dataset d = small_synthetic(50, 3, 8, 8);
   data::LoaderOptions o;

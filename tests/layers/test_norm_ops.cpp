@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "common/test_util.h"
 
@@ -54,6 +57,21 @@ TEST_P(BatchNormGradCheck, EvalModeGradients) {
   };
   GradCheckResult r = gradcheck(f, {x, w, b});
   EXPECT_TRUE(r.ok) << s << ": " << r.message;
+}
+
+// sync_batch_norm with one replica (a sum that does nothing) is training-mode batch_norm: its own
+// finite-difference check, then equality with batch_norm.
+TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaGradients) {
+  const Shape s = GetParam();
+  const int64_t C = s[1];
+  Tensor x = leaf(s, 11, -2, 3), w = leaf({C}, 12, 0.5, 1.5), b = leaf({C}, 13, -1, 1);
+  const ReplicaSum alone = [](std::vector<double>&) {};
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(sync_batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], 0.1, 1e-5, alone));
+  };
+  GradCheckResult r = gradcheck(f, {x, w, b});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+  EXPECT_EQ(r.checked, s.numel() + 2 * C);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormGradCheck,
@@ -137,6 +155,116 @@ TEST(BatchNorm, GradientMatchesTheClosedFormOnATinyBatch) {
   y.backward(Tensor::from_vector<double>({1, 0}, {2, 1}, Device::cpu()));
   // xhat = [-1, 1], mean(dy) = 0.5, mean(dy * xhat) = -0.5: dx = [1 - 0.5 - 0.5, 0 - 0.5 + 0.5].
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{0, 0}));
+}
+
+// Replicas simulated by threads: each calls the sum with its numbers and gets everyone's total.
+class ThreadReplicas {
+ public:
+  explicit ThreadReplicas(int n) : n_(n) {}
+  void sum(std::vector<double>& v) {
+    std::unique_lock lk(mu_);
+    const int64_t gen = generation_;
+    if (total_.size() < v.size()) total_.resize(v.size(), 0.0);
+    for (size_t i = 0; i < v.size(); ++i) total_[i] += v[i];
+    if (++arrived_ == n_) {
+      result_ = total_;
+      total_.assign(total_.size(), 0.0);
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lk, [&] { return generation_ != gen; });
+    }
+    v.assign(result_.begin(), result_.begin() + static_cast<int64_t>(v.size()));
+  }
+
+ private:
+  int n_, arrived_ = 0;
+  int64_t generation_ = 0;
+  std::vector<double> total_, result_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// The property data-parallel training relies on: replicas holding parts of a batch (here 3 and 5
+// images of 8) normalise, update running statistics and back-propagate exactly as one
+// batch_norm over the whole batch (dweight / dbias: the replicas' sums add up to the whole's).
+TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
+  const Shape whole{8, 3, 2, 3};
+  const int64_t C = 3;
+  Tensor x = leaf(whole, 21, -2, 3), w = leaf({C}, 22, 0.5, 1.5), b = leaf({C}, 23, -1, 1);
+  Tensor g = testing::random_tensor(whole, 24, DType::kFloat64, Device::cpu(), -1, 1);
+  Tensor rm = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
+  Tensor rv = ones({C}, DType::kFloat64, Device::cpu());
+  Tensor y = batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+  y.backward(g);
+
+  ThreadReplicas replicas(2);
+  const int64_t split[3] = {0, 3, 8};
+  std::vector<Tensor> ys(2), dxs(2), dws(2), dbs(2), rms(2), rvs(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      Tensor xr = x.detach().slice(split[r], split[r + 1]).clone();
+      xr.set_requires_grad();
+      Tensor wr = w.detach().clone(), br = b.detach().clone();
+      wr.set_requires_grad();
+      br.set_requires_grad();
+      rms[r] = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
+      rvs[r] = ones({C}, DType::kFloat64, Device::cpu());
+      Tensor yr = sync_batch_norm(xr, rms[r], rvs[r], wr, br, 0.1, 1e-5,
+                                  [&](std::vector<double>& v) { replicas.sum(v); });
+      yr.backward(g.slice(split[r], split[r + 1]).clone());
+      ys[r] = yr.detach();
+      dxs[r] = xr.grad();
+      dws[r] = wr.grad();
+      dbs[r] = br.grad();
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_TRUE(testing::all_close(ys[r], y.detach().slice(split[r], split[r + 1]), 1e-9, 1e-12))
+        << "y of replica " << r;
+    EXPECT_TRUE(testing::all_close(dxs[r], x.grad().slice(split[r], split[r + 1]), 1e-9, 1e-12))
+        << "dx of replica " << r;
+    EXPECT_TRUE(testing::all_close(rms[r], rm, 1e-9, 1e-12)) << "running_mean " << r;
+    EXPECT_TRUE(testing::all_close(rvs[r], rv, 1e-9, 1e-12)) << "running_var " << r;
+  }
+  const auto dw0 = dws[0].to_vector<double>(), dw1 = dws[1].to_vector<double>();
+  const auto db0 = dbs[0].to_vector<double>(), db1 = dbs[1].to_vector<double>();
+  const auto dw = w.grad().to_vector<double>(), db = b.grad().to_vector<double>();
+  for (int64_t c = 0; c < C; ++c) {
+    EXPECT_NEAR(dw0[c] + dw1[c], dw[c], 1e-9);
+    EXPECT_NEAR(db0[c] + db1[c], db[c], 1e-9);
+  }
+  // BatchNorm2d with a replica sum uses it in training mode only.
+  BatchNorm2d bn(3);
+  EXPECT_FALSE(bn.synchronized());
+  bn.set_replica_sum([](std::vector<double>&) {});
+  EXPECT_TRUE(bn.synchronized());
+  Tensor xf = testing::random_tensor(Shape{4, 3, 2, 2}, 25, DType::kFloat32, Device::cpu(), -1, 1);
+  BatchNorm2d plain(3);
+  EXPECT_TRUE(testing::all_close(bn(xf), plain(xf), 1e-5, 1e-6));
+  EXPECT_TRUE(testing::all_close(bn.running_var(), plain.running_var(), 1e-5, 1e-6));
+}
+
+TEST(SyncBatchNormCuda, MatchesCpuInFloat32) {
+  if (!cuda_available()) GTEST_SKIP() << "no usable CUDA device on this machine";
+  const Shape s{16, 8, 5, 5};
+  const int64_t C = 8;
+  const ReplicaSum alone = [](std::vector<double>&) {};
+  auto run = [&](Device d) {
+    Tensor x = leaf(s, 51, -1, 3, DType::kFloat32, d);
+    Tensor w = leaf({C}, 52, 0.5, 1.5, DType::kFloat32, d);
+    Tensor b = leaf({C}, 53, -1, 1, DType::kFloat32, d);
+    Tensor rm = Tensor::zeros({C}, DType::kFloat32, d);
+    Tensor rv = testing::random_tensor({C}, 54, DType::kFloat32, Device::cpu(), 1, 2).to(d);
+    Tensor y = sync_batch_norm(x, rm, rv, w, b, 0.1, 1e-5, alone);
+    y.backward(testing::random_tensor(s, 55, DType::kFloat32, Device::cpu(), -1, 1).to(d));
+    return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+  };
+  const auto cpu = run(Device::cpu()), gpu = run(Device::cuda(0));
+  for (size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_TRUE(testing::all_close(gpu[i], cpu[i], 1e-4, 1e-5)) << "#" << i;
 }
 
 TEST(BatchNormCuda, ForwardBackwardAndRunningStatsMatchCpuInFloat32) {

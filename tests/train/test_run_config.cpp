@@ -79,6 +79,24 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
   EXPECT_EQ(d.batch_size, 128);
   EXPECT_EQ(d.finder.options.num_steps, 400);
   EXPECT_EQ(d.trainer.epochs, 1);
+  EXPECT_EQ(d.lr_scaling, "linear");
+  EXPECT_DOUBLE_EQ(d.lr_warmup_epochs, -1);
+  EXPECT_FALSE(d.sync_batch_norm);
+  // The data-parallel keys (mpirun): the scaling rule, its warmup, synchronized batch norm.
+  const RunSpec p = parse_run_config(
+      R"({"dataset": {"name": "mnist"}, "lr_finder": {},
+          "trainer": {"lr_scaling": "Sqrt", "lr_warmup_epochs": 2, "sync_batch_norm": true}})",
+      "dp.json");
+  EXPECT_EQ(p.lr_scaling, "sqrt");
+  EXPECT_DOUBLE_EQ(p.lr_warmup_epochs, 2);
+  EXPECT_TRUE(p.sync_batch_norm);
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"lr_scaling": "cubic"}})",
+            "dp.json");
+      },
+      {"trainer.lr_scaling", "cubic", "linear, sqrt, none"});
 }
 
 TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {

@@ -1,0 +1,163 @@
+// The communicators, in whatever world the executable was started in: alone (ctest's cpu label:
+// the solo communicator) or under `mpirun -np 2` (ctest dist.mpi_np2: the MPI communicator).
+// Every expectation is written for any world size.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "cyclone/dist/world.h"
+
+namespace cyclone::dist {
+namespace {
+
+Tensor filled(int64_t n, double base, DType dtype = DType::kFloat32) {
+  std::vector<double> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = base + i;
+  Tensor t = Tensor::from_vector(v, Shape{n}, Device::cpu());
+  if (dtype == DType::kFloat64) return t;
+  Tensor out = Tensor::empty(Shape{n}, dtype, Device::cpu());
+  for (int64_t i = 0; i < n; ++i) {
+    if (dtype == DType::kFloat32) out.data<float>()[i] = static_cast<float>(v[i]);
+    if (dtype == DType::kInt32) out.data<int32_t>()[i] = static_cast<int32_t>(v[i]);
+  }
+  return out;
+}
+
+double at(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::kFloat32:
+      return t.data<float>()[i];
+    case DType::kFloat64:
+      return t.data<double>()[i];
+    default:
+      return t.data<int32_t>()[i];
+  }
+}
+
+TEST(Communicator, WorldMatchesTheLauncher) {
+  World& w = world();
+  Communicator& c = w.host();
+  EXPECT_EQ(c.rank(), w.rank());
+  EXPECT_EQ(c.size(), w.size());
+  EXPECT_GE(w.rank(), 0);
+  EXPECT_LT(w.rank(), w.size());
+  EXPECT_LE(w.local_rank(), w.rank());
+  EXPECT_EQ(c.backend(), w.distributed() ? "mpi" : "solo");
+  EXPECT_EQ(&w.communicator(Device::cpu()), &c);
+}
+
+// Rank r contributes base + r at each element: sum, mean, max and min have closed forms.
+TEST(Communicator, AllReduceEveryOpAndDtype) {
+  World& w = world();
+  const int n = w.size(), r = w.rank();
+  const double ranks_sum = n * (n - 1) / 2.0;
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kInt32}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax, ReduceOp::kMin}) {
+      if (op == ReduceOp::kAvg && dt == DType::kInt32) continue;
+      for (int64_t len : {1, 31, 1025}) {
+        Tensor t = filled(len, 10.0 + r, dt);
+        w.host().all_reduce(t, op);
+        for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
+          const double base = 10.0 + i;
+          double want = 0;
+          if (op == ReduceOp::kSum) want = n * base + ranks_sum;
+          if (op == ReduceOp::kAvg) want = base + ranks_sum / n;
+          if (op == ReduceOp::kMax) want = base + (n - 1);
+          if (op == ReduceOp::kMin) want = base;
+          EXPECT_NEAR(at(t, i), want, 1e-5 * std::abs(want))
+              << dtype_name(dt) << " " << reduce_op_name(op) << " n=" << len << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(Communicator, SeveralAllReducesInFlightCompleteInOrder) {
+  World& w = world();
+  std::vector<Tensor> ts;
+  std::vector<std::unique_ptr<Work>> works;
+  for (int k = 0; k < 6; ++k) {
+    ts.push_back(filled(100 + k, k + w.rank(), DType::kFloat32));
+    works.push_back(w.host().all_reduce_async(ts.back(), ReduceOp::kAvg));
+  }
+  for (int k = 5; k >= 0; --k) works[k]->wait();  // waiting in any order is allowed
+  const double mean_rank = (w.size() - 1) / 2.0;
+  for (int k = 0; k < 6; ++k) EXPECT_NEAR(at(ts[k], 3), k + 3 + mean_rank, 1e-5);
+}
+
+TEST(Communicator, BroadcastFromEveryRoot) {
+  World& w = world();
+  for (int root = 0; root < w.size(); ++root) {
+    Tensor t = filled(17, 100.0 * (w.rank() + 1), DType::kFloat32);
+    Tensor bytes = Tensor::zeros(Shape{5}, DType::kUInt8, Device::cpu());
+    bytes.data<uint8_t>()[2] = static_cast<uint8_t>(w.rank() + 1);
+    w.host().broadcast(t, root);
+    w.host().broadcast(bytes, root);
+    EXPECT_FLOAT_EQ(at(t, 0), 100.0 * (root + 1));
+    EXPECT_FLOAT_EQ(at(t, 16), 100.0 * (root + 1) + 16);
+    EXPECT_EQ(bytes.data<uint8_t>()[2], root + 1);
+  }
+  Tensor t = filled(3, 0);
+  EXPECT_THROW(w.host().broadcast(t, w.size()), Error);
+  EXPECT_THROW(w.host().broadcast(t, -1), Error);
+}
+
+TEST(Communicator, BarrierWaitsForTheSlowestRank) {
+  World& w = world();
+  // The last rank arrives 200 ms late; nobody leaves the barrier before it arrived.
+  w.host().barrier();  // line the ranks up first
+  const auto t0 = std::chrono::steady_clock::now();
+  if (w.rank() == w.size() - 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  w.host().barrier();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(waited, 0.15);
+}
+
+TEST(Communicator, HostHelpersSumAndCheckTheConfiguration) {
+  World& w = world();
+  std::vector<double> v = {1.0, double(w.rank())};
+  w.all_reduce(v, ReduceOp::kSum);
+  EXPECT_DOUBLE_EQ(v[0], w.size());
+  EXPECT_DOUBLE_EQ(v[1], w.size() * (w.size() - 1) / 2.0);
+  EXPECT_DOUBLE_EQ(w.all_reduce(2.0 + w.rank(), ReduceOp::kMax), 1.0 + w.size());
+
+  EXPECT_NO_THROW(w.check_same("configuration", R"({"batch_size": 32, "seed": 0})"));
+  if (w.distributed()) {
+    // Rank 1 was started with another batch size: every rank learns it, and where.
+    const std::string mine =
+        w.rank() == 1 ? R"({"batch_size": 33, "seed": 0})" : R"({"batch_size": 32, "seed": 0})";
+    try {
+      w.check_same("configuration", mine);
+      ADD_FAILURE() << "a differing configuration was not detected";
+    } catch (const Error& e) {
+      const std::string m = e.message();
+      EXPECT_NE(m.find("rank(s) 1 differs from rank 0's"), std::string::npos) << m;
+      if (w.rank() == 1)
+        EXPECT_NE(m.find("batch_size (rank 0: 32, here: 33)"), std::string::npos) << m;
+    }
+  }
+}
+
+TEST(Communicator, BadTensorsAreErrors) {
+  World& w = world();
+  EXPECT_THROW(w.host().all_reduce(Tensor(), ReduceOp::kSum), Error);
+  if (w.distributed()) {
+    Tensor ints = filled(4, 1, DType::kInt32);
+    EXPECT_THROW(w.host().all_reduce(ints, ReduceOp::kAvg), Error);
+  }
+}
+
+TEST(Communicator, SoloIsTheIdentity) {
+  SoloCommunicator c;
+  Tensor t = filled(5, 3);
+  c.all_reduce(t, ReduceOp::kAvg);
+  c.broadcast(t, 0);
+  c.barrier();
+  EXPECT_FLOAT_EQ(at(t, 4), 7.0);
+  EXPECT_THROW(c.broadcast(t, 1), Error);
+}
+
+}  // namespace
+}  // namespace cyclone::dist

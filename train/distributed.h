@@ -1,0 +1,43 @@
+// Data-parallel training's glue between the training loop and dist/: what every rank must share
+// (weights at the start, batch-norm statistics before an evaluation) and the gradient reducer a
+// step uses. In a world of one (dist::world().distributed() false) every function here is free.
+//
+// The rules that keep the ranks in step (each rank runs the same loop; a collective called by
+// some ranks and not others would hang until the timeout):
+//  - a rank reads its own shard of every epoch's global order (data::LoaderOptions::shard);
+//  - train_step all-reduces [samples, loss sum, correct, stop request] of the batch before the
+//    backward pass, so the loss every rank acts on (a non-finite loss, the range test's divergence
+//    check, Ctrl-C on any rank) is the same global number, and the step's gradients are
+//    the mean over the global batch (each rank weights its loss by its share of it);
+//  - evaluation sums the ranks' shards;
+//  - only rank 0 writes files and prints progress (TrainerOptions::write_files).
+#pragma once
+
+#include "cyclone/layers/module.h"
+#include "cyclone/optim/optimizer.h"
+
+namespace cyclone::dist {
+class GradReducer;
+}
+
+namespace cyclone::train {
+
+// Rank 0's parameters and buffers (or only its buffers) on every rank.
+void sync_from_root(Module& model, bool buffers_only = false);
+
+// The reducer of the optimizer's parameters (made on first use, remade when they change);
+// nullptr in a world of one.
+dist::GradReducer* grad_reducer_for(const optim::Optimizer& optimizer);
+
+// Makes every BatchNorm2d of the model synchronized over the ranks (sums on the host
+// communicator); returns how many. Nothing in a world of one.
+int synchronize_batch_norm(Module& model);
+
+// Whether this process writes files and prints progress: rank 0 of a job (always in a world of
+// one). Logs, checkpoints, plots, summaries and saved weights are written by it alone.
+bool writes_files();
+
+// Sums over the ranks of a few host numbers (no-op in a world of one).
+void all_reduce_sum(std::vector<double>& values);
+
+}  // namespace cyclone::train
