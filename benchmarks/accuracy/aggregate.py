@@ -85,15 +85,22 @@ def svg_plot(path, title, xlabel, ylabel, series, xlog=False, ymax=None):
     for k in range(6):
         yv = y0 + (y1 - y0) * k / 5
         out.append(f'<text x="{left - 6}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
-        xv = x0 + (x1 - x0) * k / 5
-        label = f"{10 ** xv:.0e}" if xlog else f"{xv:.3g}"
-        xx = left + (xv - x0) / (x1 - x0) * (w - left - right)
-        out.append(f'<text x="{xx:.1f}" y="{h - bottom + 16}" text-anchor="middle">{label}</text>')
+    # x ticks: decades on a log axis, whole numbers (epochs) when there are few, else 6 even ones
+    if xlog:
+        ticks = [10.0 ** e for e in range(math.ceil(x0), math.floor(x1) + 1)]
+    elif all(float(x).is_integer() for x in xs_all) and x1 - x0 <= 30:
+        ticks = list(range(int(x0), int(x1) + 1))
+    else:
+        ticks = [x0 + (x1 - x0) * k / 5 for k in range(6)]
+    for xv in ticks:
+        label = f"{xv:.0e}" if xlog else f"{xv:.3g}"
+        out.append(f'<text x="{px(xv):.1f}" y="{h - bottom + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">{xlabel}</text>')
     out.append(f'<text x="16" y="{(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 {(top + h - bottom) / 2})">{ylabel}</text>')
-    legend = []
-    for i, (label, xs, ys, width) in enumerate(series):
-        color = COLORS[i % len(COLORS)] if label else "#999"
+    legend, color = [], COLORS[0]
+    for label, xs, ys, width in series:
+        if label:
+            color = COLORS[len(legend) % len(COLORS)]
         pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys) if math.isfinite(y))
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width}" points="{pts}"/>')
         if label:
@@ -192,9 +199,9 @@ def main():
                 devices.add(summ["device"])
                 histories.append(read_csv(os.path.join(d, "history.csv")))
                 lf = os.path.join(d, "lr_finder.csv")
-                if os.path.exists(lf):
+                if os.path.exists(lf) and variant == spec["variants"][-1]:
                     f_rows = read_csv(lf)
-                    finder_curves.append((variant if s == seeds[0] else "",
+                    finder_curves.append((f"seed {s}",
                                           [float(r["lr"]) for r in f_rows],
                                           [float(r["smoothed_loss"]) for r in f_rows], 1))
             epochs = [int(r["epoch"]) for r in histories[0]]
@@ -240,7 +247,8 @@ def main():
                            f"({per_variant[(eid, by_acc)]['acc']:.4f}) | {'; '.join(picks)} | {n} |")
         if finder_curves:
             svg_plot(os.path.join(HERE, "plots", f"{eid}_range_tests.svg"),
-                     f"{eid}: the range tests (smoothed loss, every seed)", "learning rate",
+                     f"{eid}: the range tests of {spec['variants'][-1]} (every config of a seed "
+                     "runs the same one)", "learning rate",
                      "smoothed loss", finder_curves, xlog=True,
                      ymax=1.2 * max(c[2][0] for c in finder_curves))
     e5_body = e5(rows)
