@@ -148,7 +148,7 @@ def e5(rows):
             extra = ""
             if sug == "min_loss_lr" and accs:
                 extra = " / ".join(f"{accs.get(w, float('nan')):.4f}" for w in ("median", "min", "max"))
-            lines.append(f"| {model} | {sug[:-3]} | {sp['median']:.3g} | {sp['min']:.3g} - {sp['max']:.3g} | "
+            lines.append(f"| {model} | {sug.replace('_lr', '')} | {sp['median']:.3g} | {sp['min']:.3g} - {sp['max']:.3g} | "
                          f"{sp['log10_std']:.2f} | {extra} |")
         curves = []
         for k in range(1, 11):
