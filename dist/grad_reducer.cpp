@@ -42,11 +42,24 @@ GradReducer::GradReducer(Communicator& comm, std::vector<Tensor> params, int64_t
 
 GradReducer::~GradReducer() = default;
 
-bool GradReducer::serves(const std::vector<Tensor>& params) const {
-  if (params.size() != params_.size()) return false;
-  for (size_t i = 0; i < params.size(); ++i)
-    if (params[i].unsafe_impl() != params_[i].unsafe_impl()) return false;
+namespace {
+template <class List, class Get>
+bool same_tensors(const std::vector<Tensor>& mine, const List& other, Get get) {
+  if (other.size() != mine.size()) return false;
+  for (size_t i = 0; i < mine.size(); ++i)
+    if (get(other[i]).unsafe_impl() != mine[i].unsafe_impl()) return false;
   return true;
+}
+}  // namespace
+
+bool GradReducer::serves(const std::vector<Tensor>& params) const {
+  return same_tensors(params_, params, [](const Tensor& t) -> const Tensor& { return t; });
+}
+
+bool GradReducer::serves(const NamedTensors& params) const {
+  return same_tensors(
+      params_, params,
+      [](const std::pair<std::string, Tensor>& p) -> const Tensor& { return p.second; });
 }
 
 void GradReducer::prepare() {
@@ -55,7 +68,6 @@ void GradReducer::prepare() {
     b.pending = 0;
     for (int i : b.params)
       if (params_[i].requires_grad()) ++b.pending;
-    b.launched = false;
     b.work.reset();
   }
   next_ = 0;
@@ -90,7 +102,6 @@ void GradReducer::launch(Bucket& b) {
     else
       view.zero_();
   }
-  b.launched = true;
   b.work = comm_.all_reduce_async(b.flat, ReduceOp::kAvg);
 }
 

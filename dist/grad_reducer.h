@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cyclone/core/safetensors.h"
 #include "cyclone/core/tensor.h"
 #include "cyclone/dist/communicator.h"
 
@@ -48,6 +49,7 @@ class GradReducer {
 
   // Whether this reducer serves exactly these parameters (same tensors, same order).
   bool serves(const std::vector<Tensor>& params) const;
+  bool serves(const NamedTensors& params) const;  // an optimizer's list, names ignored
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Buckets whose all-reduce started before finish() (overlapped with the backward pass) in the
   // last pass.
@@ -60,8 +62,7 @@ class GradReducer {
     std::vector<int64_t> offsets;
     int64_t numel = 0;
     Tensor flat;
-    int pending = 0;
-    bool launched = false;
+    int pending = 0;  // trainable parameters whose gradient is not ready yet
     std::unique_ptr<Work> work;
   };
   void launch(Bucket& b);

@@ -25,11 +25,11 @@ dist::GradReducer* grad_reducer_for(const optim::Optimizer& optimizer) {
   // One reducer at a time: a run trains one optimizer's parameters at a time (phases make a new
   // optimizer, and the reducer follows).
   static std::unique_ptr<dist::GradReducer> cached;
-  std::vector<Tensor> params;
-  params.reserve(optimizer.params().size());
-  for (const auto& [name, t] : optimizer.params()) params.push_back(t);
-  if (!cached || !cached->serves(params)) {
+  if (!cached || !cached->serves(optimizer.params())) {
     cached.reset();
+    std::vector<Tensor> params;
+    params.reserve(optimizer.params().size());
+    for (const auto& [name, t] : optimizer.params()) params.push_back(t);
     if (params.empty()) return nullptr;
     cached = std::make_unique<dist::GradReducer>(w.communicator(params.front().device()), params);
   }

@@ -32,6 +32,11 @@ StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Ba
     }
   }
   r.samples = batch.size();
+  // Alone, an interrupt counts when the step ends; in a job the ranks agreed on it below.
+  auto done = [&]() -> StepResult& {
+    if (!reducer) r.stop = interrupt_requested();
+    return r;
+  };
   double weight = 1;  // this rank's share of the global batch, times the number of ranks
   if (reducer) {
     const double n = static_cast<double>(batch.size());
@@ -47,9 +52,8 @@ StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Ba
     r.stop = v[3] > 0;
   }
   if (!std::isfinite(r.loss)) {
-    if (!reducer) r.stop = interrupt_requested();
     r.grad_norm = r.loss;
-    return r;  // the graph is freed with `loss`; nothing was accumulated
+    return done();  // the graph is freed with `loss`; nothing was accumulated
   }
   if (!reducer) {
     loss.backward();
@@ -71,14 +75,12 @@ StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Ba
   r.grad_norm = grad_norm(optimizer.params());
   if (!std::isfinite(r.grad_norm)) {
     optimizer.zero_grad();
-    if (!reducer) r.stop = interrupt_requested();
-    return r;
+    return done();
   }
   clip_grad_norm(optimizer.params(), r.grad_norm, options.clip_grad_norm);
   optimizer.step();
   r.applied = true;
-  if (!reducer) r.stop = interrupt_requested();
-  return r;
+  return done();
 }
 
 }  // namespace cyclone::train

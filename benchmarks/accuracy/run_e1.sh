@@ -13,18 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x bin/train ] || scripts/build.sh
+source benchmarks/accuracy/common.sh
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 for policy in constant step_decay triangular one_cycle; do
   for seed in "${seeds[@]}"; do
     dir=benchmarks/accuracy/logs/E1/$policy/seed$seed
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    echo "E1 $policy seed $seed -> $dir"
-    ./bin/train --config "benchmarks/accuracy/E1/$policy.json" --seed "$seed" --log_dir "$dir" \
-      >"$dir/stdout.log" 2>&1 || { tail -5 "$dir/stdout.log"; exit 1; }
-    rm -rf "$dir/checkpoints" "$dir/tensorboard_logs"
-    tail -1 "$dir/stdout.log"
+    fresh_dir "$dir"
+    run_one "E1 $policy seed $seed" "benchmarks/accuracy/E1/$policy.json" "$seed" "$dir"
   done
 done
 python3 benchmarks/accuracy/aggregate.py

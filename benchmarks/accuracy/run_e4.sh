@@ -10,18 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x bin/train ] || scripts/build.sh
+source benchmarks/accuracy/common.sh
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 for variant in wd_1e-3 wd_3e-4 wd_1e-4 wd_3e-5 momentum_constant; do
   for seed in "${seeds[@]}"; do
     dir=benchmarks/accuracy/logs/E4/$variant/seed$seed
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    echo "E4 $variant seed $seed -> $dir"
-    ./bin/train --config "benchmarks/accuracy/E4/$variant.json" --seed "$seed" --log_dir "$dir" \
-      >"$dir/stdout.log" 2>&1 || { tail -5 "$dir/stdout.log"; exit 1; }
-    rm -rf "$dir/checkpoints" "$dir/tensorboard_logs"
-    tail -1 "$dir/stdout.log"
+    fresh_dir "$dir"
+    run_one "E4 $variant seed $seed" "benchmarks/accuracy/E4/$variant.json" "$seed" "$dir"
   done
 done
 python3 benchmarks/accuracy/aggregate.py

@@ -12,19 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x bin/train ] || scripts/build.sh
+source benchmarks/accuracy/common.sh
 for model in lenet5 resnet8; do
   dir=benchmarks/accuracy/logs/E5/${model}_median/seed0
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  echo "E5 $model median -> $dir"
-  ./bin/train --config "benchmarks/accuracy/E5/$model.json" --seed 0 --log_dir "$dir" \
-    >"$dir/stdout.log" 2>&1 || { tail -5 "$dir/stdout.log"; exit 1; }
-  rm -rf "$dir/checkpoints" "$dir/tensorboard_logs"
-  tail -1 "$dir/stdout.log"
+  fresh_dir "$dir"
+  run_one "E5 $model median" "benchmarks/accuracy/E5/$model.json" 0 "$dir"
   for extreme in min max; do
     out=benchmarks/accuracy/logs/E5/${model}_$extreme/seed0
-    rm -rf "$out"
-    mkdir -p "$out"
+    fresh_dir "$out"
     python3 - "benchmarks/accuracy/E5/$model.json" "$dir/summary.json" "$extreme" \
       >"$out/config.json" <<'PY'
 import json, sys
@@ -34,11 +29,7 @@ del config["lr_finder"]
 config["policy"]["max_lr"] = spread[sys.argv[3]]
 json.dump(config, sys.stdout, indent=2)
 PY
-    echo "E5 $model $extreme -> $out"
-    ./bin/train --config "$out/config.json" --seed 0 --log_dir "$out" >"$out/stdout.log" 2>&1 ||
-      { tail -5 "$out/stdout.log"; exit 1; }
-    rm -rf "$out/checkpoints" "$out/tensorboard_logs"
-    tail -1 "$out/stdout.log"
+    run_one "E5 $model $extreme" "$out/config.json" 0 "$out"
   done
 done
 python3 benchmarks/accuracy/aggregate.py

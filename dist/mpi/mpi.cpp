@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cyclone/dist/backends.h"
+#include "cyclone/kernels/elementwise.h"
 
 namespace cyclone::dist::detail {
 
@@ -81,17 +82,8 @@ class MpiWork final : public Work {
           return flag != 0;
         },
         timeout_, "MPI", what, rank_);
-    if (op_ == ReduceOp::kAvg && size_ > 1) {
-      const double inv = 1.0 / size_;
-      if (t_.dtype() == DType::kFloat32) {
-        float* p = t_.data<float>();
-        const float f = static_cast<float>(inv);
-        for (int64_t i = 0, n = t_.numel(); i < n; ++i) p[i] *= f;
-      } else if (t_.dtype() == DType::kFloat64) {
-        double* p = t_.data<double>();
-        for (int64_t i = 0, n = t_.numel(); i < n; ++i) p[i] *= inv;
-      }
-    }
+    if (op_ == ReduceOp::kAvg && size_ > 1)
+      kernels::unary(Context::of(t_), kernels::UnaryOp::kMulScalar, t_, t_, 1.0 / size_);
   }
 
  private:
