@@ -1,5 +1,6 @@
 #include "cyclone/core/tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -171,7 +172,14 @@ Tensor Tensor::clone() const {
       [](const Tensor& g, const Tensor&) -> std::vector<Tensor> { return {g}; });
 }
 
+namespace {
+std::atomic<int64_t> g_host_reads{0};
+}  // namespace
+
+int64_t host_read_count() { return g_host_reads.load(std::memory_order_relaxed); }
+
 void Tensor::copy_to_host(void* dst) const {
+  g_host_reads.fetch_add(1, std::memory_order_relaxed);
   copy_bytes(dst, Device::cpu(), raw_data(), device(), nbytes());
 }
 

@@ -116,6 +116,8 @@ class Tensor {
     return to_vector<T>()[0];
   }
   double item() const;  // any dtype, as double
+  // Every read of values to the host (item, to_vector, copy_to_host) goes through here and is
+  // counted by host_read_count(): on a GPU each one waits for the device.
   void copy_to_host(void* dst) const;
 
   // "tensor([[1, 2], [3, 4]], shape=[2, 2], dtype=float32, device=cpu)", long tensors elided.
@@ -156,5 +158,9 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 // Throws unless t is float32 or float64: "<op>: <what> needs float32 or float64, got int32".
 void check_float(const char* op, const Tensor& t, const char* what = nullptr);
+
+// Reads of tensor values to the host since the process started (all devices, all threads): what a
+// test counts to show that a loop does not wait for the device every step.
+int64_t host_read_count();
 
 }  // namespace cyclone

@@ -140,22 +140,42 @@ const OptimScalars* OptimScalarsBuffer::device_ptr(Device device) {
   return static_cast<const OptimScalars*>(per_device(device).buffer.raw_data());
 }
 
-void optim_update(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars) {
+namespace {
+
+// The gate's device pointer (null when undefined), after checking it.
+const float* gate_ptr(const char* op, const OptimPlan& plan, const Tensor& gate) {
+  if (!gate.defined()) return nullptr;
+  CYCLONE_CHECK(
+      gate.numel() == 1 && gate.dtype() == DType::kFloat32 && gate.device() == plan.device(), op,
+      ": the gate must be one float32 element on ", plan.device(), ", got ",
+      dtype_name(gate.dtype()), " ", gate.shape(), " on ", gate.device());
+  return gate.data<float>();
+}
+
+bool gate_open_on_host(const float* gate) { return gate == nullptr || *gate > 0.f; }
+
+}  // namespace
+
+void optim_update(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars,
+                  const Tensor& gate) {
   if (plan.empty()) return;
   CYCLONE_CHECK(ctx.device() == plan.device(), "optim_update: context of ", ctx.device(),
                 " for parameters on ", plan.device());
+  const float* g = gate_ptr("optim_update", plan, gate);
   if (plan.device().is_cuda())
-    return cuda::optim_update(ctx, plan, scalars.device_ptr(plan.device()));
-  cpu::optim_update(ctx, plan, scalars.host());
+    return cuda::optim_update(ctx, plan, scalars.device_ptr(plan.device()), g);
+  if (gate_open_on_host(g)) cpu::optim_update(ctx, plan, scalars.host());
 }
 
-void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars) {
+void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars,
+                             const Tensor& gate) {
   if (plan.empty()) return;
   CYCLONE_CHECK(ctx.device() == plan.device(), "optim_update_per_tensor: context of ", ctx.device(),
                 " for parameters on ", plan.device());
+  const float* g = gate_ptr("optim_update_per_tensor", plan, gate);
   if (plan.device().is_cuda())
-    return cuda::optim_update_per_tensor(ctx, plan, scalars.device_ptr(plan.device()));
-  cpu::optim_update(ctx, plan, scalars.host());  // the CPU loop is per tensor already
+    return cuda::optim_update_per_tensor(ctx, plan, scalars.device_ptr(plan.device()), g);
+  if (gate_open_on_host(g)) cpu::optim_update(ctx, plan, scalars.host());  // per tensor already
 }
 
 }  // namespace cyclone::kernels

@@ -118,9 +118,14 @@ class OptimScalarsBuffer {
 };
 
 // The fused update: every tensor of `plan` in one pass (one kernel launch on CUDA), reading the
-// step's scalars from `scalars` (its device buffer on CUDA: upload() first).
-void optim_update(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars);
+// step's scalars from `scalars` (its device buffer on CUDA: upload() first). `gate`, when defined,
+// is one float32 element on the plan's device, read when the update runs: zero (or NaN) makes the
+// update a no-op, so a step whose gradients turned out non-finite is skipped without the host
+// looking (kernels/step_guard.h writes it).
+void optim_update(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars,
+                  const Tensor& gate = Tensor());
 // The same update with one launch per tensor (the unfused baseline).
-void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars);
+void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, OptimScalarsBuffer& scalars,
+                             const Tensor& gate = Tensor());
 
 }  // namespace cyclone::kernels

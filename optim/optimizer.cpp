@@ -217,6 +217,7 @@ void Optimizer::prepare_step() {
           Plan{kernels::OptimPlan(config_, groups, std::move(args)), std::move(keys[b++])});
     }
     tables_dirty_ = false;
+    ++plan_generation_;
   }
   kernels::OptimScalars sc = scalars_->host();
   sc.step = static_cast<double>(step_);
@@ -225,9 +226,21 @@ void Optimizer::prepare_step() {
     if (plan.plan.device().is_cuda()) scalars_->upload(Context::current(plan.plan.device()));
 }
 
-void Optimizer::launch_step() {
+void Optimizer::launch_step(const Tensor& gate) {
   for (const Plan& plan : plans_)
-    kernels::optim_update(Context::current(plan.plan.device()), plan.plan, *scalars_);
+    kernels::optim_update(Context::current(plan.plan.device()), plan.plan, *scalars_, gate);
+}
+
+void Optimizer::unstep(int64_t n) {
+  CYCLONE_CHECK(n >= 0 && n <= step_, name_, ": cannot take back ", n, " steps of ", step_);
+  if (n == 0) return;
+  step_ -= n;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].second.grad().defined())
+      param_steps_[i] = std::max<int64_t>(0, param_steps_[i] - n);
+  kernels::OptimScalars sc = scalars_->host();
+  sc.step = static_cast<double>(step_);
+  scalars_->set(sc);
 }
 
 void Optimizer::zero_grad(bool set_to_none) {

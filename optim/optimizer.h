@@ -105,8 +105,18 @@ class Optimizer {
   // Host side of a step: advances the step counts of the parameters that have a gradient, rebuilds
   // the launch tables if that set or their storage changed, uploads the scalars (asynchronously).
   void prepare_step();
-  // The update itself: one launch per (device, dtype) on CUDA; capturable in a CUDA graph.
-  void launch_step();
+  // The update itself: one launch per (device, dtype) on CUDA; capturable in a CUDA graph. With a
+  // `gate` (one float32 element on the parameters' device) the update happens only when the gate
+  // is positive when it runs (kernels/optim_update.h): how a step is skipped on the device.
+  void launch_step(const Tensor& gate = Tensor());
+  // Takes back the step counts of `n` prepared steps whose update the gate turned off (the host
+  // learns it later, train/step_runner.h): the global count and that of every parameter that has
+  // a gradient now go back by n, so the next step's bias corrections are those of an optimizer
+  // that never saw the skipped steps.
+  void unstep(int64_t n);
+  // Changes whenever prepare_step() rebuilds the launch tables (new device memory): a CUDA graph
+  // that captured launch_step() must be captured again after it changes.
+  uint64_t plan_generation() const { return plan_generation_; }
   // Gradients to zero, in place (set_to_none=false keeps the launch tables valid) or released.
   void zero_grad(bool set_to_none = false);
 
@@ -172,6 +182,7 @@ class Optimizer {
   std::vector<Tensor> mu_product_;
   std::vector<int64_t> param_steps_;
   int64_t step_ = 0;
+  uint64_t plan_generation_ = 0;
   std::unique_ptr<kernels::OptimScalarsBuffer> scalars_;
   std::vector<Plan> plans_;  // one per (device, dtype) of the parameters with a gradient
   bool tables_dirty_ = true;

@@ -8,7 +8,9 @@
 #   3. the CUDA tests under compute-sanitizer memcheck                           -> memcheck.log
 #   4. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
-#   5. the ratio table, the failed steps and the run's identity                  -> summary.txt
+#   4b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
+#      (TRAIN_BENCH=0 skips it)          -> train_cyclone.json, train_torch.json, train.json
+#   5. the ratio tables, the failed steps and the run's identity                 -> summary.txt
 # Every step runs even when one before it failed; the script exits 1 if any failed.
 # Output goes to $OUT (set by the device tool), else to logs/gpu-<UTC date>/.
 #
@@ -194,6 +196,18 @@ step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.j
 step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
   >"$out/torch_models.json" 2>>"$out/bench.log"
 
+# ---- 4b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
+if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+  gpu_driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 ||
+    true)
+  step train_cyclone "$bundle/bin/cyclone_bench_train" --device=cuda --device_name="$gpu_name" \
+    --driver="$gpu_driver" --git_rev="$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
+    >"$out/train_cyclone.json" 2>"$out/train_bench.log"
+  step train_pytorch "$python" benchmarks/pytorch/train.py --device cuda \
+    >"$out/train_torch.json" 2>>"$out/train_bench.log"
+fi
+
 # ---- 5. summary ----
 {
   echo "cyclone GPU run $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse HEAD 2>/dev/null || echo 'no commit')"
@@ -203,6 +217,11 @@ step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
   "$python" benchmarks/compare.py "$out/bench.json" "$out/torch.json" "$out/torch_models.json" \
     || echo "compare.py failed"
   echo
+  if [[ -s $out/train_cyclone.json && -s $out/train_torch.json ]]; then
+    "$python" benchmarks/train_report.py "$out/train_cyclone.json" "$out/train_torch.json" \
+      --out "$out/train.json" --markdown --check-targets || echo "train_report.py failed"
+    echo
+  fi
   for n in "${notes[@]}"; do echo "note: $n"; done
   if ((${#failed[@]})); then
     echo "FAILED steps: ${failed[*]}"

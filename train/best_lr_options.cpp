@@ -95,6 +95,12 @@ ArgParser make_parser(BestLrOptions& o) {
              "data parallel: epochs over which a scaled rate ramps up; < 0: min(5, a fifth of the "
              "run)",
              "E");
+  p.add_flag("sync_every", &o.sync_every,
+             "read the losses back every N steps (the steps in between never wait for the GPU); "
+             "0: 50 on a GPU, 1 on the CPU",
+             "N");
+  p.add_flag("no_cuda_graph", &o.no_cuda_graph,
+             "on a GPU, launch every step's kernels instead of replaying a captured CUDA graph");
   p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch (smoke runs)");

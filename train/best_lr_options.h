@@ -63,6 +63,8 @@ struct BestLrOptions {
   std::string lr_scaling = "linear";    // mpirun -np N: linear | sqrt | none (run.h)
   double lr_warmup_epochs = -1;         // < 0: min(5 epochs, a fifth of the run)
   bool sync_bn = false;                 // mpirun -np N: batch norm over the global batch
+  int64_t sync_every = 0;               // read losses back every N steps; 0: auto (trainer.h)
+  bool no_cuda_graph = false;           // eager launches on a GPU instead of a replayed graph
   int64_t workers = -1;                 // loader threads; -1: the loader's default
   int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
   bool summary = false;                 // print the model summary and exit

@@ -40,4 +40,31 @@ double clip_grad_norm(const NamedTensors& params, double norm, double max_norm) 
   return scale;
 }
 
+Tensor grad_sq_sum(const NamedTensors& params) {
+  autograd::NoGradGuard no_grad;
+  Tensor acc;
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    CYCLONE_CHECK(!acc.defined() || acc.device() == g.device(), "grad_sq_sum: the gradient of '",
+                  name, "' is on ", g.device(), ", others on ", acc.device());
+    const Tensor s = sum(square(cast(g, DType::kFloat32)));
+    acc = acc.defined() ? add(acc, s) : s;
+  }
+  return acc;
+}
+
+void scale_grads(const NamedTensors& params, const Tensor& scale) {
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (g.dtype() == scale.dtype()) {
+      kernels::binary(Context::of(g), kernels::BinaryOp::kMul, g, scale, g);
+    } else {
+      autograd::NoGradGuard no_grad;
+      kernels::binary(Context::of(g), kernels::BinaryOp::kMul, g, cast(scale, g.dtype()), g);
+    }
+  }
+}
+
 }  // namespace cyclone::train

@@ -15,4 +15,11 @@ double grad_norm(const NamedTensors& params);
 // means (the trainer skips the step). Returns the scale applied (1 when none).
 double clip_grad_norm(const NamedTensors& params, double norm, double max_norm);
 
+// The device-side pair of the two above, for steps the host does not wait for
+// (train/step_runner.h): the sum of squares of every defined gradient as one float32 element on
+// their device (undefined when none has a gradient; all gradients must share one device), and
+// every gradient multiplied by `scale` (one float32 element on that device).
+Tensor grad_sq_sum(const NamedTensors& params);
+void scale_grads(const NamedTensors& params, const Tensor& scale);
+
 }  // namespace cyclone::train

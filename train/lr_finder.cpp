@@ -14,6 +14,8 @@
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
+#include "cyclone/train/step_runner.h"
+#include "cyclone/train/trainer.h"
 
 namespace cyclone::train {
 
@@ -57,6 +59,118 @@ class BatchStream {
   int empty_ = 0;
 };
 
+// The end of a range test: suggestions, time, the bar's last line.
+void finish(const LrFinderOptions& o, LrFinderResult& r, int64_t updates,
+            std::chrono::steady_clock::time_point t0, std::optional<ProgressBar>& bar) {
+  r.stopped_at = updates;
+  r.suggestions = suggest_lr(r.lrs, r.smoothed);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (bar) {
+    std::string line = o.label + ": " + std::to_string(updates) + " steps in " +
+                       format_duration(r.seconds) +
+                       (r.diverged ? ", stopped at divergence" : ", reached end_lr");
+    if (r.suggestions.valid)
+      line += format_double(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
+              format_double(", steepest %.3g", r.suggestions.steepest_lr) +
+              format_double(", valley %.3g", r.suggestions.valley_lr);
+    bar->finish(line);
+  }
+}
+
+std::optional<ProgressBar> make_bar(const LrFinderOptions& o) {
+  std::optional<ProgressBar> bar;
+  if (o.progress_mode != -2) {
+    ProgressOptions po;
+    po.mode = o.progress_mode;
+    bar.emplace(o.label, o.num_steps, "img", po);
+  }
+  return bar;
+}
+
+std::unique_ptr<schedulers::Policy> make_ramp(const LrFinderOptions& o) {
+  schedulers::Params spec;
+  spec.set_text("policy", "range_test")
+      .set_number("start_lr", o.start_lr)
+      .set_number("end_lr", o.end_lr)
+      .set_integer("num_steps", o.num_steps)
+      .set_text("mode", o.exponential ? "exp" : "linear");
+  return schedulers::make_policy(spec);
+}
+
+// Read-back interval of a range test on `model`'s device, or 0 when it must go step by step
+// (held-out evaluation points, a data-parallel job, parameters on several devices).
+int64_t deferred_every(const LrFinderOptions& o, optim::Optimizer& opt) {
+  if (o.val_every > 0 || grad_reducer_for(opt) != nullptr || opt.params().empty()) return 0;
+  const Device dev = opt.params().front().second.device();
+  for (const auto& [name, p] : opt.params())
+    if (p.device() != dev) return 0;
+  const int64_t every = o.sync_every > 0 ? o.sync_every : (dev.is_cuda() ? kSyncEveryCuda : 1);
+  return every > 1 || (o.cuda_graph && dev.is_cuda()) ? every : 0;
+}
+
+// The range test with steps the host does not wait for (train/step_runner.h): the smoothing and
+// the divergence rule run on the device, the records come back every `every` steps. The curve is
+// the one run_range_test draws, except after a skipped step: the rates of the rest of that window
+// were chosen one ramp step ahead.
+LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& model,
+                            optim::Optimizer& opt, BatchStream& stream) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ramp = make_ramp(o);
+  std::optional<ProgressBar> bar = make_bar(o);
+  StepRunnerOptions ro;
+  ro.sync_every = every;
+  ro.cuda_graph = o.cuda_graph;
+  ro.clip_grad_norm = o.clip_grad_norm;
+  ro.label_smoothing = o.label_smoothing;
+  ro.accuracy = false;
+  ro.halt_on_nonfinite_loss = false;  // a skip, as run_range_test counts it
+  ro.max_skips = o.max_skips;
+  ro.smooth_beta = o.smooth_beta;
+  ro.diverge_th = o.diverge_th;
+  ro.generators = o.generators;
+  StepRunner runner(model, opt, ro);
+  LrFinderResult r;
+  int64_t updates = 0, images = 0;
+  data::Batch batch;
+  bool done = false;
+  while (!done && updates + runner.pending() < o.num_steps) {
+    const double lr = ramp->lr(updates + runner.pending());
+    opt.set_lr(lr);
+    stream.next(batch);
+    runner.enqueue(batch);
+    if (!runner.due() && updates + runner.pending() < o.num_steps) continue;
+    double last_smoothed = kNaN, last_loss = kNaN;
+    for (const StepRecord& rec : runner.drain()) {
+      if (rec.halted && rec.halt_reason == 0) break;  // gated off after the halt
+      images += rec.samples;
+      r.lrs.push_back(rec.lr);
+      r.losses.push_back(rec.loss);
+      last_loss = rec.loss;
+      if (!rec.applied) {
+        ++r.skipped;
+        r.steps.push_back(updates);
+        r.smoothed.push_back(kNaN);
+      } else {
+        r.steps.push_back(updates++);
+        r.smoothed.push_back(rec.smoothed);
+        last_smoothed = rec.smoothed;
+      }
+      if (rec.halt_reason != 0) {
+        r.diverged = true;
+        done = true;
+        break;
+      }
+    }
+    if (bar)
+      bar->update(updates, images,
+                  {{"lr", format_double("%.3g", lr)},
+                   {"loss", format_double("%.4f", last_loss)},
+                   {"smoothed", format_double("%.4f", last_smoothed)}});
+  }
+  finish(o, r, updates, t0, bar);
+  return r;
+}
+
 }  // namespace
 
 LrFinderResult run_range_test(const LrFinderOptions& o,
@@ -65,20 +179,8 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
   CYCLONE_CHECK(o.val_every <= 0 || eval != nullptr,
                 "lr range test: val_every > 0 needs a held-out evaluation");
   const auto t0 = std::chrono::steady_clock::now();
-  schedulers::Params spec;
-  spec.set_text("policy", "range_test")
-      .set_number("start_lr", o.start_lr)
-      .set_number("end_lr", o.end_lr)
-      .set_integer("num_steps", o.num_steps)
-      .set_text("mode", o.exponential ? "exp" : "linear");
-  const auto ramp = schedulers::make_policy(spec);
-
-  std::optional<ProgressBar> bar;
-  if (o.progress_mode != -2) {
-    ProgressOptions po;
-    po.mode = o.progress_mode;
-    bar.emplace(o.label, o.num_steps, "img", po);
-  }
+  const auto ramp = make_ramp(o);
+  std::optional<ProgressBar> bar = make_bar(o);
 
   LrFinderResult r;
   SmoothedLoss smooth(o.smooth_beta);
@@ -130,19 +232,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
                    {"smoothed", format_double("%.4f", smooth.value())}});
     if (r.diverged) break;
   }
-  r.stopped_at = updates;
-  r.suggestions = suggest_lr(r.lrs, r.smoothed);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (bar) {
-    std::string line = o.label + ": " + std::to_string(updates) + " steps in " +
-                       format_duration(r.seconds) +
-                       (r.diverged ? ", stopped at divergence" : ", reached end_lr");
-    if (r.suggestions.valid)
-      line += format_double(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
-              format_double(", steepest %.3g", r.suggestions.steepest_lr) +
-              format_double(", valley %.3g", r.suggestions.valley_lr);
-    bar->finish(line);
-  }
+  finish(o, r, updates, t0, bar);
   return r;
 }
 
@@ -172,7 +262,10 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
   };
   LrFinderResult r;
   try {
-    r = run_range_test(o, step, val ? std::function<double()>(eval) : nullptr);
+    if (const int64_t every = deferred_every(o, optimizer); every > 0)
+      r = run_deferred(o, every, model, optimizer, stream);
+    else
+      r = run_range_test(o, step, val ? std::function<double()>(eval) : nullptr);
   } catch (...) {
     if (snapshot) snapshot->restore(model, optimizer);
     model.train(was_training);

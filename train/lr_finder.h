@@ -46,6 +46,11 @@ struct LrFinderOptions {
   bool restore = true;      // put the model, optimizer and RNG back afterwards
   std::vector<std::shared_ptr<Generator>> generators;  // the model's random streams (dropout)
   int progress_mode = -1;  // ProgressBar mode: -1 auto, 0 plain lines, 1 terminal bar, -2 none
+  // Steps the host does not wait for (train/step_runner.h, TrainerOptions::sync_every): 0 picks
+  // automatically (every 50 steps on a GPU, every step on the CPU). The smoothing and divergence
+  // rule then run on the device; not with val_every > 0 nor in a data-parallel job.
+  int64_t sync_every = 0;
+  bool cuda_graph = true;
   std::string label = "lr range test";
 };
 

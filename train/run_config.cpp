@@ -263,6 +263,8 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       t.fail("trainer.lr_scaling", "= \"" + s.lr_scaling + "\" is not one of linear, sqrt, none");
     s.lr_warmup_epochs = t.num("lr_warmup_epochs", -1);
     s.sync_batch_norm = t.boolean("sync_batch_norm", false);
+    o.sync_every = t.integer("sync_every", 0, 0);
+    o.cuda_graph = t.boolean("cuda_graph", true);
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
     o.checkpoint_every_steps = t.integer("checkpoint_every_steps", 0, 0);

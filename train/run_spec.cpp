@@ -182,6 +182,8 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.lr_scaling = o.lr_scaling;
   s.lr_warmup_epochs = o.lr_warmup_epochs;
   s.sync_batch_norm = o.sync_bn;
+  t.sync_every = o.sync_every;
+  t.cuda_graph = !o.no_cuda_graph;
   t.checkpoint_every = o.checkpoint_every;
   t.early_stop_patience = o.early_stop_patience;
   t.snapshot_ensemble = o.cycle && o.policy == "sgdr";

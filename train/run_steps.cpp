@@ -98,6 +98,8 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   const std::string& prog = spec.program;
   LrFinderOptions fo = finder.options;
   fo.generators = {c.dropout_gen};
+  fo.sync_every = spec.trainer.sync_every;  // the trainer's read-back rule, for the test too
+  fo.cuda_graph = spec.trainer.cuda_graph;
   if (!writes_files()) fo.progress_mode = -2;
   const int64_t limit = spec.trainer.limit_train_batches;
   const int64_t per_epoch = limit > 0 ? std::min(limit, train.num_batches()) : train.num_batches();

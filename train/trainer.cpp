@@ -18,6 +18,7 @@
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/step.h"
+#include "cyclone/train/step_runner.h"
 #include "cyclone/train/tensorboard.h"
 
 namespace cyclone::train {
@@ -157,19 +158,23 @@ struct Trainer::Impl {
     return write_checkpoint(o.checkpoint_dir, name, model, opt, state_json());
   }
 
-  double lr_now() const {
-    const double base = plateau ? st.plateau->lr : policy.lr(st.step);
+  // The policies' values at update `step` (st.step, or ahead of it by the steps a StepRunner has
+  // enqueued and not yet reported).
+  double lr_at(int64_t step) const {
+    const double base = plateau ? st.plateau->lr : policy.lr(step);
     if (o.lr_scale == 1) return base;
     const double ramp = o.lr_scale_warmup_steps > 0
-                            ? std::min(1.0, double(st.step) / double(o.lr_scale_warmup_steps))
+                            ? std::min(1.0, double(step) / double(o.lr_scale_warmup_steps))
                             : 1.0;
     return base * (1 + (o.lr_scale - 1) * ramp);
   }
-  void set_hyperparams() {
-    opt.set_lr(lr_now());
+  void set_hyperparams(int64_t step) {
+    opt.set_lr(lr_at(step));
     if (!plateau)
-      if (auto m = policy.momentum(st.step)) opt.set_momentum(*m);
+      if (auto m = policy.momentum(step)) opt.set_momentum(*m);
   }
+  // Steps the host does not wait for (train/step_runner.h), or null for train_step every batch.
+  std::unique_ptr<StepRunner> make_runner() const;
 
   FitResult fit();
 };
@@ -222,6 +227,26 @@ const std::vector<double>& Trainer::losses() const { return impl_->losses; }
 
 FitResult Trainer::fit() { return impl_->fit(); }
 
+std::unique_ptr<StepRunner> Trainer::Impl::make_runner() const {
+  // Data parallel: the collectives of every step (train_step) decide on the host.
+  if (grad_reducer_for(opt) != nullptr || opt.params().empty()) return nullptr;
+  const Device dev = opt.params().front().second.device();
+  for (const auto& [name, p] : opt.params())
+    if (p.device() != dev) return nullptr;  // a model across devices: step by step
+  const int64_t every = o.sync_every > 0 ? o.sync_every : (dev.is_cuda() ? kSyncEveryCuda : 1);
+  if (every <= 1 && !(o.cuda_graph && dev.is_cuda())) return nullptr;
+  StepRunnerOptions ro;
+  ro.sync_every = every;
+  ro.cuda_graph = o.cuda_graph;
+  ro.clip_grad_norm = o.clip_grad_norm;
+  ro.label_smoothing = o.label_smoothing;
+  ro.accuracy = true;
+  ro.halt_on_nonfinite_loss = true;
+  ro.max_skips = o.max_consecutive_skips;
+  ro.generators = o.generators;
+  return std::make_unique<StepRunner>(model, opt, ro);
+}
+
 FitResult Trainer::Impl::fit() {
   const auto wall0 = Clock::now();
   InterruptGuard guard;
@@ -253,6 +278,8 @@ FitResult Trainer::Impl::fit() {
   apply_phases_through(st.epoch);
   train_mode();
   sync_from_root(model);  // every rank starts from rank 0's weights (a no-op alone)
+  const std::unique_ptr<StepRunner> runner = make_runner();
+  bool graph_reported = false;
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
 
@@ -278,11 +305,8 @@ FitResult Trainer::Impl::fit() {
     so.label_smoothing = o.label_smoothing;
     so.accuracy = true;
     auto t_epoch = Clock::now();
-    while (st.batch < per_epoch && train.next(batch)) {
-      if (restarts.count(st.step)) save_snapshot();
-      set_hyperparams();
-      const double lr = opt.lr();
-      const StepResult s = train_step(model, opt, batch, so);
+    // One finished step's bookkeeping; true when the epoch loop must end (divergence, a stop).
+    auto process = [&](const StepResult& s, double lr, double m) -> bool {
       ++st.batch;
       losses.push_back(s.loss);
       stop = stop || s.stop;
@@ -303,11 +327,11 @@ FitResult Trainer::Impl::fit() {
           r.last_checkpoint = resolve_checkpoint(o.checkpoint_dir);
         if (!r.last_checkpoint.empty())
           r.message += "; the last good checkpoint is " + r.last_checkpoint;
-        break;
+        return true;
       }
       if (!s.applied) {
         ++st.skipped;
-        continue;
+        return stop;
       }
       ++st.step;
       ++st.epoch_updates;
@@ -315,7 +339,6 @@ FitResult Trainer::Impl::fit() {
       st.epoch_acc_sum += s.accuracy * s.samples;
       st.epoch_samples += s.samples;
       if (step_log && o.log_every_steps > 0 && st.step % o.log_every_steps == 0) {
-        const double m = opt.momentum();
         const double wall = st.train_seconds + st.epoch_train_seconds + since(t_epoch);
         step_log->row({double(st.step), double(st.epoch + 1), s.loss, lr, m, s.grad_norm, wall});
         if (tb)
@@ -335,7 +358,60 @@ FitResult Trainer::Impl::fit() {
         bar->update(st.batch, st.epoch_samples,
                     {{"loss", format_double("%.4f", st.epoch_loss_sum / st.epoch_samples)},
                      {"lr", format_double("%.3g", lr)}});
-      if (stop) break;
+      return stop;
+    };
+    // Deferred steps: read the runner's records back and process them in order. An interrupt
+    // seen now stops after the last of them (every one of them changed the weights).
+    auto drain = [&]() -> bool {
+      const bool interrupted = interrupt_requested();
+      const std::vector<StepRecord> recs = runner->drain();
+      for (size_t i = 0; i < recs.size(); ++i) {
+        const StepRecord& rec = recs[i];
+        if (rec.halted && rec.halt_reason == 0) break;  // gated off after the halt: not steps
+        StepResult s;
+        s.loss = rec.loss;
+        s.samples = rec.samples;
+        s.grad_norm = rec.grad_norm;
+        s.accuracy = rec.accuracy;
+        s.applied = rec.applied;
+        s.stop = interrupted && i + 1 == recs.size();
+        if (process(s, rec.lr, rec.momentum)) return true;
+      }
+      return false;
+    };
+    int64_t enqueued = st.batch;  // batches of this epoch handed to a step
+    bool ended = false;
+    while (enqueued < per_epoch && train.next(batch)) {
+      ++enqueued;
+      if (!runner) {
+        if (restarts.count(st.step)) save_snapshot();
+        set_hyperparams(st.step);
+        const double lr = opt.lr(), m = opt.momentum();
+        if ((ended = process(train_step(model, opt, batch, so), lr, m))) break;
+        continue;
+      }
+      // The policy clock of this step, if every pending one turns out applied.
+      if (runner->pending() > 0 && restarts.count(st.step + runner->pending()) && (ended = drain()))
+        break;
+      if (runner->pending() == 0 && restarts.count(st.step)) save_snapshot();
+      set_hyperparams(st.step + runner->pending());
+      runner->enqueue(batch);
+      const int64_t ahead = st.step + runner->pending();
+      const bool checkpoint_due =
+          o.checkpoint_every_steps > 0 && ahead % o.checkpoint_every_steps == 0;
+      if ((runner->due() || enqueued >= per_epoch || checkpoint_due || interrupt_requested()) &&
+          (ended = drain()))
+        break;
+    }
+    if (runner && !ended && runner->pending() > 0) drain();  // the loader ended early
+    if (runner && !graph_reported && !runner->graph_status().empty() && !silent) {
+      const std::string line = "steps: read back every " + std::to_string(runner->sync_every()) +
+                               ", CUDA graph " + runner->graph_status();
+      if (bar)
+        log_to_file(line);
+      else
+        log_print("%s\n", line.c_str());
+      graph_reported = true;
     }
     st.epoch_train_seconds += since(t_epoch);
     if (r.status == "diverged") {

@@ -76,7 +76,9 @@ __global__ void __launch_bounds__(kOptimBlock)
     fused_kernel(const OptimTensorEntry* __restrict__ tensors,
                  const OptimGroupParams* __restrict__ groups,
                  const OptimChunkEntry* __restrict__ chunks, int64_t num_chunks,
-                 const OptimScalars* __restrict__ scalars, OptimConfig cfg, unsigned mask) {
+                 const OptimScalars* __restrict__ scalars, const float* __restrict__ gate,
+                 OptimConfig cfg, unsigned mask) {
+  if (gate != nullptr && !(*gate > 0.f)) return;  // the step was skipped on the device
   const OptimScalars s = *scalars;
   for (int64_t k = blockIdx.x; k < num_chunks; k += gridDim.x) {
     const OptimChunkEntry ch = chunks[k];
@@ -95,7 +97,9 @@ __global__ void __launch_bounds__(kOptimBlock)
 template <OptimAlgo kAlgo, class T>
 __global__ void __launch_bounds__(kOptimBlock)
     single_kernel(OptimTensorEntry e, OptimGroupParams group,
-                  const OptimScalars* __restrict__ scalars, OptimConfig cfg, unsigned mask) {
+                  const OptimScalars* __restrict__ scalars, const float* __restrict__ gate,
+                  OptimConfig cfg, unsigned mask) {
+  if (gate != nullptr && !(*gate > 0.f)) return;
   const OptimCoeffs<T> c = optim_coeffs<T>(cfg, *scalars, group, e.step_lag, e.mu_product);
   if (e.mu_product != nullptr && blockIdx.x == 0 && threadIdx.x == 0)
     optim_store_mu_product(cfg, c, e.mu_product);
@@ -154,7 +158,8 @@ struct ScalarsStaging {
 
 }  // namespace
 
-void optim_update(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars) {
+void optim_update(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars,
+                  const float* gate) {
   const OptimConfig cfg = plan.config();
   const unsigned mask = optim_slot_mask(cfg);
   const auto* base = static_cast<const uint8_t*>(plan.device_table().raw_data());
@@ -165,13 +170,14 @@ void optim_update(Context& ctx, const OptimPlan& plan, const OptimScalars* scala
   CYCLONE_DISPATCH_FLOAT(plan.dtype(), T, [&] {
     dispatch_optim(cfg.algo, [&]<OptimAlgo kAlgo>() {
       fused_kernel<kAlgo, T><<<grid_for_chunks(n), kOptimBlock, 0, stream_of(ctx)>>>(
-          tensors, groups, chunks, n, scalars, cfg, mask);
+          tensors, groups, chunks, n, scalars, gate, cfg, mask);
     });
   });
   gpu::check_launch("optim_update (fused)", ctx.stream());
 }
 
-void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars) {
+void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars,
+                             const float* gate) {
   const OptimConfig cfg = plan.config();
   const unsigned mask = optim_slot_mask(cfg);
   for (const OptimTensorArgs& t : plan.tensors()) {
@@ -198,7 +204,7 @@ void optim_update_per_tensor(Context& ctx, const OptimPlan& plan, const OptimSca
     CYCLONE_DISPATCH_FLOAT(plan.dtype(), T, [&] {
       dispatch_optim(cfg.algo, [&]<OptimAlgo kAlgo>() {
         single_kernel<kAlgo, T>
-            <<<grid, kOptimBlock, 0, stream_of(ctx)>>>(e, group, scalars, cfg, mask);
+            <<<grid, kOptimBlock, 0, stream_of(ctx)>>>(e, group, scalars, gate, cfg, mask);
       });
     });
     gpu::check_launch("optim_update (per tensor)", ctx.stream());

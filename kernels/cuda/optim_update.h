@@ -29,9 +29,11 @@ struct OptimChunkEntry {
 };
 
 namespace cuda {
-CYCLONE_CUDA_FN(void optim_update(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars))
+// `gate`: null, or one device float read by every block: the update is made only when positive.
+CYCLONE_CUDA_FN(void optim_update(Context& ctx, const OptimPlan& plan, const OptimScalars* scalars,
+                                  const float* gate))
 CYCLONE_CUDA_FN(void optim_update_per_tensor(Context& ctx, const OptimPlan& plan,
-                                             const OptimScalars* scalars))
+                                             const OptimScalars* scalars, const float* gate))
 // Pinned staging ring for OptimScalarsBuffer::upload on `device`.
 CYCLONE_CUDA_FN(std::shared_ptr<void> make_scalars_staging(int device))
 // Stages `host` in the ring and enqueues its copy to `dst` on ctx's stream.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "common/test_util.h"
 #include "cyclone/kernels/optim_update.h"
@@ -262,6 +263,56 @@ TEST_P(OptimUpdateParity, FusedAndPerTensorMatchCpu) {
       }
     }
   }
+}
+
+// The gate (kernels/step_guard.h's output): 0 or NaN leaves every parameter and state slot as it
+// was, 1 is the ungated update; both launch flavours read it on the device.
+TEST_P(OptimUpdateParity, GateSkipsTheUpdateOnTheDevice) {
+  const Device d = device();
+  for (const Config& c : all_configs()) {
+    SCOPED_TRACE(c.name);
+    const auto ref = make_tensors(c.cfg, Device::cpu(), 4);
+    // Own copies (copy_to keeps CPU tensors as they are): clone every tensor.
+    auto fresh = [&] {
+      auto c = copy_to(ref, d);
+      for (auto& t : c) {
+        t.param = t.param.detach().clone();
+        t.grad = t.grad.detach().clone();
+        for (Tensor& st : t.state)
+          if (st.defined()) st = st.clone();
+        if (t.mu_product.defined()) t.mu_product = t.mu_product.clone();
+      }
+      return c;
+    };
+    const auto open = fresh(), shut = fresh(), nan = fresh();
+    OptimPlan plan_ref(c.cfg, make_groups(), ref), plan_open(c.cfg, make_groups(), open),
+        plan_shut(c.cfg, make_groups(), shut), plan_nan(c.cfg, make_groups(), nan);
+    std::vector<std::vector<double>> before;
+    for (const auto& t : shut) before.push_back(testing::values(t.param));
+    OptimScalarsBuffer buf_ref, buf;
+    Context& ctx = Context::current(d);
+    buf_ref.set(scalars_for(c.cfg, 1));
+    buf.set(scalars_for(c.cfg, 1));
+    buf.upload(ctx);
+    const float one = 1.f, zero = 0.f, qnan = std::numeric_limits<float>::quiet_NaN();
+    kernels::optim_update(Context::current(Device::cpu()), plan_ref, buf_ref);
+    kernels::optim_update(ctx, plan_open, buf, Tensor::from_host(&one, {1}, DType::kFloat32, d));
+    kernels::optim_update(ctx, plan_shut, buf, Tensor::from_host(&zero, {1}, DType::kFloat32, d));
+    kernels::optim_update_per_tensor(ctx, plan_nan, buf,
+                                     Tensor::from_host(&qnan, {1}, DType::kFloat32, d));
+    ctx.synchronize();
+    for (size_t i = 0; i < ref.size(); ++i) {
+      EXPECT_TRUE(testing::all_close(open[i].param, ref[i].param, 1e-5, 1e-6)) << "tensor " << i;
+      EXPECT_EQ(testing::values(shut[i].param), before[i]) << "tensor " << i << " gate 0";
+      EXPECT_EQ(testing::values(nan[i].param), before[i]) << "tensor " << i << " gate NaN";
+    }
+  }
+  const auto t = make_tensors(all_configs().front().cfg, d, 1);
+  OptimPlan plan(all_configs().front().cfg, make_groups(), t);
+  OptimScalarsBuffer buf;
+  EXPECT_THROW(
+      kernels::optim_update(Context::current(d), plan, buf, Tensor::zeros({2}, DType::kFloat32, d)),
+      Error);
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(OptimUpdateParity);

@@ -139,6 +139,7 @@ std::vector<ValueCase> value_cases() {
       {"manifest", "m.json", [](O o) { return o.manifest == "m.json"; }},
       {"lr_scaling", "sqrt", [](O o) { return o.lr_scaling == "sqrt"; }},
       {"lr_warmup_epochs", "2.5", [](O o) { return o.lr_warmup_epochs == 2.5; }},
+      {"sync_every", "10", [](O o) { return o.sync_every == 10; }},
   };
 }
 
@@ -153,13 +154,13 @@ TEST(BestLrOptionsTest, EveryValueFlagInBothSyntaxes) {
 
 TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   const std::string help = best_lr_help();
-  std::vector<std::string> flags = {"cycle",   "no_plots",    "save_model",
-                                    "summary", "no_download", "sync_bn"};
+  std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",   "summary",
+                                    "no_download", "sync_bn",  "no_cuda_graph"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 47u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 49u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
-    const bool boolean = i < 6;  // "--cycle  description", others "--lr_min=LR  description"
+    const bool boolean = i < 7;  // "--cycle  description", others "--lr_min=LR  description"
     EXPECT_NE(help.find("  --" + f + (boolean ? " " : "=")), std::string::npos) << f;
   }
   // Exactly those flags (plus -h, --help), no undocumented extra.
@@ -170,15 +171,16 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
 
 TEST(BestLrOptionsTest, Booleans) {
   for (const std::string f :
-       {"cycle", "no_plots", "save_model", "summary", "no_download", "sync_bn"}) {
+       {"cycle", "no_plots", "save_model", "summary", "no_download", "sync_bn", "no_cuda_graph"}) {
     SCOPED_TRACE(f);
     const auto get = [&](const BestLrOptions& o) {
-      return f == "cycle"        ? o.cycle
-             : f == "no_plots"   ? o.no_plots
-             : f == "save_model" ? o.save_model
-             : f == "summary"    ? o.summary
-             : f == "sync_bn"    ? o.sync_bn
-                                 : o.no_download;
+      return f == "cycle"           ? o.cycle
+             : f == "no_plots"      ? o.no_plots
+             : f == "save_model"    ? o.save_model
+             : f == "summary"       ? o.summary
+             : f == "sync_bn"       ? o.sync_bn
+             : f == "no_cuda_graph" ? o.no_cuda_graph
+                                    : o.no_download;
     };
     EXPECT_FALSE(get(parse({})));
     EXPECT_TRUE(get(parse({"--" + f})));

@@ -293,6 +293,39 @@ TEST(LrFinderTest, CsvHasOneRowPerPoint) {
   EXPECT_EQ(l2, "1,0.002,nan,nan");
 }
 
+// The deferred range test (losses read back every 7 steps, smoothing and divergence decided on
+// the device) draws the same curve, stops at the same step and suggests the same rates as the
+// step-by-step one, and still puts everything back.
+TEST(LrFinderTest, DeferredReadBackGivesTheSameCurveAndStop) {
+  auto run = [](int64_t sync_every) {
+    testing::Problem p;
+    LrFinderOptions o;
+    o.num_steps = 60;
+    o.end_lr = 1e4;  // diverges well before the end
+    o.progress_mode = -2;
+    o.sync_every = sync_every;
+    o.generators = {p.dropout_gen};
+    const std::vector<double> before = state_values(*p.model, *p.opt);
+    LrFinderResult r = find_lr(*p.model, *p.opt, *p.train, o);
+    EXPECT_EQ(state_values(*p.model, *p.opt), before) << "sync_every " << sync_every;
+    return r;
+  };
+  const LrFinderResult a = run(1), b = run(7);
+  ASSERT_TRUE(a.diverged);
+  EXPECT_TRUE(b.diverged);
+  EXPECT_LT(a.stopped_at, 60);
+  EXPECT_EQ(b.stopped_at, a.stopped_at);
+  ASSERT_EQ(b.lrs.size(), a.lrs.size());
+  for (size_t i = 0; i < a.lrs.size(); ++i) {
+    EXPECT_EQ(b.steps[i], a.steps[i]);
+    EXPECT_DOUBLE_EQ(b.lrs[i], a.lrs[i]);
+    EXPECT_NEAR(b.losses[i], a.losses[i], 1e-5 * std::max(1.0, std::abs(a.losses[i]))) << i;
+    EXPECT_NEAR(b.smoothed[i], a.smoothed[i], 1e-5 * std::max(1.0, std::abs(a.smoothed[i]))) << i;
+  }
+  EXPECT_DOUBLE_EQ(b.suggestions.min_loss_lr, a.suggestions.min_loss_lr);
+  EXPECT_DOUBLE_EQ(b.suggestions.valley_lr, a.suggestions.valley_lr);
+}
+
 TEST(LrFinderTest, BadOptionsAreErrors) {
   testing::Problem p;
   LrFinderOptions o;

@@ -97,6 +97,22 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
             "dp.json");
       },
       {"trainer.lr_scaling", "cubic", "linear, sqrt, none"});
+  // Deferred read-back and CUDA graphs (train/step_runner.h): automatic and on by default.
+  EXPECT_EQ(d.trainer.sync_every, 0);
+  EXPECT_TRUE(d.trainer.cuda_graph);
+  const RunSpec g = parse_run_config(
+      R"({"dataset": {"name": "mnist"}, "lr_finder": {},
+          "trainer": {"sync_every": 25, "cuda_graph": false}})",
+      "g.json");
+  EXPECT_EQ(g.trainer.sync_every, 25);
+  EXPECT_FALSE(g.trainer.cuda_graph);
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"sync_every": -3}})",
+            "g.json");
+      },
+      {"trainer.sync_every", "-3"});
 }
 
 TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {

@@ -182,6 +182,61 @@ TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     for (double v : ::cyclone::testing::values(t)) ASSERT_TRUE(std::isfinite(v)) << n;
 }
 
+// Reading the losses back every 5 steps (train/step_runner.h) instead of every step trains the
+// same model: same per-epoch losses and accuracies, same step log, same final weights.
+TEST(TrainerTest, DeferredReadBackTrainsAsEveryStep) {
+  auto run = [](int64_t sync_every, const std::string& dir) {
+    auto p = std::make_unique<testing::Problem>();
+    auto policy = schedulers::make_policy(kPolicy);
+    TrainerOptions o = quiet(3);
+    o.generators = {p->dropout_gen};
+    o.sync_every = sync_every;
+    o.clip_grad_norm = 1.0;
+    o.log_dir = fresh_dir(dir);
+    o.log_every_steps = 3;
+    const FitResult r = Trainer(*p->model, *p->opt, *policy, *p->train, p->test.get(), o).fit();
+    return std::make_pair(r, std::move(p));
+  };
+  const auto [a, pa] = run(1, "sync1");
+  const auto [b, pb] = run(5, "sync5");
+  EXPECT_EQ(b.status, "completed");
+  EXPECT_EQ(b.steps, a.steps);
+  ASSERT_EQ(b.history.size(), a.history.size());
+  for (size_t e = 0; e < a.history.size(); ++e) {
+    EXPECT_NEAR(b.history[e].train_loss, a.history[e].train_loss, 1e-6) << "epoch " << e;
+    EXPECT_DOUBLE_EQ(b.history[e].train_accuracy, a.history[e].train_accuracy);
+    EXPECT_NEAR(b.history[e].eval->loss, a.history[e].eval->loss, 1e-6);
+    EXPECT_DOUBLE_EQ(b.history[e].lr, a.history[e].lr);
+  }
+  const std::string dir = ::testing::TempDir() + "/cyclone_trainer_";
+  EXPECT_EQ(count_lines(dir + "sync5/steps.csv"), 1 + a.steps / 3);
+  EXPECT_EQ(count_lines(dir + "sync1/steps.csv"), 1 + a.steps / 3);
+  const NamedTensors wa = pa->model->state_dict(), wb = pb->model->state_dict();
+  for (size_t i = 0; i < wa.size(); ++i)
+    EXPECT_TRUE(::cyclone::testing::all_close(wb[i].second, wa[i].second, 1e-5, 1e-6))
+        << wa[i].first;
+}
+
+// The divergence of a deferred run is found when the records come back, at the same step, with
+// the same message, and the weights are those of the last good step.
+TEST(TrainerTest, DeferredReadBackStopsAtTheSameDivergentStep) {
+  auto run = [](int64_t sync_every) {
+    testing::Problem p;
+    auto policy = schedulers::make_policy(
+        R"({"policy": "sequence", "parts": [{"policy": "constant", "lr": 0.05, "steps": 11},
+                                            {"policy": "constant", "lr": 1e12}]})");
+    TrainerOptions o = quiet(5);
+    o.generators = {p.dropout_gen};
+    o.sync_every = sync_every;
+    return Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  };
+  const FitResult a = run(1), b = run(8);
+  EXPECT_EQ(a.status, "diverged");
+  EXPECT_EQ(b.status, a.status);
+  EXPECT_EQ(b.message, a.message);
+  EXPECT_EQ(b.steps, a.steps);
+}
+
 TEST(TrainerTest, EarlyStoppingAfterPatienceEpochsWithoutImprovement) {
   testing::Problem p;
   // lr 0: nothing changes, so the accuracy never improves after epoch 1.

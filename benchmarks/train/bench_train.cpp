@@ -1,0 +1,293 @@
+// cyclone_bench_train: end-to-end training throughput, the side of the comparison that
+// benchmarks/pytorch/train.py measures for PyTorch (same workloads, steps, policy, data pool,
+// timing and JSON; read that script's docstring for the details both follow):
+//   lenet5-train-bs64, lenet5-train-bs128 (1x28x28), resnet56-train-bs128, wrn-28-10-train-bs128
+//   (3x32x32), lenet5-range-test-4000 (batch 128, lr 1e-5 -> 1e-1 exponential, momentum 0.9).
+// One step: zero the gradients, forward (training mode), cross-entropy, backward, SGD (momentum
+// 0.9, weight decay 5e-4) with lr and momentum from 1cycle (max_lr 0.1, 0.95 -> 0.85) set every
+// step, through train/step_runner.h: engine "cyclone" replays the step from a CUDA graph and reads
+// the losses back every --sync_every steps; "cyclone-eager" launches every kernel (no graph) with
+// the same read-back. The range test computes its smoothed loss on the device; like the PyTorch
+// script it never stops early (the divergence threshold is off so every step does the same work).
+// Inputs: 8 batches made on the device up front, step i uses batch i % 8 (a device-to-device copy
+// into the graph's input buffers is part of each step).
+//
+// Timing: --warmup steps (graph capture, cuDNN's search), then --reps reps of --steps steps each
+// timed whole: synchronise, host clock, the steps and their last read-back, synchronise.
+// ms_per_step is the median rep over its steps; peak_mem_mb is the caching allocator's peak over
+// the timed reps (the CPU allocator's, never reset, on the CPU). Prints one JSON object:
+//   {"device", "driver", "cuda", "cudnn", "git_rev", "date", "runs": [{"workload", "engine",
+//    "precision", "images_per_s", "ms_per_step", "peak_mem_mb", "steps", "reps",
+//    "ms_per_step_reps", "graph"}]}
+// Precisions: fp32 (IEEE) and tf32 (Context::set_allow_tf32). bf16 is not implemented yet.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cyclone/core/cuda/caching_allocator.h"
+#include "cyclone/core/cuda/runtime.h"
+#include "cyclone/cyclone.h"
+#include "cyclone/kernels/random.h"
+#include "cyclone/train/snapshot.h"
+#include "cyclone/train/step_runner.h"
+
+using namespace cyclone;
+using json = nlohmann::json;
+
+namespace {
+// A bad command line: one line and exit status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+}  // namespace
+
+namespace {
+
+struct Workload {
+  std::string name, model;
+  int64_t batch, channels, hw;
+  bool range_test;
+};
+
+const std::vector<Workload>& workloads() {
+  static const std::vector<Workload> w = {
+      {"lenet5-train-bs64", "lenet5", 64, 1, 28, false},
+      {"lenet5-train-bs128", "lenet5", 128, 1, 28, false},
+      {"resnet56-train-bs128", "resnet56", 128, 3, 32, false},
+      {"wrn-28-10-train-bs128", "wrn-28-10", 128, 3, 32, false},
+      {"lenet5-range-test-4000", "lenet5", 128, 1, 28, true},
+  };
+  return w;
+}
+
+struct Args {
+  std::string device = "auto", workloads, engines = "cyclone,cyclone-eager",
+              precisions = "fp32,tf32", device_name, driver, git_rev;
+  int64_t steps = 100, reps = 5, warmup = 20, range_steps = 4000, range_reps = 3, sync_every = 50;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');)
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
+bool listed(const std::string& list, const std::string& x) {
+  if (list.empty()) return true;
+  const auto v = split(list);
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  std::map<std::string, std::string*> text = {
+      {"device", &a.device},         {"workloads", &a.workloads},     {"engines", &a.engines},
+      {"precisions", &a.precisions}, {"device_name", &a.device_name}, {"driver", &a.driver},
+      {"git_rev", &a.git_rev}};
+  std::map<std::string, int64_t*> num = {
+      {"steps", &a.steps},           {"reps", &a.reps},
+      {"warmup", &a.warmup},         {"range_steps", &a.range_steps},
+      {"range_reps", &a.range_reps}, {"sync_every", &a.sync_every}};
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    const auto eq = s.find('=');
+    if (s.rfind("--", 0) != 0 || eq == std::string::npos)
+      throw UsageError("cyclone_bench_train: expected --flag=value, got '" + s +
+                       "' (flags: --device --workloads --engines --precisions --steps --reps "
+                       "--warmup --range_steps --range_reps --sync_every --device_name --driver "
+                       "--git_rev)");
+    const std::string k = s.substr(2, eq - 2), v = s.substr(eq + 1);
+    if (auto it = text.find(k); it != text.end()) {
+      *it->second = v;
+    } else if (auto jt = num.find(k); jt != num.end()) {
+      try {
+        *jt->second = std::stoll(v);
+      } catch (...) {
+        throw UsageError("cyclone_bench_train: --" + k + "=" + v + " is not an integer");
+      }
+      if (*jt->second < 1) throw UsageError("cyclone_bench_train: --" + k + " must be >= 1");
+    } else {
+      throw UsageError("cyclone_bench_train: unknown flag --" + k);
+    }
+  }
+  return a;
+}
+
+std::string version_of(const std::string& versions, const std::string& key) {
+  const auto p = versions.find(key + " ");
+  if (p == std::string::npos) return "";
+  const auto b = p + key.size() + 1;
+  return versions.substr(b, versions.find(',', b) - b);
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind("model name", 0) == 0) return "cpu: " + l.substr(l.find(':') + 2);
+  return "cpu";
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+json run_case(const Args& a, const Workload& w, Device dev, const std::string& engine,
+              const std::string& precision) {
+  const std::string name =
+      w.range_test ? "lenet5-range-test-" + std::to_string(a.range_steps) : w.name;
+  json row = {{"workload", name}, {"engine", engine}, {"precision", precision}};
+  Context& ctx = Context::current(dev);
+  ctx.set_allow_tf32(precision == "tf32");
+  ModelOptions mo;
+  mo.in_channels = static_cast<int>(w.channels);
+  mo.height = mo.width = static_cast<int>(w.hw);
+  mo.num_classes = 10;
+  mo.device = dev;
+  mo.seed = 1;
+  auto model = make_model(w.model, mo);
+  model->train();
+  auto opt = optim::make_optimizer("sgd", model->named_parameters(),
+                                   R"({"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4})");
+  std::vector<data::Batch> pool;
+  for (uint64_t i = 0; i < 8; ++i) {
+    data::Batch b;
+    b.images = Tensor::empty({w.batch, w.channels, w.hw, w.hw}, DType::kFloat32, dev);
+    kernels::uniform_(ctx, b.images, -1, 1, 2, i << 32);
+    Tensor u = Tensor::empty({w.batch}, DType::kFloat32, dev);
+    kernels::uniform_(ctx, u, 0, 10, 3, i << 32);
+    b.labels = Tensor::empty({w.batch}, DType::kInt32, dev);
+    kernels::cast(ctx, u, b.labels);  // truncation: uniform over 0..9
+    pool.push_back(b);
+  }
+  const int64_t steps = w.range_test ? a.range_steps : a.steps;
+  const int64_t reps = w.range_test ? a.range_reps : a.reps;
+  std::unique_ptr<schedulers::Policy> policy;
+  if (w.range_test) {
+    policy = schedulers::make_policy(json{
+        {"policy", "range_test"},
+        {"start_lr", 1e-5},
+        {"end_lr", 1e-1},
+        {"num_steps", steps},
+        {"mode", "exp"}}.dump());
+  } else {
+    policy = schedulers::make_policy(json{
+        {"policy", "one_cycle"},
+        {"max_lr", 0.1},
+        {"total_steps", a.warmup + reps * steps},
+        {"base_momentum", 0.85},
+        {"max_momentum", 0.95}}.dump());
+  }
+  train::StepRunnerOptions ro;
+  ro.sync_every = a.sync_every;
+  ro.cuda_graph = engine == "cyclone";
+  ro.accuracy = !w.range_test;
+  ro.halt_on_nonfinite_loss = !w.range_test;
+  train::StepRunner runner(*model, *opt, ro);
+  int64_t clock = 0;  // the policy's step: continues across warm-up and reps, as PyTorch's
+  auto one = [&](int64_t i) {
+    const int64_t t = w.range_test ? i : clock++;
+    opt->set_lr(policy->lr(t));
+    opt->set_momentum(policy->momentum(t).value_or(0.9));
+    runner.enqueue(pool[static_cast<size_t>(i % 8)]);
+    if (runner.due()) runner.drain();
+  };
+  train::StateSnapshot start(*model, *opt);
+  for (int64_t i = 0; i < std::min(a.warmup, steps); ++i) one(i);
+  runner.drain();
+  ctx.synchronize();
+  if (dev.is_cuda()) gpu::reset_peak_stats(dev.index);
+  std::vector<double> ms;
+  for (int64_t r = 0; r < reps; ++r) {
+    if (w.range_test) start.restore(*model, *opt);  // every rep runs the same ramp (untimed)
+    ctx.synchronize();
+    const double t0 = now_s();
+    for (int64_t i = 0; i < steps; ++i) one(i);
+    runner.drain();
+    ctx.synchronize();
+    ms.push_back((now_s() - t0) * 1e3 / static_cast<double>(steps));
+    std::fprintf(stderr, "cyclone_bench_train: %s %s %s rep %lld: %.3f ms/step\n", w.name.c_str(),
+                 engine.c_str(), precision.c_str(), static_cast<long long>(r + 1), ms.back());
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double med = sorted.size() % 2
+                         ? sorted[sorted.size() / 2]
+                         : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  const MemoryStats mem = dev.is_cuda() ? gpu::memory_stats(dev.index) : cpu_memory_stats();
+  row["ms_per_step"] = med;
+  row["images_per_s"] = static_cast<double>(w.batch) / (med / 1e3);
+  row["peak_mem_mb"] = static_cast<double>(mem.peak_bytes) / (1 << 20);
+  row["steps"] = steps;
+  row["reps"] = reps;
+  row["ms_per_step_reps"] = ms;
+  row["graph"] = runner.graph_status();
+  ctx.set_allow_tf32(false);
+  return row;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args a = parse(argc, argv);
+    const Device dev = resolve_device(a.device);
+    const std::string versions = gpu::versions();
+    json out;
+    out["device"] = !a.device_name.empty() ? a.device_name : dev.is_cuda() ? dev.str() : cpu_name();
+    out["driver"] = a.driver;
+    out["cuda"] = dev.is_cuda() ? version_of(versions, "cuda runtime") : "";
+    out["cudnn"] = dev.is_cuda() ? version_of(versions, "cudnn") : "";
+    out["libraries"] = versions;
+    out["git_rev"] = a.git_rev;
+    char date[16];
+    const std::time_t t = std::time(nullptr);
+    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&t));
+    out["date"] = date;
+    out["runs"] = json::array();
+    for (const Workload& w : workloads()) {
+      const bool any_range_test =
+          w.range_test && a.workloads.find("lenet5-range-test") != std::string::npos;
+      if (!listed(a.workloads, w.name) && !any_range_test) continue;
+      for (const std::string& engine : split(a.engines)) {
+        if (engine != "cyclone" && engine != "cyclone-eager")
+          throw UsageError("cyclone_bench_train: unknown engine '" + engine +
+                           "' (known: cyclone, cyclone-eager)");
+        for (const std::string& precision : split(a.precisions)) {
+          if (precision != "fp32" && precision != "tf32")
+            throw UsageError("cyclone_bench_train: precision '" + precision +
+                             "' is not available (fp32, tf32)");
+          if (engine == "cyclone-eager" && !dev.is_cuda() && precision == "tf32") continue;
+          std::fprintf(stderr, "cyclone_bench_train: %s %s %s\n", w.name.c_str(), engine.c_str(),
+                       precision.c_str());
+          try {
+            out["runs"].push_back(run_case(a, w, dev, engine, precision));
+          } catch (const std::exception& e) {  // one failing case keeps the others' numbers
+            out["runs"].push_back({{"workload", w.name},
+                                   {"engine", engine},
+                                   {"precision", precision},
+                                   {"error", e.what()}});
+          }
+          if (dev.is_cuda()) gpu::empty_cache(dev.index);
+        }
+      }
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cyclone_bench_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

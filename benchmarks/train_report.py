@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Merged results and a side-by-side table of the end-to-end training benchmark.
+
+    python3 benchmarks/train_report.py cyclone_train.json torch_train.json \\
+        [--out merged.json] [--markdown] [--check-targets]
+
+cyclone_train.json: bin/cyclone_bench_train's output; torch_train.json: benchmarks/pytorch/train.py's.
+Both are {"device", "driver", "cuda", "cudnn", "torch"?, "git_rev", "date", "runs": [row, ...]},
+a row being {"workload", "engine", "precision", "ms_per_step", "images_per_s", "peak_mem_mb", ...}
+or {"workload", "engine", "precision", "error"}. Every row of the Cyclone file is a Cyclone row,
+whatever its engine name. Either file may lack rows.
+
+The PyTorch reference of a Cyclone row is the eager PyTorch row of the same workload and
+precision: pytorch-eager for fp32 and tf32, pytorch-amp-channels-last (eager autocast) for bf16.
+ratio = PyTorch ms_per_step / Cyclone ms_per_step, so above 1 means Cyclone is faster.
+
+--out: the Cyclone file's machine fields plus PyTorch's "torch" version, and "runs" = the rows of
+both files, each Cyclone row with a reference given "ratio_vs_pytorch_eager_same_precision".
+--markdown (the default when nothing else is asked): one line per workload; "—" where a side has no
+row, "err" where its row is an error. --check-targets: the issue's throughput targets, met or not.
+Stdlib only.
+"""
+
+import argparse
+import json
+import sys
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+MACHINE = ("device", "driver", "cuda", "cudnn", "git_rev", "date")
+RATIO = "ratio_vs_pytorch_eager_same_precision"
+# Issue 8's targets: (workload, precisions (None: each one measured), minimum ratio).
+TARGETS = [("lenet5-train-bs64", ("fp32",), 3.0),
+           ("wrn-28-10-train-bs128", None, 1.0),
+           ("resnet56-train-bs128", None, 1.0)]
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+        sys.exit(f"train_report.py: {path}: not a training benchmark JSON")
+    return data
+
+
+def ms(row):
+    """The row's ms_per_step, "err" for an error row (or one without a usable time), None if no row."""
+    if row is None:
+        return None
+    v = row.get("ms_per_step")
+    if "error" in row or not isinstance(v, (int, float)) or v <= 0:
+        return "err"
+    return float(v)
+
+
+class Results:
+    def __init__(self, cyclone, torch):
+        self.cyclone, self.torch = cyclone.get("runs", []), torch.get("runs", [])
+        self.workloads = []
+        for row in self.cyclone + self.torch:
+            if row.get("workload") not in self.workloads:
+                self.workloads.append(row.get("workload"))
+
+    def cy(self, workload, precision):
+        # With several Cyclone engines for one cell the first row is the table's.
+        return next((r for r in self.cyclone
+                     if r.get("workload") == workload and r.get("precision") == precision), None)
+
+    def pt(self, workload, engine, precision):
+        return next((r for r in self.torch if r.get("workload") == workload
+                     and r.get("engine") == engine and r.get("precision") == precision), None)
+
+    def reference(self, workload, precision):
+        engine = "pytorch-amp-channels-last" if precision == "bf16" else "pytorch-eager"
+        return self.pt(workload, engine, precision)
+
+    def ratio(self, cy_row, workload, precision):
+        """PyTorch / Cyclone ms_per_step; None if either is missing, "err" if either failed."""
+        a, b = ms(self.reference(workload, precision)), ms(cy_row)
+        if a is None or b is None:
+            return None
+        return "err" if "err" in (a, b) else a / b
+
+
+def cell(v, ratio=False):
+    if v is None:
+        return "—"
+    if v == "err":
+        return "err"
+    if ratio:
+        return f"{v:.2f}×"
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:.0f}"
+
+
+def peak(row):
+    if row is None:
+        return "—"
+    return "err" if ms(row) == "err" else f"{row.get('peak_mem_mb', 0):.0f}"
+
+
+def markdown(res):
+    head = ["workload", "Cyclone fp32 ms/step", "PyTorch eager fp32 ms/step", "ratio",
+            "Cyclone tf32", "PyTorch tf32", "ratio", "Cyclone bf16", "PyTorch AMP+CL bf16",
+            "ratio", "torch.compile fp32", "peak MB Cyclone / PyTorch fp32"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for w in res.workloads:
+        cells = [w]
+        for p in PRECISIONS:
+            c = res.cy(w, p)
+            cells += [cell(ms(c)), cell(ms(res.reference(w, p))), cell(res.ratio(c, w, p), ratio=True)]
+        cells.append(cell(ms(res.pt(w, "pytorch-compile", "fp32"))))
+        cells.append(f"{peak(res.cy(w, 'fp32'))} / {peak(res.pt(w, 'pytorch-eager', 'fp32'))}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def check_targets(res):
+    lines, met, total = [], 0, 0
+    for workload, precisions, minimum in TARGETS:
+        if precisions is None:  # each precision either side measured
+            precisions = [p for p in PRECISIONS if res.cy(workload, p) or
+                          res.reference(workload, p)] or ["fp32"]
+        for p in precisions:
+            r = res.ratio(res.cy(workload, p), workload, p)
+            total += 1
+            if r is None:
+                verdict = "not measured"
+            elif r == "err":
+                verdict = "error"
+            else:
+                met += r >= minimum
+                verdict = f"{r:.2f}× — " + ("met" if r >= minimum else "NOT met")
+            ref = "pytorch-amp-channels-last" if p == "bf16" else "pytorch-eager"
+            lines.append(f"{workload} {p}: Cyclone ≥ {minimum:g}× {ref}: {verdict}")
+    lines.append(f"{met} of {total} targets met")
+    return "\n".join(lines)
+
+
+def merged(cyclone, torch, res):
+    out = {k: cyclone.get(k, "") for k in MACHINE}
+    out["torch"] = torch.get("torch", "")
+    runs = []
+    for row in res.cyclone:
+        row = dict(row)
+        r = res.ratio(row, row.get("workload"), row.get("precision"))
+        if isinstance(r, float):
+            row[RATIO] = r
+        runs.append(row)
+    out["runs"] = runs + [dict(r) for r in res.torch]
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cyclone_json")
+    parser.add_argument("torch_json")
+    parser.add_argument("--out", help="write the merged JSON here")
+    parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    parser.add_argument("--check-targets", action="store_true", help="print the issue's targets")
+    args = parser.parse_args()
+    cyclone, torch = load(args.cyclone_json), load(args.torch_json)
+    if cyclone.get("device") != torch.get("device"):
+        print(f"train_report.py: warning: measured on different devices ({cyclone.get('device')!r}"
+              f" vs {torch.get('device')!r}); the ratios compare machines too", file=sys.stderr)
+    res = Results(cyclone, torch)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(merged(cyclone, torch, res), f, indent=2)
+            f.write("\n")
+    if args.markdown or not (args.out or args.check_targets):
+        print(markdown(res))
+    if args.check_targets:
+        if args.markdown:
+            print()
+        print(check_targets(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+#include "cyclone/kernels/step_guard.h"
+
+#include <limits>
+
+#include "cyclone/kernels/cpu/step_guard.h"
+#include "cyclone/kernels/cuda/step_guard.h"
+
+namespace cyclone::kernels {
+
+namespace {
+
+void check_one(const char* what, const Tensor& t, Device device, bool any_float) {
+  CYCLONE_CHECK(t.numel() == 1, "step_guard: ", what, " must have one element, got ", t.shape());
+  CYCLONE_CHECK(t.device() == device, "step_guard: ", what, " is on ", t.device(),
+                ", the state on ", device);
+  const bool ok = any_float ? is_floating(t.dtype()) : t.dtype() == DType::kFloat32;
+  CYCLONE_CHECK(ok, "step_guard: ", what, " has dtype ", dtype_name(t.dtype()));
+}
+
+}  // namespace
+
+Tensor step_guard_state(int64_t window, Device device) {
+  CYCLONE_CHECK(window >= 1 && window <= (int64_t{1} << 20), "step_guard: window ", window,
+                " outside [1, 2^20]");
+  std::vector<double> v(static_cast<size_t>(kStepGuardHeader + kStepGuardFields * window), 0.0);
+  v[kGuardPow] = 1;
+  v[kGuardBest] = std::numeric_limits<double>::infinity();
+  return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}, device);
+}
+
+void step_guard(Context& ctx, const StepGuardConfig& cfg, const Tensor& loss, const Tensor& grad_sq,
+                const Tensor& correct, const Tensor& state, const Tensor& gate,
+                const Tensor& scale) {
+  CYCLONE_CHECK(state.dtype() == DType::kFloat64 &&
+                    state.numel() == kStepGuardHeader + kStepGuardFields * cfg.window,
+                "step_guard: the state of ", state.shape(), " ", dtype_name(state.dtype()),
+                " does not match a window of ", cfg.window, " (make it with step_guard_state)");
+  const Device device = state.device();
+  check_one("loss", loss, device, true);
+  if (grad_sq.defined()) check_one("grad_sq", grad_sq, device, false);
+  if (correct.defined()) {
+    CYCLONE_CHECK(
+        correct.numel() == 1 && correct.dtype() == DType::kInt32 && correct.device() == device,
+        "step_guard: correct must be one int32 element on ", device);
+  }
+  check_one("gate", gate, device, false);
+  check_one("scale", scale, device, false);
+  CYCLONE_CHECK(ctx.device() == device, "step_guard: context of ", ctx.device(), " for ", device);
+  if (device.is_cuda())
+    return cuda::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale);
+  cpu::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale);
+}
+
+}  // namespace cyclone::kernels

@@ -1,0 +1,181 @@
+// kernels/step_guard.h: the device-side decisions of a training step (skip, clip, halt, the range
+// test's smoothing and divergence), against a host model written out here, and CPU vs CUDA.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/test_util.h"
+#include "cyclone/kernels/step_guard.h"
+
+namespace cyclone {
+namespace {
+
+using kernels::StepGuardConfig;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct Out {
+  std::vector<float> gate, scale;
+  std::vector<double> state;
+};
+
+// Runs the steps (loss, grad_sq, correct) on `d` and returns every gate and scale and the state.
+Out run(Device d, const StepGuardConfig& cfg, const std::vector<double>& loss,
+        const std::vector<double>& grad_sq, const std::vector<int>& correct) {
+  Context& ctx = Context::current(d);
+  const Tensor state = kernels::step_guard_state(cfg.window, d);
+  const Tensor gate = testing::nan_tensor({1}, DType::kFloat32, d);
+  const Tensor scale = testing::nan_tensor({1}, DType::kFloat32, d);
+  Out out;
+  for (size_t i = 0; i < loss.size(); ++i) {
+    const float l = static_cast<float>(loss[i]), g = static_cast<float>(grad_sq[i]);
+    const int32_t c = correct[i];
+    kernels::step_guard(ctx, cfg, Tensor::from_host(&l, {}, DType::kFloat32, d),
+                        Tensor::from_host(&g, {1}, DType::kFloat32, d),
+                        Tensor::from_host(&c, {1}, DType::kInt32, d), state, gate, scale);
+    out.gate.push_back(gate.item<float>());
+    out.scale.push_back(scale.item<float>());
+  }
+  out.state = state.to_vector<double>();
+  return out;
+}
+
+const double* slot(const Out& o, const StepGuardConfig& cfg, int64_t k) {
+  return o.state.data() + kernels::kStepGuardHeader + (k % cfg.window) * kernels::kStepGuardFields;
+}
+
+TEST(StepGuardCpu, SkipsClipsAndRecordsAsTheHostWould) {
+  StepGuardConfig cfg;
+  cfg.clip_norm = 1.0;
+  cfg.max_skips = 3;
+  cfg.window = 8;
+  // norms: 0.5 (no clip), 2 (clip to 1/(2+1e-6)), NaN (skip), inf (skip), 3 (clip)
+  const std::vector<double> loss = {2.0, 1.5, 1.2, 1.1, 1.0};
+  const std::vector<double> gsq = {0.25, 4.0, kNaN, kInf, 9.0};
+  const Out o = run(Device::cpu(), cfg, loss, gsq, {1, 2, 3, 4, 5});
+  EXPECT_EQ(o.gate, (std::vector<float>{1, 1, 0, 0, 1}));
+  EXPECT_FLOAT_EQ(o.scale[0], 1.f);
+  EXPECT_FLOAT_EQ(o.scale[1], static_cast<float>(1.0 / (2.0 + 1e-6)));
+  EXPECT_FLOAT_EQ(o.scale[2], 1.f);
+  EXPECT_FLOAT_EQ(o.scale[4], static_cast<float>(1.0 / (3.0 + 1e-6)));
+  EXPECT_EQ(o.state[kernels::kGuardCount], 5);
+  EXPECT_EQ(o.state[kernels::kGuardApplied], 3);
+  EXPECT_EQ(o.state[kernels::kGuardSkips], 0) << "a finite step resets the consecutive skips";
+  EXPECT_EQ(o.state[kernels::kGuardHalted], 0);
+  for (int64_t k = 0; k < 5; ++k) {
+    EXPECT_FLOAT_EQ(slot(o, cfg, k)[kernels::kGuardLoss], static_cast<float>(loss[k]));
+    EXPECT_EQ(slot(o, cfg, k)[kernels::kGuardCorrect], k + 1);
+    EXPECT_EQ(slot(o, cfg, k)[kernels::kGuardGate], o.gate[k]);
+  }
+  EXPECT_DOUBLE_EQ(slot(o, cfg, 1)[kernels::kGuardNorm], 2.0);
+  EXPECT_TRUE(std::isnan(slot(o, cfg, 2)[kernels::kGuardNorm]));
+  // The smoothing (beta 0.98, debiased) over the applied steps only: 2.0, 1.5, 1.0.
+  double avg = 0, pw = 1, sm = 0;
+  for (double l : {2.0, 1.5, 1.0}) {
+    avg = 0.98 * avg + 0.02 * l;
+    pw *= 0.98;
+    sm = avg / (1 - pw);
+  }
+  EXPECT_NEAR(slot(o, cfg, 4)[kernels::kGuardSmoothed], sm, 1e-12);
+  EXPECT_TRUE(std::isnan(slot(o, cfg, 3)[kernels::kGuardSmoothed])) << "skipped: no point";
+}
+
+TEST(StepGuardCpu, NonFiniteLossHaltsAndGatesTheRestOff) {
+  StepGuardConfig cfg;
+  cfg.window = 4;
+  const Out o = run(Device::cpu(), cfg, {1.0, kNaN, 0.5, 0.4}, {1, 1, 1, 1}, {0, 0, 0, 0});
+  EXPECT_EQ(o.gate, (std::vector<float>{1, 0, 0, 0}));
+  EXPECT_EQ(o.state[kernels::kGuardHalted], 1);
+  EXPECT_EQ(o.state[kernels::kGuardReason], kernels::kHaltLoss);
+  EXPECT_EQ(o.state[kernels::kGuardHaltStep], 1);
+  // The range test counts a non-finite loss as a skip instead, halting after max_skips in a row.
+  cfg.halt_on_nonfinite_loss = false;
+  cfg.max_skips = 2;
+  const Out r = run(Device::cpu(), cfg, {1.0, kNaN, 0.9, kNaN, kInf, 0.8}, {1, 1, 1, 1, 1, 1},
+                    {0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(r.gate, (std::vector<float>{1, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(r.state[kernels::kGuardReason], kernels::kHaltSkips);
+  EXPECT_EQ(r.state[kernels::kGuardHaltStep], 4);
+}
+
+TEST(StepGuardCpu, DivergenceRuleOfTheRangeTest) {
+  StepGuardConfig cfg;
+  cfg.window = 16;
+  cfg.diverge_th = 4;
+  cfg.halt_on_nonfinite_loss = false;
+  std::vector<double> loss;
+  for (int i = 0; i < 10; ++i) loss.push_back(1.0 - 0.05 * i);    // falling
+  for (int i = 0; i < 6; ++i) loss.push_back(std::pow(10.0, i));  // blowing up
+  const std::vector<double> gsq(loss.size(), 1.0);
+  const Out o = run(Device::cpu(), cfg, loss, gsq, std::vector<int>(loss.size(), 0));
+  // The host rule, written out: stop at the first smoothed > 4 * best.
+  double avg = 0, pw = 1, best = kInf;
+  int64_t expect = -1;
+  for (size_t i = 0; i < loss.size() && expect < 0; ++i) {
+    avg = 0.98 * avg + 0.02 * static_cast<float>(loss[i]);
+    pw *= 0.98;
+    const double sm = avg / (1 - pw);
+    best = std::min(best, sm);
+    if (sm > 4 * best) expect = static_cast<int64_t>(i);
+  }
+  ASSERT_GE(expect, 10);
+  EXPECT_EQ(o.state[kernels::kGuardReason], kernels::kHaltDiverged);
+  EXPECT_EQ(o.state[kernels::kGuardHaltStep], expect);
+  EXPECT_EQ(o.gate[expect], 1.f) << "the diverging step itself was made, as on the host";
+  EXPECT_EQ(o.gate[expect + 1], 0.f);
+}
+
+TEST(StepGuardCpu, BadArgumentsAreClearErrors) {
+  Context& ctx = Context::current(Device::cpu());
+  StepGuardConfig cfg;
+  cfg.window = 2;
+  const Tensor loss = Tensor::zeros({1});
+  const Tensor gate = Tensor::zeros({1}), scale = Tensor::zeros({1});
+  EXPECT_THROW(kernels::step_guard(ctx, cfg, loss, {}, {},
+                                   kernels::step_guard_state(3, Device::cpu()), gate, scale),
+               Error);
+  const Tensor st = kernels::step_guard_state(2, Device::cpu());
+  EXPECT_THROW(kernels::step_guard(ctx, cfg, Tensor::zeros({2}), {}, {}, st, gate, scale), Error);
+  EXPECT_THROW(
+      kernels::step_guard(ctx, cfg, loss, {}, {}, st, Tensor::zeros({1}, DType::kFloat64), scale),
+      Error);
+  EXPECT_THROW(kernels::step_guard_state(0, Device::cpu()), Error);
+}
+
+class StepGuardParity : public testing::DeviceTest {};
+
+TEST_P(StepGuardParity, SameDecisionsAndRecordsAsCpu) {
+  StepGuardConfig cfg;
+  cfg.window = 5;  // fewer slots than steps: the ring wraps
+  cfg.clip_norm = 0.7;
+  cfg.max_skips = 4;
+  cfg.diverge_th = 3;
+  std::vector<double> loss = testing::random_values(12, 5, 0.5, 2.5);
+  std::vector<double> gsq = testing::random_values(12, 6, 0.0, 2.0);
+  loss[3] = kNaN;
+  gsq[6] = kInf;
+  std::vector<int> correct;
+  for (int i = 0; i < 12; ++i) correct.push_back(i * 3);
+  cfg.halt_on_nonfinite_loss = false;
+  const Out a = run(Device::cpu(), cfg, loss, gsq, correct);
+  const Out b = run(device(), cfg, loss, gsq, correct);
+  EXPECT_EQ(a.gate, b.gate);
+  EXPECT_EQ(a.scale, b.scale);
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (size_t i = 0; i < a.state.size(); ++i) {
+    if (std::isnan(a.state[i])) {
+      EXPECT_TRUE(std::isnan(b.state[i])) << "state[" << i << "]";
+    } else {
+      EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
+          << "state[" << i << "]";
+    }
+  }
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(StepGuardParity);
+
+}  // namespace
+}  // namespace cyclone

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""cyclone_bench_train on the CPU: a tiny run prints the JSON that benchmarks/train_report.py and
+the PyTorch script share (every row's fields, finite positive timings, the range test's name from
+its step count), and a bad flag is one line with exit status 2.
+
+usage: test_bench_train.py BENCH REPORT_PY
+"""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+
+
+def main():
+    bench, report = sys.argv[1], sys.argv[2]
+    r = subprocess.run([bench, "--device=cpu", "--workloads=lenet5-train-bs64,lenet5-range-test",
+                        "--steps=3", "--reps=2", "--warmup=2", "--range_steps=12",
+                        "--range_reps=1", "--sync_every=4", "--precisions=fp32"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("device", "driver", "cuda", "cudnn", "git_rev", "date", "runs"):
+        assert key in out, key
+    assert out["device"].startswith("cpu"), out["device"]
+    names = sorted((row["workload"], row["engine"]) for row in out["runs"])
+    assert names == [("lenet5-range-test-12", "cyclone"), ("lenet5-range-test-12", "cyclone-eager"),
+                     ("lenet5-train-bs64", "cyclone"), ("lenet5-train-bs64", "cyclone-eager")], names
+    for row in out["runs"]:
+        assert "error" not in row, row
+        assert row["precision"] == "fp32"
+        for k in ("images_per_s", "ms_per_step", "peak_mem_mb"):
+            assert math.isfinite(row[k]) and row[k] > 0, (k, row)
+        assert len(row["ms_per_step_reps"]) == row["reps"]
+        batch = 64 if "bs64" in row["workload"] else 128
+        assert abs(row["images_per_s"] * row["ms_per_step"] / 1e3 - batch) < 1e-6 * batch, row
+        assert "CUDA graphs need a GPU" in row["graph"] or "eager" in row["graph"], row["graph"]
+
+    # The report merges it with a PyTorch file of the same shape (here: the same rows renamed).
+    torch = dict(out, runs=[dict(row, engine="pytorch-eager") for row in out["runs"]])
+    with tempfile.TemporaryDirectory() as d:
+        a, b, merged = d + "/c.json", d + "/t.json", d + "/m.json"
+        json.dump(out, open(a, "w"))
+        json.dump(torch, open(b, "w"))
+        rep = subprocess.run([sys.executable, report, a, b, "--out", merged, "--markdown"],
+                             capture_output=True, text=True, timeout=60)
+        assert rep.returncode == 0, rep.stderr
+        assert "lenet5-train-bs64" in rep.stdout, rep.stdout
+        rows = json.load(open(merged))["runs"]
+        ratios = [row["ratio_vs_pytorch_eager_same_precision"] for row in rows
+                  if row["engine"].startswith("cyclone") and
+                  "ratio_vs_pytorch_eager_same_precision" in row]
+        assert ratios and all(math.isfinite(x) and x > 0 for x in ratios), rows
+
+    bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2, bad.returncode
+    assert "--steps=zero" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    print("cyclone_bench_train: ok")
+
+
+if __name__ == "__main__":
+    main()
