@@ -15,7 +15,6 @@
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/step_runner.h"
-#include "cyclone/train/trainer.h"
 
 namespace cyclone::train {
 
@@ -95,17 +94,6 @@ std::unique_ptr<schedulers::Policy> make_ramp(const LrFinderOptions& o) {
       .set_integer("num_steps", o.num_steps)
       .set_text("mode", o.exponential ? "exp" : "linear");
   return schedulers::make_policy(spec);
-}
-
-// Read-back interval of a range test on `model`'s device, or 0 when it must go step by step
-// (held-out evaluation points, a data-parallel job, parameters on several devices).
-int64_t deferred_every(const LrFinderOptions& o, optim::Optimizer& opt) {
-  if (o.val_every > 0 || grad_reducer_for(opt) != nullptr || opt.params().empty()) return 0;
-  const Device dev = opt.params().front().second.device();
-  for (const auto& [name, p] : opt.params())
-    if (p.device() != dev) return 0;
-  const int64_t every = o.sync_every > 0 ? o.sync_every : (dev.is_cuda() ? kSyncEveryCuda : 1);
-  return every > 1 || (o.cuda_graph && dev.is_cuda()) ? every : 0;
 }
 
 // The range test with steps the host does not wait for (train/step_runner.h): the smoothing and
@@ -262,7 +250,9 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
   };
   LrFinderResult r;
   try {
-    if (const int64_t every = deferred_every(o, optimizer); every > 0)
+    const int64_t every =
+        o.val_every > 0 ? 0 : runner_sync_every(optimizer, o.sync_every, o.cuda_graph);
+    if (every > 0)
       r = run_deferred(o, every, model, optimizer, stream);
     else
       r = run_range_test(o, step, val ? std::function<double()>(eval) : nullptr);

@@ -7,6 +7,7 @@
 #include "cyclone/core/cuda/graph.h"
 #include "cyclone/kernels/softmax.h"
 #include "cyclone/layers/loss_ops.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/grad_utils.h"
 
 namespace cyclone::train {
@@ -16,6 +17,15 @@ struct StepRunner::Graph {
   Tensor x, y;  // the inputs the captured step reads; each batch is copied into them
   uint64_t plan_generation = 0;
 };
+
+int64_t runner_sync_every(const optim::Optimizer& opt, int64_t sync_every, bool cuda_graph) {
+  if (grad_reducer_for(opt) != nullptr || opt.params().empty()) return 0;
+  const Device dev = opt.params().front().second.device();
+  for (const auto& [name, p] : opt.params())
+    if (p.device() != dev) return 0;
+  const int64_t every = sync_every > 0 ? sync_every : (dev.is_cuda() ? kSyncEveryCuda : 1);
+  return every > 1 || (cuda_graph && dev.is_cuda()) ? every : 0;
+}
 
 StepRunner::StepRunner(Module& model, optim::Optimizer& optimizer, StepRunnerOptions options)
     : model_(model), opt_(optimizer), options_(std::move(options)) {

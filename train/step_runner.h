@@ -35,6 +35,16 @@
 
 namespace cyclone::train {
 
+// Read-back interval of the losses on a GPU when none is given: long enough that the one host
+// wait is negligible beside the steps, short enough for a live progress bar.
+inline constexpr int64_t kSyncEveryCuda = 50;
+
+// The read-back interval for steps of `optimizer`'s parameters given a requested sync_every (0:
+// kSyncEveryCuda on a GPU, 1 on the CPU), or 0 when the steps should go one by one through
+// train_step: a data-parallel job (its collectives decide on the host every step), parameters on
+// several devices, or an interval of 1 with no CUDA graph to gain.
+int64_t runner_sync_every(const optim::Optimizer& optimizer, int64_t sync_every, bool cuda_graph);
+
 struct StepRunnerOptions {
   int64_t sync_every = 1;     // steps between read-backs (the ring holds this many records)
   bool cuda_graph = true;     // capture the step on CUDA when possible

@@ -228,13 +228,8 @@ const std::vector<double>& Trainer::losses() const { return impl_->losses; }
 FitResult Trainer::fit() { return impl_->fit(); }
 
 std::unique_ptr<StepRunner> Trainer::Impl::make_runner() const {
-  // Data parallel: the collectives of every step (train_step) decide on the host.
-  if (grad_reducer_for(opt) != nullptr || opt.params().empty()) return nullptr;
-  const Device dev = opt.params().front().second.device();
-  for (const auto& [name, p] : opt.params())
-    if (p.device() != dev) return nullptr;  // a model across devices: step by step
-  const int64_t every = o.sync_every > 0 ? o.sync_every : (dev.is_cuda() ? kSyncEveryCuda : 1);
-  if (every <= 1 && !(o.cuda_graph && dev.is_cuda())) return nullptr;
+  const int64_t every = runner_sync_every(opt, o.sync_every, o.cuda_graph);
+  if (every == 0) return nullptr;
   StepRunnerOptions ro;
   ro.sync_every = every;
   ro.cuda_graph = o.cuda_graph;

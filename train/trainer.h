@@ -44,10 +44,6 @@ struct PhaseChange {
   std::vector<std::string> freeze, unfreeze;
 };
 
-// Read-back interval of the losses on a GPU when none is given: long enough that the one host
-// wait is negligible beside the steps, short enough for a live progress bar.
-inline constexpr int64_t kSyncEveryCuda = 50;
-
 struct TrainerOptions {
   int64_t epochs = 1;
   int64_t limit_train_batches = 0;  // > 0: at most this many batches per epoch
@@ -95,10 +91,11 @@ struct TrainerOptions {
   int64_t lr_scale_warmup_steps = 0;
 
   // Steps the host does not wait for (train/step_runner.h): the losses are read back every
-  // sync_every steps (0: automatic, kSyncEveryCuda on a GPU, every step on the CPU), and on a GPU
-  // the step is replayed from a CUDA graph when cuda_graph is on and the model allows it. Not in a
-  // data-parallel job (its collectives run every step). Per-step logs and checkpoints are the
-  // same; what changes is when the host learns a step's loss (and see step_runner.h on skips).
+  // sync_every steps (0: automatic, kSyncEveryCuda (step_runner.h) on a GPU, every step on the
+  // CPU), and on a GPU the step is replayed from a CUDA graph when cuda_graph is on and the model
+  // allows it. Not in a data-parallel job (its collectives run every step). Per-step logs and
+  // checkpoints are the same; what changes is when the host learns a step's loss (and see
+  // step_runner.h on skips).
   int64_t sync_every = 0;
   bool cuda_graph = true;
 
