@@ -167,6 +167,29 @@ def e5(rows):
             "\n".join(lines) + "\n")
 
 
+def reruns():
+    """The reproducibility lines: every logs/E1-rerun/<policy>/seed<k> beside logs/E1/..."""
+    base = os.path.join(LOGS, "E1-rerun")
+    lines = []
+    if not os.path.isdir(base):
+        return ""
+    for policy in sorted(os.listdir(base)):
+        for sd in sorted(os.listdir(os.path.join(base, policy))):
+            new = os.path.join(base, policy, sd, "summary.json")
+            old = os.path.join(LOGS, "E1", policy, sd, "summary.json")
+            if not (os.path.exists(new) and os.path.exists(old)):
+                continue
+            a = json.load(open(old))["final_test_accuracy"]
+            b = json.load(open(new))["final_test_accuracy"]
+            delta = 100 * abs(b - a)
+            lines.append(f"| E1 | {policy} | {sd[4:]} | {a:.4f} | {b:.4f} | {delta:.2f} | "
+                         f"{'yes' if delta < 0.5 else 'NO'} |")
+    if not lines:
+        return ""
+    return ("| id | policy | seed | original | rerun | difference (points) | within half a point |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+
+
 def mean_std(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
@@ -273,6 +296,10 @@ def main():
     if e5start in text:
         a, b = text.index(e5start) + len(e5start), text.index(e5end)
         text = text[:a] + "\n" + e5_body + text[b:]
+    rstart, rend = "<!-- rerun:start -->", "<!-- rerun:end -->"
+    if rstart in text:
+        a, b = text.index(rstart) + len(rstart), text.index(rend)
+        text = text[:a] + "\n" + reruns() + text[b:]
     with open(readme, "w") as f:
         f.write(text)
     print(body)
