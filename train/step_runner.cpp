@@ -36,6 +36,12 @@ StepRunner::StepRunner(Module& model, optim::Optimizer& optimizer, StepRunnerOpt
   for (const auto& [name, p] : opt_.params())
     CYCLONE_CHECK(p.device() == device_, "step runner: parameter '", name, "' is on ", p.device(),
                   ", the first on ", device_, " (one device per step)");
+  guard_.clip_norm = options_.clip_grad_norm;
+  guard_.smooth_beta = options_.smooth_beta;
+  guard_.diverge_th = options_.diverge_th;
+  guard_.max_skips = options_.max_skips;
+  guard_.halt_on_nonfinite_loss = options_.halt_on_nonfinite_loss;
+  guard_.window = options_.sync_every;
   state_ = kernels::step_guard_state(options_.sync_every, device_);
   gate_ = Tensor::zeros({1}, DType::kFloat32, device_);
   scale_ = Tensor::zeros({1}, DType::kFloat32, device_);
@@ -72,10 +78,10 @@ void StepRunner::forward_backward(const Tensor& x, const Tensor& y) {
   loss_ = loss.detach();
 }
 
-void StepRunner::update(const kernels::StepGuardConfig& cfg) {
+void StepRunner::update() {
   Context& ctx = Context::current(device_);
   const Tensor sq = grad_sq_sum(opt_.params());
-  kernels::step_guard(ctx, cfg, loss_, sq, correct_, state_, gate_, scale_);
+  kernels::step_guard(ctx, guard_, loss_, sq, correct_, state_, gate_, scale_);
   loss_ = Tensor();
   if (options_.clip_grad_norm > 0) scale_grads(opt_.params(), scale_);
   opt_.launch_step(gate_);
@@ -87,27 +93,20 @@ void StepRunner::enqueue(const data::Batch& batch) {
   CYCLONE_CHECK(batch.size() > 0, "step runner: an empty batch");
   CYCLONE_CHECK(batch.images.device() == device_ && batch.labels.device() == device_,
                 "step runner: the batch is on ", batch.images.device(), ", the model on ", device_);
-  kernels::StepGuardConfig cfg;
-  cfg.clip_norm = options_.clip_grad_norm;
-  cfg.smooth_beta = options_.smooth_beta;
-  cfg.diverge_th = options_.diverge_th;
-  cfg.max_skips = options_.max_skips;
-  cfg.halt_on_nonfinite_loss = options_.halt_on_nonfinite_loss;
-  cfg.window = options_.sync_every;
   pending_.push_back({opt_.lr(), opt_.momentum(), batch.size()});
 
   const bool same_shape = graph_ && graph_->x.shape() == batch.images.shape() &&
                           graph_->y.shape() == batch.labels.shape();
   if (graphed() && same_shape) {
     opt_.prepare_step();  // host bookkeeping and the scalars' upload, outside the graph
-    if (graph_->plan_generation != opt_.plan_generation()) capture(cfg);  // new tables
+    if (graph_->plan_generation != opt_.plan_generation()) capture();  // new tables
     if (graphed()) {
       graph_->x.copy_from(batch.images);
       graph_->y.copy_from(batch.labels);
       graph_->graph.replay();
     } else {  // the new capture failed (graph_status says why): this step runs eagerly
       forward_backward(batch.images, batch.labels);
-      update(cfg);
+      update();
     }
     return;
   }
@@ -115,7 +114,7 @@ void StepRunner::enqueue(const data::Batch& batch) {
   const uint64_t draws = random_draws();
   forward_backward(batch.images, batch.labels);
   opt_.prepare_step();
-  update(cfg);
+  update();
   ++eager_steps_;
   if (!graph_possible_) return;
   if (random_draws() != draws) {
@@ -133,16 +132,16 @@ void StepRunner::enqueue(const data::Batch& batch) {
   graph_ = std::make_unique<Graph>();
   graph_->x = Tensor::empty(batch.images.shape(), batch.images.dtype(), device_);
   graph_->y = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), device_);
-  capture(cfg);
+  capture();
 }
 
 // Records one step's launches (without running them) into graph_, replayed from the next enqueue
 // on; the optimizer's tables are those of its last prepare_step.
-void StepRunner::capture(const kernels::StepGuardConfig& cfg) {
+void StepRunner::capture() {
   graph_->plan_generation = opt_.plan_generation();
   const std::string reason = graph_->graph.capture(Context::current(device_), [&] {
     forward_backward(graph_->x, graph_->y);
-    update(cfg);
+    update();
   });
   ++captures_;
   if (!reason.empty()) {

@@ -101,8 +101,8 @@ class StepRunner {
 
  private:
   void forward_backward(const Tensor& x, const Tensor& y);
-  void update(const kernels::StepGuardConfig& cfg);
-  void capture(const kernels::StepGuardConfig& cfg);
+  void update();
+  void capture();
   uint64_t random_draws() const;
 
   struct Pending {
@@ -115,6 +115,7 @@ class StepRunner {
   optim::Optimizer& opt_;
   StepRunnerOptions options_;
   Device device_;
+  kernels::StepGuardConfig guard_;  // from options_, the launch arguments of every step
   Tensor state_, gate_, scale_, correct_;
   Tensor loss_;  // between forward_backward and update
   std::vector<Pending> pending_;
