@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/core/bfloat16.h"
 #include "cyclone/core/context.h"
 #include "cyclone/core/device.h"
 #include "cyclone/core/dtype.h"
@@ -35,6 +36,7 @@
 #include "cyclone/kernels/reduce.h"
 #include "cyclone/kernels/softmax.h"
 #include "cyclone/layers/activation_ops.h"
+#include "cyclone/layers/autocast.h"
 #include "cyclone/layers/conv_modules.h"
 #include "cyclone/layers/conv_ops.h"
 #include "cyclone/layers/dropout_ops.h"
@@ -73,6 +75,7 @@
 #include "cyclone/train/lr_finder.h"
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/plot.h"
+#include "cyclone/train/precision.h"
 #include "cyclone/train/precompute.h"
 #include "cyclone/train/run.h"
 #include "cyclone/train/run_config.h"

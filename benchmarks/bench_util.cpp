@@ -104,6 +104,8 @@ double peak(Device device, Peak which) {
         return env_or("CYCLONE_PEAK_FP32_TFLOPS", 67.0) * 1e12;
       case Peak::kTf32:
         return env_or("CYCLONE_PEAK_TF32_TFLOPS", 494.7) * 1e12;
+      case Peak::kBf16:
+        return env_or("CYCLONE_PEAK_BF16_TFLOPS", 989.4) * 1e12;
       case Peak::kBandwidth:
         return env_or("CYCLONE_PEAK_GBPS", 3350.0) * 1e9;
     }
@@ -111,6 +113,7 @@ double peak(Device device, Peak which) {
   switch (which) {
     case Peak::kFp32:
     case Peak::kTf32:
+    case Peak::kBf16:
       return env_or("CYCLONE_CPU_PEAK_GFLOPS", 0.0) * 1e9;
     case Peak::kBandwidth:
       return env_or("CYCLONE_CPU_PEAK_GBPS", 0.0) * 1e9;

@@ -58,12 +58,13 @@ int rotation_sets(size_t set_bytes);
 std::vector<std::vector<Tensor>> rotated_sets(std::vector<Tensor> first);
 
 // Peak rates the counters compare against. CUDA defaults are the H100 SXM5 datasheet's dense
-// figures (fp32 CUDA cores 67 TFLOP/s, TF32 tensor cores 494.7 TFLOP/s, HBM3 3.35 TB/s); the
-// environment overrides them (CYCLONE_PEAK_FP32_TFLOPS, CYCLONE_PEAK_TF32_TFLOPS,
-// CYCLONE_PEAK_GBPS; scripts/gpu_run.sh sets 4800 GB/s on an H200). The CPU has no stated default
+// figures (fp32 CUDA cores 67 TFLOP/s, TF32 tensor cores 494.7 TFLOP/s, BF16 tensor cores
+// 989.4 TFLOP/s, HBM3 3.35 TB/s); the environment overrides them (CYCLONE_PEAK_FP32_TFLOPS,
+// CYCLONE_PEAK_TF32_TFLOPS, CYCLONE_PEAK_BF16_TFLOPS, CYCLONE_PEAK_GBPS; scripts/gpu_run.sh sets
+// 4800 GB/s on an H200). The CPU has no stated default
 // (it varies too much between hosts): set CYCLONE_CPU_PEAK_GFLOPS / CYCLONE_CPU_PEAK_GBPS to get a
 // fraction there. 0 means "no stated peak".
-enum class Peak { kFp32, kTf32, kBandwidth };
+enum class Peak { kFp32, kTf32, kBf16, kBandwidth };
 double peak(Device device, Peak which);
 const char* peak_source(Device device);
 

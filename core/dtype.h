@@ -1,11 +1,14 @@
 // Element types. float32 is the type of math; float64 serves gradient checks and references;
-// uint8 and int32 carry data and labels; bf16/fp16 are declared for mixed precision (later work).
+// uint8 and int32 carry data and labels; bfloat16 (core/bfloat16.h) stores the operands of mixed
+// precision convolutions and matrix products (layers/autocast.h); float16 is declared, not used.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "cyclone/core/bfloat16.h"
 
 namespace cyclone {
 
@@ -42,6 +45,10 @@ struct DTypeOf<double> {
   static constexpr DType value = DType::kFloat64;
 };
 template <>
+struct DTypeOf<bfloat16> {
+  static constexpr DType value = DType::kBFloat16;
+};
+template <>
 struct DTypeOf<int32_t> {
   static constexpr DType value = DType::kInt32;
 };
@@ -73,7 +80,8 @@ inline constexpr DType dtype_of = DTypeOf<T>::value;
     }                                                                          \
   }()
 
-// CYCLONE_DISPATCH_ALL(dtype, T, ...): float, double, int32_t, uint8_t.
+// CYCLONE_DISPATCH_ALL(dtype, T, ...): float, double, int32_t, uint8_t, bfloat16 (which converts
+// to float implicitly: generic code computes in float).
 #define CYCLONE_DISPATCH_ALL(dtype, T, ...)                                              \
   [&] {                                                                                  \
     switch (dtype) {                                                                     \
@@ -81,6 +89,7 @@ inline constexpr DType dtype_of = DTypeOf<T>::value;
       CYCLONE_DTYPE_CASE(kFloat64, double, T, __VA_ARGS__)                               \
       CYCLONE_DTYPE_CASE(kInt32, int32_t, T, __VA_ARGS__)                                \
       CYCLONE_DTYPE_CASE(kUInt8, uint8_t, T, __VA_ARGS__)                                \
+      CYCLONE_DTYPE_CASE(kBFloat16, ::cyclone::bfloat16, T, __VA_ARGS__)                 \
       default:                                                                           \
         CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype), " is not supported here"); \
     }                                                                                    \

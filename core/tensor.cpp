@@ -218,7 +218,7 @@ std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   std::ostringstream os;
   std::vector<double> v;
-  if (dtype() == DType::kBFloat16 || dtype() == DType::kFloat16) {
+  if (dtype() == DType::kFloat16) {
     os << "tensor(<" << dtype_name(dtype()) << " values not printable>";
   } else {
     v = CYCLONE_DISPATCH_ALL(dtype(), T, [&] {

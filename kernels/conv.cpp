@@ -5,6 +5,7 @@
 
 #include "cyclone/kernels/cpu/conv.h"
 #include "cyclone/kernels/cuda/conv.h"
+#include "cyclone/kernels/elementwise.h"
 
 namespace cyclone::kernels {
 
@@ -14,7 +15,7 @@ namespace {
 void check_operands(const char* op,
                     std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
   const Tensor& first = *ts.begin()->second;
-  check_float(op, first, ts.begin()->first);
+  if (first.dtype() != DType::kBFloat16) check_float(op, first, ts.begin()->first);
   for (const auto& [name, t] : ts) {
     CYCLONE_CHECK(t->dtype() == first.dtype(), op, ": dtypes differ: ", ts.begin()->first, " ",
                   dtype_name(first.dtype()), ", ", name, " ", dtype_name(t->dtype()));
@@ -92,9 +93,17 @@ void conv2d_forward(Context& ctx, const Tensor& x, const Tensor& weight, const T
   if (bias.defined()) {
     check_operands(op, {{"x", &x}, {"bias", &bias}});
     check_shape(op, "bias", bias, Shape{g.c_out}, g);
+    CYCLONE_CHECK(x.dtype() != DType::kBFloat16, op,
+                  ": no bias with bfloat16 data; add it to the float32 result (layers/conv_ops.h "
+                  "does)");
   }
   if (y.numel() == 0) return;
   if (x.device().is_cuda()) return cuda::conv2d_forward(ctx, g, x, weight, bias, y);
+  if (x.dtype() == DType::kBFloat16) {
+    const Tensor yf = Tensor::empty(y.shape(), DType::kFloat32, y.device());
+    cpu::conv2d_forward(ctx, g, to_float32(ctx, x), to_float32(ctx, weight), bias, yf);
+    return cast(ctx, yf, y);
+  }
   cpu::conv2d_forward(ctx, g, x, weight, bias, y);
 }
 
@@ -106,6 +115,11 @@ void conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& weight,
   check_shape(op, "dy", dy, y_shape(g), g);
   if (dx.numel() == 0) return;
   if (dy.device().is_cuda()) return cuda::conv2d_backward_data(ctx, g, dy, weight, dx);
+  if (dy.dtype() == DType::kBFloat16) {
+    const Tensor dxf = Tensor::empty(dx.shape(), DType::kFloat32, dx.device());
+    cpu::conv2d_backward_data(ctx, g, to_float32(ctx, dy), to_float32(ctx, weight), dxf);
+    return cast(ctx, dxf, dx);
+  }
   cpu::conv2d_backward_data(ctx, g, dy, weight, dx);
 }
 
@@ -119,6 +133,11 @@ void conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, con
   // An empty batch contributes nothing: dw = 0 (written, since outputs are never read).
   if (g.n == 0) return dw.zero_();
   if (x.device().is_cuda()) return cuda::conv2d_backward_filter(ctx, g, x, dy, dw);
+  if (x.dtype() == DType::kBFloat16) {
+    const Tensor dwf = Tensor::empty(dw.shape(), DType::kFloat32, dw.device());
+    cpu::conv2d_backward_filter(ctx, g, to_float32(ctx, x), to_float32(ctx, dy), dwf);
+    return cast(ctx, dwf, dw);
+  }
   cpu::conv2d_backward_filter(ctx, g, x, dy, dw);
 }
 

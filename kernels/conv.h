@@ -14,8 +14,10 @@
 // The bias gradient is reduce_channels(sum) of dy (kernels/reduce.h).
 //   cost: each of the three is 2 N Cout Hout Wout Cin kh kw flops; bytes at least
 //   (|x| + |w| + |y|) sizeof(T).
-// Outputs are written, never read (NaN or garbage in them does not leak); float32 or float64, all
-// tensors contiguous and on one device.
+// Outputs are written, never read (NaN or garbage in them does not leak); float32, float64 or
+// bfloat16, all tensors of one dtype, contiguous and on one device. bfloat16 takes no bias (add it
+// to the float32 result) and is computed in float32: cuDNN's bf16 tensor cores with float
+// accumulation on the GPU; on the CPU operands widened to float32, the result rounded once.
 //
 // Precision: float32 is fp32-accurate by default on both devices. With ctx.allow_tf32() the GPU may
 // use TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation: relative error ~1e-3 for long

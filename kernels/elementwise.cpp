@@ -101,6 +101,13 @@ void cast(Context& ctx, const Tensor& x, const Tensor& out) {
   cpu::cast(ctx, x, out);
 }
 
+Tensor to_float32(Context& ctx, const Tensor& x) {
+  if (x.dtype() == DType::kFloat32) return x;
+  Tensor f = Tensor::empty(x.shape(), DType::kFloat32, x.device());
+  cast(ctx, x, f);
+  return f;
+}
+
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out) {
   CYCLONE_CHECK(src.rank() >= 1 && out.rank() == src.rank() && index.rank() == 1 &&
                     index.dtype() == DType::kInt32 && out.dtype() == src.dtype() &&

@@ -26,6 +26,9 @@ void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const T
 void fill(Context& ctx, const Tensor& out, double value);
 void cast(Context& ctx, const Tensor& x, const Tensor& out);
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out);
+// A float32 copy of x on its device (x itself when it is float32): how the CPU computes
+// bfloat16 operands (exactly widened) with its float32 code.
+Tensor to_float32(Context& ctx, const Tensor& x);
 
 // The output shape of a binary op on x and y, or an Error naming the op and both shapes.
 Shape broadcast_shape(const char* op, const Tensor& x, const Tensor& y);

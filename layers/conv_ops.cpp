@@ -3,6 +3,8 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/reduce.h"
+#include "cyclone/layers/autocast.h"
+#include "cyclone/layers/ops.h"
 
 namespace cyclone {
 
@@ -12,11 +14,8 @@ void check_defined(const char* op, const Tensor& x) {
   CYCLONE_CHECK(x.defined(), op, ": undefined input");
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-              const Conv2dParams& params) {
-  CYCLONE_CHECK(x.defined() && weight.defined(), "conv2d: undefined x or weight");
+Tensor conv2d_in_dtype(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Conv2dParams& params) {
   // Validates the shapes first, so the output is only allocated for a valid problem.
   const kernels::Conv2dGeometry g =
       kernels::conv2d_geometry("conv2d", x.shape(), weight.shape(), params);
@@ -45,6 +44,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
         if (bias.defined()) grads.push_back(gb);
         return grads;
       });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params) {
+  CYCLONE_CHECK(x.defined() && weight.defined(), "conv2d: undefined x or weight");
+  if (!autocast_applies(x, weight)) return conv2d_in_dtype(x, weight, bias, params);
+  // Mixed precision (layers/autocast.h): the product in bfloat16, the bias added in float32.
+  const DType low = autocast_dtype();
+  const Tensor y =
+      cast(conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params), DType::kFloat32);
+  return bias.defined() ? add(y, bias) : y;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding,

@@ -5,6 +5,7 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/gemm.h"
+#include "cyclone/layers/autocast.h"
 #include "cyclone/layers/ops.h"
 
 namespace cyclone {
@@ -26,10 +27,7 @@ Tensor fit(const Tensor& grad, const Tensor& operand) {
   return operand.rank() == 2 && grad.rank() == 3 ? sum_batch(grad) : grad;
 }
 
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  CYCLONE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+Tensor matmul_in_dtype(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   CYCLONE_CHECK((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3),
                 "matmul: needs 2-D or 3-D (batched) operands, got ", ab(a, b));
   const int64_t m = trans_a ? a.dim(-1) : a.dim(-2);
@@ -78,6 +76,16 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
         }
         return {ga, gb};
       });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  CYCLONE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+  if (!autocast_applies(a, b)) return matmul_in_dtype(a, b, trans_a, trans_b);
+  // Mixed precision (layers/autocast.h): the product in bfloat16, returned as float32.
+  const DType low = autocast_dtype();
+  return cast(matmul_in_dtype(cast(a, low), cast(b, low), trans_a, trans_b), DType::kFloat32);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -2,12 +2,14 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/file_util.h"
+#include "cyclone/layers/autocast.h"
 
 namespace cyclone {
 
@@ -33,6 +35,8 @@ std::string join(const std::string& prefix, const std::string& name) {
 }  // namespace
 
 Tensor Module::operator()(const Tensor& x) {
+  std::optional<AutocastScope> autocast;
+  if (compute_dtype_ != DType::kFloat32) autocast.emplace(compute_dtype_);
   Tensor y = forward(x);
   if (t_recorder && children_.empty()) {
     auto it = t_recorder->names.find(this);
@@ -42,6 +46,12 @@ Tensor Module::operator()(const Tensor& x) {
         {it == t_recorder->names.end() ? "?" : it->second, type_name(), y.shape(), own});
   }
   return y;
+}
+
+void Module::set_compute_dtype(DType dtype) {
+  CYCLONE_CHECK(dtype == DType::kFloat32 || dtype == DType::kBFloat16,
+                "set_compute_dtype: float32 or bfloat16, not ", dtype_name(dtype));
+  compute_dtype_ = dtype;
 }
 
 void Module::check_new_name(const std::string& name) const {

@@ -74,6 +74,11 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void to(Device device);  // parameters and buffers, in place (handles stay valid)
+  // The dtype this module's convolutions and matrix products compute in when it is called:
+  // kBFloat16 runs forward() under an AutocastScope (layers/autocast.h: mixed precision, the
+  // parameters stay float32); kFloat32 (the default) leaves the caller's setting alone.
+  void set_compute_dtype(DType dtype);
+  DType compute_dtype() const { return compute_dtype_; }
 
   // Fine-tuning: parameters below stop (or start again) requiring gradients.
   void freeze();
@@ -112,6 +117,7 @@ class Module {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  DType compute_dtype_ = DType::kFloat32;
 };
 
 // Stages [begin, end) of `model` as a module of their own: its children are the model's (shared,

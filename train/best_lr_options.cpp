@@ -101,6 +101,10 @@ ArgParser make_parser(BestLrOptions& o) {
              "N");
   p.add_flag("no_cuda_graph", &o.no_cuda_graph,
              "on a GPU, launch every step's kernels instead of replaying a captured CUDA graph");
+  p.add_flag("precision", &o.precision,
+             "fp32 (IEEE), tf32 (TF32 tensor cores on a GPU) or bf16 (mixed precision: "
+             "convolutions and matrix products in bfloat16, float32 master weights)",
+             "P");
   p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch (smoke runs)");

@@ -21,6 +21,7 @@
 #include "cyclone/train/cli.h"
 #include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
+#include "cyclone/train/precision.h"
 #include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_plots.h"
 #include "cyclone/train/weights.h"
@@ -140,6 +141,10 @@ RunOutcome run_experiment(const RunSpec& spec) {
     }
   }();
   dist::World& world = dist::world();
+  const std::optional<Precision> precision = parse_precision(spec.precision);
+  if (!precision)
+    throw UsageError(std::string(spec.program == "train" ? "trainer.precision" : "--precision") +
+                     " '" + spec.precision + "' is not one of " + precision_choices());
   const Device device = setup_device(spec);
   set_default_device(device);
   manual_seed(spec.seed);
@@ -181,6 +186,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError("network.batch_norm: " + model_name +
                      (spec.batch_norm ? " has no batch norm (the resnet and wrn models do)"
                                       : " always uses batch norm"));
+  apply_precision(*model, device, *precision);
   if (spec.summary_only) {
     std::printf(
         "%s", summary(*model, Shape({1, info.channels, info.height, info.width}), device).c_str());
@@ -214,10 +220,11 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (world.distributed() && !world.is_root()) world.host().barrier();
   load_splits(c);
   if (world.distributed() && world.is_root()) world.host().barrier();
-  log_print("%s: %s on %s (%lld train / %lld %s images), device %s, seed %llu\n", prog.c_str(),
+  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s), seed %llu\n", prog.c_str(),
             model_name.c_str(), spec.dataset.c_str(), static_cast<long long>(c.train_set.size()),
             static_cast<long long>(c.eval_set.size()), c.use_val ? "validation" : "test",
-            device.str().c_str(), static_cast<unsigned long long>(spec.seed));
+            device.str().c_str(), precision_name(*precision),
+            static_cast<unsigned long long>(spec.seed));
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
@@ -243,6 +250,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"dataset", spec.dataset},
                         {"model", model_name},
                         {"device", device.str()},
+                        {"precision", precision_name(*precision)},
                         {"optimizer", spec.optimizer},
                         {"batch_size", spec.batch_size},
                         {"seed", spec.seed},

@@ -114,6 +114,8 @@ struct RunSpec {
   // instead of each rank's own; slower (two small all-reduces per layer per step), for per-rank
   // batches too small for good statistics. No effect with one rank.
   bool sync_batch_norm = false;
+  // The math the model computes in: fp32 | tf32 | bf16 (train/precision.h).
+  std::string precision = "fp32";
   // training
   TrainerOptions trainer;
   std::vector<PhaseSpec> phases;  // non-empty: a multi-phase run (the policy above is unused)

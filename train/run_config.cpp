@@ -11,6 +11,7 @@
 #include "cyclone/train/cli.h"
 #include "cyclone/train/config_section.h"
 #include "cyclone/train/config_tree.h"
+#include "cyclone/train/precision.h"
 
 namespace cyclone::train {
 
@@ -265,6 +266,9 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     s.sync_batch_norm = t.boolean("sync_batch_norm", false);
     o.sync_every = t.integer("sync_every", 0, 0);
     o.cuda_graph = t.boolean("cuda_graph", true);
+    s.precision = lower(t.str("precision", "fp32"));
+    if (!parse_precision(s.precision))
+      t.fail("trainer.precision", "= \"" + s.precision + "\" is not one of " + precision_choices());
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
     o.checkpoint_every_steps = t.integer("checkpoint_every_steps", 0, 0);

@@ -41,6 +41,7 @@ std::string rank_fingerprint(const RunContext& c, Module& model) {
               {"lr_scaling", s.lr_scaling},
               {"lr_warmup_epochs", s.lr_warmup_epochs},
               {"sync_batch_norm", s.sync_batch_norm},
+              {"precision", s.precision},
               {"resume", s.resume}}
       .dump();
 }

@@ -184,6 +184,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.sync_batch_norm = o.sync_bn;
   t.sync_every = o.sync_every;
   t.cuda_graph = !o.no_cuda_graph;
+  s.precision = o.precision;
   t.checkpoint_every = o.checkpoint_every;
   t.early_stop_patience = o.early_stop_patience;
   t.snapshot_ensemble = o.cycle && o.policy == "sgdr";

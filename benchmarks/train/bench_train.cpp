@@ -19,7 +19,9 @@
 //   {"device", "driver", "cuda", "cudnn", "git_rev", "date", "runs": [{"workload", "engine",
 //    "precision", "images_per_s", "ms_per_step", "peak_mem_mb", "steps", "reps",
 //    "ms_per_step_reps", "graph"}]}
-// Precisions: fp32 (IEEE) and tf32 (Context::set_allow_tf32). bf16 is not implemented yet.
+// Precisions (train/precision.h): fp32 (IEEE), tf32 (TF32 tensor cores) and bf16 (mixed
+// precision: convolutions and products in bfloat16, float32 master weights), as --precision sets
+// them for best_lr and train.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +38,7 @@
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/cyclone.h"
 #include "cyclone/kernels/random.h"
+#include "cyclone/train/precision.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step_runner.h"
 
@@ -70,7 +73,7 @@ const std::vector<Workload>& workloads() {
 
 struct Args {
   std::string device = "auto", workloads, engines = "cyclone,cyclone-eager",
-              precisions = "fp32,tf32", device_name, driver, git_rev;
+              precisions = "fp32,tf32,bf16", device_name, driver, git_rev;
   int64_t steps = 100, reps = 5, warmup = 20, range_steps = 4000, range_reps = 3, sync_every = 50;
 };
 
@@ -147,7 +150,6 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
       w.range_test ? "lenet5-range-test-" + std::to_string(a.range_steps) : w.name;
   json row = {{"workload", name}, {"engine", engine}, {"precision", precision}};
   Context& ctx = Context::current(dev);
-  ctx.set_allow_tf32(precision == "tf32");
   ModelOptions mo;
   mo.in_channels = static_cast<int>(w.channels);
   mo.height = mo.width = static_cast<int>(w.hw);
@@ -156,6 +158,7 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   mo.seed = 1;
   auto model = make_model(w.model, mo);
   model->train();
+  train::apply_precision(*model, dev, *train::parse_precision(precision));
   auto opt = optim::make_optimizer("sgd", model->named_parameters(),
                                    R"({"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4})");
   std::vector<data::Batch> pool;
@@ -263,9 +266,9 @@ int main(int argc, char** argv) {
           throw UsageError("cyclone_bench_train: unknown engine '" + engine +
                            "' (known: cyclone, cyclone-eager)");
         for (const std::string& precision : split(a.precisions)) {
-          if (precision != "fp32" && precision != "tf32")
-            throw UsageError("cyclone_bench_train: precision '" + precision +
-                             "' is not available (fp32, tf32)");
+          if (!train::parse_precision(precision))
+            throw UsageError("cyclone_bench_train: precision '" + precision + "' is not one of " +
+                             train::precision_choices());
           if (engine == "cyclone-eager" && !dev.is_cuda() && precision == "tf32") continue;
           std::fprintf(stderr, "cyclone_bench_train: %s %s %s\n", w.name.c_str(), engine.c_str(),
                        precision.c_str());

@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include "cyclone/kernels/cpu/elementwise.h"
+
 namespace cyclone::kernels::cpu {
 
 namespace {
@@ -21,7 +23,14 @@ void gemm_one(const GemmProblem& p, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int 
 
 }  // namespace
 
-void gemm(Context&, const GemmProblem& p, const Tensor& a, const Tensor& b, const Tensor& c) {
+void gemm(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, const Tensor& c) {
+  if (c.dtype() == DType::kBFloat16) {
+    // No bf16 BLAS here: widen to float32 (exact), multiply, round C once.
+    const Tensor cf =
+        p.beta == 0 ? Tensor::empty(c.shape(), DType::kFloat32, c.device()) : to_float32(ctx, c);
+    gemm(ctx, p, to_float32(ctx, a), to_float32(ctx, b), cf);
+    return cast(ctx, cf, c);
+  }
   const CBLAS_TRANSPOSE ta = p.trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = p.trans_b ? CblasTrans : CblasNoTrans;
   // Row-major leading dimensions: the stored row length of each operand.

@@ -31,10 +31,19 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, Device devi
   auto v = random_values(shape.numel(), seed, lo, hi);
   if (dtype == DType::kFloat64) return Tensor::from_vector<double>(v, shape, device);
   std::vector<float> f(v.begin(), v.end());
+  if (dtype == DType::kBFloat16) {
+    std::vector<bfloat16> h;
+    for (float x : f) h.push_back(bfloat16(x));
+    return Tensor::from_vector<bfloat16>(h, shape, device);
+  }
   return Tensor::from_vector<float>(f, shape, device);
 }
 
 Tensor nan_tensor(const Shape& shape, DType dtype, Device device) {
+  if (dtype == DType::kBFloat16)
+    return Tensor::from_vector<bfloat16>(
+        std::vector<bfloat16>(shape.numel(), bfloat16(std::numeric_limits<float>::quiet_NaN())),
+        shape, device);
   if (dtype == DType::kFloat64)
     return Tensor::from_vector<double>(
         std::vector<double>(shape.numel(), std::numeric_limits<double>::quiet_NaN()), shape,
@@ -53,6 +62,10 @@ std::vector<double> values(const Tensor& t) {
     }
     case DType::kInt32: {
       auto f = t.to_vector<int32_t>();
+      return {f.begin(), f.end()};
+    }
+    case DType::kBFloat16: {
+      auto f = t.to_vector<bfloat16>();
       return {f.begin(), f.end()};
     }
     case DType::kUInt8: {

@@ -98,22 +98,30 @@ struct Ref {
 };
 
 // Tolerances against the double reference: float32 accumulates sums of up to a few hundred
-// products of magnitude <= 1 (CPU OpenBLAS or cuDNN in FMA math).
-double rtol(DType dt) { return dt == DType::kFloat32 ? 1e-4 : 1e-11; }
-double atol(DType dt) { return dt == DType::kFloat32 ? 2e-5 : 1e-12; }
+// products of magnitude <= 1 (CPU OpenBLAS or cuDNN in FMA math). bfloat16 operands are exact in
+// the reference (it reads the rounded values); the sum is accumulated in float32 and the result
+// rounded once to bfloat16: half an ulp, 2^-9 relative.
+double rtol(DType dt) {
+  return dt == DType::kFloat32 ? 1e-4 : dt == DType::kBFloat16 ? 0x1p-8 : 1e-11;
+}
+double atol(DType dt) {
+  return dt == DType::kFloat32 ? 2e-5 : dt == DType::kBFloat16 ? 1e-4 : 1e-12;
+}
 
 void check_case(const ConvCase& c, DType dt, Device d, uint64_t seed) {
   const Ref ref(c);
   const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, d);
   const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, d);
-  const Tensor b = c.bias ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
+  // bfloat16 takes no bias (the layer adds it to the float32 result).
+  const Tensor b =
+      c.bias && dt != DType::kBFloat16 ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
   const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, d);
   Context& ctx = Context::of(x);
 
   const Tensor y = nan_tensor({c.n, c.c_out, ref.ho, ref.wo}, dt, d);
   kernels::conv2d_forward(ctx, x, w, b, c.p, y);
   EXPECT_TRUE(testing::all_close(
-      values(y), ref.forward(values(x), values(w), c.bias ? values(b) : std::vector<double>{}),
+      values(y), ref.forward(values(x), values(w), b.defined() ? values(b) : std::vector<double>{}),
       rtol(dt), atol(dt)))
       << c.name << " forward " << dtype_name(dt);
 
@@ -134,7 +142,7 @@ class ConvTest : public DeviceTest {};
 
 TEST_P(ConvTest, MatchesNaiveLoops) {
   uint64_t seed = 10;
-  for (DType dt : {DType::kFloat32, DType::kFloat64})
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
     for (const ConvCase& c : cases()) {
       check_case(c, dt, device(), seed);
       seed += 4;
@@ -164,8 +172,11 @@ CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
 
 // ---- CPU vs CUDA on the same float32 inputs ----
 
-void parity(bool tf32) {
+// float32 (fp32 or TF32 math) or bfloat16 (bf16 tensor cores against the CPU's widened float32;
+// no bias).
+void parity(bool tf32, DType dt = DType::kFloat32) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  const bool bf16 = dt == DType::kBFloat16;
   Context& gctx = Context::current(Device::cuda());
   const bool was = gctx.allow_tf32();
   gctx.set_allow_tf32(tf32);
@@ -176,17 +187,17 @@ void parity(bool tf32) {
   for (const ConvCase& c : all) {
     const Ref ref(c);
     const Device cpu = Device::cpu(), gpu = Device::cuda();
-    const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, DType::kFloat32, cpu);
-    const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, DType::kFloat32, cpu);
-    const Tensor b = random_tensor({c.c_out}, seed + 2, DType::kFloat32, cpu);
-    const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, DType::kFloat32, cpu);
+    const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, cpu);
+    const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, cpu);
+    const Tensor b = bf16 ? Tensor() : random_tensor({c.c_out}, seed + 2, dt, cpu);
+    const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, cpu);
     seed += 4;
     auto run = [&](Device d) {
       Context& ctx = Context::current(d);
-      const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d), dyd = dy.to(d);
-      const Tensor y = nan_tensor(dy.shape(), DType::kFloat32, d);
-      const Tensor dx = nan_tensor(x.shape(), DType::kFloat32, d);
-      const Tensor dw = nan_tensor(w.shape(), DType::kFloat32, d);
+      const Tensor xd = x.to(d), wd = w.to(d), bd = bf16 ? Tensor() : b.to(d), dyd = dy.to(d);
+      const Tensor y = nan_tensor(dy.shape(), dt, d);
+      const Tensor dx = nan_tensor(x.shape(), dt, d);
+      const Tensor dw = nan_tensor(w.shape(), dt, d);
       kernels::conv2d_forward(ctx, xd, wd, bd, c.p, y);
       kernels::conv2d_backward_data(ctx, dyd, wd, c.p, dx);
       kernels::conv2d_backward_filter(ctx, xd, dyd, c.p, dw);
@@ -196,8 +207,15 @@ void parity(bool tf32) {
     const char* what[] = {"forward", "backward_data", "backward_filter"};
     for (int k = 0; k < 3; ++k) {
       const double err = testing::relative_error(on_gpu[k], on_cpu[k]);
-      // GPU.md: fp32 far under 1e-3, TF32 near 3e-4 (bounded here with margin).
-      EXPECT_LT(err, tf32 ? 3e-3 : 1e-5) << c.name << " " << what[k] << (tf32 ? " tf32" : " fp32");
+      // GPU.md: fp32 far under 1e-3, TF32 near 3e-4 (bounded here with margin); bfloat16 results
+      // are each rounded once, so the two devices differ by at most an ulp (2^-8) per element.
+      EXPECT_LT(err, bf16   ? 5e-3
+                     : tf32 ? 3e-3
+                            : 1e-5)
+          << c.name << " " << what[k]
+          << (bf16   ? " bf16"
+              : tf32 ? " tf32"
+                     : " fp32");
     }
   }
   gctx.set_allow_tf32(was);
@@ -205,6 +223,7 @@ void parity(bool tf32) {
 
 TEST(ConvCuda, ParityWithCpuFp32) { parity(false); }
 TEST(ConvCuda, ParityWithCpuTf32) { parity(true); }
+TEST(ConvCuda, ParityWithCpuBfloat16) { parity(false, DType::kBFloat16); }
 
 // ---- errors ----
 
@@ -227,6 +246,15 @@ TEST(ConvErrors, NonPositiveOutputNamesInputAndParameters) {
         kernels::conv2d_forward(Context::of(x), x, w, Tensor(), Conv2dParams::square(1, 0, 3), y);
       },
       {"output size", "input 4 x 4", "dilation (3, 3)", "padding (0, 0)", "stride (1, 1)"});
+}
+
+TEST(ConvErrors, Bfloat16TakesNoBias) {
+  const Tensor x = random_tensor({1, 2, 5, 5}, 1, DType::kBFloat16);
+  const Tensor w = random_tensor({3, 2, 3, 3}, 2, DType::kBFloat16);
+  const Tensor b = random_tensor({3}, 3, DType::kBFloat16);
+  const Tensor y = Tensor::empty({1, 3, 3, 3}, DType::kBFloat16, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, b, Conv2dParams{}, y); },
+               {"conv2d_forward", "bias", "bfloat16"});
 }
 
 TEST(ConvErrors, WrongOutputAndBiasShapes) {

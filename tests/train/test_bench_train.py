@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """cyclone_bench_train on the CPU: a tiny run prints the JSON that benchmarks/train_report.py and
 the PyTorch script share (every row's fields, finite positive timings, the range test's name from
-its step count), and a bad flag is one line with exit status 2.
+its step count), in fp32 and bf16 (mixed precision), and a bad flag or precision is one line with
+exit status 2.
 
 usage: test_bench_train.py BENCH REPORT_PY
 """
@@ -16,19 +17,18 @@ def main():
     bench, report = sys.argv[1], sys.argv[2]
     r = subprocess.run([bench, "--device=cpu", "--workloads=lenet5-train-bs64,lenet5-range-test",
                         "--steps=3", "--reps=2", "--warmup=2", "--range_steps=12",
-                        "--range_reps=1", "--sync_every=4", "--precisions=fp32"],
+                        "--range_reps=1", "--sync_every=4", "--precisions=fp32,bf16"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("device", "driver", "cuda", "cudnn", "git_rev", "date", "runs"):
         assert key in out, key
     assert out["device"].startswith("cpu"), out["device"]
-    names = sorted((row["workload"], row["engine"]) for row in out["runs"])
-    assert names == [("lenet5-range-test-12", "cyclone"), ("lenet5-range-test-12", "cyclone-eager"),
-                     ("lenet5-train-bs64", "cyclone"), ("lenet5-train-bs64", "cyclone-eager")], names
+    names = sorted((row["workload"], row["engine"], row["precision"]) for row in out["runs"])
+    assert names == sorted((w, e, p) for w in ("lenet5-range-test-12", "lenet5-train-bs64")
+                           for e in ("cyclone", "cyclone-eager") for p in ("fp32", "bf16")), names
     for row in out["runs"]:
         assert "error" not in row, row
-        assert row["precision"] == "fp32"
         for k in ("images_per_s", "ms_per_step", "peak_mem_mb"):
             assert math.isfinite(row[k]) and row[k] > 0, (k, row)
         assert len(row["ms_per_step_reps"]) == row["reps"]
@@ -55,6 +55,8 @@ def main():
     bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2, bad.returncode
     assert "--steps=zero" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    bad = subprocess.run([bench, "--precisions=fp8"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "fp8" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
     print("cyclone_bench_train: ok")
 
 

@@ -140,6 +140,7 @@ std::vector<ValueCase> value_cases() {
       {"lr_scaling", "sqrt", [](O o) { return o.lr_scaling == "sqrt"; }},
       {"lr_warmup_epochs", "2.5", [](O o) { return o.lr_warmup_epochs == 2.5; }},
       {"sync_every", "10", [](O o) { return o.sync_every == 10; }},
+      {"precision", "bf16", [](O o) { return o.precision == "bf16"; }},
   };
 }
 
@@ -157,7 +158,7 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",   "summary",
                                     "no_download", "sync_bn",  "no_cuda_graph"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 49u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 50u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
     const bool boolean = i < 7;  // "--cycle  description", others "--lr_min=LR  description"

@@ -106,6 +106,20 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
       "g.json");
   EXPECT_EQ(g.trainer.sync_every, 25);
   EXPECT_FALSE(g.trainer.cuda_graph);
+  // The math (train/precision.h): fp32 unless asked.
+  EXPECT_EQ(d.precision, "fp32");
+  EXPECT_EQ(parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {},
+                                  "trainer": {"precision": "BF16"}})",
+                             "p.json")
+                .precision,
+            "bf16");
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"precision": "fp8"}})",
+            "p.json");
+      },
+      {"trainer.precision", "fp8", "fp32, tf32, bf16"});
   expect_usage_error(
       [] {
         parse_run_config(

@@ -1,0 +1,27 @@
+#include "cyclone/layers/autocast.h"
+
+#include "cyclone/core/error.h"
+
+namespace cyclone {
+
+namespace {
+thread_local DType t_compute = DType::kFloat32;
+}  // namespace
+
+DType autocast_dtype() { return t_compute; }
+
+AutocastScope::AutocastScope(DType compute) : previous_(t_compute) {
+  CYCLONE_CHECK(compute == DType::kFloat32 || compute == DType::kBFloat16,
+                "autocast: the compute dtype must be float32 or bfloat16, not ",
+                dtype_name(compute));
+  t_compute = compute;
+}
+
+AutocastScope::~AutocastScope() { t_compute = previous_; }
+
+bool autocast_applies(const Tensor& a, const Tensor& b) {
+  return t_compute == DType::kBFloat16 && a.dtype() == DType::kFloat32 &&
+         b.dtype() == DType::kFloat32;
+}
+
+}  // namespace cyclone

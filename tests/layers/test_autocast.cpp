@@ -1,0 +1,232 @@
+// Mixed precision (layers/autocast.h): under a bfloat16 scope, linear and conv2d compute from
+// bfloat16-rounded operands and return float32, the bias is added in float32, gradients reach the
+// float32 parameters in float32, float64 is left alone, scopes nest; Module::set_compute_dtype
+// runs a whole model that way, and bf16 training lowers the loss as float32 training does.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "common/test_util.h"
+
+namespace cyclone {
+namespace {
+
+using testing::DeviceTest;
+using testing::random_tensor;
+using testing::relative_error;
+using testing::values;
+
+// x and the gradients of every parameter-like input, after sum(y * g).backward().
+struct Pass {
+  std::vector<double> y;
+  std::vector<std::vector<double>> grads;
+  std::vector<DType> grad_dtypes;
+  DType y_dtype;
+};
+
+template <class F>
+Pass run_pass(F&& f, const std::vector<Tensor>& inputs, const Tensor& g, bool bf16) {
+  for (const Tensor& t : inputs) t.zero_grad(true);
+  std::optional<AutocastScope> scope;
+  if (bf16) scope.emplace(DType::kBFloat16);
+  const Tensor y = f();
+  scope.reset();
+  Pass p;
+  p.y = values(y);
+  p.y_dtype = y.dtype();
+  sum(mul(y, g)).backward();
+  for (const Tensor& t : inputs) {
+    p.grads.push_back(values(t.grad()));
+    p.grad_dtypes.push_back(t.grad().dtype());
+  }
+  return p;
+}
+
+// Close to float32 (bfloat16 has an 8-bit mantissa) but not equal to it: the product really
+// was computed from rounded operands.
+void expect_bf16_of(const std::vector<double>& got, const std::vector<double>& fp32,
+                    const char* what) {
+  const double err = relative_error(got, fp32);
+  EXPECT_LT(err, 1.5e-2) << what;
+  EXPECT_GT(err, 1e-5) << what << ": identical to float32, so bfloat16 was not used";
+}
+
+class AutocastTest : public DeviceTest {};
+
+TEST_P(AutocastTest, LinearComputesInBfloat16AndReturnsFloat32) {
+  const Device d = device();
+  const Tensor x = random_tensor({6, 67}, 1, DType::kFloat32, d);
+  const Tensor w = random_tensor({9, 67}, 2, DType::kFloat32, d);
+  const Tensor b = random_tensor({9}, 3, DType::kFloat32, d);
+  const Tensor g = random_tensor({6, 9}, 4, DType::kFloat32, d);
+  for (const Tensor& t : {x, w, b}) t.set_requires_grad(true);
+  auto f = [&] { return linear(x, w, b); };
+  const Pass lo = run_pass(f, {x, w, b}, g, true), hi = run_pass(f, {x, w, b}, g, false);
+  EXPECT_EQ(lo.y_dtype, DType::kFloat32);
+  for (DType t : lo.grad_dtypes) EXPECT_EQ(t, DType::kFloat32);
+  expect_bf16_of(lo.y, hi.y, "y");
+  expect_bf16_of(lo.grads[0], hi.grads[0], "dx");
+  expect_bf16_of(lo.grads[1], hi.grads[1], "dw");
+  // The bias is added in float32 after the product: its gradient is float32's exactly.
+  EXPECT_EQ(lo.grads[2], hi.grads[2]);
+
+  // y is the product of the rounded operands, accumulated in float32 and rounded once, plus b.
+  auto rounded = [](const Tensor& t) {
+    std::vector<double> v = values(t);
+    for (double& e : v) e = static_cast<float>(bfloat16(static_cast<float>(e)));
+    return v;
+  };
+  const std::vector<double> xr = rounded(x), wr = rounded(w), bv = values(b);
+  std::vector<double> ref(6 * 9);
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 9; ++j) {
+      double s = 0;
+      for (int k = 0; k < 67; ++k) s += xr[i * 67 + k] * wr[j * 67 + k];
+      ref[i * 9 + j] = static_cast<float>(bfloat16(static_cast<float>(s))) + bv[j];
+    }
+  EXPECT_TRUE(testing::all_close(lo.y, ref, 0x1p-8, 1e-5));
+}
+
+TEST_P(AutocastTest, Conv2dComputesInBfloat16AndAddsTheBiasInFloat32) {
+  const Device d = device();
+  const Tensor x = random_tensor({2, 5, 9, 9}, 11, DType::kFloat32, d);
+  const Tensor w = random_tensor({7, 5, 3, 3}, 12, DType::kFloat32, d);
+  const Tensor b = random_tensor({7}, 13, DType::kFloat32, d);
+  const Tensor g = random_tensor({2, 7, 5, 5}, 14, DType::kFloat32, d);
+  for (const Tensor& t : {x, w, b}) t.set_requires_grad(true);
+  auto f = [&] { return conv2d(x, w, b, /*stride=*/2, /*padding=*/1); };
+  const Pass lo = run_pass(f, {x, w, b}, g, true), hi = run_pass(f, {x, w, b}, g, false);
+  EXPECT_EQ(lo.y_dtype, DType::kFloat32);
+  for (DType t : lo.grad_dtypes) EXPECT_EQ(t, DType::kFloat32);
+  expect_bf16_of(lo.y, hi.y, "y");
+  expect_bf16_of(lo.grads[0], hi.grads[0], "dx");
+  expect_bf16_of(lo.grads[1], hi.grads[1], "dw");
+  EXPECT_EQ(lo.grads[2], hi.grads[2]);
+}
+
+// A whole model: set_compute_dtype runs its forward under the scope (and closes it after), the
+// parameters and their gradients stay float32, and the result is float32's within bf16 noise.
+TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
+  const Device d = device();
+  ModelOptions mo;
+  mo.device = d;
+  mo.in_channels = 1;
+  mo.height = mo.width = 28;
+  mo.seed = 3;
+  auto model = make_model("lenet5", mo);
+  const Tensor x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
+  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
+  auto pass = [&] {
+    for (const Tensor& p : model->parameters()) p.zero_grad(true);
+    const Tensor logits = (*model)(x);
+    EXPECT_EQ(logits.dtype(), DType::kFloat32);
+    EXPECT_EQ(autocast_dtype(), DType::kFloat32) << "the scope must end with the forward";
+    cross_entropy(logits, labels).backward();
+    std::vector<double> out = values(logits);
+    for (const auto& [name, p] : model->named_parameters()) {
+      EXPECT_EQ(p.dtype(), DType::kFloat32) << name;
+      EXPECT_EQ(p.grad().dtype(), DType::kFloat32) << name;
+      const auto gv = values(p.grad());
+      out.insert(out.end(), gv.begin(), gv.end());
+    }
+    return out;
+  };
+  const std::vector<double> fp32 = pass();
+  model->set_compute_dtype(DType::kBFloat16);
+  EXPECT_EQ(model->compute_dtype(), DType::kBFloat16);
+  const std::vector<double> bf16 = pass();
+  const size_t n = 4 * 10;  // the logits, then the gradients
+  const std::vector<double> l32(fp32.begin(), fp32.begin() + n),
+      l16(bf16.begin(), bf16.begin() + n);
+  const std::vector<double> g32(fp32.begin() + n, fp32.end()), g16(bf16.begin() + n, bf16.end());
+  expect_bf16_of(l16, l32, "logits");
+  // Gradients pass through five bf16 products backward (and the forward's rounding): a few
+  // percent (3.5 % here on the CPU), as with PyTorch's autocast.
+  const double err = relative_error(g16, g32);
+  EXPECT_LT(err, 6e-2);
+  EXPECT_GT(err, 1e-5);
+  model->set_compute_dtype(DType::kFloat32);
+  EXPECT_EQ(pass(), fp32) << "back to float32, the model computes exactly as before";
+}
+
+// SGD from one initialisation, 30 steps on one batch: bf16 lowers the loss as float32 does.
+TEST_P(AutocastTest, Bfloat16TrainingLowersTheLossLikeFloat32) {
+  const Device d = device();
+  const Tensor x = random_tensor({32, 1, 28, 28}, 31, DType::kFloat32, d);
+  std::vector<int32_t> ly;
+  for (int i = 0; i < 32; ++i) ly.push_back((i * 7) % 10);
+  const Tensor labels = Tensor::from_vector<int32_t>(ly, {32}, d);
+  auto train = [&](DType compute) {
+    ModelOptions mo;
+    mo.device = d;
+    mo.in_channels = 1;
+    mo.height = mo.width = 28;
+    mo.seed = 5;
+    auto model = make_model("lenet5", mo);
+    model->set_compute_dtype(compute);
+    auto opt = optim::make_optimizer("sgd", model->named_parameters(),
+                                     R"({"lr": 0.005, "momentum": 0.9})");
+    std::vector<double> losses;
+    for (int s = 0; s < 30; ++s) {
+      opt->zero_grad();
+      const Tensor loss = cross_entropy((*model)(x), labels);
+      losses.push_back(loss.item());
+      loss.backward();
+      opt->step();
+    }
+    return losses;
+  };
+  const std::vector<double> f = train(DType::kFloat32), b = train(DType::kBFloat16);
+  EXPECT_NEAR(b.front(), f.front(), 2e-2 * f.front());
+  EXPECT_LT(f.back(), 0.1 * f.front());  // 3.88 -> 0.19 on the CPU
+  EXPECT_LT(b.back(), 0.1 * b.front());
+  EXPECT_NEAR(b.back(), f.back(), 0.25 * f.back() + 0.05);
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(AutocastTest);
+
+TEST(Autocast, OffByDefaultScopesNestAndFloat64IsLeftAlone) {
+  EXPECT_EQ(autocast_dtype(), DType::kFloat32);
+  const Tensor a = random_tensor({5, 8}, 41, DType::kFloat64);
+  const Tensor b = random_tensor({8, 3}, 42, DType::kFloat64);
+  const std::vector<double> plain = values(matmul(a, b));
+  {
+    AutocastScope outer(DType::kBFloat16);
+    EXPECT_EQ(autocast_dtype(), DType::kBFloat16);
+    const Tensor y = matmul(a, b);  // float64: not a float32 product, left alone
+    EXPECT_EQ(y.dtype(), DType::kFloat64);
+    EXPECT_EQ(values(y), plain);
+    {
+      AutocastScope inner(DType::kFloat32);
+      EXPECT_EQ(autocast_dtype(), DType::kFloat32);
+    }
+    EXPECT_EQ(autocast_dtype(), DType::kBFloat16);
+  }
+  EXPECT_EQ(autocast_dtype(), DType::kFloat32);
+  testing::expect_error([] { AutocastScope bad(DType::kInt32); }, {"autocast", "int32"});
+  ModelOptions mo;
+  auto model = make_model("lenet5", mo);
+  testing::expect_error([&] { model->set_compute_dtype(DType::kFloat64); },
+                        {"set_compute_dtype", "float64"});
+}
+
+// The same bf16 model on both devices: bf16 tensor cores against the CPU's widened float32.
+TEST(AutocastCuda, LeNetMatchesCpu) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  auto logits_on = [](Device d) {
+    ModelOptions mo;
+    mo.device = d;
+    mo.in_channels = 1;
+    mo.height = mo.width = 28;
+    mo.seed = 9;
+    auto model = make_model("lenet5", mo);
+    model->set_compute_dtype(DType::kBFloat16);
+    return values((*model)(random_tensor({8, 1, 28, 28}, 51, DType::kFloat32, d)));
+  };
+  EXPECT_LT(relative_error(logits_on(Device::cuda()), logits_on(Device::cpu())), 1e-2);
+}
+
+}  // namespace
+}  // namespace cyclone
