@@ -29,6 +29,7 @@
 #include "cyclone/kernels/batchnorm.h"
 #include "cyclone/kernels/conv.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/flops.h"
 #include "cyclone/kernels/gemm.h"
 #include "cyclone/kernels/optim_update.h"
 #include "cyclone/kernels/pool.h"

@@ -17,13 +17,20 @@ ratio = PyTorch ms_per_step / Cyclone ms_per_step, so above 1 means Cyclone is f
 --out: the Cyclone file's machine fields plus PyTorch's "torch" version, and "runs" = the rows of
 both files, each Cyclone row with a reference given "ratio_vs_pytorch_eager_same_precision".
 --markdown (the default when nothing else is asked): one line per workload; "—" where a side has no
-row, "err" where its row is an error. --check-targets: the issue's throughput targets, met or not.
+row, "err" where its row is an error. --check-targets: the issue's throughput targets, met or not;
+with --gemm-bench BENCH_JSON (cyclone_bench's Google Benchmark output holding BM_gemm/cuda/bf16/N)
+also the bf16 one: WRN-28-10's achieved rate (the row's tflop_per_s: its GEMM and convolution
+FLOPs per step over its time) at least 40 % of the fastest bf16 GEMM measured.
 Stdlib only.
 """
 
 import argparse
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import load_cyclone  # noqa: E402  (the Google Benchmark reader, same folder)
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 MACHINE = ("device", "driver", "cuda", "cudnn", "git_rev", "date")
@@ -32,6 +39,8 @@ RATIO = "ratio_vs_pytorch_eager_same_precision"
 TARGETS = [("lenet5-train-bs64", ("fp32",), 3.0),
            ("wrn-28-10-train-bs128", None, 1.0),
            ("resnet56-train-bs128", None, 1.0)]
+# bf16 WRN-28-10's achieved FLOP/s against the measured bf16 GEMM peak.
+PEAK_TARGET = ("wrn-28-10-train-bs128", "bf16", 0.40)
 
 
 def load(path):
@@ -113,7 +122,33 @@ def markdown(res):
     return "\n".join(lines)
 
 
-def check_targets(res):
+def gemm_peak(path):
+    """The fastest BM_gemm/cuda/bf16/N rate (FLOP/s) in a cyclone_bench JSON, or None."""
+    if not os.path.isfile(path):
+        print(f"train_report.py: warning: no GEMM benchmark at {path}", file=sys.stderr)
+        return None
+    _, cases = load_cyclone(path)
+    rates = [e["FLOP/s"] for name, e in cases.items()
+             if name.startswith("BM_gemm/cuda/bf16/") and isinstance(e.get("FLOP/s"), (int, float))]
+    return max(rates) if rates else None
+
+
+def peak_target(res, peak):
+    """(line, met or None when not measured) for PEAK_TARGET."""
+    workload, precision, minimum = PEAK_TARGET
+    head = f"{workload} {precision}: ≥ {minimum:.0%} of the measured bf16 GEMM peak"
+    row = res.cy(workload, precision)
+    rate = row.get("tflop_per_s") if row and "error" not in row else None
+    if peak is None or not isinstance(rate, (int, float)) or rate <= 0:
+        why = "no bf16 GEMM benchmark" if peak is None else "no Cyclone bf16 row"
+        return f"{head}: not measured ({why})", None
+    frac = rate * 1e12 / peak
+    ok = frac >= minimum
+    return (f"{head} ({peak / 1e12:.0f} TFLOP/s): {rate:.0f} TFLOP/s = {frac:.0%} — " +
+            ("met" if ok else "NOT met")), ok
+
+
+def check_targets(res, peak=None):
     lines, met, total = [], 0, 0
     for workload, precisions, minimum in TARGETS:
         if precisions is None:  # each precision either side measured
@@ -131,6 +166,10 @@ def check_targets(res):
                 verdict = f"{r:.2f}× — " + ("met" if r >= minimum else "NOT met")
             ref = "pytorch-amp-channels-last" if p == "bf16" else "pytorch-eager"
             lines.append(f"{workload} {p}: Cyclone ≥ {minimum:g}× {ref}: {verdict}")
+    line, ok = peak_target(res, peak)
+    lines.append(line)
+    total += 1
+    met += bool(ok)
     lines.append(f"{met} of {total} targets met")
     return "\n".join(lines)
 
@@ -156,6 +195,7 @@ def main():
     parser.add_argument("--out", help="write the merged JSON here")
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
     parser.add_argument("--check-targets", action="store_true", help="print the issue's targets")
+    parser.add_argument("--gemm-bench", help="cyclone_bench JSON with BM_gemm/cuda/bf16/N (the peak)")
     args = parser.parse_args()
     cyclone, torch = load(args.cyclone_json), load(args.torch_json)
     if cyclone.get("device") != torch.get("device"):
@@ -171,7 +211,7 @@ def main():
     if args.check_targets:
         if args.markdown:
             print()
-        print(check_targets(res))
+        print(check_targets(res, gemm_peak(args.gemm_bench) if args.gemm_bench else None))
     return 0
 
 

@@ -6,6 +6,7 @@
 #include "cyclone/kernels/cpu/conv.h"
 #include "cyclone/kernels/cuda/conv.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/flops.h"
 
 namespace cyclone::kernels {
 
@@ -98,6 +99,7 @@ void conv2d_forward(Context& ctx, const Tensor& x, const Tensor& weight, const T
                   "does)");
   }
   if (y.numel() == 0) return;
+  count_flops(g.flops());
   if (x.device().is_cuda()) return cuda::conv2d_forward(ctx, g, x, weight, bias, y);
   if (x.dtype() == DType::kBFloat16) {
     const Tensor yf = Tensor::empty(y.shape(), DType::kFloat32, y.device());
@@ -114,6 +116,7 @@ void conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& weight,
   const Conv2dGeometry g = conv2d_geometry(op, dx.shape(), weight.shape(), p);
   check_shape(op, "dy", dy, y_shape(g), g);
   if (dx.numel() == 0) return;
+  count_flops(g.flops());
   if (dy.device().is_cuda()) return cuda::conv2d_backward_data(ctx, g, dy, weight, dx);
   if (dy.dtype() == DType::kBFloat16) {
     const Tensor dxf = Tensor::empty(dx.shape(), DType::kFloat32, dx.device());
@@ -132,6 +135,7 @@ void conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, con
   if (dw.numel() == 0) return;
   // An empty batch contributes nothing: dw = 0 (written, since outputs are never read).
   if (g.n == 0) return dw.zero_();
+  count_flops(g.flops());
   if (x.device().is_cuda()) return cuda::conv2d_backward_filter(ctx, g, x, dy, dw);
   if (x.dtype() == DType::kBFloat16) {
     const Tensor dwf = Tensor::empty(dw.shape(), DType::kFloat32, dw.device());

@@ -5,6 +5,7 @@
 #include "cyclone/kernels/cpu/gemm.h"
 #include "cyclone/kernels/cuda/gemm.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/flops.h"
 
 namespace cyclone::kernels {
 
@@ -55,6 +56,8 @@ void run(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, c
     if (p.beta == 0) return fill(ctx, c, 0.0);
     return unary(ctx, UnaryOp::kMulScalar, c, c, p.beta);
   }
+  count_flops(2.0 * static_cast<double>(p.batch) * static_cast<double>(p.m) *
+              static_cast<double>(p.n) * static_cast<double>(p.k));
   if (c.device().is_cuda()) return cuda::gemm(ctx, p, a, b, c);
   cpu::gemm(ctx, p, a, b, c);
 }

@@ -219,7 +219,8 @@ fi
   echo
   if [[ -s $out/train_cyclone.json && -s $out/train_torch.json ]]; then
     "$python" benchmarks/train_report.py "$out/train_cyclone.json" "$out/train_torch.json" \
-      --out "$out/train.json" --markdown --check-targets || echo "train_report.py failed"
+      --out "$out/train.json" --markdown --check-targets --gemm-bench "$out/bench.json" ||
+      echo "train_report.py failed"
     echo
   fi
   for n in "${notes[@]}"; do echo "note: $n"; done

@@ -18,7 +18,10 @@
 // the timed reps (the CPU allocator's, never reset, on the CPU). Prints one JSON object:
 //   {"device", "driver", "cuda", "cudnn", "git_rev", "date", "runs": [{"workload", "engine",
 //    "precision", "images_per_s", "ms_per_step", "peak_mem_mb", "steps", "reps",
-//    "ms_per_step_reps", "graph"}]}
+//    "ms_per_step_reps", "graph", "gflop_per_step", "tflop_per_s"}]}
+// gflop_per_step counts the GEMMs and convolutions of one step (forward and backward,
+// kernels/flops.h); tflop_per_s is it over ms_per_step: the achieved rate the bf16 target compares
+// with the bf16 GEMM benchmark's (benchmarks/train_report.py --gemm-bench).
 // Precisions (train/precision.h): fp32 (IEEE), tf32 (TF32 tensor cores) and bf16 (mixed
 // precision: convolutions and products in bfloat16, float32 master weights), as --precision sets
 // them for best_lr and train.
@@ -29,6 +32,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -196,12 +200,17 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   ro.accuracy = !w.range_test;
   ro.halt_on_nonfinite_loss = !w.range_test;
   train::StepRunner runner(*model, *opt, ro);
-  int64_t clock = 0;  // the policy's step: continues across warm-up and reps, as PyTorch's
+  int64_t clock = 0;       // the policy's step: continues across warm-up and reps, as PyTorch's
+  double step_flops = -1;  // the GEMM and convolution FLOPs of one step (kernels/flops.h)
   auto one = [&](int64_t i) {
     const int64_t t = w.range_test ? i : clock++;
     opt->set_lr(policy->lr(t));
     opt->set_momentum(policy->momentum(t).value_or(0.9));
+    // The first step runs eagerly (the runner captures a graph later), so its launches count.
+    std::optional<kernels::FlopCounter> counter;
+    if (step_flops < 0) counter.emplace();
     runner.enqueue(pool[static_cast<size_t>(i % 8)]);
+    if (counter) step_flops = counter->flops();
     if (runner.due()) runner.drain();
   };
   train::StateSnapshot start(*model, *opt);
@@ -229,6 +238,8 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   const MemoryStats mem = dev.is_cuda() ? gpu::memory_stats(dev.index) : cpu_memory_stats();
   row["ms_per_step"] = med;
   row["images_per_s"] = static_cast<double>(w.batch) / (med / 1e3);
+  row["gflop_per_step"] = step_flops / 1e9;
+  row["tflop_per_s"] = step_flops / (med / 1e3) / 1e12;
   row["peak_mem_mb"] = static_cast<double>(mem.peak_bytes) / (1 << 20);
   row["steps"] = steps;
   row["reps"] = reps;

@@ -14,20 +14,23 @@
 // then cudnnFind*Ex times them on the call's own buffers with a workspace as large as the largest
 // candidate's (capped at kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of
 // any kind when none is deterministic), so training runs repeat bit for bit; the choice is cached
-// for the life of the process under a mutex. Find cannot run inside CUDA-graph capture (it
+// for the life of the process (kernels/algo_cache.h; across runs too in the file named by
+// $CYCLONE_CUDNN_CACHE). Find cannot run inside CUDA-graph capture (it
 // synchronises), so a problem first met while capturing takes the heuristics' choice, uncached.
 // Workspace comes from the caching allocator (a uint8 tensor on the context's stream).
 #include <cudnn.h>
 
 #include <algorithm>
 #include <array>
-#include <map>
-#include <mutex>
+#include <cstdlib>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "cyclone/core/cuda/check.h"
 #include "cyclone/core/cuda/handles.h"
+#include "cyclone/core/cuda/runtime.h"
+#include "cyclone/kernels/algo_cache.h"
 #include "cyclone/kernels/cuda/conv.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -110,7 +113,7 @@ struct Choice {
   size_t workspace = 0;
 };
 
-using Key = std::array<int64_t, 18>;
+using Key = AlgoKey;
 
 Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMathType_t math) {
   const Conv2dParams& p = g.p;
@@ -134,12 +137,27 @@ Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMath
           p.dil_w};
 }
 
-std::mutex& cache_mutex() {
-  static std::mutex m;
-  return m;
+// What a stored choice is valid for: the library versions and every visible GPU's name and
+// compute capability.
+std::string fingerprint() {
+  std::string fp = gpu::versions();
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) == cudaSuccess)
+      fp += "; " + std::string(prop.name) + " sm_" + std::to_string(prop.major * 10 + prop.minor);
+  }
+  (void)cudaGetLastError();
+  return fp;
 }
-std::map<Key, Choice>& cache() {
-  static std::map<Key, Choice> c;
+
+// The process-wide table (kernels/algo_cache.h), on disk at $CYCLONE_CUDNN_CACHE when set.
+AlgoCache& cache() {
+  static AlgoCache c = [] {
+    const char* path = std::getenv("CYCLONE_CUDNN_CACHE");
+    return AlgoCache(path ? path : "", fingerprint());
+  }();
   return c;
 }
 
@@ -218,21 +236,18 @@ template <class Perf, class Heuristic, class Find, class WsSize>
 Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Problem& pr,
               int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
   const Key key = key_of(pass, ctx, g, dt, pr.math);
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    auto it = cache().find(key);
-    if (it != cache().end()) {
-      CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, it->second.math));
-      return it->second;
-    }
+  if (const std::optional<AlgoChoice> hit = cache().find(key)) {
+    Choice c;
+    c.algo = hit->algo;
+    c.math = static_cast<cudnnMathType_t>(hit->math);
+    c.workspace = static_cast<size_t>(hit->workspace);
+    CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, c.math));
+    return c;
   }
-  // Searched outside the lock: two threads meeting a new problem at once both time it, harmlessly.
+  // Two threads meeting a new problem at once both time it, harmlessly.
   const bool cacheable = !capturing(ctx);
   const Choice c = search<Perf>(ctx, pass, g, pr, max_count, heuristic, find, ws_size);
-  if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    cache().emplace(key, c);
-  }
+  if (cacheable) cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
   return c;
 }
 

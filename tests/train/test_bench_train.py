@@ -35,6 +35,17 @@ def main():
         batch = 64 if "bs64" in row["workload"] else 128
         assert abs(row["images_per_s"] * row["ms_per_step"] / 1e3 - batch) < 1e-6 * batch, row
         assert "CUDA graphs need a GPU" in row["graph"] or "eager" in row["graph"], row["graph"]
+        # One step's GEMM and convolution FLOPs, and that over the step time.
+        assert row["gflop_per_step"] > 0, row
+        assert abs(row["tflop_per_s"] * row["ms_per_step"] - row["gflop_per_step"]) < \
+            1e-6 * row["gflop_per_step"], row
+    by = {(r["workload"], r["engine"], r["precision"]): r for r in out["runs"]}
+    for w in ("lenet5-train-bs64", "lenet5-range-test-12"):
+        # bf16 does the same products as fp32; the range test's batch is twice as large.
+        assert by[(w, "cyclone", "fp32")]["gflop_per_step"] == by[(w, "cyclone", "bf16")]["gflop_per_step"]
+    ratio = by[("lenet5-range-test-12", "cyclone", "fp32")]["gflop_per_step"] / \
+        by[("lenet5-train-bs64", "cyclone", "fp32")]["gflop_per_step"]
+    assert abs(ratio - 2) < 1e-9, ratio
 
     # The report merges it with a PyTorch file of the same shape (here: the same rows renamed).
     torch = dict(out, runs=[dict(row, engine="pytorch-eager") for row in out["runs"]])
@@ -51,6 +62,25 @@ def main():
                   if row["engine"].startswith("cyclone") and
                   "ratio_vs_pytorch_eager_same_precision" in row]
         assert ratios and all(math.isfinite(x) and x > 0 for x in ratios), rows
+
+        # The bf16 target: WRN-28-10's achieved rate against the fastest bf16 GEMM benchmarked.
+        wrn = dict(out, runs=[{"workload": "wrn-28-10-train-bs128", "engine": "cyclone",
+                               "precision": "bf16", "ms_per_step": 100.0, "tflop_per_s": 300.0}])
+        gemm = {"context": {}, "benchmarks": [
+            {"name": "BM_gemm/cuda/bf16/4096/manual_time", "run_type": "iteration",
+             "real_time": 1.0, "time_unit": "ms", "FLOP/s": 5.0e14},
+            {"name": "BM_gemm/cuda/bf16/8192/manual_time", "run_type": "iteration",
+             "real_time": 1.0, "time_unit": "ms", "FLOP/s": 6.0e14}]}
+        w, g = d + "/w.json", d + "/g.json"
+        json.dump(wrn, open(w, "w"))
+        json.dump(gemm, open(g, "w"))
+        rep = subprocess.run([sys.executable, report, w, b, "--check-targets", "--gemm-bench", g],
+                             capture_output=True, text=True, timeout=60)
+        assert rep.returncode == 0, rep.stderr
+        assert "(600 TFLOP/s): 300 TFLOP/s = 50% — met" in rep.stdout, rep.stdout
+        rep = subprocess.run([sys.executable, report, w, b, "--check-targets"],
+                             capture_output=True, text=True, timeout=60)
+        assert "not measured (no bf16 GEMM benchmark)" in rep.stdout, rep.stdout
 
     bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2, bad.returncode
