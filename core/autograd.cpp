@@ -55,10 +55,11 @@ void accumulate(const Tensor& dst, const Tensor& src) {
     gpu::accumulate(dst.dtype(), dst.raw_data(), src.raw_data(), n, Context::of(dst).stream());
     return;
   }
-  CYCLONE_DISPATCH_FLOAT(dst.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(dst.dtype(), T, [&] {
+    using M = math_t<T>;  // bfloat16 gradients add in float, rounded once
     T* d = dst.data<T>();
     const T* s = src.data<T>();
-    for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+    for (int64_t i = 0; i < n; ++i) d[i] = T(M(d[i]) + M(s[i]));
   });
 }
 

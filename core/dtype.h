@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "cyclone/core/bfloat16.h"
 
@@ -59,6 +60,14 @@ struct DTypeOf<uint8_t> {
 template <class T>
 inline constexpr DType dtype_of = DTypeOf<T>::value;
 
+// The type a kernel computes in for elements stored as T: float for bfloat16, T otherwise. It is
+// also the dtype of the per-channel parameters (batch norm's weight, statistics) beside
+// bfloat16 activations.
+template <class T>
+using math_t = std::conditional_t<std::is_same_v<T, bfloat16>, float, T>;
+// The dtype of math_t for elements of dtype t.
+constexpr DType math_dtype(DType t) { return t == DType::kBFloat16 ? DType::kFloat32 : t; }
+
 }  // namespace cyclone
 
 // One case of the dispatch macros below: runs the body with T = type.
@@ -78,6 +87,20 @@ inline constexpr DType dtype_of = DTypeOf<T>::value;
         CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype),                  \
                       " is not supported here (float32 or float64 expected)"); \
     }                                                                          \
+  }()
+
+// CYCLONE_DISPATCH_FLOATING(dtype, T, ...): float, double or bfloat16 (kernels that store any of
+// them and compute in math_t<T>).
+#define CYCLONE_DISPATCH_FLOATING(dtype, T, ...)                                         \
+  [&] {                                                                                  \
+    switch (dtype) {                                                                     \
+      CYCLONE_DTYPE_CASE(kFloat32, float, T, __VA_ARGS__)                                \
+      CYCLONE_DTYPE_CASE(kFloat64, double, T, __VA_ARGS__)                               \
+      CYCLONE_DTYPE_CASE(kBFloat16, ::cyclone::bfloat16, T, __VA_ARGS__)                 \
+      default:                                                                           \
+        CYCLONE_THROW("dtype ", ::cyclone::dtype_name(dtype),                            \
+                      " is not supported here (float32, float64 or bfloat16 expected)"); \
+    }                                                                                    \
   }()
 
 // CYCLONE_DISPATCH_ALL(dtype, T, ...): float, double, int32_t, uint8_t, bfloat16 (which converts

@@ -287,4 +287,11 @@ void check_float(const char* op, const Tensor& t, const char* what) {
                 dtype_name(t.dtype()));
 }
 
+void check_floating(const char* op, const Tensor& t, const char* what) {
+  CYCLONE_CHECK(
+      t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64 || t.dtype() == DType::kBFloat16,
+      op, ": ", what ? what : "", what ? " " : "", "needs float32, float64 or bfloat16, got ",
+      dtype_name(t.dtype()));
+}
+
 }  // namespace cyclone

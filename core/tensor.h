@@ -158,6 +158,8 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 // Throws unless t is float32 or float64: "<op>: <what> needs float32 or float64, got int32".
 void check_float(const char* op, const Tensor& t, const char* what = nullptr);
+// The same for kernels that also store bfloat16 (computing in float32).
+void check_floating(const char* op, const Tensor& t, const char* what = nullptr);
 
 // Reads of tensor values to the host since the process started (all devices, all threads): what a
 // test counts to show that a loop does not wait for the device every step.

@@ -11,13 +11,12 @@ namespace {
 
 void check_x(const char* op, const Tensor& x) {
   CYCLONE_CHECK(x.defined(), op, ": x is undefined");
-  CYCLONE_CHECK(x.dtype() == DType::kFloat32 || x.dtype() == DType::kFloat64, op,
-                ": needs float32 or float64, got ", dtype_name(x.dtype()));
+  check_floating(op, x, "x");
   CYCLONE_CHECK(x.rank() >= 2, op, ": needs x of shape [N, C, ...], got ", x.shape());
 }
 
-// A per-channel tensor: [C] (any shape of C elements is accepted, e.g. [1, C, 1, 1]), x's dtype and
-// device. Undefined passes when `optional`.
+// A per-channel tensor: [C] (any shape of C elements is accepted, e.g. [1, C, 1, 1]) of x's math
+// dtype (x's own; float32 for bfloat16 x) on x's device. Undefined passes when `optional`.
 void check_channel(const char* op, const char* name, const Tensor& t, const Tensor& x,
                    bool optional) {
   if (!t.defined()) {
@@ -26,7 +25,9 @@ void check_channel(const char* op, const char* name, const Tensor& t, const Tens
   }
   CYCLONE_CHECK(t.numel() == x.dim(1), op, ": ", name, " must have one element per channel (",
                 x.dim(1), "), got ", t.shape(), " for x ", x.shape());
-  check_same_dtype(op, x, t);
+  const DType want = math_dtype(x.dtype());
+  CYCLONE_CHECK(t.dtype() == want, op, ": ", name, " must be ", dtype_name(want), " for ",
+                dtype_name(x.dtype()), " x, got ", dtype_name(t.dtype()));
   check_same_device(op, x, t);
 }
 

@@ -3,8 +3,10 @@
 // torch.nn.functional.batch_norm / BatchNorm1d / BatchNorm2d (aten native_batch_norm).
 //
 // x is [N, C, inner...] (NC for inner = 1, NCHW for inner = H*W); every per-channel tensor (weight,
-// bias, running_mean, running_var, save_mean, save_invstd, dweight, dbias) is [C] with x's dtype
-// and device. For channel c the M = N * inner values x[n, c, i] form one batch:
+// bias, running_mean, running_var, save_mean, save_invstd, dweight, dbias) is [C] on x's device,
+// of x's dtype, or float32 for bfloat16 x (mixed precision: y, dy and dx are bfloat16 like x, the
+// statistics and parameters float32, the sums double as always). For channel c the M = N * inner
+// values x[n, c, i] form one batch:
 //
 // forward, training (statistics of the batch):
 //   mean_c   = (1/M) sum x                  var_c = (1/M) sum (x - mean_c)^2   (biased)

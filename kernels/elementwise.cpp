@@ -68,7 +68,7 @@ BroadcastIndex broadcast_index(const Tensor& operand, const Shape& out) {
 }
 
 void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
-  check_float(unary_op_name(op), x);
+  check_floating(unary_op_name(op), x);
   check_same_shape(unary_op_name(op), x, out);
   check_same_dtype(unary_op_name(op), x, out);
   check_same_device(unary_op_name(op), x, out);
@@ -78,7 +78,7 @@ void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double 
 
 void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
   const char* name = binary_op_name(op);
-  check_float(name, x);
+  check_floating(name, x);
   check_same_dtype(name, x, y);
   check_same_dtype(name, x, out);
   check_same_device(name, x, y);

@@ -11,7 +11,8 @@
 //   same device, every entry in [0, rows) (checked on the CPU; on CUDA an out-of-range entry
 //   gives a zero row, never an out-of-bounds read). cost: 2 B*row bytes + 4 B bytes. It is how
 //   the loader batches features kept in GPU memory (data/loader.h).
-// Tensors must be contiguous, on one device, float32 or float64 for unary/binary.
+// Tensors must be contiguous, on one device, float32, float64 or bfloat16 for unary/binary
+// (bfloat16 is computed in float32 and rounded once per element).
 #pragma once
 
 #include "cyclone/core/context.h"

@@ -20,8 +20,10 @@ AutocastScope::AutocastScope(DType compute) : previous_(t_compute) {
 AutocastScope::~AutocastScope() { t_compute = previous_; }
 
 bool autocast_applies(const Tensor& a, const Tensor& b) {
-  return t_compute == DType::kBFloat16 && a.dtype() == DType::kFloat32 &&
-         b.dtype() == DType::kFloat32;
+  auto ok = [](const Tensor& t) {
+    return t.dtype() == DType::kFloat32 || t.dtype() == DType::kBFloat16;
+  };
+  return t_compute == DType::kBFloat16 && ok(a) && ok(b);
 }
 
 }  // namespace cyclone

@@ -1,15 +1,18 @@
 // Mixed precision, torch.autocast's idea for bfloat16. While an AutocastScope for bfloat16 is
-// active on a thread, conv2d and matmul (and so linear) given float32 operands compute in
-// bfloat16: x and the weight are rounded to bfloat16 (differentiable casts), the product runs on
-// bf16 tensor cores with float32 accumulation (kernels/gemm.h, kernels/conv.h), and the result is
-// cast back to float32 before the bias is added. Everything else — batch norm, activations,
-// pooling, the loss — runs in float32, the parameters stay float32 (the master weights the
-// optimizer updates, its state float32 too), and their gradients arrive in float32 through the
-// casts' backward. The backward of a bf16 product is itself bf16 (the same kernels), so the
-// backward needs no scope.
+// active on a thread, conv2d and matmul (and so linear) given float32 or bfloat16 operands round
+// them to bfloat16 (differentiable casts: the float32 weights are the master copies) and compute on
+// bf16 tensor cores with float32 accumulation (kernels/gemm.h, kernels/conv.h); the result is
+// bfloat16, and so is the bias added to it. The activations then stay bfloat16 through what
+// follows: batch norm (bfloat16 x and y, float32 parameters and statistics, double sums),
+// activations and residual adds (computed in float32, stored in bfloat16); the ops without a
+// bfloat16 kernel (pooling, reductions, dropout) widen to float32 and round back (via_float32 in
+// layers/ops.h). The parameters stay float32, the optimizer's state too, and gradients reach them
+// in float32 through the casts' backward. The backward of a bf16 op is itself bf16 (the same
+// kernels), so the backward needs no scope.
 //
 // A model runs under a scope when Module::set_compute_dtype(DType::kBFloat16) was called on it:
-// Module::operator() opens the scope around forward(). Off (float32) by default.
+// Module::operator() opens the scope around forward() and casts a bfloat16 output back to float32,
+// so the loss, the accuracy and softmax see float32. Off (float32) by default.
 #pragma once
 
 #include "cyclone/core/dtype.h"
@@ -33,7 +36,7 @@ class AutocastScope {
   DType previous_;
 };
 
-// Whether a product of these float32 operands runs in the autocast dtype now.
+// Whether a product of these operands (each float32 or bfloat16) runs in the autocast dtype now.
 bool autocast_applies(const Tensor& a, const Tensor& b);
 
 }  // namespace cyclone

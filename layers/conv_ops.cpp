@@ -52,11 +52,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params) {
   CYCLONE_CHECK(x.defined() && weight.defined(), "conv2d: undefined x or weight");
   if (!autocast_applies(x, weight)) return conv2d_in_dtype(x, weight, bias, params);
-  // Mixed precision (layers/autocast.h): the product in bfloat16, the bias added in float32.
+  // Mixed precision (layers/autocast.h): operands, product and result in bfloat16.
   const DType low = autocast_dtype();
-  const Tensor y =
-      cast(conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params), DType::kFloat32);
-  return bias.defined() ? add(y, bias) : y;
+  const Tensor y = conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params);
+  return bias.defined() ? add(y, cast(bias, low)) : y;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding,
@@ -66,6 +65,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   check_defined("max_pool2d", x);
+  if (x.dtype() == DType::kBFloat16)
+    return via_float32(x, [&](const Tensor& f) { return max_pool2d(f, params); });
   const kernels::Pool2dGeometry g = kernels::pool2d_geometry("max_pool2d", x.shape(), params);
   const Shape out{g.n, g.c, g.h_out, g.w_out};
   Tensor y = Tensor::empty(out, x.dtype(), x.device());
@@ -88,6 +89,8 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   check_defined("avg_pool2d", x);
+  if (x.dtype() == DType::kBFloat16)
+    return via_float32(x, [&](const Tensor& f) { return avg_pool2d(f, params); });
   const kernels::Pool2dGeometry g = kernels::pool2d_geometry("avg_pool2d", x.shape(), params);
   Tensor y = Tensor::empty({g.n, g.c, g.h_out, g.w_out}, x.dtype(), x.device());
   kernels::avg_pool2d_forward(Context::of(x), x, params, y);
@@ -106,6 +109,8 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
 
 Tensor global_avg_pool(const Tensor& x) {
   check_defined("global_avg_pool", x);
+  if (x.dtype() == DType::kBFloat16)
+    return via_float32(x, [](const Tensor& f) { return global_avg_pool(f); });
   CYCLONE_CHECK(x.rank() == 4, "global_avg_pool: needs x [N, C, H, W], got ", x.shape());
   Tensor y = Tensor::empty({x.dim(0), x.dim(1)}, x.dtype(), x.device());
   kernels::global_avg_pool_forward(Context::of(x), x, y);

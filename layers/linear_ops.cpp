@@ -83,9 +83,9 @@ Tensor matmul_in_dtype(const Tensor& a, const Tensor& b, bool trans_a, bool tran
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   CYCLONE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
   if (!autocast_applies(a, b)) return matmul_in_dtype(a, b, trans_a, trans_b);
-  // Mixed precision (layers/autocast.h): the product in bfloat16, returned as float32.
+  // Mixed precision (layers/autocast.h): operands, product and result in bfloat16.
   const DType low = autocast_dtype();
-  return cast(matmul_in_dtype(cast(a, low), cast(b, low), trans_a, trans_b), DType::kFloat32);
+  return matmul_in_dtype(cast(a, low), cast(b, low), trans_a, trans_b);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -100,8 +100,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = x.rank() == 1 ? 1 : x.numel() / std::max<int64_t>(in, 1);
   const Tensor x2 = x.rank() == 2 ? x : x.reshape({rows, in});
   Tensor y = matmul(x2, weight, false, true);
-  // add() broadcasts a [C] vector against dim 1 of [N, C].
-  if (bias.defined()) y = add(y, bias);
+  // add() broadcasts a [C] vector against dim 1 of [N, C]; under autocast y is bfloat16 and so
+  // is the bias added to it.
+  if (bias.defined()) y = add(y, bias.dtype() == y.dtype() ? bias : cast(bias, y.dtype()));
   if (x.rank() == 2) return y;
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end() - 1);
   dims.push_back(out_features);

@@ -10,6 +10,7 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/layers/autocast.h"
+#include "cyclone/layers/ops.h"
 
 namespace cyclone {
 
@@ -38,6 +39,8 @@ Tensor Module::operator()(const Tensor& x) {
   std::optional<AutocastScope> autocast;
   if (compute_dtype_ != DType::kFloat32) autocast.emplace(compute_dtype_);
   Tensor y = forward(x);
+  // The model computed in bfloat16: its caller (the loss, metrics) gets float32.
+  if (autocast && y.dtype() == DType::kBFloat16) y = cast(y, DType::kFloat32);
   if (t_recorder && children_.empty()) {
     auto it = t_recorder->names.find(this);
     int64_t own = 0;

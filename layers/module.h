@@ -75,8 +75,9 @@ class Module {
   bool is_training() const { return training_; }
   void to(Device device);  // parameters and buffers, in place (handles stay valid)
   // The dtype this module's convolutions and matrix products compute in when it is called:
-  // kBFloat16 runs forward() under an AutocastScope (layers/autocast.h: mixed precision, the
-  // parameters stay float32); kFloat32 (the default) leaves the caller's setting alone.
+  // kBFloat16 runs forward() under an AutocastScope (layers/autocast.h: mixed precision, bfloat16
+  // activations, float32 parameters) and returns the output as float32; kFloat32 (the default)
+  // leaves the caller's setting alone.
   void set_compute_dtype(DType dtype);
   DType compute_dtype() const { return compute_dtype_; }
 

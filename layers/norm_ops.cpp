@@ -6,6 +6,7 @@
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/batchnorm.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/layers/ops.h"
 
 namespace cyclone {
 
@@ -17,8 +18,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const int64_t channels = x.dim(1);
   Context& ctx = Context::of(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor save_mean = Tensor::empty({channels}, x.dtype(), x.device());
-  Tensor save_invstd = Tensor::empty({channels}, x.dtype(), x.device());
+  // The statistics in x's math dtype: float32 beside bfloat16 activations, like the parameters.
+  Tensor save_mean = Tensor::empty({channels}, math_dtype(x.dtype()), x.device());
+  Tensor save_invstd = Tensor::empty({channels}, math_dtype(x.dtype()), x.device());
   kernels::batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
                               eps, y, save_mean, save_invstd);
   return autograd::record(y, "batch_norm", {x, weight, bias},
@@ -61,6 +63,11 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
                        const ReplicaSum& replica_sum) {
   CYCLONE_CHECK(x.defined() && x.rank() >= 2, "sync_batch_norm: needs x of shape [N, C, ...]");
   CYCLONE_CHECK(replica_sum != nullptr, "sync_batch_norm: no replica sum");
+  // bfloat16 activations (mixed precision): the synchronized statistics in float32.
+  if (x.dtype() == DType::kBFloat16)
+    return cast(sync_batch_norm(cast(x, DType::kFloat32), running_mean, running_var, weight, bias,
+                                momentum, eps, replica_sum),
+                DType::kBFloat16);
   const int64_t channels = x.dim(1);
   const auto c = static_cast<size_t>(channels);
   const double m_local = static_cast<double>(kernels::batch_norm_dims(x.shape()).per_channel());

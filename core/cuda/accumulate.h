@@ -1,4 +1,5 @@
-// dst[i] += src[i] on the GPU for the autograd engine (core/autograd.h). float32 or float64.
+// dst[i] += src[i] on the GPU for the autograd engine (core/autograd.h). float32, float64 or
+// bfloat16 (added in float, rounded once).
 #pragma once
 
 #include <cstdint>

@@ -38,15 +38,16 @@ void batch_norm_forward(Context&, const Tensor& x, const Tensor& weight, const T
   const BatchNormDims d = batch_norm_dims(x.shape());
   const int64_t inner = d.inner;
   const double m_count = static_cast<double>(d.per_channel());
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    const T* pw = ptr_or_null<T>(weight);
-    const T* pb = ptr_or_null<T>(bias);
-    T* prm = running_mean.defined() ? running_mean.data<T>() : nullptr;
-    T* prv = running_var.defined() ? running_var.data<T>() : nullptr;
-    T* psm = save_mean.data<T>();
-    T* psi = save_invstd.data<T>();
+    const P* pw = ptr_or_null<P>(weight);
+    const P* pb = ptr_or_null<P>(bias);
+    P* prm = running_mean.defined() ? running_mean.data<P>() : nullptr;
+    P* prv = running_var.defined() ? running_var.data<P>() : nullptr;
+    P* psm = save_mean.data<P>();
+    P* psi = save_invstd.data<P>();
     parallel_for(d.c, channel_grain(d), [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
         double mean, invstd;
@@ -67,16 +68,16 @@ void batch_norm_forward(Context&, const Tensor& x, const Tensor& weight, const T
           invstd = 1.0 / std::sqrt(var + eps);
           if (prm) {
             const double unbiased = sq / (m_count - 1);
-            prm[c] = static_cast<T>((1 - momentum) * static_cast<double>(prm[c]) + momentum * mean);
+            prm[c] = static_cast<P>((1 - momentum) * static_cast<double>(prm[c]) + momentum * mean);
             prv[c] =
-                static_cast<T>((1 - momentum) * static_cast<double>(prv[c]) + momentum * unbiased);
+                static_cast<P>((1 - momentum) * static_cast<double>(prv[c]) + momentum * unbiased);
           }
         } else {
           mean = static_cast<double>(prm[c]);
           invstd = 1.0 / std::sqrt(static_cast<double>(prv[c]) + eps);
         }
-        psm[c] = static_cast<T>(mean);
-        psi[c] = static_cast<T>(invstd);
+        psm[c] = static_cast<P>(mean);
+        psi[c] = static_cast<P>(invstd);
         const double scale = pw ? invstd * static_cast<double>(pw[c]) : invstd;
         const double shift = pb ? static_cast<double>(pb[c]) : 0.0;
         for (int64_t n = 0; n < d.n; ++n) {
@@ -95,15 +96,16 @@ void batch_norm_backward(Context&, const Tensor& x, const Tensor& dy, const Tens
   const BatchNormDims d = batch_norm_dims(x.shape());
   const int64_t inner = d.inner;
   const double m_count = static_cast<double>(d.per_channel());
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using P = math_t<T>;
     const T* px = x.data<T>();
     const T* pdy = dy.data<T>();
-    const T* pw = ptr_or_null<T>(weight);
-    const T* psm = save_mean.data<T>();
-    const T* psi = save_invstd.data<T>();
+    const P* pw = ptr_or_null<P>(weight);
+    const P* psm = save_mean.data<P>();
+    const P* psi = save_invstd.data<P>();
     T* pdx = dx.defined() ? dx.data<T>() : nullptr;
-    T* pdw = dweight.defined() ? dweight.data<T>() : nullptr;
-    T* pdb = dbias.defined() ? dbias.data<T>() : nullptr;
+    P* pdw = dweight.defined() ? dweight.data<P>() : nullptr;
+    P* pdb = dbias.defined() ? dbias.data<P>() : nullptr;
     // The sums are needed for dweight / dbias, and for dx in training mode only.
     const bool need_sums = pdw || pdb || (pdx && training);
     parallel_for(d.c, channel_grain(d), [&](int64_t lo, int64_t hi) {
@@ -121,8 +123,8 @@ void batch_norm_backward(Context&, const Tensor& x, const Tensor& dy, const Tens
             }
           }
         }
-        if (pdb) pdb[c] = static_cast<T>(sum_dy);
-        if (pdw) pdw[c] = static_cast<T>(sum_dy_xhat);
+        if (pdb) pdb[c] = static_cast<P>(sum_dy);
+        if (pdw) pdw[c] = static_cast<P>(sum_dy_xhat);
         if (!pdx) continue;
         const double scale = pw ? invstd * static_cast<double>(pw[c]) : invstd;
         const double mean_dy = training ? sum_dy / m_count : 0.0;

@@ -12,13 +12,14 @@ constexpr int64_t kGrain = 1 << 18;
 
 void unary(Context&, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using M = math_t<T>;  // bfloat16 is computed in float
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    const M ma = static_cast<M>(a), mb = static_cast<M>(b);
     dispatch_unary(op, [&]<UnaryOp kOp>() {
       parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) po[i] = unary_fn<kOp, T>(px[i], ta, tb);
+        for (int64_t i = lo; i < hi; ++i) po[i] = T(unary_fn<kOp, M>(M(px[i]), ma, mb));
       });
     });
   });
@@ -28,7 +29,8 @@ void binary(Context&, BinaryOp op, const Tensor& x, const Tensor& y, const Tenso
   const int64_t n = out.numel();
   const BroadcastIndex ix = broadcast_index(x, out.shape());
   const BroadcastIndex iy = broadcast_index(y, out.shape());
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using M = math_t<T>;
     const T* px = x.data<T>();
     const T* py = y.data<T>();
     T* po = out.data<T>();
@@ -36,9 +38,10 @@ void binary(Context&, BinaryOp op, const Tensor& x, const Tensor& y, const Tenso
       const bool full = ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull;
       parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
         if (full) {
-          for (int64_t i = lo; i < hi; ++i) po[i] = binary_fn<kOp, T>(px[i], py[i]);
+          for (int64_t i = lo; i < hi; ++i) po[i] = T(binary_fn<kOp, M>(M(px[i]), M(py[i])));
         } else {
-          for (int64_t i = lo; i < hi; ++i) po[i] = binary_fn<kOp, T>(px[ix(i)], py[iy(i)]);
+          for (int64_t i = lo; i < hi; ++i)
+            po[i] = T(binary_fn<kOp, M>(M(px[ix(i)]), M(py[iy(i)])));
         }
       });
     });

@@ -97,11 +97,11 @@ __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, 
 }
 
 // One thread per channel: combine the partials, save mean / invstd, update the running stats.
-template <class T>
+template <class T, class P = math_t<T>>
 __global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
                                       int64_t per_channel, const double* __restrict__ partial,
-                                      int parts, double momentum, double eps, T* running_mean,
-                                      T* running_var, T* save_mean, T* save_invstd) {
+                                      int parts, double momentum, double eps, P* running_mean,
+                                      P* running_var, P* save_mean, P* save_invstd) {
   const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= channels) return;
   double s1 = 0, s2 = 0;
@@ -113,12 +113,12 @@ __global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels,
   const double shifted_mean = s1 / m;
   const double sq = fmax(s2 - s1 * shifted_mean, 0.0);  // sum of squared deviations
   const double mean = static_cast<double>(x[c * inner]) + shifted_mean;
-  save_mean[c] = static_cast<T>(mean);
-  save_invstd[c] = static_cast<T>(1.0 / sqrt(sq / m + eps));
+  save_mean[c] = static_cast<P>(mean);
+  save_invstd[c] = static_cast<P>(1.0 / sqrt(sq / m + eps));
   if (running_mean) {
     running_mean[c] =
-        static_cast<T>((1 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
-    running_var[c] = static_cast<T>((1 - momentum) * static_cast<double>(running_var[c]) +
+        static_cast<P>((1 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
+    running_var[c] = static_cast<P>((1 - momentum) * static_cast<double>(running_var[c]) +
                                     momentum * sq / (m - 1));
   }
 }
@@ -133,23 +133,23 @@ __global__ void eval_stats_kernel(const T* __restrict__ running_mean,
   save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// y = (x - mean) * invstd * weight + bias.
-template <class T>
-__global__ void normalize_kernel(const T* __restrict__ x, const T* __restrict__ mean,
-                                 const T* __restrict__ invstd, const T* __restrict__ weight,
-                                 const T* __restrict__ bias, T* __restrict__ y, int64_t n,
+// y = (x - mean) * invstd * weight + bias, computed in P (float for bfloat16 x and y).
+template <class T, class P = math_t<T>>
+__global__ void normalize_kernel(const T* __restrict__ x, const P* __restrict__ mean,
+                                 const P* __restrict__ invstd, const P* __restrict__ weight,
+                                 const P* __restrict__ bias, T* __restrict__ y, int64_t n,
                                  int64_t channels, int64_t inner) {
   CYCLONE_GRID_STRIDE(i, n) {
     const int64_t c = (i / inner) % channels;
-    const T scale = weight ? invstd[c] * weight[c] : invstd[c];
-    y[i] = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+    const P scale = weight ? invstd[c] * weight[c] : invstd[c];
+    y[i] = T((P(x[i]) - mean[c]) * scale + (bias ? bias[c] : P(0)));
   }
 }
 
 // Block (p, c): s1 = sum dy, s2 = sum dy * xhat over its share of channel c.
-template <class T>
+template <class T, class P = math_t<T>>
 __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ dy,
-                                        const T* __restrict__ mean, const T* __restrict__ invstd,
+                                        const P* __restrict__ mean, const P* __restrict__ invstd,
                                         int64_t channels, int64_t inner, int64_t per_channel,
                                         double* __restrict__ partial) {
   const int64_t c = blockIdx.y;
@@ -192,23 +192,23 @@ __global__ void backward_finalize_kernel(const double* __restrict__ partial, int
 
 // dx = weight * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M); sums == nullptr in eval
 // mode, where dx = dy * weight * invstd.
-template <class T>
+template <class T, class P = math_t<T>>
 __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ dy,
-                                   const T* __restrict__ mean, const T* __restrict__ invstd,
-                                   const T* __restrict__ weight, const double* __restrict__ sums,
+                                   const P* __restrict__ mean, const P* __restrict__ invstd,
+                                   const P* __restrict__ weight, const double* __restrict__ sums,
                                    T* __restrict__ dx, int64_t n, int64_t channels, int64_t inner,
                                    double per_channel) {
   CYCLONE_GRID_STRIDE(i, n) {
     const int64_t c = (i / inner) % channels;
-    const T is = invstd[c];
-    const T scale = weight ? is * weight[c] : is;
+    const P is = invstd[c];
+    const P scale = weight ? is * weight[c] : is;
     if (sums) {
-      const T mean_dy = static_cast<T>(sums[c * 2] / per_channel);
-      const T mean_dy_xhat = static_cast<T>(sums[c * 2 + 1] / per_channel);
-      const T xhat = (x[i] - mean[c]) * is;
-      dx[i] = scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+      const P mean_dy = static_cast<P>(sums[c * 2] / per_channel);
+      const P mean_dy_xhat = static_cast<P>(sums[c * 2 + 1] / per_channel);
+      const P xhat = (P(x[i]) - mean[c]) * is;
+      dx[i] = T(scale * (P(dy[i]) - mean_dy - xhat * mean_dy_xhat));
     } else {
-      dx[i] = scale * dy[i];
+      dx[i] = T(scale * P(dy[i]));
     }
   }
 }
@@ -229,7 +229,8 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   const BatchNormDims d = batch_norm_dims(x.shape());
   CYCLONE_CHECK(d.c <= 65535 || !training, "batch_norm: at most 65535 channels on CUDA, got ", d.c);
   const cudaStream_t stream = stream_of(ctx);
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     if (training) {
       const int parts = blocks_per_channel(d);
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
@@ -238,20 +239,20 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
       gpu::check_launch("batch_norm stats", ctx.stream());
       stats_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
           x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
-          ptr_or_null<T>(running_mean), ptr_or_null<T>(running_var), save_mean.data<T>(),
-          save_invstd.data<T>());
+          ptr_or_null<P>(running_mean), ptr_or_null<P>(running_var), save_mean.data<P>(),
+          save_invstd.data<P>());
       gpu::check_launch("batch_norm finalize", ctx.stream());
     } else {
-      eval_stats_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
-          running_mean.data<T>(), running_var.data<T>(), d.c, eps, save_mean.data<T>(),
-          save_invstd.data<T>());
+      eval_stats_kernel<P><<<channel_grid(d.c), kBlock, 0, stream>>>(
+          running_mean.data<P>(), running_var.data<P>(), d.c, eps, save_mean.data<P>(),
+          save_invstd.data<P>());
       gpu::check_launch("batch_norm eval stats", ctx.stream());
     }
     const int64_t n = x.numel();
     if (n == 0) return;
     normalize_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        x.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), ptr_or_null<T>(weight),
-        ptr_or_null<T>(bias), y.data<T>(), n, d.c, d.inner);
+        x.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), ptr_or_null<P>(weight),
+        ptr_or_null<P>(bias), y.data<T>(), n, d.c, d.inner);
     gpu::check_launch("batch_norm normalize", ctx.stream());
   });
 }
@@ -264,7 +265,8 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
   CYCLONE_CHECK(d.c <= 65535 || !need_sums,
                 "batch_norm_backward: at most 65535 channels on CUDA, got ", d.c);
   const cudaStream_t stream = stream_of(ctx);
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using P = math_t<T>;
     Tensor sums;
     if (need_sums) {
       sums = Tensor::empty({d.c, 2}, DType::kFloat64, x.device());
@@ -277,20 +279,20 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         const int parts = blocks_per_channel(d);
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
         backward_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-            x.data<T>(), dy.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), d.c, d.inner,
+            x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c, d.inner,
             d.per_channel(), partial.data<double>());
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
-        backward_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
-            partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<T>(dweight),
-            ptr_or_null<T>(dbias));
+        backward_finalize_kernel<P><<<channel_grid(d.c), kBlock, 0, stream>>>(
+            partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<P>(dweight),
+            ptr_or_null<P>(dbias));
         gpu::check_launch("batch_norm_backward finalize", ctx.stream());
       }
     }
     const int64_t n = x.numel();
     if (!dx.defined() || n == 0) return;
     backward_dx_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        x.data<T>(), dy.data<T>(), save_mean.data<T>(), save_invstd.data<T>(),
-        ptr_or_null<T>(weight), training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c,
+        x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(),
+        ptr_or_null<P>(weight), training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c,
         d.inner, static_cast<double>(d.per_channel()));
     gpu::check_launch("batch_norm_backward dx", ctx.stream());
   });

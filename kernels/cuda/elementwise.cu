@@ -8,21 +8,22 @@ namespace cyclone::kernels::cuda {
 
 namespace {
 
-template <UnaryOp kOp, class T>
-__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n, T a, T b) {
-  CYCLONE_GRID_STRIDE(i, n) { out[i] = unary_fn<kOp, T>(x[i], a, b); }
+// Elements stored as T are computed in M = math_t<T> (float for bfloat16).
+template <UnaryOp kOp, class T, class M = math_t<T>>
+__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n, M a, M b) {
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = T(unary_fn<kOp, M>(M(x[i]), a, b)); }
 }
 
 // No __restrict__: out may alias an input for in-place updates.
-template <BinaryOp kOp, class T>
+template <BinaryOp kOp, class T, class M = math_t<T>>
 __global__ void binary_full_kernel(const T* x, const T* y, T* out, int64_t n) {
-  CYCLONE_GRID_STRIDE(i, n) { out[i] = binary_fn<kOp, T>(x[i], y[i]); }
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = T(binary_fn<kOp, M>(M(x[i]), M(y[i]))); }
 }
 
-template <BinaryOp kOp, class T>
+template <BinaryOp kOp, class T, class M = math_t<T>>
 __global__ void binary_broadcast_kernel(const T* x, BroadcastIndex ix, const T* y,
                                         BroadcastIndex iy, T* out, int64_t n) {
-  CYCLONE_GRID_STRIDE(i, n) { out[i] = binary_fn<kOp, T>(x[ix(i)], y[iy(i)]); }
+  CYCLONE_GRID_STRIDE(i, n) { out[i] = T(binary_fn<kOp, M>(M(x[ix(i)]), M(y[iy(i)]))); }
 }
 
 template <class T>
@@ -52,10 +53,11 @@ __global__ void gather_rows_kernel(const W* src, const int32_t* index, W* out, i
 void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();
   if (n == 0) return;
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+    using M = math_t<T>;
     dispatch_unary(op, [&]<UnaryOp kOp>() {
       unary_kernel<kOp, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
-          x.data<T>(), out.data<T>(), n, static_cast<T>(a), static_cast<T>(b));
+          x.data<T>(), out.data<T>(), n, static_cast<M>(a), static_cast<M>(b));
     });
   });
   gpu::check_launch(unary_op_name(op), ctx.stream());
@@ -67,7 +69,7 @@ void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const T
   const BroadcastIndex ix = broadcast_index(x, out.shape());
   const BroadcastIndex iy = broadcast_index(y, out.shape());
   const bool full = ix.mode == Broadcast::kFull && iy.mode == Broadcast::kFull;
-  CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
+  CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     dispatch_binary(op, [&]<BinaryOp kOp>() {
       if (full)
         binary_full_kernel<kOp, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(

@@ -209,6 +209,44 @@ TEST(ElementwiseCpu, BinaryMatchesNaiveLoopsInEveryBroadcastMode) {
   }
 }
 
+// bfloat16 (mixed-precision activations): every op reads its bfloat16 inputs as float, computes in
+// float and rounds the result once, so it is bit for bit the float32 kernel on the widened inputs,
+// rounded; broadcasting included.
+TEST(ElementwiseCpu, Bfloat16ComputesInFloatAndRoundsOnce) {
+  Context& ctx = Context::current(Device::cpu());
+  auto rounded = [&](const Tensor& f) {
+    Tensor b = Tensor::empty(f.shape(), DType::kBFloat16, Device::cpu());
+    kernels::cast(ctx, f, b);
+    return b;
+  };
+  for (UnaryOp op : kUnaryOps) {
+    const double lo = positive_domain(op) ? 0.1 : -3;
+    const Tensor x =
+        testing::random_tensor({1025}, 7 + int(op), DType::kBFloat16, Device::cpu(), lo, 3);
+    const Tensor out = testing::nan_tensor({1025}, DType::kBFloat16, Device::cpu());
+    kernels::unary(ctx, op, x, out, 0.7, 1.3);
+    const Tensor xf = kernels::to_float32(ctx, x);
+    const Tensor ref = testing::nan_tensor({1025}, DType::kFloat32, Device::cpu());
+    kernels::unary(ctx, op, xf, ref, static_cast<float>(0.7), static_cast<float>(1.3));
+    const auto got = out.to_vector<bfloat16>(), want = rounded(ref).to_vector<bfloat16>();
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i].bits, want[i].bits) << kernels::unary_op_name(op) << " at " << i;
+  }
+  for (BinaryOp op : kBinaryOps)
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
+      const Tensor x =
+          testing::random_tensor({2, 3, 5, 7}, 3, DType::kBFloat16, Device::cpu(), 0.2, 2);
+      const Tensor y = testing::random_tensor(ys, 4, DType::kBFloat16, Device::cpu(), 0.2, 2);
+      const Tensor out = testing::nan_tensor(x.shape(), DType::kBFloat16, Device::cpu());
+      kernels::binary(ctx, op, x, y, out);
+      const Tensor ref = testing::nan_tensor(x.shape(), DType::kFloat32, Device::cpu());
+      kernels::binary(ctx, op, kernels::to_float32(ctx, x), kernels::to_float32(ctx, y), ref);
+      const auto got = out.to_vector<bfloat16>(), want = rounded(ref).to_vector<bfloat16>();
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i].bits, want[i].bits) << kernels::binary_op_name(op) << " with " << ys;
+    }
+}
+
 // The activation backward ops read the activation's input: check them on both sides of 0 (the
 // broadcast test above draws from [0.2, 2] for the sake of div and pow).
 TEST(ElementwiseCpu, ActivationBackwardOpsMatchOnBothSidesOfZero) {
@@ -383,6 +421,32 @@ TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
     const Tensor back = out.to(Device::cpu());
     EXPECT_EQ(std::memcmp(back.raw_data(), ref.raw_data(), ref.nbytes()), 0) << dtype_name(dt);
   }
+}
+
+// bfloat16 on the device against the CPU: both compute in float and round once; the device's
+// float functions (exp, tanh, ...) may differ from the CPU's by a float ulp, which can move the
+// rounded result by one bfloat16 ulp.
+TEST_P(ElementwiseParity, Bfloat16MatchesTheCpu) {
+  const Device dev = device();
+  for (UnaryOp op : kUnaryOps) {
+    const double lo = positive_domain(op) ? 0.1 : -3;
+    Tensor x = testing::random_tensor({100003}, 5, DType::kBFloat16, Device::cpu(), lo, 3);
+    Tensor ref = testing::nan_tensor({100003}, DType::kBFloat16, Device::cpu());
+    kernels::unary(Context::current(Device::cpu()), op, x, ref, 0.7, 1.3);
+    Tensor out = testing::nan_tensor({100003}, DType::kBFloat16, dev);
+    kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
+    EXPECT_TRUE(testing::all_close(out, ref, 0x1p-7, 1e-6)) << kernels::unary_op_name(op);
+  }
+  for (BinaryOp op : kBinaryOps)
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
+      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kBFloat16, Device::cpu(), 0.2, 2);
+      Tensor y = testing::random_tensor(ys, 4, DType::kBFloat16, Device::cpu(), 0.2, 2);
+      Tensor ref = testing::nan_tensor(x.shape(), DType::kBFloat16, Device::cpu());
+      kernels::binary(Context::current(Device::cpu()), op, x, y, ref);
+      Tensor out = testing::nan_tensor(x.shape(), DType::kBFloat16, dev);
+      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
+      EXPECT_TRUE(testing::all_close(out, ref, 0x1p-7, 1e-6)) << kernels::binary_op_name(op);
+    }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);

@@ -1,7 +1,8 @@
 // Mixed precision (layers/autocast.h): under a bfloat16 scope, linear and conv2d compute from
-// bfloat16-rounded operands and return float32, the bias is added in float32, gradients reach the
-// float32 parameters in float32, float64 is left alone, scopes nest; Module::set_compute_dtype
-// runs a whole model that way, and bf16 training lowers the loss as float32 training does.
+// bfloat16-rounded operands and return bfloat16 (the bias rounded and added in bfloat16),
+// gradients reach the float32 parameters in float32, float64 is left alone, scopes nest;
+// Module::set_compute_dtype runs a whole model with bfloat16 activations (batch norm, ReLU,
+// residual adds, pooling) and returns float32, and bf16 training lowers the loss as float32 does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,11 +32,12 @@ Pass run_pass(F&& f, const std::vector<Tensor>& inputs, const Tensor& g, bool bf
   for (const Tensor& t : inputs) t.zero_grad(true);
   std::optional<AutocastScope> scope;
   if (bf16) scope.emplace(DType::kBFloat16);
-  const Tensor y = f();
+  const Tensor out = f();
   scope.reset();
   Pass p;
+  p.y_dtype = out.dtype();
+  const Tensor y = cast(out, DType::kFloat32);
   p.y = values(y);
-  p.y_dtype = y.dtype();
   sum(mul(y, g)).backward();
   for (const Tensor& t : inputs) {
     p.grads.push_back(values(t.grad()));
@@ -55,7 +57,7 @@ void expect_bf16_of(const std::vector<double>& got, const std::vector<double>& f
 
 class AutocastTest : public DeviceTest {};
 
-TEST_P(AutocastTest, LinearComputesInBfloat16AndReturnsFloat32) {
+TEST_P(AutocastTest, LinearComputesInBfloat16) {
   const Device d = device();
   const Tensor x = random_tensor({6, 67}, 1, DType::kFloat32, d);
   const Tensor w = random_tensor({9, 67}, 2, DType::kFloat32, d);
@@ -64,15 +66,16 @@ TEST_P(AutocastTest, LinearComputesInBfloat16AndReturnsFloat32) {
   for (const Tensor& t : {x, w, b}) t.set_requires_grad(true);
   auto f = [&] { return linear(x, w, b); };
   const Pass lo = run_pass(f, {x, w, b}, g, true), hi = run_pass(f, {x, w, b}, g, false);
-  EXPECT_EQ(lo.y_dtype, DType::kFloat32);
+  EXPECT_EQ(lo.y_dtype, DType::kBFloat16);
+  EXPECT_EQ(hi.y_dtype, DType::kFloat32);
   for (DType t : lo.grad_dtypes) EXPECT_EQ(t, DType::kFloat32);
   expect_bf16_of(lo.y, hi.y, "y");
   expect_bf16_of(lo.grads[0], hi.grads[0], "dx");
   expect_bf16_of(lo.grads[1], hi.grads[1], "dw");
-  // The bias is added in float32 after the product: its gradient is float32's exactly.
-  EXPECT_EQ(lo.grads[2], hi.grads[2]);
+  expect_bf16_of(lo.grads[2], hi.grads[2], "db");
 
-  // y is the product of the rounded operands, accumulated in float32 and rounded once, plus b.
+  // y is the product of the rounded operands accumulated in float32 and rounded, plus the rounded
+  // bias, rounded again.
   auto rounded = [](const Tensor& t) {
     std::vector<double> v = values(t);
     for (double& e : v) e = static_cast<float>(bfloat16(static_cast<float>(e)));
@@ -84,12 +87,15 @@ TEST_P(AutocastTest, LinearComputesInBfloat16AndReturnsFloat32) {
     for (int j = 0; j < 9; ++j) {
       double s = 0;
       for (int k = 0; k < 67; ++k) s += xr[i * 67 + k] * wr[j * 67 + k];
-      ref[i * 9 + j] = static_cast<float>(bfloat16(static_cast<float>(s))) + bv[j];
+      const float prod = bfloat16(static_cast<float>(s));
+      const float bias = bfloat16(static_cast<float>(bv[j]));
+      ref[i * 9 + j] = static_cast<float>(bfloat16(prod + bias));
     }
-  EXPECT_TRUE(testing::all_close(lo.y, ref, 0x1p-8, 1e-5));
+  // The float32 accumulation order may move a product across a rounding boundary: one ulp.
+  EXPECT_TRUE(testing::all_close(lo.y, ref, 0x1p-7, 1e-5));
 }
 
-TEST_P(AutocastTest, Conv2dComputesInBfloat16AndAddsTheBiasInFloat32) {
+TEST_P(AutocastTest, Conv2dComputesInBfloat16) {
   const Device d = device();
   const Tensor x = random_tensor({2, 5, 9, 9}, 11, DType::kFloat32, d);
   const Tensor w = random_tensor({7, 5, 3, 3}, 12, DType::kFloat32, d);
@@ -98,12 +104,54 @@ TEST_P(AutocastTest, Conv2dComputesInBfloat16AndAddsTheBiasInFloat32) {
   for (const Tensor& t : {x, w, b}) t.set_requires_grad(true);
   auto f = [&] { return conv2d(x, w, b, /*stride=*/2, /*padding=*/1); };
   const Pass lo = run_pass(f, {x, w, b}, g, true), hi = run_pass(f, {x, w, b}, g, false);
-  EXPECT_EQ(lo.y_dtype, DType::kFloat32);
+  EXPECT_EQ(lo.y_dtype, DType::kBFloat16);
   for (DType t : lo.grad_dtypes) EXPECT_EQ(t, DType::kFloat32);
   expect_bf16_of(lo.y, hi.y, "y");
   expect_bf16_of(lo.grads[0], hi.grads[0], "dx");
   expect_bf16_of(lo.grads[1], hi.grads[1], "dw");
-  EXPECT_EQ(lo.grads[2], hi.grads[2]);
+  expect_bf16_of(lo.grads[2], hi.grads[2], "db");
+}
+
+// A residual block's ops take bfloat16 activations: batch norm (float32 parameters and running
+// statistics), ReLU, the residual add and pooling, with gradients in float32 at the parameters.
+TEST_P(AutocastTest, BlocksRunWithBfloat16Activations) {
+  const Device d = device();
+  ModelOptions mo;
+  mo.device = d;
+  mo.seed = 7;
+  auto model = make_model("resnet8", mo);
+  const Tensor x = random_tensor({4, 3, 32, 32}, 61, DType::kFloat32, d);
+  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
+  auto pass = [&] {
+    for (const Tensor& p : model->parameters()) p.zero_grad(true);
+    const Tensor logits = (*model)(x);
+    EXPECT_EQ(logits.dtype(), DType::kFloat32);
+    cross_entropy(logits, labels).backward();
+    std::vector<double> out = values(logits);
+    for (const auto& [name, p] : model->named_parameters()) {
+      EXPECT_EQ(p.grad().dtype(), DType::kFloat32) << name;
+      const auto gv = values(p.grad());
+      out.insert(out.end(), gv.begin(), gv.end());
+    }
+    for (const auto& [name, b] : model->named_buffers())  // running statistics stay float32
+      if (is_floating(b.dtype())) EXPECT_EQ(b.dtype(), DType::kFloat32) << name;
+    return out;
+  };
+  const std::vector<double> fp32 = pass();
+  model->set_compute_dtype(DType::kBFloat16);
+  const std::vector<double> bf16 = pass();
+  const size_t n = 4 * 10;  // the logits, then the gradients
+  const std::vector<double> l32(fp32.begin(), fp32.begin() + n),
+      l16(bf16.begin(), bf16.begin() + n);
+  const std::vector<double> g32(fp32.begin() + n, fp32.end()), g16(bf16.begin() + n, bf16.end());
+  expect_bf16_of(l16, l32, "logits");
+  // The gradients of a BN network at initialisation are sums that cancel heavily, so bfloat16
+  // rounding shows: 9 % here overall, 20-50 % in the first layers' weight gradients. PyTorch's
+  // CPU autocast (bf16) on its ResNet-8 with the same input gives the same picture (22-31 % in the
+  // first layers, 0.6 % at the head; benchmarks/pytorch/train.py's CifarResNet, torch 2.15).
+  const double err = relative_error(g16, g32);
+  EXPECT_LT(err, 0.2);
+  EXPECT_GT(err, 1e-5);
 }
 
 // A whole model: set_compute_dtype runs its forward under the scope (and closes it after), the
@@ -183,6 +231,34 @@ TEST_P(AutocastTest, Bfloat16TrainingLowersTheLossLikeFloat32) {
   EXPECT_LT(f.back(), 0.1 * f.front());  // 3.88 -> 0.19 on the CPU
   EXPECT_LT(b.back(), 0.1 * b.front());
   EXPECT_NEAR(b.back(), f.back(), 0.25 * f.back() + 0.05);
+}
+
+// The ops without a bfloat16 kernel take bfloat16 activations through float32 (via_float32): the
+// result is the float32 op on the widened input, rounded; gradients come back bfloat16, and a
+// bfloat16 tensor used twice accumulates its gradient (in float, rounded once).
+TEST_P(AutocastTest, PoolingReductionsAndAccumulationTakeBfloat16) {
+  const Device d = device();
+  const Tensor xf = random_tensor({2, 3, 6, 6}, 71, DType::kFloat32, d);
+  const Tensor x = cast(xf, DType::kBFloat16);  // a bfloat16 leaf
+  x.set_requires_grad(true);
+  const Tensor wide = cast(x, DType::kFloat32).detach();
+  auto same = [&](const Tensor& got, const Tensor& want_f32, const char* what) {
+    EXPECT_EQ(got.dtype(), DType::kBFloat16) << what;
+    EXPECT_EQ(values(got), values(cast(want_f32, DType::kBFloat16))) << what;
+  };
+  same(max_pool2d(x, 2), max_pool2d(wide, 2), "max_pool2d");
+  same(avg_pool2d(x, 3), avg_pool2d(wide, 3), "avg_pool2d");
+  same(global_avg_pool(x), global_avg_pool(wide), "global_avg_pool");
+  same(sum(x, 1), sum(wide, 1), "sum over an axis");
+  same(mean(x), mean(wide), "mean");
+  // d/dx of sum(2 x + x) = 3 everywhere, reached through two uses of x.
+  sum(cast(add(mul(x, 2.0), x), DType::kFloat32)).backward();
+  EXPECT_EQ(x.grad().dtype(), DType::kBFloat16);
+  for (double v : values(x.grad())) EXPECT_EQ(v, 3.0);
+  // The pooled gradient is the float32 op's, rounded.
+  x.zero_grad(true);
+  sum(cast(global_avg_pool(x), DType::kFloat32)).backward();
+  for (double v : values(x.grad())) EXPECT_EQ(v, static_cast<float>(bfloat16(1.0f / 36)));
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(AutocastTest);
