@@ -40,6 +40,15 @@ EXPERIMENTS = {
                       "momentum": ["wd_3e-4", "momentum_constant"]},
     },
 }
+# P1 is E1's one_cycle run in mixed precision (trainer.precision = bf16): the README puts it beside
+# E1's float32 one_cycle row.
+EXPERIMENTS["P1"] = {
+    "dataset": "fashion_mnist", "model": "lenet5", "epochs": 5, "batch_size": 128,
+    "variants": ["one_cycle_bf16"],
+    "command": "./bin/train --config benchmarks/accuracy/P1/{variant}.json --seed {seed} "
+               "--log_dir benchmarks/accuracy/logs/P1/{variant}/seed{seed}",
+    "published": ("2 Conv+pooling (Fashion-MNIST README benchmark table)", 0.916),
+}
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
