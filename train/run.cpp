@@ -187,6 +187,12 @@ RunOutcome run_experiment(const RunSpec& spec) {
                      (spec.batch_norm ? " has no batch norm (the resnet and wrn models do)"
                                       : " always uses batch norm"));
   apply_precision(*model, device, *precision);
+  if (!device.is_cuda() && *precision != Precision::kFp32)
+    log_print("%s: --precision %s on the CPU: %s\n", prog.c_str(), precision_name(*precision),
+              *precision == Precision::kTf32
+                  ? "no effect (TF32 is a GPU tensor-core mode)"
+                  : "emulated (products widened to float32 for OpenBLAS), to check the numerics; "
+                    "slower, not faster");
   if (spec.summary_only) {
     std::printf(
         "%s", summary(*model, Shape({1, info.channels, info.height, info.width}), device).c_str());
