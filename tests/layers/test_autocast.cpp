@@ -112,50 +112,32 @@ TEST_P(AutocastTest, Conv2dComputesInBfloat16) {
   expect_bf16_of(lo.grads[2], hi.grads[2], "db");
 }
 
-// A residual block's ops take bfloat16 activations: batch norm (float32 parameters and running
-// statistics), ReLU, the residual add and pooling, with gradients in float32 at the parameters.
-TEST_P(AutocastTest, BlocksRunWithBfloat16Activations) {
-  const Device d = device();
-  ModelOptions mo;
-  mo.device = d;
-  mo.seed = 7;
-  auto model = make_model("resnet8", mo);
-  const Tensor x = random_tensor({4, 3, 32, 32}, 61, DType::kFloat32, d);
-  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
-  auto pass = [&] {
-    for (const Tensor& p : model->parameters()) p.zero_grad(true);
-    const Tensor logits = (*model)(x);
-    EXPECT_EQ(logits.dtype(), DType::kFloat32);
-    cross_entropy(logits, labels).backward();
-    std::vector<double> out = values(logits);
-    for (const auto& [name, p] : model->named_parameters()) {
-      EXPECT_EQ(p.grad().dtype(), DType::kFloat32) << name;
-      const auto gv = values(p.grad());
-      out.insert(out.end(), gv.begin(), gv.end());
-    }
-    for (const auto& [name, b] : model->named_buffers())  // running statistics stay float32
-      if (is_floating(b.dtype())) EXPECT_EQ(b.dtype(), DType::kFloat32) << name;
-    return out;
-  };
-  const std::vector<double> fp32 = pass();
-  model->set_compute_dtype(DType::kBFloat16);
-  const std::vector<double> bf16 = pass();
-  const size_t n = 4 * 10;  // the logits, then the gradients
-  const std::vector<double> l32(fp32.begin(), fp32.begin() + n),
-      l16(bf16.begin(), bf16.begin() + n);
-  const std::vector<double> g32(fp32.begin() + n, fp32.end()), g16(bf16.begin() + n, bf16.end());
-  expect_bf16_of(l16, l32, "logits");
-  // The gradients of a BN network at initialisation are sums that cancel heavily, so bfloat16
-  // rounding shows: 9 % here overall, 20-50 % in the first layers' weight gradients. PyTorch's
-  // CPU autocast (bf16) on its ResNet-8 with the same input gives the same picture (22-31 % in the
-  // first layers, 0.6 % at the head; benchmarks/pytorch/train.py's CifarResNet, torch 2.15).
-  const double err = relative_error(g16, g32);
-  EXPECT_LT(err, 0.2);
-  EXPECT_GT(err, 1e-5);
+// The logits and the parameters' gradients of one cross-entropy pass, each checked float32 (the
+// parameters, their gradients, the running statistics and the model's output stay float32 in
+// every compute dtype) and the autocast scope checked closed after the forward.
+struct ModelPass {
+  std::vector<double> logits, grads;
+};
+ModelPass model_pass(Module& model, const Tensor& x, const Tensor& labels) {
+  for (const Tensor& p : model.parameters()) p.zero_grad(true);
+  const Tensor logits = model(x);
+  EXPECT_EQ(logits.dtype(), DType::kFloat32);
+  EXPECT_EQ(autocast_dtype(), DType::kFloat32) << "the scope must end with the forward";
+  cross_entropy(logits, labels).backward();
+  ModelPass out{values(logits), {}};
+  for (const auto& [name, p] : model.named_parameters()) {
+    EXPECT_EQ(p.dtype(), DType::kFloat32) << name;
+    EXPECT_EQ(p.grad().dtype(), DType::kFloat32) << name;
+    const auto gv = values(p.grad());
+    out.grads.insert(out.grads.end(), gv.begin(), gv.end());
+  }
+  for (const auto& [name, b] : model.named_buffers())  // running statistics
+    if (is_floating(b.dtype())) EXPECT_EQ(b.dtype(), DType::kFloat32) << name;
+  return out;
 }
 
-// A whole model: set_compute_dtype runs its forward under the scope (and closes it after), the
-// parameters and their gradients stay float32, and the result is float32's within bf16 noise.
+// A whole model: set_compute_dtype runs its forward under the scope (and closes it after), and
+// the result is float32's within bf16 noise; back to float32 it computes exactly as before.
 TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
   const Device d = device();
   ModelOptions mo;
@@ -166,37 +148,43 @@ TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
   auto model = make_model("lenet5", mo);
   const Tensor x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
   const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
-  auto pass = [&] {
-    for (const Tensor& p : model->parameters()) p.zero_grad(true);
-    const Tensor logits = (*model)(x);
-    EXPECT_EQ(logits.dtype(), DType::kFloat32);
-    EXPECT_EQ(autocast_dtype(), DType::kFloat32) << "the scope must end with the forward";
-    cross_entropy(logits, labels).backward();
-    std::vector<double> out = values(logits);
-    for (const auto& [name, p] : model->named_parameters()) {
-      EXPECT_EQ(p.dtype(), DType::kFloat32) << name;
-      EXPECT_EQ(p.grad().dtype(), DType::kFloat32) << name;
-      const auto gv = values(p.grad());
-      out.insert(out.end(), gv.begin(), gv.end());
-    }
-    return out;
-  };
-  const std::vector<double> fp32 = pass();
+  const ModelPass fp32 = model_pass(*model, x, labels);
   model->set_compute_dtype(DType::kBFloat16);
   EXPECT_EQ(model->compute_dtype(), DType::kBFloat16);
-  const std::vector<double> bf16 = pass();
-  const size_t n = 4 * 10;  // the logits, then the gradients
-  const std::vector<double> l32(fp32.begin(), fp32.begin() + n),
-      l16(bf16.begin(), bf16.begin() + n);
-  const std::vector<double> g32(fp32.begin() + n, fp32.end()), g16(bf16.begin() + n, bf16.end());
-  expect_bf16_of(l16, l32, "logits");
+  const ModelPass bf16 = model_pass(*model, x, labels);
+  expect_bf16_of(bf16.logits, fp32.logits, "logits");
   // Gradients pass through five bf16 products backward (and the forward's rounding): a few
   // percent (3.5 % here on the CPU), as with PyTorch's autocast.
-  const double err = relative_error(g16, g32);
+  const double err = relative_error(bf16.grads, fp32.grads);
   EXPECT_LT(err, 6e-2);
   EXPECT_GT(err, 1e-5);
   model->set_compute_dtype(DType::kFloat32);
-  EXPECT_EQ(pass(), fp32) << "back to float32, the model computes exactly as before";
+  const ModelPass again = model_pass(*model, x, labels);
+  EXPECT_EQ(again.logits, fp32.logits);
+  EXPECT_EQ(again.grads, fp32.grads);
+}
+
+// A residual network's ops take bfloat16 activations: batch norm (float32 parameters and running
+// statistics), ReLU, the residual add and pooling.
+TEST_P(AutocastTest, BlocksRunWithBfloat16Activations) {
+  const Device d = device();
+  ModelOptions mo;
+  mo.device = d;
+  mo.seed = 7;
+  auto model = make_model("resnet8", mo);
+  const Tensor x = random_tensor({4, 3, 32, 32}, 61, DType::kFloat32, d);
+  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
+  const ModelPass fp32 = model_pass(*model, x, labels);
+  model->set_compute_dtype(DType::kBFloat16);
+  const ModelPass bf16 = model_pass(*model, x, labels);
+  expect_bf16_of(bf16.logits, fp32.logits, "logits");
+  // The gradients of a BN network at initialisation are sums that cancel heavily, so bfloat16
+  // rounding shows: 9 % here overall, 20-50 % in the first layers' weight gradients. PyTorch's
+  // CPU autocast (bf16) on its ResNet-8 with the same input gives the same picture (22-31 % in the
+  // first layers, 0.6 % at the head; benchmarks/pytorch/train.py's CifarResNet, torch 2.15).
+  const double err = relative_error(bf16.grads, fp32.grads);
+  EXPECT_LT(err, 0.2);
+  EXPECT_GT(err, 1e-5);
 }
 
 // SGD from one initialisation, 30 steps on one batch: bf16 lowers the loss as float32 does.
