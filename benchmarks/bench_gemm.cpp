@@ -5,38 +5,32 @@
 // accumulation) against the BF16 tensor-core peak. The largest bf16 case is the measured peak the
 // bf16 end-to-end training numbers are compared with (benchmarks/README.md).
 #include "bench_util.h"
-#include "cyclone/kernels/elementwise.h"
 #include "cyclone/kernels/gemm.h"
 
 namespace cyclone::bench {
 
 namespace {
 void add_gemm_case(Device device, const std::string& precision, int64_t n) {
-  const bool tf32 = precision == "tf32", bf16 = precision == "bf16";
-  const DType dt = bf16 ? DType::kBFloat16 : DType::kFloat32;
+  const bool tf32 = precision == "tf32";
+  const DType dt = precision_dtype(precision);
   const double dn = static_cast<double>(n);
   Cost cost;
   cost.flops = 2.0 * dn * dn * dn;
   cost.bytes = 3.0 * dn * dn * static_cast<double>(dtype_size(dt));
-  cost.peak = bf16 ? Peak::kBf16 : tf32 ? Peak::kTf32 : Peak::kFp32;
-  register_case(
-      case_name("gemm", device, precision, std::to_string(n)), device, cost, [device, tf32, dt, n] {
-        auto operand = [&](uint64_t seed) {
-          const Tensor f = random_tensor({n, n}, device, seed);
-          if (dt == DType::kFloat32) return f;
-          Tensor t = Tensor::empty({n, n}, dt, device);
-          kernels::cast(Context::current(device), f, t);
-          return t;
-        };
-        auto sets = rotated_sets({operand(1), operand(2), Tensor::empty({n, n}, dt, device)});
-        return [device, tf32, sets = std::move(sets)](int64_t i) {
-          const auto& s = sets[static_cast<size_t>(i) % sets.size()];
-          Context& ctx = Context::current(device);
-          // Set on every call: one context serves every case, fp32 and TF32 alike.
-          ctx.set_allow_tf32(tf32);
-          kernels::gemm(ctx, false, false, 1.0, s[0], s[1], 0.0, s[2]);
-        };
-      });
+  cost.peak = dt == DType::kBFloat16 ? Peak::kBf16 : tf32 ? Peak::kTf32 : Peak::kFp32;
+  register_case(case_name("gemm", device, precision, std::to_string(n)), device, cost,
+                [device, tf32, dt, n] {
+                  auto sets = rotated_sets({random_tensor_as({n, n}, dt, device, 1),
+                                            random_tensor_as({n, n}, dt, device, 2),
+                                            Tensor::empty({n, n}, dt, device)});
+                  return [device, tf32, sets = std::move(sets)](int64_t i) {
+                    const auto& s = sets[static_cast<size_t>(i) % sets.size()];
+                    Context& ctx = Context::current(device);
+                    // Set on every call: one context serves every case, fp32 and TF32 alike.
+                    ctx.set_allow_tf32(tf32);
+                    kernels::gemm(ctx, false, false, 1.0, s[0], s[1], 0.0, s[2]);
+                  };
+                });
 }
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cyclone/core/error.h"
+#include "cyclone/kernels/elementwise.h"
 #include "cyclone/kernels/random.h"
 
 namespace cyclone::bench {
@@ -66,6 +67,18 @@ Tensor random_tensor(const Shape& shape, Device device, uint64_t seed, double lo
   Tensor t = Tensor::empty(shape, DType::kFloat32, device);
   kernels::uniform_(Context::current(device), t, lo, hi, seed, /*offset=*/0);
   return t;
+}
+
+Tensor random_tensor_as(const Shape& shape, DType dtype, Device device, uint64_t seed) {
+  const Tensor f = random_tensor(shape, device, seed);
+  if (dtype == DType::kFloat32) return f;
+  Tensor t = Tensor::empty(shape, dtype, device);
+  kernels::cast(Context::current(device), f, t);
+  return t;
+}
+
+DType precision_dtype(const std::string& precision) {
+  return precision == "bf16" ? DType::kBFloat16 : DType::kFloat32;
 }
 
 Tensor random_labels(int64_t rows, int64_t classes, Device device, uint64_t seed) {

@@ -47,6 +47,10 @@ std::unique_ptr<Timer> make_cuda_timer(Context& ctx);
 // `seed`, so every run sees the same data).
 Tensor random_tensor(const Shape& shape, Device device, uint64_t seed, double lo = -1.0,
                      double hi = 1.0);
+// The same values rounded to `dtype` (bfloat16 cases; float32 returns random_tensor's own).
+Tensor random_tensor_as(const Shape& shape, DType dtype, Device device, uint64_t seed);
+// The dtype of a case's precision name: "bf16" -> bfloat16, "fp32" and "tf32" -> float32.
+DType precision_dtype(const std::string& precision);
 // int32 class labels in [0, classes).
 Tensor random_labels(int64_t rows, int64_t classes, Device device, uint64_t seed);
 
@@ -101,6 +105,7 @@ void release_cases();
 // The per-family registrations (explicit, no static initialisers: DESIGN.md habit 9).
 void register_gemm();
 void register_elementwise();
+void register_batchnorm();
 void register_reduce();
 void register_softmax();
 void register_optim();

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   try {
     cyclone::bench::register_gemm();
     cyclone::bench::register_elementwise();
+    cyclone::bench::register_batchnorm();
     cyclone::bench::register_reduce();
     cyclone::bench::register_softmax();
     cyclone::bench::register_optim();

@@ -21,6 +21,7 @@
 #include "cyclone/train/precompute.h"
 #include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_plots.h"
+#include "cyclone/train/weights.h"
 
 namespace cyclone::train::detail {
 
@@ -29,12 +30,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool under(const std::string& name, const std::vector<std::string>& prefixes) {
-  for (const auto& p : prefixes)
-    if (name.rfind(p, 0) == 0) return true;
-  return false;
-}
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -120,7 +115,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     for (const auto& g : ph.freeze)
       for (const auto& p : group(g, "")) frozen.push_back(p);
     for (auto& [name, t] : model.named_parameters()) {
-      const bool train = !under(name, frozen);
+      const bool train = !name_under(name, frozen);
       t.set_requires_grad(train);
       if (!train) t.zero_grad(/*set_to_none=*/true);
     }

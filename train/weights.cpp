@@ -10,13 +10,13 @@
 
 namespace cyclone::train {
 
-namespace {
-
-bool under(const std::string& name, const std::vector<std::string>& prefixes) {
+bool name_under(const std::string& name, const std::vector<std::string>& prefixes) {
   for (const auto& p : prefixes)
     if (name.rfind(p, 0) == 0) return true;
   return false;
 }
+
+namespace {
 
 std::string join(const std::vector<std::string>& v, size_t max_items = 8) {
   std::string out;
@@ -64,7 +64,7 @@ WeightsReport load_weights(Module& model, const std::string& path, bool partial,
   NamedTensors to_load;
   std::set<std::string> used;
   for (const auto& [name, t] : model.state_dict()) {
-    if (under(name, keep_prefixes)) {
+    if (name_under(name, keep_prefixes)) {
       r.kept.push_back(name);
       used.insert(name);
       continue;

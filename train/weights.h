@@ -30,4 +30,7 @@ struct WeightsReport {
 WeightsReport load_weights(Module& model, const std::string& path, bool partial,
                            const std::vector<std::string>& keep_prefixes = {});
 
+// Whether the parameter `name` starts with one of `prefixes` (a layer group's selection).
+bool name_under(const std::string& name, const std::vector<std::string>& prefixes);
+
 }  // namespace cyclone::train

@@ -51,8 +51,13 @@ def shape_str(shape):
     return "x".join(str(d) for d in shape)
 
 
-def uniform(shape, device, gen, lo=-1.0, hi=1.0):
-    return torch.empty(shape, device=device).uniform_(lo, hi, generator=gen)
+def uniform(shape, device, gen, lo=-1.0, hi=1.0, dtype=torch.float32):
+    """Uniform float32 values, rounded to dtype (bf16 cases) as cyclone_bench's random_tensor_as."""
+    return torch.empty(shape, device=device).uniform_(lo, hi, generator=gen).to(dtype)
+
+
+def dtype_of(precision):
+    return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
 def set_tf32(on):
@@ -121,11 +126,12 @@ def cases(device):
     gen = torch.Generator(device=dev)
     gen.manual_seed(1)
 
-    def gemm(n, tf32):
+    def gemm(n, precision):
         def make():
-            set_tf32(tf32)
-            sets = rotated([uniform((n, n), dev, gen), uniform((n, n), dev, gen),
-                            torch.empty((n, n), device=dev)])
+            set_tf32(precision == "tf32")
+            dt = dtype_of(precision)
+            sets = rotated([uniform((n, n), dev, gen, dtype=dt), uniform((n, n), dev, gen, dtype=dt),
+                            torch.empty((n, n), device=dev, dtype=dt)])
 
             def op(i):
                 a, b, c = sets[i % len(sets)]
@@ -133,10 +139,11 @@ def cases(device):
             return op
         return make
 
-    def add(n):
+    def add(n, precision):
         def make():
-            sets = rotated([uniform((n,), dev, gen), uniform((n,), dev, gen),
-                            torch.empty((n,), device=dev)])
+            dt = dtype_of(precision)
+            sets = rotated([uniform((n,), dev, gen, dtype=dt), uniform((n,), dev, gen, dtype=dt),
+                            torch.empty((n,), device=dev, dtype=dt)])
 
             def op(i):
                 x, y, out = sets[i % len(sets)]
@@ -144,9 +151,9 @@ def cases(device):
             return op
         return make
 
-    def relu(n):
+    def relu(n, precision):
         def make():
-            sets = rotated([uniform((n,), dev, gen)])
+            sets = rotated([uniform((n,), dev, gen, dtype=dtype_of(precision))])
 
             def op(i):
                 torch.relu(sets[i % len(sets)][0])
@@ -186,16 +193,39 @@ def cases(device):
             return op
         return make
 
-    def conv(pass_, tf32, batch, c_in, c_out, hw, k, stride, pad):
+    def batchnorm(backward, precision, shape):
+        # Matches benchmarks/bench_batchnorm.cpp: training mode, x and dy in the precision's dtype,
+        # weight, bias and running statistics float32 (PyTorch's mixed batch norm under AMP).
+        def make():
+            dt, c = dtype_of(precision), shape[1]
+            sets = rotated([uniform(shape, dev, gen, dtype=dt), uniform(shape, dev, gen, dtype=dt),
+                            uniform((c,), dev, gen, 0.5, 1.5), uniform((c,), dev, gen),
+                            uniform((c,), dev, gen), uniform((c,), dev, gen, 0.5, 2.0)])
+            for s in sets:
+                s[0].requires_grad_(True)
+
+            def op(i):
+                x, dy, w, b, rm, rv = sets[i % len(sets)]
+                if backward:
+                    y = F.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5)
+                    torch.autograd.grad(y, x, dy)
+                else:
+                    with torch.no_grad():
+                        F.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5)
+            return op
+        return make
+
+    def conv(pass_, precision, batch, c_in, c_out, hw, k, stride, pad):
         # Matches benchmarks/bench_conv.cpp: x, w and dy random; cudnn.benchmark on, as Cyclone
         # times cuDNN's algorithms (cudnnFind*Ex) on a shape's first call.
         def make():
             torch.backends.cudnn.benchmark = True
-            set_conv_tf32(tf32)
+            set_conv_tf32(precision == "tf32")
+            dt = dtype_of(precision)
             xs, ws = (batch, c_in, hw, hw), (c_out, c_in, k, k)
             ho = (hw + 2 * pad - k) // stride + 1
-            sets = rotated([uniform(xs, dev, gen), uniform(ws, dev, gen),
-                            uniform((batch, c_out, ho, ho), dev, gen)])
+            sets = rotated([uniform(xs, dev, gen, dtype=dt), uniform(ws, dev, gen, dtype=dt),
+                            uniform((batch, c_out, ho, ho), dev, gen, dtype=dt)])
             mask = {"fwd": None, "bwd_data": [True, False, False],
                     "bwd_filter": [False, True, False]}[pass_]
 
@@ -213,13 +243,23 @@ def cases(device):
     out = []
     gemm_sizes = (256, 1024, 4096) if device == "cuda" else (256, 1024)
     for n in gemm_sizes:
-        out.append((f"BM_gemm/{device}/fp32/{n}", gemm(n, False)))
+        out.append((f"BM_gemm/{device}/fp32/{n}", gemm(n, "fp32")))
     if device == "cuda":
         for n in gemm_sizes:
-            out.append((f"BM_gemm/{device}/tf32/{n}", gemm(n, True)))
-    for n in (1 << 20, 16 << 20):
-        out.append((f"BM_add/{device}/fp32/{size_str(n)}", add(n)))
-        out.append((f"BM_relu/{device}/fp32/{size_str(n)}", relu(n)))
+            out.append((f"BM_gemm/{device}/tf32/{n}", gemm(n, "tf32")))
+        for n in (1024, 4096, 8192):
+            out.append((f"BM_gemm/{device}/bf16/{n}", gemm(n, "bf16")))
+    for precision in ("fp32", "bf16"):
+        for n in (1 << 20, 16 << 20):
+            out.append((f"BM_add/{device}/{precision}/{size_str(n)}", add(n, precision)))
+            out.append((f"BM_relu/{device}/{precision}/{size_str(n)}", relu(n, precision)))
+    bn_shapes = ((128, 160, 32, 32), (128, 640, 8, 8)) if device == "cuda" else ((128, 16, 14, 14),)
+    for precision in ("fp32", "bf16"):
+        for backward in (False, True):
+            for shape in bn_shapes:
+                name = f"BM_batchnorm_{'bwd' if backward else 'fwd'}/{device}/{precision}/" \
+                    f"{shape_str(shape)}"
+                out.append((name, batchnorm(backward, precision, shape)))
     for n in (1 << 20, 16 << 20):
         out.append((f"BM_sum_all/{device}/fp32/{size_str(n)}", sum_all(n)))
     shape = (128, 64, 32, 32)
@@ -233,14 +273,14 @@ def cases(device):
            (160, 320, 32, 1, 2, 0), (320, 640, 16, 3, 2, 1), (640, 640, 8, 3, 1, 1),
            (320, 640, 16, 1, 2, 0))
     lenet = ((1, 6, 28, 5, 1, 2), (6, 16, 14, 5, 1, 0))
-    layers = [(l, tf32) for tf32 in (False, True) for l in wrn] if device == "cuda" else \
-        [(l, False) for l in lenet]
-    for (c_in, c_out, hw, k, stride, pad), tf32 in layers:
+    layers = [(l, p) for p in ("fp32", "tf32", "bf16") for l in wrn] if device == "cuda" else \
+        [(l, "fp32") for l in lenet]
+    for (c_in, c_out, hw, k, stride, pad), precision in layers:
         shape = (f"{shape_str((128, c_in, hw, hw))}_w{shape_str((c_out, c_in, k, k))}"
                  f"_s{stride}p{pad}")
         for pass_ in ("fwd", "bwd_data", "bwd_filter"):
-            out.append((f"BM_conv_{pass_}/{device}/{'tf32' if tf32 else 'fp32'}/{shape}",
-                        conv(pass_, tf32, 128, c_in, c_out, hw, k, stride, pad)))
+            out.append((f"BM_conv_{pass_}/{device}/{precision}/{shape}",
+                        conv(pass_, precision, 128, c_in, c_out, hw, k, stride, pad)))
     return out
 
 

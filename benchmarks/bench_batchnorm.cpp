@@ -1,0 +1,68 @@
+// Batch norm in training mode (kernels/batchnorm.h, hand-written on both devices), float32 and
+// bfloat16 activations (--precision=bf16: x, y, dy, dx bfloat16; weight, bias, statistics
+// float32), forward and backward as separate cases:
+//   - CUDA: WRN-28-10's widest and narrowest batch norms at batch 128 (128x160x32x32,
+//     128x640x8x8);
+//   - CPU: LeNet-sized 128x16x14x14.
+// cost (n = N C H W elements of T): forward reads x twice (statistics, then normalize) and writes
+// y: 3n sizeof(T) bytes; backward reads x and dy twice each and writes dx: 5n sizeof(T) bytes;
+// ~10 flops per element. Memory-bound: bf16 should take about half of float32's time at the same
+// fraction of the bandwidth. PyTorch's twin (benchmarks/pytorch/kernels.py) runs cuDNN's or
+// ATen's batch norm on the same shapes: the comparison issue 8 asks for (use cuDNN where faster).
+#include "bench_util.h"
+#include "cyclone/kernels/batchnorm.h"
+
+namespace cyclone::bench {
+
+namespace {
+void add_batchnorm_case(Device device, const std::string& precision, bool backward,
+                        const Shape& shape) {
+  const DType dt = precision_dtype(precision);
+  const int64_t n = shape.numel(), c = shape[1];
+  Cost cost;
+  cost.flops = 10.0 * static_cast<double>(n);
+  cost.bytes =
+      (backward ? 5.0 : 3.0) * static_cast<double>(n) * static_cast<double>(dtype_size(dt));
+  register_case(
+      case_name(backward ? "batchnorm_bwd" : "batchnorm_fwd", device, precision, shape_str(shape)),
+      device, cost, [device, dt, backward, shape, c] {
+        // Each set: x, dy, y/dx, weight, bias, running mean and var, saved mean and invstd.
+        const Shape cs{c};
+        std::vector<Tensor> first{random_tensor_as(shape, dt, device, 1),
+                                  random_tensor_as(shape, dt, device, 2),
+                                  Tensor::empty(shape, dt, device),
+                                  random_tensor(cs, device, 3, 0.5, 1.5),
+                                  random_tensor(cs, device, 4),
+                                  random_tensor(cs, device, 5),
+                                  random_tensor(cs, device, 6, 0.5, 2.0),
+                                  Tensor::empty(cs, DType::kFloat32, device),
+                                  Tensor::empty(cs, DType::kFloat32, device)};
+        auto sets = rotated_sets(std::move(first));
+        Context& ctx = Context::current(device);
+        for (auto& s : sets)  // the saved statistics the backward reads
+          kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1, 1e-5, s[2],
+                                      s[7], s[8]);
+        return [device, backward, sets = std::move(sets)](int64_t i) {
+          const auto& s = sets[static_cast<size_t>(i) % sets.size()];
+          Context& ctx = Context::current(device);
+          if (backward)
+            kernels::batch_norm_backward(ctx, s[0], s[1], s[3], s[7], s[8], true, s[2], Tensor(),
+                                         Tensor());
+          else
+            kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1, 1e-5, s[2],
+                                        s[7], s[8]);
+        };
+      });
+}
+}  // namespace
+
+void register_batchnorm() {
+  for (const char* precision : {"fp32", "bf16"})
+    for (bool backward : {false, true}) {
+      for (const Shape& s : {Shape{128, 160, 32, 32}, Shape{128, 640, 8, 8}})
+        add_batchnorm_case(Device::cuda(), precision, backward, s);
+      add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14});
+    }
+}
+
+}  // namespace cyclone::bench
