@@ -72,6 +72,7 @@ void finish(const LrFinderOptions& o, LrFinderResult& r, int64_t updates,
       line += format_double(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
               format_double(", steepest %.3g", r.suggestions.steepest_lr) +
               format_double(", valley %.3g", r.suggestions.valley_lr);
+    if (!r.step_mode.empty()) line += "; " + r.step_mode;
     bar->finish(line);
   }
 }
@@ -155,6 +156,8 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
                    {"loss", format_double("%.4f", last_loss)},
                    {"smoothed", format_double("%.4f", last_smoothed)}});
   }
+  r.step_mode = "steps read back every " + std::to_string(runner.sync_every()) + ", CUDA graph " +
+                runner.graph_status();
   finish(o, r, updates, t0, bar);
   return r;
 }

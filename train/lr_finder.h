@@ -65,6 +65,10 @@ struct LrFinderResult {
   int64_t skipped = 0;     // non-finite steps skipped
   double seconds = 0;
   Suggestions suggestions;
+  // How the steps ran when the host did not wait for them (train/step_runner.h): "steps read
+  // back every N, CUDA graph on (...)" or "... off (why)"; empty for step-by-step reads. The
+  // closing progress line says it, once.
+  std::string step_mode;
 };
 
 // The algorithm alone, on any training step: step(lr) makes one update attempt at rate lr and

@@ -324,6 +324,9 @@ TEST(LrFinderTest, DeferredReadBackGivesTheSameCurveAndStop) {
   }
   EXPECT_DOUBLE_EQ(b.suggestions.min_loss_lr, a.suggestions.min_loss_lr);
   EXPECT_DOUBLE_EQ(b.suggestions.valley_lr, a.suggestions.valley_lr);
+  // The deferred test says how its steps ran (and why there was no CUDA graph), once.
+  EXPECT_EQ(a.step_mode, "");
+  EXPECT_EQ(b.step_mode, "steps read back every 7, CUDA graph off (cpu: CUDA graphs need a GPU)");
 }
 
 TEST(LrFinderTest, BadOptionsAreErrors) {
