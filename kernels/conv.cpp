@@ -16,7 +16,7 @@ namespace {
 void check_operands(const char* op,
                     std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
   const Tensor& first = *ts.begin()->second;
-  if (first.dtype() != DType::kBFloat16) check_float(op, first, ts.begin()->first);
+  check_floating(op, first, ts.begin()->first);
   for (const auto& [name, t] : ts) {
     CYCLONE_CHECK(t->dtype() == first.dtype(), op, ": dtypes differ: ", ts.begin()->first, " ",
                   dtype_name(first.dtype()), ", ", name, " ", dtype_name(t->dtype()));
@@ -32,6 +32,15 @@ void check_shape(const char* op, const char* what, const Tensor& t, const Shape&
 }
 
 Shape y_shape(const Conv2dGeometry& g) { return {g.n, g.c_out, g.h_out, g.w_out}; }
+
+// bfloat16 on the CPU: run(out32) computes into a float32 buffer from widened operands; the result
+// is rounded into out once.
+template <class Run>
+void cpu_via_float32(Context& ctx, const Tensor& out, Run&& run) {
+  const Tensor out32 = Tensor::empty(out.shape(), DType::kFloat32, out.device());
+  run(out32);
+  cast(ctx, out32, out);
+}
 
 }  // namespace
 
@@ -95,17 +104,15 @@ void conv2d_forward(Context& ctx, const Tensor& x, const Tensor& weight, const T
     check_operands(op, {{"x", &x}, {"bias", &bias}});
     check_shape(op, "bias", bias, Shape{g.c_out}, g);
     CYCLONE_CHECK(x.dtype() != DType::kBFloat16, op,
-                  ": no bias with bfloat16 data; add it to the float32 result (layers/conv_ops.h "
-                  "does)");
+                  ": no bias with bfloat16 data; add it to the result (layers/conv_ops.h does)");
   }
   if (y.numel() == 0) return;
   count_flops(g.flops());
   if (x.device().is_cuda()) return cuda::conv2d_forward(ctx, g, x, weight, bias, y);
-  if (x.dtype() == DType::kBFloat16) {
-    const Tensor yf = Tensor::empty(y.shape(), DType::kFloat32, y.device());
-    cpu::conv2d_forward(ctx, g, to_float32(ctx, x), to_float32(ctx, weight), bias, yf);
-    return cast(ctx, yf, y);
-  }
+  if (x.dtype() == DType::kBFloat16)
+    return cpu_via_float32(ctx, y, [&](const Tensor& yf) {
+      cpu::conv2d_forward(ctx, g, to_float32(ctx, x), to_float32(ctx, weight), bias, yf);
+    });
   cpu::conv2d_forward(ctx, g, x, weight, bias, y);
 }
 
@@ -118,11 +125,10 @@ void conv2d_backward_data(Context& ctx, const Tensor& dy, const Tensor& weight,
   if (dx.numel() == 0) return;
   count_flops(g.flops());
   if (dy.device().is_cuda()) return cuda::conv2d_backward_data(ctx, g, dy, weight, dx);
-  if (dy.dtype() == DType::kBFloat16) {
-    const Tensor dxf = Tensor::empty(dx.shape(), DType::kFloat32, dx.device());
-    cpu::conv2d_backward_data(ctx, g, to_float32(ctx, dy), to_float32(ctx, weight), dxf);
-    return cast(ctx, dxf, dx);
-  }
+  if (dy.dtype() == DType::kBFloat16)
+    return cpu_via_float32(ctx, dx, [&](const Tensor& dxf) {
+      cpu::conv2d_backward_data(ctx, g, to_float32(ctx, dy), to_float32(ctx, weight), dxf);
+    });
   cpu::conv2d_backward_data(ctx, g, dy, weight, dx);
 }
 
@@ -137,11 +143,10 @@ void conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, con
   if (g.n == 0) return dw.zero_();
   count_flops(g.flops());
   if (x.device().is_cuda()) return cuda::conv2d_backward_filter(ctx, g, x, dy, dw);
-  if (x.dtype() == DType::kBFloat16) {
-    const Tensor dwf = Tensor::empty(dw.shape(), DType::kFloat32, dw.device());
-    cpu::conv2d_backward_filter(ctx, g, to_float32(ctx, x), to_float32(ctx, dy), dwf);
-    return cast(ctx, dwf, dw);
-  }
+  if (x.dtype() == DType::kBFloat16)
+    return cpu_via_float32(ctx, dw, [&](const Tensor& dwf) {
+      cpu::conv2d_backward_filter(ctx, g, to_float32(ctx, x), to_float32(ctx, dy), dwf);
+    });
   cpu::conv2d_backward_filter(ctx, g, x, dy, dw);
 }
 

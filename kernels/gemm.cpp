@@ -16,9 +16,7 @@ std::string abc(const Tensor& a, const Tensor& b, const Tensor& c) {
 }
 
 void check_operands(const char* op, const Tensor& a, const Tensor& b, const Tensor& c) {
-  CYCLONE_CHECK(
-      a.dtype() == DType::kFloat32 || a.dtype() == DType::kFloat64 || a.dtype() == DType::kBFloat16,
-      op, ": needs float32, float64 or bfloat16, got ", dtype_name(a.dtype()));
+  check_floating(op, a, "a");
   CYCLONE_CHECK(a.dtype() == b.dtype() && a.dtype() == c.dtype(), op, ": dtypes differ: a ",
                 dtype_name(a.dtype()), ", b ", dtype_name(b.dtype()), ", c ",
                 dtype_name(c.dtype()));
