@@ -12,7 +12,7 @@ namespace cyclone::kernels {
 namespace {
 
 using json = nlohmann::json;
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;                             // 2: keys gained the layout
 constexpr uint64_t kMaxFileBytes = uint64_t{64} << 20;  // thousands of entries fit in far less
 
 }  // namespace
@@ -45,7 +45,8 @@ void AlgoCache::load() {
     for (const json& e : j.at("entries")) {
       const json& k = e.at("key");
       if (!k.is_array() || k.size() != AlgoKey{}.size())
-        return warn("an entry's key does not have 18 integers; searching again");
+        return warn("an entry's key does not have " + std::to_string(AlgoKey{}.size()) +
+                    " integers; searching again");
       AlgoKey key{};
       for (size_t i = 0; i < key.size(); ++i) key[i] = k[i].get<int64_t>();
       AlgoChoice c;

@@ -3,7 +3,7 @@
 // search (seconds for WRN-28-10's shapes) and, because the choice is the same, repeats the first
 // run's numerics bit for bit.
 //
-// The file is JSON: {"version": 1, "fingerprint": "...", "entries": [{"key": [18 integers],
+// The file is JSON: {"version": 2, "fingerprint": "...", "entries": [{"key": [19 integers],
 // "algo": a, "math": m, "workspace": bytes}, ...]}. The fingerprint says what a choice is valid
 // for (the cuDNN and CUDA versions and the GPUs' names); a file written under another one is left
 // unused and replaced on the next insert. A missing file starts an empty table silently; an
@@ -24,8 +24,9 @@
 
 namespace cyclone::kernels {
 
-// pass, device, dtype, math type, N, Cin, H, W, Cout, kh, kw, Hout, stride, padding, dilation.
-using AlgoKey = std::array<int64_t, 18>;
+// pass, device, dtype, math type, N, Cin, H, W, Cout, kh, kw, Hout, stride, padding, dilation,
+// channels last.
+using AlgoKey = std::array<int64_t, 19>;
 
 struct AlgoChoice {
   int algo = 0;

@@ -14,6 +14,10 @@
 // The bias gradient is reduce_channels(sum) of dy (kernels/reduce.h).
 //   cost: each of the three is 2 N Cout Hout Wout Cin kh kw flops; bytes at least
 //   (|x| + |w| + |y|) sizeof(T).
+// Channels last (Conv2dParams::channels_last): x [N, H, W, Cin], weight [Cout, kh, kw, Cin], y
+// [N, Hout, Wout, Cout] (and dx, dw, dy likewise): the same convolution on NHWC memory, the layout
+// of the GPU's tensor-core kernels (cuDNN then needs no internal transposes). The CPU, and cuDNN
+// for float64, transpose to NCHW and back (kernels/transpose.h): correct, not fast.
 // Outputs are written, never read (NaN or garbage in them does not leak); float32, float64 or
 // bfloat16, all tensors of one dtype, contiguous and on one device. bfloat16 takes no bias (add it
 // to the float32 result) and is computed in float32: cuDNN's bf16 tensor cores with float
@@ -44,6 +48,7 @@ struct Conv2dParams {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   int dil_h = 1, dil_w = 1;
+  bool channels_last = false;  // NHWC operands (see above)
 
   // The same value along both spatial dimensions.
   static Conv2dParams square(int stride, int pad = 0, int dil = 1) {
@@ -51,7 +56,8 @@ struct Conv2dParams {
   }
   bool operator==(const Conv2dParams&) const = default;
 };
-// "stride (1, 1), padding (0, 0), dilation (1, 1)": for error messages.
+// "stride (1, 1), padding (0, 0), dilation (1, 1)" (", channels last" when so): for error
+// messages.
 std::string conv2d_params_str(const Conv2dParams& p);
 
 // A validated problem, as the CPU and CUDA implementations receive it.
@@ -62,13 +68,18 @@ struct Conv2dGeometry {
   Conv2dParams p;
   int64_t k() const { return c_in * kh * kw; }  // the GEMM's inner dimension
   double flops() const { return 2.0 * n * c_out * h_out * w_out * c_in * kh * kw; }
+  // x's, weight's and y's shapes in the problem's layout.
+  Shape x_shape() const;
+  Shape weight_shape() const;
+  Shape y_shape() const;
 };
 
 // floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1; may be <= 0 (then no valid output).
 int64_t conv_out_size(int64_t in, int64_t k, int pad, int stride, int dil);
 
-// Checks x [N, Cin, H, W] and weight [Cout, Cin, kh, kw] and the parameters, and returns the
-// geometry; an Error names `op`, both shapes and the parameters.
+// Checks x [N, Cin, H, W] and weight [Cout, Cin, kh, kw] (channels last: [N, H, W, Cin] and
+// [Cout, kh, kw, Cin]) and the parameters, and returns the geometry; an Error names `op`, both
+// shapes and the parameters.
 Conv2dGeometry conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
                                const Conv2dParams& p);
 

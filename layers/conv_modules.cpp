@@ -7,7 +7,9 @@
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/elementwise.h"
 #include "cyclone/layers/dropout_ops.h"
+#include "cyclone/layers/layout.h"
 #include "cyclone/layers/norm_ops.h"
+#include "cyclone/layers/reduce_ops.h"
 
 namespace cyclone {
 
@@ -31,7 +33,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int s
     bias_ = register_parameter("bias", Tensor::zeros({out_channels}, DType::kFloat32, device));
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, params_); }
+Tensor Conv2d::forward(const Tensor& x) { return conv2d_in_layout(x, weight_, bias_, params_); }
 
 std::string Conv2d::extra_repr() const {
   std::ostringstream os;
@@ -67,15 +69,21 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  CYCLONE_CHECK(x.defined() && x.rank() == 4, "BatchNorm2d(", num_features_,
-                "): expects [N, C, H, W], got ", x.defined() ? x.shape().str() : "undefined");
-  CYCLONE_CHECK(x.dim(1) == num_features_, "BatchNorm2d(", num_features_, "): input ", x.shape(),
-                " has ", x.dim(1), " channels");
+  const bool nhwc = channels_last_active();
+  CYCLONE_CHECK(x.defined() && x.rank() == 4, "BatchNorm2d(", num_features_, "): expects ",
+                nhwc ? "[N, H, W, C] (channels last)" : "[N, C, H, W]", ", got ",
+                x.defined() ? x.shape().str() : "undefined");
+  const int axis = channel_axis(x);
+  CYCLONE_CHECK(x.dim(axis) == num_features_, "BatchNorm2d(", num_features_, "): input ", x.shape(),
+                " has ", x.dim(axis), " channels", nhwc ? " (channels last)" : "");
+  // Channels last: the [N H W, C] view has the same per-channel batches.
+  const Tensor v = nhwc ? x.reshape({-1, num_features_}) : x;
   const bool training = is_training();
-  Tensor y = training && replica_sum_ ? sync_batch_norm(x, running_mean_, running_var_, weight_,
+  Tensor y = training && replica_sum_ ? sync_batch_norm(v, running_mean_, running_var_, weight_,
                                                         bias_, momentum_, eps_, replica_sum_)
-                                      : batch_norm(x, running_mean_, running_var_, weight_, bias_,
+                                      : batch_norm(v, running_mean_, running_var_, weight_, bias_,
                                                    training, momentum_, eps_);
+  if (nhwc) y = y.reshape(x.shape());
   if (training) {
     // The count lives on the device: cast to float, add one, cast back (int32 is exact to 2^31;
     // the float detour is exact to 2^24 training steps, far beyond any run here).
@@ -112,17 +120,39 @@ std::string pool_repr(const Pool2dParams& p) {
   return os.str();
 }
 
+// Channels last: the pooling kernels are NCHW, so the map goes there and back (two copies; the
+// models that pool, LeNet-5, have small maps).
+template <class Pool>
+Tensor pool_in_layout(const Tensor& x, Pool&& pool) {
+  if (!channels_last_active() || x.rank() != 4) return pool(x);
+  return to_channels_last(pool(to_channels_first(x)));
+}
+
 }  // namespace
 
 MaxPool2d::MaxPool2d(int kernel_size, int stride, int padding)
     : params_(pool_params("MaxPool2d", kernel_size, stride, padding)) {}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  return pool_in_layout(x, [&](const Tensor& t) { return max_pool2d(t, params_); });
+}
 
 std::string MaxPool2d::extra_repr() const { return pool_repr(params_); }
 
 AvgPool2d::AvgPool2d(int kernel_size, int stride, int padding)
     : params_(pool_params("AvgPool2d", kernel_size, stride, padding)) {}
 
+Tensor AvgPool2d::forward(const Tensor& x) {
+  return pool_in_layout(x, [&](const Tensor& t) { return avg_pool2d(t, params_); });
+}
+
 std::string AvgPool2d::extra_repr() const { return pool_repr(params_); }
+
+Tensor GlobalAvgPool2d::forward(const Tensor& x) {
+  if (!channels_last_active() || !x.defined() || x.rank() != 4) return global_avg_pool(x);
+  // [N, H, W, C]: the mean over the middle axis of the [N, H W, C] view.
+  return mean(x.reshape({x.dim(0), x.dim(1) * x.dim(2), x.dim(3)}), 1);
+}
 
 Dropout::Dropout(double p, std::shared_ptr<Generator> gen) : p_(p), gen_(std::move(gen)) {
   CYCLONE_CHECK(std::isfinite(p) && p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);

@@ -3,7 +3,9 @@
 //
 // Parameter and buffer names are PyTorch's ("weight", "bias", "running_mean", "running_var",
 // "num_batches_tracked") with PyTorch's layouts (conv weight [out, in, kh, kw]), so a state dict
-// written by PyTorch for the same architecture loads (layers/module.h).
+// written by PyTorch for the same architecture loads (layers/module.h). Inside a channels-last
+// scope (layers/layout.h) they take and return [N, H, W, C] activations; the parameters keep
+// PyTorch's layouts.
 #pragma once
 
 #include <memory>
@@ -80,7 +82,7 @@ class BatchNorm2d : public Module {
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int kernel_size, int stride = 0, int padding = 0);
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, params_); }
+  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
 
@@ -92,7 +94,7 @@ class MaxPool2d : public Module {
 class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(int kernel_size, int stride = 0, int padding = 0);
-  Tensor forward(const Tensor& x) override { return avg_pool2d(x, params_); }
+  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;
 
@@ -104,7 +106,7 @@ class AvgPool2d : public Module {
 // nn.Flatten() (the pair every CIFAR classifier head uses), so no Flatten is needed after it.
 class GlobalAvgPool2d : public Module {
  public:
-  Tensor forward(const Tensor& x) override { return global_avg_pool(x); }
+  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "GlobalAvgPool2d"; }
 };
 

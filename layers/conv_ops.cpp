@@ -19,7 +19,7 @@ Tensor conv2d_in_dtype(const Tensor& x, const Tensor& weight, const Tensor& bias
   // Validates the shapes first, so the output is only allocated for a valid problem.
   const kernels::Conv2dGeometry g =
       kernels::conv2d_geometry("conv2d", x.shape(), weight.shape(), params);
-  Tensor y = Tensor::empty({g.n, g.c_out, g.h_out, g.w_out}, x.dtype(), x.device());
+  Tensor y = Tensor::empty(g.y_shape(), x.dtype(), x.device());
   kernels::conv2d_forward(Context::of(x), x, weight, bias, params, y);
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
@@ -38,7 +38,10 @@ Tensor conv2d_in_dtype(const Tensor& x, const Tensor& weight, const Tensor& bias
         }
         if (bias.defined() && bias.requires_grad()) {
           gb = Tensor::empty(bias.shape(), gy.dtype(), gy.device());
-          kernels::reduce_channels(ctx, kernels::ReduceOp::kSum, gy, gb);
+          // Channels last: the channel is the last axis, so sum the [N Hout Wout, Cout] view.
+          kernels::reduce_channels(ctx, kernels::ReduceOp::kSum,
+                                   params.channels_last ? gy.detach().reshape({-1, gy.dim(3)}) : gy,
+                                   gb);
         }
         std::vector<Tensor> grads{gx, gw};
         if (bias.defined()) grads.push_back(gb);
@@ -55,7 +58,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   // Mixed precision (layers/autocast.h): operands, product and result in bfloat16.
   const DType low = autocast_dtype();
   const Tensor y = conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params);
-  return bias.defined() ? add(y, cast(bias, low)) : y;
+  if (!bias.defined()) return y;
+  // A [C] operand broadcasts along dim 1: channels last adds it to the [N Hout Wout, Cout] view.
+  if (!params.channels_last) return add(y, cast(bias, low));
+  return add(y.reshape({-1, y.dim(3)}), cast(bias, low)).reshape(y.shape());
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding,

@@ -6,7 +6,8 @@
 //   Hout = floor((H + 2 pad - dil (kh - 1) - 1) / stride) + 1.
 //   Backward: dx = conv2d_backward_data(dy, w), dw = conv2d_backward_filter(x, dy),
 //   db = sum of dy over N, H, W. cost: 2 N Cout Hout Wout Cin kh kw flops per pass, three passes
-//   for forward + backward.
+//   for forward + backward. With params.channels_last: x [N, H, W, Cin], weight [Cout, kh, kw, Cin]
+//   -> [N, Hout, Wout, Cout] (layers/layout.h runs layers this way).
 // max_pool2d(x, kernel, stride, padding): torch.nn.functional.max_pool2d (ceil_mode false);
 //   the gradient goes to the saved argmax of each window (ties: the first element; NaN wins).
 // avg_pool2d(x, kernel, stride, padding): torch.nn.functional.avg_pool2d with

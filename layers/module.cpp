@@ -10,6 +10,7 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/layers/autocast.h"
+#include "cyclone/layers/layout.h"
 #include "cyclone/layers/ops.h"
 
 namespace cyclone {
@@ -38,15 +39,23 @@ std::string join(const std::string& prefix, const std::string& name) {
 Tensor Module::operator()(const Tensor& x) {
   std::optional<AutocastScope> autocast;
   if (compute_dtype_ != DType::kFloat32) autocast.emplace(compute_dtype_);
-  Tensor y = forward(x);
+  // Channels last: the scope opens here unless a caller already opened one (then x is NHWC).
+  std::optional<ChannelsLastScope> layout;
+  if (channels_last_ && !channels_last_active()) layout.emplace(true);
+  Tensor y = forward(layout && x.defined() && x.rank() == 4 ? to_channels_last(x) : x);
+  if (layout && y.defined() && y.rank() == 4) y = to_channels_first(y);
   // The model computed in bfloat16: its caller (the loss, metrics) gets float32.
   if (autocast && y.dtype() == DType::kBFloat16) y = cast(y, DType::kFloat32);
   if (t_recorder && children_.empty()) {
     auto it = t_recorder->names.find(this);
     int64_t own = 0;
     for (const auto& [n, p] : params_) own += p.numel();
+    // Shapes are reported in NCHW whatever the layout ran.
+    Shape shown = y.shape();
+    if (channels_last_active() && shown.rank() == 4)
+      shown = {shown[0], shown[3], shown[1], shown[2]};
     t_recorder->rows.push_back(
-        {it == t_recorder->names.end() ? "?" : it->second, type_name(), y.shape(), own});
+        {it == t_recorder->names.end() ? "?" : it->second, type_name(), shown, own});
   }
   return y;
 }
@@ -140,6 +149,9 @@ StageSlice::StageSlice(Module& model, size_t begin, size_t end)
                 ") of ", st.size());
   for (size_t i = begin; i < end; ++i)
     for (const std::string& name : st[i].modules) register_module(name, model.child(name));
+  // The pieces compute as the whole model would.
+  set_compute_dtype(model.compute_dtype());
+  set_channels_last(model.channels_last());
 }
 
 Tensor StageSlice::forward(const Tensor& x) { return model_.forward_stages(x, begin_, end_); }

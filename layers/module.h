@@ -80,6 +80,11 @@ class Module {
   // leaves the caller's setting alone.
   void set_compute_dtype(DType dtype);
   DType compute_dtype() const { return compute_dtype_; }
+  // Channels-last (NHWC) activations when it is called (layers/layout.h): operator() opens a
+  // ChannelsLastScope around forward(), transposes a rank-4 input to [N, H, W, C] and a rank-4
+  // output back to [N, C, H, W]; parameters and state dicts are unchanged. Off by default.
+  void set_channels_last(bool on) { channels_last_ = on; }
+  bool channels_last() const { return channels_last_; }
 
   // Fine-tuning: parameters below stop (or start again) requiring gradients.
   void freeze();
@@ -119,11 +124,13 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
   DType compute_dtype_ = DType::kFloat32;
+  bool channels_last_ = false;
 };
 
 // Stages [begin, end) of `model` as a module of their own: its children are the model's (shared,
 // under the same names, so parameter names match the whole model's) and forward() runs
-// model.forward_stages(x, begin, end). The model must outlive it.
+// model.forward_stages(x, begin, end), in the model's compute dtype and layout as they are when it
+// is made. The model must outlive it.
 class StageSlice : public Module {
  public:
   StageSlice(Module& model, size_t begin, size_t end);

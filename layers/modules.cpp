@@ -6,6 +6,7 @@
 #include "cyclone/core/generator.h"
 #include "cyclone/kernels/random.h"
 #include "cyclone/layers/activation_ops.h"
+#include "cyclone/layers/layout.h"
 #include "cyclone/layers/linear_ops.h"
 
 namespace cyclone {
@@ -41,6 +42,12 @@ Sequential& Sequential::add(std::shared_ptr<Module> layer) {
   register_module(std::to_string(layers_.size()), layer);
   layers_.push_back(std::move(layer));
   return *this;
+}
+
+Tensor Flatten::forward(const Tensor& x) {
+  if (channels_last_active() && x.defined() && x.rank() == 4)
+    return to_channels_first(x).flatten(1);
+  return x.flatten(1);
 }
 
 Tensor Sequential::forward(const Tensor& x) { return forward_stages(x, 0, layers_.size()); }

@@ -51,7 +51,9 @@ class Sequential : public Module {
 // [N, d1, d2, ...] -> [N, d1*d2*...].
 class Flatten : public Module {
  public:
-  Tensor forward(const Tensor& x) override { return x.flatten(1); }
+  // A rank-4 input in a channels-last scope (layers/layout.h) goes back to NCHW first, so the
+  // features come in PyTorch's order.
+  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Flatten"; }
 };
 

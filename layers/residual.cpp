@@ -3,6 +3,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cyclone/layers/layout.h"
 #include "cyclone/layers/ops.h"
 
 namespace cyclone {
@@ -95,7 +96,7 @@ Tensor CifarBasicBlock::forward(const Tensor& x) {
     // The constant is not a buffer (it is no part of the reference's state dict), so Module::to()
     // does not move it: follow the input's device here.
     if (!(pad_weight_.device() == x.device())) pad_weight_ = pad_weight_.to(x.device());
-    shortcut = conv2d(x, pad_weight_, Tensor(), stride_, 0, 1);
+    shortcut = conv2d_in_layout(x, pad_weight_, Tensor(), Conv2dParams::square(stride_, 0, 1));
   }
   return (*act2_)(add(y, shortcut));
 }

@@ -105,6 +105,9 @@ ArgParser make_parser(BestLrOptions& o) {
              "fp32 (IEEE), tf32 (TF32 tensor cores on a GPU) or bf16 (mixed precision: "
              "convolutions and matrix products in bfloat16, float32 master weights)",
              "P");
+  p.add_flag("channels_last", &o.channels_last,
+             "NHWC activations (the layout of the GPU's tensor-core convolutions); weights and "
+             "results unchanged");
   p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch (smoke runs)");

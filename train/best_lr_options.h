@@ -66,6 +66,7 @@ struct BestLrOptions {
   int64_t sync_every = 0;               // read losses back every N steps; 0: auto (trainer.h)
   bool no_cuda_graph = false;           // eager launches on a GPU instead of a replayed graph
   std::string precision = "fp32";       // fp32 | tf32 | bf16 (train/precision.h)
+  bool channels_last = false;           // NHWC activations (layers/layout.h)
   int64_t workers = -1;                 // loader threads; -1: the loader's default
   int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
   bool summary = false;                 // print the model summary and exit

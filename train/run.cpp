@@ -187,6 +187,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                      (spec.batch_norm ? " has no batch norm (the resnet and wrn models do)"
                                       : " always uses batch norm"));
   apply_precision(*model, device, *precision);
+  model->set_channels_last(spec.channels_last);
   if (!device.is_cuda() && *precision != Precision::kFp32)
     log_print("%s: --precision %s on the CPU: %s\n", prog.c_str(), precision_name(*precision),
               *precision == Precision::kTf32
@@ -226,10 +227,11 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (world.distributed() && !world.is_root()) world.host().barrier();
   load_splits(c);
   if (world.distributed() && world.is_root()) world.host().barrier();
-  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s), seed %llu\n", prog.c_str(),
-            model_name.c_str(), spec.dataset.c_str(), static_cast<long long>(c.train_set.size()),
-            static_cast<long long>(c.eval_set.size()), c.use_val ? "validation" : "test",
-            device.str().c_str(), precision_name(*precision),
+  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s%s), seed %llu\n",
+            prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
+            static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
+            c.use_val ? "validation" : "test", device.str().c_str(), precision_name(*precision),
+            spec.channels_last ? ", channels last" : "",
             static_cast<unsigned long long>(spec.seed));
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
@@ -257,6 +259,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"model", model_name},
                         {"device", device.str()},
                         {"precision", precision_name(*precision)},
+                        {"channels_last", spec.channels_last},
                         {"optimizer", spec.optimizer},
                         {"batch_size", spec.batch_size},
                         {"seed", spec.seed},

@@ -116,6 +116,8 @@ struct RunSpec {
   bool sync_batch_norm = false;
   // The math the model computes in: fp32 | tf32 | bf16 (train/precision.h).
   std::string precision = "fp32";
+  // NHWC activations in the image layers (layers/layout.h); the weights keep PyTorch's layout.
+  bool channels_last = false;
   // training
   TrainerOptions trainer;
   std::vector<PhaseSpec> phases;  // non-empty: a multi-phase run (the policy above is unused)

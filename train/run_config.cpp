@@ -269,6 +269,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     s.precision = lower(t.str("precision", "fp32"));
     if (!parse_precision(s.precision))
       t.fail("trainer.precision", "= \"" + s.precision + "\" is not one of " + precision_choices());
+    s.channels_last = t.boolean("channels_last", false);
     o.label_smoothing = t.num("label_smoothing", 0, 0, 1);
     o.checkpoint_every = t.integer("checkpoint_every", 0, 0);
     o.checkpoint_every_steps = t.integer("checkpoint_every_steps", 0, 0);

@@ -42,6 +42,7 @@ std::string rank_fingerprint(const RunContext& c, Module& model) {
               {"lr_warmup_epochs", s.lr_warmup_epochs},
               {"sync_batch_norm", s.sync_batch_norm},
               {"precision", s.precision},
+              {"channels_last", s.channels_last},
               {"resume", s.resume}}
       .dump();
 }

@@ -185,6 +185,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   t.sync_every = o.sync_every;
   t.cuda_graph = !o.no_cuda_graph;
   s.precision = o.precision;
+  s.channels_last = o.channels_last;
   t.checkpoint_every = o.checkpoint_every;
   t.early_stop_patience = o.early_stop_patience;
   t.snapshot_ensemble = o.cycle && o.policy == "sgdr";

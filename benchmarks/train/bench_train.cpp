@@ -7,10 +7,11 @@
 // 0.9, weight decay 5e-4) with lr and momentum from 1cycle (max_lr 0.1, 0.95 -> 0.85) set every
 // step, through train/step_runner.h: engine "cyclone" replays the step from a CUDA graph and reads
 // the losses back every --sync_every steps; "cyclone-eager" launches every kernel (no graph) with
-// the same read-back. The range test computes its smoothed loss on the device; like the PyTorch
-// script it never stops early (the divergence threshold is off so every step does the same work).
-// Inputs: 8 batches made on the device up front, step i uses batch i % 8 (a device-to-device copy
-// into the graph's input buffers is part of each step).
+// the same read-back; "cyclone-channels-last" is "cyclone" with NHWC activations
+// (layers/layout.h, --channels_last). The range test computes its smoothed loss on the device; like
+// the PyTorch script it never stops early (the divergence threshold is off so every step does the
+// same work). Inputs: 8 batches made on the device up front, step i uses batch i % 8 (a
+// device-to-device copy into the graph's input buffers is part of each step).
 //
 // Timing: --warmup steps (graph capture, cuDNN's search), then --reps reps of --steps steps each
 // timed whole: synchronise, host clock, the steps and their last read-back, synchronise.
@@ -76,7 +77,7 @@ const std::vector<Workload>& workloads() {
 }
 
 struct Args {
-  std::string device = "auto", workloads, engines = "cyclone,cyclone-eager",
+  std::string device = "auto", workloads, engines = "cyclone,cyclone-eager,cyclone-channels-last",
               precisions = "fp32,tf32,bf16", device_name, driver, git_rev;
   int64_t steps = 100, reps = 5, warmup = 20, range_steps = 4000, range_reps = 3, sync_every = 50;
 };
@@ -163,6 +164,7 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   auto model = make_model(w.model, mo);
   model->train();
   train::apply_precision(*model, dev, *train::parse_precision(precision));
+  model->set_channels_last(engine == "cyclone-channels-last");
   auto opt = optim::make_optimizer("sgd", model->named_parameters(),
                                    R"({"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4})");
   std::vector<data::Batch> pool;
@@ -196,7 +198,7 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   }
   train::StepRunnerOptions ro;
   ro.sync_every = a.sync_every;
-  ro.cuda_graph = engine == "cyclone";
+  ro.cuda_graph = engine != "cyclone-eager";
   ro.accuracy = !w.range_test;
   ro.halt_on_nonfinite_loss = !w.range_test;
   train::StepRunner runner(*model, *opt, ro);
@@ -273,9 +275,9 @@ int main(int argc, char** argv) {
           w.range_test && a.workloads.find("lenet5-range-test") != std::string::npos;
       if (!listed(a.workloads, w.name) && !any_range_test) continue;
       for (const std::string& engine : split(a.engines)) {
-        if (engine != "cyclone" && engine != "cyclone-eager")
+        if (engine != "cyclone" && engine != "cyclone-eager" && engine != "cyclone-channels-last")
           throw UsageError("cyclone_bench_train: unknown engine '" + engine +
-                           "' (known: cyclone, cyclone-eager)");
+                           "' (known: cyclone, cyclone-eager, cyclone-channels-last)");
         for (const std::string& precision : split(a.precisions)) {
           if (!train::parse_precision(precision))
             throw UsageError("cyclone_bench_train: precision '" + precision + "' is not one of " +

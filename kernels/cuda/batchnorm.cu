@@ -3,9 +3,13 @@
 // channel combines its P partials in order. The elementwise passes (normalize, dx) are grid-stride
 // loops that find the channel as (i / inner) % C, like the broadcast binary kernels.
 //
+// Inputs whose channel is the innermost axis (inner = 1: [N, C], and channels-last activations
+// seen as [N H W, C], layers/layout.h) would read a channel with stride C, uncoalesced; their
+// partial sums use a [8 rows x 32 channels] block instead, each warp reading 32 adjacent channels
+// of one row, the 8 rows combined in order (still a function of the shape only).
+//
 // Not yet done (owed on a GPU host): timings against cuDNN's cudnnBatchNormalizationForwardTraining
-// / BackwardEx and PyTorch; NC inputs (inner = 1) read a channel with stride C (uncoalesced), which
-// a [rows x 32 channels] tile would fix if BatchNorm1d on wide layers turns out to matter.
+// / BackwardEx and PyTorch.
 #include <algorithm>
 #include <cmath>
 
@@ -27,6 +31,21 @@ int blocks_per_channel(const BatchNormDims& d) {
   const int64_t by_work = (m + kMinPerBlock - 1) / kMinPerBlock;
   const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / std::max<int64_t>(1, d.c));
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
+}
+
+// The channels-innermost layout (inner = 1): blocks of kRows x 32 threads, a block per (32-channel
+// tile, part of the rows); parts chosen like blocks_per_channel (at least ~16 rows per thread).
+constexpr int kRows = 8;
+bool rows_layout(const BatchNormDims& d) { return d.inner == 1; }
+int row_parts(const BatchNormDims& d) {
+  const int64_t tiles = (d.c + kWarpSize - 1) / kWarpSize;
+  const int64_t by_work = (d.per_channel() + kRows * 16 - 1) / (kRows * 16);
+  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / tiles);
+  return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
+}
+dim3 rows_grid(const BatchNormDims& d, int parts) {
+  return dim3(static_cast<unsigned>((d.c + kWarpSize - 1) / kWarpSize),
+              static_cast<unsigned>(parts));
 }
 
 // Walks a channel's values m = start, start + stride, ... < end of the [N, inner] view without a
@@ -91,6 +110,44 @@ __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, 
   }
   block_sum2(s1, s2);
   if (threadIdx.x == 0) {
+    partial[(c * parts + p) * 2] = s1;
+    partial[(c * parts + p) * 2 + 1] = s2;
+  }
+}
+
+// Sums (a, b) down the block's kRows rows of threads, for each of its 32 channel columns, in row
+// order; row 0 gets the result.
+__device__ void column_sum2(double& a, double& b) {
+  __shared__ double sa[kRows][kWarpSize], sb[kRows][kWarpSize];
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y == 0)
+    for (int r = 1; r < kRows; ++r) {
+      a += sa[r][threadIdx.x];
+      b += sb[r][threadIdx.x];
+    }
+}
+
+// stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its 32 channels.
+template <class T>
+__global__ void stats_partial_rows_kernel(const T* __restrict__ x, int64_t channels, int64_t rows,
+                                          double* __restrict__ partial) {
+  const int64_t c = blockIdx.x * int64_t(kWarpSize) + threadIdx.x;
+  const int p = blockIdx.y, parts = gridDim.y;
+  const int64_t chunk = (rows + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(rows, begin + chunk);
+  double s1 = 0, s2 = 0;
+  if (c < channels) {
+    const double k = static_cast<double>(x[c]);
+    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
+      const double v = static_cast<double>(x[m * channels + c]) - k;
+      s1 += v;
+      s2 += v * v;
+    }
+  }
+  column_sum2(s1, s2);
+  if (threadIdx.y == 0 && c < channels) {
     partial[(c * parts + p) * 2] = s1;
     partial[(c * parts + p) * 2 + 1] = s2;
   }
@@ -172,6 +229,33 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
   }
 }
 
+// backward_partial_kernel for inner = 1 (see stats_partial_rows_kernel).
+template <class T, class P = math_t<T>>
+__global__ void backward_partial_rows_kernel(const T* __restrict__ x, const T* __restrict__ dy,
+                                             const P* __restrict__ mean,
+                                             const P* __restrict__ invstd, int64_t channels,
+                                             int64_t rows, double* __restrict__ partial) {
+  const int64_t c = blockIdx.x * int64_t(kWarpSize) + threadIdx.x;
+  const int p = blockIdx.y, parts = gridDim.y;
+  const int64_t chunk = (rows + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(rows, begin + chunk);
+  double s1 = 0, s2 = 0;
+  if (c < channels) {
+    const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
+    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
+      const int64_t o = m * channels + c;
+      const double g = static_cast<double>(dy[o]);
+      s1 += g;
+      s2 += g * (static_cast<double>(x[o]) - mu) * is;
+    }
+  }
+  column_sum2(s1, s2);
+  if (threadIdx.y == 0 && c < channels) {
+    partial[(c * parts + p) * 2] = s1;
+    partial[(c * parts + p) * 2 + 1] = s2;
+  }
+}
+
 // One thread per channel: sums[c] = (sum dy, sum dy * xhat) in double; dbias / dweight if wanted.
 template <class T>
 __global__ void backward_finalize_kernel(const double* __restrict__ partial, int parts,
@@ -232,10 +316,14 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     if (training) {
-      const int parts = blocks_per_channel(d);
+      const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
-      stats_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-          x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
+      if (rows_layout(d))
+        stats_partial_rows_kernel<T><<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
+            x.data<T>(), d.c, d.per_channel(), partial.data<double>());
+      else
+        stats_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+            x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
       gpu::check_launch("batch_norm stats", ctx.stream());
       stats_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
           x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
@@ -276,11 +364,18 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         if (dweight.defined()) dweight.zero_();
         if (dbias.defined()) dbias.zero_();
       } else {
-        const int parts = blocks_per_channel(d);
+        const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
-        backward_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-            x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c, d.inner,
-            d.per_channel(), partial.data<double>());
+        if (rows_layout(d))
+          backward_partial_rows_kernel<T>
+              <<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
+                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c,
+                  d.per_channel(), partial.data<double>());
+        else
+          backward_partial_kernel<T>
+              <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c,
+                  d.inner, d.per_channel(), partial.data<double>());
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
         backward_finalize_kernel<P><<<channel_grid(d.c), kBlock, 0, stream>>>(
             partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<P>(dweight),

@@ -83,12 +83,14 @@ struct Problem {
                                      : CUDNN_DEFAULT_MATH;
     strict_fp32 = math == CUDNN_FMA_MATH;
     auto i = [](int64_t v) { return static_cast<int>(v); };  // sizes validated to fit an int
+    // Sizes are given in NCHW order whatever the layout; NHWC says how they lie in memory (the
+    // filter then is [Cout, kh, kw, Cin]).
+    format = g.p.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, format, type, i(g.n), i(g.c_in), i(g.h), i(g.w)));
     CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, type, i(g.n), i(g.c_in), i(g.h), i(g.w)));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, type, i(g.n), i(g.c_out),
-                                           i(g.h_out), i(g.w_out)));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, type, CUDNN_TENSOR_NCHW, i(g.c_out), i(g.c_in),
-                                           i(g.kh), i(g.kw)));
+        cudnnSetTensor4dDescriptor(y, format, type, i(g.n), i(g.c_out), i(g.h_out), i(g.w_out)));
+    CUDNN_CHECK(
+        cudnnSetFilter4dDescriptor(w, type, format, i(g.c_out), i(g.c_in), i(g.kh), i(g.kw)));
     const Conv2dParams& p = g.p;
     // cuDNN's "convolution" mode flips the filter; deep-learning convolution is the
     // cross-correlation. Accumulation in the data type (float or double), and in float for
@@ -101,6 +103,7 @@ struct Problem {
   cudnnHandle_t handle;
   cudnnDataType_t type;
   cudnnMathType_t math;
+  cudnnTensorFormat_t format;
   bool strict_fp32 = false;
   CudnnTensorDescriptor x, y;
   CudnnFilterDescriptor w;
@@ -134,7 +137,8 @@ Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMath
           p.pad_h,
           p.pad_w,
           p.dil_h,
-          p.dil_w};
+          p.dil_w,
+          p.channels_last ? 1 : 0};
 }
 
 // What a stored choice is valid for: the library versions and every visible GPU's name and
@@ -282,8 +286,8 @@ void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, cons
   if (bias.defined()) {
     // y += bias broadcast over N, H, W: a [1, Cout, 1, 1] tensor added in place.
     CudnnTensorDescriptor b;
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, CUDNN_TENSOR_NCHW, pr.type, 1,
-                                           static_cast<int>(g.c_out), 1, 1));
+    CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(b, pr.format, pr.type, 1, static_cast<int>(g.c_out), 1, 1));
     CUDNN_CHECK(
         cudnnAddTensor(pr.handle, s.one(), b, bias.raw_data(), s.one(), pr.y, y.raw_data()));
   }

@@ -19,7 +19,7 @@ using kernels::AlgoChoice;
 using kernels::AlgoKey;
 
 AlgoKey key(int64_t pass, int64_t n) {
-  return {pass, 0, 0, 1, n, 160, 32, 32, 160, 3, 3, 32, 1, 1, 1, 1, 1, 1};
+  return {pass, 0, 0, 1, n, 160, 32, 32, 160, 3, 3, 32, 1, 1, 1, 1, 1, 1, 0};
 }
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
@@ -74,15 +74,15 @@ TEST(AlgoCache, CorruptTruncatedOrMalformedFilesAreIgnoredWithANote) {
   }
   const std::string bad_cases[] = {
       "not json at all",
-      good.substr(0, good.size() / 2),  // truncated
-      R"({"version": 2, "fingerprint": "fp", "entries": []})",
-      R"({"version": 1, "fingerprint": "fp", "entries": [{"key": [1, 2, 3], "algo": 1,
+      good.substr(0, good.size() / 2),                          // truncated
+      R"({"version": 1, "fingerprint": "fp", "entries": []})",  // keys without the layout
+      R"({"version": 2, "fingerprint": "fp", "entries": [{"key": [1, 2, 3], "algo": 1,
           "math": 0, "workspace": 0}]})",
-      R"({"version": 1, "fingerprint": "fp", "entries": [{"key": [0,0,0,1,8,160,32,32,160,3,3,32,
-          1,1,1,1,1,1], "algo": "fast", "math": 0, "workspace": 0}]})",
-      R"({"version": 1, "fingerprint": "fp", "entries": [{"key": [0,0,0,1,8,160,32,32,160,3,3,32,
-          1,1,1,1,1,1], "algo": -4, "math": 0, "workspace": 0}]})",
-      R"({"version": 1, "fingerprint": "fp"})",
+      R"({"version": 2, "fingerprint": "fp", "entries": [{"key": [0,0,0,1,8,160,32,32,160,3,3,32,
+          1,1,1,1,1,1,0], "algo": "fast", "math": 0, "workspace": 0}]})",
+      R"({"version": 2, "fingerprint": "fp", "entries": [{"key": [0,0,0,1,8,160,32,32,160,3,3,32,
+          1,1,1,1,1,1,0], "algo": -4, "math": 0, "workspace": 0}]})",
+      R"({"version": 2, "fingerprint": "fp"})",
   };
   for (const std::string& text : bad_cases) {
     SCOPED_TRACE(text);

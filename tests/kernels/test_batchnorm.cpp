@@ -261,6 +261,10 @@ TEST_P(BatchNormParity, MatchesTheCpu) {
     std::vector<Case> all = cases();
     all.push_back({Shape{128, 16, 32, 32}, true, true, true});  // many blocks per channel
     all.push_back({Shape{256, 640}, true, true, true});         // wide NC
+    // Channels-last activations seen as [N H W, C]: the channels-innermost sums, with many row
+    // parts and a channel count that is not a multiple of the 32-channel tile.
+    all.push_back({Shape{8 * 16 * 16, 160}, true, true, true});
+    all.push_back({Shape{4096, 100}, true, true, true});
     for (const Case& c : all) {
       const auto cpu = run_bn(c, dt, Device::cpu());
       const auto dev = run_bn(c, dt, device());
@@ -277,11 +281,14 @@ TEST_P(BatchNormParity, MatchesTheCpu) {
 }
 
 TEST_P(BatchNormParity, IsDeterministicRunToRun) {
-  const Case c{Shape{64, 8, 17, 17}, true, true, true};
-  const auto a = run_bn(c, DType::kFloat32, device());
-  const auto b = run_bn(c, DType::kFloat32, device());
-  for (size_t i = 0; i < a.size(); ++i)
-    EXPECT_EQ(a[i].to_vector<float>(), b[i].to_vector<float>()) << "#" << i;
+  for (const Case& c : {Case{Shape{64, 8, 17, 17}, true, true, true},
+                        Case{Shape{2048, 96}, true, true, true}}) {  // channels innermost too
+    const auto a = run_bn(c, DType::kFloat32, device());
+    const auto b = run_bn(c, DType::kFloat32, device());
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_EQ(a[i].to_vector<float>(), b[i].to_vector<float>())
+          << describe(c, DType::kFloat32) << " #" << i;
+  }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(BatchNormParity);

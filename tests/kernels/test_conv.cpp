@@ -1,7 +1,8 @@
 // conv2d forward / backward-data / backward-filter against naive direct loops in double on every
 // device: stride 2, padding, dilation 2, 1x1, non-square inputs and kernels, batch 1, Cin = 1, a
 // kernel as large as the padded input, a batch spanning several im2col groups; outputs pre-filled
-// with NaN; CPU-vs-CUDA parity (fp32 and TF32); errors that name the shapes and parameters.
+// with NaN; the same in channels-last layout (NHWC operands, [Cout, kh, kw, Cin] weights); CPU-vs-
+// CUDA parity (fp32, TF32, bf16, channels last); errors that name the shapes and parameters.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -138,6 +139,42 @@ void check_case(const ConvCase& c, DType dt, Device d, uint64_t seed) {
       << c.name << " backward_filter " << dtype_name(dt);
 }
 
+// The case in channels-last layout: NCHW operands transposed to NHWC, the outputs transposed back
+// and held against the same NCHW reference.
+void check_case_channels_last(const ConvCase& c, DType dt, Device d, uint64_t seed) {
+  const Ref ref(c);
+  Context& ctx = Context::current(d);
+  const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, d);
+  const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, d);
+  const Tensor b =
+      c.bias && dt != DType::kBFloat16 ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
+  const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, d);
+  const Tensor x_l = kernels::to_channels_last(ctx, x), w_l = kernels::to_channels_last(ctx, w);
+  const Tensor dy_l = kernels::to_channels_last(ctx, dy);
+  Conv2dParams p = c.p;
+  p.channels_last = true;
+
+  const Tensor y_l = nan_tensor(dy_l.shape(), dt, d);
+  kernels::conv2d_forward(ctx, x_l, w_l, b, p, y_l);
+  EXPECT_TRUE(testing::all_close(
+      values(kernels::to_channels_first(ctx, y_l)),
+      ref.forward(values(x), values(w), b.defined() ? values(b) : std::vector<double>{}), rtol(dt),
+      atol(dt)))
+      << c.name << " channels-last forward " << dtype_name(dt);
+
+  const Tensor dx_l = nan_tensor(x_l.shape(), dt, d);
+  kernels::conv2d_backward_data(ctx, dy_l, w_l, p, dx_l);
+  EXPECT_TRUE(testing::all_close(values(kernels::to_channels_first(ctx, dx_l)),
+                                 ref.backward_data(values(dy), values(w)), rtol(dt), atol(dt)))
+      << c.name << " channels-last backward_data " << dtype_name(dt);
+
+  const Tensor dw_l = nan_tensor(w_l.shape(), dt, d);
+  kernels::conv2d_backward_filter(ctx, x_l, dy_l, p, dw_l);
+  EXPECT_TRUE(testing::all_close(values(kernels::to_channels_first(ctx, dw_l)),
+                                 ref.backward_filter(values(x), values(dy)), rtol(dt), atol(dt)))
+      << c.name << " channels-last backward_filter " << dtype_name(dt);
+}
+
 class ConvTest : public DeviceTest {};
 
 TEST_P(ConvTest, MatchesNaiveLoops) {
@@ -145,6 +182,15 @@ TEST_P(ConvTest, MatchesNaiveLoops) {
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
     for (const ConvCase& c : cases()) {
       check_case(c, dt, device(), seed);
+      seed += 4;
+    }
+}
+
+TEST_P(ConvTest, ChannelsLastMatchesNaiveLoops) {
+  uint64_t seed = 300;
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
+    for (const ConvCase& c : cases()) {
+      check_case_channels_last(c, dt, device(), seed);
       seed += 4;
     }
 }
@@ -174,7 +220,8 @@ CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
 
 // float32 (fp32 or TF32 math) or bfloat16 (bf16 tensor cores against the CPU's widened float32;
 // no bias).
-void parity(bool tf32, DType dt = DType::kFloat32) {
+// With channels_last, every case runs on NHWC operands on both devices.
+void parity(bool tf32, DType dt = DType::kFloat32, bool channels_last = false) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
   const bool bf16 = dt == DType::kBFloat16;
   Context& gctx = Context::current(Device::cuda());
@@ -192,15 +239,20 @@ void parity(bool tf32, DType dt = DType::kFloat32) {
     const Tensor b = bf16 ? Tensor() : random_tensor({c.c_out}, seed + 2, dt, cpu);
     const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, cpu);
     seed += 4;
+    Conv2dParams p = c.p;
+    p.channels_last = channels_last;
     auto run = [&](Device d) {
       Context& ctx = Context::current(d);
-      const Tensor xd = x.to(d), wd = w.to(d), bd = bf16 ? Tensor() : b.to(d), dyd = dy.to(d);
-      const Tensor y = nan_tensor(dy.shape(), dt, d);
-      const Tensor dx = nan_tensor(x.shape(), dt, d);
-      const Tensor dw = nan_tensor(w.shape(), dt, d);
-      kernels::conv2d_forward(ctx, xd, wd, bd, c.p, y);
-      kernels::conv2d_backward_data(ctx, dyd, wd, c.p, dx);
-      kernels::conv2d_backward_filter(ctx, xd, dyd, c.p, dw);
+      auto layout = [&](const Tensor& t) {
+        return channels_last ? kernels::to_channels_last(ctx, t.to(d)) : t.to(d);
+      };
+      const Tensor xd = layout(x), wd = layout(w), bd = bf16 ? Tensor() : b.to(d), dyd = layout(dy);
+      const Tensor y = nan_tensor(dyd.shape(), dt, d);
+      const Tensor dx = nan_tensor(xd.shape(), dt, d);
+      const Tensor dw = nan_tensor(wd.shape(), dt, d);
+      kernels::conv2d_forward(ctx, xd, wd, bd, p, y);
+      kernels::conv2d_backward_data(ctx, dyd, wd, p, dx);
+      kernels::conv2d_backward_filter(ctx, xd, dyd, p, dw);
       return std::vector<std::vector<double>>{values(y), values(dx), values(dw)};
     };
     const auto on_cpu = run(cpu), on_gpu = run(gpu);
@@ -224,6 +276,8 @@ void parity(bool tf32, DType dt = DType::kFloat32) {
 TEST(ConvCuda, ParityWithCpuFp32) { parity(false); }
 TEST(ConvCuda, ParityWithCpuTf32) { parity(true); }
 TEST(ConvCuda, ParityWithCpuBfloat16) { parity(false, DType::kBFloat16); }
+TEST(ConvCuda, ParityWithCpuChannelsLastFp32) { parity(false, DType::kFloat32, true); }
+TEST(ConvCuda, ParityWithCpuChannelsLastBfloat16) { parity(false, DType::kBFloat16, true); }
 
 // ---- errors ----
 
@@ -235,6 +289,23 @@ TEST(ConvErrors, ChannelMismatchNamesBothShapes) {
   const Tensor y = Tensor::empty({2, 4, 6, 6}, DType::kFloat32, Device::cpu());
   expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, Tensor(), {}, y); },
                {"conv2d_forward", "[2, 3, 8, 8]", "[4, 5, 3, 3]", "channels"});
+}
+
+TEST(ConvErrors, ChannelsLastNamesItsLayout) {
+  // An NCHW weight given to a channels-last problem: the channel counts disagree, and the message
+  // says which layout was expected.
+  const Tensor x = Tensor::zeros({2, 8, 8, 3}, DType::kFloat32, Device::cpu());
+  const Tensor w = Tensor::zeros({4, 3, 5, 5}, DType::kFloat32, Device::cpu());
+  const Tensor y = Tensor::empty({2, 4, 4, 4}, DType::kFloat32, Device::cpu());
+  Conv2dParams p;
+  p.channels_last = true;
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), x, w, Tensor(), p, y); },
+               {"conv2d_forward", "[2, 8, 8, 3]", "[4, 3, 5, 5]", "[Cout, kh, kw, Cin]"});
+  const Tensor wl = Tensor::zeros({4, 3, 3, 3}, DType::kFloat32, Device::cpu());
+  const Tensor bad = Tensor::empty({2, 4, 6, 6}, DType::kFloat32, Device::cpu());
+  const Tensor xl = Tensor::zeros({2, 8, 8, 3}, DType::kFloat32, Device::cpu());
+  expect_error([&] { kernels::conv2d_forward(Context::of(x), xl, wl, Tensor(), p, bad); },
+               {"y has shape [2, 4, 6, 6]", "expected [2, 6, 6, 4]", "channels last"});
 }
 
 TEST(ConvErrors, NonPositiveOutputNamesInputAndParameters) {

@@ -26,7 +26,8 @@ def main():
     assert out["device"].startswith("cpu"), out["device"]
     names = sorted((row["workload"], row["engine"], row["precision"]) for row in out["runs"])
     assert names == sorted((w, e, p) for w in ("lenet5-range-test-12", "lenet5-train-bs64")
-                           for e in ("cyclone", "cyclone-eager") for p in ("fp32", "bf16")), names
+                           for e in ("cyclone", "cyclone-eager", "cyclone-channels-last")
+                           for p in ("fp32", "bf16")), names
     for row in out["runs"]:
         assert "error" not in row, row
         for k in ("images_per_s", "ms_per_step", "peak_mem_mb"):

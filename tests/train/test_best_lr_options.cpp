@@ -155,13 +155,13 @@ TEST(BestLrOptionsTest, EveryValueFlagInBothSyntaxes) {
 
 TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   const std::string help = best_lr_help();
-  std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",   "summary",
-                                    "no_download", "sync_bn",  "no_cuda_graph"};
+  std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",    "summary",
+                                    "no_download", "sync_bn",  "no_cuda_graph", "channels_last"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 50u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 51u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
-    const bool boolean = i < 7;  // "--cycle  description", others "--lr_min=LR  description"
+    const bool boolean = i < 8;  // "--cycle  description", others "--lr_min=LR  description"
     EXPECT_NE(help.find("  --" + f + (boolean ? " " : "=")), std::string::npos) << f;
   }
   // Exactly those flags (plus -h, --help), no undocumented extra.
@@ -171,8 +171,8 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
 }
 
 TEST(BestLrOptionsTest, Booleans) {
-  for (const std::string f :
-       {"cycle", "no_plots", "save_model", "summary", "no_download", "sync_bn", "no_cuda_graph"}) {
+  for (const std::string f : {"cycle", "no_plots", "save_model", "summary", "no_download",
+                              "sync_bn", "no_cuda_graph", "channels_last"}) {
     SCOPED_TRACE(f);
     const auto get = [&](const BestLrOptions& o) {
       return f == "cycle"           ? o.cycle
@@ -181,6 +181,7 @@ TEST(BestLrOptionsTest, Booleans) {
              : f == "summary"       ? o.summary
              : f == "sync_bn"       ? o.sync_bn
              : f == "no_cuda_graph" ? o.no_cuda_graph
+             : f == "channels_last" ? o.channels_last
                                     : o.no_download;
     };
     EXPECT_FALSE(get(parse({})));

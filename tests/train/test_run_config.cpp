@@ -106,8 +106,20 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
       "g.json");
   EXPECT_EQ(g.trainer.sync_every, 25);
   EXPECT_FALSE(g.trainer.cuda_graph);
-  // The math (train/precision.h): fp32 unless asked.
+  // The math (train/precision.h): fp32 unless asked; NCHW unless asked.
   EXPECT_EQ(d.precision, "fp32");
+  EXPECT_FALSE(d.channels_last);
+  EXPECT_TRUE(parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {},
+                                   "trainer": {"channels_last": true}})",
+                               "l.json")
+                  .channels_last);
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"channels_last": "yes"}})",
+            "l.json");
+      },
+      {"trainer.channels_last"});
   EXPECT_EQ(parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {},
                                   "trainer": {"precision": "BF16"}})",
                              "p.json")
