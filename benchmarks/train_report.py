@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import load_cyclone  # noqa: E402  (the Google Benchmark reader, same folder)
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 MACHINE = ("device", "driver", "cuda", "cudnn", "git_rev", "date")
 RATIO = "ratio_vs_pytorch_eager_same_precision"
 # Issue 8's targets: (workload, precisions (None: each one measured), minimum ratio).
@@ -82,7 +82,7 @@ class Results:
                      and r.get("engine") == engine and r.get("precision") == precision), None)
 
     def reference(self, workload, precision):
-        engine = "pytorch-amp-channels-last" if precision == "bf16" else "pytorch-eager"
+        engine = "pytorch-amp-channels-last" if precision in ("bf16", "fp16") else "pytorch-eager"
         return self.pt(workload, engine, precision)
 
     def ratio(self, cy_row, workload, precision):
@@ -112,7 +112,8 @@ def peak(row):
 def markdown(res):
     head = ["workload", "Cyclone fp32 ms/step", "PyTorch eager fp32 ms/step", "ratio",
             "Cyclone tf32", "PyTorch tf32", "ratio", "Cyclone bf16", "PyTorch AMP+CL bf16",
-            "ratio", "torch.compile fp32", "peak MB Cyclone / PyTorch fp32"]
+            "ratio", "Cyclone fp16", "PyTorch AMP+CL fp16", "ratio", "torch.compile fp32",
+            "peak MB Cyclone / PyTorch fp32"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in res.workloads:
         cells = [w]
@@ -169,7 +170,7 @@ def check_targets(res, peak=None):
             else:
                 met += r >= minimum
                 verdict = f"{r:.2f}× — " + ("met" if r >= minimum else "NOT met")
-            ref = "pytorch-amp-channels-last" if p == "bf16" else "pytorch-eager"
+            ref = "pytorch-amp-channels-last" if p in ("bf16", "fp16") else "pytorch-eager"
             lines.append(f"{workload} {p}: Cyclone ≥ {minimum:g}× {ref}: {verdict}")
     line, ok = peak_target(res, peak)
     lines.append(line)

@@ -218,9 +218,7 @@ std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   std::ostringstream os;
   std::vector<double> v;
-  if (dtype() == DType::kFloat16) {
-    os << "tensor(<" << dtype_name(dtype()) << " values not printable>";
-  } else {
+  {
     v = CYCLONE_DISPATCH_ALL(dtype(), T, [&] {
       auto h = to_vector<T>();
       return std::vector<double>(h.begin(), h.end());
@@ -288,10 +286,9 @@ void check_float(const char* op, const Tensor& t, const char* what) {
 }
 
 void check_floating(const char* op, const Tensor& t, const char* what) {
-  CYCLONE_CHECK(
-      t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64 || t.dtype() == DType::kBFloat16,
-      op, ": ", what ? what : "", what ? " " : "", "needs float32, float64 or bfloat16, got ",
-      dtype_name(t.dtype()));
+  CYCLONE_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64 || is_half(t.dtype()),
+                op, ": ", what ? what : "", what ? " " : "",
+                "needs float32, float64, bfloat16 or float16, got ", dtype_name(t.dtype()));
 }
 
 }  // namespace cyclone

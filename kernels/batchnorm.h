@@ -4,9 +4,9 @@
 //
 // x is [N, C, inner...] (NC for inner = 1, NCHW for inner = H*W); every per-channel tensor (weight,
 // bias, running_mean, running_var, save_mean, save_invstd, dweight, dbias) is [C] on x's device,
-// of x's dtype, or float32 for bfloat16 x (mixed precision: y, dy and dx are bfloat16 like x, the
-// statistics and parameters float32, the sums double as always). For channel c the M = N * inner
-// values x[n, c, i] form one batch:
+// of x's dtype, or float32 for bfloat16 or float16 x (mixed precision: y, dy and dx are 16-bit like
+// x, the statistics and parameters float32, the sums double as always). For channel c the M = N *
+// inner values x[n, c, i] form one batch:
 //
 // forward, training (statistics of the batch):
 //   mean_c   = (1/M) sum x                  var_c = (1/M) sum (x - mean_c)^2   (biased)

@@ -34,8 +34,8 @@ void check_shape(const char* op, const char* what, const Tensor& t, const Shape&
 
 Shape y_shape(const Conv2dGeometry& g) { return g.y_shape(); }
 
-// bfloat16 on the CPU: run(out32) computes into a float32 buffer from widened operands; the result
-// is rounded into out once.
+// bfloat16 / float16 on the CPU: run(out32) computes into a float32 buffer from widened operands;
+// the result is rounded into out once.
 template <class Run>
 void cpu_via_float32(Context& ctx, const Tensor& out, Run&& run) {
   const Tensor out32 = Tensor::empty(out.shape(), DType::kFloat32, out.device());
@@ -62,7 +62,7 @@ void run_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const T
     return batched_transpose(ctx, yn, g.n, g.c_out, g.h_out * g.w_out, y);
   }
   if (x.device().is_cuda()) return cuda::conv2d_forward(ctx, g, x, weight, bias, y);
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return cpu_via_float32(ctx, y, [&](const Tensor& yf) {
       cpu::conv2d_forward(ctx, g, to_float32(ctx, x), to_float32(ctx, weight), bias, yf);
     });
@@ -78,7 +78,7 @@ void run_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& dy,
     return batched_transpose(ctx, dxn, g.n, g.c_in, g.h * g.w, dx);
   }
   if (dy.device().is_cuda()) return cuda::conv2d_backward_data(ctx, g, dy, weight, dx);
-  if (dy.dtype() == DType::kBFloat16)
+  if (is_half(dy.dtype()))
     return cpu_via_float32(ctx, dx, [&](const Tensor& dxf) {
       cpu::conv2d_backward_data(ctx, g, to_float32(ctx, dy), to_float32(ctx, weight), dxf);
     });
@@ -93,7 +93,7 @@ void run_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor& x,
     return batched_transpose(ctx, dwn, g.c_out, g.c_in, g.kh * g.kw, dw);
   }
   if (x.device().is_cuda()) return cuda::conv2d_backward_filter(ctx, g, x, dy, dw);
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return cpu_via_float32(ctx, dw, [&](const Tensor& dwf) {
       cpu::conv2d_backward_filter(ctx, g, to_float32(ctx, x), to_float32(ctx, dy), dwf);
     });
@@ -177,8 +177,8 @@ void conv2d_forward(Context& ctx, const Tensor& x, const Tensor& weight, const T
   if (bias.defined()) {
     check_operands(op, {{"x", &x}, {"bias", &bias}});
     check_shape(op, "bias", bias, Shape{g.c_out}, g);
-    CYCLONE_CHECK(x.dtype() != DType::kBFloat16, op,
-                  ": no bias with bfloat16 data; add it to the result (layers/conv_ops.h does)");
+    CYCLONE_CHECK(!is_half(x.dtype()), op, ": no bias with ", dtype_name(x.dtype()),
+                  " data; add it to the result (layers/conv_ops.h does)");
   }
   if (y.numel() == 0) return;
   count_flops(g.flops());

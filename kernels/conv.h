@@ -18,10 +18,11 @@
 // [N, Hout, Wout, Cout] (and dx, dw, dy likewise): the same convolution on NHWC memory, the layout
 // of the GPU's tensor-core kernels (cuDNN then needs no internal transposes). The CPU, and cuDNN
 // for float64, transpose to NCHW and back (kernels/transpose.h): correct, not fast.
-// Outputs are written, never read (NaN or garbage in them does not leak); float32, float64 or
-// bfloat16, all tensors of one dtype, contiguous and on one device. bfloat16 takes no bias (add it
-// to the float32 result) and is computed in float32: cuDNN's bf16 tensor cores with float
-// accumulation on the GPU; on the CPU operands widened to float32, the result rounded once.
+// Outputs are written, never read (NaN or garbage in them does not leak); float32, float64,
+// bfloat16 or float16, all tensors of one dtype, contiguous and on one device. The 16-bit types
+// take no bias (the layer adds it to the result) and are computed in float32: cuDNN's tensor cores
+// with float accumulation on the GPU; on the CPU operands widened to float32, the result rounded
+// once.
 //
 // Precision: float32 is fp32-accurate by default on both devices. With ctx.allow_tf32() the GPU may
 // use TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation: relative error ~1e-3 for long

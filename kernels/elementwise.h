@@ -11,8 +11,8 @@
 //   same device, every entry in [0, rows) (checked on the CPU; on CUDA an out-of-range entry
 //   gives a zero row, never an out-of-bounds read). cost: 2 B*row bytes + 4 B bytes. It is how
 //   the loader batches features kept in GPU memory (data/loader.h).
-// Tensors must be contiguous, on one device, float32, float64 or bfloat16 for unary/binary
-// (bfloat16 is computed in float32 and rounded once per element).
+// Tensors must be contiguous, on one device, float32, float64, bfloat16 or float16 for
+// unary/binary (the 16-bit floats are computed in float32 and rounded once per element).
 #pragma once
 
 #include "cyclone/core/context.h"
@@ -28,7 +28,7 @@ void fill(Context& ctx, const Tensor& out, double value);
 void cast(Context& ctx, const Tensor& x, const Tensor& out);
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out);
 // A float32 copy of x on its device (x itself when it is float32): how the CPU computes
-// bfloat16 operands (exactly widened) with its float32 code.
+// bfloat16 or float16 operands (exactly widened) with its float32 code.
 Tensor to_float32(Context& ctx, const Tensor& x);
 
 // The output shape of a binary op on x and y, or an Error naming the op and both shapes.

@@ -1,10 +1,10 @@
 // General matrix multiply: C = alpha * op(A) @ op(B) + beta * C, row-major, op = transpose or not.
 // cuBLAS on the GPU (FP32 math, or TF32 tensor cores when ctx.allow_tf32()), OpenBLAS on the CPU.
 // A is [M, K] (or [K, M] when trans_a), B is [K, N] (or [N, K] when trans_b), C is [M, N];
-// float32, float64 or bfloat16 (all three operands of one dtype), on one device.
+// float32, float64, bfloat16 or float16 (all three operands of one dtype), on one device.
 // cost: 2*M*N*K flops, (MK + KN + 2MN)*sizeof(T) bytes.
-// bfloat16: products and sums in float32 (cuBLAS's CUBLAS_COMPUTE_32F on bf16 tensor cores; on the
-// CPU the operands are widened to float32 for OpenBLAS), C rounded to bfloat16 once at the end.
+// bfloat16 / float16: products and sums in float32 (cuBLAS's CUBLAS_COMPUTE_32F on tensor cores;
+// on the CPU the operands are widened to float32 for OpenBLAS), C rounded once at the end.
 // gemm_batched: the same over a leading batch dimension (A [B, ...], B [B, ...], C [B, M, N];
 // an operand with rank 2 is shared by every batch entry).
 //

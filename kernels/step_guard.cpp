@@ -29,8 +29,8 @@ Tensor step_guard_state(int64_t window, Device device) {
 }
 
 void step_guard(Context& ctx, const StepGuardConfig& cfg, const Tensor& loss, const Tensor& grad_sq,
-                const Tensor& correct, const Tensor& state, const Tensor& gate,
-                const Tensor& scale) {
+                const Tensor& correct, const Tensor& state, const Tensor& gate, const Tensor& scale,
+                const Tensor& loss_scale) {
   CYCLONE_CHECK(state.dtype() == DType::kFloat64 &&
                     state.numel() == kStepGuardHeader + kStepGuardFields * cfg.window,
                 "step_guard: the state of ", state.shape(), " ", dtype_name(state.dtype()),
@@ -45,10 +45,21 @@ void step_guard(Context& ctx, const StepGuardConfig& cfg, const Tensor& loss, co
   }
   check_one("gate", gate, device, false);
   check_one("scale", scale, device, false);
+  if (cfg.loss_scaling) {
+    CYCLONE_CHECK(loss_scale.defined(), "step_guard: loss scaling needs a loss_scale tensor");
+    check_one("loss_scale", loss_scale, device, false);
+    CYCLONE_CHECK(cfg.loss_scale.init_scale > 0 && cfg.loss_scale.growth_factor >= 1 &&
+                      cfg.loss_scale.backoff_factor > 0 && cfg.loss_scale.backoff_factor < 1 &&
+                      cfg.loss_scale.growth_interval >= 1,
+                  "step_guard: bad loss scaling (init ", cfg.loss_scale.init_scale, ", growth ",
+                  cfg.loss_scale.growth_factor, ", backoff ", cfg.loss_scale.backoff_factor,
+                  ", interval ", cfg.loss_scale.growth_interval, ")");
+  }
   CYCLONE_CHECK(ctx.device() == device, "step_guard: context of ", ctx.device(), " for ", device);
+  const Tensor ls = cfg.loss_scaling ? loss_scale : Tensor();
   if (device.is_cuda())
-    return cuda::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale);
-  cpu::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale);
+    return cuda::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale, ls);
+  cpu::step_guard(ctx, cfg, loss, grad_sq, correct, state, gate, scale, ls);
 }
 
 }  // namespace cyclone::kernels

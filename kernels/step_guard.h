@@ -14,6 +14,12 @@
 //   The record {L, norm, c, gate, smoothed} goes to ring slot (count mod window).
 // Once halted, every later step of the window gets gate 0, so the weights stay those the host
 // would have kept had it looked after the halting step.
+// Loss scaling (cfg.loss_scaling, float16 training): the gradients were computed from loss * S,
+// S the state's scale (cfg.loss_scale.init_scale at first). The norm above is the true one,
+// sqrt(G) / S, and scale includes the unscaling 1 / S. A non-finite norm with a finite loss is an
+// overflow: the step is skipped and S backs off (counting toward max_skips only once S <= 1);
+// growth_interval good steps in a row grow S (kernels/step_guard_math.h, GradScaler's rule). The
+// new S is written to `loss_scale` for the next backward.
 // Cost: one thread, ~30 flops, ~100 bytes: a launch, nothing else.
 #pragma once
 
@@ -29,10 +35,11 @@ Tensor step_guard_state(int64_t window, Device device);
 
 // One step. `loss`: one float32/float64 element; `grad_sq`: one float32 element (may be
 // undefined: treated as 0, no gradient); `correct`: one int32 element or undefined (recorded 0);
-// `state` from step_guard_state; `gate` and `scale`: one float32 element each, written. All on
-// one device.
+// `state` from step_guard_state; `gate` and `scale`: one float32 element each, written;
+// `loss_scale`: one float32 element, written with loss scaling (required then, else unused). All
+// on one device.
 void step_guard(Context& ctx, const StepGuardConfig& cfg, const Tensor& loss, const Tensor& grad_sq,
-                const Tensor& correct, const Tensor& state, const Tensor& gate,
-                const Tensor& scale);
+                const Tensor& correct, const Tensor& state, const Tensor& gate, const Tensor& scale,
+                const Tensor& loss_scale = Tensor());
 
 }  // namespace cyclone::kernels

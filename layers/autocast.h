@@ -10,6 +10,10 @@
 // in float32 through the casts' backward. The backward of a bf16 op is itself bf16 (the same
 // kernels), so the backward needs no scope.
 //
+// float16 (DType::kFloat16) works the same way, with float16 in place of bfloat16: its 5-bit
+// exponent overflows above 65504 and underflows below 2^-24, so float16 training scales its loss
+// (train/precision.h; kernels/step_guard.h unscales and skips overflowing steps).
+//
 // A model runs under a scope when Module::set_compute_dtype(DType::kBFloat16) was called on it:
 // Module::operator() opens the scope around forward() and casts a bfloat16 output back to float32,
 // so the loss, the accuracy and softmax see float32. Off (float32) by default.
@@ -20,7 +24,7 @@
 
 namespace cyclone {
 
-// The calling thread's compute dtype for products: kFloat32 (no autocast) or kBFloat16.
+// The calling thread's compute dtype for products: kFloat32 (no autocast), kBFloat16 or kFloat16.
 DType autocast_dtype();
 
 // Sets the thread's compute dtype for its lifetime (kFloat32 turns autocast off inside a scope);

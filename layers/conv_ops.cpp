@@ -71,7 +71,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   check_defined("max_pool2d", x);
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return max_pool2d(f, params); });
   const kernels::Pool2dGeometry g = kernels::pool2d_geometry("max_pool2d", x.shape(), params);
   const Shape out{g.n, g.c, g.h_out, g.w_out};
@@ -95,7 +95,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   check_defined("avg_pool2d", x);
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return avg_pool2d(f, params); });
   const kernels::Pool2dGeometry g = kernels::pool2d_geometry("avg_pool2d", x.shape(), params);
   Tensor y = Tensor::empty({g.n, g.c, g.h_out, g.w_out}, x.dtype(), x.device());
@@ -115,8 +115,7 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
 
 Tensor global_avg_pool(const Tensor& x) {
   check_defined("global_avg_pool", x);
-  if (x.dtype() == DType::kBFloat16)
-    return via_float32(x, [](const Tensor& f) { return global_avg_pool(f); });
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return global_avg_pool(f); });
   CYCLONE_CHECK(x.rank() == 4, "global_avg_pool: needs x [N, C, H, W], got ", x.shape());
   Tensor y = Tensor::empty({x.dim(0), x.dim(1)}, x.dtype(), x.device());
   kernels::global_avg_pool_forward(Context::of(x), x, y);

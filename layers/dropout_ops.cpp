@@ -14,7 +14,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   CYCLONE_CHECK(x.defined(), "dropout: x is undefined");
   CYCLONE_CHECK(std::isfinite(p) && p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
   if (!training || p == 0.0) return x;
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return dropout(f, p, training, gen); });
   CYCLONE_CHECK(x.dtype() == DType::kFloat32 || x.dtype() == DType::kFloat64,
                 "dropout: needs float32 or float64, got ", dtype_name(x.dtype()));

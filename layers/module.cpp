@@ -45,7 +45,7 @@ Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(layout && x.defined() && x.rank() == 4 ? to_channels_last(x) : x);
   if (layout && y.defined() && y.rank() == 4) y = to_channels_first(y);
   // The model computed in bfloat16: its caller (the loss, metrics) gets float32.
-  if (autocast && y.dtype() == DType::kBFloat16) y = cast(y, DType::kFloat32);
+  if (autocast && is_half(y.dtype())) y = cast(y, DType::kFloat32);
   if (t_recorder && children_.empty()) {
     auto it = t_recorder->names.find(this);
     int64_t own = 0;
@@ -61,8 +61,8 @@ Tensor Module::operator()(const Tensor& x) {
 }
 
 void Module::set_compute_dtype(DType dtype) {
-  CYCLONE_CHECK(dtype == DType::kFloat32 || dtype == DType::kBFloat16,
-                "set_compute_dtype: float32 or bfloat16, not ", dtype_name(dtype));
+  CYCLONE_CHECK(dtype == DType::kFloat32 || is_half(dtype),
+                "set_compute_dtype: float32, bfloat16 or float16, not ", dtype_name(dtype));
   compute_dtype_ = dtype;
 }
 

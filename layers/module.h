@@ -75,9 +75,10 @@ class Module {
   bool is_training() const { return training_; }
   void to(Device device);  // parameters and buffers, in place (handles stay valid)
   // The dtype this module's convolutions and matrix products compute in when it is called:
-  // kBFloat16 runs forward() under an AutocastScope (layers/autocast.h: mixed precision, bfloat16
-  // activations, float32 parameters) and returns the output as float32; kFloat32 (the default)
-  // leaves the caller's setting alone.
+  // kBFloat16 or kFloat16 runs forward() under an AutocastScope (layers/autocast.h: mixed
+  // precision, 16-bit activations, float32 parameters) and returns the output as float32;
+  // kFloat32 (the default) leaves the caller's setting alone. The training steps scale the loss
+  // of a kFloat16 model (train/step.h, train/step_runner.h).
   void set_compute_dtype(DType dtype);
   DType compute_dtype() const { return compute_dtype_; }
   // Channels-last (NHWC) activations when it is called (layers/layout.h): operator() opens a

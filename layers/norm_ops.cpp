@@ -63,11 +63,11 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
                        const ReplicaSum& replica_sum) {
   CYCLONE_CHECK(x.defined() && x.rank() >= 2, "sync_batch_norm: needs x of shape [N, C, ...]");
   CYCLONE_CHECK(replica_sum != nullptr, "sync_batch_norm: no replica sum");
-  // bfloat16 activations (mixed precision): the synchronized statistics in float32.
-  if (x.dtype() == DType::kBFloat16)
+  // 16-bit activations (mixed precision): the synchronized statistics in float32.
+  if (is_half(x.dtype()))
     return cast(sync_batch_norm(cast(x, DType::kFloat32), running_mean, running_var, weight, bias,
                                 momentum, eps, replica_sum),
-                DType::kBFloat16);
+                x.dtype());
   const int64_t channels = x.dim(1);
   const auto c = static_cast<size_t>(channels);
   const double m_local = static_cast<double>(kernels::batch_norm_dims(x.shape()).per_channel());

@@ -53,8 +53,7 @@ Tensor apply(BinaryOp op, const Tensor& x, const Tensor& y) {
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  if (g.dtype() == DType::kBFloat16)
-    return via_float32(g, [&](const Tensor& f) { return sum_to(f, shape); });
+  if (is_half(g.dtype())) return via_float32(g, [&](const Tensor& f) { return sum_to(f, shape); });
   Tensor out = Tensor::empty(shape, g.dtype(), g.device());
   Context& ctx = Context::of(g);
   const kernels::BroadcastIndex ix = kernels::broadcast_index(out, g.shape());

@@ -60,13 +60,13 @@ Tensor apply(kernels::BinaryOp op, const Tensor& x, const Tensor& y);
 // the backward of broadcasting.
 Tensor sum_to(const Tensor& g, const Shape& shape);
 
-// f(x), except that a bfloat16 x (mixed precision, layers/autocast.h) is widened to float32 for f
-// and the result rounded back to bfloat16: how the ops without a bfloat16 kernel (pooling,
-// reductions, dropout) take bfloat16 activations. Differentiable through the casts.
+// f(x), except that a bfloat16 or float16 x (mixed precision, layers/autocast.h) is widened to
+// float32 for f and the result rounded back to x's dtype: how the ops without a 16-bit kernel
+// (pooling, reductions, dropout) take 16-bit activations. Differentiable through the casts.
 template <class F>
 Tensor via_float32(const Tensor& x, F&& f) {
-  if (x.dtype() != DType::kBFloat16) return f(x);
-  return cast(f(cast(x, DType::kFloat32)), DType::kBFloat16);
+  if (!is_half(x.dtype())) return f(x);
+  return cast(f(cast(x, DType::kFloat32)), x.dtype());
 }
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

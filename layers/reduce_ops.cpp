@@ -60,7 +60,7 @@ Tensor scatter_axis(const Tensor& src, const Tensor& index, const Shape& shape, 
 }  // namespace
 
 Tensor sum(const Tensor& x) {
-  if (x.dtype() == DType::kBFloat16) return via_float32(x, [](const Tensor& f) { return sum(f); });
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return sum(f); });
   return autograd::record(
       reduce_all_of(ReduceOp::kSum, x), "sum", {x},
       [shape = x.shape()](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
@@ -70,7 +70,7 @@ Tensor sum(const Tensor& x) {
 }
 
 Tensor mean(const Tensor& x) {
-  if (x.dtype() == DType::kBFloat16) return via_float32(x, [](const Tensor& f) { return mean(f); });
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return mean(f); });
   const double n = static_cast<double>(x.numel());
   return autograd::record(
       reduce_all_of(ReduceOp::kMean, x), "mean", {x},
@@ -80,7 +80,7 @@ Tensor mean(const Tensor& x) {
 }
 
 Tensor max(const Tensor& x) {
-  if (x.dtype() == DType::kBFloat16) return via_float32(x, [](const Tensor& f) { return max(f); });
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return max(f); });
   return autograd::record(
       reduce_all_of(ReduceOp::kMax, x), "max", {x},
       [x](const Tensor& g, const Tensor& out) -> std::vector<Tensor> {
@@ -96,7 +96,7 @@ Tensor max(const Tensor& x) {
 }
 
 Tensor sum(const Tensor& x, int axis, bool keepdim) {
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return sum(f, axis, keepdim); });
   const int a = checked_axis("sum", x.shape(), axis);
   return autograd::record(
@@ -107,7 +107,7 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, int axis, bool keepdim) {
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return mean(f, axis, keepdim); });
   const int a = checked_axis("mean", x.shape(), axis);
   const double len = static_cast<double>(x.dim(a));
@@ -119,7 +119,7 @@ Tensor mean(const Tensor& x, int axis, bool keepdim) {
 }
 
 Tensor max(const Tensor& x, int axis, bool keepdim) {
-  if (x.dtype() == DType::kBFloat16)
+  if (is_half(x.dtype()))
     return via_float32(x, [&](const Tensor& f) { return max(f, axis, keepdim); });
   const int a = checked_axis("max", x.shape(), axis);
   Tensor out = reduce_axis_of(ReduceOp::kMax, x, a, keepdim);

@@ -102,8 +102,9 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("no_cuda_graph", &o.no_cuda_graph,
              "on a GPU, launch every step's kernels instead of replaying a captured CUDA graph");
   p.add_flag("precision", &o.precision,
-             "fp32 (IEEE), tf32 (TF32 tensor cores on a GPU) or bf16 (mixed precision: "
-             "convolutions and matrix products in bfloat16, float32 master weights)",
+             "fp32 (IEEE), tf32 (TF32 tensor cores on a GPU), bf16 (mixed precision: "
+             "convolutions and matrix products in bfloat16, float32 master weights) or fp16 (the "
+             "same in float16, with dynamic loss scaling)",
              "P");
   p.add_flag("channels_last", &o.channels_last,
              "NHWC activations (the layout of the GPU's tensor-core convolutions); weights and "

@@ -40,6 +40,13 @@ double clip_grad_norm(const NamedTensors& params, double norm, double max_norm) 
   return scale;
 }
 
+void scale_grads(const NamedTensors& params, double factor) {
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (g.defined()) kernels::unary(Context::of(g), kernels::UnaryOp::kMulScalar, g, g, factor);
+  }
+}
+
 Tensor grad_sq_sum(const NamedTensors& params) {
   autograd::NoGradGuard no_grad;
   Tensor acc;

@@ -21,5 +21,7 @@ double clip_grad_norm(const NamedTensors& params, double norm, double max_norm);
 // every gradient multiplied by `scale` (one float32 element on that device).
 Tensor grad_sq_sum(const NamedTensors& params);
 void scale_grads(const NamedTensors& params, const Tensor& scale);
+// Every defined gradient multiplied by a host factor (loss scaling's unscale in train_step).
+void scale_grads(const NamedTensors& params, double factor);
 
 }  // namespace cyclone::train

@@ -132,6 +132,11 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
     for (const StepRecord& rec : runner.drain()) {
       if (rec.halted && rec.halt_reason == 0) break;  // gated off after the halt
       images += rec.samples;
+      // float16's scaled gradients overflowed (the scale backed off): not a point of the curve.
+      if (!rec.applied && std::isfinite(rec.loss) && rec.loss_scale > 1) {
+        ++r.skipped;
+        continue;
+      }
       r.lrs.push_back(rec.lr);
       r.losses.push_back(rec.loss);
       last_loss = rec.loss;
@@ -181,6 +186,10 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
     const double lr = ramp->lr(updates);
     const RangeTestStep s = step(lr);
     images += s.images;
+    if (!s.applied && s.scale_overflow) {
+      ++r.skipped;
+      continue;
+    }
     if (!s.applied) {
       ++r.skipped;
       if (o.val_every <= 0) {
@@ -239,12 +248,15 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
   StepOptions so;
   so.clip_grad_norm = o.clip_grad_norm;
   so.label_smoothing = o.label_smoothing;
+  LossScaler loss_scaler;  // float16: the backward's scale, across the test's steps
+  if (model.compute_dtype() == DType::kFloat16) so.loss_scaler = &loss_scaler;
   model.train();
   auto step = [&](double lr) {
     optimizer.set_lr(lr);
     stream.next(batch);
     const StepResult s = train_step(model, optimizer, batch, so);
-    return RangeTestStep{s.loss, s.applied, batch.size()};
+    return RangeTestStep{s.loss, s.applied, batch.size(),
+                         !s.applied && std::isfinite(s.loss) && s.loss_scale > 1};
   };
   auto eval = [&]() {
     const double loss = evaluate(model, *val, 0, o.val_batches).loss;

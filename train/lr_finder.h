@@ -79,6 +79,9 @@ struct RangeTestStep {
   double loss = 0;
   bool applied = false;
   int64_t images = 0;  // for the progress rate
+  // Not applied because float16's scaled gradients overflowed while the loss scale was above 1:
+  // the scale backed off, and the rate is retried (not a point, not toward max_skips).
+  bool scale_overflow = false;
 };
 LrFinderResult run_range_test(const LrFinderOptions& options,
                               const std::function<RangeTestStep(double lr)>& step,

@@ -6,6 +6,11 @@
 //         float32 accumulation; the master weights, the optimizer state, batch norm, the loss and
 //         everything else float32. On the CPU the bf16 operands are widened to float32 for BLAS,
 //         so bf16 there is slower, never faster: it exists to check the numerics.
+//   fp16: the same with float16 (5-bit exponent: more mantissa than bfloat16, far less range) and
+//         dynamic loss scaling (torch.cuda.amp.GradScaler's rule: the backward starts from
+//         loss * S, S = 2^16 at first, halved and the step skipped when the scaled gradients
+//         overflow, doubled after 2000 good steps in a row; kernels/step_guard.h on the device,
+//         train::LossScaler on the host path).
 #pragma once
 
 #include <optional>
@@ -16,12 +21,13 @@
 
 namespace cyclone::train {
 
-enum class Precision { kFp32, kTf32, kBf16 };
+enum class Precision { kFp32, kTf32, kBf16, kFp16 };
 
-// "fp32" | "tf32" | "bf16" (also "float32", "tensorfloat32", "bfloat16"); nullopt otherwise.
+// "fp32" | "tf32" | "bf16" | "fp16" (also "float32", "tensorfloat32", "bfloat16", "float16");
+// nullopt otherwise.
 std::optional<Precision> parse_precision(std::string_view name);
 const char* precision_name(Precision p);
-// "fp32, tf32, bf16": for error messages and help.
+// "fp32, tf32, bf16, fp16": for error messages and help.
 const char* precision_choices();
 
 // Makes `model` and the calling thread's context of `device` compute in p.

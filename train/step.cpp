@@ -55,27 +55,36 @@ StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Ba
     r.grad_norm = r.loss;
     return done();  // the graph is freed with `loss`; nothing was accumulated
   }
+  // Loss scaling: the backward starts from scale (times this rank's weight in a job).
+  LossScaler* scaler = options.loss_scaler;
+  const double s = scaler ? scaler->scale() : 1.0;
+  r.loss_scale = s;
+  auto seeded_backward = [&](double seed) {
+    if (seed == 1) return loss.backward();
+    if (loss.dtype() == DType::kFloat64)
+      return loss.backward(Tensor::from_host(&seed, loss.shape(), DType::kFloat64, loss.device()));
+    const float f = static_cast<float>(seed);
+    loss.backward(Tensor::from_host(&f, loss.shape(), DType::kFloat32, loss.device()));
+  };
   if (!reducer) {
-    loss.backward();
+    seeded_backward(s);
   } else {
     reducer->prepare();
     if (!empty) {
       autograd::GradReadyHook hook([&](const Tensor& leaf) { reducer->mark_ready(leaf); });
-      if (weight == 1) {
-        loss.backward();
-      } else if (loss.dtype() == DType::kFloat64) {
-        loss.backward(Tensor::from_host(&weight, loss.shape(), DType::kFloat64, loss.device()));
-      } else {
-        const float w = static_cast<float>(weight);
-        loss.backward(Tensor::from_host(&w, loss.shape(), DType::kFloat32, loss.device()));
-      }
+      seeded_backward(weight * s);
     }
     reducer->finish();
   }
-  r.grad_norm = grad_norm(optimizer.params());
+  r.grad_norm = grad_norm(optimizer.params()) / s;
   if (!std::isfinite(r.grad_norm)) {
+    if (scaler) scaler->update(true);  // the scaled gradients overflowed: back off, skip
     optimizer.zero_grad();
     return done();
+  }
+  if (scaler) {
+    scale_grads(optimizer.params(), 1.0 / s);
+    scaler->update(false);
   }
   clip_grad_norm(optimizer.params(), r.grad_norm, options.clip_grad_norm);
   optimizer.step();

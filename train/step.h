@@ -3,15 +3,39 @@
 #pragma once
 
 #include "cyclone/data/loader.h"
+#include "cyclone/kernels/step_guard_math.h"
 #include "cyclone/layers/module.h"
 #include "cyclone/optim/optimizer.h"
 
 namespace cyclone::train {
 
+// Dynamic loss scaling on the host, for train_step (the step runner keeps its scale on the
+// device): the backward starts from loss * scale(), the gradients are unscaled before the norm
+// check and the update, an overflow skips the step; the rule is kernels::loss_scale_update, the
+// one the device guard applies.
+class LossScaler {
+ public:
+  explicit LossScaler(kernels::LossScaleConfig config = {})
+      : config_(config), scale_(config.init_scale) {}
+  double scale() const { return scale_; }
+  int64_t overflows() const { return overflows_; }
+  void update(bool overflow) {
+    overflows_ += overflow ? 1 : 0;
+    kernels::loss_scale_update(config_, overflow, &scale_, &good_);
+  }
+
+ private:
+  kernels::LossScaleConfig config_;
+  double scale_, good_ = 0;
+  int64_t overflows_ = 0;
+};
+
 struct StepOptions {
   double clip_grad_norm = 0;  // > 0: clip the global norm to this
   double label_smoothing = 0;
   bool accuracy = false;  // also compute the batch's top-1 accuracy
+  // Loss scaling (float16 training): the caller's scaler, which lives across steps; null: none.
+  LossScaler* loss_scaler = nullptr;
 };
 
 // In a data-parallel job (train/distributed.h) loss, accuracy and samples are those of the global
@@ -26,6 +50,7 @@ struct StepResult {
   // False when the loss or the gradient norm was not finite: no update was made and the
   // gradients were released.
   bool applied = false;
+  double loss_scale = 1;  // the scale of this step's backward (1 without a loss scaler)
 };
 
 // The optimizer's rate and momentum must already be set for this step. Gradients are zeroed

@@ -5,6 +5,7 @@
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/cuda/graph.h"
+#include "cyclone/kernels/elementwise.h"
 #include "cyclone/kernels/softmax.h"
 #include "cyclone/layers/loss_ops.h"
 #include "cyclone/train/distributed.h"
@@ -42,6 +43,12 @@ StepRunner::StepRunner(Module& model, optim::Optimizer& optimizer, StepRunnerOpt
   guard_.max_skips = options_.max_skips;
   guard_.halt_on_nonfinite_loss = options_.halt_on_nonfinite_loss;
   guard_.window = options_.sync_every;
+  guard_.loss_scaling = model_.compute_dtype() == DType::kFloat16;
+  guard_.loss_scale = options_.loss_scale;
+  if (guard_.loss_scaling) {
+    loss_scale_ = Tensor::empty({1}, DType::kFloat32, device_);
+    kernels::fill(Context::current(device_), loss_scale_, options_.loss_scale.init_scale);
+  }
   state_ = kernels::step_guard_state(options_.sync_every, device_);
   gate_ = Tensor::zeros({1}, DType::kFloat32, device_);
   scale_ = Tensor::zeros({1}, DType::kFloat32, device_);
@@ -74,16 +81,22 @@ void StepRunner::forward_backward(const Tensor& x, const Tensor& y) {
   const Tensor logits = model_(x);
   const Tensor loss = cross_entropy(logits, y, options_.label_smoothing);
   if (options_.accuracy) kernels::topk_correct(ctx, logits.detach(), y, 1, correct_);
-  loss.backward();
+  // Loss scaling: the backward starts from the device's current scale (read by the graph; a
+  // copy, so no gradient accumulation can ever write into the scale).
+  if (guard_.loss_scaling)
+    loss.backward(loss_scale_.reshape(loss.shape()).clone());
+  else
+    loss.backward();
   loss_ = loss.detach();
 }
 
 void StepRunner::update() {
   Context& ctx = Context::current(device_);
   const Tensor sq = grad_sq_sum(opt_.params());
-  kernels::step_guard(ctx, guard_, loss_, sq, correct_, state_, gate_, scale_);
+  kernels::step_guard(ctx, guard_, loss_, sq, correct_, state_, gate_, scale_, loss_scale_);
   loss_ = Tensor();
-  if (options_.clip_grad_norm > 0) scale_grads(opt_.params(), scale_);
+  // scale_ unscales (loss scaling) and clips.
+  if (options_.clip_grad_norm > 0 || guard_.loss_scaling) scale_grads(opt_.params(), scale_);
   opt_.launch_step(gate_);
 }
 
@@ -175,6 +188,7 @@ std::vector<StepRecord> StepRunner::drain() {
     r.accuracy = options_.accuracy ? slot[kernels::kGuardCorrect] / r.samples : -1;
     r.applied = slot[kernels::kGuardGate] != 0;
     r.smoothed = slot[kernels::kGuardSmoothed];
+    r.loss_scale = slot[kernels::kGuardScaleUsed];
     r.halted = halt_step >= 0 && k >= halt_step;
     if (k == halt_step) r.halt_reason = static_cast<int>(s[kernels::kGuardReason]);
     r.lr = pending_[i].lr;

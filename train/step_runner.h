@@ -58,6 +58,9 @@ struct StepRunnerOptions {
   int64_t max_skips = 0;
   double smooth_beta = 0.98;
   double diverge_th = 0;
+  // Dynamic loss scaling of the backward (kernels::LossScaleConfig). On by itself for a model that
+  // computes in float16 (Module::compute_dtype), whose small gradients would underflow.
+  kernels::LossScaleConfig loss_scale;
   // Random streams the model draws from (dropout); default_generator() is always watched.
   std::vector<std::shared_ptr<Generator>> generators;
 };
@@ -72,6 +75,7 @@ struct StepRecord {
   bool halted = false;          // this step or an earlier one halted the run
   int halt_reason = 0;          // kernels::StepGuardHalt, on the step that halted (0 elsewhere)
   double smoothed = 0;          // the smoothed loss after the step (NaN when skipped)
+  double loss_scale = 1;        // the scale of the step's backward (float16 loss scaling)
   double lr = 0, momentum = 0;  // what the optimizer was set to for the step
 };
 
@@ -117,7 +121,8 @@ class StepRunner {
   Device device_;
   kernels::StepGuardConfig guard_;  // from options_, the launch arguments of every step
   Tensor state_, gate_, scale_, correct_;
-  Tensor loss_;  // between forward_backward and update
+  Tensor loss_scale_;  // float16 loss scaling: the scale of the next backward (float32 [1])
+  Tensor loss_;        // between forward_backward and update
   std::vector<Pending> pending_;
   int64_t recorded_ = 0;  // records drained so far (the ring position of the next one)
   int64_t eager_steps_ = 0;

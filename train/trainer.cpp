@@ -279,6 +279,10 @@ FitResult Trainer::Impl::fit() {
   const bool silent = o.progress_mode == -2;
 
   int64_t consecutive_skips = 0;
+  // float16 (Module::compute_dtype): the scale of the host-path steps lives across epochs (the
+  // step runner keeps its own on the device).
+  LossScaler loss_scaler;
+  const bool scale_loss = model.compute_dtype() == DType::kFloat16;
   bool stop = false;  // an interrupt, agreed by every rank through train_step
   for (; st.epoch < o.epochs; ++st.epoch) {
     for (const PhaseChange& ph : o.phases)
@@ -299,13 +303,17 @@ FitResult Trainer::Impl::fit() {
     so.clip_grad_norm = o.clip_grad_norm;
     so.label_smoothing = o.label_smoothing;
     so.accuracy = true;
+    so.loss_scaler = scale_loss ? &loss_scaler : nullptr;
     auto t_epoch = Clock::now();
     // One finished step's bookkeeping; true when the epoch loop must end (divergence, a stop).
     auto process = [&](const StepResult& s, double lr, double m) -> bool {
       ++st.batch;
       losses.push_back(s.loss);
       stop = stop || s.stop;
-      consecutive_skips = s.applied ? 0 : consecutive_skips + 1;
+      // An overflow of float16's scaled gradients while the scale is above 1 is the scale's doing
+      // (it backs off), not a sign of divergence, as in the device guard.
+      const bool scale_overflow = !s.applied && std::isfinite(s.loss) && s.loss_scale > 1;
+      consecutive_skips = s.applied ? 0 : consecutive_skips + (scale_overflow ? 0 : 1);
       const bool blown =
           o.max_consecutive_skips > 0 && consecutive_skips >= o.max_consecutive_skips;
       if (!std::isfinite(s.loss) || blown) {
@@ -369,6 +377,7 @@ FitResult Trainer::Impl::fit() {
         s.grad_norm = rec.grad_norm;
         s.accuracy = rec.accuracy;
         s.applied = rec.applied;
+        s.loss_scale = rec.loss_scale;
         s.stop = interrupted && i + 1 == recs.size();
         if (process(s, rec.lr, rec.momentum)) return true;
       }

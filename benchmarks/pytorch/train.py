@@ -26,10 +26,12 @@ Engines (engine / precision):
   pytorch-eager / tf32               TF32 on for both
   pytorch-amp-channels-last / bf16   model and inputs channels_last, forward and loss under
                                      torch.autocast(bfloat16), fp32 master weights, no GradScaler
+  pytorch-amp-channels-last / fp16   the same under torch.autocast(float16), with a GradScaler
+                                     (dynamic loss scaling, its defaults)
   pytorch-compile / fp32             torch.compile(model) (default mode), IEEE fp32
   pytorch-compile / bf16             only with --compile-bf16: compile plus the AMP engine's setup
 cudnn.benchmark is on throughout (Cyclone times its cuDNN algorithms too). On the CPU the bf16
-rows are not measured (an "error": "not measured on cpu" row).
+and fp16 rows are not measured (an "error": "not measured on cpu" row).
 
 Timing: W warm-up steps (default 20; they include torch.compile's compilation and cudnn.benchmark's
 search), then R reps (default 5; 3 for the range test) of S steps (default 100; the range test's
@@ -125,7 +127,10 @@ def workloads(range_steps):
 
 def run_case(args, workload, engine, precision):
     build, batch, channels, hw = workloads(args.range_steps)[workload]
-    dev, amp, cuda = args.device, precision == "bf16", args.device == "cuda"
+    dev, amp, cuda = args.device, precision in ("bf16", "fp16"), args.device == "cuda"
+    amp_dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    # float16 scales the loss (torch.amp.GradScaler's defaults); disabled it passes through.
+    scaler = torch.amp.GradScaler(dev, enabled=precision == "fp16")
     range_test = workload.startswith(RANGE)
     set_tf32(precision == "tf32")
     set_conv_tf32(precision == "tf32")
@@ -150,10 +155,11 @@ def run_case(args, workload, engine, precision):
 
     def step(i):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(dev, dtype=amp_dtype, enabled=amp):
             loss = F.cross_entropy(net(xs[i % POOL]), ys[i % POOL])
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         return loss
 
     reps = args.reps or (3 if range_test else 5)
@@ -218,7 +224,7 @@ def measure(args, workload, engine, precision):
     """One row of "runs": run_case's numbers, or why there are none."""
     row = {"workload": workload, "engine": engine, "precision": precision}
     print(f"train.py: {workload} {engine} {precision} ...", file=sys.stderr)
-    if precision == "bf16" and args.device == "cpu":
+    if precision in ("bf16", "fp16") and args.device == "cpu":
         row["error"] = msg = "not measured on cpu"
     else:
         try:
@@ -297,7 +303,7 @@ def main():
         parser.error("no CUDA device; use --device cpu")
 
     torch.backends.cudnn.benchmark = True
-    cases = {"pytorch-eager": ["fp32", "tf32"], "pytorch-amp-channels-last": ["bf16"],
+    cases = {"pytorch-eager": ["fp32", "tf32"], "pytorch-amp-channels-last": ["bf16", "fp16"],
              "pytorch-compile": ["fp32"] + (["bf16"] if args.compile_bf16 else [])}
     out = header(args.device)
     out["runs"] = []

@@ -23,9 +23,9 @@
 // gflop_per_step counts the GEMMs and convolutions of one step (forward and backward,
 // kernels/flops.h); tflop_per_s is it over ms_per_step: the achieved rate the bf16 target compares
 // with the bf16 GEMM benchmark's (benchmarks/train_report.py --gemm-bench).
-// Precisions (train/precision.h): fp32 (IEEE), tf32 (TF32 tensor cores) and bf16 (mixed
-// precision: convolutions and products in bfloat16, float32 master weights), as --precision sets
-// them for best_lr and train.
+// Precisions (train/precision.h): fp32 (IEEE), tf32 (TF32 tensor cores), bf16 (mixed precision:
+// convolutions and products in bfloat16, float32 master weights) and fp16 (the same in float16,
+// with dynamic loss scaling), as --precision sets them for best_lr and train.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -78,7 +78,7 @@ const std::vector<Workload>& workloads() {
 
 struct Args {
   std::string device = "auto", workloads, engines = "cyclone,cyclone-eager,cyclone-channels-last",
-              precisions = "fp32,tf32,bf16", device_name, driver, git_rev;
+              precisions = "fp32,tf32,bf16,fp16", device_name, driver, git_rev;
   int64_t steps = 100, reps = 5, warmup = 20, range_steps = 4000, range_reps = 3, sync_every = 50;
 };
 

@@ -27,12 +27,15 @@ void accumulate(DType dtype, void* dst, const void* src, int64_t n, void* stream
   else if (dtype == DType::kBFloat16)
     accumulate_kernel<<<grid, block, 0, s>>>(static_cast<bfloat16*>(dst),
                                              static_cast<const bfloat16*>(src), n);
+  else if (dtype == DType::kFloat16)
+    accumulate_kernel<<<grid, block, 0, s>>>(static_cast<float16*>(dst),
+                                             static_cast<const float16*>(src), n);
   else if (dtype == DType::kFloat32)
     accumulate_kernel<<<grid, block, 0, s>>>(static_cast<float*>(dst),
                                              static_cast<const float*>(src), n);
   else
     CYCLONE_THROW("autograd accumulate: dtype ", dtype_name(dtype),
-                  " has no gradient (float32, float64 or bfloat16 expected)");
+                  " has no gradient (float32, float64, bfloat16 or float16 expected)");
   check_launch("autograd accumulate", stream);
 }
 }  // namespace cyclone::gpu

@@ -24,8 +24,8 @@ void gemm_one(const GemmProblem& p, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int 
 }  // namespace
 
 void gemm(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, const Tensor& c) {
-  if (c.dtype() == DType::kBFloat16) {
-    // No bf16 BLAS here: widen to float32 (exact), multiply, round C once.
+  if (is_half(c.dtype())) {
+    // No bf16/fp16 BLAS here: widen to float32 (exact), multiply, round C once.
     const Tensor cf =
         p.beta == 0 ? Tensor::empty(c.shape(), DType::kFloat32, c.device()) : to_float32(ctx, c);
     gemm(ctx, p, to_float32(ctx, a), to_float32(ctx, b), cf);

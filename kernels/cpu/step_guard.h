@@ -5,6 +5,6 @@
 
 namespace cyclone::kernels::cpu {
 void step_guard(Context& ctx, const StepGuardConfig& cfg, const Tensor& loss, const Tensor& grad_sq,
-                const Tensor& correct, const Tensor& state, const Tensor& gate,
-                const Tensor& scale);
+                const Tensor& correct, const Tensor& state, const Tensor& gate, const Tensor& scale,
+                const Tensor& loss_scale);
 }  // namespace cyclone::kernels::cpu

@@ -6,8 +6,8 @@
 // fp32-accurate default asks for CUDNN_FMA_MATH, and ctx.allow_tf32() selects CUDNN_DEFAULT_MATH;
 // this is PyTorch's mapping of torch.backends.cudnn.allow_tf32. (NVIDIA_TF32_OVERRIDE=0 in the
 // environment forbids TF32 globally either way.) Double data always uses CUDNN_DEFAULT_MATH (no
-// tensor-core path for it); bfloat16 data asks for CUDNN_TENSOR_OP_MATH (bf16 tensor cores,
-// float accumulation).
+// tensor-core path for it); bfloat16 and float16 data ask for CUDNN_TENSOR_OP_MATH (tensor
+// cores, float accumulation).
 //
 // Algorithm choice. Per problem (pass, device, dtype, math mode, shapes, stride, padding,
 // dilation) cuDNN's heuristics (cudnnGet*_v7) list the candidates and the workspace they need;
@@ -59,6 +59,7 @@ const char* pass_name(Pass p) {
 
 cudnnDataType_t data_type(DType dt) {
   if (dt == DType::kBFloat16) return CUDNN_DATA_BFLOAT16;
+  if (dt == DType::kFloat16) return CUDNN_DATA_HALF;
   return dt == DType::kFloat64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 }
 
@@ -77,9 +78,9 @@ struct Scale {
 struct Problem {
   Problem(Context& ctx, const Conv2dGeometry& g, DType dt)
       : handle(static_cast<cudnnHandle_t>(ctx.cudnn())), type(data_type(dt)) {
-    const bool fp32 = dt == DType::kFloat32, bf16 = dt == DType::kBFloat16;
+    const bool fp32 = dt == DType::kFloat32, half = is_half(dt);
     math = fp32 && !ctx.allow_tf32() ? CUDNN_FMA_MATH
-           : bf16                    ? CUDNN_TENSOR_OP_MATH
+           : half                    ? CUDNN_TENSOR_OP_MATH
                                      : CUDNN_DEFAULT_MATH;
     strict_fp32 = math == CUDNN_FMA_MATH;
     auto i = [](int64_t v) { return static_cast<int>(v); };  // sizes validated to fit an int
@@ -94,10 +95,10 @@ struct Problem {
     const Conv2dParams& p = g.p;
     // cuDNN's "convolution" mode flips the filter; deep-learning convolution is the
     // cross-correlation. Accumulation in the data type (float or double), and in float for
-    // bfloat16 data (cuDNN's PSEUDO_BFLOAT16_CONFIG).
+    // bfloat16 and float16 data (cuDNN's PSEUDO_BFLOAT16_CONFIG and PSEUDO_HALF_CONFIG).
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w,
                                                 p.dil_h, p.dil_w, CUDNN_CROSS_CORRELATION,
-                                                bf16 ? CUDNN_DATA_FLOAT : type));
+                                                half ? CUDNN_DATA_FLOAT : type));
     CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
   }
   cudnnHandle_t handle;

@@ -21,15 +21,17 @@ void gemm(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, 
   CYCLONE_CHECK(p.batch <= INT_MAX, "gemm_batched: batch ", p.batch, " exceeds cuBLAS's int limit");
   const int batch = static_cast<int>(p.batch);
 
-  if (c.dtype() == DType::kFloat32 || c.dtype() == DType::kBFloat16) {
+  if (c.dtype() == DType::kFloat32 || is_half(c.dtype())) {
     // alpha and beta are host scalars of the compute type (float for every compute type used).
-    // bfloat16 operands take the bf16 tensor cores with float32 accumulation; float32 takes FP32
-    // math, or TF32 tensor cores when allowed.
+    // bfloat16 and float16 operands take the tensor cores with float32 accumulation; float32 takes
+    // FP32 math, or TF32 tensor cores when allowed.
     const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
-    const bool bf16 = c.dtype() == DType::kBFloat16;
-    const cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const bool half = is_half(c.dtype());
+    const cudaDataType_t type = c.dtype() == DType::kBFloat16  ? CUDA_R_16BF
+                                : c.dtype() == DType::kFloat16 ? CUDA_R_16F
+                                                               : CUDA_R_32F;
     const cublasComputeType_t compute =
-        !bf16 && ctx.allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        !half && ctx.allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (batch == 1) {
       CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, n, m, k, &alpha, b.raw_data(), type, ldb,
                                 a.raw_data(), type, lda, &beta, c.raw_data(), type, ldc, compute,

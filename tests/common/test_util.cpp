@@ -36,6 +36,12 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, Device devi
     for (float x : f) h.push_back(bfloat16(x));
     return Tensor::from_vector<bfloat16>(h, shape, device);
   }
+  if (dtype == DType::kFloat16) {
+    std::vector<float16> h;
+    for (float x : f) h.push_back(float16(x));
+    return Tensor::from_vector<float16>(h, shape, device);
+  }
+  EXPECT_EQ(dtype, DType::kFloat32) << "random_tensor: a float dtype";
   return Tensor::from_vector<float>(f, shape, device);
 }
 
@@ -43,6 +49,10 @@ Tensor nan_tensor(const Shape& shape, DType dtype, Device device) {
   if (dtype == DType::kBFloat16)
     return Tensor::from_vector<bfloat16>(
         std::vector<bfloat16>(shape.numel(), bfloat16(std::numeric_limits<float>::quiet_NaN())),
+        shape, device);
+  if (dtype == DType::kFloat16)
+    return Tensor::from_vector<float16>(
+        std::vector<float16>(shape.numel(), float16(std::numeric_limits<float>::quiet_NaN())),
         shape, device);
   if (dtype == DType::kFloat64)
     return Tensor::from_vector<double>(
@@ -66,6 +76,10 @@ std::vector<double> values(const Tensor& t) {
     }
     case DType::kBFloat16: {
       auto f = t.to_vector<bfloat16>();
+      return {f.begin(), f.end()};
+    }
+    case DType::kFloat16: {
+      auto f = t.to_vector<float16>();
       return {f.begin(), f.end()};
     }
     case DType::kUInt8: {

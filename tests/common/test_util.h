@@ -65,7 +65,8 @@ class DeviceTest : public ::testing::TestWithParam<Device> {
 // Deterministic host values uniform in [lo, hi) from a simple seeded generator (independent of
 // the engine's Philox, so tests do not trust the code under test to make their inputs).
 std::vector<double> random_values(int64_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
-// A tensor of those values on `device`, of float dtype (bfloat16: the values rounded to it).
+// A tensor of those values on `device`, of float dtype (bfloat16, float16: the values rounded to
+// it).
 Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::kFloat32,
                      Device device = Device::cpu(), double lo = -1.0, double hi = 1.0);
 // A tensor filled with NaN (float dtypes) so that an element a kernel forgets to write fails.

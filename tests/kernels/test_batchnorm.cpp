@@ -134,7 +134,7 @@ std::string describe(const Case& c, DType dt) {
 }
 
 TEST(BatchNormCpu, MatchesNaiveDoubleLoops) {
-  for (DType dt : {DType::kFloat64, DType::kFloat32, DType::kBFloat16}) {
+  for (DType dt : {DType::kFloat64, DType::kFloat32, DType::kBFloat16, DType::kFloat16}) {
     for (const Case& c : cases()) {
       const int64_t C = c.shape[1];
       const auto got = run_bn(c, dt, Device::cpu());
@@ -152,7 +152,8 @@ TEST(BatchNormCpu, MatchesNaiveDoubleLoops) {
       const RefBn r = ref_batch_norm(x, c.shape, w, b, rm, rv, c.training, 0.1, 1e-5, dy);
       const double tol = dt == DType::kFloat64 ? 1e-12 : 2e-5;
       // y and dx are rounded to bfloat16 once (half an ulp, 2^-9 relative); the rest is float32.
-      const double out_tol = dt == DType::kBFloat16 ? 0x1p-8 : tol;
+      // (float16: 2^-11, bounded by 2^-10).
+      const double out_tol = dt == DType::kBFloat16 ? 0x1p-8 : is_half(dt) ? 0x1p-10 : tol;
       const std::string what = describe(c, dt);
       EXPECT_TRUE(testing::all_close(testing::values(got[0]), r.y, out_tol, tol)) << what << " y";
       EXPECT_TRUE(testing::all_close(testing::values(got[1]), r.mean, tol, tol)) << what;
@@ -257,7 +258,7 @@ TEST(BatchNormErrors, NameTheProblem) {
 class BatchNormParity : public DeviceTest {};
 
 TEST_P(BatchNormParity, MatchesTheCpu) {
-  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16}) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16}) {
     std::vector<Case> all = cases();
     all.push_back({Shape{128, 16, 32, 32}, true, true, true});  // many blocks per channel
     all.push_back({Shape{256, 640}, true, true, true});         // wide NC
@@ -272,8 +273,9 @@ TEST_P(BatchNormParity, MatchesTheCpu) {
       for (size_t i = 0; i < cpu.size(); ++i) {
         if (!cpu[i].defined()) continue;
         // bfloat16 y and dx (#0, #5): the CPU rounds a double, CUDA a float: one ulp apart at most.
-        const bool rounded = dt == DType::kBFloat16 && (i == 0 || i == 5);
-        EXPECT_TRUE(testing::all_close(dev[i], cpu[i], rounded ? 0x1p-7 : tol, tol))
+        const bool rounded = is_half(dt) && (i == 0 || i == 5);
+        const double ulp = dt == DType::kBFloat16 ? 0x1p-7 : 0x1p-10;
+        EXPECT_TRUE(testing::all_close(dev[i], cpu[i], rounded ? ulp : tol, tol))
             << describe(c, dt) << " #" << i;
       }
     }

@@ -103,19 +103,19 @@ struct Ref {
 // the reference (it reads the rounded values); the sum is accumulated in float32 and the result
 // rounded once to bfloat16: half an ulp, 2^-9 relative.
 double rtol(DType dt) {
-  return dt == DType::kFloat32 ? 1e-4 : dt == DType::kBFloat16 ? 0x1p-8 : 1e-11;
+  return dt == DType::kFloat32    ? 1e-4
+         : dt == DType::kBFloat16 ? 0x1p-8
+         : is_half(dt)            ? 0x1p-10
+                                  : 1e-11;
 }
-double atol(DType dt) {
-  return dt == DType::kFloat32 ? 2e-5 : dt == DType::kBFloat16 ? 1e-4 : 1e-12;
-}
+double atol(DType dt) { return dt == DType::kFloat32 ? 2e-5 : is_half(dt) ? 1e-4 : 1e-12; }
 
 void check_case(const ConvCase& c, DType dt, Device d, uint64_t seed) {
   const Ref ref(c);
   const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, d);
   const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, d);
   // bfloat16 takes no bias (the layer adds it to the float32 result).
-  const Tensor b =
-      c.bias && dt != DType::kBFloat16 ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
+  const Tensor b = c.bias && !is_half(dt) ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
   const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, d);
   Context& ctx = Context::of(x);
 
@@ -146,8 +146,7 @@ void check_case_channels_last(const ConvCase& c, DType dt, Device d, uint64_t se
   Context& ctx = Context::current(d);
   const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, seed, dt, d);
   const Tensor w = random_tensor({c.c_out, c.c_in, c.kh, c.kw}, seed + 1, dt, d);
-  const Tensor b =
-      c.bias && dt != DType::kBFloat16 ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
+  const Tensor b = c.bias && !is_half(dt) ? random_tensor({c.c_out}, seed + 2, dt, d) : Tensor();
   const Tensor dy = random_tensor({c.n, c.c_out, ref.ho, ref.wo}, seed + 3, dt, d);
   const Tensor x_l = kernels::to_channels_last(ctx, x), w_l = kernels::to_channels_last(ctx, w);
   const Tensor dy_l = kernels::to_channels_last(ctx, dy);
@@ -179,7 +178,7 @@ class ConvTest : public DeviceTest {};
 
 TEST_P(ConvTest, MatchesNaiveLoops) {
   uint64_t seed = 10;
-  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16})
     for (const ConvCase& c : cases()) {
       check_case(c, dt, device(), seed);
       seed += 4;
@@ -188,7 +187,7 @@ TEST_P(ConvTest, MatchesNaiveLoops) {
 
 TEST_P(ConvTest, ChannelsLastMatchesNaiveLoops) {
   uint64_t seed = 300;
-  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16})
     for (const ConvCase& c : cases()) {
       check_case_channels_last(c, dt, device(), seed);
       seed += 4;
@@ -223,7 +222,7 @@ CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
 // With channels_last, every case runs on NHWC operands on both devices.
 void parity(bool tf32, DType dt = DType::kFloat32, bool channels_last = false) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
-  const bool bf16 = dt == DType::kBFloat16;
+  const bool bf16 = is_half(dt);  // bfloat16 or float16: no bias, one rounding
   Context& gctx = Context::current(Device::cuda());
   const bool was = gctx.allow_tf32();
   gctx.set_allow_tf32(tf32);
@@ -278,6 +277,8 @@ TEST(ConvCuda, ParityWithCpuTf32) { parity(true); }
 TEST(ConvCuda, ParityWithCpuBfloat16) { parity(false, DType::kBFloat16); }
 TEST(ConvCuda, ParityWithCpuChannelsLastFp32) { parity(false, DType::kFloat32, true); }
 TEST(ConvCuda, ParityWithCpuChannelsLastBfloat16) { parity(false, DType::kBFloat16, true); }
+TEST(ConvCuda, ParityWithCpuFloat16) { parity(false, DType::kFloat16); }
+TEST(ConvCuda, ParityWithCpuChannelsLastFloat16) { parity(false, DType::kFloat16, true); }
 
 // ---- errors ----
 

@@ -146,41 +146,44 @@ TEST_P(GemmTest, BatchedMatchesNaivePerEntry) {
 // float32 accumulation error. Batched, transposed, alpha and beta (C read as bfloat16) included.
 TEST_P(GemmTest, Bfloat16RoundsOnlyTheOperandsAndTheResult) {
   const Device d = device();
-  const DType bf = DType::kBFloat16;
-  uint64_t seed = 900;
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (const Dims& s : kOddDims) {
-        const Tensor a = random_tensor(stored(s.m, s.k, ta), seed++, bf, d);
-        const Tensor b = random_tensor(stored(s.k, s.n, tb), seed++, bf, d);
-        const Tensor c0 = random_tensor({s.m, s.n}, seed++, bf, d);
-        const Tensor c = nan_tensor({s.m, s.n}, bf, d);
-        kernels::cast(Context::of(c), c0, c);
-        kernels::gemm(Context::of(c), ta, tb, 0.5, a, b, 2.0, c);
-        const auto ref =
-            naive_gemm(ta, tb, 0.5, values(a), values(b), 2.0, values(c0), s.m, s.n, s.k);
-        EXPECT_TRUE(testing::all_close(values(c), ref, 0x1p-8, 1e-5))
-            << "ta " << ta << " tb " << tb << " m " << s.m << " n " << s.n << " k " << s.k;
-      }
-  // Batched, with B shared by every entry.
-  const Tensor a = random_tensor({3, 17, 40}, 5, bf, d);
-  const Tensor b = random_tensor({40, 9}, 6, bf, d);
-  const Tensor c = nan_tensor({3, 17, 9}, bf, d);
-  kernels::gemm_batched(Context::of(c), false, false, 1.0, a, b, 0.0, c);
-  const auto va = values(a), vb = values(b), vc = values(c);
-  for (int64_t i = 0; i < 3; ++i) {
-    const std::vector<double> ai(va.begin() + i * 17 * 40, va.begin() + (i + 1) * 17 * 40);
-    const std::vector<double> ci(vc.begin() + i * 17 * 9, vc.begin() + (i + 1) * 17 * 9);
-    EXPECT_TRUE(testing::all_close(ci, naive_gemm(false, false, 1.0, ai, vb, 0.0, {}, 17, 9, 40),
-                                   0x1p-8, 1e-5))
-        << "batch entry " << i;
+  // bfloat16 and float16 alike (float16's half ulp is 2^-11: the same bound holds).
+  for (const DType bf : {DType::kBFloat16, DType::kFloat16}) {
+    SCOPED_TRACE(dtype_name(bf));
+    uint64_t seed = 900;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Dims& s : kOddDims) {
+          const Tensor a = random_tensor(stored(s.m, s.k, ta), seed++, bf, d);
+          const Tensor b = random_tensor(stored(s.k, s.n, tb), seed++, bf, d);
+          const Tensor c0 = random_tensor({s.m, s.n}, seed++, bf, d);
+          const Tensor c = nan_tensor({s.m, s.n}, bf, d);
+          kernels::cast(Context::of(c), c0, c);
+          kernels::gemm(Context::of(c), ta, tb, 0.5, a, b, 2.0, c);
+          const auto ref =
+              naive_gemm(ta, tb, 0.5, values(a), values(b), 2.0, values(c0), s.m, s.n, s.k);
+          EXPECT_TRUE(testing::all_close(values(c), ref, 0x1p-8, 1e-5))
+              << "ta " << ta << " tb " << tb << " m " << s.m << " n " << s.n << " k " << s.k;
+        }
+    // Batched, with B shared by every entry.
+    const Tensor a = random_tensor({3, 17, 40}, 5, bf, d);
+    const Tensor b = random_tensor({40, 9}, 6, bf, d);
+    const Tensor c = nan_tensor({3, 17, 9}, bf, d);
+    kernels::gemm_batched(Context::of(c), false, false, 1.0, a, b, 0.0, c);
+    const auto va = values(a), vb = values(b), vc = values(c);
+    for (int64_t i = 0; i < 3; ++i) {
+      const std::vector<double> ai(va.begin() + i * 17 * 40, va.begin() + (i + 1) * 17 * 40);
+      const std::vector<double> ci(vc.begin() + i * 17 * 9, vc.begin() + (i + 1) * 17 * 9);
+      EXPECT_TRUE(testing::all_close(ci, naive_gemm(false, false, 1.0, ai, vb, 0.0, {}, 17, 9, 40),
+                                     0x1p-8, 1e-5))
+          << "batch entry " << i;
+    }
+    expect_error(
+        [&] {
+          kernels::gemm(Context::of(c), false, false, 1.0, a.slice(0, 1).reshape({17, 40}), b, 0.0,
+                        random_tensor({17, 9}, 7, DType::kFloat32, d));
+        },
+        {"gemm", "dtypes differ", dtype_name(bf), "float32"});
   }
-  expect_error(
-      [&] {
-        kernels::gemm(Context::of(c), false, false, 1.0, a.slice(0, 1).reshape({17, 40}), b, 0.0,
-                      random_tensor({17, 9}, 7, DType::kFloat32, d));
-      },
-      {"gemm", "dtypes differ", "bfloat16", "float32"});
 }
 
 // TF32 (10-bit mantissa) would give relative errors near 1e-3 at this depth; the default must not
@@ -243,22 +246,25 @@ TEST(GemmCuda, MatchesCpuOnRandomInputs) {
       }
 }
 
-// bfloat16 on cuBLAS's bf16 tensor cores against the CPU's widened float32: each result rounded
-// once on both sides, so they differ by at most one bfloat16 ulp per element.
+// bfloat16 and float16 on cuBLAS's tensor cores against the CPU's widened float32: each result
+// rounded once on both sides, so they differ by at most one ulp per element.
 TEST(GemmCuda, Bfloat16MatchesCpu) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      const int64_t m = 129, n = 65, k = 257;
-      const Tensor a = random_tensor(stored(m, k, ta), 41, DType::kBFloat16);
-      const Tensor b = random_tensor(stored(k, n, tb), 42, DType::kBFloat16);
-      const Tensor c = random_tensor({m, n}, 43, DType::kBFloat16);
-      const Tensor ca = a.to(Device::cuda()), cb = b.to(Device::cuda()), cc = c.to(Device::cuda());
-      kernels::gemm(Context::of(c), ta, tb, 0.75, a, b, 0.5, c);
-      kernels::gemm(Context::of(cc), ta, tb, 0.75, ca, cb, 0.5, cc);
-      EXPECT_TRUE(testing::all_close(values(cc), values(c), 0x1p-7, 1e-4))
-          << "ta " << ta << " tb " << tb;
-    }
+  for (const DType dt : {DType::kBFloat16, DType::kFloat16}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const int64_t m = 129, n = 65, k = 257;
+        const Tensor a = random_tensor(stored(m, k, ta), 41, dt);
+        const Tensor b = random_tensor(stored(k, n, tb), 42, dt);
+        const Tensor c = random_tensor({m, n}, 43, dt);
+        const Tensor ca = a.to(Device::cuda()), cb = b.to(Device::cuda()),
+                     cc = c.to(Device::cuda());
+        kernels::gemm(Context::of(c), ta, tb, 0.75, a, b, 0.5, c);
+        kernels::gemm(Context::of(cc), ta, tb, 0.75, ca, cb, 0.5, cc);
+        EXPECT_TRUE(testing::all_close(values(cc), values(c), 0x1p-7, 1e-4))
+            << dtype_name(dt) << " ta " << ta << " tb " << tb;
+      }
+  }
 }
 
 // With TF32 allowed the result is still close (tensor cores round inputs to 10-bit mantissas),

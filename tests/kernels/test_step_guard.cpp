@@ -1,5 +1,6 @@
 // kernels/step_guard.h: the device-side decisions of a training step (skip, clip, halt, the range
-// test's smoothing and divergence), against a host model written out here, and CPU vs CUDA.
+// test's smoothing and divergence, float16's dynamic loss scaling), against a host model written
+// out here, and CPU vs CUDA.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,7 +19,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 struct Out {
-  std::vector<float> gate, scale;
+  std::vector<float> gate, scale, loss_scale;  // loss_scale: the scale written for the next step
   std::vector<double> state;
 };
 
@@ -29,15 +30,19 @@ Out run(Device d, const StepGuardConfig& cfg, const std::vector<double>& loss,
   const Tensor state = kernels::step_guard_state(cfg.window, d);
   const Tensor gate = testing::nan_tensor({1}, DType::kFloat32, d);
   const Tensor scale = testing::nan_tensor({1}, DType::kFloat32, d);
+  const Tensor loss_scale =
+      cfg.loss_scaling ? testing::nan_tensor({1}, DType::kFloat32, d) : Tensor();
   Out out;
   for (size_t i = 0; i < loss.size(); ++i) {
     const float l = static_cast<float>(loss[i]), g = static_cast<float>(grad_sq[i]);
     const int32_t c = correct[i];
     kernels::step_guard(ctx, cfg, Tensor::from_host(&l, {}, DType::kFloat32, d),
                         Tensor::from_host(&g, {1}, DType::kFloat32, d),
-                        Tensor::from_host(&c, {1}, DType::kInt32, d), state, gate, scale);
+                        Tensor::from_host(&c, {1}, DType::kInt32, d), state, gate, scale,
+                        loss_scale);
     out.gate.push_back(gate.item<float>());
     out.scale.push_back(scale.item<float>());
+    if (cfg.loss_scaling) out.loss_scale.push_back(loss_scale.item<float>());
   }
   out.state = state.to_vector<double>();
   return out;
@@ -145,6 +150,68 @@ TEST(StepGuardCpu, BadArgumentsAreClearErrors) {
   EXPECT_THROW(kernels::step_guard_state(0, Device::cpu()), Error);
 }
 
+// float16 loss scaling: grad_sq is of gradients scaled by S. Overflows skip and halve S without
+// counting toward max_skips while S > 1; growth_interval good steps double it; scale unscales.
+TEST(StepGuardCpu, LossScalingUnscalesBacksOffAndGrows) {
+  StepGuardConfig cfg;
+  cfg.window = 16;
+  cfg.max_skips = 2;
+  cfg.loss_scaling = true;
+  cfg.loss_scale.init_scale = 1024;
+  cfg.loss_scale.growth_interval = 3;
+  auto sq = [](double s, double norm) { return (s * norm) * (s * norm); };
+  // S: 1024 | overflow x3 -> 512, 256, 128 | 3 good steps at 128 -> 256 | one more at 256.
+  const std::vector<double> gsq = {sq(1024, 0.5), kInf,       kNaN,       kInf,
+                                   sq(128, 2),    sq(128, 1), sq(128, 3), sq(256, 0.25)};
+  const std::vector<double> loss(gsq.size(), 1.0);
+  const Out o = run(Device::cpu(), cfg, loss, gsq, std::vector<int>(gsq.size(), 0));
+  EXPECT_EQ(o.gate, (std::vector<float>{1, 0, 0, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(o.loss_scale, (std::vector<float>{1024, 512, 256, 128, 128, 128, 256, 256}));
+  EXPECT_FLOAT_EQ(o.scale[0], 1.f / 1024);
+  EXPECT_FLOAT_EQ(o.scale[4], 1.f / 128);
+  EXPECT_FLOAT_EQ(o.scale[7], 1.f / 256);
+  EXPECT_EQ(o.state[kernels::kGuardHalted], 0) << "overflows above scale 1 are not skips";
+  EXPECT_EQ(o.state[kernels::kGuardOverflows], 3);
+  EXPECT_EQ(o.state[kernels::kGuardApplied], 5);
+  // The records hold the true norms and the scale each backward used.
+  EXPECT_DOUBLE_EQ(slot(o, cfg, 0)[kernels::kGuardNorm], 0.5);
+  EXPECT_DOUBLE_EQ(slot(o, cfg, 4)[kernels::kGuardNorm], 2.0);
+  EXPECT_DOUBLE_EQ(slot(o, cfg, 7)[kernels::kGuardNorm], 0.25);
+  EXPECT_EQ(slot(o, cfg, 3)[kernels::kGuardScaleUsed], 256);
+  EXPECT_EQ(slot(o, cfg, 7)[kernels::kGuardScaleUsed], 256);
+}
+
+TEST(StepGuardCpu, LossScalingWithClippingClipsTheTrueNorm) {
+  StepGuardConfig cfg;
+  cfg.window = 2;
+  cfg.clip_norm = 1.0;
+  cfg.loss_scaling = true;
+  cfg.loss_scale.init_scale = 64;
+  const Out o = run(Device::cpu(), cfg, {1.0}, {(64.0 * 4) * (64.0 * 4)}, {0});
+  EXPECT_EQ(o.gate[0], 1.f);
+  EXPECT_NEAR(o.scale[0], (1.0 / (4 + 1e-6)) / 64, 1e-9);  // clip 4 -> 1, then unscale
+}
+
+TEST(StepGuardCpu, LossScalingOverflowsCountOnceTheScaleIsOne) {
+  StepGuardConfig cfg;
+  cfg.window = 4;
+  cfg.max_skips = 2;
+  cfg.loss_scaling = true;
+  cfg.loss_scale.init_scale = 2;
+  // S = 2 (an overflow that backs off), 1 (counts), 0.5 (counts: max_skips reached).
+  const Out o = run(Device::cpu(), cfg, {1, 1, 1}, {kInf, kInf, kInf}, {0, 0, 0});
+  EXPECT_EQ(o.state[kernels::kGuardHalted], 1);
+  EXPECT_EQ(o.state[kernels::kGuardReason], kernels::kHaltSkips);
+  EXPECT_EQ(o.state[kernels::kGuardHaltStep], 2);
+  // A non-finite loss is not an overflow: the scale stays.
+  StepGuardConfig rt = cfg;
+  rt.halt_on_nonfinite_loss = false;
+  rt.max_skips = 5;
+  const Out n = run(Device::cpu(), rt, {kNaN, 1.0}, {kInf, 4.0 * 4.0}, {0, 0});
+  EXPECT_EQ(n.loss_scale, (std::vector<float>{2, 2}));
+  EXPECT_EQ(n.state[kernels::kGuardOverflows], 0);
+}
+
 class StepGuardParity : public testing::DeviceTest {};
 
 TEST_P(StepGuardParity, SameDecisionsAndRecordsAsCpu) {
@@ -173,6 +240,30 @@ TEST_P(StepGuardParity, SameDecisionsAndRecordsAsCpu) {
           << "state[" << i << "]";
     }
   }
+}
+
+TEST_P(StepGuardParity, LossScalingSameAsCpu) {
+  StepGuardConfig cfg;
+  cfg.window = 4;
+  cfg.clip_norm = 0.7;
+  cfg.max_skips = 3;
+  cfg.loss_scaling = true;
+  cfg.loss_scale.init_scale = 4096;
+  cfg.loss_scale.growth_interval = 2;
+  std::vector<double> gsq = testing::random_values(14, 9, 0.0, 1e6);
+  gsq[2] = gsq[3] = gsq[9] = kInf;
+  const std::vector<double> loss = testing::random_values(14, 10, 0.5, 2.5);
+  const std::vector<int> correct(14, 1);
+  const Out a = run(Device::cpu(), cfg, loss, gsq, correct);
+  const Out b = run(device(), cfg, loss, gsq, correct);
+  EXPECT_EQ(a.gate, b.gate);
+  EXPECT_EQ(a.scale, b.scale);
+  EXPECT_EQ(a.loss_scale, b.loss_scale);
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (size_t i = 0; i < a.state.size(); ++i)
+    if (!std::isnan(a.state[i]))  // the smoothed loss of a skipped step is NaN on both
+      EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
+          << "state[" << i << "]";
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(StepGuardParity);

@@ -164,6 +164,33 @@ TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
   EXPECT_EQ(again.grads, fp32.grads);
 }
 
+// float16 autocast: the same mechanism with float16 activations (5-bit exponent, 10-bit mantissa):
+// closer to float32 than bfloat16 where nothing overflows or underflows, as here at
+// initialisation (the training path scales the loss against underflow: train/step.h).
+TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInFloat16) {
+  const Device d = device();
+  ModelOptions mo;
+  mo.device = d;
+  mo.in_channels = 1;
+  mo.height = mo.width = 28;
+  mo.seed = 3;
+  auto model = make_model("lenet5", mo);
+  const Tensor x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
+  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
+  const ModelPass fp32 = model_pass(*model, x, labels);
+  model->set_compute_dtype(DType::kBFloat16);
+  const ModelPass bf16 = model_pass(*model, x, labels);
+  model->set_compute_dtype(DType::kFloat16);
+  EXPECT_EQ(model->compute_dtype(), DType::kFloat16);
+  const ModelPass fp16 = model_pass(*model, x, labels);
+  const double logit_err = relative_error(fp16.logits, fp32.logits);
+  const double grad_err = relative_error(fp16.grads, fp32.grads);
+  EXPECT_LT(logit_err, 2e-3);
+  EXPECT_GT(logit_err, 0.0);  // it did compute in float16
+  EXPECT_LT(grad_err, 1e-2);
+  EXPECT_LT(grad_err, relative_error(bf16.grads, fp32.grads));
+}
+
 // A residual network's ops take bfloat16 activations: batch norm (float32 parameters and running
 // statistics), ReLU, the residual add and pooling.
 TEST_P(AutocastTest, BlocksRunWithBfloat16Activations) {

@@ -42,7 +42,7 @@ expect_exit 2 "model" "$best_lr" --model=resnet7 --skip_test=0.1
 expect_exit 2 "activation" "$best_lr" --activation=swishy --skip_test=0.1
 expect_exit 2 "--config" "$train"
 expect_exit 2 "gpu" "$best_lr" --device=gpu --skip_test=0.1
-expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16" "$best_lr" --precision=fp8 --skip_test=0.1
+expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr" --precision=fp8 --skip_test=0.1
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
 check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
 expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
@@ -157,6 +157,17 @@ check "the run says it computes in bf16" grep -q "device cpu (bf16)" "$tmp/bf16.
 check "summary.json records bf16, a rate from the range test and a learning model" "$py" -c "
 import json; s = json.load(open('$tmp/bf16/summary.json'))
 assert s['precision'] == 'bf16' and s['status'] == 'completed', s
+assert s['chosen_lr'] > 0 and s['final_test_accuracy'] > 0.3, s"
+
+# float16: the same, with the loss scaled against underflow (overflowing steps skipped, not fatal)
+"$best_lr" "${small[@]}" --num_learning_batches=20 --suggestion=valley --precision=fp16 \
+  --no_plots --log_dir="$tmp/fp16" >"$tmp/fp16.out" 2>&1
+rc=$?
+check "--precision=fp16 exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "the run says it computes in fp16" grep -q "device cpu (fp16)" "$tmp/fp16.out"
+check "summary.json records fp16 and a learning model" "$py" -c "
+import json; s = json.load(open('$tmp/fp16/summary.json'))
+assert s['precision'] == 'fp16' and s['status'] == 'completed', s
 assert s['chosen_lr'] > 0 and s['final_test_accuracy'] > 0.3, s"
 
 # ---- resume: one more epoch from the checkpoint, the range test not repeated ----

@@ -131,7 +131,7 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
             R"({"dataset": {"name": "mnist"}, "lr_finder": {}, "trainer": {"precision": "fp8"}})",
             "p.json");
       },
-      {"trainer.precision", "fp8", "fp32, tf32, bf16"});
+      {"trainer.precision", "fp8", "fp32, tf32, bf16, fp16"});
   expect_usage_error(
       [] {
         parse_run_config(

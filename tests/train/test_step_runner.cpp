@@ -80,6 +80,73 @@ TEST(StepRunnerTest, DeferredStepsTrainAsTrainStepDoes) {
   }
 }
 
+// float16 (Module::compute_dtype): both paths scale the loss, skip the steps whose scaled
+// gradients overflow float16, back the scale off and grow it again, with the same decisions.
+TEST(StepRunnerTest, Float16LossScalingTrainsAsTrainStepDoes) {
+  Pair p(12);
+  p.eager.model->set_compute_dtype(DType::kFloat16);
+  p.deferred.model->set_compute_dtype(DType::kFloat16);
+  kernels::LossScaleConfig ls;
+  // 2^20: the first backward overflows float16 (the logits' gradients alone are about
+  // scale / batch, float16's largest is 65504); the scale halves until they fit.
+  ls.init_scale = 0x1p20;
+  ls.growth_interval = 4;
+  LossScaler scaler(ls);
+  StepOptions so;
+  so.loss_scaler = &scaler;
+  StepRunnerOptions ro;
+  ro.sync_every = 4;
+  ro.max_skips = 2;  // overflows above scale 1 must not count
+  ro.loss_scale = ls;
+  ro.generators = {p.deferred.dropout_gen};
+  StepRunner runner(*p.deferred.model, *p.deferred.opt, ro);
+  std::vector<StepResult> expect;
+  std::vector<StepRecord> got;
+  for (size_t i = 0; i < p.eb.size(); ++i) {
+    expect.push_back(train_step(*p.eager.model, *p.eager.opt, p.eb[i], so));
+    runner.enqueue(p.db[i]);
+    if (runner.due() || i + 1 == p.eb.size())
+      for (const StepRecord& r : runner.drain()) got.push_back(r);
+  }
+  ASSERT_EQ(got.size(), expect.size());
+  int skipped = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("step " + std::to_string(i));
+    EXPECT_EQ(got[i].applied, expect[i].applied);
+    EXPECT_EQ(got[i].loss_scale, expect[i].loss_scale);
+    EXPECT_FALSE(got[i].halted);
+    EXPECT_NEAR(got[i].loss, expect[i].loss, 1e-5);
+    if (expect[i].applied) EXPECT_NEAR(got[i].grad_norm, expect[i].grad_norm, 1e-4);
+    skipped += expect[i].applied ? 0 : 1;
+  }
+  EXPECT_GE(skipped, 3) << "2^20 backs off several times before a step applies";
+  EXPECT_GE(static_cast<int>(got.size()) - skipped, 4) << "then the steps apply";
+  EXPECT_EQ(scaler.overflows(), skipped);
+  EXPECT_LT(scaler.scale(), 0x1p20);
+  expect_same_weights(*p.eager.model, *p.deferred.model, 1e-5);
+}
+
+// float16 with loss scaling trains as float32 does: 30 steps lower the loss as far.
+TEST(StepRunnerTest, Float16TrainsLikeFloat32) {
+  auto train = [](DType compute) {
+    Problem p;
+    p.model->set_compute_dtype(compute);
+    LossScaler scaler;
+    StepOptions so;
+    if (compute == DType::kFloat16) so.loss_scaler = &scaler;
+    const std::vector<data::Batch> b = batches(p, 30);
+    std::vector<double> losses;
+    for (const data::Batch& batch : b)
+      losses.push_back(train_step(*p.model, *p.opt, batch, so).loss);
+    return losses;
+  };
+  const std::vector<double> f32 = train(DType::kFloat32), f16 = train(DType::kFloat16);
+  const double first = f32.front(), last32 = f32.back(), last16 = f16.back();
+  EXPECT_NEAR(f16.front(), first, 1e-2 * first);
+  EXPECT_LT(last32, 0.8 * first);
+  EXPECT_NEAR(last16, last32, 0.1 * first);
+}
+
 TEST(StepRunnerTest, ReadsTheDeviceOncePerSyncEvery) {
   Problem p;
   const auto b = batches(p, 12);
