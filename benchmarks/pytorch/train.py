@@ -129,8 +129,12 @@ def run_case(args, workload, engine, precision):
     build, batch, channels, hw = workloads(args.range_steps)[workload]
     dev, amp, cuda = args.device, precision in ("bf16", "fp16"), args.device == "cuda"
     amp_dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    # float16 scales the loss (torch.amp.GradScaler's defaults); disabled it passes through.
-    scaler = torch.amp.GradScaler(dev, enabled=precision == "fp16")
+    # float16 scales the loss (GradScaler's defaults; torch.amp's since torch 2.3, else
+    # torch.cuda.amp's); the other precisions step plainly.
+    scaler = None
+    if precision == "fp16":
+        scaler = (torch.amp.GradScaler(dev) if hasattr(torch.amp, "GradScaler")
+                  else torch.cuda.amp.GradScaler())
     range_test = workload.startswith(RANGE)
     set_tf32(precision == "tf32")
     set_conv_tf32(precision == "tf32")
@@ -157,9 +161,13 @@ def run_case(args, workload, engine, precision):
         opt.zero_grad(set_to_none=True)
         with torch.autocast(dev, dtype=amp_dtype, enabled=amp):
             loss = F.cross_entropy(net(xs[i % POOL]), ys[i % POOL])
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         return loss
 
     reps = args.reps or (3 if range_test else 5)
