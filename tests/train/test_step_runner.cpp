@@ -258,14 +258,21 @@ TEST(StepRunnerCudaTest, GraphReplaysGiveTheEagerTraining) {
 
 // LeNet-5 has no dropout: after the warm-up every step of the usual shape is a graph replay, an
 // odd-sized batch runs eagerly beside it, and the training is the eager runner's.
-TEST(StepRunnerCudaTest, LeNetStepsReplayFromOneGraph) {
+// LeNet-5 steps replayed from one CUDA graph against the same steps launched eagerly, in a given
+// compute dtype and layout: the same losses, norms, decisions (and, in float16, loss scales: the
+// graph reads the scale the device guard writes) and weights.
+void lenet_graph_matches_eager(DType compute, bool channels_last) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  SCOPED_TRACE(std::string(dtype_name(compute)) + (channels_last ? " channels last" : ""));
   const Device d = Device::cuda();
   auto make_model_on = [&] {
     ModelOptions mo;
     mo.device = d;
     mo.seed = 4;
-    return make_model("lenet5", mo);
+    auto m = make_model("lenet5", mo);
+    m->set_compute_dtype(compute);
+    m->set_channels_last(channels_last);
+    return m;
   };
   auto ma = make_model_on(), mb = make_model_on();
   const std::string opt_json = R"({"lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4})";
@@ -284,6 +291,7 @@ TEST(StepRunnerCudaTest, LeNetStepsReplayFromOneGraph) {
   StepRunnerOptions ro;
   ro.sync_every = 7;
   ro.clip_grad_norm = 5;
+  ro.loss_scale.growth_interval = 3;  // float16: the scale changes within the run
   StepRunnerOptions eo = ro;
   eo.cuda_graph = false;
   StepRunner graphed(*mb, *ob, ro), eager(*ma, *oa, eo);
@@ -302,12 +310,29 @@ TEST(StepRunnerCudaTest, LeNetStepsReplayFromOneGraph) {
   EXPECT_TRUE(graphed.graphed()) << graphed.graph_status();
   EXPECT_EQ(graphed.captures(), 1) << "the odd batch must not replace the graph";
   ASSERT_EQ(ra.size(), rb.size());
+  const double tol = compute == DType::kFloat32 ? 1e-5 : 1e-2;
   for (size_t i = 0; i < ra.size(); ++i) {
-    EXPECT_NEAR(rb[i].loss, ra[i].loss, 1e-5 * std::max(1.0, std::abs(ra[i].loss))) << i;
-    EXPECT_NEAR(rb[i].grad_norm, ra[i].grad_norm, 1e-4 * std::max(1.0, ra[i].grad_norm)) << i;
+    EXPECT_NEAR(rb[i].loss, ra[i].loss, tol * std::max(1.0, std::abs(ra[i].loss))) << i;
     EXPECT_EQ(rb[i].applied, ra[i].applied) << i;
+    EXPECT_EQ(rb[i].loss_scale, ra[i].loss_scale) << i;
+    if (ra[i].applied)
+      EXPECT_NEAR(rb[i].grad_norm, ra[i].grad_norm, 10 * tol * std::max(1.0, ra[i].grad_norm))
+          << i;
   }
-  expect_same_weights(*ma, *mb, 1e-5);
+  if (compute == DType::kFloat16) EXPECT_EQ(ra.front().loss_scale, 65536.0);
+  expect_same_weights(*ma, *mb, compute == DType::kFloat32 ? 1e-5 : 1e-3);
+}
+
+TEST(StepRunnerCudaTest, LeNetStepsReplayFromOneGraph) {
+  lenet_graph_matches_eager(DType::kFloat32, false);
+}
+
+TEST(StepRunnerCudaTest, Float16StepsScaleTheLossInTheGraph) {
+  lenet_graph_matches_eager(DType::kFloat16, false);
+}
+
+TEST(StepRunnerCudaTest, ChannelsLastBfloat16StepsReplayFromOneGraph) {
+  lenet_graph_matches_eager(DType::kBFloat16, true);
 }
 
 }  // namespace
