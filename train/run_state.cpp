@@ -35,6 +35,10 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
   j["rng"] = rng;
   j["policy"] = json::parse(policy_json);
   j["epochs"] = epochs;
+  if (st.loss_scale > 0) {
+    j["loss_scale"] = st.loss_scale;
+    j["loss_scale_good_steps"] = st.loss_scale_good_steps;
+  }
   return j.dump(2);
 }
 
@@ -76,6 +80,13 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     for (const json& r : j.at("rng"))
       s.rngs.emplace_back(unsigned_at(r, "seed"), unsigned_at(r, "offset"));
     s.policy = j.at("policy").dump();
+    if (j.contains("loss_scale")) {
+      s.loss_scale = j.at("loss_scale").get<double>();
+      s.loss_scale_good_steps = j.at("loss_scale_good_steps").get<double>();
+      CYCLONE_CHECK(std::isfinite(s.loss_scale) && s.loss_scale > 0 && s.loss_scale_good_steps >= 0,
+                    origin, ": loss_scale ", s.loss_scale, " must be finite and > 0 (good steps ",
+                    s.loss_scale_good_steps, " >= 0)");
+    }
   } catch (const json::exception& e) {
     CYCLONE_THROW(origin, ": malformed trainer state: ", e.what());
   }

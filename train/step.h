@@ -18,7 +18,13 @@ class LossScaler {
   explicit LossScaler(kernels::LossScaleConfig config = {})
       : config_(config), scale_(config.init_scale) {}
   double scale() const { return scale_; }
+  double good_steps() const { return good_; }
   int64_t overflows() const { return overflows_; }
+  // A resumed run's state (train/run_state.h).
+  void restore(double scale, double good_steps) {
+    scale_ = scale;
+    good_ = good_steps;
+  }
   void update(bool overflow) {
     overflows_ += overflow ? 1 : 0;
     kernels::loss_scale_update(config_, overflow, &scale_, &good_);

@@ -64,6 +64,24 @@ StepRunner::~StepRunner() = default;
 
 bool StepRunner::graphed() const { return graph_ && graph_->graph.ready(); }
 
+std::pair<double, double> StepRunner::loss_scale_state() const {
+  if (!guard_.loss_scaling) return {0, 0};
+  const std::vector<double> h =
+      state_.slice(kernels::kGuardLossScale, kernels::kGuardGoodSteps + 1).to_vector<double>();
+  // 0: no step yet; the first one starts from init_scale.
+  return {h[0] > 0 ? h[0] : guard_.loss_scale.init_scale, h[1]};
+}
+
+void StepRunner::set_loss_scale_state(double scale, double good_steps) {
+  if (!guard_.loss_scaling) return;
+  CYCLONE_CHECK(std::isfinite(scale) && scale > 0 && good_steps >= 0, "step runner: loss scale ",
+                scale, " (good steps ", good_steps, ")");
+  const double h[2] = {scale, good_steps};
+  state_.slice(kernels::kGuardLossScale, kernels::kGuardGoodSteps + 1)
+      .copy_from(Tensor::from_host(h, {2}, DType::kFloat64, Device::cpu()));
+  kernels::fill(Context::current(device_), loss_scale_, scale);
+}
+
 uint64_t StepRunner::random_draws() const {
   uint64_t n = default_generator().offset();
   for (const auto& g : options_.generators)

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cyclone/core/generator.h"
@@ -100,6 +101,11 @@ class StepRunner {
   // Whether steps are replayed from a CUDA graph now, and why not when they are not ("" while
   // the decision is pending, i.e. during the warm-up steps).
   bool graphed() const;
+  // float16 loss scaling: the current scale and its count of good steps, as of the steps run so
+  // far (a read of the device state), and setting them (a resumed run); (0, 0) and a no-op
+  // without loss scaling.
+  std::pair<double, double> loss_scale_state() const;
+  void set_loss_scale_state(double scale, double good_steps);
   const std::string& graph_status() const { return graph_status_; }
   int64_t captures() const { return captures_; }
 

@@ -56,10 +56,20 @@ struct Trainer::Impl {
   const schedulers::PlateauPolicy* plateau = nullptr;
   std::function<void(const EpochStats&)> on_epoch_end_cb;
   bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
+  // float16: the loss scale of the host-path steps (the step runner keeps its own on the device;
+  // runner_now points at it while fit() runs). Both go into checkpoints.
+  LossScaler loss_scaler;
+  StepRunner* runner_now = nullptr;
 
   Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
        data::DataLoader* e, TrainerOptions opts)
-      : model(m), opt(op), policy(p), train(t), eval(e), o(std::move(opts)) {
+      : model(m),
+        opt(op),
+        policy(p),
+        train(t),
+        eval(e),
+        o(std::move(opts)),
+        loss_scaler(o.loss_scale) {
     CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
     CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
                   " must be >= 0");
@@ -96,6 +106,13 @@ struct Trainer::Impl {
   }
 
   std::string state_json() {
+    if (model.compute_dtype() == DType::kFloat16) {
+      const auto [scale, good] = runner_now
+                                     ? runner_now->loss_scale_state()
+                                     : std::pair{loss_scaler.scale(), loss_scaler.good_steps()};
+      st.loss_scale = scale;
+      st.loss_scale_good_steps = good;
+    }
     st.rngs.clear();
     for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
     return run_state_to_json(st, policy.to_json(), o.epochs);
@@ -238,6 +255,7 @@ std::unique_ptr<StepRunner> Trainer::Impl::make_runner() const {
   ro.accuracy = true;
   ro.halt_on_nonfinite_loss = true;
   ro.max_skips = o.max_consecutive_skips;
+  ro.loss_scale = o.loss_scale;
   ro.generators = o.generators;
   return std::make_unique<StepRunner>(model, opt, ro);
 }
@@ -274,14 +292,21 @@ FitResult Trainer::Impl::fit() {
   train_mode();
   sync_from_root(model);  // every rank starts from rank 0's weights (a no-op alone)
   const std::unique_ptr<StepRunner> runner = make_runner();
+  runner_now = runner.get();
+  struct Forget {  // runner dies with fit(): state_json() must not reach it after
+    StepRunner*& p;
+    ~Forget() { p = nullptr; }
+  } forget{runner_now};
+  if (st.loss_scale > 0) {  // a resumed float16 run goes on with its scale
+    loss_scaler.restore(st.loss_scale, st.loss_scale_good_steps);
+    if (runner) runner->set_loss_scale_state(st.loss_scale, st.loss_scale_good_steps);
+  }
   bool graph_reported = false;
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
 
   int64_t consecutive_skips = 0;
-  // float16 (Module::compute_dtype): the scale of the host-path steps lives across epochs (the
-  // step runner keeps its own on the device).
-  LossScaler loss_scaler;
+  // float16 (Module::compute_dtype): loss_scaler (a member) lives across epochs.
   const bool scale_loss = model.compute_dtype() == DType::kFloat16;
   bool stop = false;  // an interrupt, agreed by every rank through train_step
   for (; st.epoch < o.epochs; ++st.epoch) {

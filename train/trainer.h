@@ -30,6 +30,7 @@
 
 #include "cyclone/core/generator.h"
 #include "cyclone/data/loader.h"
+#include "cyclone/kernels/step_guard_math.h"
 #include "cyclone/layers/module.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
@@ -53,6 +54,9 @@ struct TrainerOptions {
   // Batches in a row whose gradients are not finite (each skipped without an update) that make
   // the run "diverged": a rate so high every gradient overflows would otherwise skip forever.
   int64_t max_consecutive_skips = 5;
+  // float16 models (Module::compute_dtype): the dynamic loss scaling (GradScaler's defaults). Its
+  // state is saved in checkpoints and restored on resume.
+  kernels::LossScaleConfig loss_scale;
 
   std::string checkpoint_dir;    // "": no checkpoints
   int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)

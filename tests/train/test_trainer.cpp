@@ -12,6 +12,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/grad_utils.h"
 #include "cyclone/train/interrupt.h"
+#include "cyclone/train/run_state.h"
 #include "cyclone/train/trainer.h"
 #include "train_fixture.h"
 
@@ -107,6 +108,52 @@ TEST(TrainerTest, ResumeFromAnEpochCheckpointContinuesExactly) {
   ASSERT_EQ(t.losses().size(), 8u);
   EXPECT_EQ(t.losses(), std::vector<double>(full.begin() + 16, full.end()));
   EXPECT_EQ(r.steps, 24);
+}
+
+// float16 with dynamic loss scaling, on the host path (every step) and the step runner's (read
+// back every 4): a start at 2^20 overflows and backs off, 5 good steps grow the scale again, so
+// the scale moves all along. The checkpoint records it and a resumed run goes on with it: its
+// epochs' losses are the uninterrupted run's, bit for bit.
+TEST(TrainerTest, Float16ResumeGoesOnWithTheLossScale) {
+  auto policy = schedulers::make_policy(kPolicy);
+  for (const int64_t sync_every : {1, 4}) {
+    SCOPED_TRACE("sync_every " + std::to_string(sync_every));
+    const std::string dir = fresh_dir("fp16_resume_" + std::to_string(sync_every));
+    auto options = [&](testing::Problem& p) {
+      TrainerOptions o = quiet(3);
+      o.generators = {p.dropout_gen};
+      o.sync_every = sync_every;
+      o.loss_scale.init_scale = 0x1p20;
+      o.loss_scale.growth_interval = 5;
+      o.max_consecutive_skips = 3;  // overflows above scale 1 must not count
+      return o;
+    };
+    std::vector<double> full;
+    {
+      testing::Problem p;
+      p.model->set_compute_dtype(DType::kFloat16);
+      TrainerOptions o = options(p);
+      o.checkpoint_dir = dir;
+      o.checkpoint_every = 1;
+      o.keep_checkpoints = 0;
+      Trainer t(*p.model, *p.opt, *policy, *p.train, p.test.get(), o);
+      EXPECT_EQ(t.fit().status, "completed");
+      full = t.losses();
+    }
+    std::ifstream in(dir + "/epoch-0002/trainer.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    const RunState st = run_state_from_json(text.str(), "trainer.json");
+    EXPECT_GT(st.loss_scale, 0);
+    EXPECT_LT(st.loss_scale, 0x1p20) << "the 2^20 start must have backed off";
+    testing::Problem q(/*model_seed=*/99);
+    q.model->set_compute_dtype(DType::kFloat16);
+    Trainer t(*q.model, *q.opt, *policy, *q.train, q.test.get(), options(q));
+    t.resume(dir + "/epoch-0002");
+    t.fit();
+    ASSERT_EQ(full.size(), 24u);
+    EXPECT_EQ(t.losses(), std::vector<double>(full.begin() + 16, full.end()));
+  }
 }
 
 TEST(TrainerTest, InterruptWritesAMidEpochCheckpointThatResumesExactly) {
