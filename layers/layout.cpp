@@ -3,7 +3,9 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/transpose.h"
+#include "cyclone/layers/autocast.h"
 #include "cyclone/layers/conv_ops.h"
+#include "cyclone/layers/ops.h"
 
 namespace cyclone {
 
@@ -45,10 +47,12 @@ Tensor conv2d_in_layout(const Tensor& x, const Tensor& weight, const Tensor& bia
                 "conv2d: needs weight [Cout, Cin, kh, kw], got ",
                 weight.defined() ? weight.shape().str() : "undefined");
   params.channels_last = true;
+  // Under autocast the weight is rounded first, so the transpose moves 16-bit elements (conv2d's
+  // own cast is then a no-op): 10 bytes per element instead of 14.
+  const Tensor low = autocast_applies(x, weight) ? cast(weight, autocast_dtype()) : weight;
   // [Cout, Cin, 1, 1] and [Cout, 1, 1, Cin] are the same memory: a view, no copy.
-  const bool one_by_one = weight.dim(2) == 1 && weight.dim(3) == 1;
-  const Tensor w =
-      one_by_one ? weight.reshape({weight.dim(0), 1, 1, weight.dim(1)}) : to_channels_last(weight);
+  const bool one_by_one = low.dim(2) == 1 && low.dim(3) == 1;
+  const Tensor w = one_by_one ? low.reshape({low.dim(0), 1, 1, low.dim(1)}) : to_channels_last(low);
   return conv2d(x, w, bias, params);
 }
 

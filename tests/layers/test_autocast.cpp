@@ -138,28 +138,38 @@ ModelPass model_pass(Module& model, const Tensor& x, const Tensor& labels) {
 
 // A whole model: set_compute_dtype runs its forward under the scope (and closes it after), and
 // the result is float32's within bf16 noise; back to float32 it computes exactly as before.
+// LeNet-5 and one batch of four 28x28 images: pass(dtype) is model_pass in that compute dtype.
+struct LeNetBatch {
+  std::shared_ptr<Module> model;
+  Tensor x, labels;
+  explicit LeNetBatch(Device d) {
+    ModelOptions mo;
+    mo.device = d;
+    mo.in_channels = 1;
+    mo.height = mo.width = 28;
+    mo.seed = 3;
+    model = make_model("lenet5", mo);
+    x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
+    labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
+  }
+  ModelPass pass(DType compute) {
+    model->set_compute_dtype(compute);
+    EXPECT_EQ(model->compute_dtype(), compute);
+    return model_pass(*model, x, labels);
+  }
+};
+
 TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
-  const Device d = device();
-  ModelOptions mo;
-  mo.device = d;
-  mo.in_channels = 1;
-  mo.height = mo.width = 28;
-  mo.seed = 3;
-  auto model = make_model("lenet5", mo);
-  const Tensor x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
-  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
-  const ModelPass fp32 = model_pass(*model, x, labels);
-  model->set_compute_dtype(DType::kBFloat16);
-  EXPECT_EQ(model->compute_dtype(), DType::kBFloat16);
-  const ModelPass bf16 = model_pass(*model, x, labels);
+  LeNetBatch lenet(device());
+  const ModelPass fp32 = lenet.pass(DType::kFloat32);
+  const ModelPass bf16 = lenet.pass(DType::kBFloat16);
   expect_bf16_of(bf16.logits, fp32.logits, "logits");
   // Gradients pass through five bf16 products backward (and the forward's rounding): a few
   // percent (3.5 % here on the CPU), as with PyTorch's autocast.
   const double err = relative_error(bf16.grads, fp32.grads);
   EXPECT_LT(err, 6e-2);
   EXPECT_GT(err, 1e-5);
-  model->set_compute_dtype(DType::kFloat32);
-  const ModelPass again = model_pass(*model, x, labels);
+  const ModelPass again = lenet.pass(DType::kFloat32);
   EXPECT_EQ(again.logits, fp32.logits);
   EXPECT_EQ(again.grads, fp32.grads);
 }
@@ -168,21 +178,10 @@ TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInBfloat16) {
 // closer to float32 than bfloat16 where nothing overflows or underflows, as here at
 // initialisation (the training path scales the loss against underflow: train/step.h).
 TEST_P(AutocastTest, ModuleComputeDtypeRunsTheModelInFloat16) {
-  const Device d = device();
-  ModelOptions mo;
-  mo.device = d;
-  mo.in_channels = 1;
-  mo.height = mo.width = 28;
-  mo.seed = 3;
-  auto model = make_model("lenet5", mo);
-  const Tensor x = random_tensor({4, 1, 28, 28}, 21, DType::kFloat32, d);
-  const Tensor labels = Tensor::from_vector<int32_t>({1, 7, 3, 0}, {4}, d);
-  const ModelPass fp32 = model_pass(*model, x, labels);
-  model->set_compute_dtype(DType::kBFloat16);
-  const ModelPass bf16 = model_pass(*model, x, labels);
-  model->set_compute_dtype(DType::kFloat16);
-  EXPECT_EQ(model->compute_dtype(), DType::kFloat16);
-  const ModelPass fp16 = model_pass(*model, x, labels);
+  LeNetBatch lenet(device());
+  const ModelPass fp32 = lenet.pass(DType::kFloat32);
+  const ModelPass bf16 = lenet.pass(DType::kBFloat16);
+  const ModelPass fp16 = lenet.pass(DType::kFloat16);
   const double logit_err = relative_error(fp16.logits, fp32.logits);
   const double grad_err = relative_error(fp16.grads, fp32.grads);
   EXPECT_LT(logit_err, 2e-3);
