@@ -40,11 +40,11 @@ EXPERIMENTS = {
                       "momentum": ["wd_3e-4", "momentum_constant"]},
     },
 }
-# P1 is E1's one_cycle run in mixed precision (trainer.precision = bf16): the README puts it beside
-# E1's float32 one_cycle row.
+# P1 is E1's one_cycle run in mixed precision (trainer.precision = bf16, fp16) and in channels-last
+# layout (trainer.channels_last): the README puts them beside E1's float32 one_cycle row.
 EXPERIMENTS["P1"] = {
     "dataset": "fashion_mnist", "model": "lenet5", "epochs": 5, "batch_size": 128,
-    "variants": ["one_cycle_bf16"],
+    "variants": ["one_cycle_bf16", "one_cycle_fp16", "one_cycle_channels_last"],
     "command": "./bin/train --config benchmarks/accuracy/P1/{variant}.json --seed {seed} "
                "--log_dir benchmarks/accuracy/logs/P1/{variant}/seed{seed}",
     "published": ("2 Conv+pooling (Fashion-MNIST README benchmark table)", 0.916),
