@@ -9,50 +9,86 @@
 // ~10 flops per element. Memory-bound: bf16 should take about half of float32's time at the same
 // fraction of the bandwidth. PyTorch's twin (benchmarks/pytorch/kernels.py) runs cuDNN's or
 // ATen's batch norm on the same shapes: the comparison issue 8 asks for (use cuDNN where faster).
+//
+// BN followed by ReLU, the pairs of the residual networks, two ways on the same shapes:
+//   batchnorm_relu_{fwd,bwd}: the fused kernels (kernels/batchnorm.h batch_norm_relu_*): forward
+//     3n, backward 5n element accesses, as batch norm alone;
+//   bn_then_relu_{fwd,bwd}: batch norm, then kernels::unary relu (forward 3n + 2n); relu's
+//   backward,
+//     then batch norm's (3n + 5n).
+// Expected: fused/pair time ~ 3/5 forward and ~ 5/8 backward where memory bound (the GPU); the
+// bytes/s column counts each case's own accesses, so equal bandwidth means the prediction held.
 #include "bench_util.h"
 #include "cyclone/kernels/batchnorm.h"
+#include "cyclone/kernels/elementwise.h"
 
 namespace cyclone::bench {
 
 namespace {
+// What runs after (or, backward, before) the normalisation.
+enum class Relu { kNone, kFused, kSeparate };
+
 void add_batchnorm_case(Device device, const std::string& precision, bool backward,
-                        const Shape& shape) {
+                        const Shape& shape, Relu relu = Relu::kNone) {
   const DType dt = precision_dtype(precision);
   const int64_t n = shape.numel(), c = shape[1];
   Cost cost;
   cost.flops = 10.0 * static_cast<double>(n);
-  cost.bytes =
-      (backward ? 5.0 : 3.0) * static_cast<double>(n) * static_cast<double>(dtype_size(dt));
-  register_case(
-      case_name(backward ? "batchnorm_bwd" : "batchnorm_fwd", device, precision, shape_str(shape)),
-      device, cost, [device, dt, backward, shape, c] {
-        // Each set: x, dy, y/dx, weight, bias, running mean and var, saved mean and invstd.
-        const Shape cs{c};
-        std::vector<Tensor> first{random_tensor_as(shape, dt, device, 1),
-                                  random_tensor_as(shape, dt, device, 2),
-                                  Tensor::empty(shape, dt, device),
-                                  random_tensor(cs, device, 3, 0.5, 1.5),
-                                  random_tensor(cs, device, 4),
-                                  random_tensor(cs, device, 5),
-                                  random_tensor(cs, device, 6, 0.5, 2.0),
-                                  Tensor::empty(cs, DType::kFloat32, device),
-                                  Tensor::empty(cs, DType::kFloat32, device)};
-        auto sets = rotated_sets(std::move(first));
-        Context& ctx = Context::current(device);
-        for (auto& s : sets)  // the saved statistics the backward reads
-          kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1, 1e-5, s[2],
-                                      s[7], s[8]);
-        return [device, backward, sets = std::move(sets)](int64_t i) {
-          const auto& s = sets[static_cast<size_t>(i) % sets.size()];
-          Context& ctx = Context::current(device);
-          if (backward)
-            kernels::batch_norm_backward(ctx, s[0], s[1], s[3], s[7], s[8], true, s[2], Tensor(),
-                                         Tensor());
-          else
-            kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1, 1e-5, s[2],
-                                        s[7], s[8]);
-        };
-      });
+  const double accesses =
+      (backward ? 5.0 : 3.0) + (relu == Relu::kSeparate ? (backward ? 3.0 : 2.0) : 0.0);
+  cost.bytes = accesses * static_cast<double>(n) * static_cast<double>(dtype_size(dt));
+  const char* name = relu == Relu::kNone ? (backward ? "batchnorm_bwd" : "batchnorm_fwd")
+                     : relu == Relu::kFused
+                         ? (backward ? "batchnorm_relu_bwd" : "batchnorm_relu_fwd")
+                         : (backward ? "bn_then_relu_bwd" : "bn_then_relu_fwd");
+  register_case(case_name(name, device, precision, shape_str(shape)), device, cost,
+                [device, dt, backward, shape, c, relu] {
+                  // Each set: x, dy, y/dx, weight, bias, running mean and var, saved mean and
+                  // invstd, and the separate ReLU's tensor (its output forward, the masked gradient
+                  // backward).
+                  const Shape cs{c};
+                  std::vector<Tensor> first{random_tensor_as(shape, dt, device, 1),
+                                            random_tensor_as(shape, dt, device, 2),
+                                            Tensor::empty(shape, dt, device),
+                                            random_tensor(cs, device, 3, 0.5, 1.5),
+                                            random_tensor(cs, device, 4),
+                                            random_tensor(cs, device, 5),
+                                            random_tensor(cs, device, 6, 0.5, 2.0),
+                                            Tensor::empty(cs, DType::kFloat32, device),
+                                            Tensor::empty(cs, DType::kFloat32, device),
+                                            Tensor::empty(shape, dt, device)};
+                  auto sets = rotated_sets(std::move(first));
+                  Context& ctx = Context::current(device);
+                  for (auto& s : sets)  // the saved statistics the backward reads
+                    kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1, 1e-5,
+                                                s[2], s[7], s[8]);
+                  return [device, backward, relu, sets = std::move(sets)](int64_t i) {
+                    const auto& s = sets[static_cast<size_t>(i) % sets.size()];
+                    Context& ctx = Context::current(device);
+                    if (relu == Relu::kFused) {
+                      if (backward)
+                        kernels::batch_norm_relu_backward(ctx, s[0], s[1], s[3], s[4], s[7], s[8],
+                                                          true, s[2], Tensor(), Tensor());
+                      else
+                        kernels::batch_norm_relu_forward(ctx, s[0], s[3], s[4], s[5], s[6], true,
+                                                         0.1, 1e-5, s[2], s[7], s[8]);
+                      return;
+                    }
+                    const bool separate = relu == Relu::kSeparate;
+                    if (backward) {
+                      // The separate ReLU's backward masks dy by its input (here y's stand-in,
+                      // s[0]).
+                      if (separate)
+                        kernels::binary(ctx, kernels::BinaryOp::kReluBackward, s[1], s[0], s[9]);
+                      kernels::batch_norm_backward(ctx, s[0], separate ? s[9] : s[1], s[3], s[7],
+                                                   s[8], true, s[2], Tensor(), Tensor());
+                    } else {
+                      kernels::batch_norm_forward(ctx, s[0], s[3], s[4], s[5], s[6], true, 0.1,
+                                                  1e-5, s[2], s[7], s[8]);
+                      if (separate) kernels::unary(ctx, kernels::UnaryOp::kRelu, s[2], s[9]);
+                    }
+                  };
+                });
 }
 }  // namespace
 
@@ -62,6 +98,10 @@ void register_batchnorm() {
       for (const Shape& s : {Shape{128, 160, 32, 32}, Shape{128, 640, 8, 8}})
         add_batchnorm_case(Device::cuda(), precision, backward, s);
       add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14});
+      for (Relu relu : {Relu::kFused, Relu::kSeparate}) {
+        add_batchnorm_case(Device::cuda(), precision, backward, Shape{128, 160, 32, 32}, relu);
+        add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14}, relu);
+      }
     }
 }
 

@@ -73,7 +73,8 @@ class Results:
         """The fastest Cyclone engine's row for the cell (graph, eager or channels last: the
         configuration a user would pick); the first row if none has a time."""
         rows = [r for r in self.cyclone
-                if r.get("workload") == workload and r.get("precision") == precision]
+                if r.get("workload") == workload and r.get("precision") == precision
+                and r.get("engine") != "cyclone-unfused"]
         timed = [r for r in rows if isinstance(ms(r), float)]
         return min(timed, key=ms) if timed else (rows[0] if rows else None)
 
@@ -126,6 +127,22 @@ def markdown(res):
         cells.append(f"{peak(res.cy(w, 'fp32'))} / {peak(res.pt(w, 'pytorch-eager', 'fp32'))}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def fusion_lines(res):
+    """For each cell with both a cyclone and a cyclone-unfused row: what the BN-ReLU fusion gave."""
+    lines = []
+    for row in res.cyclone:
+        if row.get("engine") != "cyclone-unfused":
+            continue
+        w, p = row.get("workload"), row.get("precision")
+        fused = next((r for r in res.cyclone if r.get("engine") == "cyclone" and
+                      r.get("workload") == w and r.get("precision") == p), None)
+        a, b = ms(row), ms(fused)
+        if isinstance(a, float) and isinstance(b, float):
+            lines.append(f"{w} {p}: BN-ReLU unfused {a:.3f} ms/step, fused {b:.3f} "
+                         f"(fused {a / b:.2f}× the speed)")
+    return lines
 
 
 def gemm_peak(path):
@@ -214,6 +231,9 @@ def main():
             f.write("\n")
     if args.markdown or not (args.out or args.check_targets):
         print(markdown(res))
+        fusion = fusion_lines(res)
+        if fusion:
+            print("\n" + "\n".join(fusion))
     if args.check_targets:
         if args.markdown:
             print()

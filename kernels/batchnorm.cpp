@@ -41,11 +41,12 @@ BatchNormDims batch_norm_dims(const Shape& x) {
   return d;
 }
 
-void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                        const Tensor& running_mean, const Tensor& running_var, bool training,
-                        double momentum, double eps, const Tensor& y, const Tensor& save_mean,
-                        const Tensor& save_invstd) {
-  const char* op = "batch_norm";
+namespace {
+
+void forward(const char* op, bool relu, Context& ctx, const Tensor& x, const Tensor& weight,
+             const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
+             bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean,
+             const Tensor& save_invstd) {
   check_x(op, x);
   CYCLONE_CHECK(y.defined(), op, ": y is undefined");
   check_same_shape(op, x, y);
@@ -69,15 +70,15 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   if (d.c == 0) return;
   if (x.device().is_cuda())
     return cuda::batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training,
-                                    momentum, eps, y, save_mean, save_invstd);
+                                    momentum, eps, y, save_mean, save_invstd, relu);
   cpu::batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps,
-                          y, save_mean, save_invstd);
+                          y, save_mean, save_invstd, relu);
 }
 
-void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
-                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
-  const char* op = "batch_norm_backward";
+void backward(const char* op, bool relu, Context& ctx, const Tensor& x, const Tensor& dy,
+              const Tensor& weight, const Tensor& bias, const Tensor& save_mean,
+              const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dweight,
+              const Tensor& dbias) {
   check_x(op, x);
   CYCLONE_CHECK(dy.defined(), op, ": dy is undefined");
   check_same_shape(op, x, dy);
@@ -89,6 +90,7 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     check_same_device(op, x, dx);
   }
   check_channel(op, "weight", weight, x, true);
+  if (relu) check_channel(op, "bias", bias, x, true);
   check_channel(op, "save_mean", save_mean, x, false);
   check_channel(op, "save_invstd", save_invstd, x, false);
   check_channel(op, "dweight", dweight, x, true);
@@ -96,10 +98,43 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
   const BatchNormDims d = batch_norm_dims(x.shape());
   if (d.c == 0 || (!dx.defined() && !dweight.defined() && !dbias.defined())) return;
   if (x.device().is_cuda())
-    return cuda::batch_norm_backward(ctx, x, dy, weight, save_mean, save_invstd, training, dx,
-                                     dweight, dbias);
-  cpu::batch_norm_backward(ctx, x, dy, weight, save_mean, save_invstd, training, dx, dweight,
-                           dbias);
+    return cuda::batch_norm_backward(ctx, x, dy, weight, bias, save_mean, save_invstd, training, dx,
+                                     dweight, dbias, relu);
+  cpu::batch_norm_backward(ctx, x, dy, weight, bias, save_mean, save_invstd, training, dx, dweight,
+                           dbias, relu);
+}
+
+}  // namespace
+
+void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double momentum, double eps, const Tensor& y, const Tensor& save_mean,
+                        const Tensor& save_invstd) {
+  forward("batch_norm", false, ctx, x, weight, bias, running_mean, running_var, training, momentum,
+          eps, y, save_mean, save_invstd);
+}
+
+void batch_norm_relu_forward(Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, bool training, double momentum, double eps,
+                             const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) {
+  forward("batch_norm_relu", true, ctx, x, weight, bias, running_mean, running_var, training,
+          momentum, eps, y, save_mean, save_invstd);
+}
+
+void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+  backward("batch_norm_backward", false, ctx, x, dy, weight, Tensor(), save_mean, save_invstd,
+           training, dx, dweight, dbias);
+}
+
+void batch_norm_relu_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
+                              const Tensor& bias, const Tensor& save_mean,
+                              const Tensor& save_invstd, bool training, const Tensor& dx,
+                              const Tensor& dweight, const Tensor& dbias) {
+  backward("batch_norm_relu_backward", true, ctx, x, dy, weight, bias, save_mean, save_invstd,
+           training, dx, dweight, dbias);
 }
 
 }  // namespace cyclone::kernels

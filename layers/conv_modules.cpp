@@ -68,7 +68,15 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
       register_buffer("num_batches_tracked", Tensor::zeros(Shape(), DType::kInt32, device));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return run(x, false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  CYCLONE_CHECK(!synchronized(), "BatchNorm2d(", num_features_,
+                "): forward_relu is not available for a synchronized batch norm");
+  return run(x, true);
+}
+
+Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
   const bool nhwc = channels_last_active();
   CYCLONE_CHECK(x.defined() && x.rank() == 4, "BatchNorm2d(", num_features_, "): expects ",
                 nhwc ? "[N, H, W, C] (channels last)" : "[N, C, H, W]", ", got ",
@@ -79,10 +87,14 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   // Channels last: the [N H W, C] view has the same per-channel batches.
   const Tensor v = nhwc ? x.reshape({-1, num_features_}) : x;
   const bool training = is_training();
-  Tensor y = training && replica_sum_ ? sync_batch_norm(v, running_mean_, running_var_, weight_,
-                                                        bias_, momentum_, eps_, replica_sum_)
-                                      : batch_norm(v, running_mean_, running_var_, weight_, bias_,
-                                                   training, momentum_, eps_);
+  Tensor y;
+  if (training && replica_sum_)
+    y = sync_batch_norm(v, running_mean_, running_var_, weight_, bias_, momentum_, eps_,
+                        replica_sum_);
+  else if (relu)
+    y = batch_norm_relu(v, running_mean_, running_var_, weight_, bias_, training, momentum_, eps_);
+  else
+    y = batch_norm(v, running_mean_, running_var_, weight_, bias_, training, momentum_, eps_);
   if (nhwc) y = y.reshape(x.shape());
   if (training) {
     // The count lives on the device: cast to float, add one, cast back (int32 is exact to 2^31;
@@ -94,6 +106,33 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     kernels::unary(ctx, kernels::UnaryOp::kAddScalar, f, f, 1.0);
     kernels::cast(ctx, f, num_batches_tracked_);
   }
+  return y;
+}
+
+namespace {
+thread_local int t_bn_relu_fusion = -1;  // -1: the device's default; 0 off; 1 on
+}  // namespace
+
+bool bn_relu_fusion_enabled(Device device) {
+  return t_bn_relu_fusion < 0 ? device.is_cuda() : t_bn_relu_fusion == 1;
+}
+
+BnReluFusionScope::BnReluFusionScope(bool on) : previous_(t_bn_relu_fusion) {
+  t_bn_relu_fusion = on ? 1 : 0;
+}
+
+BnReluFusionScope::~BnReluFusionScope() { t_bn_relu_fusion = previous_; }
+
+Tensor batch_norm_act(BatchNorm2d& bn, Activation& act, const Tensor& x) {
+  // A module with its own compute dtype or layout opens its scopes in operator(): not fused.
+  const bool own_scopes = bn.compute_dtype() != DType::kFloat32 || bn.channels_last() ||
+                          act.compute_dtype() != DType::kFloat32 || act.channels_last();
+  if (act.name() != "relu" || bn.synchronized() || own_scopes || !x.defined() ||
+      !bn_relu_fusion_enabled(x.device()))
+    return act(bn(x));
+  Tensor y = bn.forward_relu(x);
+  bn.record_call(y);
+  act.record_call(y);
   return y;
 }
 

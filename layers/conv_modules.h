@@ -15,6 +15,7 @@
 #include "cyclone/layers/conv_ops.h"
 #include "cyclone/layers/init.h"
 #include "cyclone/layers/module.h"
+#include "cyclone/layers/modules.h"
 #include "cyclone/layers/norm_ops.h"
 
 namespace cyclone {
@@ -58,6 +59,9 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
                        bool affine = true, Device device = Device::cpu());
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) in one fused kernel each way (layers/norm_ops.h batch_norm_relu); not for a
+  // synchronized batch norm.
+  Tensor forward_relu(const Tensor& x);
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
   const Tensor& weight() const { return weight_; }
@@ -72,10 +76,36 @@ class BatchNorm2d : public Module {
   bool synchronized() const { return replica_sum_ != nullptr; }
 
  private:
+  Tensor run(const Tensor& x, bool relu);
+
   ReplicaSum replica_sum_;
   int64_t num_features_;
   double eps_, momentum_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
+};
+
+// act(bn(x)), the BN-ReLU pair of the residual networks: when act is ReLU, bn is not synchronized
+// and fusion is on for x's device, bn.forward_relu(x) (the same values and gradients, one
+// activation-sized tensor less kept for the backward and one pass over it less each way);
+// otherwise the two modules in turn. summary() lists both modules either way.
+Tensor batch_norm_act(BatchNorm2d& bn, Activation& act, const Tensor& x);
+
+// Whether batch_norm_act fuses on `device` on this thread. By default on CUDA only: there batch
+// norm is memory bound and the fusion moves 8 activation-sized streams instead of 13; the CPU
+// kernels are bound by their scalar double arithmetic, which the fusion adds to (measured slower
+// than the pair there: benchmarks/README.md, BM_batchnorm_relu_*). A BnReluFusionScope overrides.
+bool bn_relu_fusion_enabled(Device device);
+// Turns the fusion on or off on every device, on this thread, for the scope's lifetime: A/B
+// measurements and tests.
+class BnReluFusionScope {
+ public:
+  explicit BnReluFusionScope(bool on);
+  ~BnReluFusionScope();
+  BnReluFusionScope(const BnReluFusionScope&) = delete;
+  BnReluFusionScope& operator=(const BnReluFusionScope&) = delete;
+
+ private:
+  int previous_;
 };
 
 // torch.nn.MaxPool2d (ceil_mode false): a square window; stride 0 means the kernel size.

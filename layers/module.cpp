@@ -46,6 +46,11 @@ Tensor Module::operator()(const Tensor& x) {
   if (layout && y.defined() && y.rank() == 4) y = to_channels_first(y);
   // The model computed in bfloat16: its caller (the loss, metrics) gets float32.
   if (autocast && is_half(y.dtype())) y = cast(y, DType::kFloat32);
+  record_call(y);
+  return y;
+}
+
+void Module::record_call(const Tensor& y) {
   if (t_recorder && children_.empty()) {
     auto it = t_recorder->names.find(this);
     int64_t own = 0;
@@ -57,7 +62,6 @@ Tensor Module::operator()(const Tensor& x) {
     t_recorder->rows.push_back(
         {it == t_recorder->names.end() ? "?" : it->second, type_name(), shown, own});
   }
-  return y;
 }
 
 void Module::set_compute_dtype(DType dtype) {

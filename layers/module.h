@@ -40,6 +40,9 @@ class Module {
   virtual Tensor forward(const Tensor& x) = 0;
   // forward(), plus the bookkeeping of summary() when one is being taken.
   Tensor operator()(const Tensor& x);
+  // For a module whose work another module's fused kernel did (layers/conv_modules.h
+  // batch_norm_act): summary() lists it as called, with output y. A no-op outside summary().
+  void record_call(const Tensor& y);
 
   // "Conv2d", and the arguments that describe this instance ("3, 16, kernel_size=3").
   virtual std::string type_name() const = 0;

@@ -65,6 +65,7 @@ class Activation : public Module {
   Tensor forward(const Tensor& x) override { return fn_(x); }
   std::string type_name() const override { return "Activation"; }
   std::string extra_repr() const override { return name_; }
+  const std::string& name() const { return name_; }
 
  private:
   std::string name_;

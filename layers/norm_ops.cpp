@@ -10,34 +10,60 @@
 
 namespace cyclone {
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                  double eps) {
-  CYCLONE_CHECK(x.defined(), "batch_norm: x is undefined");
-  CYCLONE_CHECK(x.rank() >= 2, "batch_norm: needs x of shape [N, C, ...], got ", x.shape());
+namespace {
+
+// batch_norm, or batch_norm_relu with relu.
+Tensor batch_norm_op(const char* op, bool relu, const Tensor& x, const Tensor& running_mean,
+                     const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                     bool training, double momentum, double eps) {
+  CYCLONE_CHECK(x.defined(), op, ": x is undefined");
+  CYCLONE_CHECK(x.rank() >= 2, op, ": needs x of shape [N, C, ...], got ", x.shape());
   const int64_t channels = x.dim(1);
   Context& ctx = Context::of(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   // The statistics in x's math dtype: float32 beside bfloat16 activations, like the parameters.
   Tensor save_mean = Tensor::empty({channels}, math_dtype(x.dtype()), x.device());
   Tensor save_invstd = Tensor::empty({channels}, math_dtype(x.dtype()), x.device());
-  kernels::batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
-                              eps, y, save_mean, save_invstd);
-  return autograd::record(y, "batch_norm", {x, weight, bias},
-                          [x, weight, bias, save_mean, save_invstd, training](
-                              const Tensor& g, const Tensor&) -> std::vector<Tensor> {
-                            Tensor dx, dweight, dbias;
-                            if (x.requires_grad())
-                              dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-                            if (weight.defined() && weight.requires_grad())
-                              dweight =
-                                  Tensor::empty(weight.shape(), weight.dtype(), weight.device());
-                            if (bias.defined() && bias.requires_grad())
-                              dbias = Tensor::empty(bias.shape(), bias.dtype(), bias.device());
-                            kernels::batch_norm_backward(Context::of(x), x, g, weight, save_mean,
-                                                         save_invstd, training, dx, dweight, dbias);
-                            return {dx, dweight, dbias};
-                          });
+  if (relu)
+    kernels::batch_norm_relu_forward(ctx, x, weight, bias, running_mean, running_var, training,
+                                     momentum, eps, y, save_mean, save_invstd);
+  else
+    kernels::batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
+                                eps, y, save_mean, save_invstd);
+  return autograd::record(
+      y, op, {x, weight, bias},
+      [x, weight, bias, save_mean, save_invstd, training, relu](
+          const Tensor& g, const Tensor&) -> std::vector<Tensor> {
+        Tensor dx, dweight, dbias;
+        if (x.requires_grad()) dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+        if (weight.defined() && weight.requires_grad())
+          dweight = Tensor::empty(weight.shape(), weight.dtype(), weight.device());
+        if (bias.defined() && bias.requires_grad())
+          dbias = Tensor::empty(bias.shape(), bias.dtype(), bias.device());
+        if (relu)
+          kernels::batch_norm_relu_backward(Context::of(x), x, g, weight, bias, save_mean,
+                                            save_invstd, training, dx, dweight, dbias);
+        else
+          kernels::batch_norm_backward(Context::of(x), x, g, weight, save_mean, save_invstd,
+                                       training, dx, dweight, dbias);
+        return {dx, dweight, dbias};
+      });
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  return batch_norm_op("batch_norm", false, x, running_mean, running_var, weight, bias, training,
+                       momentum, eps);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                       double eps) {
+  return batch_norm_op("batch_norm_relu", true, x, running_mean, running_var, weight, bias,
+                       training, momentum, eps);
 }
 
 namespace {

@@ -26,6 +26,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
                   double eps = 1e-5);
 
+// relu(batch_norm(...)) in one kernel each way (kernels/batchnorm.h, "fused ReLU"): the same values
+// and gradients as the pair, without the intermediate tensor (one activation-sized tensor less
+// kept for the backward) and with one pass less over the activations each way.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, bool training,
+                       double momentum = 0.1, double eps = 1e-5);
+
 // Sums a few host numbers over the replicas of a data-parallel job, in place (the training code
 // passes one over dist/'s world; layers/ itself knows nothing of ranks).
 using ReplicaSum = std::function<void(std::vector<double>&)>;

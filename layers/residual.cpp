@@ -49,8 +49,8 @@ WideBasicBlock::WideBasicBlock(int64_t in_channels, int64_t out_channels, int st
 }
 
 Tensor WideBasicBlock::forward(const Tensor& x) {
-  Tensor o = (*act1_)((*bn1_)(x));
-  Tensor y = (*act2_)((*bn2_)((*conv1_)(o)));
+  Tensor o = batch_norm_act(*bn1_, *act1_, x);
+  Tensor y = batch_norm_act(*bn2_, *act2_, (*conv1_)(o));
   if (dropout_) y = (*dropout_)(y);
   y = (*conv2_)(y);
   return add(y, shortcut_ ? (*shortcut_)(o) : x);
@@ -89,7 +89,7 @@ CifarBasicBlock::CifarBasicBlock(int64_t in_channels, int64_t out_channels, int 
 }
 
 Tensor CifarBasicBlock::forward(const Tensor& x) {
-  Tensor y = (*act1_)((*bn1_)((*conv1_)(x)));
+  Tensor y = batch_norm_act(*bn1_, *act1_, (*conv1_)(x));
   y = (*bn2_)((*conv2_)(y));
   Tensor shortcut = x;
   if (pad_weight_.defined()) {

@@ -9,7 +9,8 @@
 //                     bn1, conv2, bn2 (the option-A shortcut has no parameters).
 // Activations and dropout are registered as modules too (act1, act2, dropout) so that summary()
 // lists them and train()/eval() reaches the dropout; they hold no tensors, so they do not appear
-// in state dicts.
+// in state dicts. Each act(bn(...)) pair runs through batch_norm_act (layers/conv_modules.h): one
+// fused kernel each way when the activation is ReLU (by default on CUDA).
 #pragma once
 
 #include <memory>

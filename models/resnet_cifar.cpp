@@ -57,7 +57,7 @@ Tensor CifarResNet::forward_stages(const Tensor& x, size_t begin, size_t end) {
   for (size_t i = begin; i < end; ++i) {
     switch (i) {
       case 0:
-        y = (*act_)((*bn1_)((*conv1_)(y)));
+        y = batch_norm_act(*bn1_, *act_, (*conv1_)(y));
         break;
       case 1:
         y = (*layer1_)(y);

@@ -83,7 +83,7 @@ Tensor WideResNet::forward_stages(const Tensor& x, size_t begin, size_t end) {
         y = (*block3_)(y);
         break;
       default:
-        y = (*fc_)((*pool_)((*act_)((*bn1_)(y))));
+        y = (*fc_)((*pool_)(batch_norm_act(*bn1_, *act_, y)));
     }
   }
   return y;

@@ -10,6 +10,7 @@
 #      and the PyTorch reference on the same GPU                                 -> torch.json
 #   4b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
 #      (TRAIN_BENCH=0 skips it)          -> train_cyclone.json, train_torch.json, train.json
+#      and the BN-ReLU fusion's A/B (engine cyclone-unfused; TRAIN_UNFUSED=0 skips it)
 #   5. the ratio tables, the failed steps and the run's identity                 -> summary.txt
 # Every step runs even when one before it failed; the script exits 1 if any failed.
 # Output goes to $OUT (set by the device tool), else to logs/gpu-<UTC date>/.
@@ -206,6 +207,18 @@ if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
     >"$out/train_cyclone.json" 2>"$out/train_bench.log"
   step train_pytorch "$python" benchmarks/pytorch/train.py --device cuda \
     >"$out/train_torch.json" 2>>"$out/train_bench.log"
+  # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
+  # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
+  if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
+    step train_unfused "$bundle/bin/cyclone_bench_train" --device=cuda --engines=cyclone-unfused \
+      --workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16 \
+      >"$out/train_unfused.json" 2>>"$out/train_bench.log"
+    "$python" -c 'import json, sys
+a = json.load(open(sys.argv[1]))
+a["runs"] += json.load(open(sys.argv[2]))["runs"]
+json.dump(a, open(sys.argv[1], "w"), indent=2)' "$out/train_cyclone.json" "$out/train_unfused.json" ||
+      echo "could not merge train_unfused.json"
+  fi
 fi
 
 # ---- 5. summary ----

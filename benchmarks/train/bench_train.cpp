@@ -8,10 +8,13 @@
 // step, through train/step_runner.h: engine "cyclone" replays the step from a CUDA graph and reads
 // the losses back every --sync_every steps; "cyclone-eager" launches every kernel (no graph) with
 // the same read-back; "cyclone-channels-last" is "cyclone" with NHWC activations
-// (layers/layout.h, --channels_last). The range test computes its smoothed loss on the device; like
-// the PyTorch script it never stops early (the divergence threshold is off so every step does the
-// same work). Inputs: 8 batches made on the device up front, step i uses batch i % 8 (a
-// device-to-device copy into the graph's input buffers is part of each step).
+// (layers/layout.h, --channels_last); "cyclone-unfused" (not run by default: an A/B check) is
+// "cyclone" with the BN-ReLU pairs as two kernels each way (layers/conv_modules.h
+// BnReluFusionScope), to measure what the fusion gives on the networks that have them. The range
+// test computes its smoothed loss on the device; like the PyTorch script it never stops early (the
+// divergence threshold is off so every step does the same work). Inputs: 8 batches made on the
+// device up front, step i uses batch i % 8 (a device-to-device copy into the graph's input buffers
+// is part of each step).
 //
 // Timing: --warmup steps (graph capture, cuDNN's search), then --reps reps of --steps steps each
 // timed whole: synchronise, host clock, the steps and their last read-back, synchronise.
@@ -165,6 +168,8 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   model->train();
   train::apply_precision(*model, dev, *train::parse_precision(precision));
   model->set_channels_last(engine == "cyclone-channels-last");
+  std::optional<BnReluFusionScope> unfused;  // for the capture and every step
+  if (engine == "cyclone-unfused") unfused.emplace(false);
   auto opt = optim::make_optimizer("sgd", model->named_parameters(),
                                    R"({"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4})");
   std::vector<data::Batch> pool;
@@ -275,9 +280,11 @@ int main(int argc, char** argv) {
           w.range_test && a.workloads.find("lenet5-range-test") != std::string::npos;
       if (!listed(a.workloads, w.name) && !any_range_test) continue;
       for (const std::string& engine : split(a.engines)) {
-        if (engine != "cyclone" && engine != "cyclone-eager" && engine != "cyclone-channels-last")
-          throw UsageError("cyclone_bench_train: unknown engine '" + engine +
-                           "' (known: cyclone, cyclone-eager, cyclone-channels-last)");
+        if (engine != "cyclone" && engine != "cyclone-eager" && engine != "cyclone-channels-last" &&
+            engine != "cyclone-unfused")
+          throw UsageError(
+              "cyclone_bench_train: unknown engine '" + engine +
+              "' (known: cyclone, cyclone-eager, cyclone-channels-last, cyclone-unfused)");
         for (const std::string& precision : split(a.precisions)) {
           if (!train::parse_precision(precision))
             throw UsageError("cyclone_bench_train: precision '" + precision + "' is not one of " +

@@ -1,4 +1,5 @@
-// CPU reference implementations of kernels/batchnorm.h (arguments already validated): double
+// CPU reference implementations of kernels/batchnorm.h (arguments already validated; relu: the
+// fused variants, bias read by the backward only then): double
 // accumulation, each channel summed in order by one thread, channels in parallel.
 #pragma once
 
@@ -8,8 +9,9 @@ namespace cyclone::kernels::cpu {
 void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Tensor& running_mean, const Tensor& running_var, bool training,
                         double momentum, double eps, const Tensor& y, const Tensor& save_mean,
-                        const Tensor& save_invstd);
+                        const Tensor& save_invstd, bool relu);
 void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
-                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
+                         const Tensor& bias, const Tensor& save_mean, const Tensor& save_invstd,
+                         bool training, const Tensor& dx, const Tensor& dweight,
+                         const Tensor& dbias, bool relu);
 }  // namespace cyclone::kernels::cpu

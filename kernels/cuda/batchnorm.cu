@@ -8,6 +8,9 @@
 // partial sums use a [8 rows x 32 channels] block instead, each warp reading 32 adjacent channels
 // of one row, the 8 rows combined in order (still a function of the shape only).
 //
+// The fused ReLU (batch_norm_relu_*): normalize_kernel applies it, and the backward kernels mask dy
+// with ReluMask, which recomputes the pre-activation with the forward's expression in P.
+//
 // Not yet done (owed on a GPU host): timings against cuDNN's cudnnBatchNormalizationForwardTraining
 // / BackwardEx and PyTorch.
 #include <algorithm>
@@ -65,6 +68,33 @@ struct ChannelWalk {
   }
   __device__ int64_t offset(int64_t c, int64_t channels, int64_t inner) const {
     return (n * channels + c) * inner + i;
+  }
+};
+
+// The normalised, affine value before the fused ReLU, in P: one expression for the forward and the
+// backward's recomputation, so both round it the same way.
+template <class P>
+__device__ __forceinline__ P pre_activation(P x, P mean, P scale, P shift) {
+  return (x - mean) * scale + shift;
+}
+
+// The fused ReLU's gradient mask for channel c; with relu off every value passes.
+template <class P>
+struct ReluMask {
+  bool on = false;
+  P mean = 0, scale = 0, shift = 0;
+  __device__ ReluMask(bool relu, const P* m, const P* invstd, const P* weight, const P* bias,
+                      int64_t c)
+      : on(relu) {
+    if (!on) return;
+    mean = m[c];
+    scale = weight ? invstd[c] * weight[c] : invstd[c];
+    shift = bias ? bias[c] : P(0);
+  }
+  // dy where the ReLU passed its input, else 0.
+  template <class T>
+  __device__ double grad(T x, T dy) const {
+    return !on || pre_activation(P(x), mean, scale, shift) > P(0) ? static_cast<double>(dy) : 0.0;
   }
 };
 
@@ -190,35 +220,40 @@ __global__ void eval_stats_kernel(const T* __restrict__ running_mean,
   save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// y = (x - mean) * invstd * weight + bias, computed in P (float for bfloat16 x and y).
+// y = (x - mean) * invstd * weight + bias, computed in P (float for bfloat16 x and y); relu: then
+// max(y, 0), NaN kept.
 template <class T, class P = math_t<T>>
 __global__ void normalize_kernel(const T* __restrict__ x, const P* __restrict__ mean,
                                  const P* __restrict__ invstd, const P* __restrict__ weight,
                                  const P* __restrict__ bias, T* __restrict__ y, int64_t n,
-                                 int64_t channels, int64_t inner) {
+                                 int64_t channels, int64_t inner, bool relu) {
   CYCLONE_GRID_STRIDE(i, n) {
     const int64_t c = (i / inner) % channels;
     const P scale = weight ? invstd[c] * weight[c] : invstd[c];
-    y[i] = T((P(x[i]) - mean[c]) * scale + (bias ? bias[c] : P(0)));
+    const P v = pre_activation(P(x[i]), mean[c], scale, bias ? bias[c] : P(0));
+    y[i] = T(relu && !(v > P(0)) && v == v ? P(0) : v);
   }
 }
 
-// Block (p, c): s1 = sum dy, s2 = sum dy * xhat over its share of channel c.
+// Block (p, c): s1 = sum g, s2 = sum g * xhat over its share of channel c (g: dy, masked by the
+// fused ReLU when there is one).
 template <class T, class P = math_t<T>>
 __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ dy,
                                         const P* __restrict__ mean, const P* __restrict__ invstd,
-                                        int64_t channels, int64_t inner, int64_t per_channel,
-                                        double* __restrict__ partial) {
+                                        const P* __restrict__ weight, const P* __restrict__ bias,
+                                        bool relu, int64_t channels, int64_t inner,
+                                        int64_t per_channel, double* __restrict__ partial) {
   const int64_t c = blockIdx.y;
   const int p = blockIdx.x, parts = gridDim.x;
   const int64_t chunk = (per_channel + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(per_channel, begin + chunk);
   const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
+  const ReluMask<P> mask(relu, mean, invstd, weight, bias, c);
   double s1 = 0, s2 = 0;
   const int64_t stride = blockDim.x, dn = stride / inner, di = stride % inner;
   for (ChannelWalk w(begin + threadIdx.x, inner); w.m < end; w.advance(stride, dn, di, inner)) {
     const int64_t o = w.offset(c, channels, inner);
-    const double g = static_cast<double>(dy[o]);
+    const double g = mask.grad(x[o], dy[o]);
     s1 += g;
     s2 += g * (static_cast<double>(x[o]) - mu) * is;
   }
@@ -231,10 +266,10 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
 
 // backward_partial_kernel for inner = 1 (see stats_partial_rows_kernel).
 template <class T, class P = math_t<T>>
-__global__ void backward_partial_rows_kernel(const T* __restrict__ x, const T* __restrict__ dy,
-                                             const P* __restrict__ mean,
-                                             const P* __restrict__ invstd, int64_t channels,
-                                             int64_t rows, double* __restrict__ partial) {
+__global__ void backward_partial_rows_kernel(
+    const T* __restrict__ x, const T* __restrict__ dy, const P* __restrict__ mean,
+    const P* __restrict__ invstd, const P* __restrict__ weight, const P* __restrict__ bias,
+    bool relu, int64_t channels, int64_t rows, double* __restrict__ partial) {
   const int64_t c = blockIdx.x * int64_t(kWarpSize) + threadIdx.x;
   const int p = blockIdx.y, parts = gridDim.y;
   const int64_t chunk = (rows + parts - 1) / parts;
@@ -242,9 +277,10 @@ __global__ void backward_partial_rows_kernel(const T* __restrict__ x, const T* _
   double s1 = 0, s2 = 0;
   if (c < channels) {
     const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
+    const ReluMask<P> mask(relu, mean, invstd, weight, bias, c);
     for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
       const int64_t o = m * channels + c;
-      const double g = static_cast<double>(dy[o]);
+      const double g = mask.grad(x[o], dy[o]);
       s1 += g;
       s2 += g * (static_cast<double>(x[o]) - mu) * is;
     }
@@ -274,25 +310,26 @@ __global__ void backward_finalize_kernel(const double* __restrict__ partial, int
   if (dweight) dweight[c] = static_cast<T>(s2);
 }
 
-// dx = weight * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M); sums == nullptr in eval
-// mode, where dx = dy * weight * invstd.
+// dx = weight * invstd * (g - sum_g / M - xhat * sum_g_xhat / M); sums == nullptr in eval
+// mode, where dx = g * weight * invstd (g: dy, masked by the fused ReLU when there is one).
 template <class T, class P = math_t<T>>
 __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ dy,
                                    const P* __restrict__ mean, const P* __restrict__ invstd,
-                                   const P* __restrict__ weight, const double* __restrict__ sums,
-                                   T* __restrict__ dx, int64_t n, int64_t channels, int64_t inner,
-                                   double per_channel) {
+                                   const P* __restrict__ weight, const P* __restrict__ bias,
+                                   bool relu, const double* __restrict__ sums, T* __restrict__ dx,
+                                   int64_t n, int64_t channels, int64_t inner, double per_channel) {
   CYCLONE_GRID_STRIDE(i, n) {
     const int64_t c = (i / inner) % channels;
     const P is = invstd[c];
     const P scale = weight ? is * weight[c] : is;
+    const P g = static_cast<P>(ReluMask<P>(relu, mean, invstd, weight, bias, c).grad(x[i], dy[i]));
     if (sums) {
       const P mean_dy = static_cast<P>(sums[c * 2] / per_channel);
       const P mean_dy_xhat = static_cast<P>(sums[c * 2 + 1] / per_channel);
       const P xhat = (P(x[i]) - mean[c]) * is;
-      dx[i] = T(scale * (P(dy[i]) - mean_dy - xhat * mean_dy_xhat));
+      dx[i] = T(scale * (g - mean_dy - xhat * mean_dy_xhat));
     } else {
-      dx[i] = T(scale * P(dy[i]));
+      dx[i] = T(scale * g);
     }
   }
 }
@@ -309,7 +346,7 @@ int channel_grid(int64_t channels) { return static_cast<int>((channels + kBlock 
 void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Tensor& running_mean, const Tensor& running_var, bool training,
                         double momentum, double eps, const Tensor& y, const Tensor& save_mean,
-                        const Tensor& save_invstd) {
+                        const Tensor& save_invstd, bool relu) {
   const BatchNormDims d = batch_norm_dims(x.shape());
   CYCLONE_CHECK(d.c <= 65535 || !training, "batch_norm: at most 65535 channels on CUDA, got ", d.c);
   const cudaStream_t stream = stream_of(ctx);
@@ -340,14 +377,15 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     if (n == 0) return;
     normalize_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
         x.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), ptr_or_null<P>(weight),
-        ptr_or_null<P>(bias), y.data<T>(), n, d.c, d.inner);
+        ptr_or_null<P>(bias), y.data<T>(), n, d.c, d.inner, relu);
     gpu::check_launch("batch_norm normalize", ctx.stream());
   });
 }
 
 void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const Tensor& weight,
-                         const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+                         const Tensor& bias, const Tensor& save_mean, const Tensor& save_invstd,
+                         bool training, const Tensor& dx, const Tensor& dweight,
+                         const Tensor& dbias, bool relu) {
   const BatchNormDims d = batch_norm_dims(x.shape());
   const bool need_sums = dweight.defined() || dbias.defined() || (dx.defined() && training);
   CYCLONE_CHECK(d.c <= 65535 || !need_sums,
@@ -355,6 +393,8 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;
+    const P* pw = ptr_or_null<P>(weight);
+    const P* pb = relu ? ptr_or_null<P>(bias) : nullptr;
     Tensor sums;
     if (need_sums) {
       sums = Tensor::empty({d.c, 2}, DType::kFloat64, x.device());
@@ -369,13 +409,13 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         if (rows_layout(d))
           backward_partial_rows_kernel<T>
               <<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
-                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c,
-                  d.per_channel(), partial.data<double>());
+                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
+                  relu, d.c, d.per_channel(), partial.data<double>());
         else
           backward_partial_kernel<T>
               <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), d.c,
-                  d.inner, d.per_channel(), partial.data<double>());
+                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
+                  relu, d.c, d.inner, d.per_channel(), partial.data<double>());
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
         backward_finalize_kernel<P><<<channel_grid(d.c), kBlock, 0, stream>>>(
             partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<P>(dweight),
@@ -386,9 +426,9 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     const int64_t n = x.numel();
     if (!dx.defined() || n == 0) return;
     backward_dx_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(),
-        ptr_or_null<P>(weight), training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c,
-        d.inner, static_cast<double>(d.per_channel()));
+        x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
+        training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c, d.inner,
+        static_cast<double>(d.per_channel()));
     gpu::check_launch("batch_norm_backward dx", ctx.stream());
   });
 }

@@ -1,4 +1,5 @@
-// CUDA implementations of kernels/batchnorm.h (arguments already validated).
+// CUDA implementations of kernels/batchnorm.h (arguments already validated; relu: the fused
+// variants, bias read by the backward only then).
 #pragma once
 
 #include "cyclone/core/cuda_decl.h"
@@ -9,9 +10,10 @@ CYCLONE_CUDA_FN(void batch_norm_forward(Context& ctx, const Tensor& x, const Ten
                                         const Tensor& bias, const Tensor& running_mean,
                                         const Tensor& running_var, bool training, double momentum,
                                         double eps, const Tensor& y, const Tensor& save_mean,
-                                        const Tensor& save_invstd))
+                                        const Tensor& save_invstd, bool relu))
 CYCLONE_CUDA_FN(void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy,
-                                         const Tensor& weight, const Tensor& save_mean,
-                                         const Tensor& save_invstd, bool training, const Tensor& dx,
-                                         const Tensor& dweight, const Tensor& dbias))
+                                         const Tensor& weight, const Tensor& bias,
+                                         const Tensor& save_mean, const Tensor& save_invstd,
+                                         bool training, const Tensor& dx, const Tensor& dweight,
+                                         const Tensor& dbias, bool relu))
 }  // namespace cyclone::kernels::cuda

@@ -1,8 +1,10 @@
 // Batch-norm kernels against naive double loops (train and eval, NC and NCHW, with and without
-// affine and running stats, NaN-prefilled outputs), the running-stat update, determinism, errors,
-// and CPU-vs-CUDA parity (kernels/cpu/batchnorm.cpp against kernels/cuda/batchnorm.cu).
+// affine and running stats, with and without the fused ReLU, NaN-prefilled outputs), the
+// running-stat update, determinism, errors, and CPU-vs-CUDA parity (kernels/cpu/batchnorm.cpp
+// against kernels/cuda/batchnorm.cu).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -21,7 +23,8 @@ struct RefBn {
 
 RefBn ref_batch_norm(const std::vector<double>& x, const Shape& s, const std::vector<double>& w,
                      const std::vector<double>& b, std::vector<double> rm, std::vector<double> rv,
-                     bool training, double momentum, double eps, const std::vector<double>& dy) {
+                     bool training, double momentum, double eps, const std::vector<double>& dy,
+                     bool relu = false) {
   const int64_t N = s[0], C = s[1], inner = s.prod(2, s.rank()), M = N * inner;
   auto at = [&](int64_t n, int64_t c, int64_t i) { return (n * C + c) * inner + i; };
   RefBn r;
@@ -53,20 +56,25 @@ RefBn ref_batch_norm(const std::vector<double>& x, const Shape& s, const std::ve
     const double wc = w.empty() ? 1.0 : w[c], bc = b.empty() ? 0.0 : b[c];
     r.mean[c] = mean;
     r.invstd[c] = invstd;
+    // The fused ReLU: y = max(pre, 0), and dy counts only where pre > 0.
+    auto grad = [&](int64_t o) {
+      return !relu || wc * (x[o] - mean) * invstd + bc > 0 ? dy[o] : 0.0;
+    };
     double sdy = 0, sdyx = 0;
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < inner; ++i) {
         const double xh = (x[at(n, c, i)] - mean) * invstd;
-        r.y[at(n, c, i)] = wc * xh + bc;
-        sdy += dy[at(n, c, i)];
-        sdyx += dy[at(n, c, i)] * xh;
+        const double pre = wc * xh + bc;
+        r.y[at(n, c, i)] = relu ? std::max(pre, 0.0) : pre;
+        sdy += grad(at(n, c, i));
+        sdyx += grad(at(n, c, i)) * xh;
       }
     r.dbias[c] = sdy;
     r.dweight[c] = sdyx;
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < inner; ++i) {
         const double xh = (x[at(n, c, i)] - mean) * invstd;
-        const double g = dy[at(n, c, i)];
+        const double g = grad(at(n, c, i));
         r.dx[at(n, c, i)] =
             training ? wc * invstd * (g - sdy / M - xh * sdyx / M) : wc * invstd * g;
       }
@@ -79,6 +87,7 @@ RefBn ref_batch_norm(const std::vector<double>& x, const Shape& s, const std::ve
 struct Case {
   Shape shape;
   bool training, affine, track;
+  bool relu = false;  // the fused batch_norm_relu_* kernels
 };
 
 std::vector<Case> cases() {
@@ -86,7 +95,8 @@ std::vector<Case> cases() {
   for (Shape s :
        {Shape{7, 3}, Shape{4, 5, 3, 3}, Shape{2, 3, 1, 31}, Shape{1, 2, 33, 33}, Shape{3, 1, 5}})
     for (bool training : {true, false})
-      for (bool affine : {true, false}) out.push_back({s, training, affine, true});
+      for (bool affine : {true, false})
+        for (bool relu : {false, true}) out.push_back({s, training, affine, true, relu});
   out.push_back({Shape{6, 4, 2, 2}, true, true, false});  // track_running_stats=False
   return out;
 }
@@ -112,10 +122,15 @@ std::vector<Tensor> run_bn(const Case& c, DType xt, Device dev) {
   Tensor y = testing::nan_tensor(c.shape, xt, dev);
   Tensor sm = testing::nan_tensor({C}, dt, dev), si = testing::nan_tensor({C}, dt, dev);
   Context& ctx = Context::current(dev);
-  kernels::batch_norm_forward(ctx, x, w, b, rm, rv, c.training, 0.1, 1e-5, y, sm, si);
   Tensor dx = testing::nan_tensor(c.shape, xt, dev);
   Tensor dw = testing::nan_tensor({C}, dt, dev), db = testing::nan_tensor({C}, dt, dev);
-  kernels::batch_norm_backward(ctx, x, dy, w, sm, si, c.training, dx, dw, db);
+  if (c.relu) {
+    kernels::batch_norm_relu_forward(ctx, x, w, b, rm, rv, c.training, 0.1, 1e-5, y, sm, si);
+    kernels::batch_norm_relu_backward(ctx, x, dy, w, b, sm, si, c.training, dx, dw, db);
+  } else {
+    kernels::batch_norm_forward(ctx, x, w, b, rm, rv, c.training, 0.1, 1e-5, y, sm, si);
+    kernels::batch_norm_backward(ctx, x, dy, w, sm, si, c.training, dx, dw, db);
+  }
   return {y.to(Device::cpu()),
           sm.to(Device::cpu()),
           si.to(Device::cpu()),
@@ -129,7 +144,7 @@ std::vector<Tensor> run_bn(const Case& c, DType xt, Device dev) {
 std::string describe(const Case& c, DType dt) {
   std::ostringstream os;
   os << c.shape << (c.training ? " train" : " eval") << (c.affine ? " affine" : "")
-     << (c.track ? "" : " untracked") << " " << dtype_name(dt);
+     << (c.track ? "" : " untracked") << (c.relu ? " relu" : "") << " " << dtype_name(dt);
   return os.str();
 }
 
@@ -149,7 +164,7 @@ TEST(BatchNormCpu, MatchesNaiveDoubleLoops) {
       const std::vector<double> b = c.affine ? vals({C}, 14, -1, 1) : std::vector<double>{};
       const std::vector<double> rm = c.track ? vals({C}, 15, 2, 4) : std::vector<double>{};
       const std::vector<double> rv = c.track ? vals({C}, 16, 0.5, 2) : std::vector<double>{};
-      const RefBn r = ref_batch_norm(x, c.shape, w, b, rm, rv, c.training, 0.1, 1e-5, dy);
+      const RefBn r = ref_batch_norm(x, c.shape, w, b, rm, rv, c.training, 0.1, 1e-5, dy, c.relu);
       const double tol = dt == DType::kFloat64 ? 1e-12 : 2e-5;
       // y and dx are rounded to bfloat16 once (half an ulp, 2^-9 relative); the rest is float32.
       // (float16: 2^-11, bounded by 2^-10).
@@ -251,6 +266,11 @@ TEST(BatchNormErrors, NameTheProblem) {
                Error);
   Tensor d = Tensor::zeros({3}, DType::kFloat64, Device::cpu());
   EXPECT_THROW(kernels::batch_norm_backward(ctx, x, y, d, c3, c3, true, y, c3, c3), Error);
+  // The fused backward reads the forward's bias: it must fit too, and the error says which.
+  testing::expect_error(
+      [&] { kernels::batch_norm_relu_backward(ctx, x, y, c3, c4, c3, c3, true, y, c3, c3); },
+      {"batch_norm_relu_backward", "bias", "[4]"});
+  kernels::batch_norm_relu_backward(ctx, x, y, c3, Tensor(), c3, c3, true, y, c3, c3);
 }
 
 // ---- CPU vs CUDA parity (runs wherever a GPU is usable) ----
@@ -266,6 +286,8 @@ TEST_P(BatchNormParity, MatchesTheCpu) {
     // parts and a channel count that is not a multiple of the 32-channel tile.
     all.push_back({Shape{8 * 16 * 16, 160}, true, true, true});
     all.push_back({Shape{4096, 100}, true, true, true});
+    all.push_back({Shape{128, 16, 32, 32}, true, true, true, true});  // fused ReLU, both layouts
+    all.push_back({Shape{8 * 16 * 16, 160}, true, true, true, true});
     for (const Case& c : all) {
       const auto cpu = run_bn(c, dt, Device::cpu());
       const auto dev = run_bn(c, dt, device());

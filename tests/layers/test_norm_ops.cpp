@@ -74,6 +74,26 @@ TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaGradients) {
   EXPECT_EQ(r.checked, s.numel() + 2 * C);
 }
 
+// The fused BN + ReLU: its own finite-difference check in both modes (the data keeps the
+// pre-activations away from 0, where the ReLU has no derivative).
+TEST_P(BatchNormGradCheck, FusedReluGradients) {
+  const Shape s = GetParam();
+  const int64_t C = s[1];
+  Tensor x = leaf(s, 14, -2, 3), w = leaf({C}, 15, 0.5, 1.5), b = leaf({C}, 16, -0.5, 0.5);
+  Tensor rm = testing::random_tensor({C}, 17, DType::kFloat64, Device::cpu(), -0.5, 0.5);
+  Tensor rv = testing::random_tensor({C}, 18, DType::kFloat64, Device::cpu(), 0.5, 2);
+  // The offset keeps the loss's slope nonzero where the ReLU outputs 0, so the mask is checked.
+  const Tensor offset = testing::random_tensor(s, 19, DType::kFloat64, Device::cpu(), 0.2, 1);
+  for (bool training : {true, false}) {
+    auto f = [&](const std::vector<Tensor>& in) {
+      return square(add(batch_norm_relu(in[0], rm, rv, in[1], in[2], training, 0.0, 1e-5), offset));
+    };
+    GradCheckResult r = gradcheck(f, {x, w, b});
+    EXPECT_TRUE(r.ok) << s << (training ? " train: " : " eval: ") << r.message;
+    EXPECT_EQ(r.checked, s.numel() + 2 * C);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormGradCheck,
                          ::testing::Values(Shape{5, 3}, Shape{3, 2, 2, 3}, Shape{2, 4, 1, 5}),
                          [](const ::testing::TestParamInfo<Shape>& i) {
@@ -266,6 +286,84 @@ TEST(SyncBatchNormCuda, MatchesCpuInFloat32) {
   for (size_t i = 0; i < cpu.size(); ++i)
     EXPECT_TRUE(testing::all_close(gpu[i], cpu[i], 1e-4, 1e-5)) << "#" << i;
 }
+
+// batch_norm_relu is relu(batch_norm): the same output, running statistics and gradients (the
+// masks agree: no pre-activation of this data lies within rounding of 0), in every mode.
+class BatchNormReluTest : public testing::DeviceTest {};
+
+TEST_P(BatchNormReluTest, EqualsReluOfBatchNorm) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16})
+    for (bool training : {true, false})
+      for (bool affine : {true, false})
+        for (Shape s : {Shape{6, 5, 3, 4}, Shape{33, 7}}) {
+          const int64_t C = s[1];
+          const DType pt = math_dtype(dt);
+          auto run = [&](bool fused) {
+            Tensor x = leaf(s, 51, -2, 2, dt, device());
+            Tensor w, b;
+            if (affine) {
+              w = leaf({C}, 52, 0.5, 1.5, pt, device());
+              b = leaf({C}, 53, -1, 1, pt, device());
+            }
+            Tensor rm = testing::random_tensor({C}, 54, pt, Device::cpu(), -0.5, 0.5).to(device());
+            Tensor rv = testing::random_tensor({C}, 55, pt, Device::cpu(), 0.5, 2).to(device());
+            Tensor y = fused ? batch_norm_relu(x, rm, rv, w, b, training)
+                             : relu(batch_norm(x, rm, rv, w, b, training));
+            y.backward(testing::random_tensor(s, 56, dt, Device::cpu(), -1, 1).to(device()));
+            std::vector<Tensor> out{y.detach(), x.grad(), rm, rv};
+            if (affine) out.insert(out.end(), {w.grad(), b.grad()});
+            return out;
+          };
+          const auto pair = run(false), fused = run(true);
+          // Half precision: the pair rounds y before the ReLU reads it, the fused kernel does not.
+          const double tol = dt == DType::kFloat64 ? 1e-13 : is_half(dt) ? 1e-2 : 1e-6;
+          for (size_t i = 0; i < pair.size(); ++i)
+            EXPECT_TRUE(testing::all_close(fused[i], pair[i], tol, tol))
+                << s << " " << dtype_name(dt) << (training ? " train" : " eval")
+                << (affine ? " affine" : "") << " #" << i;
+        }
+}
+
+// The residual networks' BN-ReLU pairs (layers/conv_modules.h batch_norm_act): fused under
+// BnReluFusionScope(true), the two modules in turn under BnReluFusionScope(false); the same
+// logits, gradients, running statistics and summary either way.
+TEST_P(BatchNormReluTest, ModelsComputeTheSameFusedOrNot) {
+  for (const char* name : {"resnet8", "wrn-10-2"}) {
+    ModelOptions mo;
+    mo.device = device();
+    mo.in_channels = 3;
+    mo.height = mo.width = 8;
+    mo.seed = 3;
+    auto model = make_model(name, mo);
+    const Tensor x = testing::random_tensor({4, 3, 8, 8}, 61, DType::kFloat32, device());
+    const Tensor labels = Tensor::from_vector<int32_t>({2, 9, 0, 4}, {4}, device());
+    NamedTensors start;
+    for (const auto& [n, t] : model->state_dict()) start.emplace_back(n, t.clone());
+    auto pass = [&](bool fused) {
+      BnReluFusionScope scope(fused);
+      EXPECT_EQ(bn_relu_fusion_enabled(device()), fused);
+      model->load_state_dict(start);
+      for (const Tensor& p : model->parameters()) p.zero_grad(true);
+      const Tensor logits = (*model)(x);
+      cross_entropy(logits, labels).backward();
+      std::vector<double> out = testing::values(logits);
+      for (const auto& [n, t] : model->state_dict()) {
+        if (!is_floating(t.dtype())) continue;
+        const auto v = testing::values(t.requires_grad() ? t.grad() : t);
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return std::make_pair(out, summary(*model, Shape({1, 3, 8, 8}), device()));
+    };
+    const auto pair = pass(false), fused = pass(true);
+    // The scopes restore the default: fused on CUDA, not on the CPU.
+    EXPECT_TRUE(bn_relu_fusion_enabled(Device::cuda()));
+    EXPECT_FALSE(bn_relu_fusion_enabled(Device::cpu()));
+    EXPECT_LT(testing::relative_error(fused.first, pair.first), 1e-6) << name;
+    EXPECT_EQ(fused.second, pair.second) << name;
+  }
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(BatchNormReluTest);
 
 TEST(BatchNormCuda, ForwardBackwardAndRunningStatsMatchCpuInFloat32) {
   if (!cuda_available()) GTEST_SKIP() << "no usable CUDA device on this machine";

@@ -83,6 +83,21 @@ def main():
                              capture_output=True, text=True, timeout=60)
         assert "not measured (no bf16 GEMM benchmark)" in rep.stdout, rep.stdout
 
+        # The fusion A/B row: reported as a ratio, never the table's Cyclone cell (even faster).
+        ab = dict(out, runs=[
+            {"workload": "wrn-28-10-train-bs128", "engine": "cyclone", "precision": "bf16",
+             "ms_per_step": 100.0},
+            {"workload": "wrn-28-10-train-bs128", "engine": "cyclone-unfused", "precision": "bf16",
+             "ms_per_step": 90.0}])
+        json.dump(ab, open(w, "w"))
+        rep = subprocess.run([sys.executable, report, w, b, "--markdown"],
+                             capture_output=True, text=True, timeout=60)
+        assert rep.returncode == 0, rep.stderr
+        assert "wrn-28-10-train-bs128 bf16: BN-ReLU unfused 90.000 ms/step, fused 100.000 " \
+            "(fused 0.90× the speed)" in rep.stdout, rep.stdout
+        table_row = next(l for l in rep.stdout.splitlines() if l.startswith("| wrn-28-10"))
+        assert "| 100.0 |" in table_row and "90.0" not in table_row, table_row
+
     bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2, bad.returncode
     assert "--steps=zero" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
