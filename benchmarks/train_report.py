@@ -44,8 +44,11 @@ PEAK_TARGET = ("wrn-28-10-train-bs128", "bf16", 0.40)
 
 
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"train_report.py: {path}: cannot read a JSON file ({e})")
     if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
         sys.exit(f"train_report.py: {path}: not a training benchmark JSON")
     return data

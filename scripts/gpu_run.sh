@@ -13,9 +13,18 @@
 #      and the BN-ReLU fusion's A/B (engine cyclone-unfused; TRAIN_UNFUSED=0 skips it)
 #   5. the ratio tables, the failed steps and the run's identity                 -> summary.txt
 # Every step runs even when one before it failed; the script exits 1 if any failed.
-# Output goes to $OUT (set by the device tool), else to logs/gpu-<UTC date>/.
+# Output goes to logs/gpu-<UTC date>/, or, under the device tool (OUT set), to a folder of its
+# own packed into $OUT/gpu_run.tar.gz after every step (the tool returns at most 8 files, and a
+# run stopped at its time limit still returns all it did), with summary.txt beside it at the end.
 #
-# env: CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
+# GPU_PLAN=quick sizes the run for one 10-minute command of a 15-minute lease, most important
+# first: the CUDA tests once (no CPU-only pass), a shorter best_lr, memcheck on the kernel and
+# layer tests only, the GEMM peak, batch-norm and bf16 convolution benchmarks (3 repetitions) with
+# PyTorch's batch norm, and LeNet-5 bs64 and WRN-28-10 bs128 training (fp32 and bf16, graph and
+# channels last, 30 steps x 3 reps) beside PyTorch eager and AMP, then the fusion A/B on WRN-28-10
+# bf16. GPU_PLAN=full (the default) is everything above.
+#
+# env: GPU_PLAN (full), CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
 #      MEMCHECK_FILTER (gtest filter, default the CUDA tests), MEMCHECK_TIMEOUT (s, default 300),
 #      BENCH_FILTER (cyclone_bench --benchmark_filter, default all), PYTHON (default python3)
 set -euo pipefail
@@ -23,26 +32,46 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 bundle=${CYCLONE_BUNDLE:-dist-bundle}
-out=${OUT:-$repo/logs/gpu-$(date -u +%Y%m%dT%H%M%SZ)}
+plan=${GPU_PLAN:-full}
+if [[ $plan != full && $plan != quick ]]; then
+  echo "gpu_run.sh: GPU_PLAN=$plan is not 'full' or 'quick'" >&2
+  exit 2
+fi
+pack_to=${OUT:-}
+if [[ -n $pack_to ]]; then
+  out=$(mktemp -d)/gpu_run
+else
+  out=$repo/logs/gpu-$(date -u +%Y%m%dT%H%M%SZ)
+fi
 python=${PYTHON:-python3}
 mkdir -p "$out"
 bundle=$(cd "$bundle" && pwd)
 
 failed=()
 notes=()
+
+# Under the device tool: everything so far, as one archive in $OUT (replaced whole, never torn).
+pack() {
+  [[ -n $pack_to ]] || return 0
+  tar -czf "$pack_to/gpu_run.tar.gz.part" -C "$(dirname "$out")" "$(basename "$out")" &&
+    mv "$pack_to/gpu_run.tar.gz.part" "$pack_to/gpu_run.tar.gz"
+}
+quick() { [[ $plan == quick ]]; }
 # step NAME CMD...: runs CMD, records NAME as failed on a non-zero exit, never stops the script.
+# Its own lines go to stderr: a step's stdout may be a JSON file.
 step() {
   local name=$1
   shift
-  echo "== $name"
+  echo "== $name" >&2
   local rc=0
   "$@" || rc=$?
   if ((rc == 0)); then
-    echo "== $name: ok"
+    echo "== $name: ok" >&2
   else
-    echo "== $name: FAILED (exit $rc)"
+    echo "== $name: FAILED (exit $rc)" >&2
     failed+=("$name")
   fi
+  pack || echo "== could not pack $out into $pack_to" >&2
 }
 
 # ---- libraries: the host's cuDNN / cuBLAS / NCCL / CUDA runtime, wherever they are ----
@@ -137,11 +166,14 @@ fi
 
 # ---- 2. tests ----
 : >"$out/tests.log"
+test_filter='*'
+quick && test_filter='*Cuda*:*/cuda*:*Gpu*'
 for t in "$bundle"/tests/cyclone_tests_*; do
   [[ -x $t ]] || continue
-  step "$(basename "$t")" "$t" --gtest_color=no >>"$out/tests.log" 2>&1
+  step "$(basename "$t")" "$t" --gtest_color=no --gtest_filter="$test_filter" \
+    >>"$out/tests.log" 2>&1
 done
-for t in "$bundle"/tests/cyclone_tests_*; do
+quick || for t in "$bundle"/tests/cyclone_tests_*; do
   [[ -x $t ]] || continue
   echo "== $(basename "$t") with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU host)" \
     >>"$out/tests.log"
@@ -152,8 +184,10 @@ skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
 notes+=("tests: $skipped SKIPPED lines in tests.log (the no-GPU pass skips the CUDA tests)")
 
 # ---- 2b. best_lr end to end on the GPU: range test + a short cyclic training (synthetic data) ----
+best_lr_size=(--num_learning_batches=200 --num_epochs=2 --limit_train_batches=100)
+quick && best_lr_size=(--num_learning_batches=100 --num_epochs=1 --limit_train_batches=50)
 step best_lr_gpu "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
-  --batch_size=128 --num_learning_batches=200 --num_epochs=2 --limit_train_batches=100 --cycle \
+  --batch_size=128 "${best_lr_size[@]}" --cycle \
   --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
 
 # ---- 3. memcheck on the CUDA tests ----
@@ -161,8 +195,9 @@ memcheck() {
   local t rc=0
   for t in "$bundle"/tests/cyclone_tests_*; do
     [[ -x $t ]] || continue
+    if quick && [[ $t != *_kernels && $t != *_layers ]]; then continue; fi
     echo "== memcheck $(basename "$t")"
-    timeout "${MEMCHECK_TIMEOUT:-300}" compute-sanitizer --tool memcheck --error-exitcode 1 \
+    timeout "${MEMCHECK_TIMEOUT:-$(quick && echo 150 || echo 300)}" compute-sanitizer --tool memcheck --error-exitcode 1 \
       "$t" --gtest_color=no --gtest_filter="${MEMCHECK_FILTER:-*Cuda*:*/cuda*}" || rc=1
   done
   return "$rc"
@@ -179,10 +214,12 @@ else
 fi
 
 # ---- 4. benchmarks, Cyclone and PyTorch side by side ----
+bench_filter=${BENCH_FILTER:-.}
+quick && bench_filter=${BENCH_FILTER:-'BM_(gemm/cuda/bf16/8192|(batchnorm|bn_then)[a-z_]*/cuda|conv_[a-z_]+/cuda/bf16)'}
 bench() {
-  "$bundle/bin/cyclone_bench" --benchmark_repetitions="${BENCH_REPS:-5}" \
+  "$bundle/bin/cyclone_bench" --benchmark_repetitions="${BENCH_REPS:-$(quick && echo 3 || echo 5)}" \
     --benchmark_report_aggregates_only=true --benchmark_min_time="${BENCH_MIN_TIME:-0.2}" \
-    --benchmark_filter="${BENCH_FILTER:-.}" \
+    --benchmark_filter="$bench_filter" \
     --benchmark_out="$out/bench.json" --benchmark_out_format=json
   # A case that failed (a kernel error, or "no CUDA device" on a GPU host) fails the step.
   if grep -q '"error_occurred": true' "$out/bench.json"; then
@@ -192,27 +229,44 @@ bench() {
   fi
 }
 step bench bench >"$out/bench.log" 2>&1
-step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
-  2>>"$out/bench.log"
-step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
-  >"$out/torch_models.json" 2>>"$out/bench.log"
+if quick; then
+  step pytorch "$python" benchmarks/pytorch/kernels.py --device cuda --filter batchnorm \
+    >"$out/torch.json" 2>>"$out/bench.log"
+else
+  step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
+    2>>"$out/bench.log"
+  step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
+    >"$out/torch_models.json" 2>>"$out/bench.log"
+fi
 
 # ---- 4b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
 if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
   gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
   gpu_driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 ||
     true)
+  train_size=() torch_size=() unfused_size=()
+  # shellcheck disable=SC2054  # the commas separate the values of one flag
+  if quick; then
+    train_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128 --precisions=fp32,bf16
+      --engines=cyclone,cyclone-channels-last --steps=30 --reps=3 --warmup=10)
+    torch_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128
+      --engines=pytorch-eager,pytorch-amp-channels-last --steps=30 --reps=3 --warmup=10)
+    unfused_size=(--workloads=wrn-28-10-train-bs128 --precisions=bf16 --steps=30 --reps=3
+      --warmup=10)
+  fi
   step train_cyclone "$bundle/bin/cyclone_bench_train" --device=cuda --device_name="$gpu_name" \
     --driver="$gpu_driver" --git_rev="$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
-    >"$out/train_cyclone.json" 2>"$out/train_bench.log"
-  step train_pytorch "$python" benchmarks/pytorch/train.py --device cuda \
+    "${train_size[@]}" >"$out/train_cyclone.json" 2>"$out/train_bench.log"
+  step train_pytorch "$python" benchmarks/pytorch/train.py --device cuda "${torch_size[@]}" \
     >"$out/train_torch.json" 2>>"$out/train_bench.log"
   # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
   # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
   if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
+    # shellcheck disable=SC2054
+    ((${#unfused_size[@]})) ||
+      unfused_size=(--workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16)
     step train_unfused "$bundle/bin/cyclone_bench_train" --device=cuda --engines=cyclone-unfused \
-      --workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16 \
-      >"$out/train_unfused.json" 2>>"$out/train_bench.log"
+      "${unfused_size[@]}" >"$out/train_unfused.json" 2>>"$out/train_bench.log"
     "$python" -c 'import json, sys
 a = json.load(open(sys.argv[1]))
 a["runs"] += json.load(open(sys.argv[2]))["runs"]
@@ -227,8 +281,9 @@ fi
   grep -A1 '^name, driver_version' "$out/info.txt" || true
   grep -E '^(libraries|cuda devices):' "$out/info.txt" || true
   echo
-  "$python" benchmarks/compare.py "$out/bench.json" "$out/torch.json" "$out/torch_models.json" \
-    || echo "compare.py failed"
+  compare_inputs=("$out/bench.json" "$out/torch.json")
+  [[ -s $out/torch_models.json ]] && compare_inputs+=("$out/torch_models.json")
+  "$python" benchmarks/compare.py "${compare_inputs[@]}" || echo "compare.py failed"
   echo
   if [[ -s $out/train_cyclone.json && -s $out/train_torch.json ]]; then
     "$python" benchmarks/train_report.py "$out/train_cyclone.json" "$out/train_torch.json" \
@@ -244,4 +299,6 @@ fi
   fi
 } >"$out/summary.txt" 2>&1
 cat "$out/summary.txt"
+pack || true
+[[ -n $pack_to ]] && cp "$out/summary.txt" "$pack_to/summary.txt"
 ((${#failed[@]} == 0))

@@ -98,6 +98,14 @@ def main():
         table_row = next(l for l in rep.stdout.splitlines() if l.startswith("| wrn-28-10"))
         assert "| 100.0 |" in table_row and "90.0" not in table_row, table_row
 
+        # A file that is not JSON (a failed run's empty output): one line naming it.
+        empty = d + "/empty.json"
+        open(empty, "w").close()
+        rep = subprocess.run([sys.executable, report, empty, b], capture_output=True, text=True,
+                             timeout=60)
+        assert rep.returncode != 0 and empty in rep.stderr, rep
+        assert rep.stderr.count("\n") == 1, rep.stderr
+
     bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2, bad.returncode
     assert "--steps=zero" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
