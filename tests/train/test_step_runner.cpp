@@ -316,8 +316,7 @@ void lenet_graph_matches_eager(DType compute, bool channels_last) {
     EXPECT_EQ(rb[i].applied, ra[i].applied) << i;
     EXPECT_EQ(rb[i].loss_scale, ra[i].loss_scale) << i;
     if (ra[i].applied)
-      EXPECT_NEAR(rb[i].grad_norm, ra[i].grad_norm, 10 * tol * std::max(1.0, ra[i].grad_norm))
-          << i;
+      EXPECT_NEAR(rb[i].grad_norm, ra[i].grad_norm, 10 * tol * std::max(1.0, ra[i].grad_norm)) << i;
   }
   if (compute == DType::kFloat16) EXPECT_EQ(ra.front().loss_scale, 65536.0);
   expect_same_weights(*ma, *mb, compute == DType::kFloat32 ? 1e-5 : 1e-3);
