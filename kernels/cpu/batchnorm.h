@@ -1,6 +1,6 @@
-// CPU reference implementations of kernels/batchnorm.h (arguments already validated; relu: the
-// fused variants, bias read by the backward only then): double
-// accumulation, each channel summed in order by one thread, channels in parallel.
+// CPU reference implementations of kernels/batchnorm.h (arguments already validated): double
+// accumulation, each channel summed in order by one thread, channels in parallel. relu selects the
+// fused variants; the backward reads bias only then.
 #pragma once
 
 #include "cyclone/kernels/batchnorm.h"
