@@ -13,9 +13,8 @@
 // BN followed by ReLU, the pairs of the residual networks, two ways on the same shapes:
 //   batchnorm_relu_{fwd,bwd}: the fused kernels (kernels/batchnorm.h batch_norm_relu_*): forward
 //     3n, backward 5n element accesses, as batch norm alone;
-//   bn_then_relu_{fwd,bwd}: batch norm, then kernels::unary relu (forward 3n + 2n); relu's
-//   backward,
-//     then batch norm's (3n + 5n).
+//   bn_then_relu_{fwd,bwd}: batch norm, then kernels::unary relu (forward 3n + 2n); backward,
+//     relu's then batch norm's (3n + 5n).
 // Expected: fused/pair time ~ 3/5 forward and ~ 5/8 backward where memory bound (the GPU); the
 // bytes/s column counts each case's own accesses, so equal bandwidth means the prediction held.
 #include "bench_util.h"
