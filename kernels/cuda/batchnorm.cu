@@ -348,7 +348,9 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
                         double momentum, double eps, const Tensor& y, const Tensor& save_mean,
                         const Tensor& save_invstd, bool relu) {
   const BatchNormDims d = batch_norm_dims(x.shape());
-  CYCLONE_CHECK(d.c <= 65535 || !training, "batch_norm: at most 65535 channels on CUDA, got ", d.c);
+  // Only the NCHW partial sums put channels on grid.y; the channel-innermost ones use grid.x.
+  CYCLONE_CHECK(rows_layout(d) || d.c <= 65535 || !training,
+                "batch_norm: at most 65535 channels on CUDA, got ", d.c);
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
@@ -388,7 +390,7 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
                          const Tensor& dbias, bool relu) {
   const BatchNormDims d = batch_norm_dims(x.shape());
   const bool need_sums = dweight.defined() || dbias.defined() || (dx.defined() && training);
-  CYCLONE_CHECK(d.c <= 65535 || !need_sums,
+  CYCLONE_CHECK(rows_layout(d) || d.c <= 65535 || !need_sums,
                 "batch_norm_backward: at most 65535 channels on CUDA, got ", d.c);
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {

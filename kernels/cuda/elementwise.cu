@@ -1,5 +1,7 @@
 // CUDA grids for the elementwise functors of kernels/functors.h: grid-stride loops, one
 // instantiation per (op, dtype). Full-size operands take a separate path without index math.
+#include <cstdint>
+
 #include "cyclone/kernels/cast.h"
 #include "cyclone/kernels/cuda/elementwise.h"
 #include "cyclone/kernels/cuda/launch.cuh"
@@ -93,9 +95,13 @@ void fill(Context& ctx, const Tensor& out, double value) {
 
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out) {
   const int64_t rows = src.dim(0), b = index.numel();
-  if (rows == 0 || b == 0) return;
-  const int64_t row_bytes = static_cast<int64_t>(src.nbytes()) / rows;
-  if (row_bytes % 4 == 0) {
+  if (b == 0) return;
+  // From out, so a source with no rows still gives zero rows (every entry is out of range).
+  const int64_t row_bytes = static_cast<int64_t>(out.nbytes()) / b;
+  if (row_bytes == 0) return;
+  // Words only where both starts are word-aligned: a slice of a 16-bit tensor may start at 2 mod 4.
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 == 0; };
+  if (row_bytes % 4 == 0 && aligned(src.raw_data()) && aligned(out.raw_data())) {
     const int64_t w = row_bytes / 4, n = b * w;
     gather_rows_kernel<uint32_t><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
         static_cast<const uint32_t*>(src.raw_data()), index.data<int32_t>(),

@@ -421,6 +421,15 @@ TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
     const Tensor back = out.to(Device::cpu());
     EXPECT_EQ(std::memcmp(back.raw_data(), ref.raw_data(), ref.nbytes()), 0) << dtype_name(dt);
   }
+  // Rows of whole words whose start is not word-aligned: a bfloat16 slice starting at 2 mod 4.
+  Tensor h = testing::random_tensor({9, 1}, 10, DType::kBFloat16, Device::cpu(), -1, 1);
+  Tensor hidx = Tensor::from_vector<int32_t>({3, 0, 2}, {3}, Device::cpu());
+  Tensor href = Tensor::zeros({3, 2}, DType::kBFloat16, Device::cpu());
+  kernels::gather_rows(Context::current(Device::cpu()), h.slice(1, 9).reshape({4, 2}), hidx, href);
+  Tensor hout = Tensor::zeros({3, 2}, DType::kBFloat16, dev);
+  kernels::gather_rows(Context::current(dev), h.to(dev).slice(1, 9).reshape({4, 2}), hidx.to(dev),
+                       hout);
+  EXPECT_EQ(hout.to_vector<bfloat16>(), href.to_vector<bfloat16>());
 }
 
 // bfloat16 on the device against the CPU: both compute in float and round once; the device's

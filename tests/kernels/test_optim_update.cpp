@@ -114,13 +114,24 @@ OptimScalars scalars_for(const OptimConfig& cfg, int step) {
   return s;
 }
 
+// make_tensors' tensors on `device` (CPU tensors as they are). On a GPU the odd ones (its
+// misaligned views) start one element into a fresh block again: Tensor::to alone would align
+// them, and the device's scalar path would go untested.
 std::vector<OptimTensorArgs> copy_to(const std::vector<OptimTensorArgs>& src, Device device) {
   std::vector<OptimTensorArgs> out = src;
-  for (OptimTensorArgs& t : out) {
-    t.param = t.param.detach().to(device);
-    t.grad = t.grad.detach().to(device);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const bool misaligned = i % 2 == 1;
+    auto moved = [&](const Tensor& t) {
+      if (!misaligned || device.is_cpu()) return t.detach().to(device);
+      Tensor view = Tensor::empty({t.numel() + 1}, t.dtype(), device).slice(1, t.numel() + 1);
+      view.copy_from(t.detach());
+      return view;
+    };
+    OptimTensorArgs& t = out[i];
+    t.param = moved(t.param);
+    t.grad = moved(t.grad);
     for (Tensor& s : t.state)
-      if (s.defined()) s = s.detach().to(device);
+      if (s.defined()) s = moved(s);
     if (t.mu_product.defined()) t.mu_product = t.mu_product.to(device);
   }
   return out;
