@@ -54,10 +54,17 @@ Tensor conv2d_in_dtype(const Tensor& x, const Tensor& weight, const Tensor& bias
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params) {
   CYCLONE_CHECK(x.defined() && weight.defined(), "conv2d: undefined x or weight");
-  if (!autocast_applies(x, weight)) return conv2d_in_dtype(x, weight, bias, params);
-  // Mixed precision (layers/autocast.h): operands, product and result in bfloat16.
-  const DType low = autocast_dtype();
-  const Tensor y = conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params);
+  const bool autocast = autocast_applies(x, weight);
+  // 16-bit data (under autocast, or a model cast to it) leaves the bias to an add afterwards: the
+  // kernels take no 16-bit bias (kernels/conv.h).
+  if (!autocast && !(bias.defined() && is_half(x.dtype())))
+    return conv2d_in_dtype(x, weight, bias, params);
+  // Mixed precision (layers/autocast.h): operands, product and result in the 16-bit dtype.
+  const DType low = autocast ? autocast_dtype() : x.dtype();
+  CYCLONE_CHECK(autocast || bias.dtype() == low, "conv2d: bias is ", dtype_name(bias.dtype()),
+                " beside ", dtype_name(low), " data (cast it, or run under autocast)");
+  const Tensor y = autocast ? conv2d_in_dtype(cast(x, low), cast(weight, low), Tensor(), params)
+                            : conv2d_in_dtype(x, weight, Tensor(), params);
   if (!bias.defined()) return y;
   // A [C] operand broadcasts along dim 1: channels last adds it to the [N Hout Wout, Cout] view.
   if (!params.channels_last) return add(y, cast(bias, low));

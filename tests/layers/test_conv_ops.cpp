@@ -3,11 +3,13 @@
 // the CPU's, and errors from the op entry points.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "common/test_util.h"
+#include "cyclone/layers/layout.h"
 
 namespace cyclone {
 namespace {
@@ -148,6 +150,47 @@ TEST(ConvOps, BiasGradientIsSumOverBatchAndSpace) {
     EXPECT_NEAR(vb[c], s, 1e-12);
   }
 }
+
+// bfloat16 / float16 data with a bias, outside any autocast scope (a model cast to 16 bits): the
+// result is float32's conv of the same values plus bias, rounded to the dtype, and the bias gets
+// its gradient. Both layouts.
+class ConvOpsHalfBias : public testing::DeviceTest {};
+
+TEST_P(ConvOpsHalfBias, SixteenBitDataTakesABias) {
+  const Device d = device();
+  for (DType dt : {DType::kBFloat16, DType::kFloat16}) {
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (cl ? " channels last" : ""));
+      Conv2dParams p = Conv2dParams::square(1, 1);
+      p.channels_last = cl;
+      auto in = [&](const Shape& s, uint64_t seed) {
+        const Tensor t = random_tensor(s, seed, dt, d, -1, 1);
+        return cl && s.rank() == 4 ? to_channels_last(t) : t;
+      };
+      const Tensor x = in({2, 3, 6, 5}, 1), w = in({4, 3, 3, 3}, 2);
+      Tensor b = random_tensor({4}, 3, dt, d, -1, 1);
+      b.set_requires_grad();
+      const Tensor y = conv2d(x, w, b, p);
+      EXPECT_EQ(y.dtype(), dt);
+      // Rounded twice (the product, then the sum with the bias): each within u of its value.
+      const double u = dt == DType::kBFloat16 ? 0x1p-8 : 0x1p-11;
+      const auto prod = values(conv2d(cast(x, DType::kFloat64), cast(w, DType::kFloat64), {}, p));
+      const auto bias = values(cast(b.detach(), DType::kFloat64)), got = values(y.detach());
+      const int64_t cout = 4, per_out = cl ? 1 : 30;  // where the channel index sits in y
+      for (size_t i = 0; i < got.size(); ++i) {
+        const double want = prod[i] + bias[(i / per_out) % cout];
+        ASSERT_LE(std::abs(got[i] - want), 2 * u * (std::abs(prod[i]) + std::abs(want)) + 1e-9)
+            << "element " << i;
+      }
+      y.backward(ones_like(y.detach()));
+      ASSERT_TRUE(b.grad().defined());
+      // d(sum y)/d bias_c = N * Hout * Wout = 60, exact in both dtypes.
+      for (double g : values(cast(b.grad(), DType::kFloat64))) EXPECT_EQ(g, 60.0);
+    }
+  }
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(ConvOpsHalfBias);
 
 using ::cyclone::testing::expect_error;
 
