@@ -63,6 +63,9 @@ Device setup_device(const RunSpec& spec) {
                      " must be in (0, 1]");
   // One GPU per rank in a data-parallel job: cuda:<local rank>.
   const Device device = dist::world().device_for(resolve_device(spec.device));
+  // The thread's current device: a kernel launched on cuda:N's stream while another device is
+  // current fails (each rank of a node, or --device=cuda:1).
+  if (device.is_cuda()) gpu::set_device(device.index);
   if (spec.gpu_mem_frac < 1) {
     if (!device.is_cuda())
       throw UsageError("--gpu_mem_frac caps GPU memory, but this run is on " + device.str() +

@@ -301,7 +301,7 @@ FitResult Trainer::Impl::fit() {
     loss_scaler.restore(st.loss_scale, st.loss_scale_good_steps);
     if (runner) runner->set_loss_scale_state(st.loss_scale, st.loss_scale_good_steps);
   }
-  bool graph_reported = false;
+  std::string graph_reported;  // the graph status last printed: a later change prints again
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
 
@@ -433,14 +433,15 @@ FitResult Trainer::Impl::fit() {
         break;
     }
     if (runner && !ended && runner->pending() > 0) drain();  // the loader ended early
-    if (runner && !graph_reported && !runner->graph_status().empty() && !silent) {
+    if (runner && runner->graph_status() != graph_reported && !runner->graph_status().empty() &&
+        !silent) {
       const std::string line = "steps: read back every " + std::to_string(runner->sync_every()) +
                                ", CUDA graph " + runner->graph_status();
       if (bar)
         log_to_file(line);
       else
         log_print("%s\n", line.c_str());
-      graph_reported = true;
+      graph_reported = runner->graph_status();
     }
     st.epoch_train_seconds += since(t_epoch);
     if (r.status == "diverged") {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cyclone/core/context.h"
+#include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/device.h"
 #include "cyclone/dist/grad_reducer.h"
 #include "cyclone/dist/world.h"
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   try {
     dist::World& w = dist::world();
     const Device device = w.device_for(resolve_device(device_name));
+    if (device.is_cuda()) gpu::set_device(device.index);  // launches need it current
     dist::Communicator& comm = w.communicator(device);
     const int n = w.size();
     const double bus = n > 1 ? 2.0 * (n - 1) / n : 0.0;

@@ -19,7 +19,13 @@ struct Graph::State {
   int64_t nodes = 0;
 
   ~State() {
-    // Destruction cannot report; a sticky fault surfaces at the next checked call.
+    // Destruction cannot report; a sticky fault surfaces at the next checked call. Replays still
+    // queued write the pool's blocks: let them finish before the blocks go back (cudaFree is not
+    // guaranteed to wait for them).
+    if (stream != nullptr) {
+      detail::DeviceGuard guard(device);
+      (void)cudaStreamSynchronize(stream);
+    }
     if (exec != nullptr) (void)cudaGraphExecDestroy(exec);
     if (graph != nullptr) (void)cudaGraphDestroy(graph);
     if (pool != 0) {
@@ -43,14 +49,19 @@ int64_t Graph::nodes() const { return s_ ? s_->nodes : 0; }
 std::string Graph::capture(Context& ctx, const std::function<void()>& work) {
   CYCLONE_CHECK(ctx.device().is_cuda(), "gpu::Graph: capture needs a CUDA context, not ",
                 ctx.device());
-  reset();
   auto st = std::make_unique<State>();
   st->device = ctx.device().index;
   st->stream = static_cast<cudaStream_t>(ctx.stream());
   detail::DeviceGuard guard(st->device);
   // Work enqueued before the capture must not become part of it, and cudaFind-style library
   // calls that synchronise must have happened in eager warm-up steps: start from an idle stream.
+  // Idle before reset() too: queued replays of the old graph still use its pool.
   CUDA_CHECK(cudaStreamSynchronize(st->stream));
+  reset();
+  // The warm-up steps left a step's worth of blocks cached outside the graph's pool, which
+  // cannot take them during the capture (nothing is freed then): give them back first, so a step
+  // that needs over half the free memory still captures.
+  empty_cache(st->device);
   st->pool = begin_graph_pool(st->device, st->stream);
   // Thread-local mode: another thread's unrelated CUDA calls (the loader's copies) stay legal,
   // while a synchronising call on this thread invalidates the capture instead of deadlocking.

@@ -186,6 +186,11 @@ void* cublas_create(int device, void* stream) {
   void* workspace = nullptr;
   try {
     CUBLAS_CHECK(cublasSetStream(h, as_stream(stream)));
+    // bfloat16 / float16 GEMMs sum split-K partials in float too, so C is rounded once
+    // (kernels/gemm.h); TF32 stays chosen per call by the compute type.
+    CUBLAS_CHECK(cublasSetMathMode(
+        h, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                     CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
     const size_t bytes = cublas_workspace_bytes(device);
     workspace = caching_malloc(bytes, device, stream);

@@ -4,9 +4,12 @@
 // Ordering without host waits: a collective runs on the communicator's own stream, which first
 // waits (cudaStreamWaitEvent) for the caller's current stream, so it sees the gradients the
 // caller just wrote; Work::wait makes the caller's stream wait for the collective's event.
-// Timeouts: Work::wait also polls that event on the host with the deadline, and
-// ncclCommGetAsyncError; past it (or on an asynchronous NCCL error) the communicator is aborted
-// (ncclCommAbort) and Timeout / Error is thrown, so a dead peer never hangs the job.
+// Timeouts: the communicator is non-blocking (ncclConfig_t::blocking = 0), so no NCCL call waits
+// for the peers on the host; initialisation, every call that answers ncclInProgress, and
+// Work::wait's poll of the collective's event all run under the deadline, with
+// ncclCommGetAsyncError. Past it (or on an asynchronous NCCL error) the communicator is aborted
+// (ncclCommAbort) and Timeout / Error is thrown, so a dead peer never hangs the job, not even
+// one that dies between the unique id's broadcast and the communicator's set-up.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -83,14 +86,23 @@ class NcclCommunicator final : public Communicator {
     if (rank_ == 0) std::memcpy(bytes.raw_data(), &id, sizeof id);
     bootstrap.broadcast(bytes, 0);
     std::memcpy(&id, bytes.raw_data(), sizeof id);
-    NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    const ncclResult_t r = ncclCommInitRankConfig(&comm_, size_, id, rank_, &config);
+    if (r != ncclInProgress) NCCL_CHECK(r);
+    settle(r, "initialisation of a world of " + std::to_string(size_));
     stream_ = Stream(device);
   }
   ~NcclCommunicator() override {
     if (!comm_) return;
     gpu::detail::DeviceGuard guard(device_);
-    // Teardown must not throw; an aborted communicator was already released.
-    (void)ncclCommDestroy(comm_);
+    // Teardown must not throw; an aborted communicator was already released. Finalize flushes
+    // the communicator's work (non-blocking: poll it, under the deadline), then destroy.
+    try {
+      settle(ncclCommFinalize(comm_), "finalization");
+    } catch (...) {  // settle aborted it
+    }
+    if (comm_) (void)ncclCommDestroy(comm_);
   }
 
   std::string backend() const override { return "nccl"; }
@@ -101,13 +113,14 @@ class NcclCommunicator final : public Communicator {
     check_tensor("all_reduce", t);
     gpu::detail::DeviceGuard guard(device_);
     after_caller();
-    NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                             nccl_type(t.dtype()), nccl_op(op), comm_, stream_.get()));
-    Event done;
+    std::string what = std::string("all-reduce (") + reduce_op_name(op) + ") of " +
+                       std::to_string(t.numel()) + " values";
+    settle(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
+                         nccl_type(t.dtype()), nccl_op(op), comm_, stream_.get()),
+           what);
+    Event done;  // recorded once the collective is on the stream
     done.record(stream_.get());
-    return std::make_unique<NcclWork>(*this, std::move(done),
-                                      std::string("all-reduce (") + reduce_op_name(op) + ") of " +
-                                          std::to_string(t.numel()) + " values");
+    return std::make_unique<NcclWork>(*this, std::move(done), std::move(what));
   }
 
   void broadcast(const Tensor& t, int root) override {
@@ -116,11 +129,13 @@ class NcclCommunicator final : public Communicator {
                   " is not a rank of a world of ", size_);
     gpu::detail::DeviceGuard guard(device_);
     after_caller();
-    NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                             nccl_type(t.dtype()), root, comm_, stream_.get()));
+    const std::string what = "broadcast from rank " + std::to_string(root);
+    settle(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
+                         nccl_type(t.dtype()), root, comm_, stream_.get()),
+           what);
     Event done;
     done.record(stream_.get());
-    NcclWork(*this, std::move(done), "broadcast from rank " + std::to_string(root)).wait();
+    NcclWork(*this, std::move(done), what).wait();
   }
 
   void barrier() override {
@@ -133,6 +148,28 @@ class NcclCommunicator final : public Communicator {
   // Polls `done` with the deadline and NCCL's asynchronous errors; aborts the communicator on
   // either, then throws.
   void watch(const Event& done, const std::string& what) {
+    guarded(what, [&](ncclResult_t) { return done.query(); });
+  }
+  // The end of a non-blocking call that returned `r`: an error throws; ncclInProgress is polled
+  // until the communicator is ready again (NCCL allows no other call, and no work on its stream,
+  // before that).
+  void settle(ncclResult_t r, const std::string& what) {
+    if (r == ncclSuccess) return;
+    if (r != ncclInProgress) {
+      (void)ncclCommAbort(comm_);
+      comm_ = nullptr;
+      throw Error("NCCL " + what + " on rank " + std::to_string(rank_) +
+                  " failed: " + ncclGetErrorString(r));
+    }
+    guarded(what, [](ncclResult_t async) { return async == ncclSuccess; });
+  }
+  int device() const { return device_; }
+
+ private:
+  // wait_with_deadline on `ready(async state)`, an asynchronous error thrown; aborts the
+  // communicator on any throw.
+  template <class Ready>
+  void guarded(const std::string& what, Ready ready) {
     try {
       wait_with_deadline(
           [&] {
@@ -141,7 +178,7 @@ class NcclCommunicator final : public Communicator {
             if (async != ncclSuccess && async != ncclInProgress)
               throw Error("NCCL " + what + " on rank " + std::to_string(rank_) + " failed: " +
                           ncclGetErrorString(async) + " (a peer died or the network failed)");
-            return done.query();
+            return ready(async);
           },
           timeout_seconds_, "NCCL", what, rank_);
     } catch (...) {
@@ -150,9 +187,6 @@ class NcclCommunicator final : public Communicator {
       throw;
     }
   }
-  int device() const { return device_; }
-
- private:
   void check_tensor(const char* op, const Tensor& t) const {
     CYCLONE_CHECK(comm_ != nullptr, "NCCL communicator: used after an aborted collective");
     CYCLONE_CHECK(t.defined() && t.device() == Device::cuda(device_), "NCCL communicator: ", op,

@@ -15,9 +15,13 @@
 // candidate's (capped at kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of
 // any kind when none is deterministic), so training runs repeat bit for bit; the choice is cached
 // for the life of the process (kernels/algo_cache.h; across runs too in the file named by
-// $CYCLONE_CUDNN_CACHE). Find cannot run inside CUDA-graph capture (it
-// synchronises), so a problem first met while capturing takes the heuristics' choice, uncached.
-// Workspace comes from the caching allocator (a uint8 tensor on the context's stream).
+// $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math type out
+// of range, or one whose workspace query fails) is searched again and replaced, and its workspace
+// is always asked of cuDNN, never read from the file. Find cannot run inside CUDA-graph capture
+// (it synchronises), so a problem first met while capturing takes the heuristics' choice,
+// uncached; so does one whose search workspace cannot be allocated (the pick then needs none).
+// Workspace comes from the caching allocator (a uint8 tensor on the context's stream). A failed
+// convolution names the pass, the shapes, the dtype and the algorithm.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -166,16 +170,33 @@ AlgoCache& cache() {
   return c;
 }
 
-// The fastest usable entry of cuDNN's list (sorted fastest first), deterministic ones preferred.
-// Usable: it ran (or would run), fits the workspace, and keeps fp32 accuracy when that is asked.
+// "x [n, c, h, w], weight [cout, cin, kh, kw], <params>": the problem, for error messages.
+std::string problem_str(const Conv2dGeometry& g) {
+  return detail::str_cat("x [", g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [", g.c_out,
+                         ", ", g.c_in, ", ", g.kh, ", ", g.kw, "], ", conv2d_params_str(g.p));
+}
+
+bool tensor_op(int math) {
+  return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// A result cuDNN says ran (or would run), which keeps fp32 accuracy when that is asked. Only a
+// tensor-op label is refused then: cuDNN may label an FMA kernel CUDNN_DEFAULT_MATH, and the
+// descriptor (set to FMA) already rules TF32 out.
+template <class Perf>
+bool usable(const Perf& r, bool strict_fp32) {
+  return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType));
+}
+
+// The fastest usable entry of cuDNN's list (sorted fastest first) that fits the workspace,
+// deterministic ones preferred.
 template <class Perf>
 std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32,
                          size_t workspace) {
   std::optional<Perf> any, deterministic;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > workspace) continue;
-    if (strict_fp32 && r.mathType != CUDNN_FMA_MATH) continue;
+    if (!usable(r, strict_fp32) || r.memory > workspace) continue;
     if (!any) any = r;
     if (!deterministic && r.determinism == CUDNN_DETERMINISTIC) deterministic = r;
   }
@@ -188,9 +209,7 @@ size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp
   size_t ws = 0;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kMaxWorkspace) continue;
-    if (strict_fp32 && r.mathType != CUDNN_FMA_MATH) continue;
-    ws = std::max(ws, r.memory);
+    if (usable(r, strict_fp32) && r.memory <= kMaxWorkspace) ws = std::max(ws, r.memory);
   }
   return ws;
 }
@@ -217,19 +236,25 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, int
   int returned = 0;
   CUDNN_CHECK(heuristic(max_count, &returned, perf.data()));
   size_t limit = kMaxWorkspace;
+  bool memory_full = false;
   if (!capturing(ctx)) {
     limit = search_workspace(perf, returned, pr.strict_fp32);
-    const Tensor ws = workspace_tensor(ctx, limit);
-    CUDNN_CHECK(find(max_count, &returned, perf.data(), ptr(ws), limit));
+    Tensor ws;
+    try {
+      ws = workspace_tensor(ctx, limit);
+    } catch (const OutOfMemory&) {
+      memory_full = true;  // no room to time them: the heuristics' pick among those needing none
+      limit = 0;
+    }
+    if (!memory_full) CUDNN_CHECK(find(max_count, &returned, perf.data(), ptr(ws), limit));
   }
   const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, limit);
-  CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for x [",
-                g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [", g.c_out, ", ", g.c_in, ", ",
-                g.kh, ", ", g.kw, "], ", conv2d_params_str(g.p),
-                pr.strict_fp32 ? " in fp32 (FMA) math" : "");
+  CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for ",
+                problem_str(g), pr.strict_fp32 ? " in fp32 (FMA) math" : "",
+                memory_full ? " without workspace (device memory is full)" : "");
   Choice c;
   c.algo = static_cast<int>(best->algo);
-  c.math = best->mathType;
+  c.math = pr.strict_fp32 ? CUDNN_FMA_MATH : best->mathType;
   CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, c.math));
   CUDNN_CHECK(ws_size(best->algo, &c.workspace));
   return c;
@@ -241,19 +266,41 @@ template <class Perf, class Heuristic, class Find, class WsSize>
 Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Problem& pr,
               int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
   const Key key = key_of(pass, ctx, g, dt, pr.math);
-  if (const std::optional<AlgoChoice> hit = cache().find(key)) {
+  // A stored choice (perhaps from a file written elsewhere) is used when it is still one cuDNN
+  // accepts here, with the workspace asked of cuDNN now; otherwise searched again and replaced.
+  if (const std::optional<AlgoChoice> hit = cache().find(key);
+      hit && hit->algo < max_count && hit->math >= CUDNN_DEFAULT_MATH &&
+      hit->math <= CUDNN_FMA_MATH && !(pr.strict_fp32 && tensor_op(hit->math))) {
     Choice c;
     c.algo = hit->algo;
     c.math = static_cast<cudnnMathType_t>(hit->math);
-    c.workspace = static_cast<size_t>(hit->workspace);
     CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, c.math));
-    return c;
+    using Algo = decltype(Perf{}.algo);
+    if (ws_size(static_cast<Algo>(c.algo), &c.workspace) == CUDNN_STATUS_SUCCESS &&
+        c.workspace <= kMaxWorkspace)
+      return c;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, pr.math));  // as the search expects
   }
   // Two threads meeting a new problem at once both time it, harmlessly.
   const bool cacheable = !capturing(ctx);
   const Choice c = search<Perf>(ctx, pass, g, pr, max_count, heuristic, find, ws_size);
   if (cacheable) cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
   return c;
+}
+
+// A failed convolution call names the pass, the problem and the algorithm it ran.
+void check_run(cudnnStatus_t status, Pass pass, const Conv2dGeometry& g, DType dt,
+               const Choice& c) {
+  if (status == CUDNN_STATUS_SUCCESS) [[likely]]
+    return;
+  const std::string& file = cache().path();
+  CYCLONE_THROW(pass_name(pass), ": cuDNN says ", cudnnGetErrorString(status), " for ",
+                problem_str(g), " in ", dtype_name(dt), " with algorithm ", c.algo, ", math type ",
+                static_cast<int>(c.math), " and ", c.workspace, " bytes of workspace",
+                file.empty() ? std::string()
+                             : "; if " + file +
+                                   " ($CYCLONE_CUDNN_CACHE) was written on another "
+                                   "machine, delete it");
 }
 
 }  // namespace
@@ -280,10 +327,10 @@ void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, cons
       });
   const Tensor ws = workspace_tensor(ctx, c.workspace);
   const Scale s(x.dtype());
-  CUDNN_CHECK(cudnnConvolutionForward(pr.handle, s.one(), pr.x, x.raw_data(), pr.w,
-                                      weight.raw_data(), pr.conv,
-                                      static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ptr(ws),
-                                      c.workspace, s.zero(), pr.y, y.raw_data()));
+  check_run(cudnnConvolutionForward(pr.handle, s.one(), pr.x, x.raw_data(), pr.w, weight.raw_data(),
+                                    pr.conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                    ptr(ws), c.workspace, s.zero(), pr.y, y.raw_data()),
+            Pass::kForward, g, x.dtype(), c);
   if (bias.defined()) {
     // y += bias broadcast over N, H, W: a [1, Cout, 1, 1] tensor added in place.
     CudnnTensorDescriptor b;
@@ -316,10 +363,11 @@ void conv2d_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& d
       });
   const Tensor ws = workspace_tensor(ctx, c.workspace);
   const Scale s(dy.dtype());
-  CUDNN_CHECK(cudnnConvolutionBackwardData(pr.handle, s.one(), pr.w, weight.raw_data(), pr.y,
-                                           dy.raw_data(), pr.conv,
-                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
-                                           ptr(ws), c.workspace, s.zero(), pr.x, dx.raw_data()));
+  check_run(
+      cudnnConvolutionBackwardData(pr.handle, s.one(), pr.w, weight.raw_data(), pr.y, dy.raw_data(),
+                                   pr.conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                   ptr(ws), c.workspace, s.zero(), pr.x, dx.raw_data()),
+      Pass::kBackwardData, g, dy.dtype(), c);
 }
 
 void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor& x,
@@ -344,10 +392,11 @@ void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor&
       });
   const Tensor ws = workspace_tensor(ctx, c.workspace);
   const Scale s(x.dtype());
-  CUDNN_CHECK(cudnnConvolutionBackwardFilter(pr.handle, s.one(), pr.x, x.raw_data(), pr.y,
-                                             dy.raw_data(), pr.conv,
-                                             static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-                                             ptr(ws), c.workspace, s.zero(), pr.w, dw.raw_data()));
+  check_run(
+      cudnnConvolutionBackwardFilter(pr.handle, s.one(), pr.x, x.raw_data(), pr.y, dy.raw_data(),
+                                     pr.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                     ptr(ws), c.workspace, s.zero(), pr.w, dw.raw_data()),
+      Pass::kBackwardFilter, g, x.dtype(), c);
 }
 
 }  // namespace cyclone::kernels::cuda
