@@ -6,6 +6,17 @@
 
 namespace cyclone::testing {
 
+namespace {
+// A factory called without a device (Tensor::zeros(shape)) makes a CPU tensor in every test, as
+// beside a module built without one (modules default to the CPU): otherwise default_device()
+// would be "auto", cuda:0 on a GPU host, and such tests would mix devices there only.
+struct CpuDefaultDevice : ::testing::Environment {
+  void SetUp() override { set_default_device(Device::cpu()); }
+};
+[[maybe_unused]] ::testing::Environment* const kCpuDefault =
+    ::testing::AddGlobalTestEnvironment(new CpuDefaultDevice);
+}  // namespace
+
 std::vector<Device> all_devices() { return {Device::cpu(), Device::cuda(0)}; }
 
 std::string device_name(const ::testing::TestParamInfo<Device>& info) {

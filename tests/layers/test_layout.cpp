@@ -97,8 +97,9 @@ TEST_P(LayoutTest, LayersTakeAndReturnNhwcInTheScope) {
     }
     const bool image = plain.rank() == 4;
     if (image) EXPECT_EQ(in_scope.shape(), to_channels_last(plain).shape());
+    // Two cuDNN kernels (NHWC, NCHW) on CUDA: other summation orders.
     EXPECT_LT(relative_error(values(image ? to_channels_first(in_scope) : in_scope), values(plain)),
-              1e-6);
+              device().is_cuda() ? 1e-5 : 1e-6);
   }
   // An NCHW tensor in the scope is read as NHWC: BatchNorm2d(4) sees 5 channels and says so.
   ChannelsLastScope scope;
@@ -138,8 +139,11 @@ std::shared_ptr<Module> build(const ModelCase& c, Device d) {
 }
 
 // The NCHW and the channels-last pass of one model from one initialisation; running statistics
-// are restored in between so both passes see the same state.
-void expect_same_passes(const ModelCase& c, Device d, DType compute, bool training, double tol) {
+// are restored in between so both passes see the same state. tol bounds the logits and the
+// state, grad_tol (tol when 0) the gradients: batch norm at initialisation amplifies a
+// difference in summation order several-fold in the weight gradients.
+void expect_same_passes(const ModelCase& c, Device d, DType compute, bool training, double tol,
+                        double grad_tol = 0) {
   SCOPED_TRACE(std::string(c.name) + (training ? " train " : " eval ") + dtype_name(compute));
   auto model = build(c, d);
   model->train(training);
@@ -156,7 +160,7 @@ void expect_same_passes(const ModelCase& c, Device d, DType compute, bool traini
   EXPECT_TRUE(model->channels_last());
   const LayoutPass nhwc = layout_pass(*model, x, labels);
   EXPECT_LT(relative_error(nhwc.logits, nchw.logits), tol);
-  EXPECT_LT(relative_error(nhwc.grads, nchw.grads), tol);
+  EXPECT_LT(relative_error(nhwc.grads, nchw.grads), grad_tol > 0 ? grad_tol : tol);
   // The same state dict: names, shapes (PyTorch's layouts) and the running statistics' update.
   const NamedTensors after_nhwc = model->state_dict();
   ASSERT_EQ(after_nhwc.size(), after_nchw.size());
@@ -169,10 +173,14 @@ void expect_same_passes(const ModelCase& c, Device d, DType compute, bool traini
   }
 }
 
+// The CPU runs channels last as the NCHW kernels between transposes (the same sums); CUDA runs
+// cuDNN's NHWC kernels, other algorithms summing in another order (~1e-6 per layer in fp32).
 TEST_P(LayoutTest, ModelsComputeTheSameInChannelsLast) {
+  const bool cuda = device().is_cuda();
   for (const ModelCase& c : kModels)
     for (bool training : {true, false})
-      expect_same_passes(c, device(), DType::kFloat32, training, 1e-5);
+      expect_same_passes(c, device(), DType::kFloat32, training, cuda ? 1e-4 : 1e-5,
+                         cuda ? 1e-3 : 0);
 }
 
 TEST_P(LayoutTest, ChannelsLastComposesWithBfloat16Autocast) {

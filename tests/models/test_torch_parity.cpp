@@ -59,7 +59,11 @@ const Case kCases[] = {{"lenet5", 1, 28}, {"wrn-10-1", 3, 32}, {"resnet8", 3, 32
 
 struct Tolerance {
   double forward;  // logits, loss, running statistics
-  double grad;
+  double grad;     // all gradients together
+  // Each gradient tensor. Looser on CUDA: another summation order can put a ReLU input on the
+  // other side of zero (~1 in 5e6), which moves its channel's batch-norm bias gradient by ~5e-3
+  // of that small tensor, but the gradients together by far less.
+  double grad_each;
 };
 
 bool is_result(const std::string& name) {
@@ -106,13 +110,18 @@ void check_model(const Case& c, Device device, Tolerance tol) {
       << "train.loss: " << loss.item() << " vs PyTorch " << fx.at("train.loss").item();
 
   int grads = 0;
+  std::vector<double> all_got, all_want;
   for (const auto& [name, p] : model->named_parameters()) {
     ASSERT_TRUE(p.grad().defined()) << name << " got no gradient";
     const Tensor& want = fx.at("grad." + name);
     ASSERT_EQ(p.grad().shape(), want.shape()) << name;
-    EXPECT_LT(rel(p.grad(), want), tol.grad) << "grad." << name;
+    EXPECT_LT(rel(p.grad(), want), tol.grad_each) << "grad." << name;
+    const auto g = testing::values(p.grad().to(Device::cpu())), w = testing::values(want);
+    all_got.insert(all_got.end(), g.begin(), g.end());
+    all_want.insert(all_want.end(), w.begin(), w.end());
     ++grads;
   }
+  EXPECT_LT(testing::relative_error(all_got, all_want), tol.grad) << "all gradients";
   int want_grads = 0;
   for (const auto& [name, t] : fx) want_grads += name.starts_with("grad.");
   EXPECT_EQ(grads, want_grads) << "PyTorch has gradients for parameters the model lacks";
@@ -141,12 +150,12 @@ void check_model(const Case& c, Device device, Tolerance tol) {
 class TorchParity : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TorchParity, TrainStepAndEvalMatchPyTorch) {
-  check_model(GetParam(), Device::cpu(), {1e-5, 1e-5});
+  check_model(GetParam(), Device::cpu(), {1e-5, 1e-5, 1e-5});
 }
 
 TEST_P(TorchParity, CudaTrainStepAndEvalMatchPyTorch) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
-  check_model(GetParam(), Device::cuda(), {1e-4, 1e-3});
+  check_model(GetParam(), Device::cuda(), {1e-4, 1e-3, 2e-2});
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TorchParity, ::testing::ValuesIn(kCases),

@@ -29,7 +29,8 @@ expect_exit() {  # expect_exit <code> <grep pattern for stderr> <command...>
 }
 fm=/usr/share/datasets/fashion-mnist
 [ -d "$fm" ] || { echo "FAIL $fm missing (scripts/install_deps.sh installs dataset-fashion-mnist)"; exit 1; }
-small=(--dataset=fashion_mnist --batch_size=64 --num_epochs=1 --limit_train_batches=40 --workers=1)
+# --device=cpu: the outputs checked below name the CPU, also on a host with a GPU.
+small=(--dataset=fashion_mnist --batch_size=64 --num_epochs=1 --limit_train_batches=40 --workers=1 --device=cpu)
 
 # ---- usage errors: exit 2, one line naming the flag ----
 expect_exit 0 "" "$best_lr" --help
@@ -172,7 +173,7 @@ check "history.csv continues (2 epoch rows)" [ "$(wc -l <"$tmp/run/history.csv")
 
 # ---- Ctrl-C / SIGTERM: a checkpoint, its path printed, exit 0, then resume finishes ----
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
-  --log_dir="$tmp/int" --no_plots >"$tmp/int.out" 2>"$tmp/int.err" &
+  --device=cpu --log_dir="$tmp/int" --no_plots >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "epoch 1/1 " "$tmp/int.out" 2>/dev/null && break; sleep 0.2; done
 kill -INT $pid
@@ -182,7 +183,7 @@ check "Ctrl-C exits 0 (got $rc)" [ "$rc" -eq 0 ]
 check "Ctrl-C says where the checkpoint is and how to resume" grep -q -- "checkpoint written to $tmp/int/checkpoints/interrupted (resume with --resume" "$tmp/int.out"
 check "Ctrl-C wrote a checkpoint" [ -s "$tmp/int/checkpoints/interrupted/model.safetensors" ]
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
-  --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
+  --device=cpu --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
 check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.out'"
 "$train" --config "$root/configs/microdl_clr.yml" --device cpu --log_dir "$tmp/term" >"$tmp/term.out" 2>&1 &
 pid=$!
@@ -203,7 +204,9 @@ import json; s = json.load(open('$tmp/cfg/summary.json'))
 assert s['program'] == 'train' and s['policy']['policy'] == 'triangular' and s['chosen_lr'] > 0, s"
 
 # ---- microDL's command line: --gpu, --gpu_mem_frac, --model_fname ----
-expect_exit 2 "--gpu 0: this machine has no usable GPU" "$train" --config "$root/configs/microdl_clr.yml" --gpu 0
+if ! nvidia-smi -L >/dev/null 2>&1; then  # only true where there is no GPU
+  expect_exit 2 "--gpu 0: this machine has no usable GPU" "$train" --config "$root/configs/microdl_clr.yml" --gpu 0
+fi
 expect_exit 2 "gpu_mem_frac" "$train" --config "$root/configs/microdl_clr.yml" --gpu_mem_frac 1.5
 expect_exit 2 "this run is on cpu" "$train" --config "$root/configs/microdl_clr.yml" --device cpu --gpu_mem_frac 0.5
 expect_exit 2 "--partial needs --model_fname" "$train" --config "$root/configs/microdl_clr.yml" --partial
