@@ -137,11 +137,12 @@ Tensor unit_gradient(const Tensor& root) {
                                       static_cast<int>(root.dtype())};
   auto it = ones.find(key);
   if (it == ones.end()) {
-    const double one = 1.0;
-    const float onef = 1.0f;
-    const void* src = root.dtype() == DType::kFloat64 ? static_cast<const void*>(&one)
-                                                      : static_cast<const void*>(&onef);
-    it = ones.emplace(key, Tensor::from_host(src, Shape{}, root.dtype(), d)).first;
+    Tensor one;
+    CYCLONE_DISPATCH_FLOATING(root.dtype(), T, [&] {
+      const T v = static_cast<T>(1.0f);  // 1 in the root's own dtype (two bytes for 16-bit ones)
+      one = Tensor::from_host(&v, Shape{}, root.dtype(), d);
+    });
+    it = ones.emplace(key, one).first;
   }
   return it->second.reshape(root.shape());
 }

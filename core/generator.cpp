@@ -42,7 +42,14 @@ uint64_t Generator::reserve(uint64_t num_counters) {
   return reserve_with_seed(num_counters).offset;
 }
 
+namespace {
+thread_local uint64_t t_reservations = 0;
+}  // namespace
+
+uint64_t thread_random_reservations() { return t_reservations; }
+
 Generator::Reservation Generator::reserve_with_seed(uint64_t num_counters) {
+  ++t_reservations;
   std::lock_guard lock(mutex_);
   const uint64_t start = offset_;
   CYCLONE_CHECK(num_counters <= UINT64_MAX - start, "Generator::reserve: ", num_counters,

@@ -56,4 +56,9 @@ Generator& default_generator();
 // Reseeds the default generator and rewinds its offset to 0.
 void manual_seed(uint64_t seed);
 
+// How many reservations the calling thread has made so far, from any generator: how a caller
+// tells whether some code (a model's dropout, whatever generator it owns) drew random numbers on
+// the host (train/step_runner.h: a graph replay would repeat them).
+uint64_t thread_random_reservations();
+
 }  // namespace cyclone

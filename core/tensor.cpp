@@ -39,8 +39,9 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     Context::current(dst_dev).synchronize();
   gpu::memcpy_async(dst, src, nbytes, ctx.stream());
   // A host destination is read right away by the caller; a pageable host source must not be
-  // freed or changed before the copy reads it. Both need the copy finished.
-  if (dst_dev.is_cpu() || src_dev.is_cpu()) ctx.synchronize();
+  // freed or changed before the copy reads it. Both need the copy finished; so does a copy to
+  // another GPU, whose own stream would otherwise not wait for it.
+  if (dst_dev.is_cpu() || src_dev.is_cpu() || !(dst_dev == src_dev)) ctx.synchronize();
 }
 
 }  // namespace

@@ -184,6 +184,15 @@ struct DataLoader::Impl {
   }
 
   void worker_loop() {
+    // This thread's CUDA calls (pinned buffers, event waits) belong to the loader's GPU: a new
+    // thread's current device is 0, where every rank of a node would otherwise open a context.
+    // A failure here resurfaces in produce's own CUDA calls, which report it.
+    if (gpu) {
+      try {
+        gpu::set_device(opt.device.index);
+      } catch (const Error&) {
+      }
+    }
     std::unique_lock lk(mu);
     while (true) {
       cv_work.wait(lk, [&] { return stop || produce_t < consume_t + slot_count(); });

@@ -116,7 +116,6 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
   ro.max_skips = o.max_skips;
   ro.smooth_beta = o.smooth_beta;
   ro.diverge_th = o.diverge_th;
-  ro.generators = o.generators;
   StepRunner runner(model, opt, ro);
   LrFinderResult r;
   int64_t updates = 0, images = 0;

@@ -82,12 +82,7 @@ void StepRunner::set_loss_scale_state(double scale, double good_steps) {
   kernels::fill(Context::current(device_), loss_scale_, scale);
 }
 
-uint64_t StepRunner::random_draws() const {
-  uint64_t n = default_generator().offset();
-  for (const auto& g : options_.generators)
-    if (g) n += g->offset();
-  return n;
-}
+uint64_t StepRunner::random_draws() const { return thread_random_reservations(); }
 
 // Everything one step does on the device, in two halves so that an eager step can call the
 // optimizer's host bookkeeping (prepare_step) between them, after the backward pass has made the

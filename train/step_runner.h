@@ -62,8 +62,6 @@ struct StepRunnerOptions {
   // Dynamic loss scaling of the backward (kernels::LossScaleConfig). On by itself for a model that
   // computes in float16 (Module::compute_dtype), whose small gradients would underflow.
   kernels::LossScaleConfig loss_scale;
-  // Random streams the model draws from (dropout); default_generator() is always watched.
-  std::vector<std::shared_ptr<Generator>> generators;
 };
 
 // What the host learns about one step when it drains.

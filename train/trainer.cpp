@@ -256,7 +256,6 @@ std::unique_ptr<StepRunner> Trainer::Impl::make_runner() const {
   ro.halt_on_nonfinite_loss = true;
   ro.max_skips = o.max_consecutive_skips;
   ro.loss_scale = o.loss_scale;
-  ro.generators = o.generators;
   return std::make_unique<StepRunner>(model, opt, ro);
 }
 

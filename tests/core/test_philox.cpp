@@ -256,6 +256,26 @@ TEST(Generator, CopiesForkTheState) {
   EXPECT_EQ(c.offset(), 7u);
 }
 
+// Every reservation from any generator counts on the thread that made it, and only there: how
+// the step runner sees that a model (with a generator nobody told it about) drew on the host.
+TEST(Generator, ReservationsCountPerThreadAcrossGenerators) {
+  const uint64_t before = thread_random_reservations();
+  Generator a(1), b(2);
+  a.reserve(5);
+  b.reserve_with_seed(0);
+  default_generator().reserve(1);
+  EXPECT_EQ(thread_random_reservations(), before + 3);
+  uint64_t other_before = 0, other_after = 0;
+  std::thread t([&] {
+    other_before = thread_random_reservations();
+    a.reserve(2);
+    other_after = thread_random_reservations();
+  });
+  t.join();
+  EXPECT_EQ(other_after, other_before + 1);
+  EXPECT_EQ(thread_random_reservations(), before + 3);  // the other thread's draw is not ours
+}
+
 TEST(Generator, OverflowOfTheCounterSpaceThrows) {
   Generator g(0);
   g.set_state(0, UINT64_MAX - 4);

@@ -116,6 +116,23 @@ TEST(ReduceOps, ShapesFollowTorch) {
   EXPECT_EQ(sum(Tensor::zeros({5}, DType::kFloat64), 0).shape(), Shape{});
 }
 
+// backward() of a 16-bit one-element root seeds it with 1 in its own dtype: the gradient of
+// sum(x) is all ones, of mean(x) 1/n (exact in both dtypes for n = 8).
+TEST(ReduceOps, SixteenBitRootsBackpropagateOne) {
+  for (DType dt : {DType::kBFloat16, DType::kFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    for (bool use_mean : {false, true}) {
+      Tensor x = testing::random_tensor({8}, 3, dt, Device::cpu(), -1, 1);
+      x.set_requires_grad();
+      const Tensor root = use_mean ? mean(x) : sum(x);
+      ASSERT_EQ(root.dtype(), dt);
+      root.backward();
+      ASSERT_TRUE(x.grad().defined());
+      for (double g : testing::values(x.grad())) EXPECT_EQ(g, use_mean ? 0.125 : 1.0);
+    }
+  }
+}
+
 TEST(ReduceOps, ValuesMatchNaiveLoops) {
   Tensor x = testing::random_tensor({2, 3, 4}, 2, DType::kFloat64, Device::cpu(), -1, 1);
   const auto v = testing::values(x);

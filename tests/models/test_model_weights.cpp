@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/test_util.h"
+#include "cyclone/core/generator.h"
 #include "cyclone/models/registry.h"
 
 namespace cyclone {
@@ -177,17 +178,40 @@ TEST(ModelWeights, CudaWideResNetStepMatchesTheCpu) {
   loss_g.backward();
   EXPECT_LT(testing::relative_error(testing::values(logits_g), testing::values(logits_c)), 1e-4);
   EXPECT_NEAR(loss_g.item(), loss_c.item(), 1e-4 * std::abs(loss_c.item()) + 1e-6);
+  // All gradients together within 1e-3; each tensor within 2e-2, since another summation order
+  // can put a ReLU input on the other side of zero (~1 in 5e6 of them), which moves that
+  // channel's batch-norm bias gradient by ~5e-3 of its small tensor.
+  std::vector<double> all_g, all_c;
   for (size_t i = 0; i < pc.size(); ++i) {
     ASSERT_TRUE(pg[i].second.grad().defined()) << pc[i].first;
-    EXPECT_LT(testing::relative_error(testing::values(pg[i].second.grad()),
-                                      testing::values(pc[i].second.grad())),
-              1e-3)
-        << "grad " << pc[i].first;
+    const auto g = testing::values(pg[i].second.grad()), c = testing::values(pc[i].second.grad());
+    EXPECT_LT(testing::relative_error(g, c), 2e-2) << "grad " << pc[i].first;
+    all_g.insert(all_g.end(), g.begin(), g.end());
+    all_c.insert(all_c.end(), c.begin(), c.end());
   }
+  EXPECT_LT(testing::relative_error(all_g, all_c), 1e-3) << "all gradients";
   const NamedTensors bc = cpu->named_buffers(), bg = gpu->named_buffers();
   for (size_t i = 0; i < bc.size(); ++i)
     EXPECT_TRUE(testing::all_close(bg[i].second.to(Device::cpu()), bc[i].second, 1e-4, 1e-5))
         << bc[i].first;
+}
+
+// A model's dropout draws on the host from its own generator (none handed in through
+// ModelOptions): the calling thread's reservation count shows it in training and not in eval,
+// which is how train::StepRunner knows a CUDA graph would repeat the mask.
+TEST(ModelWeights, DropoutDrawsShowInTheThreadsReservations) {
+  ModelOptions o = cifar(2);
+  o.dropout = 0.3;
+  ASSERT_EQ(o.dropout_generator, nullptr);
+  auto m = make_model("wrn-10-1", o);
+  const Tensor x = testing::random_tensor({2, 3, 32, 32}, 3);
+  uint64_t before = thread_random_reservations();
+  (*m)(x);
+  EXPECT_GT(thread_random_reservations(), before);
+  m->eval();
+  before = thread_random_reservations();
+  (*m)(x);
+  EXPECT_EQ(thread_random_reservations(), before);
 }
 
 TEST(ModelWeights, LeNet5OverfitsEightImages) {

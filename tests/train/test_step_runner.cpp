@@ -52,7 +52,6 @@ TEST(StepRunnerTest, DeferredStepsTrainAsTrainStepDoes) {
     StepRunnerOptions ro;
     ro.sync_every = 4;
     ro.clip_grad_norm = clip;
-    ro.generators = {p.deferred.dropout_gen};
     StepRunner runner(*p.deferred.model, *p.deferred.opt, ro);
     std::vector<StepResult> expect;
     std::vector<StepRecord> got;
@@ -98,7 +97,6 @@ TEST(StepRunnerTest, Float16LossScalingTrainsAsTrainStepDoes) {
   ro.sync_every = 4;
   ro.max_skips = 2;  // overflows above scale 1 must not count
   ro.loss_scale = ls;
-  ro.generators = {p.deferred.dropout_gen};
   StepRunner runner(*p.deferred.model, *p.deferred.opt, ro);
   std::vector<StepResult> expect;
   std::vector<StepRecord> got;
@@ -234,7 +232,6 @@ TEST(StepRunnerCudaTest, GraphReplaysGiveTheEagerTraining) {
   // Dropout off: eval-time dropout is not what this compares; set p through the model options.
   StepRunnerOptions ro;
   ro.sync_every = 5;
-  ro.generators = {b->dropout_gen};
   StepRunnerOptions eo = ro;
   eo.cuda_graph = false;
   StepRunner graphed(*b->model, *b->opt, ro), eager(*a->model, *a->opt, eo);
