@@ -36,6 +36,9 @@ Context& Context::current(Device device) {
   const std::pair<int, int> key{static_cast<int>(device.type), device.is_cuda() ? device.index : 0};
   auto it = contexts.find(key);
   if (it == contexts.end()) it = contexts.emplace(key, std::make_unique<Context>(device)).first;
+  // The caller is about to work on this device: make it current (ops on cuda:1 from a thread
+  // whose current device is 0 would otherwise fail to launch).
+  if (device.is_cuda()) gpu::make_current(device.index);
   return *it->second;
 }
 

@@ -21,7 +21,9 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // The calling thread's context for `device` (created on first use).
+  // The calling thread's context for `device` (created on first use). For a CUDA device it also
+  // makes that device the thread's current one (as PyTorch's per-op device guard does), so ops
+  // on cuda:N work from any thread.
   static Context& current(Device device);
   // The context of the device of t.
   static Context& of(const class Tensor& t);

@@ -118,6 +118,12 @@ int current_device() {
   return d;
 }
 
+void make_current(int device) {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));
+  if (d != device) set_device(device);
+}
+
 void* stream_create(int device) {
   detail::DeviceGuard guard(device);
   cudaStream_t s = nullptr;

@@ -23,6 +23,10 @@ inline const char* versions() { return "no CUDA backend"; }
 
 CYCLONE_CUDA_FN(void set_device(int device))
 CYCLONE_CUDA_FN(int current_device())
+// set_device(device) unless it is already the thread's current device (then one cudaGetDevice):
+// what Context::current does for each CUDA op, since a kernel launched on a stream of a device
+// that is not current fails.
+CYCLONE_CUDA_FN(void make_current(int device))
 // The device's memory in bytes (cudaDeviceProp::totalGlobalMem).
 CYCLONE_CUDA_FN(size_t device_total_memory(int device))
 // A non-blocking stream (cudaStreamNonBlocking) on `device`.
