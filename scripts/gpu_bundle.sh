@@ -3,10 +3,11 @@
 #   dist-bundle/bin/      cyclone_bench, cyclone_info and the other programs
 #   dist-bundle/tests/    the gtest executables (cyclone_tests_*)
 #   dist-bundle/lib/      libcyclone.so* and the non-CUDA shared libraries they load (OpenBLAS,
-#                         gfortran, quadmath, benchmark, ...), found with ldd; those over 8 MiB
-#                         as .xz, which gpu_run.sh unpacks
-#   dist-bundle/MANIFEST  git revision, compiler, architectures, file list
-# Release, sm_90 only, stripped: it must stay well under the 64 MiB a run may carry.
+#                         gfortran, quadmath, benchmark, curl, libarchive with libxml2 and ICU,
+#                         ...), found with ldd; those over 1 MiB as .xz, which gpu_run.sh unpacks
+#   dist-bundle/MANIFEST  git revision, compiler, architectures, source path, file list
+# Release, sm_90 only, stripped: the bundle and the repository's files together (what a run
+# carries) must stay under 64 MiB.
 # The GPU host provides the driver, the CUDA runtime, cuBLAS, cuDNN and NCCL (PyTorch's wheels) and
 # the C/C++ runtime (its glibc and libstdc++ are newer than this machine's), so none of those is
 # copied; scripts/gpu_run.sh points LD_LIBRARY_PATH at them there.
@@ -46,7 +47,9 @@ cp -P "$build"/lib/libcyclone.so* "$dist/lib/"
 shopt -u nullglob
 
 # Libraries the host provides: CUDA and its libraries, and the C/C++ runtime.
-host_provided='^(libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libnvrtc|libnvJitLink|libcufft|libcurand|libcusolver|libcusparse|libnvToolsExt|libc|libm|libdl|libpthread|librt|libutil|ld-linux-x86-64|libstdc\+\+|libgcc_s|libcyclone)\.so'
+# glibc's own parts (libresolv, libnsl, ...) too: they import GLIBC_PRIVATE symbols of this
+# machine's libc, which the host's newer one need not have.
+host_provided='^(libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libnvrtc|libnvJitLink|libcufft|libcurand|libcusolver|libcusparse|libnvToolsExt|libc|libm|libdl|libpthread|librt|libutil|libresolv|libnsl|libanl|libmvec|ld-linux-x86-64|libstdc\+\+|libgcc_s|libcyclone)\.so'
 objects=("$dist"/bin/* "$dist"/tests/* "$build"/lib/libcyclone.so)
 # ldd exits non-zero when one argument is not dynamic; the list is what matters.
 ldd_out=$(ldd "${objects[@]}" 2>/dev/null || true)
@@ -68,10 +71,11 @@ for f in "$dist"/lib/*; do
   [[ -L $f ]] || strip --strip-unneeded "$f" 2>/dev/null || true
 done
 
-# Debian's OpenBLAS carries kernels for every x86 CPU (36 MB, 4 MB as xz): large libraries travel
-# compressed, and gpu_run.sh unpacks them next to the others before anything runs.
+# Debian's OpenBLAS carries kernels for every x86 CPU (36 MB, 4 MB as xz), ICU's data is 31 MB:
+# libraries over 1 MiB travel compressed (libcyclone too), and gpu_run.sh unpacks them next to
+# the others before anything runs.
 for f in "$dist"/lib/*; do
-  if [[ ! -L $f && $f != */libcyclone.so* ]] && (($(stat -c %s "$f") > 8 * 1048576)); then
+  if [[ ! -L $f ]] && (($(stat -c %s "$f") > 1048576)); then
     xz -T2 -6 "$f"
     echo "compressed $(basename "$f") to $(du -h "$f.xz" | cut -f1)"
   fi
@@ -83,14 +87,22 @@ done
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo 'no commit'), $(git status --porcelain 2>/dev/null | wc -l) changed files"
   echo "nvcc: $(nvcc --version 2>/dev/null | tail -n 1 || echo '?')"
   echo "cmake: build type Release, CUDA architectures 90"
+  # Tests find their fixtures through __FILE__, i.e. this path: gpu_run.sh links it to the
+  # repository's place on the host.
+  echo "source: $repo"
   echo "files:"
   (cd "$dist" && find . -type f -o -type l | sort | sed 's/^/  /')
 } >"$dist/MANIFEST"
 
-bytes=$(du -sb "$dist" | cut -f1)
-mib=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1048576}')
+# What a run carries: the bundle and the repository's files (tracked and untracked, not ignored).
+bundle_bytes=$(du -sb "$dist" | cut -f1)
+tree_bytes=$(git ls-files -z -co --exclude-standard | du -cb --files0-from=- 2>/dev/null |
+  awk 'END {print $1 + 0}')
+bytes=$((bundle_bytes + tree_bytes))
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 du -sh "$dist"/bin "$dist"/tests "$dist"/lib
-echo "gpu_bundle: $dist is $mib MiB (limit $limit_mib MiB for everything a run carries)"
+echo "gpu_bundle: $dist is $(mib "$bundle_bytes") MiB, with the repository's files" \
+  "$(mib "$bytes") MiB (limit $limit_mib MiB for everything a run carries)"
 if ((bytes >= limit_mib * 1048576)); then
   echo "gpu_bundle: too large to carry" >&2
   exit 1

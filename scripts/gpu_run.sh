@@ -5,14 +5,19 @@
 #   2. every gtest executable, then once more with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU
 #      host)                                                                     -> tests.log
 #   2b. best_lr on the GPU (range test + 2 short epochs, synthetic data) -> best_lr_gpu.log
-#   3. the CUDA tests under compute-sanitizer memcheck                           -> memcheck.log
-#   4. cyclone_bench (median of repetitions)                                     -> bench.json
+#   3. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
-#   4b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
+#   3b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
 #      (TRAIN_BENCH=0 skips it)          -> train_cyclone.json, train_torch.json, train.json
 #      and the BN-ReLU fusion's A/B (engine cyclone-unfused; TRAIN_UNFUSED=0 skips it)
+#   4. the CUDA tests under compute-sanitizer memcheck (last: the slowest, and cut first)
+#                                                                                -> memcheck.log
 #   5. the ratio tables, the failed steps and the run's identity                 -> summary.txt
-# Every step runs even when one before it failed; the script exits 1 if any failed.
+# Every step runs even when one before it failed, each under a timeout (none can hang the run);
+# the script exits 1 if any failed. Progress lines (step, result, seconds since the start) go to
+# stdout as each step ends. The steps share one cuDNN algorithm cache (CYCLONE_CUDNN_CACHE), so
+# each convolution shape is searched once. Tests that find their fixtures through __FILE__ see the
+# repository at the path it was built from (MANIFEST's source line; a symbolic link is made).
 # Output goes to logs/gpu-<UTC date>/, or, under the device tool (OUT set), to a folder of its
 # own packed into $OUT/gpu_run.tar.gz after every step (the tool returns at most 8 files, and a
 # run stopped at its time limit still returns all it did), with summary.txt beside it at the end.
@@ -22,12 +27,16 @@
 # layer tests only, the GEMM peak, batch-norm and bf16 convolution benchmarks (3 repetitions) with
 # PyTorch's batch norm, and LeNet-5 bs64 and WRN-28-10 bs128 training (fp32 and bf16, graph and
 # channels last, 30 steps x 3 reps) beside PyTorch eager and AMP, then the fusion A/B on WRN-28-10
-# bf16. GPU_PLAN=full (the default) is everything above.
+# bf16. It also keeps to a deadline (GPU_DEADLINE_S, default 540 s from the start): a step that
+# would start later is skipped and recorded, and each step's timeout is cut to what is left.
+# GPU_PLAN=full (the default) is everything above, with no deadline.
 #
 # env: GPU_PLAN (full), CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
 #      MEMCHECK_FILTER (gtest filter, default the CUDA tests), MEMCHECK_TIMEOUT (s, default 300),
-#      BENCH_FILTER (cyclone_bench --benchmark_filter, default all), PYTHON (default python3)
+#      BENCH_FILTER (cyclone_bench --benchmark_filter, default all), PYTHON (default python3),
+#      GPU_DEADLINE_S (quick: 540; 0 for none)
 set -euo pipefail
+exec 3>&1  # progress lines, whatever a step's output is redirected to
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -45,7 +54,24 @@ else
 fi
 python=${PYTHON:-python3}
 mkdir -p "$out"
+if [[ ! -d $bundle ]]; then
+  echo "gpu_run.sh: no bundle at $bundle (make it with scripts/gpu_bundle.sh and carry it)" >&2
+  exit 2
+fi
 bundle=$(cd "$bundle" && pwd)
+deadline=${GPU_DEADLINE_S:-$([[ $plan == quick ]] && echo 540 || echo 0)}
+host_ld=${LD_LIBRARY_PATH-}  # for Python: PyTorch brings its own libraries, not Debian's
+smi=$(command -v nvidia-smi || echo /usr/local/nvidia/bin/nvidia-smi)
+export CYCLONE_CUDNN_CACHE=${CYCLONE_CUDNN_CACHE:-$(dirname "$out")/cudnn_algos.json}
+rev=$(git rev-parse HEAD 2>/dev/null ||
+  sed -n 's/^git: \([0-9a-f]*\).*/\1/p' "$bundle/MANIFEST" 2>/dev/null || true)
+rev=${rev:-unknown}
+# The tests' fixtures are found through __FILE__, the path the bundle was built from.
+src=$(sed -n 's/^source: //p' "$bundle/MANIFEST" 2>/dev/null || true)
+if [[ -n $src && $src != "$repo" && ! -e $src ]]; then
+  mkdir -p "$(dirname "$src")" && ln -s "$repo" "$src" ||
+    echo "gpu_run.sh: could not link $src to $repo (fixture tests will fail)" >&2
+fi
 
 failed=()
 notes=()
@@ -57,18 +83,37 @@ pack() {
     mv "$pack_to/gpu_run.tar.gz.part" "$pack_to/gpu_run.tar.gz"
 }
 quick() { [[ $plan == quick ]]; }
-# step NAME CMD...: runs CMD, records NAME as failed on a non-zero exit, never stops the script.
-# Its own lines go to stderr: a step's stdout may be a JSON file.
+pyrun=(env "LD_LIBRARY_PATH=$host_ld" "$python")  # under t (timeout runs programs only)
+# Seconds left before the deadline (a large number when there is none).
+left() { ((deadline > 0)) && echo $((deadline - SECONDS)) || echo 100000; }
+# t SECONDS CMD...: CMD under a timeout of SECONDS, cut to what is left before the deadline.
+t() {
+  local s=$1 l
+  shift
+  l=$(($(left) - 5))
+  ((l < s)) && s=$((l > 1 ? l : 1))
+  timeout -k 10 "$s" "$@"
+}
+# step NAME CMD...: runs CMD, records NAME as failed on a non-zero exit, never stops the script;
+# skipped (and recorded) when under 20 s are left. Its own lines go to stderr (a step's stdout may
+# be a JSON file), and one line per step to the progress stream.
 step() {
   local name=$1
   shift
+  if (($(left) < 20)); then
+    echo "== $name: SKIPPED (deadline)" >&3
+    failed+=("$name (skipped: no time left)")
+    return 0
+  fi
   echo "== $name" >&2
   local rc=0
   "$@" || rc=$?
   if ((rc == 0)); then
     echo "== $name: ok" >&2
+    echo "== $name: ok (${SECONDS} s)" >&3
   else
     echo "== $name: FAILED (exit $rc)" >&2
+    echo "== $name: FAILED (exit $rc, ${SECONDS} s)" >&3
     failed+=("$name")
   fi
   pack || echo "== could not pack $out into $pack_to" >&2
@@ -134,7 +179,8 @@ setup_libraries() {
       export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
       dirs+=("$dir")
     fi
-    echo "$name: $dir"
+    # The file behind the name says the version (NCCL's among them: cyclone_info lacks it).
+    echo "$name: $dir ($(basename "$(readlink -f "$dir/$name" 2>/dev/null || echo "$name")"))"
   done
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   local left
@@ -147,14 +193,19 @@ setup_libraries() {
 
 # ---- 1. identity ----
 info() {
-  local rc=0 smi
+  local rc=0 ci
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "git: $(git rev-parse HEAD 2>/dev/null || echo 'no commit')"
+  echo "git: $rev"
   [[ -f $bundle/MANIFEST ]] && sed -n '2,3s/^/bundle /p' "$bundle/MANIFEST"
   setup_libraries || rc=1
-  smi=$(command -v nvidia-smi || echo /usr/local/nvidia/bin/nvidia-smi)
-  "$smi" --query-gpu=name,driver_version,memory.total --format=csv || rc=1
-  "$bundle/bin/cyclone_info" || rc=1
+  t 30 "$smi" --query-gpu=name,driver_version,memory.total --format=csv || rc=1
+  ci=$(t 30 "$bundle/bin/cyclone_info") || rc=1
+  echo "$ci"
+  # No device seen (libcuda missing, a driver mismatch) would turn every CUDA test into a skip.
+  if [[ $ci != *"cuda devices: "[1-9]* ]]; then
+    echo "cyclone_info sees no CUDA device"
+    rc=1
+  fi
   return "$rc"
 }
 # Not through a pipe: setup_libraries must export LD_LIBRARY_PATH into this shell.
@@ -167,38 +218,114 @@ fi
 # ---- 2. tests ----
 : >"$out/tests.log"
 test_filter='*'
-quick && test_filter='*Cuda*:*/cuda*:*Gpu*'
-for t in "$bundle"/tests/cyclone_tests_*; do
-  [[ -x $t ]] || continue
-  step "$(basename "$t")" "$t" --gtest_color=no --gtest_filter="$test_filter" \
-    >>"$out/tests.log" 2>&1
-done
-quick || for t in "$bundle"/tests/cyclone_tests_*; do
-  [[ -x $t ]] || continue
-  echo "== $(basename "$t") with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU host)" \
-    >>"$out/tests.log"
-  step "$(basename "$t") (no GPU visible)" env CUDA_VISIBLE_DEVICES= "$t" --gtest_color=no \
-    >>"$out/tests.log" 2>&1
+quick && test_filter='*Cuda*:*/cuda*'
+for exe in "$bundle"/tests/cyclone_tests_*; do
+  [[ -x $exe ]] || continue
+  step "$(basename "$exe")" t "$(quick && echo 120 || echo 600)" "$exe" --gtest_color=no \
+    --gtest_filter="$test_filter" >>"$out/tests.log" 2>&1
 done
 skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
-notes+=("tests: $skipped SKIPPED lines in tests.log (the no-GPU pass skips the CUDA tests)")
+if quick && ((skipped > 0)); then
+  failed+=("tests: $skipped CUDA tests SKIPPED on a GPU host")
+fi
+quick || for exe in "$bundle"/tests/cyclone_tests_*; do
+  [[ -x $exe ]] || continue
+  echo "== $(basename "$exe") with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU host)" \
+    >>"$out/tests.log"
+  step "$(basename "$exe") (no GPU visible)" t 600 env CUDA_VISIBLE_DEVICES= "$exe" \
+    --gtest_color=no >>"$out/tests.log" 2>&1
+done
+skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
+notes+=("tests: $skipped SKIPPED lines in tests.log (a no-GPU pass, if any, skips the CUDA tests)")
 
 # ---- 2b. best_lr end to end on the GPU: range test + a short cyclic training (synthetic data) ----
 best_lr_size=(--num_learning_batches=200 --num_epochs=2 --limit_train_batches=100)
 quick && best_lr_size=(--num_learning_batches=100 --num_epochs=1 --limit_train_batches=50)
-step best_lr_gpu "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
+step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
   --batch_size=128 "${best_lr_size[@]}" --cycle \
   --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
 
-# ---- 3. memcheck on the CUDA tests ----
+# ---- 3. benchmarks, Cyclone and PyTorch side by side ----
+bench_filter=${BENCH_FILTER:-.}
+quick && bench_filter=${BENCH_FILTER:-'BM_(gemm/cuda/bf16/8192|(batchnorm|bn_then)[a-z_]*/cuda|conv_[a-z_]+/cuda/bf16)'}
+bench() {
+  local rc=0
+  t "$(quick && echo 150 || echo 600)" "$bundle/bin/cyclone_bench" \
+    --benchmark_repetitions="${BENCH_REPS:-$(quick && echo 3 || echo 5)}" \
+    --benchmark_report_aggregates_only=true --benchmark_min_time="${BENCH_MIN_TIME:-0.2}" \
+    --benchmark_filter="$bench_filter" \
+    --benchmark_out="$out/bench.json" --benchmark_out_format=json || rc=$?
+  if [[ ! -s $out/bench.json ]]; then
+    echo "cyclone_bench wrote no bench.json (exit $rc)"
+    return 1
+  fi
+  # A case that failed (a kernel error, or "no CUDA device" on a GPU host) fails the step.
+  if grep -q '"error_occurred": true' "$out/bench.json"; then
+    echo "cases with errors:"
+    grep -B12 '"error_occurred": true' "$out/bench.json" | grep '"name"' || true
+    return 1
+  fi
+  return "$rc"
+}
+step bench bench >"$out/bench.log" 2>&1
+if quick; then
+  step pytorch t 60 "${pyrun[@]}" benchmarks/pytorch/kernels.py --device cuda --filter batchnorm \
+    >"$out/torch.json" 2>>"$out/bench.log"
+else
+  step pytorch t 600 "${pyrun[@]}" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
+    2>>"$out/bench.log"
+  step pytorch_models t 600 "${pyrun[@]}" benchmarks/pytorch/models.py --device all \
+    >"$out/torch_models.json" 2>>"$out/bench.log"
+fi
+
+# ---- 3b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
+if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
+  gpu_name=$("$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+  gpu_driver=$("$smi" --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 ||
+    true)
+  train_size=() torch_size=() unfused_size=()
+  # shellcheck disable=SC2054  # the commas separate the values of one flag
+  if quick; then
+    train_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128 --precisions=fp32,bf16
+      --engines=cyclone,cyclone-channels-last --steps=30 --reps=3 --warmup=10)
+    torch_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128
+      --engines=pytorch-eager,pytorch-amp-channels-last --steps=30 --reps=3 --warmup=10)
+    unfused_size=(--workloads=wrn-28-10-train-bs128 --precisions=bf16 --steps=30 --reps=3
+      --warmup=10)
+  fi
+  step train_cyclone t "$(quick && echo 150 || echo 600)" "$bundle/bin/cyclone_bench_train" \
+    --device=cuda --device_name="$gpu_name" --driver="$gpu_driver" --git_rev="${rev:0:12}" \
+    "${train_size[@]}" >"$out/train_cyclone.json" 2>"$out/train_bench.log"
+  step train_pytorch t "$(quick && echo 120 || echo 600)" "${pyrun[@]}" benchmarks/pytorch/train.py \
+    --device cuda "${torch_size[@]}" \
+    >"$out/train_torch.json" 2>>"$out/train_bench.log"
+  # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
+  # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
+  if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
+    # shellcheck disable=SC2054
+    ((${#unfused_size[@]})) ||
+      unfused_size=(--workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16)
+    step train_unfused t "$(quick && echo 60 || echo 600)" "$bundle/bin/cyclone_bench_train" \
+      --device=cuda --engines=cyclone-unfused \
+      "${unfused_size[@]}" >"$out/train_unfused.json" 2>>"$out/train_bench.log"
+    "$python" -c 'import json, sys
+a = json.load(open(sys.argv[1]))
+a["runs"] += json.load(open(sys.argv[2]))["runs"]
+json.dump(a, open(sys.argv[1], "w"), indent=2)' "$out/train_cyclone.json" "$out/train_unfused.json" ||
+      echo "could not merge train_unfused.json"
+  fi
+fi
+
+# ---- 4. memcheck on the CUDA tests (last: the slowest step, cut first by the deadline) ----
 memcheck() {
-  local t rc=0
-  for t in "$bundle"/tests/cyclone_tests_*; do
-    [[ -x $t ]] || continue
-    if quick && [[ $t != *_kernels && $t != *_layers ]]; then continue; fi
-    echo "== memcheck $(basename "$t")"
-    timeout "${MEMCHECK_TIMEOUT:-$(quick && echo 150 || echo 300)}" compute-sanitizer --tool memcheck --error-exitcode 1 \
-      "$t" --gtest_color=no --gtest_filter="${MEMCHECK_FILTER:-*Cuda*:*/cuda*}" || rc=1
+  local exe rc=0
+  for exe in "$bundle"/tests/cyclone_tests_*; do
+    [[ -x $exe ]] || continue
+    if quick && [[ $exe != *_kernels && $exe != *_layers ]]; then continue; fi
+    echo "== memcheck $(basename "$exe")"
+    t "${MEMCHECK_TIMEOUT:-$(quick && echo 150 || echo 300)}" compute-sanitizer --tool memcheck \
+      --error-exitcode 1 "$exe" --gtest_color=no \
+      --gtest_filter="${MEMCHECK_FILTER:-*Cuda*:*/cuda*}" || rc=1
   done
   return "$rc"
 }
@@ -213,71 +340,9 @@ else
   failed+=("memcheck (no compute-sanitizer)")
 fi
 
-# ---- 4. benchmarks, Cyclone and PyTorch side by side ----
-bench_filter=${BENCH_FILTER:-.}
-quick && bench_filter=${BENCH_FILTER:-'BM_(gemm/cuda/bf16/8192|(batchnorm|bn_then)[a-z_]*/cuda|conv_[a-z_]+/cuda/bf16)'}
-bench() {
-  "$bundle/bin/cyclone_bench" --benchmark_repetitions="${BENCH_REPS:-$(quick && echo 3 || echo 5)}" \
-    --benchmark_report_aggregates_only=true --benchmark_min_time="${BENCH_MIN_TIME:-0.2}" \
-    --benchmark_filter="$bench_filter" \
-    --benchmark_out="$out/bench.json" --benchmark_out_format=json
-  # A case that failed (a kernel error, or "no CUDA device" on a GPU host) fails the step.
-  if grep -q '"error_occurred": true' "$out/bench.json"; then
-    echo "cases with errors:"
-    grep -B12 '"error_occurred": true' "$out/bench.json" | grep '"name"' || true
-    return 1
-  fi
-}
-step bench bench >"$out/bench.log" 2>&1
-if quick; then
-  step pytorch "$python" benchmarks/pytorch/kernels.py --device cuda --filter batchnorm \
-    >"$out/torch.json" 2>>"$out/bench.log"
-else
-  step pytorch "$python" benchmarks/pytorch/kernels.py --device all >"$out/torch.json" \
-    2>>"$out/bench.log"
-  step pytorch_models "$python" benchmarks/pytorch/models.py --device all \
-    >"$out/torch_models.json" 2>>"$out/bench.log"
-fi
-
-# ---- 4b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
-if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
-  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
-  gpu_driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 ||
-    true)
-  train_size=() torch_size=() unfused_size=()
-  # shellcheck disable=SC2054  # the commas separate the values of one flag
-  if quick; then
-    train_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128 --precisions=fp32,bf16
-      --engines=cyclone,cyclone-channels-last --steps=30 --reps=3 --warmup=10)
-    torch_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128
-      --engines=pytorch-eager,pytorch-amp-channels-last --steps=30 --reps=3 --warmup=10)
-    unfused_size=(--workloads=wrn-28-10-train-bs128 --precisions=bf16 --steps=30 --reps=3
-      --warmup=10)
-  fi
-  step train_cyclone "$bundle/bin/cyclone_bench_train" --device=cuda --device_name="$gpu_name" \
-    --driver="$gpu_driver" --git_rev="$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
-    "${train_size[@]}" >"$out/train_cyclone.json" 2>"$out/train_bench.log"
-  step train_pytorch "$python" benchmarks/pytorch/train.py --device cuda "${torch_size[@]}" \
-    >"$out/train_torch.json" 2>>"$out/train_bench.log"
-  # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
-  # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
-  if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
-    # shellcheck disable=SC2054
-    ((${#unfused_size[@]})) ||
-      unfused_size=(--workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16)
-    step train_unfused "$bundle/bin/cyclone_bench_train" --device=cuda --engines=cyclone-unfused \
-      "${unfused_size[@]}" >"$out/train_unfused.json" 2>>"$out/train_bench.log"
-    "$python" -c 'import json, sys
-a = json.load(open(sys.argv[1]))
-a["runs"] += json.load(open(sys.argv[2]))["runs"]
-json.dump(a, open(sys.argv[1], "w"), indent=2)' "$out/train_cyclone.json" "$out/train_unfused.json" ||
-      echo "could not merge train_unfused.json"
-  fi
-fi
-
 # ---- 5. summary ----
 {
-  echo "cyclone GPU run $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse HEAD 2>/dev/null || echo 'no commit')"
+  echo "cyclone GPU run $(date -u +%Y-%m-%dT%H:%M:%SZ), git $rev"
   grep -A1 '^name, driver_version' "$out/info.txt" || true
   grep -E '^(libraries|cuda devices):' "$out/info.txt" || true
   echo
