@@ -181,7 +181,9 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
       if (!impl->requires_grad) continue;
       CYCLONE_CHECK(g.shape() == impl->shape && g.dtype() == impl->dtype &&
                         g.device() == impl->storage.device,
-                    "gradient for a leaf of shape ", impl->shape, " has shape ", g.shape());
+                    "gradient for a leaf of shape ", impl->shape, " ", dtype_name(impl->dtype),
+                    " on ", impl->storage.device, " is ", g.shape(), " ", dtype_name(g.dtype()),
+                    " on ", g.device());
       if (!impl->grad)
         impl->grad = (pending.owned ? g : g.clone()).impl_ptr();
       else
@@ -198,9 +200,10 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const Tensor& in = inputs[i];
       if (!in.defined() || !in.requires_grad() || !input_grads[i].defined()) continue;
-      CYCLONE_CHECK(input_grads[i].shape() == in.shape(), "backward of '", node.name(),
-                    "': gradient of input ", i, " has shape ", input_grads[i].shape(),
-                    " but the input has shape ", in.shape());
+      CYCLONE_CHECK(input_grads[i].shape() == in.shape() && input_grads[i].dtype() == in.dtype(),
+                    "backward of '", node.name(), "': gradient of input ", i, " is ",
+                    input_grads[i].shape(), " ", dtype_name(input_grads[i].dtype()),
+                    " but the input is ", in.shape(), " ", dtype_name(in.dtype()));
       add_grad(grads[in.unsafe_impl()], input_grads[i]);
     }
     if (!retain_graph) node.release();

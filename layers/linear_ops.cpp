@@ -51,6 +51,9 @@ Tensor matmul_in_dtype(const Tensor& a, const Tensor& b, bool trans_a, bool tran
   return autograd::record(
       out, "matmul", {a, b},
       [a, b, trans_a, trans_b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
+        // The products below are in the forward's dtype, even when backward() runs inside an
+        // autocast scope (which would round float32 operands' gradients to 16 bits).
+        const AutocastScope no_autocast(DType::kFloat32);
         // C = op(A) op(B): each gradient is again one product of g with the other operand.
         Tensor ga, gb;
         if (a.requires_grad()) {

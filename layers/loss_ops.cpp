@@ -5,6 +5,8 @@
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/softmax.h"
+#include "cyclone/layers/autocast.h"
+#include "cyclone/layers/ops.h"
 
 namespace cyclone {
 
@@ -29,17 +31,26 @@ Tensor softmax_like(const char* name, ForwardKernel forward, BackwardKernel back
 
 }  // namespace
 
+// bfloat16 / float16 inputs are computed in float32 (the kernels' dtypes) and rounded back, as
+// the reductions are; cross_entropy under autocast keeps its float32 loss (PyTorch's autocast
+// runs it in float32).
 Tensor softmax(const Tensor& x) {
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return softmax(f); });
   return softmax_like("softmax", kernels::softmax_forward, kernels::softmax_backward, x);
 }
 
 Tensor log_softmax(const Tensor& x) {
+  if (is_half(x.dtype())) return via_float32(x, [](const Tensor& f) { return log_softmax(f); });
   return softmax_like("log_softmax", kernels::log_softmax_forward, kernels::log_softmax_backward,
                       x);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing) {
   CYCLONE_CHECK(logits.defined() && labels.defined(), "cross_entropy: undefined logits or labels");
+  if (is_half(logits.dtype())) {
+    const Tensor loss = cross_entropy(cast(logits, DType::kFloat32), labels, label_smoothing);
+    return autocast_dtype() != DType::kFloat32 ? loss : cast(loss, logits.dtype());
+  }
   Context& ctx = Context::of(logits);
   Tensor loss = Tensor::empty(Shape(), logits.dtype(), logits.device());
   Tensor lse =
@@ -58,6 +69,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
 
 double accuracy_topk(const Tensor& logits, const Tensor& labels, int k) {
   CYCLONE_CHECK(logits.defined() && labels.defined(), "accuracy_topk: undefined logits or labels");
+  if (is_half(logits.dtype()))  // widening keeps every order and tie
+    return accuracy_topk(cast(logits.detach(), DType::kFloat32), labels, k);
   Tensor count = Tensor::empty({1}, DType::kInt32, logits.device());
   kernels::topk_correct(Context::of(logits), logits, labels, k, count);
   const int64_t rows = logits.dim(0);

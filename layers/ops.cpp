@@ -85,23 +85,42 @@ namespace {
 Tensor reduce_like(const Tensor& g, const Tensor& operand) {
   return g.shape() == operand.shape() ? g : sum_to(g, operand.shape());
 }
+
+int float_rank(DType t) {
+  return t == DType::kFloat64 ? 3 : t == DType::kFloat32 ? 2 : is_half(t) ? 1 : 0;
+}
+
+// PyTorch's promotion of two floating operands: the wider dtype (float64 > float32 > the 16-bit
+// ones; bfloat16 with float16 gives float32), the narrower operand cast to it (differentiably, so
+// its gradient comes back in its own dtype). A residual block under autocast adds a float32
+// shortcut to a bfloat16 branch this way. Other mixes are left to the kernels' dtype check.
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined() || a.dtype() == b.dtype()) return {a, b};
+  const int ra = float_rank(a.dtype()), rb = float_rank(b.dtype());
+  if (ra == 0 || rb == 0) return {a, b};
+  const DType to = ra == rb ? DType::kFloat32 : ra > rb ? a.dtype() : b.dtype();
+  return {cast(a, to), cast(b, to)};
+}
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a0, const Tensor& b0) {
+  const auto [a, b] = promoted(a0, b0);
   return autograd::record(apply(BinaryOp::kAdd, a, b), "add", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(g, b)};
                           });
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
+Tensor sub(const Tensor& a0, const Tensor& b0) {
+  const auto [a, b] = promoted(a0, b0);
   return autograd::record(apply(BinaryOp::kSub, a, b), "sub", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(neg(g), b)};
                           });
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
+Tensor mul(const Tensor& a0, const Tensor& b0) {
+  const auto [a, b] = promoted(a0, b0);
   return autograd::record(apply(BinaryOp::kMul, a, b), "mul", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {a.requires_grad() ? reduce_like(mul(g, b), a) : Tensor(),
@@ -109,7 +128,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                           });
 }
 
-Tensor div(const Tensor& a, const Tensor& b) {
+Tensor div(const Tensor& a0, const Tensor& b0) {
+  const auto [a, b] = promoted(a0, b0);
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b.
   return autograd::record(
       apply(BinaryOp::kDiv, a, b), "div", {a, b},
@@ -121,7 +141,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 namespace {
 // Gradient routing for maximum/minimum: `mask` is 1 where a wins (ties go to a).
-Tensor select_binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+Tensor select_binary(BinaryOp op, const char* name, const Tensor& a0, const Tensor& b0) {
+  const auto [a, b] = promoted(a0, b0);
   return autograd::record(apply(op, a, b), name, {a, b},
                           [a, b, op](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             // a wins where it is >= b for max (<= b for min): 1 - (b > a).

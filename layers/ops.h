@@ -28,6 +28,8 @@ Tensor ones_like(const Tensor& t);
 Tensor cast(const Tensor& x, DType dtype);
 
 // ---- binary, with broadcasting ----
+// Floating operands of two dtypes are promoted as PyTorch does (the wider one; bfloat16 with
+// float16 gives float32), the narrower cast differentiably.
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);

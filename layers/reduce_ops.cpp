@@ -135,6 +135,8 @@ Tensor max(const Tensor& x, int axis, bool keepdim) {
 }
 
 Tensor argmax(const Tensor& x, int axis, bool keepdim) {
+  if (is_half(x.dtype()))  // widening keeps every order and tie
+    return argmax(cast(x.detach(), DType::kFloat32), axis, keepdim);
   const int a = checked_axis("argmax", x.shape(), axis);
   Tensor out = Tensor::empty(reduced_shape(x.shape(), a, keepdim), DType::kInt32, x.device());
   kernels::argmax_axis(Context::of(x), x, a, out);
@@ -142,6 +144,8 @@ Tensor argmax(const Tensor& x, int axis, bool keepdim) {
 }
 
 Tensor expand_axis(const Tensor& x, const Shape& shape, int axis) {
+  if (is_half(x.dtype()))
+    return via_float32(x, [&](const Tensor& f) { return expand_axis(f, shape, axis); });
   const int a = checked_axis("expand_axis", shape, axis);
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   kernels::broadcast_axis(Context::of(x), x, a, out);

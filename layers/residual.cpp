@@ -3,6 +3,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cyclone/layers/autocast.h"
 #include "cyclone/layers/layout.h"
 #include "cyclone/layers/ops.h"
 
@@ -96,6 +97,10 @@ Tensor CifarBasicBlock::forward(const Tensor& x) {
     // The constant is not a buffer (it is no part of the reference's state dict), so Module::to()
     // does not move it: follow the input's device here.
     if (!(pad_weight_.device() == x.device())) pad_weight_ = pad_weight_.to(x.device());
+    // And its dtype, unless autocast casts both (0 and 1 are exact in every dtype): a float64
+    // model (a gradient check) or one cast to 16 bits.
+    if (pad_weight_.dtype() != x.dtype() && !autocast_applies(x, pad_weight_))
+      pad_weight_ = cast(pad_weight_, x.dtype()).detach();
     shortcut = conv2d_in_layout(x, pad_weight_, Tensor(), Conv2dParams::square(stride_, 0, 1));
   }
   return (*act2_)(add(y, shortcut));

@@ -302,6 +302,28 @@ TEST(Autocast, OffByDefaultScopesNestAndFloat64IsLeftAlone) {
                         {"set_compute_dtype", "float64"});
 }
 
+// backward() inside an autocast scope does not reach back into a float32 forward: the products
+// of the backward stay float32 (as PyTorch, whose autocast leaves the backward alone).
+TEST(Autocast, BackwardInsideTheScopeKeepsTheForwardsDtype) {
+  const Tensor x = random_tensor({4, 5}, 51, DType::kFloat32);
+  auto grads = [&](bool in_scope) {
+    Tensor w = random_tensor({6, 5}, 52, DType::kFloat32), b = random_tensor({6}, 53);
+    w.set_requires_grad();
+    b.set_requires_grad();
+    const Tensor y = linear(x, w, b);  // float32 forward, no scope
+    const Tensor loss = sum(mul(y, y));
+    if (in_scope) {
+      AutocastScope scope(DType::kBFloat16);
+      loss.backward();
+    } else {
+      loss.backward();
+    }
+    EXPECT_EQ(w.grad().dtype(), DType::kFloat32);
+    return values(w.grad());
+  };
+  EXPECT_EQ(grads(true), grads(false));
+}
+
 // The same bf16 model on both devices: bf16 tensor cores against the CPU's widened float32.
 TEST(AutocastCuda, LeNetMatchesCpu) {
   CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());

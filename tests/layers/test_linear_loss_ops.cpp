@@ -190,5 +190,32 @@ TEST(LinearLossOps, AccuracyTopk) {
   EXPECT_DOUBLE_EQ(accuracy_topk(x, labels, 3), 1.0);
 }
 
+// bfloat16 / float16 logits (a model cast to 16 bits, or a bare autocast scope): softmax,
+// log_softmax, cross_entropy, argmax and accuracy compute as on the float32 widening of the same
+// values; the loss is 16-bit outside autocast and float32 inside it (as PyTorch's autocast), and
+// the logits' gradient comes back in their dtype.
+TEST(LinearLossOps, SixteenBitLogits) {
+  const Tensor labels = Tensor::from_vector<int32_t>({1, 0, 3, 2}, {4}, Device::cpu());
+  for (DType dt : {DType::kBFloat16, DType::kFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({4, 5}, 7, dt, Device::cpu(), -2, 2);
+    const Tensor f = cast(x, DType::kFloat32);
+    EXPECT_EQ(values(softmax(x)), values(cast(softmax(f), dt)));
+    EXPECT_EQ(values(log_softmax(x)), values(cast(log_softmax(f), dt)));
+    EXPECT_EQ(argmax(x, 1).to_vector<int32_t>(), argmax(f, 1).to_vector<int32_t>());
+    EXPECT_EQ(accuracy_topk(x, labels, 2), accuracy_topk(f, labels, 2));
+    x.set_requires_grad();
+    const Tensor loss = cross_entropy(x, labels, 0.1);
+    EXPECT_EQ(loss.dtype(), dt);
+    EXPECT_EQ(values(loss), values(cast(cross_entropy(f, labels, 0.1), dt)));
+    loss.backward();
+    EXPECT_EQ(x.grad().dtype(), dt);
+    {
+      AutocastScope scope(dt);
+      EXPECT_EQ(cross_entropy(x, labels).dtype(), DType::kFloat32);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cyclone

@@ -141,5 +141,32 @@ TEST(Ops, CastIsDifferentiableBetweenFloatTypes) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3, 3}));
 }
 
+// Two floating dtypes promote as PyTorch does: the wider one (bfloat16 with float16 gives
+// float32); the value is the wide op on the widened operand, and each gradient comes back in its
+// operand's dtype.
+TEST(Ops, MixedFloatOperandsPromoteAsPyTorch) {
+  struct Mix {
+    DType a, b, want;
+  };
+  for (const Mix& m : {Mix{DType::kFloat32, DType::kBFloat16, DType::kFloat32},
+                       Mix{DType::kFloat16, DType::kFloat64, DType::kFloat64},
+                       Mix{DType::kBFloat16, DType::kFloat16, DType::kFloat32}}) {
+    SCOPED_TRACE(std::string(dtype_name(m.a)) + " with " + dtype_name(m.b));
+    for (auto op : {&add, &sub, &mul, &div, &maximum}) {
+      Tensor a = testing::random_tensor({3, 4}, 1, m.a, Device::cpu(), 0.5, 2);
+      Tensor b = testing::random_tensor({4}, 2, m.b, Device::cpu(), 0.5, 2);  // broadcast too
+      a.set_requires_grad();
+      b.set_requires_grad();
+      const Tensor y = op(a, b);
+      ASSERT_EQ(y.dtype(), m.want);
+      const Tensor want = op(cast(a.detach(), m.want), cast(b.detach(), m.want));
+      EXPECT_EQ(testing::values(y), testing::values(want));
+      sum(cast(y, DType::kFloat64)).backward();
+      EXPECT_EQ(a.grad().dtype(), m.a);
+      EXPECT_EQ(b.grad().dtype(), m.b);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cyclone

@@ -196,6 +196,21 @@ TEST(ModelWeights, CudaWideResNetStepMatchesTheCpu) {
         << bc[i].first;
 }
 
+// A CIFAR ResNet with its parameters and buffers in float64 (a gradient check's reference) runs,
+// option-A shortcut included, and computes float32's logits more precisely.
+TEST(ModelWeights, CifarResNetRunsInFloat64) {
+  auto m = make_model("resnet8", cifar(4));
+  m->eval();
+  const Tensor x = testing::random_tensor({2, 3, 32, 32}, 5);
+  const Tensor y32 = (*m)(x);
+  for (auto& [n, p] : m->named_parameters()) p.set_data(cast(p.detach(), DType::kFloat64));
+  for (auto& [n, b] : m->named_buffers())
+    if (is_floating(b.dtype())) b.set_data(cast(b.detach(), DType::kFloat64));
+  const Tensor y64 = (*m)(cast(x, DType::kFloat64));
+  EXPECT_EQ(y64.dtype(), DType::kFloat64);
+  EXPECT_LT(testing::relative_error(testing::values(y64), testing::values(y32)), 1e-5);
+}
+
 // A model's dropout draws on the host from its own generator (none handed in through
 // ModelOptions): the calling thread's reservation count shows it in training and not in eval,
 // which is how train::StepRunner knows a CUDA graph would repeat the mask.

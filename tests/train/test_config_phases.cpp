@@ -340,6 +340,24 @@ TEST(Stages, RunningInStagesIsTheWholeForward) {
   }
 }
 
+// A head in bfloat16 (set_compute_dtype) fed float32 features, as the precompute path feeds it:
+// the first residual block adds a float32 shortcut to a bfloat16 branch (promoted to float32).
+TEST(Stages, Bfloat16HeadTakesFloat32Features) {
+  for (const char* name : {"resnet8", "wrn-10-1"}) {
+    SCOPED_TRACE(name);
+    auto m = make_model(name, lenet_options(3));
+    m->eval();
+    m->set_compute_dtype(DType::kBFloat16);
+    const Tensor x = random_images(3, 5);
+    const Tensor whole = (*m)(x);
+    StageSlice body(*m, 0, 1), head(*m, 1, m->stages().size());
+    const Tensor features = cast(body(x), DType::kFloat32);
+    const Tensor y = head(features);
+    ASSERT_EQ(y.shape(), whole.shape());
+    EXPECT_LT(testing::relative_error(testing::values(y), testing::values(whole)), 0.05);
+  }
+}
+
 // The head's gradients from cached body outputs equal those from running the frozen body.
 TEST(Precompute, GivesTheSameHeadGradientsAsRunningTheFrozenBody) {
   const data::Dataset d = synthetic_mnist(48);
