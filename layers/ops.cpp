@@ -1,5 +1,7 @@
 #include "cyclone/layers/ops.h"
 
+#include <utility>
+
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/elementwise.h"
@@ -104,7 +106,8 @@ std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor add(const Tensor& a0, const Tensor& b0) {
-  const auto [a, b] = promoted(a0, b0);
+  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
+  const Tensor &a = ab.first, &b = ab.second;
   return autograd::record(apply(BinaryOp::kAdd, a, b), "add", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(g, b)};
@@ -112,7 +115,8 @@ Tensor add(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor sub(const Tensor& a0, const Tensor& b0) {
-  const auto [a, b] = promoted(a0, b0);
+  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
+  const Tensor &a = ab.first, &b = ab.second;
   return autograd::record(apply(BinaryOp::kSub, a, b), "sub", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(neg(g), b)};
@@ -120,7 +124,8 @@ Tensor sub(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor mul(const Tensor& a0, const Tensor& b0) {
-  const auto [a, b] = promoted(a0, b0);
+  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
+  const Tensor &a = ab.first, &b = ab.second;
   return autograd::record(apply(BinaryOp::kMul, a, b), "mul", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {a.requires_grad() ? reduce_like(mul(g, b), a) : Tensor(),
@@ -129,7 +134,8 @@ Tensor mul(const Tensor& a0, const Tensor& b0) {
 }
 
 Tensor div(const Tensor& a0, const Tensor& b0) {
-  const auto [a, b] = promoted(a0, b0);
+  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
+  const Tensor &a = ab.first, &b = ab.second;
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b.
   return autograd::record(
       apply(BinaryOp::kDiv, a, b), "div", {a, b},
@@ -142,7 +148,8 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 namespace {
 // Gradient routing for maximum/minimum: `mask` is 1 where a wins (ties go to a).
 Tensor select_binary(BinaryOp op, const char* name, const Tensor& a0, const Tensor& b0) {
-  const auto [a, b] = promoted(a0, b0);
+  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
+  const Tensor &a = ab.first, &b = ab.second;
   return autograd::record(apply(op, a, b), name, {a, b},
                           [a, b, op](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             // a wins where it is >= b for max (<= b for min): 1 - (b > a).
