@@ -17,7 +17,7 @@
 // for the life of the process (kernels/algo_cache.h; across runs too in the file named by
 // $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math type out
 // of range, or one whose workspace query fails) is searched again and replaced, and its workspace
-// is always asked of cuDNN, never read from the file. Find cannot run inside CUDA-graph capture
+// is asked of cuDNN (once per process), never taken from the file. Find cannot run inside CUDA-graph capture
 // (it synchronises), so a problem first met while capturing takes the heuristics' choice,
 // uncached; so does one whose search workspace cannot be allocated (the pick then needs none).
 // Workspace comes from the caching allocator (a uint8 tensor on the context's stream). A failed
@@ -27,7 +27,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -188,6 +190,27 @@ bool usable(const Perf& r, bool strict_fp32) {
   return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType));
 }
 
+// The table's keys whose choice this process made or checked against cuDNN (choose()).
+class TrustedKeys {
+ public:
+  bool has(const Key& k) {
+    std::lock_guard lock(mutex_);
+    return keys_.count(k) != 0;
+  }
+  void add(const Key& k) {
+    std::lock_guard lock(mutex_);
+    keys_.insert(k);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<Key> keys_;
+};
+TrustedKeys& trusted() {
+  static TrustedKeys t;
+  return t;
+}
+
 // The fastest usable entry of cuDNN's list (sorted fastest first) that fits the workspace,
 // deterministic ones preferred.
 template <class Perf>
@@ -267,24 +290,34 @@ Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Proble
               int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
   const Key key = key_of(pass, ctx, g, dt, pr.math);
   // A stored choice (perhaps from a file written elsewhere) is used when it is still one cuDNN
-  // accepts here, with the workspace asked of cuDNN now; otherwise searched again and replaced.
+  // accepts here, with the workspace asked of cuDNN; otherwise searched again and replaced. Once
+  // per process: a choice this process made or checked is used as it is (no query per step).
   if (const std::optional<AlgoChoice> hit = cache().find(key);
       hit && hit->algo < max_count && hit->math >= CUDNN_DEFAULT_MATH &&
       hit->math <= CUDNN_FMA_MATH && !(pr.strict_fp32 && tensor_op(hit->math))) {
     Choice c;
     c.algo = hit->algo;
     c.math = static_cast<cudnnMathType_t>(hit->math);
+    c.workspace = static_cast<size_t>(hit->workspace);
     CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, c.math));
+    if (trusted().has(key)) return c;
     using Algo = decltype(Perf{}.algo);
     if (ws_size(static_cast<Algo>(c.algo), &c.workspace) == CUDNN_STATUS_SUCCESS &&
-        c.workspace <= kMaxWorkspace)
+        c.workspace <= kMaxWorkspace) {
+      if (c.workspace != hit->workspace)
+        cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
+      trusted().add(key);
       return c;
+    }
     CUDNN_CHECK(cudnnSetConvolutionMathType(pr.conv, pr.math));  // as the search expects
   }
   // Two threads meeting a new problem at once both time it, harmlessly.
   const bool cacheable = !capturing(ctx);
   const Choice c = search<Perf>(ctx, pass, g, pr, max_count, heuristic, find, ws_size);
-  if (cacheable) cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
+  if (cacheable) {
+    cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
+    trusted().add(key);
+  }
   return c;
 }
 
