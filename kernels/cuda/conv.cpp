@@ -16,12 +16,13 @@
 // any kind when none is deterministic), so training runs repeat bit for bit; the choice is cached
 // for the life of the process (kernels/algo_cache.h; across runs too in the file named by
 // $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math type out
-// of range, or one whose workspace query fails) is searched again and replaced, and its workspace
-// is asked of cuDNN (once per process), never taken from the file. Find cannot run inside CUDA-graph capture
-// (it synchronises), so a problem first met while capturing takes the heuristics' choice,
-// uncached; so does one whose search workspace cannot be allocated (the pick then needs none).
-// Workspace comes from the caching allocator (a uint8 tensor on the context's stream). A failed
-// convolution names the pass, the shapes, the dtype and the algorithm.
+// of range, or one whose workspace query fails) is searched again and replaced, and its
+// workspace is asked of cuDNN (once per process), never taken from the file. Find cannot run
+// inside CUDA-graph capture (it synchronises), so a problem first met while capturing takes the
+// heuristics' choice, uncached; so does one whose search workspace cannot be allocated (the
+// pick then needs none). Workspace comes from the caching allocator (a uint8 tensor on the
+// context's stream). A failed convolution names the pass, the shapes, the dtype and the
+// algorithm.
 #include <cudnn.h>
 
 #include <algorithm>
