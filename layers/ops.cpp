@@ -1,5 +1,6 @@
 #include "cyclone/layers/ops.h"
 
+#include <optional>
 #include <utility>
 
 #include "cyclone/core/autograd.h"
@@ -92,40 +93,38 @@ int float_rank(DType t) {
   return t == DType::kFloat64 ? 3 : t == DType::kFloat32 ? 2 : is_half(t) ? 1 : 0;
 }
 
-// PyTorch's promotion of two floating operands: the wider dtype (float64 > float32 > the 16-bit
-// ones; bfloat16 with float16 gives float32), the narrower operand cast to it (differentiably, so
-// its gradient comes back in its own dtype). A residual block under autocast adds a float32
-// shortcut to a bfloat16 branch this way. Other mixes are left to the kernels' dtype check.
-std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined() || a.dtype() == b.dtype()) return {a, b};
+// PyTorch's promotion of two floating operands of different dtypes: both cast to the wider one
+// (float64 > float32 > the 16-bit ones; bfloat16 with float16 gives float32), differentiably, so
+// each gradient comes back in its operand's dtype. A residual block under autocast adds a float32
+// shortcut to a bfloat16 branch this way. Nothing for one dtype, or for other mixes (left to the
+// kernels' dtype check): the op then runs on a and b as they are.
+std::optional<std::pair<Tensor, Tensor>> promoted(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined() || a.dtype() == b.dtype()) return std::nullopt;
   const int ra = float_rank(a.dtype()), rb = float_rank(b.dtype());
-  if (ra == 0 || rb == 0) return {a, b};
+  if (ra == 0 || rb == 0) return std::nullopt;
   const DType to = ra == rb ? DType::kFloat32 : ra > rb ? a.dtype() : b.dtype();
-  return {cast(a, to), cast(b, to)};
+  return std::pair{cast(a, to), cast(b, to)};
 }
 }  // namespace
 
-Tensor add(const Tensor& a0, const Tensor& b0) {
-  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
-  const Tensor &a = ab.first, &b = ab.second;
+Tensor add(const Tensor& a, const Tensor& b) {
+  if (const auto p = promoted(a, b)) return add(p->first, p->second);
   return autograd::record(apply(BinaryOp::kAdd, a, b), "add", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(g, b)};
                           });
 }
 
-Tensor sub(const Tensor& a0, const Tensor& b0) {
-  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
-  const Tensor &a = ab.first, &b = ab.second;
+Tensor sub(const Tensor& a, const Tensor& b) {
+  if (const auto p = promoted(a, b)) return sub(p->first, p->second);
   return autograd::record(apply(BinaryOp::kSub, a, b), "sub", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {reduce_like(g, a), reduce_like(neg(g), b)};
                           });
 }
 
-Tensor mul(const Tensor& a0, const Tensor& b0) {
-  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
-  const Tensor &a = ab.first, &b = ab.second;
+Tensor mul(const Tensor& a, const Tensor& b) {
+  if (const auto p = promoted(a, b)) return mul(p->first, p->second);
   return autograd::record(apply(BinaryOp::kMul, a, b), "mul", {a, b},
                           [a, b](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             return {a.requires_grad() ? reduce_like(mul(g, b), a) : Tensor(),
@@ -133,9 +132,8 @@ Tensor mul(const Tensor& a0, const Tensor& b0) {
                           });
 }
 
-Tensor div(const Tensor& a0, const Tensor& b0) {
-  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
-  const Tensor &a = ab.first, &b = ab.second;
+Tensor div(const Tensor& a, const Tensor& b) {
+  if (const auto p = promoted(a, b)) return div(p->first, p->second);
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b.
   return autograd::record(
       apply(BinaryOp::kDiv, a, b), "div", {a, b},
@@ -147,9 +145,8 @@ Tensor div(const Tensor& a0, const Tensor& b0) {
 
 namespace {
 // Gradient routing for maximum/minimum: `mask` is 1 where a wins (ties go to a).
-Tensor select_binary(BinaryOp op, const char* name, const Tensor& a0, const Tensor& b0) {
-  const std::pair<Tensor, Tensor> ab = promoted(a0, b0);
-  const Tensor &a = ab.first, &b = ab.second;
+Tensor select_binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  if (const auto p = promoted(a, b)) return select_binary(op, name, p->first, p->second);
   return autograd::record(apply(op, a, b), name, {a, b},
                           [a, b, op](const Tensor& g, const Tensor&) -> std::vector<Tensor> {
                             // a wins where it is >= b for max (<= b for min): 1 - (b > a).

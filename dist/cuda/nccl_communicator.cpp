@@ -150,6 +150,9 @@ class NcclCommunicator final : public Communicator {
   void watch(const Event& done, const std::string& what) {
     guarded(what, [&](ncclResult_t) { return done.query(); });
   }
+  int device() const { return device_; }
+
+ private:
   // The end of a non-blocking call that returned `r`: an error throws; ncclInProgress is polled
   // until the communicator is ready again (NCCL allows no other call, and no work on its stream,
   // before that).
@@ -163,9 +166,6 @@ class NcclCommunicator final : public Communicator {
     }
     guarded(what, [](ncclResult_t async) { return async == ncclSuccess; });
   }
-  int device() const { return device_; }
-
- private:
   // wait_with_deadline on `ready(async state)`, an asynchronous error thrown; aborts the
   // communicator on any throw.
   template <class Ready>
