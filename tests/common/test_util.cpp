@@ -1,8 +1,11 @@
 #include "common/test_util.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <sstream>
+#include <system_error>
 
 namespace cyclone::testing {
 
@@ -15,6 +18,27 @@ struct CpuDefaultDevice : ::testing::Environment {
 };
 [[maybe_unused]] ::testing::Environment* const kCpuDefault =
     ::testing::AddGlobalTestEnvironment(new CpuDefaultDevice);
+
+// Every file a test writes through ::testing::TempDir() or std::filesystem::temp_directory_path()
+// lands in one directory of this process, removed when the tests end: a test binary leaves
+// nothing behind in /tmp, and two runs of it (ctest -j, the sanitizer builds) never share a file.
+struct PrivateTempDir : ::testing::Environment {
+  void SetUp() override {
+    const char* base = std::getenv("TMPDIR");
+    dir = std::filesystem::path(base != nullptr && *base != '\0' ? base : "/tmp") /
+          ("cyclone_tests_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    ::setenv("TMPDIR", dir.c_str(), 1);
+    ::setenv("TEST_TMPDIR", dir.c_str(), 1);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::filesystem::path dir;
+};
+[[maybe_unused]] ::testing::Environment* const kPrivateTemp =
+    ::testing::AddGlobalTestEnvironment(new PrivateTempDir);
 }  // namespace
 
 std::vector<Device> all_devices() { return {Device::cpu(), Device::cuda(0)}; }
