@@ -39,8 +39,10 @@ inline bool cuda_available() { return cuda_device_count() > 0; }
 // an error naming the device and how many there are.
 Device resolve_device(std::string_view spec);
 
-// The device factories use when none is given: CYCLONE_DEVICE (default "auto") on first use, or
-// what set_default_device() chose (apps call it with --device).
+// The device that tensor factories, modules, models and data loaders use when none is given (so
+// that, on a GPU host, a model built and a batch made without naming one meet on the same device):
+// CYCLONE_DEVICE (default "auto") on first use, or what set_default_device() chose (apps call it
+// with --device).
 Device default_device();
 void set_default_device(Device d);
 

@@ -48,7 +48,7 @@ struct LoaderOptions {
   std::vector<float> mean, std;  // empty: the dataset's
   int workers = -1;  // threads making batches; -1: default_workers(); 0: made by next() itself
   int prefetch = 0;  // batches made ahead of the one handed out; 0: max(2, 2 * workers)
-  Device device = Device::cpu();
+  Device device = default_device();
   uint64_t seed = 0;
   // Data parallelism: this loader yields shard `shard` of `num_shards` of every global batch of
   // batch_size x num_shards samples (the same epoch order on every shard, cut in contiguous

@@ -27,7 +27,7 @@ namespace cyclone {
 class Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride = 1,
-         int padding = 0, int dilation = 1, bool bias = true, Device device = Device::cpu(),
+         int padding = 0, int dilation = 1, bool bias = true, Device device = default_device(),
          Generator* gen = nullptr, const std::string& init = kDefaultInit);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
@@ -57,7 +57,7 @@ class Conv2d : public Module {
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
-                       bool affine = true, Device device = Device::cpu());
+                       bool affine = true, Device device = default_device());
   Tensor forward(const Tensor& x) override;
   // relu(forward(x)) in one fused kernel each way (layers/norm_ops.h batch_norm_relu); not for a
   // synchronized batch norm.

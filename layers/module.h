@@ -150,6 +150,6 @@ class StageSlice : public Module {
 // Runs `model` on a zero batch of `input_shape` without recording gradients and returns a table:
 // one row per leaf module called (qualified name, type, output shape, parameter count) and the
 // totals (parameters, trainable parameters).
-std::string summary(Module& model, const Shape& input_shape, Device device = Device::cpu());
+std::string summary(Module& model, const Shape& input_shape, Device device = default_device());
 
 }  // namespace cyclone

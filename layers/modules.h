@@ -17,8 +17,8 @@ class Generator;
 // W, b ~ U(-1/sqrt(in), 1/sqrt(in)) from `gen` (the process default generator when null).
 class Linear : public Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, bool bias = true, Device device = Device::cpu(),
-         Generator* gen = nullptr);
+  Linear(int64_t in_features, int64_t out_features, bool bias = true,
+         Device device = default_device(), Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;

@@ -25,7 +25,7 @@ namespace cyclone {
 struct BlockOptions {
   std::string activation = "relu";
   std::string initializer = kDefaultInit;
-  Device device = Device::cpu();
+  Device device = default_device();
   Generator* gen = nullptr;                // weight init (default generator when null)
   std::shared_ptr<Generator> dropout_gen;  // dropout masks (default generator when null)
 };

@@ -29,7 +29,7 @@ struct ModelOptions {
   // Weight init draws from a Generator seeded with `seed` alone, in construction order, so the
   // same options give the same weights on every device and in every process.
   uint64_t seed = Generator::kDefaultSeed;
-  Device device = Device::cpu();
+  Device device = default_device();
   // The generator of the dropout masks, shared by every Dropout of the model. When null the model
   // makes one seeded with dropout_seed(seed); a training loop that checkpoints its RNG state
   // passes its own.

@@ -10,9 +10,9 @@
 namespace cyclone::testing {
 
 namespace {
-// A factory called without a device (Tensor::zeros(shape)) makes a CPU tensor in every test, as
-// beside a module built without one (modules default to the CPU): otherwise default_device()
-// would be "auto", cuda:0 on a GPU host, and such tests would mix devices there only.
+// A tensor, module or loader made without a device is on the CPU in every test: otherwise
+// default_device() would be "auto", cuda:0 on a GPU host, and the CPU tests would run there on the
+// GPU (the CUDA tests name their device).
 struct CpuDefaultDevice : ::testing::Environment {
   void SetUp() override { set_default_device(Device::cpu()); }
 };
