@@ -6,6 +6,7 @@
 
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/device.h"
+#include "cyclone/kernels/gemm.h"
 
 #ifndef CYCLONE_VERSION_STRING
 #define CYCLONE_VERSION_STRING "unknown"
@@ -17,6 +18,7 @@ int main() {
     std::printf("cuda backend: %s\n", cyclone::built_with_cuda() ? "built" : "not built");
     std::printf("cuda devices: %d\n", cyclone::cuda_device_count());
     std::printf("libraries: %s\n", cyclone::gpu::versions());
+    std::printf("cpu blas: %s\n", cyclone::kernels::cpu_blas_kernels().c_str());
     std::printf("default device: %s\n", cyclone::default_device().str().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cyclone_info: %s\n", e.what());

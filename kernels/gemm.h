@@ -35,4 +35,10 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& 
 void gemm_batched(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& a,
                   const Tensor& b, double beta, const Tensor& c);
 
+// The CPU kernels OpenBLAS chose for this processor, e.g. "OpenBLAS Haswell" (AVX2) or "OpenBLAS
+// SkylakeX" (AVX-512). Their float sums differ in the last bits, so CPU runs reproduce bit for bit
+// only under the same kernels; OPENBLAS_CORETYPE=Haswell (set before the program starts) pins
+// them on any x86-64 processor with AVX2.
+std::string cpu_blas_kernels();
+
 }  // namespace cyclone::kernels

@@ -47,3 +47,12 @@ void gemm(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, 
 }
 
 }  // namespace cyclone::kernels::cpu
+
+namespace cyclone::kernels {
+
+std::string cpu_blas_kernels() {
+  const char* core = openblas_get_corename();
+  return std::string("OpenBLAS ") + (core != nullptr ? core : "unknown");
+}
+
+}  // namespace cyclone::kernels
