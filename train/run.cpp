@@ -14,6 +14,7 @@
 #include "cyclone/core/progress.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/dist/world.h"
+#include "cyclone/kernels/gemm.h"
 #include "cyclone/models/registry.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
@@ -135,6 +136,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   } catch (const Error& e) {
     throw UsageError(e.message());
   }
+  detail::check_monitors_have_a_split(spec);
 
   const data::DatasetInfo& info = [&]() -> const data::DatasetInfo& {
     try {
@@ -230,11 +232,13 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (world.distributed() && !world.is_root()) world.host().barrier();
   load_splits(c);
   if (world.distributed() && world.is_root()) world.host().barrier();
-  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s%s), seed %llu\n",
+  // On the CPU, OpenBLAS's kernels (kernels/gemm.h) decide the last bits of every result.
+  const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
+  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s%s%s), seed %llu\n",
             prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
             static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
             c.use_val ? "validation" : "test", device.str().c_str(), precision_name(*precision),
-            spec.channels_last ? ", channels last" : "",
+            spec.channels_last ? ", channels last" : "", blas.c_str(),
             static_cast<unsigned long long>(spec.seed));
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
@@ -267,6 +271,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"batch_size", spec.batch_size},
                         {"seed", spec.seed},
                         {"parameters", model->num_parameters()}});
+  if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();
   if (world.distributed()) {
     if (!spec.phases.empty())
       throw UsageError(
@@ -306,6 +311,22 @@ RunOutcome run_experiment(const RunSpec& spec) {
     CYCLONE_CHECK(tj.is_object() && tj.contains("policy"), tpath,
                   ": no 'policy' (not a trainer state)");
     policy_text = tj.at("policy").dump();
+    // A rate given again must be the one the checkpoint trained with: the policy goes on as it
+    // was (its clock is in the checkpoint), so another rate would be silently ignored.
+    if (chosen) {
+      const std::string mine = resolve_policy_json(spec.policy_json, chosen, steps_per_epoch);
+      json a;
+      try {
+        a = json::parse(schedulers::make_policy(mine)->to_json());
+      } catch (const Error& e) {
+        throw UsageError(e.message());
+      }
+      const json b = json::parse(policy_text);
+      if (a != b)
+        throw UsageError("--resume: the checkpoint " + dir + " trained with policy " + b.dump() +
+                         ", but the rate and policy given now make " + a.dump() +
+                         ": resume without changing them, or start a new run");
+    }
     log_print("%s: resuming from %s (its policy: %s)\n", prog.c_str(), dir.c_str(),
               policy_text.c_str());
   } else if (spec.finder.enabled) {
@@ -337,6 +358,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   // ---- training ----
   TrainerOptions to = spec.trainer;
   to.num_classes = info.num_classes;
+  to.eval_split = c.use_val ? "val" : "test";
   to.generators = {dropout_gen};
   detail::apply_lr_scaling(c, to, world.size(), spec.finder.enabled && spec.resume.empty(),
                            steps_per_epoch);
@@ -368,12 +390,15 @@ RunOutcome run_experiment(const RunSpec& spec) {
   summary["epochs_run"] = fr.epochs_run;
   summary["steps"] = fr.steps;
   summary["skipped_steps"] = fr.skipped_steps;
-  const double final_acc = final_test ? final_test->top1 : fr.final_accuracy;
+  // With a validation split the epochs scored it, and the test set is scored once, at the end.
+  const double final_acc = c.use_val ? (final_test ? final_test->top1 : -1) : fr.final_accuracy;
+  const double best = fr.best_accuracy;
   summary["final_test_accuracy"] = final_acc >= 0 ? json(final_acc) : json(nullptr);
-  summary["best_test_accuracy"] = fr.best_accuracy >= 0 ? json(fr.best_accuracy) : json(nullptr);
-  if (c.use_val) summary["best_validation_accuracy"] = summary["best_test_accuracy"];
-  if (!fr.history.empty() && fr.history.back().eval && fr.history.back().eval->top5 >= 0)
-    summary["final_test_top5"] = fr.history.back().eval->top5;
+  summary["best_test_accuracy"] = !c.use_val && best >= 0 ? json(best) : json(nullptr);
+  if (c.use_val) summary["best_validation_accuracy"] = best >= 0 ? json(best) : json(nullptr);
+  const std::optional<EvalResult>& last_test =
+      c.use_val ? final_test : (fr.history.empty() ? final_test : fr.history.back().eval);
+  if (last_test && last_test->top5 >= 0) summary["final_test_top5"] = last_test->top5;
   summary["images_per_second"] = fr.images_per_second;
   summary["ensemble"] = eval_json(fr.ensemble);
   summary["snapshots"] = fr.snapshots;

@@ -51,6 +51,10 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
                                                     int64_t total_steps, const std::string& prog,
                                                     nlohmann::json* summary_out);
 
+// Early stopping or ModelCheckpoint's best-only choice on a val_* score needs a validation split:
+// without one it is a UsageError (before any work), rather than choosing by the test set.
+void check_monitors_have_a_split(const RunSpec& spec);
+
 // ModelCheckpoint (Keras): an on_epoch_end callback saving the weights of `model` to log_dir.
 std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,
                                                                  bool resuming);

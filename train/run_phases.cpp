@@ -208,6 +208,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     TrainerOptions to = spec.trainer;
     to.epochs = ph.epochs;
     to.num_classes = c.info.num_classes;
+    to.eval_split = c.use_val ? "val" : "test";
     to.generators = {c.dropout_gen};
     to.log_dir = dir.string();
     to.checkpoint_dir = (dir / "checkpoints").string();
@@ -229,10 +230,10 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     pj["images_per_second"] = fr.images_per_second;
     pj["train_seconds"] = fr.wall_seconds;
     pj["seconds"] = seconds_since(t0);
-    log_print("%s: phase '%s' done in %s: %s accuracy %.2f%%\n", prog.c_str(), ph.name.c_str(),
-              format_duration(pj["seconds"].get<double>()).c_str(),
-              c.use_val ? "validation" : "test", 100 * fr.final_accuracy);
     if (fr.status != "diverged" && fr.status != "interrupted") {
+      log_print("%s: phase '%s' done in %s: %s accuracy %.2f%%\n", prog.c_str(), ph.name.c_str(),
+                format_duration(pj["seconds"].get<double>()).c_str(),
+                c.use_val ? "validation" : "test", 100 * fr.final_accuracy);
       finish(pj);
     } else {
       phases.push_back(pj);

@@ -32,6 +32,9 @@ struct RunState {
   std::vector<std::string> snapshots;
   std::vector<std::pair<uint64_t, uint64_t>> rngs;  // (seed, offset): default generator first
   std::string policy;                               // the policy's JSON, canonical form
+  // Batches per epoch of the run (its batch size, data split and limit_train_batches): a resume
+  // with another count would put the policy clock and the epochs out of step. 0: not recorded.
+  int64_t batches_per_epoch = 0;
   // float16 training's dynamic loss scale and its count of good steps (kernels::loss_scale_update)
   // so that a resumed run goes on with the scale it had; 0: none (not float16, or an older file).
   double loss_scale = 0, loss_scale_good_steps = 0;

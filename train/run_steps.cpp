@@ -216,6 +216,25 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   return policy;
 }
 
+void check_monitors_have_a_split(const RunSpec& spec) {
+  if (spec.validation_fraction > 0) return;
+  const bool best_lr = spec.program == "best_lr";
+  const std::string split =
+      best_lr ? "--validation_fraction=0.1" : "dataset.split_ratio.val (e.g. 0.1)";
+  auto refuse = [&](const std::string& what, const std::string& monitor) {
+    throw UsageError(what + " watches '" + monitor +
+                     "', a validation score, but there is no validation split: set " + split +
+                     ", or watch the training 'loss' (the test set is never used to choose)");
+  };
+  const std::string& es = spec.trainer.early_stop_monitor;
+  if (spec.trainer.early_stop_patience > 0 && es.rfind("val", 0) == 0)
+    refuse(best_lr ? "--early_stop_patience" : "early stopping", es);
+  const std::string& mc = spec.model_checkpoint.monitor;
+  if (spec.model_checkpoint.enabled && spec.model_checkpoint.save_best_only &&
+      mc.rfind("val", 0) == 0)
+    refuse("ModelCheckpoint (save_best_only)", mc);
+}
+
 std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,
                                                                  bool resuming) {
   const ModelCheckpointSpec m = c.spec.model_checkpoint;

@@ -33,9 +33,15 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-const std::vector<std::string> kEpochColumns = {
-    "epoch",     "step", "train_loss", "train_accuracy",    "test_loss",     "test_accuracy",
-    "test_top5", "lr",   "momentum",   "images_per_second", "epoch_seconds", "wall_seconds"};
+// history.csv's columns; `split` ("test" or "val") names the eval loader's three.
+std::vector<std::string> epoch_columns(const std::string& split) {
+  return {"epoch",         "step",
+          "train_loss",    "train_accuracy",
+          split + "_loss", split + "_accuracy",
+          split + "_top5", "lr",
+          "momentum",      "images_per_second",
+          "epoch_seconds", "wall_seconds"};
+}
 const std::vector<std::string> kStepColumns = {"step",     "epoch",     "loss",        "lr",
                                                "momentum", "grad_norm", "wall_seconds"};
 
@@ -53,6 +59,7 @@ struct Trainer::Impl {
   RunState st;
   std::vector<double> losses;
   bool resumed = false;
+  std::string resumed_from;  // the checkpoint resume() read
   const schedulers::PlateauPolicy* plateau = nullptr;
   std::function<void(const EpochStats&)> on_epoch_end_cb;
   bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
@@ -85,6 +92,14 @@ struct Trainer::Impl {
       o.log_dir.clear();
       o.progress_mode = -2;
     }
+    CYCLONE_CHECK(o.eval_split == "test" || o.eval_split == "val", "trainer: eval_split '",
+                  o.eval_split, "' is not one of test, val");
+    if (o.early_stop_patience > 0 && o.early_stop_monitor.rfind("val", 0) == 0)
+      CYCLONE_CHECK(eval != nullptr && o.eval_split == "val", "trainer: early stopping watches '",
+                    o.early_stop_monitor,
+                    "', a validation score, but there is no validation split (set "
+                    "validation_fraction, e.g. 0.1, or watch the training 'loss'): the test set "
+                    "is never used to choose when to stop");
     if (policy.metric_driven()) {
       plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
       CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
@@ -115,6 +130,7 @@ struct Trainer::Impl {
     }
     st.rngs.clear();
     for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
+    st.batches_per_epoch = batches_per_epoch();
     return run_state_to_json(st, policy.to_json(), o.epochs);
   }
 
@@ -123,6 +139,11 @@ struct Trainer::Impl {
     const std::string mine = canonical_json(policy.to_json());
     CYCLONE_CHECK(s.policy == mine, origin, ": the checkpoint was trained with policy ", s.policy,
                   " but this run's policy is ", mine, " (resume with the same policy)");
+    CYCLONE_CHECK(s.batches_per_epoch == 0 || s.batches_per_epoch == batches_per_epoch(), origin,
+                  ": the checkpoint's run had ", s.batches_per_epoch,
+                  " batches per epoch, this one has ", batches_per_epoch(),
+                  " (another batch size, data split or limit_train_batches): resume with the "
+                  "settings it was trained with");
     const auto gens = generators();
     CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
                   " random streams, this run has ", gens.size());
@@ -206,6 +227,7 @@ void Trainer::resume(const std::string& checkpoint) {
   const std::string text = read_checkpoint(dir, impl_->model, impl_->opt);
   impl_->load_state_json(text, (fs::path(dir) / "trainer.json").string());
   impl_->resumed = true;
+  impl_->resumed_from = dir;
 }
 
 std::string Trainer::save_checkpoint(const std::string& name) { return impl_->save(name); }
@@ -274,8 +296,8 @@ FitResult Trainer::Impl::fit() {
     fs::create_directories(o.log_dir, ec);
     CYCLONE_CHECK(!ec, "cannot create the log directory '", o.log_dir, "': ", ec.message());
     const CsvMode mode = resumed ? CsvMode::kAppend : CsvMode::kTruncate;
-    epoch_log.emplace((fs::path(o.log_dir) / "history.csv").string(), kEpochColumns, mode,
-                      resumed ? std::optional<double>(st.epoch) : std::nullopt);
+    epoch_log.emplace((fs::path(o.log_dir) / "history.csv").string(), epoch_columns(o.eval_split),
+                      mode, resumed ? std::optional<double>(st.epoch) : std::nullopt);
     if (o.log_every_steps > 0)
       step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
                        resumed ? std::optional<double>(st.step - 1) : std::nullopt);
@@ -349,9 +371,8 @@ FitResult Trainer::Impl::fit() {
                     std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) +
                     ") with lr " + format_double("%.4g", lr) +
                     "; training stopped. Lower the learning rate (or clip gradients)";
-        std::error_code ec;
-        if (!o.checkpoint_dir.empty() && fs::exists(fs::path(o.checkpoint_dir) / "latest", ec))
-          r.last_checkpoint = resolve_checkpoint(o.checkpoint_dir);
+        // Only a checkpoint of this run: an older run's in the same folder would mislead.
+        if (r.last_checkpoint.empty()) r.last_checkpoint = resumed_from;
         if (!r.last_checkpoint.empty())
           r.message += "; the last good checkpoint is " + r.last_checkpoint;
         return true;
@@ -443,8 +464,12 @@ FitResult Trainer::Impl::fit() {
       graph_reported = runner->graph_status();
     }
     st.epoch_train_seconds += since(t_epoch);
+    // The bar ends with a short line: the caller reports r.message (apps print it once).
+    const std::string at = "epoch " + std::to_string(st.epoch + 1) + "/" +
+                           std::to_string(o.epochs) + ": stopped at step " +
+                           std::to_string(st.step);
     if (r.status == "diverged") {
-      if (bar) bar->finish(r.message);
+      if (bar) bar->finish(at + " (diverged)");
       break;
     }
     if (stop) {
@@ -458,7 +483,7 @@ FitResult Trainer::Impl::fit() {
       r.message = "interrupted at step " + std::to_string(st.step) + " (epoch " +
                   std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) + ")" +
                   where;
-      if (bar) bar->finish(r.message);
+      if (bar) bar->finish(at + " (interrupted)");
       break;
     }
 
@@ -479,12 +504,19 @@ FitResult Trainer::Impl::fit() {
       train_mode();
       r.final_accuracy = es.eval->top1;
     }
-    if (plateau) st.plateau = plateau->report(*st.plateau, es.eval ? es.eval->loss : es.train_loss);
+    // A signal during the evaluation (after the epoch's last step) stops the run at this epoch's
+    // end; the ranks of a job agree on it, as train_step's do.
+    std::vector<double> signalled = {interrupt_requested() ? 1.0 : 0.0};
+    all_reduce_sum(signalled);
+    const bool stop_after_epoch = signalled[0] > 0;
+    if (plateau)
+      st.plateau = plateau->report(
+          *st.plateau, es.eval && o.eval_split == "val" ? es.eval->loss : es.train_loss);
     std::string line = "epoch " + std::to_string(es.epoch) + "/" + std::to_string(o.epochs) +
                        "  train loss " + format_double("%.4f", es.train_loss) + " acc " +
                        format_double("%.2f%%", 100 * es.train_accuracy);
     if (es.eval) {
-      line += "  test loss " + format_double("%.4f", es.eval->loss) + " acc " +
+      line += "  " + o.eval_split + " loss " + format_double("%.4f", es.eval->loss) + " acc " +
               format_double("%.2f%%", 100 * es.eval->top1);
       if (es.eval->top5 >= 0) line += " top5 " + format_double("%.2f%%", 100 * es.eval->top5);
     }
@@ -512,9 +544,9 @@ FitResult Trainer::Impl::fit() {
           {"epoch/lr", es.lr},
           {"epoch/images_per_second", es.images_per_second}};
       if (es.eval) {
-        v.push_back({"test/loss", es.eval->loss});
-        v.push_back({"test/accuracy", es.eval->top1});
-        if (es.eval->top5 >= 0) v.push_back({"test/top5", es.eval->top5});
+        v.push_back({o.eval_split + "/loss", es.eval->loss});
+        v.push_back({o.eval_split + "/accuracy", es.eval->top1});
+        if (es.eval->top5 >= 0) v.push_back({o.eval_split + "/top5", es.eval->top5});
       }
       tb->add_scalars(es.step, v);
       tb->flush();
@@ -543,7 +575,8 @@ FitResult Trainer::Impl::fit() {
     st.epoch_train_seconds = 0;
     const bool last = st.epoch + 1 == o.epochs || stop_early;
     if (!o.checkpoint_dir.empty() &&
-        (last || (o.checkpoint_every > 0 && (st.epoch + 1) % o.checkpoint_every == 0))) {
+        (last || stop_after_epoch ||
+         (o.checkpoint_every > 0 && (st.epoch + 1) % o.checkpoint_every == 0))) {
       ++st.epoch;  // the state to resume from is "at the start of the next epoch"
       char name[32];
       std::snprintf(name, sizeof name, "epoch-%04lld", static_cast<long long>(st.epoch));
@@ -552,6 +585,19 @@ FitResult Trainer::Impl::fit() {
       --st.epoch;
     }
     r.epochs_run = es.epoch;
+    // Interrupted after the last epoch, only a snapshot ensemble's scoring is left to skip.
+    if (stop_after_epoch && !stop_early && (!last || o.snapshot_ensemble)) {
+      r.status = "interrupted";
+      r.message =
+          "interrupted after epoch " + std::to_string(es.epoch) + " (step " +
+          std::to_string(st.step) + ")" +
+          (last ? ", before the snapshot ensemble was scored" : "") +
+          (r.last_checkpoint.empty() ? std::string()
+                                     : "; checkpoint written to " + r.last_checkpoint +
+                                           " (resume with --resume " + o.checkpoint_dir + ")");
+      ++st.epoch;
+      break;
+    }
     if (stop_early) {
       r.status = "early_stopped";
       r.message = "no better " + o.early_stop_monitor + " for " +
@@ -584,8 +630,8 @@ FitResult Trainer::Impl::fit() {
       r.ensemble = score_probabilities(sum, loader_labels(*eval), o.num_classes);
       model.load(final_path);  // leave the final weights in place
       if (!silent)
-        log_print("snapshot ensemble of %zu: test loss %.4f acc %.2f%%\n", st.snapshots.size(),
-                  r.ensemble->loss, 100 * r.ensemble->top1);
+        log_print("snapshot ensemble of %zu: %s loss %.4f acc %.2f%%\n", st.snapshots.size(),
+                  o.eval_split.c_str(), r.ensemble->loss, 100 * r.ensemble->top1);
     }
   }
   r.snapshots = st.snapshots;

@@ -11,7 +11,7 @@
 // whose gradients are not finite is skipped without advancing it. Before each update the trainer
 // sets the optimizer's base rate to policy.lr(step) and, when the policy schedules it, its
 // momentum (Adam's beta1). A metric-driven policy (plateau) is reported the evaluation loss at
-// each epoch end.
+// each epoch end (a validation split's, else the training loss: see eval_split).
 //
 // Exact resume. What a batch holds is a pure function of (loader seed, epoch, batch index), and a
 // checkpoint stores the weights, buffers, optimizer state, random streams, epoch, batch and step,
@@ -71,6 +71,14 @@ struct TrainerOptions {
   // accuracy, loss (training); mode min / max / auto (max for accuracies, min for losses).
   std::string early_stop_monitor = "val_accuracy";
   std::string early_stop_mode = "auto";
+
+  // What the eval loader holds: "test" (the test set) or "val" (a validation split held out of
+  // the training set). It names the logged scores (history.csv's test_loss or val_loss, the
+  // TensorBoard tags test/... or val/..., the epoch line). Only a validation split may choose
+  // anything: early stopping on val_* and a plateau policy's metric need eval_split "val" (with
+  // "test", early stopping on val_* is an Error and a plateau policy watches the training loss),
+  // so that the test score stays an unbiased estimate.
+  std::string eval_split = "test";
 
   // Module paths (Module::submodule) kept in eval mode while training: the frozen layers of a
   // fine-tuning phase, whose batch-norm statistics stay fixed and whose dropout is off.

@@ -79,7 +79,8 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 need = ["dataset", "model", "device", "optimizer", "min_loss_lr", "steepest_lr", "valley_lr",
         "chosen_lr", "train_lr_min", "train_lr_max", "policy", "epochs_run",
-        "final_test_accuracy", "best_test_accuracy", "images_per_second", "wall_seconds"]
+        "final_test_accuracy", "best_test_accuracy", "images_per_second", "wall_seconds",
+        "cpu_blas"]
 missing = [k for k in need if k not in s]
 assert not missing, missing
 assert s["model"] == "lenet5" and s["dataset"] == "fashion_mnist", s
@@ -120,7 +121,7 @@ fixed=("${small[@]}" --limit_train_batches=20 --skip_test=0.05 --no_plots --save
 "$best_lr" "${fixed[@]}" --channels_last --log_dir="$tmp/nhwc" >"$tmp/nhwc.out" 2>&1
 rc=$?
 check "--channels_last exits 0 (got $rc)" [ "$rc" -eq 0 ]
-check "the run says it is channels last" grep -q "device cpu (fp32, channels last)" "$tmp/nhwc.out"
+check "the run says it is channels last" grep -q "device cpu (fp32, channels last, OpenBLAS " "$tmp/nhwc.out"
 check "channels last trains like NCHW and saves PyTorch's layouts" "$py" - "$tmp/nchw" "$tmp/nhwc" <<'PY'
 import json, sys
 import numpy as np
@@ -148,6 +149,16 @@ check "summary.json has the spread" "$py" -c "
 import json; s = json.load(open('$tmp/val/summary.json'))
 sp = s['lr_finder']['spread']['min_loss_lr']
 assert len(s['lr_finder']['runs']) == 3 and sp['min'] <= sp['median'] <= sp['max'], s['lr_finder']"
+# The epochs score the validation split and say so; the test set is scored once, at the end.
+check "the epoch lines name the validation split" grep -q "  val loss .* acc " "$tmp/val.out"
+check "history.csv names the validation columns" grep -q "^epoch,step,train_loss,train_accuracy,val_loss,val_accuracy," "$tmp/val/history.csv"
+check "summary.json keeps validation and test apart" "$py" -c "
+import json; s = json.load(open('$tmp/val/summary.json'))
+assert s['best_test_accuracy'] is None and 0 < s['best_validation_accuracy'] <= 1, s
+assert 0 < s['final_test_accuracy'] <= 1, s"
+# Early stopping on a validation score without a validation split: refused before any work.
+expect_exit 2 "no validation split" "$best_lr" "${small[@]}" --skip_test=0.01 --early_stop_patience=2 --log_dir="$tmp/es"
+check "the refused run left no log folder" [ ! -e "$tmp/es" ]
 
 # ---- mixed precision: a range test and training with bf16 / fp16 products, float32 master
 # weights (fp16 also scales the loss against underflow: overflowing steps skipped, not fatal) ----
@@ -156,7 +167,7 @@ for p in bf16 fp16; do
     --no_plots --log_dir="$tmp/$p" >"$tmp/$p.out" 2>&1
   rc=$?
   check "--precision=$p exits 0 (got $rc)" [ "$rc" -eq 0 ]
-  check "the run says it computes in $p" grep -q "device cpu ($p)" "$tmp/$p.out"
+  check "the run says it computes in $p" grep -q "device cpu ($p, OpenBLAS " "$tmp/$p.out"
   check "summary.json records $p, a rate from the range test and a learning model" "$py" -c "
 import json; s = json.load(open('$tmp/$p/summary.json'))
 assert s['precision'] == '$p' and s['status'] == 'completed', s
@@ -185,6 +196,10 @@ check "Ctrl-C wrote a checkpoint" [ -s "$tmp/int/checkpoints/interrupted/model.s
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
   --device=cpu --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
 check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.out'"
+# The rate is in the checkpoint's policy: another one given with --resume is refused, not ignored.
+expect_exit 2 "resume without changing them" "$best_lr" --dataset=fashion_mnist --batch_size=16 \
+  --num_epochs=1 --skip_test=0.5 --workers=1 --device=cpu --log_dir="$tmp/int" --no_plots \
+  --resume="$tmp/int/checkpoints"
 "$train" --config "$root/configs/microdl_clr.yml" --device cpu --log_dir "$tmp/term" >"$tmp/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "epoch 1/" "$tmp/term.out" 2>/dev/null && break; sleep 0.2; done
@@ -244,7 +259,7 @@ done
 check "the YAML and JSON twins trained identically" "$py" - "$tmp/microdl_clr.yml/history.csv" "$tmp/microdl_clr.json/history.csv" <<'PY'
 import csv, sys
 a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
-cols = ["train_loss", "test_loss", "test_accuracy"]
+cols = ["train_loss", "val_loss", "val_accuracy"]  # microdl_clr holds out a validation split
 assert [[r[c] for c in cols] for r in a] == [[r[c] for c in cols] for r in b], (a, b)
 PY
 # Relative paths in a config (mnist_pretrain's data_dir) are relative to the current directory.

@@ -291,6 +291,7 @@ TEST(TrainerTest, EarlyStoppingAfterPatienceEpochsWithoutImprovement) {
   TrainerOptions o = quiet(10);
   o.generators = {p.dropout_gen};
   o.early_stop_patience = 2;
+  o.eval_split = "val";  // p.test stands for a validation split here
   const FitResult r = Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
   EXPECT_EQ(r.status, "early_stopped");
   EXPECT_EQ(r.epochs_run, 3);
