@@ -31,7 +31,8 @@ inline philox::Block block(uint64_t seed, Purpose purpose, uint32_t epoch, uint6
 // rejection step: the bias is below n / 2^64, far under anything a dataset size can show).
 inline uint64_t below(uint32_t hi, uint32_t lo, uint64_t n) {
   const uint64_t x = (uint64_t{hi} << 32) | lo;
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(x) * n) >> 64);
+  __extension__ using u128 = unsigned __int128;  // a GCC / Clang extension: quiet under -pedantic
+  return static_cast<uint64_t>((static_cast<u128>(x) * n) >> 64);
 }
 // The same from 32 bits (n small, e.g. a crop offset): bias below n / 2^32.
 inline uint32_t below32(uint32_t x, uint32_t n) {

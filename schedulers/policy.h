@@ -36,11 +36,11 @@ class Policy {
   // The learning rate at step t >= 0.
   virtual double lr(int64_t step) const = 0;
   // The momentum at step t, for policies that cycle it (CLR with cycle_momentum, 1cycle).
-  virtual std::optional<double> momentum(int64_t step) const { return std::nullopt; }
+  virtual std::optional<double> momentum(int64_t /*step*/) const { return std::nullopt; }
   Value value(int64_t step) const { return {lr(step), momentum(step)}; }
 
   // Steps in [0, end) at which a warm restart begins (SGDR), for snapshot ensembles.
-  virtual std::vector<int64_t> restarts(int64_t end) const { return {}; }
+  virtual std::vector<int64_t> restarts(int64_t /*end*/) const { return {}; }
   // True for policies driven by a metric the trainer reports (plateau): lr(t) is then only the
   // value before any report, and the trainer drives PlateauPolicy::report instead.
   virtual bool metric_driven() const { return false; }

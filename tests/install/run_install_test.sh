@@ -3,7 +3,8 @@
 #   1. cmake --install <build> --prefix T/prefix
 #   2. mv T/prefix T/moved: nothing in the package may remember where it was installed
 #   3. public headers: none of those outside cuda/ folders may include a CUDA header, and all of
-#      them together must compile for a consumer with no CUDA include path
+#      them together must compile for a consumer with no CUDA include path, without a warning at
+#      -Wall -Wextra -Wpedantic when included with -I
 #   4. configure + build tests/install/consumer against T/moved (CMAKE_PREFIX_PATH), run it: it
 #      finds libcyclone.so through the RPATH CMake derives from the imported target
 # Usage: run_install_test.sh --build DIR --consumer DIR [--cmake CMAKE] [--cxx CXX]
@@ -50,6 +51,10 @@ fi
 tu=$tmp/all_headers.cpp
 for h in "${headers[@]}"; do echo "#include \"$h\""; done >"$tu"
 echo "${#headers[@]} headers outside cuda/ folders"
+# A consumer that reaches the headers with -I (a Makefile, or NO_SYSTEM_FROM_IMPORTED) sees their
+# warnings: there must be none, even at -Wall -Wextra -Wpedantic.
+"$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I "$prefix/include" "$tu" ||
+  { echo "the public headers warn for a consumer including them with -I" >&2; exit 1; }
 
 echo "-- consumer"
 generator=()
