@@ -25,9 +25,11 @@ constexpr const char* kEpilog =
     "     cycle --step_size_epochs epochs long.\n"
     "  Logs, plots and checkpoints go under --log_dir.\n"
     "\n"
-    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails; Ctrl-C or SIGTERM writes\n"
-    "a checkpoint, says where, and exits 0\n"
-    "(a checkpoint is written first; continue with --resume=<log_dir>/checkpoints).\n"
+    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails. Ctrl-C or SIGTERM stops\n"
+    "cleanly and exits 0: during training a checkpoint is written and its path printed (continue\n"
+    "with --resume=<log_dir>/checkpoints); during the range test its partial curve is written\n"
+    "(lr_finder.csv, lr_finder.svg) and nothing is trained. A second one ends the program at "
+    "once.\n"
     "Example: best_lr --dataset=cifar10 --cycle --lr_min=1e-6";
 
 // Registers every flag on `o`; the values `o` holds now become the defaults help() shows.

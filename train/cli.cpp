@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "cyclone/dist/world.h"
+#include "cyclone/train/interrupt.h"
 
 namespace cyclone::train {
 
@@ -459,6 +460,9 @@ int run_program(const char* program, const std::function<int()>& body) {
   bool threw = true;
   try {
     code = body();
+    threw = false;
+  } catch (const Interrupted&) {
+    // A clean stop every rank agreed on (train_step's stop), its message already printed.
     threw = false;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s%s (see --help)\n", program, rank_prefix_noexcept().c_str(),

@@ -79,7 +79,8 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
 
 // The main() of a program: runs `body` and turns what escapes it into one line on stderr,
 // "<program>: <message>", and the exit status: UsageError 2 (with "(see --help)"), cyclone::Error
-// and other exceptions 1, out of memory 1 with a hint. body's own return value otherwise.
+// and other exceptions 1, out of memory 1 with a hint; Interrupted (interrupt.h: a stop the run
+// already reported) 0, silently. body's own return value otherwise.
 int run_program(const char* program, const std::function<int()>& body);
 
 class ArgParser {

@@ -21,6 +21,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/distributed.h"
+#include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
 
@@ -37,6 +38,7 @@ namespace {
 json finder_json(const LrFinderResult& r) {
   return {{"steps", r.stopped_at},
           {"diverged", r.diverged},
+          {"interrupted", r.interrupted},
           {"skipped", r.skipped},
           {"seconds", r.seconds},
           {"min_loss_lr", r.suggestions.min_loss_lr},
@@ -44,6 +46,16 @@ json finder_json(const LrFinderResult& r) {
           {"steepest_lr", r.suggestions.steepest_lr},
           {"valley_lr", r.suggestions.valley_lr},
           {"min_loss", r.suggestions.min_loss}};
+}
+
+json finder_block(const LrFinderOptions& fo, const RepeatedLrFinder& rep) {
+  json runs = json::array();
+  for (const auto& r : rep.runs) runs.push_back(finder_json(r));
+  return {{"start_lr", fo.start_lr},
+          {"end_lr", fo.end_lr},
+          {"num_steps", fo.num_steps},
+          {"mode", fo.exponential ? "exponential" : "linear"},
+          {"runs", runs}};
 }
 
 json spread_json(const RepeatedLrFinder::Spread& s) {
@@ -59,6 +71,27 @@ void scrub(json& j) {
 }  // namespace
 
 namespace detail {
+
+namespace {
+
+// Ctrl-C / SIGTERM during a range test: nothing trained yet, so nothing to checkpoint. The partial
+// curves are written (CSVs and plots, by the caller), said in one line and recorded in
+// summary.json; the run ends as an interrupted training does (exit 0), without training.
+[[noreturn]] void stop_interrupted(RunContext& c, const LrFinderResult& r, int64_t num_steps,
+                                   const std::string& files) {
+  const std::string line = std::string(interrupt_name(interrupt_signal())) +
+                           " during the LR range test at step " + std::to_string(r.stopped_at) +
+                           " of " + std::to_string(num_steps) + ": stopped without training" +
+                           (files.empty() ? std::string() : "; the partial curve is in " + files);
+  log_print("%s: %s\n", c.spec.program.c_str(), line.c_str());
+  c.summary["status"] = "interrupted";
+  c.summary["message"] = line;
+  RunOutcome outcome;
+  write_summary(c, outcome);
+  throw Interrupted(line);
+}
+
+}  // namespace
 
 // What "augment: true" means per dataset: CIFAR's crop 32 with 4-pixel padding and horizontal
 // flip; for 28 x 28 images a 2-pixel-padded crop, with flips for Fashion-MNIST's garments (a
@@ -109,12 +142,27 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   log_print("%s: LR range test, %lld steps from %g to %g (%s ramp)\n", prog.c_str(),
             static_cast<long long>(fo.num_steps), fo.start_lr, fo.end_lr,
             fo.exponential ? "exponential" : "linear");
+  InterruptGuard interrupts;  // from the first range test to the last sweep
   const RepeatedLrFinder rep = find_lr_repeated(model, opt, train, fo, finder.repeats, val);
   const LrFinderResult& first = rep.runs.front();
-  write_lr_finder_csv(first, (dir / "lr_finder.csv").string());
+  std::string files = (dir / "lr_finder.csv").string();
+  write_lr_finder_csv(first, files);
   for (size_t k = 1; k < rep.runs.size(); ++k)
     write_lr_finder_csv(rep.runs[k],
                         (dir / ("lr_finder_" + std::to_string(k + 1) + ".csv")).string());
+  if (rep.runs.back().interrupted) {
+    std::vector<const LrFinderResult*> rs;
+    for (const auto& r : rep.runs) rs.push_back(&r);
+    const std::string path = plot_path.empty() ? (dir / "lr_finder.svg").string() : plot_path;
+    if ((spec.plots || !plot_path.empty()) && first.lrs.size() >= 2) {
+      plot_lr_finder(rs, Suggestions{}, path,
+                     "LR range test (interrupted): " + c.model_name + " on " + spec.dataset);
+      files += " and " + path;
+    }
+    if (!writes_files()) files.clear();
+    out["lr_finder"] = finder_block(fo, rep);
+    stop_interrupted(c, rep.runs.back(), fo.num_steps, files);
+  }
   Suggestions s = first.suggestions;
   if (rep.runs.size() > 1) {
     s.min_loss_lr = rep.min_loss_lr.median;
@@ -151,13 +199,7 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   out["valley_lr"] = s.valley_lr;
   out["suggestion"] = finder.suggestion;
   out["chosen_lr"] = chosen;
-  json runs = json::array();
-  for (const auto& r : rep.runs) runs.push_back(finder_json(r));
-  out["lr_finder"] = {{"start_lr", fo.start_lr},
-                      {"end_lr", fo.end_lr},
-                      {"num_steps", fo.num_steps},
-                      {"mode", fo.exponential ? "exponential" : "linear"},
-                      {"runs", runs}};
+  out["lr_finder"] = finder_block(fo, rep);
   if (rep.runs.size() > 1)
     out["lr_finder"]["spread"] = {{"min_loss_lr", spread_json(rep.min_loss_lr)},
                                   {"steepest_lr", spread_json(rep.steepest_lr)},
@@ -175,16 +217,19 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
     if (values.empty()) continue;
     const auto curves = sweep_lr(model, opt, train, fo, what, values, val);
     json arr = json::array();
+    std::string last_csv;
     for (const auto& cv : curves) {
-      write_lr_finder_csv(
-          cv.result,
-          (dir / ("lr_finder_" + what + "_" + format_double("%.4g", cv.value) + ".csv")).string());
+      last_csv =
+          (dir / ("lr_finder_" + what + "_" + format_double("%.4g", cv.value) + ".csv")).string();
+      write_lr_finder_csv(cv.result, last_csv);
       json cj = finder_json(cv.result);
       cj[what] = cv.value;
       arr.push_back(cj);
     }
     out["lr_finder_" + what] = arr;
     if (spec.plots) plot_lr_sweep(curves, what, (dir / ("lr_finder_" + what + ".svg")).string());
+    if (!curves.empty() && curves.back().result.interrupted)
+      stop_interrupted(c, curves.back().result, fo.num_steps, writes_files() ? last_csv : "");
   }
   return chosen;
 }

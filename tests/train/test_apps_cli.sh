@@ -185,6 +185,29 @@ check "Ctrl-C wrote a checkpoint" [ -s "$tmp/int/checkpoints/interrupted/model.s
 "$best_lr" --dataset=fashion_mnist --batch_size=16 --num_epochs=1 --skip_test=0.01 --workers=1 \
   --device=cpu --limit_train_batches=0 --log_dir="$tmp/int" --no_plots --resume="$tmp/int/checkpoints" >"$tmp/int2.out" 2>&1
 check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.out'"
+# Ctrl-C during the range test: it stops after the step under way, says so, writes its partial
+# curve (CSV and plot) and summary.json, trains nothing, exit 0.
+"$best_lr" --dataset=fashion_mnist --num_learning_batches=4000 --workers=1 --device=cpu \
+  --log_dir="$tmp/int_lr" >"$tmp/int_lr.out" 2>"$tmp/int_lr.err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q "LR range test, " "$tmp/int_lr.out" 2>/dev/null && break; sleep 0.2; done
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C in the range test exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "Ctrl-C in the range test says so, and where the curve is" grep -q "best_lr: Ctrl-C during the LR range test at step [0-9]* of 4000: stopped without training; the partial curve is in $tmp/int_lr/lr_finder.csv and $tmp/int_lr/lr_finder.svg" "$tmp/int_lr.out"
+check "Ctrl-C in the range test: nothing on stderr" [ ! -s "$tmp/int_lr.err" ]
+check "Ctrl-C in the range test wrote the partial curve, a summary and no training" "$py" - "$tmp/int_lr" <<'PY'
+import csv, json, os, sys
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/lr_finder.csv")))
+s = json.load(open(d + "/summary.json"))
+assert s["status"] == "interrupted" and s["lr_finder"]["runs"][0]["interrupted"], s
+assert 2 <= len(rows) == s["lr_finder"]["runs"][0]["steps"] < 4000, (len(rows), s)
+assert os.path.getsize(d + "/lr_finder.svg") > 0
+assert not os.path.exists(d + "/history.csv") and not os.path.exists(d + "/checkpoints")
+PY
 "$train" --config "$root/configs/microdl_clr.yml" --device cpu --log_dir "$tmp/term" >"$tmp/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "epoch 1/" "$tmp/term.out" 2>/dev/null && break; sleep 0.2; done
