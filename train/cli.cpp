@@ -133,6 +133,12 @@ void check_bounds(std::string_view flag, double value, const Bounds& bounds) {
         str_cat(dashed(flag), " must be ", bounds.describe(), ", got ", format_number(value)));
 }
 
+void check_int_range(std::string_view flag, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi)
+    throw UsageError(str_cat(dashed(flag), " must be in [", std::to_string(lo), ", ",
+                             std::to_string(hi), "], got ", std::to_string(value)));
+}
+
 void check_choice(std::string_view flag, const std::string& value,
                   const std::vector<std::string>& choices) {
   if (std::find(choices.begin(), choices.end(), value) != choices.end()) return;

@@ -65,6 +65,8 @@ struct Bounds {
 
 // Throws UsageError "--<flag> must be <bounds>, got <value>" when value lies outside bounds.
 void check_bounds(std::string_view flag, double value, const Bounds& bounds);
+// The same for an integer flag, exactly as typed: "--<flag> must be in [lo, hi], got <value>".
+void check_int_range(std::string_view flag, int64_t value, int64_t lo, int64_t hi);
 // Throws UsageError "--<flag>: '<value>' is not one of a|b|c" (with a suggestion when one is
 // close) unless value is one of choices.
 void check_choice(std::string_view flag, const std::string& value,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -232,6 +233,39 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
       stop_interrupted(c, curves.back().result, fo.num_steps, writes_files() ? last_csv : "");
   }
   return chosen;
+}
+
+void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
+  const int64_t epochs = spec.trainer.epochs, limit = spec.trainer.limit_train_batches;
+  const bool best_lr = spec.program == "best_lr";
+  const std::string epochs_name = best_lr ? "--num_epochs" : "epochs";
+  if (steps_per_epoch > 0 && epochs > INT64_MAX / steps_per_epoch)
+    throw UsageError(epochs_name + " " + std::to_string(epochs) + " x " +
+                     std::to_string(steps_per_epoch) +
+                     " steps per epoch is more steps than a run can count");
+  // The rate does not matter here, only that there is one where the run will have one.
+  std::optional<double> stand_in = spec.fixed_lr;
+  if (!stand_in && spec.finder.enabled) stand_in = 1.0;
+  try {
+    (void)schedulers::make_policy(resolve_policy_json(spec.policy_json, stand_in, steps_per_epoch));
+  } catch (const Error& e) {
+    if (!best_lr) throw UsageError(e.message());
+    // best_lr builds the policy from its flags: say which of them to change, not the policy
+    // field (pct_start, step_size) the user never wrote.
+    std::string name = "constant";
+    try {
+      name = json::parse(spec.policy_json).value("policy", name);
+    } catch (const json::exception&) {
+    }
+    const int64_t total = steps_per_epoch * epochs;
+    throw UsageError("--policy=" + name + " cannot run over " + std::to_string(total) +
+                     " training step" + (total == 1 ? "" : "s") + " (--num_epochs " +
+                     std::to_string(epochs) + " x " + std::to_string(steps_per_epoch) +
+                     " steps per epoch" +
+                     (limit > 0 ? ", --limit_train_batches " + std::to_string(limit) : "") +
+                     "): raise --num_epochs" + (limit > 0 ? " or --limit_train_batches" : "") +
+                     " (" + e.message() + ")");
+  }
 }
 
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,

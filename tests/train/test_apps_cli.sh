@@ -47,6 +47,14 @@ expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
 check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
 expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
+# Values that used to fail only after the range test had run and written its files.
+expect_exit 2 "--lr_min must be a positive normal number" "$best_lr" --lr_min=1e-320
+expect_exit 2 "--workers must be in \[-1, 256\], got 99999999999" "$best_lr" --workers=99999999999
+expect_exit 2 "--batch_size must be in \[1, 1048576\], got 99999999999" "$best_lr" --batch_size=99999999999
+expect_exit 2 "--lr_scaling: 'foo'" "$best_lr" --lr_scaling=foo
+expect_exit 2 "--policy=one_cycle cannot run over 2 training steps .*raise --num_epochs or --limit_train_batches" \
+  "$best_lr" "${small[@]}" --cycle --policy=one_cycle --limit_train_batches=2 --log_dir="$tmp/oc"
+check "a policy that cannot run is refused before the range test" [ ! -e "$tmp/oc/lr_finder.csv" ]
 expect_exit 2 "wat" "$train" --config "$root/configs/one_cycle.json" --wat
 echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finder": {}}' >"$tmp/typo.json"
 expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
