@@ -232,9 +232,7 @@ BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
     defaults.help = true;
     return defaults;
   }
-  if (!positional.empty())
-    throw UsageError(str_cat("unexpected argument '", positional.front(),
-                             "' (best_lr takes only --flags; see --help)"));
+  reject_positional("best_lr", positional);
   validate(o);
   return o;
 }

@@ -461,6 +461,12 @@ std::string rank_prefix_noexcept() {
 }
 }  // namespace
 
+void reject_positional(std::string_view program, const std::vector<std::string>& positional) {
+  if (!positional.empty())
+    throw UsageError(str_cat("unexpected argument '", positional.front(), "' (", program,
+                             " takes only --flags)"));
+}
+
 int run_program(const char* program, const std::function<int()>& body) {
   int code = 0;
   bool threw = true;
@@ -471,8 +477,9 @@ int run_program(const char* program, const std::function<int()>& body) {
     // A clean stop every rank agreed on (train_step's stop), its message already printed.
     threw = false;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s%s (see --help)\n", program, rank_prefix_noexcept().c_str(),
-                 e.message().c_str());
+    const bool says_help = e.message().find("see --help") != std::string::npos;
+    std::fprintf(stderr, "%s: %s%s%s\n", program, rank_prefix_noexcept().c_str(),
+                 e.message().c_str(), says_help ? "" : " (see --help)");
     code = 2;
   } catch (const cyclone::Error& e) {
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(),

@@ -42,6 +42,9 @@ expect_exit 2 "optimizer" "$best_lr" --optimizer=adma
 expect_exit 2 "model" "$best_lr" --model=resnet7 --skip_test=0.1
 expect_exit 2 "activation" "$best_lr" --activation=swishy --skip_test=0.1
 expect_exit 2 "--config" "$train"
+# A stray operand is named, and --help pointed to once.
+expect_exit 2 "best_lr: unexpected argument 'cifar10' (best_lr takes only --flags) (see --help)$" "$best_lr" cifar10
+expect_exit 2 "train: unexpected argument 'run.yml' (train takes only --flags) (see --help)$" "$train" --config x.yml run.yml
 expect_exit 2 "gpu" "$best_lr" --device=gpu --skip_test=0.1
 expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr" --precision=fp8 --skip_test=0.1
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
