@@ -147,8 +147,10 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
       if (!rec.applied) {
         ++r.skipped;
         r.steps.push_back(updates);
+        r.skips.push_back(true);
         r.smoothed.push_back(kNaN);
       } else {
+        r.skips.push_back(false);
         r.steps.push_back(updates++);
         r.smoothed.push_back(rec.smoothed);
         last_smoothed = rec.smoothed;
@@ -206,6 +208,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
       ++r.skipped;
       if (o.val_every <= 0) {
         r.steps.push_back(updates);
+        r.skips.push_back(true);
         r.lrs.push_back(lr);
         r.losses.push_back(s.loss);
         r.smoothed.push_back(kNaN);
@@ -231,6 +234,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
     if (record) {
       const double sm = o.val_every > 0 ? point : smooth.add(point);
       r.steps.push_back(updates - 1);
+      r.skips.push_back(false);
       r.lrs.push_back(lr);
       r.losses.push_back(point);
       r.smoothed.push_back(sm);
@@ -403,11 +407,20 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
 
 void write_lr_finder_csv(const LrFinderResult& r, const std::string& path) {
   if (!writes_files()) return;
-  std::string s = "step,lr,loss,smoothed_loss\n";
-  char line[160];
+  std::string s = "step,lr,loss,smoothed_loss,skipped\n";
+  char line[192];
+  // One spelling of NaN ("-nan" and "nan" are the same missing value to a reader).
+  auto num = [](double v, char* buf, size_t n) -> const char* {
+    if (std::isnan(v)) return "nan";
+    std::snprintf(buf, n, "%.9g", v);
+    return buf;
+  };
   for (size_t i = 0; i < r.lrs.size(); ++i) {
-    std::snprintf(line, sizeof line, "%lld,%.9g,%.9g,%.9g\n", static_cast<long long>(r.steps[i]),
-                  r.lrs[i], r.losses[i], r.smoothed[i]);
+    char a[40], b[40], c[40];
+    const bool skipped = i < r.skips.size() && r.skips[i];
+    std::snprintf(line, sizeof line, "%lld,%s,%s,%s,%d\n", static_cast<long long>(r.steps[i]),
+                  num(r.lrs[i], a, sizeof a), num(r.losses[i], b, sizeof b),
+                  num(r.smoothed[i], c, sizeof c), skipped ? 1 : 0);
     s += line;
   }
   write_file_atomic(path, s);

@@ -63,6 +63,9 @@ struct LrFinderResult {
   std::vector<double> lrs;
   std::vector<double> losses;    // raw loss (NaN for a skipped step)
   std::vector<double> smoothed;  // NaN for a skipped step
+  // True for a skipped attempt (non-finite loss or gradient): no update, so its step number is
+  // that of the attempt after it, which retries the same rate.
+  std::vector<bool> skips;
   bool diverged = false;
   bool interrupted = false;  // Ctrl-C / SIGTERM ended it before end_lr or a divergence
   int64_t stopped_at = 0;    // updates done when the test ended
@@ -131,7 +134,9 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
                                  const std::vector<double>& values,
                                  data::DataLoader* val = nullptr);
 
-// lr_finder.csv: step, lr, loss, smoothed_loss (atomic write).
+// lr_finder.csv (atomic write): step, lr, loss, smoothed_loss, skipped. One row per point; a
+// skipped attempt (skipped = 1, smoothed_loss nan) shares its step number with the attempt that
+// follows it, so the rows with skipped = 0 are the steps the test counts (stopped_at of them).
 void write_lr_finder_csv(const LrFinderResult& r, const std::string& path);
 
 }  // namespace cyclone::train

@@ -139,7 +139,17 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   const int64_t per_epoch = limit > 0 ? std::min(limit, train.num_batches()) : train.num_batches();
   if (finder.epochs > 0)
     fo.num_steps = std::max<int64_t>(2, std::llround(finder.epochs * per_epoch));
-  if (limit > 0) fo.num_steps = std::min<int64_t>(fo.num_steps, std::max<int64_t>(2, 10 * limit));
+  if (limit > 0 && fo.num_steps > std::max<int64_t>(2, 10 * limit)) {
+    // A smoke run's range test is short too; said, as the user asked for more steps.
+    const int64_t asked = fo.num_steps;
+    fo.num_steps = std::max<int64_t>(2, 10 * limit);
+    log_print(
+        "%s: the range test is shortened by %slimit_train_batches %lld to %lld steps (10 x "
+        "%lld) from %lld\n",
+        prog.c_str(), prog == "best_lr" ? "--" : "", static_cast<long long>(limit),
+        static_cast<long long>(fo.num_steps), static_cast<long long>(limit),
+        static_cast<long long>(asked));
+  }
   log_print("%s: LR range test, %lld steps from %g to %g (%s ramp)\n", prog.c_str(),
             static_cast<long long>(fo.num_steps), fo.start_lr, fo.end_lr,
             fo.exponential ? "exponential" : "linear");

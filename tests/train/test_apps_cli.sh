@@ -100,13 +100,30 @@ assert abs(s["train_lr_max"] - s["chosen_lr"]) < 1e-9 * s["chosen_lr"] or s["tra
 # (the range test's curve is chaotic there): 0.35 on an AVX-512 machine, above 0.4 on CI's.
 assert s["final_test_accuracy"] > 0.25, s["final_test_accuracy"]
 PY
-check "lr_finder.csv has a row per step" "$py" - "$tmp/run/lr_finder.csv" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-assert list(rows[0].keys()) == ["step", "lr", "loss", "smoothed_loss"], rows[0].keys()
-assert 10 <= len(rows) <= 60, len(rows)
-lrs = [float(r["lr"]) for r in rows]
+check "lr_finder.csv has a row per step, as many as summary.json counts" "$py" - "$tmp/run" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/lr_finder.csv")))
+assert list(rows[0].keys()) == ["step", "lr", "loss", "smoothed_loss", "skipped"], rows[0].keys()
+steps = [r for r in rows if r["skipped"] == "0"]
+assert len(steps) == json.load(open(sys.argv[1] + "/summary.json"))["lr_finder"]["runs"][0]["steps"]
+assert 10 <= len(steps) <= 60, len(steps)
+assert [int(r["step"]) for r in steps] == list(range(len(steps)))
+lrs = [float(r["lr"]) for r in steps]
 assert all(b > a for a, b in zip(lrs, lrs[1:]))
+PY
+# Skipped steps (a rate so high the loss is not finite): marked in the CSV, not counted as steps.
+"$best_lr" "${small[@]}" --limit_train_batches=3 --num_learning_batches=40 --lr_max=1e6 --diverge_th=1e300 \
+  --no_plots --log_dir="$tmp/skips" >"$tmp/skips.out" 2>&1
+check "--limit_train_batches says it shortened the range test" grep -q "best_lr: the range test is shortened by --limit_train_batches 3 to 30 steps (10 x 3) from 40" "$tmp/skips.out"
+check "lr_finder.csv marks skipped steps; the others are the steps printed" "$py" - "$tmp/skips" "$tmp/skips.out" <<'PY'
+import csv, json, re, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/lr_finder.csv")))
+run = json.load(open(sys.argv[1] + "/summary.json"))["lr_finder"]["runs"][0]
+printed = int(re.search(r"lr range test: (\d+) steps in", open(sys.argv[2]).read()).group(1))
+skipped = [r for r in rows if r["skipped"] == "1"]
+assert run["skipped"] > 0 and len(skipped) == run["skipped"], (run, len(skipped))
+assert all(r["smoothed_loss"] == "nan" for r in skipped), skipped
+assert len(rows) - len(skipped) == printed == run["steps"], (len(rows), printed, run)
 PY
 check "TensorBoard reads the trainer's event file" "$py" - "$tmp/run/tensorboard_logs" <<'PY'
 import sys
@@ -215,7 +232,8 @@ d = sys.argv[1]
 rows = list(csv.DictReader(open(d + "/lr_finder.csv")))
 s = json.load(open(d + "/summary.json"))
 assert s["status"] == "interrupted" and s["lr_finder"]["runs"][0]["interrupted"], s
-assert 2 <= len(rows) == s["lr_finder"]["runs"][0]["steps"] < 4000, (len(rows), s)
+steps = [r for r in rows if r["skipped"] == "0"]
+assert 2 <= len(steps) == s["lr_finder"]["runs"][0]["steps"] < 4000, (len(steps), s)
 assert os.path.getsize(d + "/lr_finder.svg") > 0
 assert not os.path.exists(d + "/history.csv") and not os.path.exists(d + "/checkpoints")
 PY
