@@ -5,7 +5,8 @@
 //   ./bin/best_lr --dataset=fashion_mnist --cycle --num_epochs=5 --num_learning_batches=400
 //
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error; Ctrl-C /
-// SIGTERM write a checkpoint, say where, and exit 0 (after writing a checkpoint).
+// SIGTERM exit 0: during training after writing a checkpoint and saying where, during the range
+// test after writing its partial curve (no training).
 #include <cstdio>
 
 #include "cyclone/train/best_lr_options.h"

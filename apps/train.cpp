@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
                "smoke runs: at most N batches per epoch, range tests of at most 10 N steps", "N");
     p.add_flag("summary", &summary, "print the model summary and exit");
     p.add_flag("no_download", &no_download, "never download a missing dataset (fail instead)");
-    if (!p.parse(argc, argv).empty())
-      throw UsageError("unexpected argument (flags only; see --help)");
+    reject_positional("train", p.parse(argc, argv));
     if (p.help_requested()) {
       std::printf("%s", p.help().c_str());
       return 0;

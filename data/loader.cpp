@@ -143,7 +143,9 @@ struct DataLoader::Impl {
       cuda::event_synchronize(s.copy_done);
       s.copy_pending = false;
     }
-    const int64_t b = opt.batch_size;
+    // No batch holds more rows than the dataset: a batch_size beyond it is the whole set, in
+    // buffers of the set's size (not of batch_size rows, which may not fit in memory).
+    const int64_t b = std::max<int64_t>(1, std::min(opt.batch_size, data.size()));
     const Span sp = span(index);
     s.epoch = epoch;
     s.index = index;
@@ -272,7 +274,7 @@ struct DataLoader::Impl {
     batch.epoch = s.epoch;
     batch.index = s.index;
     if (!gpu) {
-      const bool full = s.rows == opt.batch_size;
+      const bool full = s.rows == s.host_images.dim(0);
       auto returned = std::make_shared<std::atomic<bool>>(false);
       s.returned = returned;
       // The lease keeps the buffers alive as long as the caller holds any part of the batch.

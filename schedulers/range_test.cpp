@@ -3,6 +3,9 @@
 //   exp:    lr(t) = start_lr · (end_lr / start_lr)^u      (the usual choice: equal time per decade)
 //   linear: lr(t) = start_lr + (end_lr − start_lr) · u
 // lr(0) = start_lr and lr(N−1) = end_lr exactly; the test stops there, so later steps hold end_lr.
+// The exponential ramp is evaluated in log space, exp(log start_lr + u · (log end_lr − log
+// start_lr)): the ratio end_lr / start_lr overflows to inf for bounds like 1e-300 and 1e10, and
+// every rate after the first with it.
 // No PyTorch scheduler; the trainer's range test (train/) drives it and watches the loss.
 #include <algorithm>
 #include <cmath>
@@ -21,8 +24,12 @@ class RangeTest final : public Policy {
   double lr(int64_t t) const override {
     check_step(t);
     if (t >= steps_ - 1) return end_;
+    if (t == 0) return start_;
     const double u = static_cast<double>(t) / static_cast<double>(steps_ - 1);
-    if (exponential_) return start_ * std::pow(end_ / start_, u);
+    if (exponential_) {
+      const double log_start = std::log(start_);
+      return std::exp(log_start + u * (std::log(end_) - log_start));
+    }
     return start_ + (end_ - start_) * u;
   }
   Params params() const override {

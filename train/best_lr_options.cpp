@@ -1,5 +1,7 @@
 #include "cyclone/train/best_lr_options.h"
 
+#include <cfloat>
+#include <cmath>
 #include <string>
 
 namespace cyclone::train {
@@ -7,6 +9,24 @@ namespace cyclone::train {
 namespace {
 
 using detail::str_cat;
+
+// Upper limits of the integer flags: beyond them a value is a typo that would otherwise surface
+// only at run time, after the range test (an allocation of terabytes, a step count that overflows,
+// the loader's and the step runner's own limits).
+constexpr int64_t kMaxBatchSize = int64_t{1} << 20;  // more images than any dataset here holds
+constexpr int64_t kMaxEpochs = 1000000;
+constexpr int64_t kMaxFinderSteps = 10000000;
+constexpr int64_t kMaxWorkers = 256;                 // data::DataLoader's limit
+constexpr int64_t kMaxSyncEvery = int64_t{1} << 20;  // StepRunner's limit
+
+// A rate bound of the range test: positive, finite and normal. A subnormal one has lost its
+// precision (and its logarithm, which the exponential ramp interpolates, is off).
+void check_rate(std::string_view flag, double v) {
+  if (!(std::isfinite(v) && v >= DBL_MIN))
+    throw UsageError(str_cat("--", flag,
+                             " must be a positive normal number (about 2.2e-308 to 1.8e+308), got ",
+                             format_number(v)));
+}
 
 constexpr const char* kDescription =
     "Runs the learning-rate range test (Smith 2017) on a model and dataset, picks a rate from\n"
@@ -25,9 +45,11 @@ constexpr const char* kEpilog =
     "     cycle --step_size_epochs epochs long.\n"
     "  Logs, plots and checkpoints go under --log_dir.\n"
     "\n"
-    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails; Ctrl-C or SIGTERM writes\n"
-    "a checkpoint, says where, and exits 0\n"
-    "(a checkpoint is written first; continue with --resume=<log_dir>/checkpoints).\n"
+    "Exit status: 0 on success, 2 for a bad flag, 1 when the run fails. Ctrl-C or SIGTERM stops\n"
+    "cleanly and exits 0: during training a checkpoint is written and its path printed (continue\n"
+    "with --resume=<log_dir>/checkpoints); during the range test its partial curve is written\n"
+    "(lr_finder.csv, lr_finder.svg) and nothing is trained. A second one ends the program at "
+    "once.\n"
     "Example: best_lr --dataset=cifar10 --cycle --lr_min=1e-6";
 
 // Registers every flag on `o`; the values `o` holds now become the defaults help() shows.
@@ -41,9 +63,12 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("weight_decay", &o.weight_decay, "L2 weight decay");
   p.add_choice("optimizer", &o.optimizer, best_lr_optimizers(), "update rule");
   p.add_flag("momentum", &o.momentum, "momentum (sgd, rmsprop) or beta1 (adam, nadam)");
-  p.add_flag("batch_size", &o.batch_size, "examples per step");
-  p.add_flag("num_epochs", &o.num_epochs, "training epochs after the range test");
-  p.add_flag("num_learning_batches", &o.num_learning_batches, "steps of the range test");
+  p.add_flag(
+      "batch_size", &o.batch_size,
+      "examples per step, up to 1048576 (a batch larger than the training set is all of it)");
+  p.add_flag("num_epochs", &o.num_epochs, "training epochs after the range test, up to 1000000");
+  p.add_flag("num_learning_batches", &o.num_learning_batches,
+             "steps of the range test, 2 to 10000000 (at most 10 N with --limit_train_batches N)");
   p.add_flag("lr_min", &o.lr_min, "first rate of the range test", "LR");
   p.add_flag("lr_max", &o.lr_max, "last rate of the range test", "LR");
   p.add_flag("lr_max_multiplier", &o.lr_max_multiplier,
@@ -85,10 +110,9 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("early_stop_patience", &o.early_stop_patience,
              "stop after N epochs without better test accuracy; 0: off");
   p.add_flag("clip_grad_norm", &o.clip_grad_norm, "clip the global gradient norm to X; 0: off");
-  p.add_flag("lr_scaling", &o.lr_scaling,
-             "data parallel (mpirun -np N): scale a given rate for the global batch: linear (x N), "
-             "sqrt, none; a rate from the range test is never scaled",
-             "RULE");
+  p.add_choice("lr_scaling", &o.lr_scaling, best_lr_lr_scalings(),
+               "data parallel (mpirun -np N): scale a given rate for the global batch: linear "
+               "(x N), sqrt, none; a rate from the range test is never scaled");
   p.add_flag("sync_bn", &o.sync_bn,
              "data parallel: batch-norm statistics over the global batch (SyncBatchNorm)");
   p.add_flag("lr_warmup_epochs", &o.lr_warmup_epochs,
@@ -97,7 +121,7 @@ ArgParser make_parser(BestLrOptions& o) {
              "E");
   p.add_flag("sync_every", &o.sync_every,
              "read the losses back every N steps (the steps in between never wait for the GPU); "
-             "0: 50 on a GPU, 1 on the CPU",
+             "0: 50 on a GPU, 1 on the CPU; at most 1048576",
              "N");
   p.add_flag("no_cuda_graph", &o.no_cuda_graph,
              "on a GPU, launch every step's kernels instead of replaying a captured CUDA graph");
@@ -109,9 +133,9 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("channels_last", &o.channels_last,
              "NHWC activations (the layout of the GPU's tensor-core convolutions); weights and "
              "results unchanged");
-  p.add_flag("workers", &o.workers, "data loader threads; -1: the loader's default");
+  p.add_flag("workers", &o.workers, "data loader threads, up to 256; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
-             "> 0: only N batches per epoch (smoke runs)");
+             "> 0: only N batches per epoch, and a range test of at most 10 N steps (smoke runs)");
   p.add_flag("summary", &o.summary, "print the model summary and exit");
   p.add_flag("no_download", &o.no_download, "never download a missing dataset (fail instead)");
   p.add_flag("manifest", &o.manifest,
@@ -141,6 +165,10 @@ const std::vector<std::string>& best_lr_finder_modes() {
   static const std::vector<std::string> v = {"exponential", "linear"};
   return v;
 }
+const std::vector<std::string>& best_lr_lr_scalings() {
+  static const std::vector<std::string> v = {"linear", "sqrt", "none"};
+  return v;
+}
 const std::vector<std::string>& best_lr_suggestions() {
   static const std::vector<std::string> v = {"min_loss", "steepest", "valley", "min_loss_div10"};
   return v;
@@ -158,11 +186,11 @@ void validate(const BestLrOptions& o) {
   const Bounds unit = Bounds::closed_open(0, 1);
   check_bounds("weight_decay", o.weight_decay, non_negative);
   check_bounds("momentum", o.momentum, unit);
-  check_bounds("batch_size", static_cast<double>(o.batch_size), positive);
-  check_bounds("num_epochs", static_cast<double>(o.num_epochs), positive);
-  check_bounds("num_learning_batches", static_cast<double>(o.num_learning_batches), positive);
-  check_bounds("lr_min", o.lr_min, positive);
-  check_bounds("lr_max", o.lr_max, positive);
+  check_int_range("batch_size", o.batch_size, 1, kMaxBatchSize);
+  check_int_range("num_epochs", o.num_epochs, 1, kMaxEpochs);
+  check_int_range("num_learning_batches", o.num_learning_batches, 2, kMaxFinderSteps);
+  check_rate("lr_min", o.lr_min);
+  check_rate("lr_max", o.lr_max);
   if (!(o.lr_min < o.lr_max))
     throw UsageError(str_cat("--lr_min (", format_number(o.lr_min),
                              ") must be less than --lr_max (", format_number(o.lr_max), ")"));
@@ -172,10 +200,11 @@ void validate(const BestLrOptions& o) {
     throw UsageError(str_cat("--lr_min_multiplier (", format_number(o.lr_min_multiplier),
                              ") must be <= --lr_max_multiplier (",
                              format_number(o.lr_max_multiplier), ")"));
-  if (o.skip_test) check_bounds("skip_test", *o.skip_test, positive);
+  if (o.skip_test) check_rate("skip_test", *o.skip_test);
   if (o.log_dir.empty()) throw UsageError("--log_dir must not be empty");
 
-  check_bounds("step_size_epochs", o.step_size_epochs, positive);
+  check_bounds("step_size_epochs", o.step_size_epochs,
+               Bounds::open_closed(0, static_cast<double>(kMaxEpochs)));
   check_bounds("gamma", o.gamma, Bounds::open_closed(0, 1));
   check_bounds("lr_finder_val_every", static_cast<double>(o.lr_finder_val_every), non_negative);
   check_bounds("lr_finder_val_batches", static_cast<double>(o.lr_finder_val_batches), positive);
@@ -188,8 +217,10 @@ void validate(const BestLrOptions& o) {
   check_bounds("checkpoint_every", static_cast<double>(o.checkpoint_every), non_negative);
   check_bounds("early_stop_patience", static_cast<double>(o.early_stop_patience), non_negative);
   check_bounds("clip_grad_norm", o.clip_grad_norm, non_negative);
-  check_bounds("workers", static_cast<double>(o.workers), Bounds::at_least(-1));
+  check_int_range("workers", o.workers, -1, kMaxWorkers);
   check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
+  check_choice("lr_scaling", o.lr_scaling, best_lr_lr_scalings());
+  check_int_range("sync_every", o.sync_every, 0, kMaxSyncEvery);
 }
 
 BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
@@ -201,9 +232,7 @@ BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
     defaults.help = true;
     return defaults;
   }
-  if (!positional.empty())
-    throw UsageError(str_cat("unexpected argument '", positional.front(),
-                             "' (best_lr takes only --flags; see --help)"));
+  reject_positional("best_lr", positional);
   validate(o);
   return o;
 }

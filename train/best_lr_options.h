@@ -81,6 +81,7 @@ const std::vector<std::string>& best_lr_optimizers();
 const std::vector<std::string>& best_lr_policies();
 const std::vector<std::string>& best_lr_finder_modes();
 const std::vector<std::string>& best_lr_suggestions();
+const std::vector<std::string>& best_lr_lr_scalings();
 
 // Parses argv (argv[0] is the program) into options and validates them. Throws UsageError with a
 // one-line message naming the flag and the value. With -h/--help returns defaults and help = true,

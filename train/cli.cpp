@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "cyclone/dist/world.h"
+#include "cyclone/train/interrupt.h"
 
 namespace cyclone::train {
 
@@ -130,6 +131,12 @@ void check_bounds(std::string_view flag, double value, const Bounds& bounds) {
   if (!bounds.contains(value))
     throw UsageError(
         str_cat(dashed(flag), " must be ", bounds.describe(), ", got ", format_number(value)));
+}
+
+void check_int_range(std::string_view flag, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi)
+    throw UsageError(str_cat(dashed(flag), " must be in [", std::to_string(lo), ", ",
+                             std::to_string(hi), "], got ", std::to_string(value)));
 }
 
 void check_choice(std::string_view flag, const std::string& value,
@@ -454,15 +461,25 @@ std::string rank_prefix_noexcept() {
 }
 }  // namespace
 
+void reject_positional(std::string_view program, const std::vector<std::string>& positional) {
+  if (!positional.empty())
+    throw UsageError(str_cat("unexpected argument '", positional.front(), "' (", program,
+                             " takes only --flags)"));
+}
+
 int run_program(const char* program, const std::function<int()>& body) {
   int code = 0;
   bool threw = true;
   try {
     code = body();
     threw = false;
+  } catch (const Interrupted&) {
+    // A clean stop every rank agreed on (train_step's stop), its message already printed.
+    threw = false;
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s%s (see --help)\n", program, rank_prefix_noexcept().c_str(),
-                 e.message().c_str());
+    const bool says_help = e.message().find("see --help") != std::string::npos;
+    std::fprintf(stderr, "%s: %s%s%s\n", program, rank_prefix_noexcept().c_str(),
+                 e.message().c_str(), says_help ? "" : " (see --help)");
     code = 2;
   } catch (const cyclone::Error& e) {
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(),

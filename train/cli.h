@@ -65,6 +65,8 @@ struct Bounds {
 
 // Throws UsageError "--<flag> must be <bounds>, got <value>" when value lies outside bounds.
 void check_bounds(std::string_view flag, double value, const Bounds& bounds);
+// The same for an integer flag, exactly as typed: "--<flag> must be in [lo, hi], got <value>".
+void check_int_range(std::string_view flag, int64_t value, int64_t lo, int64_t hi);
 // Throws UsageError "--<flag>: '<value>' is not one of a|b|c" (with a suggestion when one is
 // close) unless value is one of choices.
 void check_choice(std::string_view flag, const std::string& value,
@@ -77,9 +79,14 @@ std::string format_number(double value);
 // `word` is a unique prefix of; empty when none is close enough to be a plausible typo.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
+// Throws UsageError "unexpected argument '<first>' (<program> takes only --flags)" unless
+// `positional` (what ArgParser::parse returned) is empty: for programs that take no operands.
+void reject_positional(std::string_view program, const std::vector<std::string>& positional);
+
 // The main() of a program: runs `body` and turns what escapes it into one line on stderr,
-// "<program>: <message>", and the exit status: UsageError 2 (with "(see --help)"), cyclone::Error
-// and other exceptions 1, out of memory 1 with a hint. body's own return value otherwise.
+// "<program>: <message>", and the exit status: UsageError 2 (with "(see --help)" once),
+// cyclone::Error and other exceptions 1, out of memory 1 with a hint; Interrupted (interrupt.h: a
+// stop the run already reported) 0, silently. body's own return value otherwise.
 int run_program(const char* program, const std::function<int()>& body);
 
 class ArgParser {

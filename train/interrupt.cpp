@@ -48,4 +48,10 @@ int interrupt_signal() { return g_signal.load(); }
 void request_interrupt(int signal) { g_signal = signal; }
 void clear_interrupt() { g_signal = 0; }
 
+const char* interrupt_name(int signal) {
+  if (signal == SIGINT) return "Ctrl-C";
+  if (signal == SIGTERM) return "SIGTERM";
+  return "a signal";
+}
+
 }  // namespace cyclone::train

@@ -11,6 +11,7 @@
 #include "cyclone/core/progress.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/distributed.h"
+#include "cyclone/train/interrupt.h"
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
@@ -67,8 +68,10 @@ void finish(const LrFinderOptions& o, LrFinderResult& r, int64_t updates,
   if (bar) {
     std::string line = o.label + ": " + std::to_string(updates) + " steps in " +
                        format_duration(r.seconds) +
-                       (r.diverged ? ", stopped at divergence" : ", reached end_lr");
-    if (r.suggestions.valid)
+                       (r.diverged      ? ", stopped at divergence"
+                        : r.interrupted ? ", interrupted"
+                                        : ", reached end_lr");
+    if (r.suggestions.valid && !r.interrupted)
       line += format_double(", min loss at lr %.3g", r.suggestions.min_loss_lr) +
               format_double(", steepest %.3g", r.suggestions.steepest_lr) +
               format_double(", valley %.3g", r.suggestions.valley_lr);
@@ -126,7 +129,9 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
     opt.set_lr(lr);
     stream.next(batch);
     runner.enqueue(batch);
-    if (!runner.due() && updates + runner.pending() < o.num_steps) continue;
+    // Read first: the steps drained below all ran, and the test stops after the last of them.
+    const bool interrupted = interrupt_requested();
+    if (!runner.due() && !interrupted && updates + runner.pending() < o.num_steps) continue;
     double last_smoothed = kNaN, last_loss = kNaN;
     for (const StepRecord& rec : runner.drain()) {
       if (rec.halted && rec.halt_reason == 0) break;  // gated off after the halt
@@ -142,8 +147,10 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
       if (!rec.applied) {
         ++r.skipped;
         r.steps.push_back(updates);
+        r.skips.push_back(true);
         r.smoothed.push_back(kNaN);
       } else {
+        r.skips.push_back(false);
         r.steps.push_back(updates++);
         r.smoothed.push_back(rec.smoothed);
         last_smoothed = rec.smoothed;
@@ -159,6 +166,10 @@ LrFinderResult run_deferred(const LrFinderOptions& o, int64_t every, Module& mod
                   {{"lr", format_double("%.3g", lr)},
                    {"loss", format_double("%.4f", last_loss)},
                    {"smoothed", format_double("%.4f", last_smoothed)}});
+    if (interrupted && !done) {
+      r.interrupted = true;
+      done = true;
+    }
   }
   r.step_mode = "steps read back every " + std::to_string(runner.sync_every()) + ", CUDA graph " +
                 runner.graph_status();
@@ -187,18 +198,27 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
     images += s.images;
     if (!s.applied && s.scale_overflow) {
       ++r.skipped;
+      if (s.stop) {
+        r.interrupted = true;
+        break;
+      }
       continue;
     }
     if (!s.applied) {
       ++r.skipped;
       if (o.val_every <= 0) {
         r.steps.push_back(updates);
+        r.skips.push_back(true);
         r.lrs.push_back(lr);
         r.losses.push_back(s.loss);
         r.smoothed.push_back(kNaN);
       }
       if (++consecutive_skips >= o.max_skips) {
         r.diverged = true;
+        break;
+      }
+      if (s.stop) {
+        r.interrupted = true;
         break;
       }
       continue;
@@ -214,6 +234,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
     if (record) {
       const double sm = o.val_every > 0 ? point : smooth.add(point);
       r.steps.push_back(updates - 1);
+      r.skips.push_back(false);
       r.lrs.push_back(lr);
       r.losses.push_back(point);
       r.smoothed.push_back(sm);
@@ -230,6 +251,10 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
                    {"loss", format_double("%.4f", s.loss)},
                    {"smoothed", format_double("%.4f", smooth.value())}});
     if (r.diverged) break;
+    if (s.stop && updates < o.num_steps) {
+      r.interrupted = true;
+      break;
+    }
   }
   finish(o, r, updates, t0, bar);
   return r;
@@ -238,6 +263,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
 LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoader& train,
                        const LrFinderOptions& o, data::DataLoader* val) {
   check_options(o, val);
+  InterruptGuard interrupts;  // Ctrl-C ends the test cleanly (after the step under way)
   std::optional<StateSnapshot> snapshot;
   if (o.restore) snapshot.emplace(model, optimizer, o.generators);
   const bool was_training = model.is_training();
@@ -255,7 +281,7 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
     stream.next(batch);
     const StepResult s = train_step(model, optimizer, batch, so);
     return RangeTestStep{s.loss, s.applied, batch.size(),
-                         !s.applied && std::isfinite(s.loss) && s.loss_scale > 1};
+                         !s.applied && std::isfinite(s.loss) && s.loss_scale > 1, s.stop};
   };
   auto eval = [&]() {
     const double loss = evaluate(model, *val, 0, o.val_batches).loss;
@@ -315,6 +341,7 @@ RepeatedLrFinder find_lr_repeated(Module& model, optim::Optimizer& optimizer,
                                   int64_t repeats, data::DataLoader* val) {
   CYCLONE_CHECK(repeats >= 1, "lr range test: repeats ", repeats, " must be >= 1");
   RepeatedLrFinder out;
+  InterruptGuard interrupts;  // also between the runs
   // One snapshot around all runs: every run starts from it, and it is what is left at the end.
   StateSnapshot start(model, optimizer, options.generators);
   std::vector<double> a, b, c, d;
@@ -330,6 +357,7 @@ RepeatedLrFinder find_lr_repeated(Module& model, optim::Optimizer& optimizer,
     for (auto& g : options.generators)
       if (g) g->set_state(g->seed(), g->offset() + static_cast<uint64_t>(k) * (1ull << 40));
     out.runs.push_back(find_lr(model, optimizer, train, o, val));
+    if (out.runs.back().interrupted) break;
     const Suggestions& s = out.runs.back().suggestions;
     if (!s.valid) continue;
     a.push_back(s.min_loss_lr);
@@ -352,6 +380,7 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
   CYCLONE_CHECK(hyperparameter == "momentum" || hyperparameter == "weight_decay",
                 "sweep_lr: unknown hyperparameter '", hyperparameter,
                 "' (known: momentum, weight_decay)");
+  InterruptGuard interrupts;  // also between the tests
   StateSnapshot start(model, optimizer, options.generators);
   std::vector<SweepCurve> out;
   for (double v : values) {
@@ -369,6 +398,7 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
     o.restore = false;
     o.label = options.label + " (" + hyperparameter + " " + format_double("%g", v) + ")";
     out.push_back({v, find_lr(model, optimizer, train, o, val)});
+    if (out.back().result.interrupted) break;
   }
   // The snapshot holds the optimizer's own momentum / weight decay (its state JSON has both).
   if (options.restore) start.restore(model, optimizer);
@@ -377,11 +407,20 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
 
 void write_lr_finder_csv(const LrFinderResult& r, const std::string& path) {
   if (!writes_files()) return;
-  std::string s = "step,lr,loss,smoothed_loss\n";
-  char line[160];
+  std::string s = "step,lr,loss,smoothed_loss,skipped\n";
+  char line[192];
+  // One spelling of NaN ("-nan" and "nan" are the same missing value to a reader).
+  auto num = [](double v, char* buf, size_t n) -> const char* {
+    if (std::isnan(v)) return "nan";
+    std::snprintf(buf, n, "%.9g", v);
+    return buf;
+  };
   for (size_t i = 0; i < r.lrs.size(); ++i) {
-    std::snprintf(line, sizeof line, "%lld,%.9g,%.9g,%.9g\n", static_cast<long long>(r.steps[i]),
-                  r.lrs[i], r.losses[i], r.smoothed[i]);
+    char a[40], b[40], c[40];
+    const bool skipped = i < r.skips.size() && r.skips[i];
+    std::snprintf(line, sizeof line, "%lld,%s,%s,%s,%d\n", static_cast<long long>(r.steps[i]),
+                  num(r.lrs[i], a, sizeof a), num(r.losses[i], b, sizeof b),
+                  num(r.smoothed[i], c, sizeof c), skipped ? 1 : 0);
     s += line;
   }
   write_file_atomic(path, s);

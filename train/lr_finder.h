@@ -14,6 +14,9 @@
 //    state with different data orders and reports each suggestion's median and spread.
 //  - Optionally the curve is the loss on held-out batches, evaluated every val_every steps,
 //    instead of the noisy training loss.
+//  - Ctrl-C / SIGTERM (interrupt.h) ends the test after the step under way, the model and
+//    optimizer put back as after a finished test; the result says interrupted and holds the
+//    points recorded so far (the range-test functions below install the signal handlers).
 #pragma once
 
 #include <cstdint>
@@ -60,9 +63,13 @@ struct LrFinderResult {
   std::vector<double> lrs;
   std::vector<double> losses;    // raw loss (NaN for a skipped step)
   std::vector<double> smoothed;  // NaN for a skipped step
+  // True for a skipped attempt (non-finite loss or gradient): no update, so its step number is
+  // that of the attempt after it, which retries the same rate.
+  std::vector<bool> skips;
   bool diverged = false;
-  int64_t stopped_at = 0;  // updates done when the test ended
-  int64_t skipped = 0;     // non-finite steps skipped
+  bool interrupted = false;  // Ctrl-C / SIGTERM ended it before end_lr or a divergence
+  int64_t stopped_at = 0;    // updates done when the test ended
+  int64_t skipped = 0;       // non-finite steps skipped
   double seconds = 0;
   Suggestions suggestions;
   // How the steps ran when the host did not wait for them (train/step_runner.h): "steps read
@@ -82,6 +89,9 @@ struct RangeTestStep {
   // Not applied because float16's scaled gradients overflowed while the loss scale was above 1:
   // the scale backed off, and the rate is retried (not a point, not toward max_skips).
   bool scale_overflow = false;
+  // A stop was requested (train_step's stop: Ctrl-C, SIGTERM, agreed by every rank of a job):
+  // the test ends after this step, interrupted.
+  bool stop = false;
 };
 LrFinderResult run_range_test(const LrFinderOptions& options,
                               const std::function<RangeTestStep(double lr)>& step,
@@ -95,6 +105,7 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
 
 // K range tests from the same starting state, test k reading data epochs from
 // first_epoch + k · 1000 (another order of the same data) so the spread reflects the data order.
+// An interrupted test is the last one run.
 struct RepeatedLrFinder {
   std::vector<LrFinderResult> runs;
   struct Spread {
@@ -112,7 +123,7 @@ RepeatedLrFinder::Spread spread_of(std::vector<double> values);
 // Range tests over a second hyperparameter (Smith 2018, "A disciplined approach to neural network
 // hyper-parameters", §4.3-4.4): one short range test per value of momentum ("momentum") or weight
 // decay ("weight_decay"), each from the same starting state, the optimizer's own value put back
-// afterwards. Curves to overlay in one plot.
+// afterwards. Curves to overlay in one plot; an interrupted test is the last one run.
 struct SweepCurve {
   double value = 0;
   LrFinderResult result;
@@ -123,7 +134,9 @@ std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
                                  const std::vector<double>& values,
                                  data::DataLoader* val = nullptr);
 
-// lr_finder.csv: step, lr, loss, smoothed_loss (atomic write).
+// lr_finder.csv (atomic write): step, lr, loss, smoothed_loss, skipped. One row per point; a
+// skipped attempt (skipped = 1, smoothed_loss nan) shares its step number with the attempt that
+// follows it, so the rows with skipped = 0 are the steps the test counts (stopped_at of them).
 void write_lr_finder_csv(const LrFinderResult& r, const std::string& path);
 
 }  // namespace cyclone::train

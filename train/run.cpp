@@ -300,6 +300,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
           ? std::min(train_loader.num_batches(), spec.trainer.limit_train_batches)
           : train_loader.num_batches();
   auto opt = detail::make_run_optimizer(spec, model->named_parameters());
+  if (spec.resume.empty() && !spec.finder_only) detail::check_policy_fits(spec, steps_per_epoch);
 
   // ---- the range test, unless resuming (the checkpoint's policy already holds its rate) ----
   std::optional<double> chosen = spec.fixed_lr;

@@ -141,7 +141,8 @@ struct RunOutcome {
 };
 
 // Runs it. Bad specs throw UsageError (cli.h) naming the field; runtime failures (data, memory,
-// files) throw cyclone::Error.
+// files) throw cyclone::Error. Ctrl-C / SIGTERM during a range test throws Interrupted
+// (interrupt.h) once the partial curve and summary.json are written and the stop is printed.
 RunOutcome run_experiment(const RunSpec& spec);
 
 // best_lr's flags as a RunSpec (the original demo's semantics: train at lr_max_multiplier · r, or

@@ -46,6 +46,11 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
                   data::DataLoader* val, const FinderSpec& finder, const std::filesystem::path& dir,
                   nlohmann::json& out, const std::string& plot_path = "");
 
+// Throws UsageError, naming best_lr's flags for best_lr, when the training policy cannot run over
+// epochs x steps_per_epoch steps (one_cycle's warm-up needs a few) or that count overflows: checked
+// once the dataset is open, before the range test spends its time and writes its files.
+void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch);
+
 // Makes the epochs-based policy concrete and prints its range; throws UsageError on bad policies.
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
                                                     int64_t total_steps, const std::string& prog,

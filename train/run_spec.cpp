@@ -134,8 +134,9 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   }
   s.optimizer_json = opt.dump();
 
-  const std::string hi = "finder*" + std::to_string(o.lr_max_multiplier);
-  const std::string lo = "finder*" + std::to_string(o.lr_min_multiplier);
+  // Written so they read back exactly (std::to_string's six decimals made 1e-7 "0.000000").
+  const std::string hi = "finder*" + format_number(o.lr_max_multiplier);
+  const std::string lo = "finder*" + format_number(o.lr_min_multiplier);
   json pol;
   if (!o.cycle) {
     pol = {{"policy", "constant"}, {"lr", hi}};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/distributed.h"
+#include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
 
@@ -37,6 +39,7 @@ namespace {
 json finder_json(const LrFinderResult& r) {
   return {{"steps", r.stopped_at},
           {"diverged", r.diverged},
+          {"interrupted", r.interrupted},
           {"skipped", r.skipped},
           {"seconds", r.seconds},
           {"min_loss_lr", r.suggestions.min_loss_lr},
@@ -44,6 +47,16 @@ json finder_json(const LrFinderResult& r) {
           {"steepest_lr", r.suggestions.steepest_lr},
           {"valley_lr", r.suggestions.valley_lr},
           {"min_loss", r.suggestions.min_loss}};
+}
+
+json finder_block(const LrFinderOptions& fo, const RepeatedLrFinder& rep) {
+  json runs = json::array();
+  for (const auto& r : rep.runs) runs.push_back(finder_json(r));
+  return {{"start_lr", fo.start_lr},
+          {"end_lr", fo.end_lr},
+          {"num_steps", fo.num_steps},
+          {"mode", fo.exponential ? "exponential" : "linear"},
+          {"runs", runs}};
 }
 
 json spread_json(const RepeatedLrFinder::Spread& s) {
@@ -59,6 +72,27 @@ void scrub(json& j) {
 }  // namespace
 
 namespace detail {
+
+namespace {
+
+// Ctrl-C / SIGTERM during a range test: nothing trained yet, so nothing to checkpoint. The partial
+// curves are written (CSVs and plots, by the caller), said in one line and recorded in
+// summary.json; the run ends as an interrupted training does (exit 0), without training.
+[[noreturn]] void stop_interrupted(RunContext& c, const LrFinderResult& r, int64_t num_steps,
+                                   const std::string& files) {
+  const std::string line = std::string(interrupt_name(interrupt_signal())) +
+                           " during the LR range test at step " + std::to_string(r.stopped_at) +
+                           " of " + std::to_string(num_steps) + ": stopped without training" +
+                           (files.empty() ? std::string() : "; the partial curve is in " + files);
+  log_print("%s: %s\n", c.spec.program.c_str(), line.c_str());
+  c.summary["status"] = "interrupted";
+  c.summary["message"] = line;
+  RunOutcome outcome;
+  write_summary(c, outcome);
+  throw Interrupted(line);
+}
+
+}  // namespace
 
 // What "augment: true" means per dataset: CIFAR's crop 32 with 4-pixel padding and horizontal
 // flip; for 28 x 28 images a 2-pixel-padded crop, with flips for Fashion-MNIST's garments (a
@@ -105,16 +139,41 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   const int64_t per_epoch = limit > 0 ? std::min(limit, train.num_batches()) : train.num_batches();
   if (finder.epochs > 0)
     fo.num_steps = std::max<int64_t>(2, std::llround(finder.epochs * per_epoch));
-  if (limit > 0) fo.num_steps = std::min<int64_t>(fo.num_steps, std::max<int64_t>(2, 10 * limit));
+  if (limit > 0 && fo.num_steps > std::max<int64_t>(2, 10 * limit)) {
+    // A smoke run's range test is short too; said, as the user asked for more steps.
+    const int64_t asked = fo.num_steps;
+    fo.num_steps = std::max<int64_t>(2, 10 * limit);
+    log_print(
+        "%s: the range test is shortened by %slimit_train_batches %lld to %lld steps (10 x "
+        "%lld) from %lld\n",
+        prog.c_str(), prog == "best_lr" ? "--" : "", static_cast<long long>(limit),
+        static_cast<long long>(fo.num_steps), static_cast<long long>(limit),
+        static_cast<long long>(asked));
+  }
   log_print("%s: LR range test, %lld steps from %g to %g (%s ramp)\n", prog.c_str(),
             static_cast<long long>(fo.num_steps), fo.start_lr, fo.end_lr,
             fo.exponential ? "exponential" : "linear");
+  InterruptGuard interrupts;  // from the first range test to the last sweep
   const RepeatedLrFinder rep = find_lr_repeated(model, opt, train, fo, finder.repeats, val);
   const LrFinderResult& first = rep.runs.front();
-  write_lr_finder_csv(first, (dir / "lr_finder.csv").string());
+  std::string files = (dir / "lr_finder.csv").string();
+  write_lr_finder_csv(first, files);
   for (size_t k = 1; k < rep.runs.size(); ++k)
     write_lr_finder_csv(rep.runs[k],
                         (dir / ("lr_finder_" + std::to_string(k + 1) + ".csv")).string());
+  if (rep.runs.back().interrupted) {
+    std::vector<const LrFinderResult*> rs;
+    for (const auto& r : rep.runs) rs.push_back(&r);
+    const std::string path = plot_path.empty() ? (dir / "lr_finder.svg").string() : plot_path;
+    if ((spec.plots || !plot_path.empty()) && first.lrs.size() >= 2) {
+      plot_lr_finder(rs, Suggestions{}, path,
+                     "LR range test (interrupted): " + c.model_name + " on " + spec.dataset);
+      files += " and " + path;
+    }
+    if (!writes_files()) files.clear();
+    out["lr_finder"] = finder_block(fo, rep);
+    stop_interrupted(c, rep.runs.back(), fo.num_steps, files);
+  }
   Suggestions s = first.suggestions;
   if (rep.runs.size() > 1) {
     s.min_loss_lr = rep.min_loss_lr.median;
@@ -151,13 +210,7 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   out["valley_lr"] = s.valley_lr;
   out["suggestion"] = finder.suggestion;
   out["chosen_lr"] = chosen;
-  json runs = json::array();
-  for (const auto& r : rep.runs) runs.push_back(finder_json(r));
-  out["lr_finder"] = {{"start_lr", fo.start_lr},
-                      {"end_lr", fo.end_lr},
-                      {"num_steps", fo.num_steps},
-                      {"mode", fo.exponential ? "exponential" : "linear"},
-                      {"runs", runs}};
+  out["lr_finder"] = finder_block(fo, rep);
   if (rep.runs.size() > 1)
     out["lr_finder"]["spread"] = {{"min_loss_lr", spread_json(rep.min_loss_lr)},
                                   {"steepest_lr", spread_json(rep.steepest_lr)},
@@ -175,18 +228,54 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
     if (values.empty()) continue;
     const auto curves = sweep_lr(model, opt, train, fo, what, values, val);
     json arr = json::array();
+    std::string last_csv;
     for (const auto& cv : curves) {
-      write_lr_finder_csv(
-          cv.result,
-          (dir / ("lr_finder_" + what + "_" + format_double("%.4g", cv.value) + ".csv")).string());
+      last_csv =
+          (dir / ("lr_finder_" + what + "_" + format_double("%.4g", cv.value) + ".csv")).string();
+      write_lr_finder_csv(cv.result, last_csv);
       json cj = finder_json(cv.result);
       cj[what] = cv.value;
       arr.push_back(cj);
     }
     out["lr_finder_" + what] = arr;
     if (spec.plots) plot_lr_sweep(curves, what, (dir / ("lr_finder_" + what + ".svg")).string());
+    if (!curves.empty() && curves.back().result.interrupted)
+      stop_interrupted(c, curves.back().result, fo.num_steps, writes_files() ? last_csv : "");
   }
   return chosen;
+}
+
+void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
+  const int64_t epochs = spec.trainer.epochs, limit = spec.trainer.limit_train_batches;
+  const bool best_lr = spec.program == "best_lr";
+  const std::string epochs_name = best_lr ? "--num_epochs" : "epochs";
+  if (steps_per_epoch > 0 && epochs > INT64_MAX / steps_per_epoch)
+    throw UsageError(epochs_name + " " + std::to_string(epochs) + " x " +
+                     std::to_string(steps_per_epoch) +
+                     " steps per epoch is more steps than a run can count");
+  // The rate does not matter here, only that there is one where the run will have one.
+  std::optional<double> stand_in = spec.fixed_lr;
+  if (!stand_in && spec.finder.enabled) stand_in = 1.0;
+  try {
+    (void)schedulers::make_policy(resolve_policy_json(spec.policy_json, stand_in, steps_per_epoch));
+  } catch (const Error& e) {
+    if (!best_lr) throw UsageError(e.message());
+    // best_lr builds the policy from its flags: say which of them to change, not the policy
+    // field (pct_start, step_size) the user never wrote.
+    std::string name = "constant";
+    try {
+      name = json::parse(spec.policy_json).value("policy", name);
+    } catch (const json::exception&) {
+    }
+    const int64_t total = steps_per_epoch * epochs;
+    throw UsageError("--policy=" + name + " cannot run over " + std::to_string(total) +
+                     " training step" + (total == 1 ? "" : "s") + " (--num_epochs " +
+                     std::to_string(epochs) + " x " + std::to_string(steps_per_epoch) +
+                     " steps per epoch" +
+                     (limit > 0 ? ", --limit_train_batches " + std::to_string(limit) : "") +
+                     "): raise --num_epochs" + (limit > 0 ? " or --limit_train_batches" : "") +
+                     " (" + e.message() + ")");
+  }
 }
 
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,

@@ -1,5 +1,6 @@
 #include "cyclone/train/suggest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -42,9 +43,16 @@ Suggestions suggest_lr(const std::vector<double>& lrs, const std::vector<double>
   size_t lo = loss.size() / 10, hi = loss.size() >= lo + 7 ? loss.size() - 5 : loss.size();
   if (hi - lo < 2) lo = 0, hi = loss.size();
 
-  size_t steep = lo;
+  // Steepest descent (fastai's `steep`, one of lr_find's suggestion functions): searched only on
+  // the descending part of the curve, the points at or before the minimum. fastai searches the
+  // whole window, so a short or noisy test whose loss blows up after its minimum can name a rate
+  // past it (a sharp drop between two blown-up points); a rate past the minimum is never one to
+  // train at.
+  size_t dlo = lo, dhi = std::min(hi, best + 1);
+  if (dhi < dlo + 2) dlo = 0, dhi = best + 1;
+  size_t steep = 0;  // a curve that only rises: its smallest rate
   double steepest = std::numeric_limits<double>::infinity();
-  for (size_t i = lo; i + 1 < hi; ++i) {
+  for (size_t i = dlo; i + 1 < dhi; ++i) {
     const double dx = std::log(lr[i + 1]) - std::log(lr[i]);
     if (!(dx > 0)) continue;  // a linear ramp's repeated end rate, or a non-increasing rate
     const double g = (loss[i + 1] - loss[i]) / dx;
@@ -52,7 +60,11 @@ Suggestions suggest_lr(const std::vector<double>& lrs, const std::vector<double>
   }
   s.steepest_lr = lr[steep];
 
-  // Longest decreasing subsequence, O(n^2) as fast.ai (n is at most a few thousand).
+  // Valley (fastai's `valley`, another of lr_find's suggestion functions): the longest decreasing
+  // subsequence, O(n^2) as fastai (n is at most a few thousand). A subsequence of length L ending
+  // at max_end starts at max_end + 1 - L at the earliest. fastai takes max_end - L, one before:
+  // when the whole prefix decreases that is -1, which Python reads as the last point, so a short
+  // curve (a held-out test of a few points) got the blown-up end as its valley.
   const size_t n = hi - lo;
   std::vector<size_t> lds(n, 1);
   size_t max_start = 0, max_end = 0;
@@ -61,7 +73,7 @@ Suggestions suggest_lr(const std::vector<double>& lrs, const std::vector<double>
       if (loss[lo + i] < loss[lo + j] && lds[i] < lds[j] + 1) lds[i] = lds[j] + 1;
     if (lds[max_end] < lds[i]) {
       max_end = i;
-      max_start = max_end - lds[max_end];
+      max_start = max_end + 1 - lds[max_end];
     }
   }
   const double sections = static_cast<double>(max_end - max_start) / 3;

@@ -5,9 +5,12 @@
 //                   at steadily.
 //   min_loss_lr/10  Smith's and fast.ai's rule of thumb for a steady rate.
 //   steepest_lr     the rate where the smoothed loss falls fastest per decade: the most negative
-//                   (L[i+1] - L[i]) / (log lr[i+1] - log lr[i]) (fast.ai's `steep`).
+//                   (L[i+1] - L[i]) / (log lr[i+1] - log lr[i]) (fast.ai's `steep`), searched
+//                   only on the descending part of the curve (up to the minimum), so it is never
+//                   past min_loss_lr.
 //   valley_lr       fast.ai's `valley`: the longest run of decreasing loss (longest decreasing
-//                   subsequence), and the point 1/3 + 1/6 of the way down it.
+//                   subsequence), and the point 1/3 + 1/6 of the way down it (its start counted
+//                   without fastai's off-by-one, suggest.cpp says why).
 // As fast.ai does, steepest and valley look at the curve without its first 10% of steps (the
 // rate is too small to move anything there) and its last 5 (the blow-up); the minimum looks at
 // all of it. Non-finite losses are ignored everywhere, so a NaN step never breaks a suggestion.

@@ -45,6 +45,23 @@ TEST(Loader, BatchCounts) {
   EXPECT_EQ(data::batch_count(0, 3, false), 0);
 }
 
+// A batch larger than the dataset is the whole dataset, whatever batch_size says: 2^40 rows would
+// need terabytes of buffers if the loader sized them by batch_size.
+TEST(Loader, ABatchLargerThanTheDatasetIsAllOfIt) {
+  const data::Dataset d = small_synthetic(100, 1, 8, 8);
+  for (const int64_t batch : {int64_t{1000}, int64_t{1} << 40}) {
+    data::LoaderOptions o;
+    o.batch_size = batch;
+    o.workers = 1;
+    data::DataLoader loader(d, o);
+    EXPECT_EQ(loader.num_batches(), 1);
+    const Epoch e = run_epoch(loader, 0);
+    ASSERT_EQ(e.labels.size(), 1u);
+    EXPECT_EQ(e.labels[0].size(), 100u);
+    EXPECT_EQ(e.images[0].size(), 100u * 64);
+  }
+}
+
 TEST(Loader, ShuffleIsAPermutationPerEpochFromTheSeed) {
   const auto p0 = data::epoch_order(1000, 7, 0, true);
   const auto p1 = data::epoch_order(1000, 7, 1, true);

@@ -265,6 +265,18 @@ TEST(SchedulersProperties, DecaysAndSweeps) {
   EXPECT_EQ(exp_sweep->lr(6), 1.0);
   EXPECT_NEAR(exp_sweep->lr(3), 1e-3, 1e-15);  // a decade per step
   EXPECT_EQ(exp_sweep->lr(50), 1.0);
+  // Bounds whose ratio overflows a double still ramp a decade at a time (log-space ramp).
+  auto wide = make_policy(
+      R"({"policy": "range_test", "start_lr": 1e-300, "end_lr": 1e10, "num_steps": 32})");
+  for (int64_t t = 0; t < 32; ++t) {
+    const double lr = wide->lr(t);
+    ASSERT_TRUE(std::isfinite(lr) && lr > 0) << t;
+    EXPECT_NEAR(std::log10(lr), -300 + 10 * t, 1e-9) << t;
+  }
+  auto top =
+      make_policy(R"({"policy": "range_test", "start_lr": 1e-4, "end_lr": 1e308, "num_steps": 3})");
+  EXPECT_NEAR(std::log10(top->lr(1)), 152, 1e-9);
+  EXPECT_EQ(top->lr(2), 1e308);
   auto lin_sweep = make_policy(R"({"policy": "range_test", "start_lr": 0.1, "end_lr": 0.7,
                                    "num_steps": 4, "mode": "linear"})");
   EXPECT_NEAR(lin_sweep->lr(1), 0.3, 1e-15);

@@ -42,11 +42,22 @@ expect_exit 2 "optimizer" "$best_lr" --optimizer=adma
 expect_exit 2 "model" "$best_lr" --model=resnet7 --skip_test=0.1
 expect_exit 2 "activation" "$best_lr" --activation=swishy --skip_test=0.1
 expect_exit 2 "--config" "$train"
+# A stray operand is named, and --help pointed to once.
+expect_exit 2 "best_lr: unexpected argument 'cifar10' (best_lr takes only --flags) (see --help)$" "$best_lr" cifar10
+expect_exit 2 "train: unexpected argument 'run.yml' (train takes only --flags) (see --help)$" "$train" --config x.yml run.yml
 expect_exit 2 "gpu" "$best_lr" --device=gpu --skip_test=0.1
 expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr" --precision=fp8 --skip_test=0.1
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
 check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
 expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
+# Values that used to fail only after the range test had run and written its files.
+expect_exit 2 "--lr_min must be a positive normal number" "$best_lr" --lr_min=1e-320
+expect_exit 2 "--workers must be in \[-1, 256\], got 99999999999" "$best_lr" --workers=99999999999
+expect_exit 2 "--batch_size must be in \[1, 1048576\], got 99999999999" "$best_lr" --batch_size=99999999999
+expect_exit 2 "--lr_scaling: 'foo'" "$best_lr" --lr_scaling=foo
+expect_exit 2 "--policy=one_cycle cannot run over 2 training steps .*raise --num_epochs or --limit_train_batches" \
+  "$best_lr" "${small[@]}" --cycle --policy=one_cycle --limit_train_batches=2 --log_dir="$tmp/oc"
+check "a policy that cannot run is refused before the range test" [ ! -e "$tmp/oc/lr_finder.csv" ]
 expect_exit 2 "wat" "$train" --config "$root/configs/one_cycle.json" --wat
 echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finder": {}}' >"$tmp/typo.json"
 expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
@@ -90,13 +101,30 @@ assert abs(s["train_lr_max"] - s["chosen_lr"]) < 1e-9 * s["chosen_lr"] or s["tra
 # (the range test's curve is chaotic there): 0.35 on an AVX-512 machine, above 0.4 on CI's.
 assert s["final_test_accuracy"] > 0.25, s["final_test_accuracy"]
 PY
-check "lr_finder.csv has a row per step" "$py" - "$tmp/run/lr_finder.csv" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-assert list(rows[0].keys()) == ["step", "lr", "loss", "smoothed_loss"], rows[0].keys()
-assert 10 <= len(rows) <= 60, len(rows)
-lrs = [float(r["lr"]) for r in rows]
+check "lr_finder.csv has a row per step, as many as summary.json counts" "$py" - "$tmp/run" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/lr_finder.csv")))
+assert list(rows[0].keys()) == ["step", "lr", "loss", "smoothed_loss", "skipped"], rows[0].keys()
+steps = [r for r in rows if r["skipped"] == "0"]
+assert len(steps) == json.load(open(sys.argv[1] + "/summary.json"))["lr_finder"]["runs"][0]["steps"]
+assert 10 <= len(steps) <= 60, len(steps)
+assert [int(r["step"]) for r in steps] == list(range(len(steps)))
+lrs = [float(r["lr"]) for r in steps]
 assert all(b > a for a, b in zip(lrs, lrs[1:]))
+PY
+# Skipped steps (a rate so high the loss is not finite): marked in the CSV, not counted as steps.
+"$best_lr" "${small[@]}" --limit_train_batches=3 --num_learning_batches=40 --lr_max=1e6 --diverge_th=1e300 \
+  --no_plots --log_dir="$tmp/skips" >"$tmp/skips.out" 2>&1
+check "--limit_train_batches says it shortened the range test" grep -q "best_lr: the range test is shortened by --limit_train_batches 3 to 30 steps (10 x 3) from 40" "$tmp/skips.out"
+check "lr_finder.csv marks skipped steps; the others are the steps printed" "$py" - "$tmp/skips" "$tmp/skips.out" <<'PY'
+import csv, json, re, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/lr_finder.csv")))
+run = json.load(open(sys.argv[1] + "/summary.json"))["lr_finder"]["runs"][0]
+printed = int(re.search(r"lr range test: (\d+) steps in", open(sys.argv[2]).read()).group(1))
+skipped = [r for r in rows if r["skipped"] == "1"]
+assert run["skipped"] > 0 and len(skipped) == run["skipped"], (run, len(skipped))
+assert all(r["smoothed_loss"] == "nan" for r in skipped), skipped
+assert len(rows) - len(skipped) == printed == run["steps"], (len(rows), printed, run)
 PY
 check "TensorBoard reads the trainer's event file" "$py" - "$tmp/run/tensorboard_logs" <<'PY'
 import sys
@@ -200,6 +228,30 @@ check "resume after Ctrl-C completes" bash -c "grep -q 'epoch 1/1  ' '$tmp/int2.
 expect_exit 2 "resume without changing them" "$best_lr" --dataset=fashion_mnist --batch_size=16 \
   --num_epochs=1 --skip_test=0.5 --workers=1 --device=cpu --log_dir="$tmp/int" --no_plots \
   --resume="$tmp/int/checkpoints"
+# Ctrl-C during the range test: it stops after the step under way, says so, writes its partial
+# curve (CSV and plot) and summary.json, trains nothing, exit 0.
+"$best_lr" --dataset=fashion_mnist --num_learning_batches=4000 --workers=1 --device=cpu \
+  --log_dir="$tmp/int_lr" >"$tmp/int_lr.out" 2>"$tmp/int_lr.err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q "LR range test, " "$tmp/int_lr.out" 2>/dev/null && break; sleep 0.2; done
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C in the range test exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "Ctrl-C in the range test says so, and where the curve is" grep -q "best_lr: Ctrl-C during the LR range test at step [0-9]* of 4000: stopped without training; the partial curve is in $tmp/int_lr/lr_finder.csv and $tmp/int_lr/lr_finder.svg" "$tmp/int_lr.out"
+check "Ctrl-C in the range test: nothing on stderr" [ ! -s "$tmp/int_lr.err" ]
+check "Ctrl-C in the range test wrote the partial curve, a summary and no training" "$py" - "$tmp/int_lr" <<'PY'
+import csv, json, os, sys
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/lr_finder.csv")))
+s = json.load(open(d + "/summary.json"))
+assert s["status"] == "interrupted" and s["lr_finder"]["runs"][0]["interrupted"], s
+steps = [r for r in rows if r["skipped"] == "0"]
+assert 2 <= len(steps) == s["lr_finder"]["runs"][0]["steps"] < 4000, (len(steps), s)
+assert os.path.getsize(d + "/lr_finder.svg") > 0
+assert not os.path.exists(d + "/history.csv") and not os.path.exists(d + "/checkpoints")
+PY
 "$train" --config "$root/configs/microdl_clr.yml" --device cpu --log_dir "$tmp/term" >"$tmp/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "epoch 1/" "$tmp/term.out" 2>/dev/null && break; sleep 0.2; done

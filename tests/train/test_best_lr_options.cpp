@@ -229,7 +229,7 @@ struct ErrorCase {
 
 TEST(BestLrOptionsTest, EveryValidationErrorNamesTheFlagAndValue) {
   const std::vector<ErrorCase> cases = {
-      {{"--batch_size=0"}, {"--batch_size", "> 0", "got 0"}},
+      {{"--batch_size=0"}, {"--batch_size", "[1, 1048576]", "got 0"}},
       {{"--batch_size=-4"}, {"--batch_size", "-4"}},
       {{"--batch_size=abc"}, {"--batch_size", "'abc' is not an integer"}},
       {{"--batch_size=2.5"}, {"--batch_size", "'2.5' is not an integer"}},
@@ -271,7 +271,22 @@ TEST(BestLrOptionsTest, EveryValidationErrorNamesTheFlagAndValue) {
       {{"--checkpoint_every=-1"}, {"--checkpoint_every", "-1"}},
       {{"--early_stop_patience=-2"}, {"--early_stop_patience", "-2"}},
       {{"--clip_grad_norm=-1"}, {"--clip_grad_norm", "-1"}},
-      {{"--workers=-2"}, {"--workers", ">= -1", "-2"}},
+      {{"--workers=-2"}, {"--workers", "[-1, 256]", "-2"}},
+      // Values that used to fail only at run time, after the range test had run and written.
+      {{"--workers=99999999999"}, {"--workers", "[-1, 256]", "got 99999999999"}},
+      {{"--batch_size=99999999999"}, {"--batch_size", "[1, 1048576]", "got 99999999999"}},
+      {{"--num_learning_batches=1"}, {"--num_learning_batches", "[2, 10000000]", "got 1"}},
+      {{"--num_epochs=4611686018427387904"},
+       {"--num_epochs", "[1, 1000000]", "got 4611686018427387904"}},
+      {{"--num_epochs=9223372036854775807"}, {"--num_epochs", "got 9223372036854775807"}},
+      {{"--step_size_epochs=1e300"}, {"--step_size_epochs", "(0, 1000000]", "1e+300"}},
+      {{"--lr_scaling=foo"}, {"--lr_scaling", "'foo'", "linear|sqrt|none"}},
+      {{"--sync_every=2000000"}, {"--sync_every", "[0, 1048576]", "got 2000000"}},
+      {{"--sync_every=-1"}, {"--sync_every", "got -1"}},
+      // Range-test bounds: positive, finite and normal (the ramp takes their logarithms).
+      {{"--lr_min=1e-320"}, {"--lr_min", "positive normal", "got 1e-320"}},
+      {{"--lr_max=1e999"}, {"--lr_max"}},
+      {{"--skip_test=1e-310"}, {"--skip_test", "positive normal"}},
       {{"--limit_train_batches=-1"}, {"--limit_train_batches", "-1"}},
       {{"--seed=-1"}, {"--seed", "'-1'"}},
       {{"--log_dir="}, {"--log_dir"}},

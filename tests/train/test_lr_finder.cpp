@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -112,6 +113,12 @@ TEST(LrFinderTest, SkippedStepsDoNotAdvanceTheRampAndEndTheTestAfterMaxSkips) {
   EXPECT_EQ(r.skipped, 5);
   EXPECT_TRUE(r.diverged);
   EXPECT_EQ(r.stopped_at, 5);  // calls 1, 2, 5, 6, 7 were applied
+  // Every attempt is a point; the skipped ones are marked and share the next one's step number,
+  // so the unmarked points are the steps counted.
+  ASSERT_EQ(r.skips.size(), r.lrs.size());
+  EXPECT_EQ(std::count(r.skips.begin(), r.skips.end(), false), r.stopped_at);
+  EXPECT_TRUE(r.skips[2] && r.skips[3] && !r.skips[4]);
+  EXPECT_EQ(r.steps[2], r.steps[4]);
   // NaN points are recorded but never break the suggestions.
   EXPECT_TRUE(std::isnan(r.losses[2]));
   EXPECT_TRUE(r.suggestions.valid);
@@ -275,22 +282,25 @@ TEST(LrFinderTest, MomentumSweepGivesOneCurvePerValueAndRestoresMomentum) {
       [&] { sweep_lr(*p.model, *p.opt, *p.train, o, "dropout", {0.1}); }, {"dropout"});
 }
 
-TEST(LrFinderTest, CsvHasOneRowPerPoint) {
+TEST(LrFinderTest, CsvHasOneRowPerPointAndMarksSkippedOnes) {
   LrFinderResult r;
-  r.steps = {0, 1};
-  r.lrs = {1e-3, 2e-3};
-  r.losses = {2.5, kNaN};
-  r.smoothed = {2.5, kNaN};
+  r.steps = {0, 1, 1};
+  r.lrs = {1e-3, 2e-3, 2e-3};
+  r.losses = {2.5, -kNaN, 2.4};
+  r.smoothed = {2.5, kNaN, 2.45};
+  r.skips = {false, true, false};
   const std::string path = ::testing::TempDir() + "/lr_finder_test.csv";
   write_lr_finder_csv(r, path);
   std::ifstream in(path);
-  std::string header, l1, l2;
+  std::string header, l1, l2, l3;
   std::getline(in, header);
   std::getline(in, l1);
   std::getline(in, l2);
-  EXPECT_EQ(header, "step,lr,loss,smoothed_loss");
-  EXPECT_EQ(l1, "0,0.001,2.5,2.5");
-  EXPECT_EQ(l2, "1,0.002,nan,nan");
+  std::getline(in, l3);
+  EXPECT_EQ(header, "step,lr,loss,smoothed_loss,skipped");
+  EXPECT_EQ(l1, "0,0.001,2.5,2.5,0");
+  EXPECT_EQ(l2, "1,0.002,nan,nan,1");  // the skipped attempt at step 1, retried below
+  EXPECT_EQ(l3, "1,0.002,2.4,2.45,0");
 }
 
 // The deferred range test (losses read back every 7 steps, smoothing and divergence decided on

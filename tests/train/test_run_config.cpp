@@ -10,6 +10,7 @@
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/run.h"
 #include "cyclone/train/run_config.h"
 
 namespace cyclone::train {
@@ -172,6 +173,20 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
             "c");
       },
       {"trainer.phases[0].frieze"});
+}
+
+// best_lr's multipliers reach the policy as they were typed: 1e-7 is not "0.000000" (an error),
+// 0.0000015 not 0.000002.
+TEST(RunConfigTest, BestLrMultipliersKeepEveryDigit) {
+  for (const double m : {1e-7, 0.0000015, 0.1, 1.0 / 3}) {
+    BestLrOptions o;
+    o.cycle = true;
+    o.lr_min_multiplier = m;
+    o.lr_max_multiplier = 3 * m;
+    const json j = json::parse(resolve_policy_json(run_spec_from(o).policy_json, 1.0, 100));
+    EXPECT_EQ(j["base_lr"].get<double>(), m);
+    EXPECT_EQ(j["max_lr"].get<double>(), 3 * m);
+  }
 }
 
 TEST(RunConfigTest, FinderPlaceholdersAndEpochCountsResolve) {
