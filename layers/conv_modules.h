@@ -152,6 +152,9 @@ class Dropout : public Module {
   std::string extra_repr() const override;
   double p() const { return p_; }
 
+ protected:
+  std::shared_ptr<Generator> own_generator() const override { return gen_; }
+
  private:
   double p_;
   std::shared_ptr<Generator> gen_;

@@ -1,5 +1,6 @@
 #include "cyclone/layers/module.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -133,6 +134,17 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out{{"", this}};
   for (auto& [n, c] : children_)
     for (auto& [sub, m] : c->named_modules()) out.emplace_back(join(n, sub), m);
+  return out;
+}
+
+std::vector<std::shared_ptr<Generator>> Module::random_generators() const {
+  std::vector<std::shared_ptr<Generator>> out;
+  auto add = [&out](const std::shared_ptr<Generator>& g) {
+    if (g && std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
+  };
+  add(own_generator());
+  for (const auto& child : children_)
+    for (const auto& g : child.second->random_generators()) add(g);
   return out;
 }
 

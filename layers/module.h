@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "cyclone/core/generator.h"
 #include "cyclone/core/safetensors.h"
 #include "cyclone/core/tensor.h"
 
@@ -62,6 +63,10 @@ class Module {
 
   // The top-level child called `name` (shared), or an Error naming it.
   std::shared_ptr<Module> child(const std::string& name) const;
+  // The random streams this module and those below draw from in forward() (a Dropout's own
+  // generator), each once, in module order; not the process default generator. What a checkpoint
+  // or a range test must save and put back for a run to go on exactly.
+  std::vector<std::shared_ptr<Generator>> random_generators() const;
 
   // ---- pieces, for fine-tuning ----
   // A model that can run in pieces lists its stages in forward order; forward_stages(x, b, e)
@@ -108,6 +113,8 @@ class Module {
   std::string str() const;
 
  protected:
+  // The generator this module itself draws from in forward(), if any (random_generators()).
+  virtual std::shared_ptr<Generator> own_generator() const { return nullptr; }
   // Registers a parameter (marked requires_grad) / buffer / child under `name` (no dots).
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);

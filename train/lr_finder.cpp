@@ -354,8 +354,8 @@ RepeatedLrFinder find_lr_repeated(Module& model, optim::Optimizer& optimizer,
     // Each run also draws other dropout masks: advance the model's streams by a run-specific
     // offset (the default generator included).
     start.restore(model, optimizer);
-    for (auto& g : options.generators)
-      if (g) g->set_state(g->seed(), g->offset() + static_cast<uint64_t>(k) * (1ull << 40));
+    for (auto& g : with_model_generators(model, options.generators))
+      g->set_state(g->seed(), g->offset() + static_cast<uint64_t>(k) * (1ull << 40));
     out.runs.push_back(find_lr(model, optimizer, train, o, val));
     if (out.runs.back().interrupted) break;
     const Suggestions& s = out.runs.back().suggestions;

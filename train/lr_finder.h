@@ -47,7 +47,9 @@ struct LrFinderOptions {
   double label_smoothing = 0;
   int64_t first_epoch = 0;  // data epochs used start here (repeats use other epochs)
   bool restore = true;      // put the model, optimizer and RNG back afterwards
-  std::vector<std::shared_ptr<Generator>> generators;  // the model's random streams (dropout)
+  // Random streams to put back besides the default generator and the model's own
+  // (Module::random_generators(): its dropout's), which always are.
+  std::vector<std::shared_ptr<Generator>> generators;
   int progress_mode = -1;  // ProgressBar mode: -1 auto, 0 plain lines, 1 terminal bar, -2 none
   // Steps the host does not wait for (train/step_runner.h, TrainerOptions::sync_every): 0 picks
   // automatically (every 50 steps on a GPU, every step on the CPU). The smoothing and divergence

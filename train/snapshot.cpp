@@ -1,5 +1,7 @@
 #include "cyclone/train/snapshot.h"
 
+#include <algorithm>
+
 #include "cyclone/core/autograd.h"
 
 namespace cyclone::train {
@@ -16,14 +18,24 @@ NamedTensors deep_copy(const NamedTensors& in) {
 
 }  // namespace
 
+std::vector<std::shared_ptr<Generator>> with_model_generators(
+    const Module& model, std::vector<std::shared_ptr<Generator>> generators) {
+  std::vector<std::shared_ptr<Generator>> out;
+  for (auto& g : generators)
+    if (g && std::find(out.begin(), out.end(), g) == out.end()) out.push_back(std::move(g));
+  for (auto& g : model.random_generators())
+    if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(std::move(g));
+  return out;
+}
+
 StateSnapshot::StateSnapshot(const Module& model, const optim::Optimizer& optimizer,
                              std::vector<std::shared_ptr<Generator>> generators) {
   model_ = deep_copy(model.state_dict());
   optimizer_ = optimizer.state_dict();
   optimizer_.tensors = deep_copy(optimizer_.tensors);
   rngs_.push_back({nullptr, default_generator().seed(), default_generator().offset()});
-  for (auto& g : generators)
-    if (g) rngs_.push_back({g, g->seed(), g->offset()});
+  for (auto& g : with_model_generators(model, std::move(generators)))
+    rngs_.push_back({g, g->seed(), g->offset()});
 }
 
 void StateSnapshot::restore(Module& model, optim::Optimizer& optimizer) const {

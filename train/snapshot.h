@@ -13,10 +13,15 @@
 
 namespace cyclone::train {
 
+// `generators` (non-null, each once) followed by the model's own random streams not among them.
+std::vector<std::shared_ptr<Generator>> with_model_generators(
+    const Module& model, std::vector<std::shared_ptr<Generator>> generators);
+
 class StateSnapshot {
  public:
-  // Deep copies (on the tensors' own devices). `generators` are the model's random streams
-  // (dropout); the process-wide default generator is always included.
+  // Deep copies (on the tensors' own devices). `generators` are random streams to put back
+  // besides the model's own (Module::random_generators(): its dropout) and the process-wide
+  // default generator, which are always included.
   StateSnapshot(const Module& model, const optim::Optimizer& optimizer,
                 std::vector<std::shared_ptr<Generator>> generators = {});
   // Puts every captured value back in place (tensors keep their identity). Gradients are released.

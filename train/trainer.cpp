@@ -17,6 +17,7 @@
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_state.h"
+#include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/step_runner.h"
 #include "cyclone/train/tensorboard.h"
@@ -113,10 +114,10 @@ struct Trainer::Impl {
     return o.limit_train_batches > 0 ? std::min(n, o.limit_train_batches) : n;
   }
 
+  // The default generator, o.generators and the model's own streams (its dropout), each once.
   std::vector<Generator*> generators() const {
     std::vector<Generator*> g = {&default_generator()};
-    for (const auto& p : o.generators)
-      if (p) g.push_back(p.get());
+    for (const auto& p : with_model_generators(model, o.generators)) g.push_back(p.get());
     return g;
   }
 

@@ -111,7 +111,8 @@ struct TrainerOptions {
   int64_t sync_every = 0;
   bool cuda_graph = true;
 
-  // Random streams checkpointed besides the default generator (the model's dropout stream).
+  // Random streams checkpointed besides the default generator and the model's own
+  // (Module::random_generators(): its dropout's), which are always included.
   std::vector<std::shared_ptr<Generator>> generators;
 };
 
