@@ -12,8 +12,14 @@ namespace cyclone {
 
 namespace {
 
+// Under mpirun, OpenMPI gives each rank a pseudo-terminal whatever mpirun's own output is (a file,
+// a pipe), and forwards several ranks' output: bars redrawn with \r would land in log files.
+bool under_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr;
+}
+
 bool auto_terminal(std::FILE* out) {
-  if (out == nullptr || !::isatty(::fileno(out))) return false;
+  if (out == nullptr || !::isatty(::fileno(out)) || under_mpirun()) return false;
   const char* term = std::getenv("TERM");
   return term == nullptr || std::strcmp(term, "dumb") != 0;
 }

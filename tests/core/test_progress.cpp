@@ -1,5 +1,9 @@
 // Progress output with an injected clock: plain lines for logs (no '\r', a line per percent
 // boundary or time interval), a throttled '\r' bar for terminals, and the formatting helpers.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -168,6 +172,28 @@ TEST(ProgressBar, AutoModeIsPlainForFiles) {
   Capture cap;
   ProgressBar bar("x", 4, "img", cap.options(-1));
   EXPECT_FALSE(bar.terminal());
+}
+
+// A terminal gets a bar, except under mpirun, which gives every rank a pseudo-terminal even when
+// the job's output goes to a file.
+TEST(ProgressBar, AutoModeIsPlainUnderMpirunEvenOnATerminal) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> tty{std::fopen(::ptsname(master), "w"),
+                                                      &std::fclose};
+  ASSERT_NE(tty, nullptr);
+  ::setenv("TERM", "xterm", 1);
+  ::unsetenv("OMPI_COMM_WORLD_SIZE");
+  ::unsetenv("PMIX_RANK");
+  ProgressOptions o;
+  o.out = tty.get();
+  EXPECT_TRUE(ProgressBar("x", 4, "img", o).terminal());
+  ::setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+  EXPECT_FALSE(ProgressBar("x", 4, "img", o).terminal());
+  ::unsetenv("OMPI_COMM_WORLD_SIZE");
+  ::close(master);
 }
 
 TEST(ProgressBar, FinishPlainWithoutUpdates) {
