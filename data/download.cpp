@@ -359,7 +359,9 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
       std::string line = t.label + ": " + (rc == CURLE_OK ? "" : "stopped at ") + bytes_text(have);
       if (rc == CURLE_OK)
         line += " in " + format_duration(secs) + " (" +
-                format_rate(secs > 0 ? static_cast<double>(t.written) / secs : 0) + " B/s)";
+                bytes_text(secs > 0 ? static_cast<int64_t>(static_cast<double>(t.written) / secs)
+                                    : 0) +
+                "/s)";
       t.bar->finish(line);
     }
     if (t.write_errno != 0) {

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -114,6 +115,8 @@ try:
     d = os.path.join(tmp, "cifar")
     rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", d, "--manifest", good)
     check("datasets fetch cifar10 exits 0", rc == 0, err)
+    check("the download's closing line gives its rate in bytes per second",
+          re.search(r" in [0-9:.]+s? \([0-9.]+ (B|KiB|MiB|GiB)/s\)", out + err) is not None, out + err)
     names = sorted(os.listdir(d)) if os.path.isdir(d) else []
     want = sorted(["data_batch_%d.bin" % k for k in range(1, 6)] + ["test_batch.bin"])
     check("the six CIFAR files are in place, nothing else visible",
