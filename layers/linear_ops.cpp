@@ -85,7 +85,11 @@ Tensor matmul_in_dtype(const Tensor& a, const Tensor& b, bool trans_a, bool tran
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   CYCLONE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
-  if (!autocast_applies(a, b)) return matmul_in_dtype(a, b, trans_a, trans_b);
+  if (!autocast_applies(a, b)) {
+    CYCLONE_CHECK(a.dtype() == b.dtype(), "matmul: a is ", dtype_name(a.dtype()), " but b is ",
+                  dtype_name(b.dtype()), " (cast one of them: operands must share a dtype)");
+    return matmul_in_dtype(a, b, trans_a, trans_b);
+  }
   // Mixed precision (layers/autocast.h): operands, product and result in bfloat16.
   const DType low = autocast_dtype();
   return matmul_in_dtype(cast(a, low), cast(b, low), trans_a, trans_b);
@@ -96,6 +100,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   CYCLONE_CHECK(weight.rank() == 2 && x.rank() >= 1 && x.dim(-1) == weight.dim(1),
                 "linear: needs x [..., in] and weight [out, in]: ",
                 shapes_str({{"x", &x}, {"weight", &weight}}));
+  // As torch.nn.functional.linear, operands of two float dtypes are refused outside autocast.
+  CYCLONE_CHECK(x.dtype() == weight.dtype() || autocast_applies(x, weight), "linear: x is ",
+                dtype_name(x.dtype()), " but weight is ", dtype_name(weight.dtype()),
+                " (cast x to the weight's dtype, or the module's parameters to x's)");
   const int64_t in = weight.dim(1), out_features = weight.dim(0);
   if (bias.defined())
     CYCLONE_CHECK(bias.rank() == 1 && bias.dim(0) == out_features, "linear: bias must be [out]: ",

@@ -168,6 +168,17 @@ TEST(LinearLossOps, ShapeErrorsNameBothShapes) {
   }
 }
 
+// A float64 batch into a float32 layer names the layer's op and both dtypes (it named the GEMM
+// kernel underneath); PyTorch refuses the same.
+TEST(LinearLossOps, MixedDtypeOperandsAreRefusedNamingTheOp) {
+  const Tensor x = random_tensor({2, 3}, 1, DType::kFloat64, Device::cpu());
+  const Tensor w = random_tensor({4, 3}, 2, DType::kFloat32, Device::cpu());
+  ::cyclone::testing::expect_error([&] { (void)linear(x, w); }, {"linear", "float64", "float32"});
+  ::cyclone::testing::expect_error([&] { (void)matmul(x, w, false, true); },
+                                   {"matmul", "float64", "float32"});
+  EXPECT_EQ(linear(cast(x, DType::kFloat32), w).dtype(), DType::kFloat32);
+}
+
 TEST(LinearLossOps, CrossEntropyIsAScalarEqualToMeanNll) {
   const Tensor x = random_tensor({4, 6}, 5, DType::kFloat64, Device::cpu());
   const Tensor labels = labels_for(x, 4, 6);
