@@ -288,7 +288,17 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     if (t.has("phases")) {
       const json& ph = t.at("phases");
       if (!ph.is_array() || ph.empty()) t.fail("trainer.phases", "must be a non-empty list");
-      for (size_t i = 0; i < ph.size(); ++i) s.phases.push_back(read_phase(ph[i], i, s, origin));
+      for (size_t i = 0; i < ph.size(); ++i) {
+        s.phases.push_back(read_phase(ph[i], i, s, origin));
+        // One folder per phase: a second phase of the same name would share it, and resuming
+        // would take its phase_done.json for its own.
+        for (size_t k = 0; k < i; ++k)
+          if (s.phases[k].name == s.phases[i].name)
+            t.fail("trainer.phases[" + std::to_string(i) + "].name",
+                   "= \"" + s.phases[i].name + "\" is also the name of trainer.phases[" +
+                       std::to_string(k) +
+                       "]; phase names must differ (each phase writes to model_dir/<name>/)");
+      }
     }
     t.check_all_used();
   }

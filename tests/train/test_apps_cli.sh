@@ -53,6 +53,21 @@ expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
 echo '{"dataset": {"name": "fashion_mnist"' >"$tmp/broken.json"
 expect_exit 2 "broken.json" "$train" --config "$tmp/broken.json"
 
+# ---- config errors the file alone shows: exit 2 before any data is read or file written ----
+never="$tmp/never"  # every config below names it as model_dir; none may create it
+fm_dir='"dataset": {"name": "fashion_mnist"}'
+const='"policy": {"policy": "constant", "lr": 0.01}'
+cfg_error() {  # cfg_error <stderr pattern> <trainer's keys> [top-level keys]
+  printf '{%s, "trainer": {"model_dir": "%s", %s}%s}\n' "$fm_dir" "$never" "$2" "${3:+, $3}" >"$tmp/cfgerr.json"
+  expect_exit 2 "$1" "$train" --config "$tmp/cfgerr.json" --device cpu
+  check "nothing printed to stdout for '$1'" [ ! -s "$tmp/out" ]
+}
+cfg_error 'cfgerr.json: trainer.phases\[1\].name = "a" is also the name of trainer.phases\[0\]' \
+  "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"a\", \"epochs\": 2, $const}]"
+cfg_error 'cfgerr.json: trainer.phases\[0\].name = "../../escape" must be a plain folder name' \
+  "\"phases\": [{\"name\": \"../../escape\", $const}]"
+check "no config error created its model_dir" [ ! -e "$never" ]
+
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
 expect_exit 1 "no_such.json" "$train" --config "$tmp/no_such.json"
