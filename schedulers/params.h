@@ -51,7 +51,8 @@ class Params {
   bool boolean(std::string_view key, bool fallback) const;
   std::string text(std::string_view key, std::string_view fallback) const;
 
-  // Throws "<context>: unknown field 'x' (known: a, b, c)" for a field no reader asked for.
+  // Throws "<context>: unknown field 'x': did you mean 'y'? (known: a, b, c)" for a field no
+  // reader asked for; the known fields are every field read or asked about with has().
   void check_all_used() const;
   // Throws "<context>: field '<key>' <what>" unless `ok`.
   void require(bool ok, std::string_view key, std::string_view what) const;
