@@ -66,6 +66,7 @@ cfg_error 'cfgerr.json: trainer.phases\[1\].name = "a" is also the name of train
   "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"a\", \"epochs\": 2, $const}]"
 cfg_error 'cfgerr.json: trainer.phases\[0\].name = "../../escape" must be a plain folder name' \
   "\"phases\": [{\"name\": \"../../escape\", $const}]"
+cfg_error "cfgerr.json:1: trainer.max_epochs is given twice" '"max_epochs": 1, "max_epochs": 3' "$const"
 check "no config error created its model_dir" [ ! -e "$never" ]
 
 # ---- runtime errors: exit 1, one line naming the cause ----

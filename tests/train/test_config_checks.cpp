@@ -69,5 +69,28 @@ TEST(ConfigChecks, PhaseNamesAreDistinctPlainFolderNames) {
   }
 }
 
+TEST(ConfigChecks, JsonKeysGivenTwiceAreErrorsNamingLineAndPath) {
+  expect_parts(usage_error_of([] {
+                 parse_run_config(
+                     "{\"dataset\": {\"name\": \"mnist\"},\n\"trainer\": {\n"
+                     "  \"max_epochs\": 1,\n  \"max_epochs\": 3}}",
+                     "run.json");
+               }),
+               {"run.json:4: trainer.max_epochs is given twice"});
+  // Inside a list, and a key spelt with an escape.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(with_phases(phase("") + ",\n" +
+                                              R"({"epochs": 1, "policy": {"policy": "constant",)"
+                                              "\n\"lr\": 0.1, \"l\\u0072\": 0.2}})"),
+                                  "run.json");
+               }),
+               {"run.json:3: trainer.phases[1].policy.lr is given twice"});
+  // The same key in two objects is fine.
+  EXPECT_NO_THROW(
+      parse_run_config(std::string("{") + kData + R"(, "policy": {"policy": "constant", "lr": 0.1},
+                                    "trainer": {"optimizer": {"name": "sgd"}}})",
+                       "run.json"));
+}
+
 }  // namespace
 }  // namespace cyclone::train
