@@ -85,7 +85,9 @@ std::vector<std::string> Params::keys() const {
 }
 
 void Params::require(bool ok, std::string_view key, std::string_view what) const {
-  if (!ok) CYCLONE_THROW(impl_->context, ": field '", key, "' ", what);
+  if (!ok)
+    throw ValueError(detail::str_cat(impl_->context, ": field '", key, "' ", what),
+                     detail::where(__FILE__, __LINE__));
 }
 
 namespace {

@@ -14,7 +14,18 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclone/core/error.h"
+
 namespace cyclone::schedulers {
+
+// A field present with the right type whose value a policy refuses (out of range, or at odds with
+// another field): what require() throws. A missing, mistyped or unknown field, or an unknown
+// policy, is a plain Error. A caller checking a spec whose numbers are stand-ins (a config read
+// before the range test ran) can tell the two apart.
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
 
 class Params {
  public:

@@ -308,12 +308,16 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   if (!s.phases.empty() && (top.has("policy") || has_scheduler))
     top.fail("trainer.phases",
              "give each phase its policy (the run's policy is unused with phases)");
+  // Where the run's policy comes from, for its errors.
+  std::string policy_path = has_scheduler ? "trainer.callbacks.LearningRateScheduler" : "lr_finder";
   if (top.has("policy")) {
     if (!top.at("policy").is_object()) top.fail("policy", "must be a mapping");
     s.policy_json = top.at("policy").dump();
+    policy_path = "policy";
   } else if (!has_scheduler && s.phases.empty()) {
     if (optimizer_lr && !s.finder.enabled) {
       s.policy_json = json({{"policy", "constant"}, {"lr", *optimizer_lr}}).dump();
+      policy_path = "trainer.optimizer.lr";
     } else if (!s.finder.enabled) {
       top.fail("policy",
                "is required (or trainer.optimizer.lr for a constant rate, or lr_finder to train "
@@ -325,6 +329,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   s.save_model = top.boolean("save_model", false);
   top.integer("verbose", 0, 0);  // microDL's logging level: our output does not vary with it
   top.check_all_used();
+  check_policies_and_optimizer(s, policy_path, origin);
   return s;
 }
 

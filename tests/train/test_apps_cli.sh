@@ -66,6 +66,14 @@ cfg_error 'cfgerr.json: trainer.phases\[1\].name = "a" is also the name of train
   "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"a\", \"epochs\": 2, $const}]"
 cfg_error 'cfgerr.json: trainer.phases\[0\].name = "../../escape" must be a plain folder name' \
   "\"phases\": [{\"name\": \"../../escape\", $const}]"
+cfg_error "cfgerr.json: policy (policy 'one_cycle'): unknown field 'pct_strat': did you mean 'pct_start'?" \
+  '"max_epochs": 1' '"lr_finder": {}, "policy": {"policy": "one_cycle", "max_lr": "finder", "total_epochs": 1, "pct_strat": 0.3}'
+cfg_error "cfgerr.json: trainer.phases\[1\].policy (policy 'sgdr'): unknown field 'wamup'" \
+  "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"b\", \"policy\": {\"policy\": \"sgdr\", \"lr\": 0.1, \"cycle_len_epochs\": 1, \"wamup\": 3}}]"
+cfg_error "cfgerr.json: policy: field 'policy': unknown policy 'triangle'" '"max_epochs": 1' \
+  '"policy": {"policy": "triangle", "base_lr": 0.01, "max_lr": 0.1, "step_size": 10}'
+cfg_error "cfgerr.json: trainer.optimizer: sgd: unknown option 'momentun': did you mean 'momentum'?" \
+  '"optimizer": {"name": "sgd", "momentun": 0.9}' "$const"
 cfg_error "cfgerr.json:1: trainer.max_epochs is given twice" '"max_epochs": 1, "max_epochs": 3' "$const"
 check "no config error created its model_dir" [ ! -e "$never" ]
 
