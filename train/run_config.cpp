@@ -232,7 +232,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     if (t.has("resume")) {
       const json& r = t.at("resume");
       if (r.is_boolean()) {
-        if (r.get<bool>()) s.resume = (fs::path(s.log_dir) / "checkpoints").string();
+        if (r.get<bool>()) {
+          s.resume = (fs::path(s.log_dir) / "checkpoints").string();
+          s.resume_in_log_dir = true;
+        }
       } else if (r.is_string()) {
         s.resume = r.get<std::string>();
       } else {

@@ -76,6 +76,8 @@ cfg_error "cfgerr.json: trainer.optimizer: sgd: unknown option 'momentun': did y
   '"optimizer": {"name": "sgd", "momentun": 0.9}' "$const"
 cfg_error "cfgerr.json:1: trainer.max_epochs is given twice" '"max_epochs": 1, "max_epochs": 3' "$const"
 check "no config error created its model_dir" [ ! -e "$never" ]
+expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
+  "$train" --config "$root/configs/finetune_recipe.yml" --epochs 2 --device cpu
 
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
@@ -217,6 +219,23 @@ wait $pid
 rc=$?
 check "SIGTERM exits 0 (got $rc)" [ "$rc" -eq 0 ]
 check "SIGTERM wrote a checkpoint and said where" bash -c "[ -s '$tmp/term/checkpoints/interrupted/trainer.json' ] && grep -q 'checkpoint written to' '$tmp/term.out'"
+
+# ---- trainer.resume: true follows --log_dir (the checkpoints are where the run wrote them) ----
+res_cfg() {  # res_cfg <file> <more trainer keys>
+  printf '{%s, "trainer": {"model_dir": "%s", "batch_size": 64, "limit_train_batches": 3%s}, %s}\n' \
+    "$fm_dir" "$tmp/resC" "$2" "$const" >"$1"
+}
+res_cfg "$tmp/res1.json" ', "max_epochs": 1'
+"$train" --config "$tmp/res1.json" --device cpu --log_dir "$tmp/resD" >"$tmp/res1.out" 2>&1
+rc=$?
+check "a run into --log_dir exits 0 (got $rc)" [ "$rc" -eq 0 ]
+res_cfg "$tmp/res2.json" ', "max_epochs": 2, "resume": true'
+"$train" --config "$tmp/res2.json" --device cpu --log_dir "$tmp/resD" >"$tmp/res2.out" 2>&1
+rc=$?
+check "resume: true with --log_dir exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "resume: true resumed from --log_dir's checkpoints" grep -q "resuming from $tmp/resD/checkpoints" "$tmp/res2.out"
+check "resume: true trained only epoch 2" bash -c "grep -q 'epoch 2/2  ' '$tmp/res2.out' && ! grep -q 'epoch 1/2  ' '$tmp/res2.out'"
+check "nothing was written to the config's own model_dir" [ ! -e "$tmp/resC" ]
 
 # ---- train --config: a committed example, shortened ----
 "$train" --config "$root/configs/clr_triangular.json" --epochs 1 --limit_train_batches 30 \

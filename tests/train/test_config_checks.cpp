@@ -188,5 +188,20 @@ TEST(ConfigChecks, JsonKeysGivenTwiceAreErrorsNamingLineAndPath) {
                        "run.json"));
 }
 
+TEST(ConfigChecks, ResumeTrueFollowsTheLogDir) {
+  const RunSpec s = parse_run_config(std::string("{") + kData + R"(,
+      "trainer": {"model_dir": "out/resC", "resume": true},
+      "policy": {"policy": "constant", "lr": 0.1}})",
+                                     "run.json");
+  EXPECT_TRUE(s.resume_in_log_dir);
+  EXPECT_EQ(s.resume, (fs::path("out/resC") / "checkpoints").string());
+  const RunSpec p = parse_run_config(std::string("{") + kData + R"(,
+      "trainer": {"model_dir": "out/resC", "resume": "elsewhere/ckpt"},
+      "policy": {"policy": "constant", "lr": 0.1}})",
+                                     "run.json");
+  EXPECT_FALSE(p.resume_in_log_dir);
+  EXPECT_EQ(p.resume, "elsewhere/ckpt");
+}
+
 }  // namespace
 }  // namespace cyclone::train
