@@ -337,6 +337,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
 }
 
 RunSpec load_run_config(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec) && !ec)
+    throw UsageError(path + ": no such config file (check the path)");
+  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a config file");
   return parse_run_config(read_file(path, 16u << 20), path);
 }
 

@@ -52,6 +52,7 @@ echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finde
 expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
 echo '{"dataset": {"name": "fashion_mnist"' >"$tmp/broken.json"
 expect_exit 2 "broken.json" "$train" --config "$tmp/broken.json"
+expect_exit 2 "no_such.json: no such config file" "$train" --config "$tmp/no_such.json"
 
 # ---- config errors the file alone shows: exit 2 before any data is read or file written ----
 never="$tmp/never"  # every config below names it as model_dir; none may create it
@@ -81,7 +82,6 @@ expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
 
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
-expect_exit 1 "no_such.json" "$train" --config "$tmp/no_such.json"
 mkdir -p "$tmp/bad_mnist"
 printf 'not gzip at all' >"$tmp/bad_mnist/train-images-idx3-ubyte.gz"
 for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do

@@ -188,6 +188,13 @@ TEST(ConfigChecks, JsonKeysGivenTwiceAreErrorsNamingLineAndPath) {
                        "run.json"));
 }
 
+TEST(ConfigChecks, MissingConfigFileIsAUsageError) {
+  const testing::TempDir dir;
+  const std::string missing = dir.file("nonexist.json");
+  expect_parts(usage_error_of([&] { load_run_config(missing); }), {missing, "no such"});
+  expect_parts(usage_error_of([&] { load_run_config(dir.path().string()); }), {"is a directory"});
+}
+
 TEST(ConfigChecks, ResumeTrueFollowsTheLogDir) {
   const RunSpec s = parse_run_config(std::string("{") + kData + R"(,
       "trainer": {"model_dir": "out/resC", "resume": true},
