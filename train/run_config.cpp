@@ -151,6 +151,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
              "(split_ratio.test > 0) so that the reported accuracy is on unseen images");
     s.expect_height = d.integer("height", 0, 1);
     s.expect_width = d.integer("width", 0, 1);
+    if ((s.expect_height > 0) != (s.expect_width > 0))
+      d.fail(s.expect_height > 0 ? "dataset.height" : "dataset.width",
+             "is given without dataset." + std::string(s.expect_height > 0 ? "width" : "height") +
+                 ": give both (the image size checked against the data) or neither");
     if (d.has("augment")) {
       const json& a = d.at("augment");
       if (a.is_boolean()) {

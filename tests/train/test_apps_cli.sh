@@ -82,6 +82,10 @@ expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
 
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
+# train has no --data_dir flag: its hint names the config key.
+printf '{"dataset": {"name": "cifar10", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/nowhere" "$tmp/nowhere_run" '"policy": {"policy": "constant", "lr": 0.1}' >"$tmp/nocifar.json"
+expect_exit 1 "cifar10 (train split) not found.*, or set dataset.data_dir$" "$train" --config "$tmp/nocifar.json" --device cpu
 mkdir -p "$tmp/bad_mnist"
 printf 'not gzip at all' >"$tmp/bad_mnist/train-images-idx3-ubyte.gz"
 for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -263,7 +267,7 @@ expect_exit 2 "network.class UNet2D" "$train" --config "$tmp/unet.yml" --summary
 printf 'dataset: {name: fashion_mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: false, max_lr: fast}}}\n' >"$tmp/key.yml"
 expect_exit 2 "trainer.callbacks.LearningRateScheduler.max_lr" "$train" --config "$tmp/key.yml"
 printf 'dataset: {name: fashion_mnist, height: 32}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/hw.yml"
-expect_exit 2 "dataset.height" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
+expect_exit 2 "hw.yml: dataset.height is given without dataset.width" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
 
 # ---- every committed microDL-layout config, shortened (a few batches) on the CPU ----
 short=(--limit_train_batches 3 --device cpu)

@@ -195,6 +195,21 @@ TEST(ConfigChecks, MissingConfigFileIsAUsageError) {
   expect_parts(usage_error_of([&] { load_run_config(dir.path().string()); }), {"is a directory"});
 }
 
+TEST(ConfigChecks, HalfAnImageSizeIsAUsageError) {
+  expect_parts(usage_error_of([] {
+                 parse_run_config(R"({"dataset": {"name": "mnist", "height": 32},
+                                      "policy": {"policy": "constant", "lr": 0.1}})",
+                                  "run.json");
+               }),
+               {"run.json: dataset.height", "without dataset.width"});
+  expect_parts(usage_error_of([] {
+                 parse_run_config(R"({"dataset": {"name": "mnist", "width": 32},
+                                      "policy": {"policy": "constant", "lr": 0.1}})",
+                                  "run.json");
+               }),
+               {"run.json: dataset.width", "without dataset.height"});
+}
+
 TEST(ConfigChecks, ResumeTrueFollowsTheLogDir) {
   const RunSpec s = parse_run_config(std::string("{") + kData + R"(,
       "trainer": {"model_dir": "out/resC", "resume": true},
