@@ -8,15 +8,20 @@
 // reads back as the same double. momentum is the policy's own where it schedules one, else the
 // spec's "momentum" field (default 0.9), the optimizer's constant momentum. JSON: the policy with
 // every default filled in, the values, and the SGDR restart steps. Exit 2 (one line on stderr)
-// for a bad flag or spec, 1 for a runtime failure such as an unwritable plot file.
+// for a bad flag or spec (a --plot path in a missing or read-only directory included: checked
+// before anything is printed), 1 for a runtime failure such as a full disk while writing the plot.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "cyclone/core/error.h"
 #include "cyclone/schedulers/policy.h"
@@ -52,6 +57,20 @@ int64_t parse_steps(const std::string& v) {
     usage_error("--steps: expected an integer in [1, 100000000], got '" + v + "'");
   }
   return n;
+}
+
+// A plot that cannot be written is found before the schedule is printed, not after.
+void check_plot_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path parent =
+      fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  if (!fs::is_directory(parent, ec))
+    usage_error("--plot " + path + ": no such directory '" + parent.string() + "'");
+  if (fs::is_directory(path, ec)) usage_error("--plot " + path + ": is a directory");
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    usage_error("--plot " + path + ": cannot write in '" + parent.string() +
+                "': " + std::strerror(errno));
 }
 
 Options parse(int argc, char** argv) {
@@ -92,6 +111,7 @@ Options parse(int argc, char** argv) {
   if (o.format != "csv" && o.format != "json") {
     usage_error("--format: expected csv or json, got '" + o.format + "'");
   }
+  if (!o.plot.empty()) check_plot_path(o.plot);
   if (o.spec[0] == '@') {
     const std::string path = o.spec.substr(1);
     std::ifstream f(path, std::ios::binary);

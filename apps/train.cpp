@@ -9,6 +9,7 @@
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error (unknown flag,
 // bad config); Ctrl-C or SIGTERM writes a checkpoint, says where, and exits 0.
 #include <cstdio>
+#include <filesystem>
 
 #include "cyclone/core/device.h"
 #include "cyclone/core/progress.h"
@@ -17,6 +18,7 @@
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
+  namespace fs = std::filesystem;
   return run_program("train", [&] {
     std::string config, resume, device, log_dir, model_fname;
     int64_t epochs = 0, seed = -1, limit = -1, gpu = -1;
@@ -36,7 +38,7 @@ int main(int argc, char** argv) {
     p.add_flag("resume", &resume, "continue from a checkpoint (a directory or its parent)", "DIR");
     p.add_flag("device", &device, "override the config's device: auto | cpu | cuda[:N]", "DEV");
     p.add_flag("log_dir", &log_dir, "override trainer.model_dir (where the run writes)", "DIR");
-    p.add_flag("epochs", &epochs, "override trainer.max_epochs", "N");
+    p.add_flag("epochs", &epochs, "override trainer.max_epochs (not with trainer.phases)", "N");
     p.add_flag("seed", &seed, "override dataset.random_seed", "N");
     p.add_flag("limit_train_batches", &limit,
                "smoke runs: at most N batches per epoch, range tests of at most 10 N steps", "N");
@@ -74,11 +76,21 @@ int main(int argc, char** argv) {
       if (spec.model_fname.empty()) throw UsageError("--partial needs --model_fname");
       spec.partial = true;
     }
-    if (!resume.empty()) spec.resume = resume;
     if (!device.empty()) spec.device = device;
-    if (!log_dir.empty()) spec.log_dir = log_dir;
+    if (!log_dir.empty()) {
+      spec.log_dir = log_dir;
+      if (spec.resume_in_log_dir) spec.resume = (fs::path(log_dir) / "checkpoints").string();
+    }
+    if (!resume.empty()) {
+      spec.resume = resume;
+      spec.resume_in_log_dir = false;
+    }
     if (p.was_set("epochs")) {
       if (epochs < 1) throw UsageError("--epochs must be >= 1");
+      if (!spec.phases.empty())
+        throw UsageError("--epochs: " + config +
+                         " has trainer.phases, which give their own epochs; set each phase's "
+                         "epochs in the config (trainer.phases[i].epochs)");
       spec.trainer.epochs = epochs;
     }
     if (p.was_set("seed")) {

@@ -81,7 +81,7 @@ void fetch_dataset(const std::string& name, const std::string& dir_str,
   std::error_code ec;
   fs::create_directories(dir, ec);
   CYCLONE_CHECK(!ec, name, ": cannot create the data directory '", dir_str, "': ", ec.message(),
-                " (choose another with --data_dir)");
+                " (to use another, ", options.other_dir, ")");
   DirLock lock(dir_str, name);
   if (dataset_present(name, dir_str)) return;  // another process fetched it while we waited
 
@@ -112,8 +112,8 @@ void fetch_dataset(const std::string& name, const std::string& dir_str,
   write_record(dir, record);
   if (!dataset_present(name, dir_str)) {
     // The manifest's files did not provide what the reader needs: say which.
-    dataset_files(name, "train", dir_str);
-    dataset_files(name, "test", dir_str);
+    dataset_files(name, "train", dir_str, options.other_dir);
+    dataset_files(name, "test", dir_str, options.other_dir);
   }
 }
 

@@ -19,6 +19,7 @@ namespace cyclone::data {
 struct FetchOptions {
   std::string manifest;      // a manifest file; "": $CYCLONE_DATASET_MANIFEST or the built-in one
   DownloadOptions download;  // timeouts, progress
+  std::string other_dir = "pass --data_dir=DIR";  // how to choose another directory (registry.h)
 };
 
 // True when every file both splits of `name` read is in `dir` (synthetic: always).

@@ -13,17 +13,16 @@ namespace fs = std::filesystem;
 
 const char* kMnistGet =
     "download the four files from https://yann.lecun.com/exdb/mnist/ (or a mirror such as "
-    "https://ossci-datasets.s3.amazonaws.com/mnist/) into that directory (gzipped or not), or "
-    "pass --data_dir=DIR";
+    "https://ossci-datasets.s3.amazonaws.com/mnist/) into that directory (gzipped or not)";
 const char* kFashionGet =
     "install Debian's package (apt-get install dataset-fashion-mnist) or download the files from "
-    "https://github.com/zalandoresearch/fashion-mnist into that directory, or pass --data_dir=DIR";
+    "https://github.com/zalandoresearch/fashion-mnist into that directory";
 const char* kCifar10Get =
     "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-10-binary.tar.gz -C data), or pass --data_dir=DIR";
+    "(tar xzf cifar-10-binary.tar.gz -C data)";
 const char* kCifar100Get =
     "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-100-binary.tar.gz -C data), or pass --data_dir=DIR";
+    "(tar xzf cifar-100-binary.tar.gz -C data)";
 
 // For each file a split needs, the names it may have on disk (first found wins).
 std::vector<std::vector<std::string>> candidates(const std::string& name,
@@ -113,7 +112,7 @@ const DatasetInfo& dataset_info(const std::string& name) {
 }
 
 std::vector<std::string> dataset_files(const std::string& name, const std::string& split,
-                                       const std::string& dir) {
+                                       const std::string& dir, const std::string& other_dir) {
   const DatasetInfo& info = dataset_info(name);
   CYCLONE_CHECK(split == "train" || split == "test", name, ": unknown split '", split,
                 "' (train or test)");
@@ -142,7 +141,7 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
     const bool dir_exists = fs::is_directory(dir, ec);
     CYCLONE_THROW(info.name, " (", split, " split) not found: looked in '", dir, "'",
                   dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ",
-                  info.how_to_get);
+                  info.how_to_get, ", or ", other_dir);
   }
   return found;
 }
@@ -173,9 +172,10 @@ Dataset load_dataset(const std::string& name, const std::string& split,
   if (options.download && !split_present) {
     FetchOptions fo;
     fo.manifest = options.manifest;
+    fo.other_dir = options.other_dir;
     fetch_dataset(name, dir, fo);
   }
-  const std::vector<std::string> files = dataset_files(name, split, dir);
+  const std::vector<std::string> files = dataset_files(name, split, dir, options.other_dir);
   const std::string label = name + "/" + split;
   if (name == "mnist" || name == "fashion_mnist") {
     return load_idx_dataset(files[0], files[1], label, info.num_classes, info.mean, info.std);

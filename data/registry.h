@@ -39,6 +39,9 @@ struct LoadOptions {
   std::string manifest;
   bool coarse_labels = false;  // CIFAR-100: the 20 superclasses instead of the 100 classes
   SyntheticOptions synthetic;  // for "synthetic"
+  // How the caller's user names another directory, for the missing-dataset error ("set
+  // dataset.data_dir" in a config).
+  std::string other_dir = "pass --data_dir=DIR";
 };
 
 // The split ("train" or "test") of dataset `name`, validated.
@@ -51,6 +54,7 @@ std::vector<std::string> dataset_file_names(const std::string& name);
 
 // The files a split reads, as found in `dir` (an Error naming them all when any is missing).
 std::vector<std::string> dataset_files(const std::string& name, const std::string& split,
-                                       const std::string& dir);
+                                       const std::string& dir,
+                                       const std::string& other_dir = "pass --data_dir=DIR");
 
 }  // namespace cyclone::data

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cyclone/core/spelling.h"
 #include "cyclone/optim/adam.h"
 #include "cyclone/optim/nadam.h"
 #include "cyclone/optim/optimizer.h"
@@ -50,9 +51,14 @@ class Reader {
     return j_.contains(key) ? &j_.at(key) : nullptr;
   }
   void finish() const {
-    for (const auto& [k, v] : j_.items())
-      CYCLONE_CHECK(known_.count(k), where_, ": unknown option '", k, "' (valid: ", join(known_),
+    for (const auto& [k, v] : j_.items()) {
+      if (known_.count(k)) continue;
+      const std::string near =
+          closest_match(k, std::vector<std::string>(known_.begin(), known_.end()));
+      CYCLONE_THROW(where_, ": unknown option '", k, "'",
+                    near.empty() ? "" : ": did you mean '" + near + "'?", " (valid: ", join(known_),
                     ")");
+    }
   }
 
  private:
@@ -158,7 +164,10 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors 
   if (it == table.end()) {
     std::set<std::string> names;
     for (const auto& [n, f] : table) names.insert(n);
-    CYCLONE_THROW("unknown optimizer '", name, "' (valid: ", join(names), ")");
+    const std::string near = closest_match(name, optimizer_names());
+    CYCLONE_THROW("unknown optimizer '", name, "'",
+                  near.empty() ? "" : ": did you mean '" + near + "'?", " (valid: ", join(names),
+                  ")");
   }
   json j;
   try {

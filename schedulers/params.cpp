@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/spelling.h"
 
 namespace cyclone::schedulers {
 
@@ -18,8 +19,11 @@ using Json = nlohmann::ordered_json;
 struct Params::Impl {
   Json json = Json::object();
   std::string context = "spec";
-  // Fields some reader asked for; mutable because reading is logically const.
+  // Fields some reader read; mutable because reading is logically const.
   mutable std::set<std::string, std::less<>> used;
+  // Fields some reader read or asked about with has(): every optional field is asked about even
+  // when absent, so after a policy's constructor ran these are all the fields it knows.
+  mutable std::set<std::string, std::less<>> known;
 };
 
 Params::Params() : impl_(std::make_unique<Impl>()) {}
@@ -64,7 +68,10 @@ Params Params::parse(std::string_view text) {
 void Params::set_context(std::string context) { impl_->context = std::move(context); }
 const std::string& Params::context() const { return impl_->context; }
 
-bool Params::has(std::string_view key) const { return impl_->json.contains(key); }
+bool Params::has(std::string_view key) const {
+  impl_->known.emplace(key);
+  return impl_->json.contains(key);
+}
 
 bool Params::has_number(std::string_view key) const {
   const auto it = impl_->json.find(key);
@@ -78,7 +85,9 @@ std::vector<std::string> Params::keys() const {
 }
 
 void Params::require(bool ok, std::string_view key, std::string_view what) const {
-  if (!ok) CYCLONE_THROW(impl_->context, ": field '", key, "' ", what);
+  if (!ok)
+    throw ValueError(detail::str_cat(impl_->context, ": field '", key, "' ", what),
+                     detail::where(__FILE__, __LINE__));
 }
 
 namespace {
@@ -87,6 +96,7 @@ const Json& field(const Params::Impl& impl, std::string_view key) {
   const auto it = impl.json.find(key);
   if (it == impl.json.end()) CYCLONE_THROW(impl.context, ": missing field '", key, "'");
   impl.used.emplace(key);
+  impl.known.emplace(key);
   return *it;
 }
 
@@ -200,8 +210,11 @@ void Params::check_all_used() const {
   for (const auto& [k, v] : impl_->json.items()) {
     if (impl_->used.find(k) != impl_->used.end()) continue;
     std::string known;
-    for (const auto& u : impl_->used) known += (known.empty() ? "" : ", ") + u;
-    CYCLONE_THROW(impl_->context, ": unknown field '", k, "' (known: ", known, ")");
+    for (const auto& u : impl_->known) known += (known.empty() ? "" : ", ") + u;
+    const std::string near =
+        closest_match(k, std::vector<std::string>(impl_->known.begin(), impl_->known.end()));
+    CYCLONE_THROW(impl_->context, ": unknown field '", k, "'",
+                  near.empty() ? "" : ": did you mean '" + near + "'?", " (known: ", known, ")");
   }
 }
 

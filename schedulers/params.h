@@ -14,7 +14,18 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclone/core/error.h"
+
 namespace cyclone::schedulers {
+
+// A field present with the right type whose value a policy refuses (out of range, or at odds with
+// another field): what require() throws. A missing, mistyped or unknown field, or an unknown
+// policy, is a plain Error. A caller checking a spec whose numbers are stand-ins (a config read
+// before the range test ran) can tell the two apart.
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
 
 class Params {
  public:
@@ -51,7 +62,8 @@ class Params {
   bool boolean(std::string_view key, bool fallback) const;
   std::string text(std::string_view key, std::string_view fallback) const;
 
-  // Throws "<context>: unknown field 'x' (known: a, b, c)" for a field no reader asked for.
+  // Throws "<context>: unknown field 'x': did you mean 'y'? (known: a, b, c)" for a field no
+  // reader asked for; the known fields are every field read or asked about with has().
   void check_all_used() const;
   // Throws "<context>: field '<key>' <what>" unless `ok`.
   void require(bool ok, std::string_view key, std::string_view what) const;

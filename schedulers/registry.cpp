@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/schedulers/factories.h"
 #include "cyclone/schedulers/policy.h"
 
@@ -73,7 +74,9 @@ std::unique_ptr<Policy> make_policy(const Params& spec_in) {
     spec.check_all_used();
     return policy;
   }
-  CYCLONE_THROW(context, ": field 'policy': unknown policy '", name, "' (known: ", known_names(),
+  const std::string near = closest_match(name, policy_names());
+  CYCLONE_THROW(context, ": field 'policy': unknown policy '", name, "'",
+                near.empty() ? "" : ": did you mean '" + near + "'?", " (known: ", known_names(),
                 ")");
 }
 

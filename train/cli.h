@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/spelling.h"
 
 namespace cyclone::train {
 
@@ -75,9 +76,8 @@ void check_choice(std::string_view flag, const std::string& value,
 // The fewest digits that read back as the same double, plainly written unless the exponent is
 // far from 0: "0.0001", "10", "0.99994", "1e-06".
 std::string format_number(double value);
-// The candidate closest to `word` by edit distance (transpositions count 1), or a candidate that
-// `word` is a unique prefix of; empty when none is close enough to be a plausible typo.
-std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+// closest_match(word, candidates): core/spelling.h, shared with the library's own messages.
+using ::cyclone::closest_match;
 
 // Throws UsageError "unexpected argument '<first>' (<program> takes only --flags)" unless
 // `positional` (what ArgParser::parse returned) is empty: for programs that take no operands.

@@ -1,5 +1,6 @@
 // The readers of the config's larger parts: microDL's callbacks, range tests and phases.
 #include <algorithm>
+#include <cctype>
 
 #include "cyclone/train/config_section.h"
 
@@ -153,6 +154,16 @@ PhaseSpec read_phase(const json& j, size_t i, const RunSpec& s, const std::strin
   Section p(j, path, origin);
   PhaseSpec ph;
   ph.name = p.str("name", "phase" + std::to_string(i + 1));
+  // The name is the phase's folder under model_dir: a path ("../x") would write elsewhere.
+  const bool plain =
+      !ph.name.empty() && ph.name != "." && ph.name != ".." &&
+      std::all_of(ph.name.begin(), ph.name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+      });
+  if (!plain)
+    p.fail(path + ".name", "= \"" + ph.name +
+                               "\" must be a plain folder name (letters, digits, '.', '_', '-'; "
+                               "not \".\" or \"..\"): the phase writes to model_dir/<name>/");
   if (p.has("lr_find")) {
     const json& f = p.at("lr_find");
     if (f.is_boolean()) {

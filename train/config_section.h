@@ -134,5 +134,12 @@ void read_callbacks(Section& t, RunSpec& s, bool& has_scheduler, std::optional<i
 LayerGroup read_group(const json& g, const std::string& path, const std::string& origin);
 // trainer.phases[i]; lr_find: true takes the run's lr_finder options `s.finder`.
 PhaseSpec read_phase(const json& j, size_t i, const RunSpec& s, const std::string& origin);
+// Builds every policy (the run's, read from `policy_path`, or each phase's) and the optimizer
+// from what the config gave, with stand-ins for what only the run knows (the range test's rate,
+// the batches per epoch, the model's parameters), so that an unknown, missing or mistyped field
+// is a UsageError naming the file and the key path before any data is read or file written
+// (config_checks.cpp).
+void check_policies_and_optimizer(const RunSpec& s, const std::string& policy_path,
+                                  const std::string& origin);
 
 }  // namespace cyclone::train::detail

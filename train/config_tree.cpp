@@ -2,11 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
+#include <vector>
 
 #include "cyclone/train/cli.h"
 
@@ -165,6 +167,74 @@ json to_json(const YAML::Node& n, const std::string& origin, const std::string& 
   return nullptr;
 }
 
+// Byte offset of the n-th object key (0-based, in document order) of JSON text that is valid up
+// to it: a string followed by ':' is a key.
+size_t json_key_offset(const std::string& text, size_t n) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '"') continue;
+    const size_t start = i;
+    for (++i; i < text.size() && text[i] != '"'; ++i)
+      if (text[i] == '\\') ++i;
+    size_t j = i + 1;
+    while (j < text.size() &&
+           (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r'))
+      ++j;
+    if (j < text.size() && text[j] == ':' && n-- == 0) return start;
+  }
+  return text.size();
+}
+
+// nlohmann keeps the last of two equal keys silently; as for YAML, a key given twice is an error
+// (it hides typos and pasted blocks). The parser's callback tracks the keys of each open object.
+json parse_json_rejecting_duplicates(const std::string& text, const std::string& origin) {
+  struct Frame {
+    bool object;
+    std::set<std::string> keys;
+    std::string key;     // objects: the key whose value is being read
+    int64_t index = -1;  // arrays: the element being read
+  };
+  std::vector<Frame> stack;
+  size_t keys_seen = 0;
+  auto element_begins = [&] {
+    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  };
+  json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        element_begins();
+        stack.push_back({event == json::parse_event_t::object_start, {}, {}, -1});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        stack.pop_back();
+        break;
+      case json::parse_event_t::value:
+        element_begins();
+        break;
+      case json::parse_event_t::key: {
+        const std::string key = parsed.get<std::string>();
+        Frame& top = stack.back();
+        if (!top.keys.insert(key).second) {
+          std::string path;
+          for (size_t i = 0; i + 1 < stack.size(); ++i)
+            path += stack[i].object ? (path.empty() ? "" : ".") + stack[i].key
+                                    : "[" + std::to_string(stack[i].index) + "]";
+          path += (path.empty() ? "" : ".") + key;
+          const size_t at = json_key_offset(text, keys_seen);
+          const int64_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
+          throw UsageError(origin + ":" + std::to_string(line) + ": " + path + " is given twice");
+        }
+        top.key = key;
+        ++keys_seen;
+        break;
+      }
+    }
+    return true;
+  };
+  return json::parse(text, cb);
+}
+
 }  // namespace
 
 ConfigSyntax config_syntax_of(const std::string& path) {
@@ -182,7 +252,7 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
   json tree;
   if (syntax == ConfigSyntax::kJson) {
     try {
-      tree = json::parse(text);
+      tree = parse_json_rejecting_duplicates(text, origin);
     } catch (const json::parse_error& e) {
       // e.byte is the offset of the error: turn it into a line a person can find.
       const size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());

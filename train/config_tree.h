@@ -9,6 +9,9 @@
 // Anchors and aliases resolve to copies; a mapping key given twice is an error (PyYAML keeps the
 // last one silently, which hides typos).
 //
+// In JSON too a key given twice in one object is an error ("run.json:8: trainer.max_epochs is
+// given twice"), where nlohmann/json and Python would keep the last one.
+//
 // Syntax errors are UsageErrors naming the file and the line ("run.yml:12: ..."). The syntax is
 // chosen by the extension (.yml / .yaml: YAML, anything else: JSON).
 #pragma once

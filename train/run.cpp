@@ -88,6 +88,7 @@ void load_splits(detail::RunContext& c) {
   lo.data_dir = spec.data_dir;
   lo.download = spec.download;
   lo.manifest = spec.manifest;
+  if (spec.program == "train") lo.other_dir = "set dataset.data_dir";
   data::Dataset source = data::load_dataset(spec.dataset, spec.source_split, lo);
   if ((spec.expect_height > 0 && spec.expect_height != source.height()) ||
       (spec.expect_width > 0 && spec.expect_width != source.width()))

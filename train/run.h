@@ -130,6 +130,8 @@ struct RunSpec {
   bool save_model = false;
   bool training_log = false;  // also write what is printed to log_dir/training.log
   std::string resume;         // a checkpoint to continue (the policy is taken from it)
+  // trainer.resume: true: `resume` is log_dir/checkpoints, moved with log_dir by --log_dir.
+  bool resume_in_log_dir = false;
   bool summary_only = false;
   std::string program = "cyclone";  // for messages
 };

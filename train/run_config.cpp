@@ -151,6 +151,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
              "(split_ratio.test > 0) so that the reported accuracy is on unseen images");
     s.expect_height = d.integer("height", 0, 1);
     s.expect_width = d.integer("width", 0, 1);
+    if ((s.expect_height > 0) != (s.expect_width > 0))
+      d.fail(s.expect_height > 0 ? "dataset.height" : "dataset.width",
+             "is given without dataset." + std::string(s.expect_height > 0 ? "width" : "height") +
+                 ": give both (the image size checked against the data) or neither");
     if (d.has("augment")) {
       const json& a = d.at("augment");
       if (a.is_boolean()) {
@@ -232,7 +236,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     if (t.has("resume")) {
       const json& r = t.at("resume");
       if (r.is_boolean()) {
-        if (r.get<bool>()) s.resume = (fs::path(s.log_dir) / "checkpoints").string();
+        if (r.get<bool>()) {
+          s.resume = (fs::path(s.log_dir) / "checkpoints").string();
+          s.resume_in_log_dir = true;
+        }
       } else if (r.is_string()) {
         s.resume = r.get<std::string>();
       } else {
@@ -288,7 +295,17 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     if (t.has("phases")) {
       const json& ph = t.at("phases");
       if (!ph.is_array() || ph.empty()) t.fail("trainer.phases", "must be a non-empty list");
-      for (size_t i = 0; i < ph.size(); ++i) s.phases.push_back(read_phase(ph[i], i, s, origin));
+      for (size_t i = 0; i < ph.size(); ++i) {
+        s.phases.push_back(read_phase(ph[i], i, s, origin));
+        // One folder per phase: a second phase of the same name would share it, and resuming
+        // would take its phase_done.json for its own.
+        for (size_t k = 0; k < i; ++k)
+          if (s.phases[k].name == s.phases[i].name)
+            t.fail("trainer.phases[" + std::to_string(i) + "].name",
+                   "= \"" + s.phases[i].name + "\" is also the name of trainer.phases[" +
+                       std::to_string(k) +
+                       "]; phase names must differ (each phase writes to model_dir/<name>/)");
+      }
     }
     t.check_all_used();
   }
@@ -298,12 +315,16 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   if (!s.phases.empty() && (top.has("policy") || has_scheduler))
     top.fail("trainer.phases",
              "give each phase its policy (the run's policy is unused with phases)");
+  // Where the run's policy comes from, for its errors.
+  std::string policy_path = has_scheduler ? "trainer.callbacks.LearningRateScheduler" : "lr_finder";
   if (top.has("policy")) {
     if (!top.at("policy").is_object()) top.fail("policy", "must be a mapping");
     s.policy_json = top.at("policy").dump();
+    policy_path = "policy";
   } else if (!has_scheduler && s.phases.empty()) {
     if (optimizer_lr && !s.finder.enabled) {
       s.policy_json = json({{"policy", "constant"}, {"lr", *optimizer_lr}}).dump();
+      policy_path = "trainer.optimizer.lr";
     } else if (!s.finder.enabled) {
       top.fail("policy",
                "is required (or trainer.optimizer.lr for a constant rate, or lr_finder to train "
@@ -315,10 +336,15 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   s.save_model = top.boolean("save_model", false);
   top.integer("verbose", 0, 0);  // microDL's logging level: our output does not vary with it
   top.check_all_used();
+  check_policies_and_optimizer(s, policy_path, origin);
   return s;
 }
 
 RunSpec load_run_config(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec) && !ec)
+    throw UsageError(path + ": no such config file (check the path)");
+  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a config file");
   return parse_run_config(read_file(path, 16u << 20), path);
 }
 

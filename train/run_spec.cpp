@@ -24,7 +24,9 @@ double resolve_rate(const std::string& text, const std::string& field,
     if (c != ' ') t += c;
   if (t.rfind("finder", 0) != 0 && (t.size() < 7 || t.compare(t.size() - 7, 7, "*finder") != 0))
     bad("is not a number nor a finder expression (\"finder\", \"finder*0.1\", \"finder/10\")");
-  if (!chosen) bad("needs a rate from the range test, but this run has none (add \"lr_finder\")");
+  if (!chosen)
+    bad("needs a rate from the range test, but none runs before it (add \"lr_finder\"; with "
+        "phases, an lr_find phase before this one)");
   double factor = 1;
   bool divide = false;
   std::string num;

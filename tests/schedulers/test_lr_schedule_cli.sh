@@ -73,5 +73,11 @@ expect_usage_error "--steps" --spec '{"policy": "constant", "lr": 1}' --steps ab
 expect_usage_error "--steps is required" --spec '{"policy": "constant", "lr": 1}'
 expect_usage_error "--format" --spec '{"policy": "constant", "lr": 1}' --steps 2 --format xml
 expect_usage_error "unknown flag --stpes" --spec '{"policy": "constant", "lr": 1}' --stpes 2
+expect_usage_error "unknown field 'cycle_mul': did you mean 'cycle_mult'? (known: cycle_len, cycle_mult, lr, min_lr, momentum, policy)" \
+  --spec '{"policy": "sgdr", "lr": 0.1, "cycle_len": 10, "cycle_mul": 2}' --steps 3
+# An unwritable plot is refused before the schedule is printed (stdout stays empty).
+expect_usage_error "--plot $tmp/nowhere/x.svg: no such directory" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/nowhere/x.svg"
+expect_usage_error "is a directory" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp"
 "$bin" --help | grep -q one_cycle || fail "--help does not list the policies"
 echo "lr_schedule CLI test passed"

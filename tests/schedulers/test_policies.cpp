@@ -375,6 +375,25 @@ TEST(SchedulersErrors, NameTheField) {
   EXPECT_THROW(make_policy(R"({"policy": "constant", "lr": 0.1})")->lr(-1), Error);
 }
 
+// An unknown field lists every field the policy takes, present or not, and the nearest of them.
+TEST(SchedulersErrors, UnknownFieldListsTheValidFieldsAndTheClosest) {
+  expect_error(R"({"policy": "sgdr", "lr": 0.1, "cycle_len": 10, "cycle_mul": 2})",
+               "unknown field 'cycle_mul': did you mean 'cycle_mult'? (known: cycle_len, "
+               "cycle_mult, lr, min_lr, momentum, policy)");
+  expect_error(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 100, "pct_strat": 0.3})",
+               "did you mean 'pct_start'?");
+  expect_error(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 100, "pct_strat": 0.3})",
+               "anneal, base_momentum, cycle_momentum, div_factor, final_div_factor, max_lr, "
+               "max_momentum, momentum, pct_start, policy, three_phase, total_steps)");
+  try {
+    make_policy(R"({"policy": "constant", "lr": 0.1, "xyzzy": 1})");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message().find("did you mean"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("(known: lr, momentum, policy)"), std::string::npos) << e.message();
+  }
+}
+
 TEST(SchedulersParams, SpecMomentum) {
   EXPECT_EQ(spec_momentum(Params::parse(R"({"policy": "constant", "lr": 1})")), 0.9);
   EXPECT_EQ(spec_momentum(Params::parse(R"({"policy": "constant", "lr": 1, "momentum": 0.5})")),

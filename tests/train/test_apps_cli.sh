@@ -63,10 +63,40 @@ echo '{"dataset": {"name": "fashion_mnist"}, "trainer": {"epohcs": 1}, "lr_finde
 expect_exit 2 "trainer.epohcs" "$train" --config "$tmp/typo.json"
 echo '{"dataset": {"name": "fashion_mnist"' >"$tmp/broken.json"
 expect_exit 2 "broken.json" "$train" --config "$tmp/broken.json"
+expect_exit 2 "no_such.json: no such config file" "$train" --config "$tmp/no_such.json"
+
+# ---- config errors the file alone shows: exit 2 before any data is read or file written ----
+never="$tmp/never"  # every config below names it as model_dir; none may create it
+fm_dir='"dataset": {"name": "fashion_mnist"}'
+const='"policy": {"policy": "constant", "lr": 0.01}'
+cfg_error() {  # cfg_error <stderr pattern> <trainer's keys> [top-level keys]
+  printf '{%s, "trainer": {"model_dir": "%s", %s}%s}\n' "$fm_dir" "$never" "$2" "${3:+, $3}" >"$tmp/cfgerr.json"
+  expect_exit 2 "$1" "$train" --config "$tmp/cfgerr.json" --device cpu
+  check "nothing printed to stdout for '$1'" [ ! -s "$tmp/out" ]
+}
+cfg_error 'cfgerr.json: trainer.phases\[1\].name = "a" is also the name of trainer.phases\[0\]' \
+  "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"a\", \"epochs\": 2, $const}]"
+cfg_error 'cfgerr.json: trainer.phases\[0\].name = "../../escape" must be a plain folder name' \
+  "\"phases\": [{\"name\": \"../../escape\", $const}]"
+cfg_error "cfgerr.json: policy (policy 'one_cycle'): unknown field 'pct_strat': did you mean 'pct_start'?" \
+  '"max_epochs": 1' '"lr_finder": {}, "policy": {"policy": "one_cycle", "max_lr": "finder", "total_epochs": 1, "pct_strat": 0.3}'
+cfg_error "cfgerr.json: trainer.phases\[1\].policy (policy 'sgdr'): unknown field 'wamup'" \
+  "\"phases\": [{\"name\": \"a\", $const}, {\"name\": \"b\", \"policy\": {\"policy\": \"sgdr\", \"lr\": 0.1, \"cycle_len_epochs\": 1, \"wamup\": 3}}]"
+cfg_error "cfgerr.json: policy: field 'policy': unknown policy 'triangle'" '"max_epochs": 1' \
+  '"policy": {"policy": "triangle", "base_lr": 0.01, "max_lr": 0.1, "step_size": 10}'
+cfg_error "cfgerr.json: trainer.optimizer: sgd: unknown option 'momentun': did you mean 'momentum'?" \
+  '"optimizer": {"name": "sgd", "momentun": 0.9}' "$const"
+cfg_error "cfgerr.json:1: trainer.max_epochs is given twice" '"max_epochs": 1, "max_epochs": 3' "$const"
+check "no config error created its model_dir" [ ! -e "$never" ]
+expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
+  "$train" --config "$root/configs/finetune_recipe.yml" --epochs 2 --device cpu
 
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
-expect_exit 1 "no_such.json" "$train" --config "$tmp/no_such.json"
+# train has no --data_dir flag: its hint names the config key.
+printf '{"dataset": {"name": "cifar10", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/nowhere" "$tmp/nowhere_run" '"policy": {"policy": "constant", "lr": 0.1}' >"$tmp/nocifar.json"
+expect_exit 1 "cifar10 (train split) not found.*, or set dataset.data_dir$" "$train" --config "$tmp/nocifar.json" --device cpu
 mkdir -p "$tmp/bad_mnist"
 printf 'not gzip at all' >"$tmp/bad_mnist/train-images-idx3-ubyte.gz"
 for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -261,6 +291,23 @@ rc=$?
 check "SIGTERM exits 0 (got $rc)" [ "$rc" -eq 0 ]
 check "SIGTERM wrote a checkpoint and said where" bash -c "[ -s '$tmp/term/checkpoints/interrupted/trainer.json' ] && grep -q 'checkpoint written to' '$tmp/term.out'"
 
+# ---- trainer.resume: true follows --log_dir (the checkpoints are where the run wrote them) ----
+res_cfg() {  # res_cfg <file> <more trainer keys>
+  printf '{%s, "trainer": {"model_dir": "%s", "batch_size": 64, "limit_train_batches": 3%s}, %s}\n' \
+    "$fm_dir" "$tmp/resC" "$2" "$const" >"$1"
+}
+res_cfg "$tmp/res1.json" ', "max_epochs": 1'
+"$train" --config "$tmp/res1.json" --device cpu --log_dir "$tmp/resD" >"$tmp/res1.out" 2>&1
+rc=$?
+check "a run into --log_dir exits 0 (got $rc)" [ "$rc" -eq 0 ]
+res_cfg "$tmp/res2.json" ', "max_epochs": 2, "resume": true'
+"$train" --config "$tmp/res2.json" --device cpu --log_dir "$tmp/resD" >"$tmp/res2.out" 2>&1
+rc=$?
+check "resume: true with --log_dir exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "resume: true resumed from --log_dir's checkpoints" grep -q "resuming from $tmp/resD/checkpoints" "$tmp/res2.out"
+check "resume: true trained only epoch 2" bash -c "grep -q 'epoch 2/2  ' '$tmp/res2.out' && ! grep -q 'epoch 1/2  ' '$tmp/res2.out'"
+check "nothing was written to the config's own model_dir" [ ! -e "$tmp/resC" ]
+
 # ---- train --config: a committed example, shortened ----
 "$train" --config "$root/configs/clr_triangular.json" --epochs 1 --limit_train_batches 30 \
   --log_dir "$tmp/cfg" >"$tmp/cfg.out" 2>&1
@@ -287,7 +334,7 @@ expect_exit 2 "network.class UNet2D" "$train" --config "$tmp/unet.yml" --summary
 printf 'dataset: {name: fashion_mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: false, max_lr: fast}}}\n' >"$tmp/key.yml"
 expect_exit 2 "trainer.callbacks.LearningRateScheduler.max_lr" "$train" --config "$tmp/key.yml"
 printf 'dataset: {name: fashion_mnist, height: 32}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/hw.yml"
-expect_exit 2 "dataset.height" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
+expect_exit 2 "hw.yml: dataset.height is given without dataset.width" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
 
 # ---- every committed microDL-layout config, shortened (a few batches) on the CPU ----
 short=(--limit_train_batches 3 --device cpu)

@@ -1,0 +1,17 @@
+// "Did you mean ...?" for a misspelt flag, config key, policy field or optimizer option: the one
+// rule every layer uses, so the apps and the library suggest the same names.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cyclone {
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions.
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word` by edit distance (transpositions count 1), or a candidate that
+// `word` is a unique prefix of; empty when none is close enough to be a plausible typo.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace cyclone

@@ -1,0 +1,229 @@
+// What ./bin/train's config reader refuses before a run starts: phase names that are not one
+// folder each, policies and optimizer options the run would refuse later (after the data load,
+// the range test or the earlier phases), keys given twice in JSON, a missing file, half an image
+// size. Each refusal is a UsageError naming the file and the key path.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/test_util.h"
+#include "cyclone/train/cli.h"
+#include "cyclone/train/run_config.h"
+
+namespace cyclone::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <class F>
+std::string usage_error_of(F&& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.message();
+  }
+  ADD_FAILURE() << "no UsageError";
+  return "";
+}
+
+void expect_parts(const std::string& message, std::initializer_list<std::string> parts) {
+  for (const auto& p : parts)
+    EXPECT_NE(message.find(p), std::string::npos) << "'" << p << "' not in: " << message;
+}
+
+const char* kData = R"("dataset": {"name": "mnist"})";
+
+std::string with_phases(const std::string& phases) {
+  return std::string("{") + kData + R"(, "trainer": {"phases": [)" + phases + "]}}";
+}
+
+std::string phase(const std::string& name_field) {
+  return "{" + name_field + R"("epochs": 1, "policy": {"policy": "constant", "lr": 0.01}})";
+}
+
+TEST(ConfigChecks, PhaseNamesAreDistinctPlainFolderNames) {
+  const RunSpec ok = parse_run_config(
+      with_phases(phase(R"("name": "head-1.a_b", )") + "," + phase("")), "run.json");
+  ASSERT_EQ(ok.phases.size(), 2u);
+  EXPECT_EQ(ok.phases[0].name, "head-1.a_b");
+  EXPECT_EQ(ok.phases[1].name, "phase2");
+
+  expect_parts(usage_error_of([] {
+                 parse_run_config(
+                     with_phases(phase(R"("name": "a", )") + "," + phase(R"("name": "a", )")),
+                     "run.json");
+               }),
+               {"run.json: trainer.phases[1].name", "\"a\"", "trainer.phases[0]", "must differ"});
+  // A default name counts too.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(with_phases(phase(R"("name": "phase2", )") + "," + phase("")),
+                                  "run.json");
+               }),
+               {"run.json: trainer.phases[1].name", "\"phase2\""});
+  for (const char* bad : {"../../escape", "a/b", "", ".", "..", "x y", "/abs"}) {
+    SCOPED_TRACE(bad);
+    const std::string name = std::string(R"("name": ")") + bad + "\", ";
+    expect_parts(usage_error_of([&] { parse_run_config(with_phases(phase(name)), "run.json"); }),
+                 {"run.json: trainer.phases[0].name", "plain folder name"});
+  }
+}
+
+TEST(ConfigChecks, PolicyErrorsNameTheFileAndKeyPathBeforeTheRun) {
+  // The audit's cases: each failed only after the data load, the range test or a phase.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(std::string("{") + kData + R"(, "lr_finder": {},
+                   "policy": {"policy": "one_cycle", "max_lr": "finder", "total_epochs": 1,
+                              "pct_strat": 0.3}})",
+                                  "run.json");
+               }),
+               {"run.json: policy", "unknown field 'pct_strat'", "did you mean 'pct_start'?"});
+  expect_parts(usage_error_of([] {
+                 parse_run_config(
+                     with_phases(phase("") + R"(, {"epochs": 2, "policy": {"policy": "sgdr",
+                           "lr": 0.1, "cycle_len_epochs": 1, "wamup": 3}})"),
+                     "run.json");
+               }),
+               {"run.json: trainer.phases[1].policy", "unknown field 'wamup'", "cycle_mult"});
+  expect_parts(usage_error_of([] {
+                 parse_run_config(std::string("{") + kData +
+                                      R"(, "policy": {"policy": "triangle", "base_lr": 0.1}})",
+                                  "run.yml");
+               }),
+               {"run.yml: policy", "unknown policy 'triangle'", "did you mean 'triangular'?"});
+  // A value the policy refuses whatever the data: reported with the path too.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(std::string("{") + kData +
+                                      R"(, "policy": {"policy": "step", "lr": 0.1,
+                                        "step_size_epochs": 1, "gamma": 0}})",
+                                  "run.json");
+               }),
+               {"run.json: policy", "field 'gamma'"});
+  // "finder" with no range test before it: in a phase, an lr_find phase must come first.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(
+                     with_phases(R"({"policy": {"policy": "constant", "lr": "finder"}})"),
+                     "run.json");
+               }),
+               {"run.json: trainer.phases[0].policy", "'lr'", "range test"});
+  // The microDL callback's cyclic rate is named as what it is.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(std::string("{") + kData + R"(, "trainer": {"callbacks":
+                   {"LearningRateScheduler": {"base_lr": 0.1, "max_lr": 0.01}}}})",
+                                  "run.json");
+               }),
+               {"run.json: trainer.callbacks.LearningRateScheduler", "max_lr"});
+}
+
+TEST(ConfigChecks, StandInRatesDoNotRefuseWhatTheRealRateMayAllow) {
+  // max_lr is the range test's rate, base_lr fixed: whether max_lr >= base_lr holds is known only
+  // once the test ran, so the config is accepted ...
+  const RunSpec s = parse_run_config(std::string("{") + kData + R"(, "lr_finder": {},
+      "policy": {"policy": "triangular", "base_lr": 0.05, "max_lr": "finder",
+                 "step_size_epochs": 1}})",
+                                     "run.json");
+  EXPECT_TRUE(s.finder.enabled);
+  // ... yet a misspelt field beside it is still found, whichever stand-in passes the comparison.
+  for (const char* fields :
+       {R"("base_lr": 0.05, "max_lr": "finder")", R"("base_lr": "finder", "max_lr": 0.05)"}) {
+    SCOPED_TRACE(fields);
+    expect_parts(usage_error_of([&] {
+                   parse_run_config(
+                       std::string("{") + kData +
+                           R"(, "lr_finder": {}, "policy": {"policy": "triangular", )" + fields +
+                           R"(, "step_size_epochs": 1, "gama": 0.5}})",
+                       "run.json");
+                 }),
+                 {"run.json: policy", "unknown field 'gama'", "did you mean 'gamma'?"});
+  }
+}
+
+TEST(ConfigChecks, OptimizerOptionsAreCheckedWithTheConfig) {
+  auto cfg = [](const std::string& optimizer) {
+    return std::string("{") + kData + R"(, "trainer": {"optimizer": )" + optimizer +
+           R"(}, "policy": {"policy": "constant", "lr": 0.1}})";
+  };
+  expect_parts(
+      usage_error_of(
+          [&] { parse_run_config(cfg(R"({"name": "sgd", "momentun": 0.9})"), "r.json"); }),
+      {"r.json: trainer.optimizer", "unknown option 'momentun'", "did you mean 'momentum'?"});
+  expect_parts(usage_error_of([&] { parse_run_config(cfg(R"({"name": "adma"})"), "r.json"); }),
+               {"r.json: trainer.optimizer", "unknown optimizer 'adma'", "did you mean 'adam'?"});
+  expect_parts(
+      usage_error_of([&] { parse_run_config(cfg(R"({"name": "adam", "beta1": 1.5})"), "r.json"); }),
+      {"r.json: trainer.optimizer", "beta1"});
+  expect_parts(usage_error_of([&] {
+                 parse_run_config(cfg(R"({"groups": [{"name": "head", "prefixes": ["fc"],
+                                                    "lr_mul": 2}]})"),
+                                  "r.json");
+               }),
+               {"r.json: trainer.optimizer", "unknown option 'lr_mul'"});
+  // Groups are checked for their form; which parameters they select waits for the model.
+  const RunSpec s = parse_run_config(cfg(R"({"name": "sgd", "momentum": 0.9, "nesterov": true,
+              "groups": [{"name": "head", "prefixes": ["fc3."], "lr_mult": 10}]})"),
+                                     "r.json");
+  EXPECT_EQ(s.optimizer, "sgd");
+}
+
+TEST(ConfigChecks, JsonKeysGivenTwiceAreErrorsNamingLineAndPath) {
+  expect_parts(usage_error_of([] {
+                 parse_run_config(
+                     "{\"dataset\": {\"name\": \"mnist\"},\n\"trainer\": {\n"
+                     "  \"max_epochs\": 1,\n  \"max_epochs\": 3}}",
+                     "run.json");
+               }),
+               {"run.json:4: trainer.max_epochs is given twice"});
+  // Inside a list, and a key spelt with an escape.
+  expect_parts(usage_error_of([] {
+                 parse_run_config(with_phases(phase("") + ",\n" +
+                                              R"({"epochs": 1, "policy": {"policy": "constant",)"
+                                              "\n\"lr\": 0.1, \"l\\u0072\": 0.2}})"),
+                                  "run.json");
+               }),
+               {"run.json:3: trainer.phases[1].policy.lr is given twice"});
+  // The same key in two objects is fine.
+  EXPECT_NO_THROW(
+      parse_run_config(std::string("{") + kData + R"(, "policy": {"policy": "constant", "lr": 0.1},
+                                    "trainer": {"optimizer": {"name": "sgd"}}})",
+                       "run.json"));
+}
+
+TEST(ConfigChecks, MissingConfigFileIsAUsageError) {
+  const testing::TempDir dir;
+  const std::string missing = dir.file("nonexist.json");
+  expect_parts(usage_error_of([&] { load_run_config(missing); }), {missing, "no such"});
+  expect_parts(usage_error_of([&] { load_run_config(dir.path().string()); }), {"is a directory"});
+}
+
+TEST(ConfigChecks, HalfAnImageSizeIsAUsageError) {
+  expect_parts(usage_error_of([] {
+                 parse_run_config(R"({"dataset": {"name": "mnist", "height": 32},
+                                      "policy": {"policy": "constant", "lr": 0.1}})",
+                                  "run.json");
+               }),
+               {"run.json: dataset.height", "without dataset.width"});
+  expect_parts(usage_error_of([] {
+                 parse_run_config(R"({"dataset": {"name": "mnist", "width": 32},
+                                      "policy": {"policy": "constant", "lr": 0.1}})",
+                                  "run.json");
+               }),
+               {"run.json: dataset.width", "without dataset.height"});
+}
+
+TEST(ConfigChecks, ResumeTrueFollowsTheLogDir) {
+  const RunSpec s = parse_run_config(std::string("{") + kData + R"(,
+      "trainer": {"model_dir": "out/resC", "resume": true},
+      "policy": {"policy": "constant", "lr": 0.1}})",
+                                     "run.json");
+  EXPECT_TRUE(s.resume_in_log_dir);
+  EXPECT_EQ(s.resume, (fs::path("out/resC") / "checkpoints").string());
+  const RunSpec p = parse_run_config(std::string("{") + kData + R"(,
+      "trainer": {"model_dir": "out/resC", "resume": "elsewhere/ckpt"},
+      "policy": {"policy": "constant", "lr": 0.1}})",
+                                     "run.json");
+  EXPECT_FALSE(p.resume_in_log_dir);
+  EXPECT_EQ(p.resume, "elsewhere/ckpt");
+}
+
+}  // namespace
+}  // namespace cyclone::train
