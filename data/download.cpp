@@ -358,10 +358,10 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::string line = t.label + ": " + (rc == CURLE_OK ? "" : "stopped at ") + bytes_text(have);
       if (rc == CURLE_OK)
-        line += " in " + format_duration(secs) + " (" +
-                bytes_text(secs > 0 ? static_cast<int64_t>(static_cast<double>(t.written) / secs)
-                                    : 0) +
-                "/s)";
+        line +=
+            " in " + format_duration(secs) + " (" +
+            bytes_text(secs > 0 ? static_cast<int64_t>(static_cast<double>(t.written) / secs) : 0) +
+            "/s)";
       t.bar->finish(line);
     }
     if (t.write_errno != 0) {
