@@ -16,13 +16,7 @@
 namespace cyclone::train {
 namespace {
 
-TrainerOptions quiet(int64_t epochs) {
-  TrainerOptions o;
-  o.epochs = epochs;
-  o.progress_mode = -2;
-  o.num_classes = 4;
-  return o;
-}
+using testing::quiet;
 
 TEST(ModelStreams, AModelListsItsDropoutGeneratorOnce) {
   ModelOptions mo;

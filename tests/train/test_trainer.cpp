@@ -27,13 +27,7 @@ std::string fresh_dir(const std::string& name) {
   return d;
 }
 
-TrainerOptions quiet(int64_t epochs) {
-  TrainerOptions o;
-  o.epochs = epochs;
-  o.progress_mode = -2;
-  o.num_classes = 4;
-  return o;
-}
+using testing::quiet;
 
 int count_lines(const std::string& path) {
   std::ifstream in(path);

@@ -19,13 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TrainerOptions quiet(int64_t epochs) {
-  TrainerOptions o;
-  o.epochs = epochs;
-  o.progress_mode = -2;
-  o.num_classes = 4;
-  return o;
-}
+using testing::quiet;
 
 std::string first_line(const std::string& path) {
   std::ifstream in(path);

@@ -9,6 +9,7 @@
 #include "cyclone/data/synthetic.h"
 #include "cyclone/models/registry.h"
 #include "cyclone/optim/optimizer.h"
+#include "cyclone/train/trainer.h"
 
 namespace cyclone::train::testing {
 
@@ -55,5 +56,14 @@ struct Problem {
     test = std::make_unique<data::DataLoader>(test_set, lo);
   }
 };
+
+// Trainer options for the Problem: `epochs`, no progress output, its 4 classes.
+inline TrainerOptions quiet(int64_t epochs) {
+  TrainerOptions o;
+  o.epochs = epochs;
+  o.progress_mode = -2;
+  o.num_classes = 4;
+  return o;
+}
 
 }  // namespace cyclone::train::testing
