@@ -111,6 +111,9 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
 std::string resolve_checkpoint(const std::string& path) {
   const fs::path p(path);
   std::error_code ec;
+  CYCLONE_CHECK(fs::exists(p, ec), "checkpoint '", path,
+                "' does not exist (give a checkpoint folder, or the checkpoints folder holding "
+                "'latest')");
   CYCLONE_CHECK(fs::is_directory(p, ec), "checkpoint '", path, "' is not a directory");
   if (fs::exists(p / "trainer.json", ec)) return p.string();
   if (fs::exists(p / "latest", ec)) clean_leftovers(p);

@@ -197,7 +197,8 @@ TEST(TrainerTest, ResumeWithAnotherPolicyIsAnErrorNamingIt) {
   auto other = schedulers::make_policy(R"({"policy": "constant", "lr": 0.1})");
   Trainer t(*p.model, *p.opt, *other, *p.train, nullptr, o);
   ::cyclone::testing::expect_error([&] { t.resume(o.checkpoint_dir); }, {"policy", "constant"});
-  ::cyclone::testing::expect_error([&] { t.resume(fresh_dir("nothing_here")); }, {"nothing_here"});
+  ::cyclone::testing::expect_error([&] { t.resume(fresh_dir("nothing_here")); },
+                                   {"nothing_here", "does not exist"});
 }
 
 TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {

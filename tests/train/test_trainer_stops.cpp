@@ -45,12 +45,12 @@ class SignalWhileEvaluating : public Module {
   std::shared_ptr<Module> inner_;
 };
 
-const char* kPolicy = R"({"policy": "constant", "lr": 0.05})";
+const char* kConstantRate = R"({"policy": "constant", "lr": 0.05})";
 
 TEST(TrainerStops, ASignalDuringTheEvaluationStopsAtThatEpochsEnd) {
   testing::Problem p;
   SignalWhileEvaluating model(p.model);
-  auto policy = schedulers::make_policy(kPolicy);
+  auto policy = schedulers::make_policy(kConstantRate);
   TrainerOptions o = quiet(3);
   o.generators = {p.dropout_gen};
   ::cyclone::testing::TempDir dir;
@@ -69,7 +69,7 @@ TEST(TrainerStops, ASignalDuringTheEvaluationStopsAtThatEpochsEnd) {
 TEST(TrainerStops, ASignalDuringTheLastEvaluationSkipsOnlyTheSnapshotEnsemble) {
   testing::Problem p;
   SignalWhileEvaluating model(p.model);
-  auto policy = schedulers::make_policy(kPolicy);
+  auto policy = schedulers::make_policy(kConstantRate);
   TrainerOptions o = quiet(1);
   o.generators = {p.dropout_gen};
   ::cyclone::testing::TempDir dir;
@@ -89,7 +89,7 @@ TEST(TrainerStops, ASignalDuringTheLastEvaluationSkipsOnlyTheSnapshotEnsemble) {
 
 TEST(TrainerStops, ResumingWithAnotherNumberOfBatchesPerEpochIsAnError) {
   testing::Problem p;
-  auto policy = schedulers::make_policy(kPolicy);
+  auto policy = schedulers::make_policy(kConstantRate);
   TrainerOptions o = quiet(1);
   o.generators = {p.dropout_gen};
   ::cyclone::testing::TempDir dir;
@@ -116,7 +116,7 @@ TEST(TrainerStops, ADivergenceNamesOnlyACheckpointOfItsOwnRun) {
   const std::string ckpt = dir.file("checkpoints");
   {
     testing::Problem p;
-    auto policy = schedulers::make_policy(kPolicy);
+    auto policy = schedulers::make_policy(kConstantRate);
     TrainerOptions o = quiet(1);
     o.generators = {p.dropout_gen};
     o.checkpoint_dir = ckpt;
@@ -136,7 +136,7 @@ TEST(TrainerStops, ADivergenceNamesOnlyACheckpointOfItsOwnRun) {
 }
 
 TEST(TrainerStops, TheLoggedScoresAreNamedAfterTheirSplit) {
-  auto policy = schedulers::make_policy(kPolicy);
+  auto policy = schedulers::make_policy(kConstantRate);
   for (const std::string split : {"test", "val"}) {
     testing::Problem p;
     TrainerOptions o = quiet(1);
@@ -155,7 +155,7 @@ TEST(TrainerStops, TheLoggedScoresAreNamedAfterTheirSplit) {
 // epoch by the test set: refused.
 TEST(TrainerStops, EarlyStoppingOnValScoresNeedsAValidationSplit) {
   testing::Problem p;
-  auto policy = schedulers::make_policy(kPolicy);
+  auto policy = schedulers::make_policy(kConstantRate);
   TrainerOptions o = quiet(2);
   o.generators = {p.dropout_gen};
   o.early_stop_patience = 1;
