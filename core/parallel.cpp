@@ -67,7 +67,9 @@ class Pool {
     const int64_t mine = drain();
     std::unique_lock<std::mutex> lock(mutex_);
     done_ += mine;
-    finished_.wait(lock, [&] { return done_ == chunks_; });
+    // Every chunk ran, and no worker is still inside drain(): one that woke late and found no
+    // chunk left must be out before the next run() rewrites job_, chunks_ and next_.
+    finished_.wait(lock, [&] { return done_ == chunks_ && active_ == 0; });
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
     return true;
@@ -97,11 +99,13 @@ class Pool {
         seen = generation_;
         if (stop_) return;
         if (job_ == nullptr) continue;
+        ++active_;  // taken with the job under the lock: run() waits for it to leave
       }
       const int64_t ran = drain();
       std::lock_guard<std::mutex> lock(mutex_);
       done_ += ran;
-      if (done_ == chunks_) finished_.notify_one();
+      --active_;
+      if (done_ == chunks_ && active_ == 0) finished_.notify_one();
     }
   }
 
@@ -111,6 +115,7 @@ class Pool {
   std::condition_variable wake_, finished_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t chunks_ = 0, done_ = 0;
+  int active_ = 0;  // workers inside drain() for the current job
   std::atomic<int64_t> next_{0};
   uint64_t generation_ = 0;
   bool stop_ = false;
