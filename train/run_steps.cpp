@@ -316,11 +316,11 @@ void check_monitors_have_a_split(const RunSpec& spec) {
                      ", or watch the training 'loss' (the test set is never used to choose)");
   };
   const std::string& es = spec.trainer.early_stop_monitor;
-  if (spec.trainer.early_stop_patience > 0 && es.rfind("val", 0) == 0)
+  if (spec.trainer.early_stop_patience > 0 && watches_validation(es))
     refuse(best_lr ? "--early_stop_patience" : "early stopping", es);
   const std::string& mc = spec.model_checkpoint.monitor;
   if (spec.model_checkpoint.enabled && spec.model_checkpoint.save_best_only &&
-      mc.rfind("val", 0) == 0)
+      watches_validation(mc))
     refuse("ModelCheckpoint (save_best_only)", mc);
 }
 

@@ -95,7 +95,7 @@ struct Trainer::Impl {
     }
     CYCLONE_CHECK(o.eval_split == "test" || o.eval_split == "val", "trainer: eval_split '",
                   o.eval_split, "' is not one of test, val");
-    if (o.early_stop_patience > 0 && o.early_stop_monitor.rfind("val", 0) == 0)
+    if (o.early_stop_patience > 0 && watches_validation(o.early_stop_monitor))
       CYCLONE_CHECK(eval != nullptr && o.eval_split == "val", "trainer: early stopping watches '",
                     o.early_stop_monitor,
                     "', a validation score, but there is no validation split (set "
@@ -244,6 +244,8 @@ void check_monitor(const std::string& monitor, const std::string& mode) {
   if (mode != "auto" && mode != "min" && mode != "max")
     throw Error("mode '" + mode + "' is not one of auto, min, max");
 }
+
+bool watches_validation(const std::string& monitor) { return monitor.rfind("val_", 0) == 0; }
 
 double monitored_value(const EpochStats& es, const std::string& monitor) {
   check_monitor(monitor, "auto");

@@ -148,6 +148,9 @@ struct FitResult {
 // an eval loader). An unknown name is an Error listing the names.
 double monitored_value(const EpochStats& es, const std::string& monitor);
 void check_monitor(const std::string& monitor, const std::string& mode);
+// True for the monitors that read the eval loader's scores (val_loss, val_accuracy, val_acc):
+// choosing by them needs a validation split (TrainerOptions::eval_split "val").
+bool watches_validation(const std::string& monitor);
 // Whether larger is better: mode "max" / "min", or "auto" (accuracies up, losses down).
 bool monitor_maximizes(const std::string& monitor, const std::string& mode);
 
