@@ -20,7 +20,7 @@ install(EXPORT CycloneTargets NAMESPACE cyclone:: DESTINATION ${CMAKE_INSTALL_LI
 # Public headers: every .h/.cuh of the library folders, under include/cyclone/<folder>/.
 foreach(folder core kernels layers models optim data schedulers dist train)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone/${folder}
-    FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh" PATTERN "run_detail.h" EXCLUDE
+    FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh" PATTERN "*_detail.h" EXCLUDE
     PATTERN "config_section.h" EXCLUDE PATTERN "backends.h" EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/cyclone.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone)

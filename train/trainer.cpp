@@ -21,10 +21,9 @@
 #include "cyclone/train/step.h"
 #include "cyclone/train/step_runner.h"
 #include "cyclone/train/tensorboard.h"
+#include "cyclone/train/trainer_detail.h"
 
 namespace cyclone::train {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -49,174 +48,6 @@ const std::vector<std::string> kStepColumns = {"step",     "epoch",     "loss", 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
-
-struct Trainer::Impl {
-  Module& model;
-  optim::Optimizer& opt;
-  const schedulers::Policy& policy;
-  data::DataLoader& train;
-  data::DataLoader* eval;
-  TrainerOptions o;
-  RunState st;
-  std::vector<double> losses;
-  bool resumed = false;
-  std::string resumed_from;  // the checkpoint resume() read
-  const schedulers::PlateauPolicy* plateau = nullptr;
-  std::function<void(const EpochStats&)> on_epoch_end_cb;
-  bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
-  // float16: the loss scale of the host-path steps (the step runner keeps its own on the device;
-  // runner_now points at it while fit() runs). Both go into checkpoints.
-  LossScaler loss_scaler;
-  StepRunner* runner_now = nullptr;
-
-  Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
-       data::DataLoader* e, TrainerOptions opts)
-      : model(m),
-        opt(op),
-        policy(p),
-        train(t),
-        eval(e),
-        o(std::move(opts)),
-        loss_scaler(o.loss_scale) {
-    CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
-    CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
-                  " must be >= 0");
-    CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
-                  "trainer: snapshot ensembles need a checkpoint_dir or a log_dir to save to");
-    CYCLONE_CHECK(!o.snapshot_ensemble || writer,
-                  "trainer: snapshot ensembles are not supported in a data-parallel job yet (run "
-                  "them with one rank)");
-    CYCLONE_CHECK(o.lr_scale > 0 && std::isfinite(o.lr_scale) && o.lr_scale_warmup_steps >= 0,
-                  "trainer: lr_scale ", o.lr_scale, " must be > 0 and lr_scale_warmup_steps ",
-                  o.lr_scale_warmup_steps, " >= 0");
-    if (!writer) {  // another rank of a data-parallel job: rank 0 speaks for it
-      o.log_dir.clear();
-      o.progress_mode = -2;
-    }
-    CYCLONE_CHECK(o.eval_split == "test" || o.eval_split == "val", "trainer: eval_split '",
-                  o.eval_split, "' is not one of test, val");
-    if (o.early_stop_patience > 0 && watches_validation(o.early_stop_monitor))
-      CYCLONE_CHECK(eval != nullptr && o.eval_split == "val", "trainer: early stopping watches '",
-                    o.early_stop_monitor,
-                    "', a validation score, but there is no validation split (set "
-                    "validation_fraction, e.g. 0.1, or watch the training 'loss'): the test set "
-                    "is never used to choose when to stop");
-    if (policy.metric_driven()) {
-      plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
-      CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
-                    "' is not supported");
-      st.plateau = plateau->initial_state();
-    }
-  }
-
-  int64_t batches_per_epoch() const {
-    const int64_t n = train.num_batches();
-    return o.limit_train_batches > 0 ? std::min(n, o.limit_train_batches) : n;
-  }
-
-  // The default generator, o.generators and the model's own streams (its dropout), each once.
-  std::vector<Generator*> generators() const {
-    std::vector<Generator*> g = {&default_generator()};
-    for (const auto& p : with_model_generators(model, o.generators)) g.push_back(p.get());
-    return g;
-  }
-
-  std::string state_json() {
-    if (model.compute_dtype() == DType::kFloat16) {
-      const auto [scale, good] = runner_now
-                                     ? runner_now->loss_scale_state()
-                                     : std::pair{loss_scaler.scale(), loss_scaler.good_steps()};
-      st.loss_scale = scale;
-      st.loss_scale_good_steps = good;
-    }
-    st.rngs.clear();
-    for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
-    st.batches_per_epoch = batches_per_epoch();
-    return run_state_to_json(st, policy.to_json(), o.epochs);
-  }
-
-  void load_state_json(const std::string& text, const std::string& origin) {
-    RunState s = run_state_from_json(text, origin);
-    const std::string mine = canonical_json(policy.to_json());
-    CYCLONE_CHECK(s.policy == mine, origin, ": the checkpoint was trained with policy ", s.policy,
-                  " but this run's policy is ", mine, " (resume with the same policy)");
-    CYCLONE_CHECK(s.batches_per_epoch == 0 || s.batches_per_epoch == batches_per_epoch(), origin,
-                  ": the checkpoint's run had ", s.batches_per_epoch,
-                  " batches per epoch, this one has ", batches_per_epoch(),
-                  " (another batch size, data split or limit_train_batches): resume with the "
-                  "settings it was trained with");
-    const auto gens = generators();
-    CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
-                  " random streams, this run has ", gens.size());
-    CYCLONE_CHECK(plateau == nullptr || s.plateau.has_value(), origin,
-                  ": the checkpoint has no plateau state for policy 'plateau'");
-    for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(s.rngs[i].first, s.rngs[i].second);
-    st = std::move(s);
-  }
-
-  // Training mode, except the modules kept fixed (frozen layers: running statistics unchanged,
-  // dropout off).
-  void train_mode() {
-    model.train();
-    for (const std::string& path : o.eval_modules) model.submodule(path).eval();
-  }
-
-  void apply_phases_through(int64_t epoch) {
-    for (const PhaseChange& ph : o.phases) {
-      if (ph.epoch > epoch) continue;
-      for (auto& [name, t] : model.named_parameters()) {
-        for (const auto& pre : ph.freeze)
-          if (name.rfind(pre, 0) == 0) {
-            t.set_requires_grad(false);
-            t.zero_grad(/*set_to_none=*/true);
-          }
-        for (const auto& pre : ph.unfreeze)
-          if (name.rfind(pre, 0) == 0) t.set_requires_grad(true);
-      }
-    }
-  }
-
-  // Saves the weights as the snapshot of `st.step` unless that snapshot was already taken (a
-  // skipped batch retries the same step; a resumed run may have taken it); returns its path.
-  std::string save_snapshot() {
-    const fs::path dir =
-        fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots";
-    const std::string path =
-        (dir / ("snapshot-step-" + std::to_string(st.step) + ".safetensors")).string();
-    if (std::find(st.snapshots.begin(), st.snapshots.end(), path) == st.snapshots.end()) {
-      fs::create_directories(dir);
-      model.save(path);
-      st.snapshots.push_back(path);
-    }
-    return path;
-  }
-
-  std::string save(const std::string& name) {
-    CYCLONE_CHECK(!o.checkpoint_dir.empty(), "trainer: no checkpoint_dir to save '", name, "' in");
-    if (!writer) return "";
-    return write_checkpoint(o.checkpoint_dir, name, model, opt, state_json());
-  }
-
-  // The policies' values at update `step` (st.step, or ahead of it by the steps a StepRunner has
-  // enqueued and not yet reported).
-  double lr_at(int64_t step) const {
-    const double base = plateau ? st.plateau->lr : policy.lr(step);
-    if (o.lr_scale == 1) return base;
-    const double ramp = o.lr_scale_warmup_steps > 0
-                            ? std::min(1.0, double(step) / double(o.lr_scale_warmup_steps))
-                            : 1.0;
-    return base * (1 + (o.lr_scale - 1) * ramp);
-  }
-  void set_hyperparams(int64_t step) {
-    opt.set_lr(lr_at(step));
-    if (!plateau)
-      if (auto m = policy.momentum(step)) opt.set_momentum(*m);
-  }
-  // Steps the host does not wait for (train/step_runner.h), or null for train_step every batch.
-  std::unique_ptr<StepRunner> make_runner() const;
-
-  FitResult fit();
-};
 
 Trainer::Trainer(Module& model, optim::Optimizer& optimizer, const schedulers::Policy& policy,
                  data::DataLoader& train, data::DataLoader* eval, TrainerOptions options)
@@ -292,15 +123,16 @@ FitResult Trainer::Impl::fit() {
   CYCLONE_CHECK(per_epoch > 0, "trainer: the training loader has no batch");
   const int64_t total_steps = per_epoch * o.epochs;
 
-  std::optional<CsvLog> epoch_log, step_log;
-  std::optional<TensorBoardWriter> tb;
+  Logs logs;
+  std::optional<CsvLog>& step_log = logs.step;
+  std::optional<TensorBoardWriter>& tb = logs.tb;
   if (!o.log_dir.empty()) {
     std::error_code ec;
     fs::create_directories(o.log_dir, ec);
     CYCLONE_CHECK(!ec, "cannot create the log directory '", o.log_dir, "': ", ec.message());
     const CsvMode mode = resumed ? CsvMode::kAppend : CsvMode::kTruncate;
-    epoch_log.emplace((fs::path(o.log_dir) / "history.csv").string(), epoch_columns(o.eval_split),
-                      mode, resumed ? std::optional<double>(st.epoch) : std::nullopt);
+    logs.epoch.emplace((fs::path(o.log_dir) / "history.csv").string(), epoch_columns(o.eval_split),
+                       mode, resumed ? std::optional<double>(st.epoch) : std::nullopt);
     if (o.log_every_steps > 0)
       step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
                        resumed ? std::optional<double>(st.step - 1) : std::nullopt);
@@ -490,153 +322,13 @@ FitResult Trainer::Impl::fit() {
       break;
     }
 
-    // ---- epoch end ----
-    EpochStats es;
-    es.epoch = st.epoch + 1;
-    es.step = st.step;
-    es.train_loss = st.epoch_samples ? st.epoch_loss_sum / st.epoch_samples : kNaN;
-    es.train_accuracy = st.epoch_samples ? st.epoch_acc_sum / st.epoch_samples : kNaN;
-    es.lr = opt.lr();
-    es.momentum = opt.momentum();
-    es.seconds = st.epoch_train_seconds;
-    es.images_per_second = es.seconds > 0 ? st.epoch_samples / es.seconds : 0;
-    st.train_seconds += st.epoch_train_seconds;
-    st.train_images += st.epoch_samples;
-    if (eval) {
-      es.eval = evaluate(model, *eval, o.num_classes);
-      train_mode();
-      r.final_accuracy = es.eval->top1;
-    }
-    // A signal during the evaluation (after the epoch's last step) stops the run at this epoch's
-    // end; the ranks of a job agree on it, as train_step's do.
-    std::vector<double> signalled = {interrupt_requested() ? 1.0 : 0.0};
-    all_reduce_sum(signalled);
-    const bool stop_after_epoch = signalled[0] > 0;
-    if (plateau)
-      st.plateau = plateau->report(
-          *st.plateau, es.eval && o.eval_split == "val" ? es.eval->loss : es.train_loss);
-    std::string line = "epoch " + std::to_string(es.epoch) + "/" + std::to_string(o.epochs) +
-                       "  train loss " + format_double("%.4f", es.train_loss) + " acc " +
-                       format_double("%.2f%%", 100 * es.train_accuracy);
-    if (es.eval) {
-      line += "  " + o.eval_split + " loss " + format_double("%.4f", es.eval->loss) + " acc " +
-              format_double("%.2f%%", 100 * es.eval->top1);
-      if (es.eval->top5 >= 0) line += " top5 " + format_double("%.2f%%", 100 * es.eval->top5);
-    }
-    line += "  lr " + format_double("%.4g", es.lr) + "  " + format_rate(es.images_per_second) +
-            " img/s  " + format_duration(es.seconds);
-    if (bar) {
-      bar->finish(line);
-      log_to_file(line);
-    } else if (!silent) {
-      log_print("%s\n", line.c_str());
-    }
-    const double wall = st.train_seconds;
-    if (epoch_log) {
-      const EvalResult ev = es.eval.value_or(EvalResult{kNaN, kNaN, kNaN, 0, 0});
-      epoch_log->row({double(es.epoch), double(es.step), es.train_loss, es.train_accuracy, ev.loss,
-                      ev.top1, ev.top5 >= 0 ? ev.top5 : kNaN, es.lr, es.momentum,
-                      es.images_per_second, es.seconds, wall});
-      epoch_log->flush();
-    }
-    if (step_log) step_log->flush();
-    if (tb) {
-      std::vector<std::pair<std::string, double>> v = {
-          {"epoch/train_loss", es.train_loss},
-          {"epoch/train_accuracy", es.train_accuracy},
-          {"epoch/lr", es.lr},
-          {"epoch/images_per_second", es.images_per_second}};
-      if (es.eval) {
-        v.push_back({o.eval_split + "/loss", es.eval->loss});
-        v.push_back({o.eval_split + "/accuracy", es.eval->top1});
-        if (es.eval->top5 >= 0) v.push_back({o.eval_split + "/top5", es.eval->top5});
-      }
-      tb->add_scalars(es.step, v);
-      tb->flush();
-    }
-    r.history.push_back(es);
-    if (on_epoch_end_cb) on_epoch_end_cb(es);
-
-    // Early stopping on the monitored value (signed so that larger is better).
-    const double metric = (monitor_maximizes(o.early_stop_monitor, o.early_stop_mode) ? 1 : -1) *
-                          monitored_value(es, o.early_stop_monitor);
-    bool stop_early = false;
-    if (std::isnan(st.best_accuracy) || metric > st.best_accuracy + o.early_stop_min_delta) {
-      if (!std::isnan(metric))
-        st.best_accuracy =
-            std::isnan(st.best_accuracy) ? metric : std::max(st.best_accuracy, metric);
-      st.bad_epochs = 0;
-    } else if (o.early_stop_patience > 0 && ++st.bad_epochs >= o.early_stop_patience) {
-      stop_early = true;
-    }
-    if (es.eval) r.best_accuracy = std::max(r.best_accuracy, es.eval->top1);
-
-    // The next epoch starts clean; the checkpoint written now resumes there.
-    st.batch = 0;
-    st.epoch_loss_sum = st.epoch_acc_sum = 0;
-    st.epoch_samples = st.epoch_updates = 0;
-    st.epoch_train_seconds = 0;
-    const bool last = st.epoch + 1 == o.epochs || stop_early;
-    if (!o.checkpoint_dir.empty() &&
-        (last || stop_after_epoch ||
-         (o.checkpoint_every > 0 && (st.epoch + 1) % o.checkpoint_every == 0))) {
-      ++st.epoch;  // the state to resume from is "at the start of the next epoch"
-      char name[32];
-      std::snprintf(name, sizeof name, "epoch-%04lld", static_cast<long long>(st.epoch));
-      r.last_checkpoint = save(name);
-      if (writer) prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
-      --st.epoch;
-    }
-    r.epochs_run = es.epoch;
-    // Interrupted after the last epoch, only a snapshot ensemble's scoring is left to skip.
-    if (stop_after_epoch && !stop_early && (!last || o.snapshot_ensemble)) {
-      r.status = "interrupted";
-      r.message =
-          "interrupted after epoch " + std::to_string(es.epoch) + " (step " +
-          std::to_string(st.step) + ")" +
-          (last ? ", before the snapshot ensemble was scored" : "") +
-          (r.last_checkpoint.empty() ? std::string()
-                                     : "; checkpoint written to " + r.last_checkpoint +
-                                           " (resume with --resume " + o.checkpoint_dir + ")");
-      ++st.epoch;
-      break;
-    }
-    if (stop_early) {
-      r.status = "early_stopped";
-      r.message = "no better " + o.early_stop_monitor + " for " +
-                  std::to_string(o.early_stop_patience) + " epochs; stopped after epoch " +
-                  std::to_string(es.epoch);
-      ++st.epoch;
-      break;
-    }
+    if (finish_epoch(r, logs, bar)) break;
   }
   if (r.status == "completed" || r.status == "early_stopped") r.epochs_run = st.epoch;
 
   // Snapshot ensemble: the final weights are the last member.
-  if (o.snapshot_ensemble && (r.status == "completed" || r.status == "early_stopped")) {
-    const std::string final_path = save_snapshot();
-    if (eval) {
-      Tensor sum;
-      for (const std::string& p : st.snapshots) {
-        model.load(p);
-        const Tensor probs = predict_probabilities(model, *eval);
-        if (!sum.defined()) {
-          sum = probs.clone();
-        } else {
-          float* a = sum.data<float>();
-          const float* q = probs.data<float>();
-          for (int64_t i = 0; i < sum.numel(); ++i) a[i] += q[i];
-        }
-      }
-      float* a = sum.data<float>();
-      for (int64_t i = 0; i < sum.numel(); ++i) a[i] /= st.snapshots.size();
-      r.ensemble = score_probabilities(sum, loader_labels(*eval), o.num_classes);
-      model.load(final_path);  // leave the final weights in place
-      if (!silent)
-        log_print("snapshot ensemble of %zu: %s loss %.4f acc %.2f%%\n", st.snapshots.size(),
-                  o.eval_split.c_str(), r.ensemble->loss, 100 * r.ensemble->top1);
-    }
-  }
+  if (o.snapshot_ensemble && (r.status == "completed" || r.status == "early_stopped"))
+    score_snapshot_ensemble(r);
   r.snapshots = st.snapshots;
   r.steps = st.step;
   r.skipped_steps = st.skipped;

@@ -1,0 +1,210 @@
+// Internal to trainer.cpp and trainer_epoch.cpp (not installed): the trainer's state and the
+// steps of fit() that the two files share.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cyclone/core/progress.h"
+#include "cyclone/schedulers/plateau.h"
+#include "cyclone/train/checkpoint.h"
+#include "cyclone/train/csv_log.h"
+#include "cyclone/train/distributed.h"
+#include "cyclone/train/run_state.h"
+#include "cyclone/train/snapshot.h"
+#include "cyclone/train/step.h"
+#include "cyclone/train/step_runner.h"
+#include "cyclone/train/tensorboard.h"
+#include "cyclone/train/trainer.h"
+
+namespace cyclone::train {
+
+namespace fs = std::filesystem;
+
+struct Trainer::Impl {
+  Module& model;
+  optim::Optimizer& opt;
+  const schedulers::Policy& policy;
+  data::DataLoader& train;
+  data::DataLoader* eval;
+  TrainerOptions o;
+  RunState st;
+  std::vector<double> losses;
+  bool resumed = false;
+  std::string resumed_from;  // the checkpoint resume() read
+  const schedulers::PlateauPolicy* plateau = nullptr;
+  std::function<void(const EpochStats&)> on_epoch_end_cb;
+  bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
+  // float16: the loss scale of the host-path steps (the step runner keeps its own on the device;
+  // runner_now points at it while fit() runs). Both go into checkpoints.
+  LossScaler loss_scaler;
+  StepRunner* runner_now = nullptr;
+
+  Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
+       data::DataLoader* e, TrainerOptions opts)
+      : model(m),
+        opt(op),
+        policy(p),
+        train(t),
+        eval(e),
+        o(std::move(opts)),
+        loss_scaler(o.loss_scale) {
+    CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
+    CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
+                  " must be >= 0");
+    CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
+                  "trainer: snapshot ensembles need a checkpoint_dir or a log_dir to save to");
+    CYCLONE_CHECK(!o.snapshot_ensemble || writer,
+                  "trainer: snapshot ensembles are not supported in a data-parallel job yet (run "
+                  "them with one rank)");
+    CYCLONE_CHECK(o.lr_scale > 0 && std::isfinite(o.lr_scale) && o.lr_scale_warmup_steps >= 0,
+                  "trainer: lr_scale ", o.lr_scale, " must be > 0 and lr_scale_warmup_steps ",
+                  o.lr_scale_warmup_steps, " >= 0");
+    if (!writer) {  // another rank of a data-parallel job: rank 0 speaks for it
+      o.log_dir.clear();
+      o.progress_mode = -2;
+    }
+    CYCLONE_CHECK(o.eval_split == "test" || o.eval_split == "val", "trainer: eval_split '",
+                  o.eval_split, "' is not one of test, val");
+    if (o.early_stop_patience > 0 && watches_validation(o.early_stop_monitor))
+      CYCLONE_CHECK(eval != nullptr && o.eval_split == "val", "trainer: early stopping watches '",
+                    o.early_stop_monitor,
+                    "', a validation score, but there is no validation split (set "
+                    "validation_fraction, e.g. 0.1, or watch the training 'loss'): the test set "
+                    "is never used to choose when to stop");
+    if (policy.metric_driven()) {
+      plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
+      CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
+                    "' is not supported");
+      st.plateau = plateau->initial_state();
+    }
+  }
+
+  int64_t batches_per_epoch() const {
+    const int64_t n = train.num_batches();
+    return o.limit_train_batches > 0 ? std::min(n, o.limit_train_batches) : n;
+  }
+
+  // The default generator, o.generators and the model's own streams (its dropout), each once.
+  std::vector<Generator*> generators() const {
+    std::vector<Generator*> g = {&default_generator()};
+    for (const auto& p : with_model_generators(model, o.generators)) g.push_back(p.get());
+    return g;
+  }
+
+  std::string state_json() {
+    if (model.compute_dtype() == DType::kFloat16) {
+      const auto [scale, good] = runner_now
+                                     ? runner_now->loss_scale_state()
+                                     : std::pair{loss_scaler.scale(), loss_scaler.good_steps()};
+      st.loss_scale = scale;
+      st.loss_scale_good_steps = good;
+    }
+    st.rngs.clear();
+    for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
+    st.batches_per_epoch = batches_per_epoch();
+    return run_state_to_json(st, policy.to_json(), o.epochs);
+  }
+
+  void load_state_json(const std::string& text, const std::string& origin) {
+    RunState s = run_state_from_json(text, origin);
+    const std::string mine = canonical_json(policy.to_json());
+    CYCLONE_CHECK(s.policy == mine, origin, ": the checkpoint was trained with policy ", s.policy,
+                  " but this run's policy is ", mine, " (resume with the same policy)");
+    CYCLONE_CHECK(s.batches_per_epoch == 0 || s.batches_per_epoch == batches_per_epoch(), origin,
+                  ": the checkpoint's run had ", s.batches_per_epoch,
+                  " batches per epoch, this one has ", batches_per_epoch(),
+                  " (another batch size, data split or limit_train_batches): resume with the "
+                  "settings it was trained with");
+    const auto gens = generators();
+    CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
+                  " random streams, this run has ", gens.size());
+    CYCLONE_CHECK(plateau == nullptr || s.plateau.has_value(), origin,
+                  ": the checkpoint has no plateau state for policy 'plateau'");
+    for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(s.rngs[i].first, s.rngs[i].second);
+    st = std::move(s);
+  }
+
+  // Training mode, except the modules kept fixed (frozen layers: running statistics unchanged,
+  // dropout off).
+  void train_mode() {
+    model.train();
+    for (const std::string& path : o.eval_modules) model.submodule(path).eval();
+  }
+
+  void apply_phases_through(int64_t epoch) {
+    for (const PhaseChange& ph : o.phases) {
+      if (ph.epoch > epoch) continue;
+      for (auto& [name, t] : model.named_parameters()) {
+        for (const auto& pre : ph.freeze)
+          if (name.rfind(pre, 0) == 0) {
+            t.set_requires_grad(false);
+            t.zero_grad(/*set_to_none=*/true);
+          }
+        for (const auto& pre : ph.unfreeze)
+          if (name.rfind(pre, 0) == 0) t.set_requires_grad(true);
+      }
+    }
+  }
+
+  // Saves the weights as the snapshot of `st.step` unless that snapshot was already taken (a
+  // skipped batch retries the same step; a resumed run may have taken it); returns its path.
+  std::string save_snapshot() {
+    const fs::path dir =
+        fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots";
+    const std::string path =
+        (dir / ("snapshot-step-" + std::to_string(st.step) + ".safetensors")).string();
+    if (std::find(st.snapshots.begin(), st.snapshots.end(), path) == st.snapshots.end()) {
+      fs::create_directories(dir);
+      model.save(path);
+      st.snapshots.push_back(path);
+    }
+    return path;
+  }
+
+  std::string save(const std::string& name) {
+    CYCLONE_CHECK(!o.checkpoint_dir.empty(), "trainer: no checkpoint_dir to save '", name, "' in");
+    if (!writer) return "";
+    return write_checkpoint(o.checkpoint_dir, name, model, opt, state_json());
+  }
+
+  // The policies' values at update `step` (st.step, or ahead of it by the steps a StepRunner has
+  // enqueued and not yet reported).
+  double lr_at(int64_t step) const {
+    const double base = plateau ? st.plateau->lr : policy.lr(step);
+    if (o.lr_scale == 1) return base;
+    const double ramp = o.lr_scale_warmup_steps > 0
+                            ? std::min(1.0, double(step) / double(o.lr_scale_warmup_steps))
+                            : 1.0;
+    return base * (1 + (o.lr_scale - 1) * ramp);
+  }
+  void set_hyperparams(int64_t step) {
+    opt.set_lr(lr_at(step));
+    if (!plateau)
+      if (auto m = policy.momentum(step)) opt.set_momentum(*m);
+  }
+  // Steps the host does not wait for (train/step_runner.h), or null for train_step every batch.
+  std::unique_ptr<StepRunner> make_runner() const;
+
+  // fit()'s files, open while it runs (none without a log_dir, and on ranks other than 0).
+  struct Logs {
+    std::optional<CsvLog> epoch, step;
+    std::optional<TensorBoardWriter> tb;
+  };
+  FitResult fit();
+  // trainer_epoch.cpp: an epoch's end (its scores, line, logs, checkpoint, early stopping);
+  // true when the run ends after it. `bar` is the epoch's bar, if one is shown.
+  bool finish_epoch(FitResult& r, Logs& logs, std::optional<ProgressBar>& bar);
+  // The snapshot ensemble's score on the eval loader; the final weights stay in place.
+  void score_snapshot_ensemble(FitResult& r);
+};
+
+}  // namespace cyclone::train
