@@ -1,10 +1,15 @@
 // The config's policies and optimizer options, checked as soon as the file is read: a misspelt
 // field must not cost a data load, a range test or the phases before the one it is in.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 
+#include "cyclone/core/progress.h"
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/config_section.h"
+#include "cyclone/train/run_detail.h"
 
 namespace cyclone::train::detail {
 
@@ -15,46 +20,9 @@ namespace {
 // fails here only where it would also fail on a real dataset.
 constexpr int64_t kStepsPerEpoch = 100000;
 
-// `finder`: the range test whose suggestion the policy's "finder" rates stand for, or null when
-// none runs before it (then a "finder" rate is an error). Its rate is not known yet, so the spec
-// is built with stand-ins from the middle and the ends of the test's sweep. An unknown, missing or
-// mistyped field is wrong whatever the rate; a value refused with one stand-in but not the same
-// way with every other may be fine with the real rate (max_lr: "finder" against a fixed base_lr)
-// and is left for the run to judge.
 void check_policy(const std::string& policy_json, const std::string& path, const FinderSpec* finder,
                   const std::string& origin) {
-  std::vector<std::optional<double>> rates = {std::nullopt};
-  if (finder) {
-    const double lo = finder->options.start_lr, hi = finder->options.end_lr;
-    rates = {std::sqrt(lo) * std::sqrt(hi), lo, hi};
-  }
-  auto resolve = [&](std::optional<double> rate, int64_t steps) {
-    try {
-      return resolve_policy_json(policy_json, rate, steps);
-    } catch (const UsageError& e) {
-      throw UsageError(origin + ": " + path + ": " + e.message());
-    }
-  };
-  // The same text with other stand-ins: the spec has none, and its errors are the run's own.
-  const bool exact = resolve(rates[0] ? std::optional<double>(*rates[0] * 2) : std::nullopt, 1) ==
-                     resolve(rates[0], kStepsPerEpoch);
-  std::string first_value_error;
-  bool same_value_error = true;
-  for (size_t i = 0; i < rates.size(); ++i) {
-    schedulers::Params spec = schedulers::Params::parse(resolve(rates[i], kStepsPerEpoch));
-    spec.set_context(origin + ": " + path);
-    try {
-      schedulers::make_policy(spec);
-      return;
-    } catch (const schedulers::ValueError& e) {
-      if (exact) throw UsageError(e.message());
-      if (i == 0) first_value_error = e.message();
-      same_value_error = same_value_error && e.message() == first_value_error;
-    } catch (const Error& e) {  // unknown, missing or mistyped fields: wrong whatever the rate
-      throw UsageError(e.message());
-    }
-  }
-  if (same_value_error) throw UsageError(first_value_error);
+  check_policy_builds(policy_json, std::nullopt, finder, kStepsPerEpoch, origin + ": " + path);
 }
 
 // The optimizer is built over one stand-in parameter per group (the model's parameters come
@@ -93,6 +61,52 @@ void check_optimizer(const RunSpec& s, const std::string& origin) {
 }
 
 }  // namespace
+
+void check_policy_builds(const std::string& policy_json, std::optional<double> rate,
+                         const FinderSpec* finder, int64_t steps_per_epoch,
+                         const std::string& context) {
+  std::vector<std::optional<double>> rates = {rate};
+  if (!rate && finder) {
+    // The rates the test can suggest: its sweep, and down to a tenth of its start (the *_div10
+    // suggestions), on a 1-2-5 series so that a refusal quotes round numbers.
+    const double lo = finder->options.start_lr / 10, hi = finder->options.end_lr;
+    rates = {lo};
+    for (int k = static_cast<int>(std::floor(std::log10(lo)));
+         k <= static_cast<int>(std::ceil(std::log10(hi))) && k < 400; ++k)
+      for (const char* m : {"1", "2", "5"}) {
+        const double v = std::strtod((std::string(m) + "e" + std::to_string(k)).c_str(), nullptr);
+        if (v > *rates.back() * (1 + 1e-9) && v < hi * (1 - 1e-9)) rates.push_back(v);
+      }
+    rates.push_back(hi);
+  }
+  std::vector<std::string> refusals;
+  for (const std::optional<double>& r : rates) {
+    std::string text;
+    try {
+      text = resolve_policy_json(policy_json, r, steps_per_epoch);
+    } catch (const UsageError& e) {  // a "finder" rate where no range test runs first
+      throw UsageError(context.empty() ? e.message() : context + ": " + e.message());
+    }
+    schedulers::Params spec = schedulers::Params::parse(text);
+    if (!context.empty()) spec.set_context(context);
+    try {
+      schedulers::make_policy(spec);
+      return;  // the run's own rate may well be one that fits
+    } catch (const schedulers::ValueError& e) {
+      refusals.push_back(e.message());
+    } catch (const Error& e) {  // unknown, missing or mistyped fields: wrong whatever the rate
+      throw UsageError(e.message());
+    }
+  }
+  const std::string& middle = refusals[refusals.size() / 2];
+  if (std::all_of(refusals.begin(), refusals.end(),
+                  [&](const std::string& m) { return m == refusals.front(); }))
+    throw UsageError(middle);
+  throw UsageError(middle + ", for every rate the range test can suggest (" +
+                   std::to_string(refusals.size()) + " tried, from " +
+                   format_double("%g", rates.front().value()) + " to " +
+                   format_double("%g", rates.back().value()) + ")");
+}
 
 void check_policies_and_optimizer(const RunSpec& s, const std::string& policy_path,
                                   const std::string& origin) {

@@ -292,7 +292,14 @@ RunOutcome run_experiment(const RunSpec& spec) {
     c.summary["ranks"] = world.size();
     c.summary["global_batch_size"] = spec.batch_size * world.size();
   }
-  if (!spec.phases.empty()) return detail::run_phases(c, wall0);
+  if (!spec.phases.empty()) {
+    if (spec.resume.empty() && !spec.finder_only) {  // every phase's policy, before phase 1 trains
+      const int64_t n = data::batch_count(c.train_set.size(), tl.batch_size, tl.drop_last);
+      const int64_t limit = spec.trainer.limit_train_batches;
+      detail::check_policy_fits(spec, limit > 0 ? std::min(n, limit) : n);
+    }
+    return detail::run_phases(c, wall0);
+  }
 
   data::DataLoader train_loader(c.train_set, tl);
   data::DataLoader eval_loader(c.eval_set, el);

@@ -51,6 +51,15 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
 // once the dataset is open, before the range test spends its time and writes its files.
 void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch);
 
+// Throws UsageError (prefixed with `context` when not empty) unless the policy `policy_json` builds
+// over `steps_per_epoch`-step epochs with its "finder" rates at `rate`, or, with no rate, at some
+// rate the range test `finder` can suggest (null: none runs before it, so "finder" is an error).
+// Without its rate a policy is refused only where every rate from the test's sweep would be:
+// `base_lr: "finder/10", max_lr: 0.05` fits a suggestion below 0.5.
+void check_policy_builds(const std::string& policy_json, std::optional<double> rate,
+                         const FinderSpec* finder, int64_t steps_per_epoch,
+                         const std::string& context);
+
 // Makes the epochs-based policy concrete and prints its range; throws UsageError on bad policies.
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
                                                     int64_t total_steps, const std::string& prog,

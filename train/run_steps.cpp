@@ -253,11 +253,23 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
     throw UsageError(epochs_name + " " + std::to_string(epochs) + " x " +
                      std::to_string(steps_per_epoch) +
                      " steps per epoch is more steps than a run can count");
-  // The rate does not matter here, only that there is one where the run will have one.
-  std::optional<double> stand_in = spec.fixed_lr;
-  if (!stand_in && spec.finder.enabled) stand_in = 1.0;
+  const FinderSpec* finder = spec.finder.enabled ? &spec.finder : nullptr;
+  if (!spec.phases.empty()) {  // each training phase's policy, with the rate it will be given
+    std::optional<double> rate = spec.fixed_lr;
+    for (size_t i = 0; i < spec.phases.size(); ++i) {
+      const PhaseSpec& ph = spec.phases[i];
+      if (ph.lr_find) {
+        finder = &ph.finder;
+        rate.reset();
+      } else {
+        check_policy_builds(ph.policy_json, rate, finder, steps_per_epoch,
+                            "trainer.phases[" + std::to_string(i) + "].policy");
+      }
+    }
+    return;
+  }
   try {
-    (void)schedulers::make_policy(resolve_policy_json(spec.policy_json, stand_in, steps_per_epoch));
+    check_policy_builds(spec.policy_json, spec.fixed_lr, finder, steps_per_epoch, "");
   } catch (const Error& e) {
     if (!best_lr) throw UsageError(e.message());
     // best_lr builds the policy from its flags: say which of them to change, not the policy

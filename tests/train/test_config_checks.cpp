@@ -10,6 +10,7 @@
 #include "common/test_util.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_config.h"
+#include "cyclone/train/run_detail.h"
 
 namespace cyclone::train {
 namespace {
@@ -136,6 +137,47 @@ TEST(ConfigChecks, StandInRatesDoNotRefuseWhatTheRealRateMayAllow) {
                  }),
                  {"run.json: policy", "unknown field 'gama'", "did you mean 'gamma'?"});
   }
+}
+
+TEST(ConfigChecks, RangeTestRatesAreRefusedOnlyWhereNoSuggestionFits) {
+  auto config = [](const std::string& rates) {
+    return std::string("{") + kData + R"(, "lr_finder": {"start_lr": 1e-5, "end_lr": 10},
+        "policy": {"policy": "triangular", )" +
+           rates + R"(, "step_size_epochs": 1}})";
+  };
+  // Both rates from the test, the wrong way round: no suggestion can fix that, so the config is
+  // refused when read, not after the range test.
+  expect_parts(usage_error_of([&] {
+                 parse_run_config(config(R"("base_lr": "finder", "max_lr": "finder/10")"),
+                                  "run.json");
+               }),
+               {"run.json: policy", "max_lr", "for every rate the range test can suggest",
+                "from 1e-06 to 10"});
+  // base_lr = finder/10 below a fixed max_lr of 0.05 fits any suggestion under 0.5: accepted when
+  // read and again once the batches per epoch are known (a stand-in rate of 1 had refused it).
+  const RunSpec s =
+      parse_run_config(config(R"("base_lr": "finder/10", "max_lr": 0.05)"), "run.json");
+  EXPECT_NO_THROW(detail::check_policy_fits(s, 100));
+  // With the rate given, it is judged exactly.
+  RunSpec fixed = s;
+  fixed.fixed_lr = 1.0;
+  expect_parts(usage_error_of([&] { detail::check_policy_fits(fixed, 100); }), {"max_lr", "0.1"});
+  fixed.fixed_lr = 0.1;
+  EXPECT_NO_THROW(detail::check_policy_fits(fixed, 100));
+}
+
+TEST(ConfigChecks, EveryPhasePolicyMustFitTheRealEpochBeforeTheFirstPhase) {
+  // 1cycle over one step cannot run; the phase's epochs are known only in steps once the data is
+  // open, and the run checks every phase then, before phase 1 trains.
+  const RunSpec s =
+      parse_run_config(with_phases(R"({"epochs": 1, "policy": {"policy": "constant", "lr": 0.01}},
+                   {"lr_find": true},
+                   {"epochs": 1, "policy": {"policy": "one_cycle", "max_lr": "finder",
+                                            "total_epochs": 1}})"),
+                       "run.json");
+  EXPECT_NO_THROW(detail::check_policy_fits(s, 100));
+  expect_parts(usage_error_of([&] { detail::check_policy_fits(s, 1); }),
+               {"trainer.phases[2].policy", "one_cycle"});
 }
 
 TEST(ConfigChecks, OptimizerOptionsAreCheckedWithTheConfig) {
