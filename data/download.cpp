@@ -412,11 +412,13 @@ void download_file(const RemoteFile& f, const std::string& dest, const DownloadO
 }
 
 DirLock::DirLock(const std::string& dir, const std::string& what) {
-  const std::string path = (std::filesystem::path(dir) / ".cyclone-fetch.lock").string();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  CYCLONE_CHECK(fd_ >= 0, "cannot create the lock file ", path, ": ", errno_reason(errno),
-                "; make ", dir,
-                " an existing, writable directory (or pick another data directory)");
+  // The directory itself is locked: a lock file would stay behind in every data directory (and
+  // in one a failed fetch created, which could then not be removed).
+  const std::string& path = dir;
+  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CYCLONE_CHECK(fd_ >= 0, "cannot open the data directory ", dir,
+                " to lock it: ", errno_reason(errno),
+                "; make it an existing, readable directory (or pick another data directory)");
   if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
   if (errno != EWOULDBLOCK) {
     const int err = errno;

@@ -32,11 +32,11 @@ void download_file(const RemoteFile& f, const std::string& dest,
 std::string md5_file(const std::string& path);
 std::string md5_bytes(std::string_view bytes);
 
-// An exclusive advisory lock (flock) on <dir>/.cyclone-fetch.lock held for the object's life, so
+// An exclusive advisory lock (flock) on the directory `dir` held for the object's life, so
 // that one process downloads into `dir` while the others wait (and then find the files there).
 // When the lock is taken, one line goes to stderr ("waiting for another process fetching <what> in
-// <dir> ...") and the constructor blocks until it is free. A directory that cannot hold the lock
-// file (missing, read-only) is an Error naming it.
+// <dir> ...") and the constructor blocks until it is free. A directory that cannot be opened
+// (missing, not a directory) is an Error naming it. No file is left in `dir`.
 class DirLock {
  public:
   DirLock(const std::string& dir, const std::string& what);

@@ -59,6 +59,10 @@ bool present_on_disk(const fs::path& p) {
   return fs::exists(p, ec);
 }
 
+// fetch_dataset()'s work once `dir` exists and is locked.
+void fetch_locked(const std::string& name, const fs::path& dir,
+                  const std::vector<RemoteFile>& files, const FetchOptions& options);
+
 }  // namespace
 
 bool dataset_present(const std::string& name, const std::string& dir) {
@@ -79,11 +83,34 @@ void fetch_dataset(const std::string& name, const std::string& dir_str,
   const std::vector<RemoteFile>& files = sources(manifest, name);
   const fs::path dir(dir_str);
   std::error_code ec;
+  fs::path created;  // the outermost folder this call makes, if any
+  for (fs::path p = fs::absolute(dir, ec).lexically_normal(); !p.empty() && !present_on_disk(p);
+       p = p.parent_path())
+    created = p;
   fs::create_directories(dir, ec);
   CYCLONE_CHECK(!ec, name, ": cannot create the data directory '", dir_str, "': ", ec.message(),
                 " (to use another, ", options.other_dir, ")");
   DirLock lock(dir_str, name);
   if (dataset_present(name, dir_str)) return;  // another process fetched it while we waited
+  try {
+    fetch_locked(name, dir, files, options);
+  } catch (...) {
+    // A fetch that failed (offline, a typo in --data_dir) leaves none of the folders it made
+    // behind while they are empty (remove() keeps one that holds anything: a partial download).
+    if (!created.empty())
+      for (fs::path p = fs::absolute(dir, ec).lexically_normal(); fs::remove(p, ec) && p != created;
+           p = p.parent_path()) {
+      }
+    throw;
+  }
+}
+
+namespace {
+
+void fetch_locked(const std::string& name, const fs::path& dir,
+                  const std::vector<RemoteFile>& files, const FetchOptions& options) {
+  const std::string dir_str = dir.string();
+  std::error_code ec;
 
   std::map<std::string, std::string> record = read_record(dir);
   const std::vector<std::string> wanted = dataset_file_names(name);
@@ -116,6 +143,8 @@ void fetch_dataset(const std::string& name, const std::string& dir_str,
     dataset_files(name, "test", dir_str, options.other_dir);
   }
 }
+
+}  // namespace
 
 std::vector<VerifiedFile> verify_dataset(const std::string& name, const std::string& dir_str,
                                          const std::string& manifest_path) {

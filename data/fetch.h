@@ -1,6 +1,6 @@
 // Datasets that fetch themselves: what is missing from a dataset's directory is downloaded from
 // the manifest's sources (data/manifest.h), verified (size, MD5) and, for archives, extracted
-// (data/archive.h) — once: a lock file in the directory makes other processes (another run, the
+// (data/archive.h) — once: a lock on the directory makes other processes (another run, the
 // other ranks of an MPI job) wait and then find the files present. Nothing half-written is ever
 // left where a reader would take it for data: downloads go to <name>.part (resumed with an HTTP
 // Range request), archives are extracted into a temporary directory and renamed into place.

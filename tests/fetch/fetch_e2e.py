@@ -121,8 +121,8 @@ try:
     want = sorted(["data_batch_%d.bin" % k for k in range(1, 6)] + ["test_batch.bin"])
     check("the six CIFAR files are in place, nothing else visible",
           [n for n in names if not n.startswith(".")] == want, str(names))
-    check("no .part, archive or temporary directory left",
-          not any(n.endswith(".part") or n.endswith(".tar.gz") or n.startswith(".extract") for n in names), str(names))
+    check("no .part, archive, lock or temporary directory left",
+          not any(n.endswith(".part") or n.endswith(".tar.gz") or n.startswith(".extract") or n.endswith(".lock") for n in names), str(names))
     check("extracted bytes are the archive's", open(os.path.join(d, "test_batch.bin"), "rb").read() == cifar_members[5][1])
     rc, out, err, _ = run(datasets_bin, "verify", "cifar10", "--data_dir", d, "--manifest", good)
     check("datasets verify passes", rc == 0 and "mismatch" not in out, out + err)
@@ -173,6 +173,13 @@ try:
     rc, out, err, secs = run(datasets_bin, "fetch", "cifar10", "--data_dir", os.path.join(tmp, "dref"), "--manifest", refused)
     check("connection refused: exit 1 within 5 s, says so", rc == 1 and secs < 5 and "refused" in err.lower(), "%.1f s: %s" % (secs, err))
     check("failures say what to do (fetch by hand, the directory)", "by hand" in err and "dref" in err, err)
+    check("a failed fetch leaves no folder it made", not os.path.exists(os.path.join(tmp, "dref")), str(os.listdir(tmp)))
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", os.path.join(tmp, "dref2", "a", "b"), "--manifest", refused)
+    check("... nor its parents (a --data_dir typo)", rc == 1 and not os.path.exists(os.path.join(tmp, "dref2")), err)
+    kept = os.path.join(tmp, "dkept")
+    os.makedirs(kept)
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", kept, "--manifest", refused)
+    check("a folder that was there stays, with no lock file in it", rc == 1 and os.listdir(kept) == [], str(os.path.exists(kept) and os.listdir(kept)))
 
     # ---- an archive with ../escape ----
     de = os.path.join(tmp, "evil", "data")
