@@ -138,6 +138,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError(e.message());
   }
   detail::check_monitors_have_a_split(spec);
+  detail::check_resume_target(spec);
+  const json previous_summary = detail::previous_summary(spec);
 
   const data::DatasetInfo& info = [&]() -> const data::DatasetInfo& {
     try {
@@ -413,6 +415,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   summary["snapshots"] = fr.snapshots;
   summary["last_checkpoint"] = fr.last_checkpoint;
   summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall0).count();
+  detail::carry_over_summary(summary, previous_summary);
   RunOutcome out;
   out.chosen_lr = chosen.value_or(0);
   detail::write_summary(c, out);

@@ -46,6 +46,17 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
                   data::DataLoader* val, const FinderSpec& finder, const std::filesystem::path& dir,
                   nlohmann::json& out, const std::string& plot_path = "");
 
+// run_resume.cpp. A --resume (trainer.resume) that names no checkpoint, or, for a multi-phase
+// run, a folder other than the run's model_dir or one holding none of its phases, is a UsageError
+// before any data is read.
+void check_resume_target(const RunSpec& spec);
+// The summary.json a resumed run's folder already holds (null when none, or not resuming), and
+// the summary of the resumed run completed from it: fields this run could not know (the range
+// test, the chosen rate, scores when no epoch was left to train) are carried over, best_* are the
+// best of both.
+nlohmann::json previous_summary(const RunSpec& spec);
+void carry_over_summary(nlohmann::json& summary, const nlohmann::json& previous);
+
 // Throws UsageError, naming best_lr's flags for best_lr, when the training policy cannot run over
 // epochs x steps_per_epoch steps (one_cycle's warm-up needs a few) or that count overflows: checked
 // once the dataset is open, before the range test spends its time and writes its files.

@@ -1,0 +1,107 @@
+// --resume checked before the data is read (a missing checkpoint; for a multi-phase run, a folder
+// other than its own model_dir, or one holding none of its phases), and the summary of a resumed
+// run carried over from the one the interrupted run wrote.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/test_util.h"
+#include "cyclone/train/cli.h"
+#include "cyclone/train/run_detail.h"
+
+namespace cyclone::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string resume_refusal(const RunSpec& s) {
+  try {
+    detail::check_resume_target(s);
+  } catch (const UsageError& e) {
+    return e.message();
+  }
+  return "";
+}
+
+RunSpec phased_run(const fs::path& log_dir) {
+  RunSpec s;
+  s.program = "train";
+  s.log_dir = log_dir.string();
+  PhaseSpec a, b;
+  a.name = "head";
+  b.name = "all";
+  s.phases = {a, b};
+  return s;
+}
+
+TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
+  const testing::TempDir dir;
+  RunSpec s;
+  s.program = "best_lr";
+  s.log_dir = dir.path().string();
+  s.resume = (dir.path() / "nothing_here").string();
+  const std::string m = resume_refusal(s);
+  EXPECT_NE(m.find("--resume"), std::string::npos) << m;
+  EXPECT_NE(m.find("nothing_here"), std::string::npos) << m;
+  EXPECT_NE(m.find("does not exist"), std::string::npos) << m;
+}
+
+TEST(RunResume, PhasesResumeOnlyFromTheirOwnModelDir) {
+  const testing::TempDir dir;
+  const fs::path run = dir.path() / "run";
+  RunSpec s = phased_run(run);
+  fs::create_directories(run / "head");
+  std::ofstream(run / "head" / "phase_done.json") << "{}";
+
+  // Another run's folder (or a typo) used to be ignored: the run trained from scratch.
+  s.resume = (dir.path() / "other").string();
+  std::string m = resume_refusal(s);
+  EXPECT_NE(m.find("its own model_dir"), std::string::npos) << m;
+  EXPECT_NE(m.find(run.string()), std::string::npos) << m;
+
+  // The run's folder, its checkpoints folder (trainer.resume: true) or a phase's are fine.
+  for (const fs::path& p : {run, run / "checkpoints", run / "head" / "checkpoints"}) {
+    s.resume = p.string();
+    EXPECT_EQ(resume_refusal(s), "") << p;
+  }
+
+  // A model_dir with nothing of this run's phases in it.
+  const fs::path empty = dir.path() / "empty";
+  fs::create_directories(empty);
+  RunSpec fresh = phased_run(empty);
+  fresh.resume = empty.string();
+  m = resume_refusal(fresh);
+  EXPECT_NE(m.find("holds no phase of this run"), std::string::npos) << m;
+}
+
+TEST(RunResume, SummaryKeepsWhatOnlyTheFirstRunKnew) {
+  using nlohmann::json;
+  const json before = {{"chosen_lr", 0.12},
+                       {"lr_finder", {{"steepest_lr", 0.03}}},
+                       {"status", "interrupted"},
+                       {"message", "interrupted at step 120"},
+                       {"final_test_accuracy", 0.81},
+                       {"best_test_accuracy", 0.83},
+                       {"last_checkpoint", "/run/checkpoints/interrupted"}};
+  json now = {{"chosen_lr", nullptr},       {"status", "completed"}, {"final_test_accuracy", 0.84},
+              {"best_test_accuracy", 0.82}, {"last_checkpoint", ""}, {"epochs_run", 3}};
+  detail::carry_over_summary(now, before);
+  EXPECT_EQ(now["chosen_lr"], 0.12);  // the range test ran before the resume
+  EXPECT_EQ(now["lr_finder"]["steepest_lr"], 0.03);
+  EXPECT_EQ(now["status"], "completed");        // this run's ending ...
+  EXPECT_FALSE(now.contains("message"));        // ... not the interrupt's message
+  EXPECT_EQ(now["final_test_accuracy"], 0.84);  // this run's score
+  EXPECT_EQ(now["best_test_accuracy"], 0.83);   // the best over both
+  EXPECT_EQ(now["last_checkpoint"], "/run/checkpoints/interrupted");  // none written since
+  EXPECT_EQ(now["epochs_run"], 3);
+
+  json untouched = now;
+  detail::carry_over_summary(untouched, nullptr);  // a fresh run, or no summary before
+  EXPECT_EQ(untouched, now);
+}
+
+}  // namespace
+}  // namespace cyclone::train
