@@ -59,6 +59,23 @@ bool present_on_disk(const fs::path& p) {
   return fs::exists(p, ec);
 }
 
+// An archive found in the directory (placed by hand, as the offline error suggests) must be the
+// published one before its members are extracted and recorded as verified.
+void check_placed_archive(const std::string& name, const RemoteFile& f, const fs::path& archive) {
+  std::string why;
+  const int64_t size = static_cast<int64_t>(file_size(archive.string()));
+  if (f.size >= 0 && size != f.size) {
+    why = std::to_string(size) + " bytes, expected " + std::to_string(f.size);
+  } else if (!f.md5.empty()) {
+    const std::string got = md5_file(archive.string());
+    if (got != f.md5) why = "md5 " + got + ", expected " + f.md5;
+  }
+  CYCLONE_CHECK(why.empty(), name, ": ", archive.string(), " is not the published ", f.name, " (",
+                why, "; damaged or truncated?): remove it, or replace it with ",
+                f.urls.empty() ? std::string("the published file") : f.urls.front(),
+                ", and fetch again");
+}
+
 // fetch_dataset()'s work once `dir` exists and is locked.
 void fetch_locked(const std::string& name, const fs::path& dir,
                   const std::vector<RemoteFile>& files, const FetchOptions& options);
@@ -121,7 +138,10 @@ void fetch_locked(const std::string& name, const fs::path& dir,
         if (!present_on_disk(dir / w)) missing.push_back(w);
       if (missing.empty()) continue;
       const fs::path archive = dir / f.name;
-      if (!present_on_disk(archive)) download_file(f, archive.string(), options.download);
+      if (present_on_disk(archive))
+        check_placed_archive(name, f, archive);  // put there by hand: nothing has checked it
+      else
+        download_file(f, archive.string(), options.download);
       // Progress, like the download's, on stdout: stderr is for the one line of an error.
       std::printf("%s: extracting %zu files from %s\n", name.c_str(), missing.size(),
                   f.name.c_str());

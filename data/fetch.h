@@ -3,7 +3,9 @@
 // (data/archive.h) — once: a lock on the directory makes other processes (another run, the
 // other ranks of an MPI job) wait and then find the files present. Nothing half-written is ever
 // left where a reader would take it for data: downloads go to <name>.part (resumed with an HTTP
-// Range request), archives are extracted into a temporary directory and renamed into place.
+// Range request), archives are extracted into a temporary directory and renamed into place. An
+// archive already in the directory (placed by hand) is checked against the manifest's size and MD5
+// before anything is extracted from it.
 //
 // After a fetch, <dir>/.cyclone-verified.json records the MD5 of every file it wrote, so that
 // verify_dataset can re-check extracted members whose checksums the publisher does not give.
