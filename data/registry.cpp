@@ -178,7 +178,15 @@ Dataset load_dataset(const std::string& name, const std::string& split,
   const std::vector<std::string> files = dataset_files(name, split, dir, options.other_dir);
   const std::string label = name + "/" + split;
   if (name == "mnist" || name == "fashion_mnist") {
-    return load_idx_dataset(files[0], files[1], label, info.num_classes, info.mean, info.std);
+    Dataset d = load_idx_dataset(files[0], files[1], label, info.num_classes, info.mean, info.std);
+    // The models are built for the published size (models/registry.h takes it from this table),
+    // and the two splits must agree with them and with each other.
+    CYCLONE_CHECK(d.height() == info.height && d.width() == info.width, label, ": the images in ",
+                  files[0], " are ", d.height(), " x ", d.width(), ", but ", name, "'s are ",
+                  info.height, " x ", info.width,
+                  " (the size its models are built for); replace the file with the published "
+                  "one");
+    return d;
   }
   if (name == "cifar10") {
     return load_cifar_dataset(files, CifarKind::kCifar10, false, label, info.mean, info.std);

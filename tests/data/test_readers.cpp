@@ -343,6 +343,23 @@ TEST(Registry, FindsGzippedMnistNames) {
   EXPECT_EQ(d.mean, (std::vector<float>{0.1307f}));  // the published statistics
 }
 
+TEST(Registry, ImagesOfAnotherSizeThanTheModelsAreBuiltForAreRefused) {
+  TempDir dir;
+  // MNIST padded to 32 x 32 (both splits) and a test split of 28 x 28 beside a padded train split.
+  auto [ip, lp] = write_idx_pair(dir, 3, 32, 32, "x");
+  std::filesystem::rename(ip, dir.file("train-images-idx3-ubyte"));
+  std::filesystem::rename(lp, dir.file("train-labels-idx1-ubyte"));
+  auto [tp, tl] = write_idx_pair(dir, 3, 28, 28, "y");
+  std::filesystem::rename(tp, dir.file("t10k-images-idx3-ubyte"));
+  std::filesystem::rename(tl, dir.file("t10k-labels-idx1-ubyte"));
+  data::LoadOptions o;
+  o.download = false;
+  o.data_dir = dir.path().string();
+  EXPECT_ERROR_WITH(data::load_dataset("mnist", "train", o), "mnist/train",
+                    dir.file("train-images-idx3-ubyte"), "32 x 32", "28 x 28", "published");
+  EXPECT_EQ(data::load_dataset("mnist", "test", o).height(), 28);
+}
+
 // ---------------------------------------------------------------- synthetic, split
 
 TEST(Synthetic, DeterministicFromSeedAnyShape) {
