@@ -104,7 +104,8 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("momentum_test", &o.momentum_test, "range tests over these momenta (Smith 2018 4.3)");
   p.add_flag("wd_test", &o.wd_test, "range tests over these weight decays (Smith 2018 4.4)");
   p.add_flag("validation_fraction", &o.validation_fraction,
-             "> 0: hold out this fraction of train and evaluate on it");
+             "> 0: hold out this fraction of train and evaluate on it (both parts must keep an "
+             "image)");
   p.add_flag("checkpoint_every", &o.checkpoint_every, "checkpoint every N epochs; 0: at the end");
   p.add_flag("resume", &o.resume, "resume training from this checkpoint directory", "DIR");
   p.add_flag("early_stop_patience", &o.early_stop_patience,

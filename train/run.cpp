@@ -96,6 +96,24 @@ void load_splits(detail::RunContext& c) {
                      std::to_string(spec.expect_width) + " but " + spec.dataset + "'s images are " +
                      std::to_string(source.height()) + " x " + std::to_string(source.width()));
   const int64_t n = source.size();
+  // A held-out part that rounds to no image would be scored as loss 0, accuracy 0; one that takes
+  // every image leaves nothing to train on.
+  const bool cfg = spec.program == "train";
+  const auto check_part = [&](const std::string& key, double given, double of_rest, int64_t rest,
+                              const std::string& part) {
+    const auto k = std::llround(std::min(of_rest, 1.0) * static_cast<double>(rest));
+    if (k < 1 || k >= rest)
+      throw UsageError(key + " " + format_number(given) + " makes a " + part + " split of " +
+                       std::to_string(k) + " of the " + std::to_string(rest) + " images, leaving " +
+                       std::to_string(rest - k) +
+                       " to train on: each part needs at least one image; change the fraction");
+  };
+  const int64_t n_test = std::llround(spec.test_fraction * static_cast<double>(n));
+  if (spec.test_fraction > 0)
+    check_part("dataset.split_ratio.test", spec.test_fraction, spec.test_fraction, n, "test");
+  if (spec.validation_fraction > 0)
+    check_part(cfg ? "dataset.split_ratio.val" : "--validation_fraction", spec.validation_fraction,
+               spec.validation_fraction / (1 - spec.test_fraction), n - n_test, "validation");
   if (spec.test_fraction > 0) {
     data::Split s = data::split_validation(source, spec.test_fraction, spec.seed ^ 0x7e57ull);
     source = std::move(s.train);
@@ -108,7 +126,7 @@ void load_splits(detail::RunContext& c) {
   c.eval_set = c.test_set;
   if (c.use_val) {
     const double f = spec.validation_fraction / (1 - spec.test_fraction);
-    data::Split s = data::split_validation(source, std::min(f, 0.99), spec.seed);
+    data::Split s = data::split_validation(source, f, spec.seed);
     c.train_set = std::move(s.train);
     c.eval_set = std::move(s.validation);
   }

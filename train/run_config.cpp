@@ -149,6 +149,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       const double sum = s.train_fraction + s.validation_fraction + s.test_fraction;
       if (sum > 1 + 1e-9)
         r.fail("dataset.split_ratio", "sums to " + format_number(sum) + "; it must be <= 1");
+      if (s.validation_fraction + s.test_fraction > 1 - 1e-9)
+        r.fail("dataset.split_ratio",
+               "val + test = " + format_number(s.validation_fraction + s.test_fraction) +
+                   " leaves no image to train on; they must sum to less than 1");
       if (s.train_fraction == 0) s.train_fraction = 1 - s.validation_fraction - s.test_fraction;
       r.check_all_used();
     }

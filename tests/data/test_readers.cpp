@@ -409,6 +409,10 @@ TEST(Split, ValidationCarvedReproduciblyFromSeed) {
   const data::Split other = data::split_validation(d, 0.1, 43);
   EXPECT_NE(other.validation.images.to_vector<uint8_t>(), s.validation.images.to_vector<uint8_t>());
   EXPECT_ERROR_WITH(data::split_validation(d, 1.0, 0), "validation fraction 1");
+  // A part that rounds to no image is refused rather than scored as loss 0, accuracy 0.
+  EXPECT_ERROR_WITH(data::split_validation(d, 0.0001, 0), "0.0001 of 1000 images is 0 images");
+  EXPECT_ERROR_WITH(data::split_validation(d, 0.9996, 0), "is 1000 images, leaving 0");
+  EXPECT_EQ(data::split_validation(d, 0.001, 0).validation.size(), 1);
 }
 
 }  // namespace

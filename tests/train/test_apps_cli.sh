@@ -103,6 +103,15 @@ for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; 
   cp "$fm/$f.gz" "$tmp/bad_mnist/" 2>/dev/null || printf 'x' >"$tmp/bad_mnist/$f.gz"
 done
 expect_exit 1 "train-images-idx3-ubyte.gz" "$best_lr" --dataset=mnist --data_dir="$tmp/bad_mnist" --skip_test=0.1
+# A held-out split of no image (scored as loss 0, accuracy 0) or of every image: exit 2, the numbers.
+expect_exit 2 "--validation_fraction 1e-06 makes a validation split of 0 of the 60000 images, leaving 60000" \
+  "$best_lr" "${small[@]}" --skip_test=0.01 --validation_fraction=0.000001 --log_dir="$tmp/v0"
+expect_exit 2 "--validation_fraction 0.999999 makes a validation split of 60000 of the 60000 images, leaving 0" \
+  "$best_lr" "${small[@]}" --skip_test=0.01 --validation_fraction=0.999999 --log_dir="$tmp/v1"
+printf '{"dataset": {"name": "fashion_mnist", "source_split": "test", "split_ratio": {"test": 1e-6}}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/t0" "$const" >"$tmp/tinytest.json"
+expect_exit 2 "dataset.split_ratio.test 1e-06 makes a test split of 0 of the 10000 images" \
+  "$train" --config "$tmp/tinytest.json" --device cpu
 # A rate that blows up: stops with the step and the rate, exit 1.
 expect_exit 1 "lr 1e+06" "$best_lr" "${small[@]}" --skip_test=1e6 --log_dir="$tmp/nan" --no_plots
 

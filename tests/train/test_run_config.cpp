@@ -153,6 +153,13 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
   expect_usage_error(
       [] { parse_run_config(R"({"dataset": {"name": "mnst"}, "lr_finder": {}})", "cfg.yml"); },
       {"cfg.yml: dataset.name", "mnst", "known: mnist"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist", "split_ratio": {"val": 0.5, "test": 0.5}}, "lr_finder": {}})",
+            "c");
+      },
+      {"c: dataset.split_ratio", "val + test = 1", "no image to train on"});
   // height / width are checked against the size the dataset's models are built for, up front.
   expect_usage_error(
       [] {
