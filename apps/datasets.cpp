@@ -109,9 +109,10 @@ int main(int argc, char** argv) {
         all_good = report(n, dir, manifest) && all_good;
       }
       if (!all_good) {
-        std::fprintf(stderr,
-                     "datasets: verification failed (a file is missing or changed); fetch it "
-                     "again: remove it and run datasets fetch\n");
+        std::fprintf(
+            stderr,
+            "datasets: verification failed (a file is missing, changed or unreadable); fetch it "
+            "again: remove it and run datasets fetch\n");
         return 1;
       }
       return 0;

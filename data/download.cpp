@@ -240,7 +240,8 @@ std::string md5_bytes(std::string_view bytes) {
 }
 
 std::string md5_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer; the check below refuses it.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   CYCLONE_CHECK(fd.get() >= 0, "cannot read ", path, " to checksum it: ", errno_reason(errno));
   struct stat st {};
   CYCLONE_CHECK(::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode), "cannot checksum ", path,

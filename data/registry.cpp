@@ -146,11 +146,17 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
   return found;
 }
 
-std::vector<std::string> dataset_file_names(const std::string& name) {
+std::vector<std::vector<std::string>> dataset_file_spellings(const std::string& name) {
   (void)dataset_info(name);  // an unknown name is an Error
-  std::vector<std::string> out;
+  std::vector<std::vector<std::string>> out;
   for (const char* split : {"train", "test"})
-    for (const auto& names : candidates(name, split)) out.push_back(names.front());
+    for (auto& names : candidates(name, split)) out.push_back(std::move(names));
+  return out;
+}
+
+std::vector<std::string> dataset_file_names(const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& names : dataset_file_spellings(name)) out.push_back(names.front());
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,98 @@ TEST_F(FetchFixture, TruncatedArchivePlacedByHandSaysToRemoveIt) {
        std::to_string(whole.size() / 2) + " bytes, expected " + std::to_string(whole.size()),
        "remove it"});
   EXPECT_FALSE(fs::exists(dir / "test_batch.bin"));
+}
+
+// MNIST as published (.gz in mirror/, listed by the manifest with their MD5 and size), and the raw
+// bytes of each file.
+struct MnistFixture : FetchFixture {
+  std::vector<std::string> names = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  std::map<std::string, std::vector<uint8_t>> raw;
+  void SetUp() override {
+    FetchFixture::SetUp();
+    std::vector<uint8_t> pixels(4 * 28 * 28), labels = {1, 2, 3, 4};
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+    raw[names[0]] = raw[names[2]] = idx_bytes(0x08, {4, 28, 28}, pixels);
+    raw[names[1]] = raw[names[3]] = idx_bytes(0x08, {4}, labels);
+    std::string entries;
+    for (const std::string& n : names) {
+      const fs::path gz = mirror / (n + ".gz");
+      write_file(gz.string(), gzip_stored(raw[n]));
+      entries += (entries.empty() ? "" : ", ") + manifest_entry("file://" + gz.string(), gz);
+    }
+    put(manifest, R"({"mnist": [)" + entries + "]}");
+  }
+  std::map<std::string, data::VerifiedFile> verify() {
+    std::map<std::string, data::VerifiedFile> out;
+    for (const data::VerifiedFile& v : data::verify_dataset("mnist", dir.string(), manifest))
+      out[v.name] = v;
+    return out;
+  }
+};
+
+TEST_F(MnistFixture, VerifyChecksTheUncompressedFilesTheReaderUses) {
+  for (const std::string& n : names) write_file((dir / n).string(), raw[n]);
+  ASSERT_TRUE(data::dataset_present("mnist", dir.string()));
+  auto v = verify();
+  ASSERT_EQ(v.size(), 4u);
+  for (const std::string& n : names)
+    EXPECT_EQ(v[n].status, "unverified") << n << " " << v[n].detail;
+  // With the published .gz beside them, the raw files are checked against the data it holds; the
+  // reader reads the raw file first, so a truncated one is what verify must report.
+  for (const std::string& n : names) fs::copy_file(mirror / (n + ".gz"), dir / (n + ".gz"));
+  std::vector<uint8_t> cut = raw[names[0]];
+  cut.resize(cut.size() - 100);
+  write_file((dir / names[0]).string(), cut);
+  v = verify();
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[names[0]].status, "mismatch");
+  EXPECT_NE(v[names[0]].detail.find("train-images-idx3-ubyte.gz"), std::string::npos)
+      << v[names[0]].detail;
+  for (size_t i = 1; i < names.size(); ++i) EXPECT_EQ(v[names[i]].status, "ok") << names[i];
+  // Gzipped only: the manifest's files themselves.
+  for (const std::string& n : names) fs::remove(dir / n);
+  v = verify();
+  for (const std::string& n : names) EXPECT_EQ(v[n + ".gz"].status, "ok") << n;
+}
+
+TEST_F(MnistFixture, VerifyReportsEveryFileWhenOneCannotBeRead) {
+  for (const std::string& n : names) fs::copy_file(mirror / (n + ".gz"), dir / (n + ".gz"));
+  // A truncated .gz (read to compare its data), a directory and a FIFO where files should be.
+  const std::string gz = contents(mirror / (names[0] + ".gz"));
+  fs::remove(dir / (names[0] + ".gz"));
+  put(dir / (names[0] + ".gz"), gz.substr(0, gz.size() / 2));
+  fs::remove(dir / (names[1] + ".gz"));
+  fs::create_directory(dir / (names[1] + ".gz"));
+  fs::remove(dir / (names[2] + ".gz"));
+  ASSERT_EQ(::mkfifo((dir / (names[2] + ".gz")).c_str(), 0644), 0);
+  auto v = verify();  // before the fix: an Error at the first file, or blocked on the FIFO
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[names[0] + ".gz"].status, "mismatch");
+  EXPECT_EQ(v[names[1] + ".gz"].status, "unreadable");
+  EXPECT_NE(v[names[1] + ".gz"].detail.find("directory"), std::string::npos);
+  EXPECT_EQ(v[names[2] + ".gz"].status, "unreadable");
+  EXPECT_NE(v[names[2] + ".gz"].detail.find("not a regular file"), std::string::npos);
+  EXPECT_EQ(v[names[3] + ".gz"].status, "ok");
+  expect_error([&] { data::md5_file((dir / (names[2] + ".gz")).string()); },
+               {"not a regular file"});
+}
+
+TEST_F(MnistFixture, VerifyReportsADamagedGzipWhoseDataIsComparedAsUnreadable) {
+  // A manifest with the data's MD5 (as for Debian's recompressed Fashion-MNIST): a .gz that
+  // differs is decompressed to compare, and a truncated one cannot be.
+  const fs::path gz = mirror / (names[0] + ".gz");
+  put(manifest, R"({"mnist": [{"url": "file://)" + gz.string() + R"(", "md5": ")" +
+                    data::md5_file(gz.string()) + R"(", "content_md5": ")" + std::string(32, 'a') +
+                    R"("}]})");
+  const std::string bytes = contents(gz);
+  put(dir / (names[0] + ".gz"), bytes.substr(0, bytes.size() / 2));
+  for (size_t i = 1; i < names.size(); ++i) write_file((dir / names[i]).string(), raw[names[i]]);
+  auto v = verify();
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[names[0] + ".gz"].status, "unreadable");
+  EXPECT_NE(v[names[0] + ".gz"].detail.find(names[0] + ".gz"), std::string::npos);
+  for (size_t i = 1; i < names.size(); ++i) EXPECT_EQ(v[names[i]].status, "unverified");
 }
 
 }  // namespace
