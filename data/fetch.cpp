@@ -152,7 +152,17 @@ void fetch_locked(const std::string& name, const fs::path& dir,
       fs::remove(archive, ec);
     } else {
       if (present_on_disk(dir / f.name)) continue;
-      download_file(f, (dir / f.name).string(), options.download);
+      try {
+        download_file(f, (dir / f.name).string(), options.download);
+      } catch (const Error& e) {
+        // Offline, every file fails alike: name them all, not only the first, for a fetch by hand.
+        std::string others;
+        for (const RemoteFile& g : files)
+          if (&g != &f && !g.is_archive() && !present_on_disk(dir / g.name))
+            others += (others.empty() ? "" : ", ") + g.name;
+        if (others.empty()) throw;
+        throw Error(e.message() + "; " + name + " also needs " + others + " there");
+      }
       record[f.name] = f.md5;
     }
   }

@@ -17,12 +17,15 @@ const char* kMnistGet =
 const char* kFashionGet =
     "install Debian's package (apt-get install dataset-fashion-mnist) or download the files from "
     "https://github.com/zalandoresearch/fashion-mnist into that directory";
+// "DIR" is replaced by the directory looked in (dataset_files).
 const char* kCifar10Get =
-    "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-10-binary.tar.gz -C data)";
+    "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack its "
+    "cifar-10-batches-bin folder's files into that directory (tar xzf cifar-10-binary.tar.gz "
+    "--strip-components=1 -C DIR)";
 const char* kCifar100Get =
-    "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-100-binary.tar.gz -C data)";
+    "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and unpack its "
+    "cifar-100-binary folder's files into that directory (tar xzf cifar-100-binary.tar.gz "
+    "--strip-components=1 -C DIR)";
 
 // For each file a split needs, the names it may have on disk (first found wins).
 std::vector<std::vector<std::string>> candidates(const std::string& name,
@@ -139,9 +142,11 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
     std::error_code ec;
     const bool dir_exists = fs::is_directory(dir, ec);
+    std::string how = info.how_to_get;
+    if (const auto at = how.find("-C DIR"); at != std::string::npos) how.replace(at + 3, 3, dir);
     CYCLONE_THROW(info.name, " (", split, " split) not found: looked in '", dir, "'",
-                  dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ",
-                  info.how_to_get, ", or ", other_dir);
+                  dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ", how,
+                  ", or ", other_dir);
   }
   return found;
 }

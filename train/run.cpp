@@ -12,6 +12,7 @@
 #include "cyclone/core/device.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
+#include "cyclone/data/manifest.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/dist/world.h"
 #include "cyclone/kernels/gemm.h"
@@ -164,6 +165,13 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw UsageError(e.message());
     }
   }();
+  if (!spec.manifest.empty()) {  // read when a dataset is missing: a typo must not wait for that
+    try {
+      (void)data::active_manifest(spec.manifest);
+    } catch (const Error& e) {
+      throw UsageError((prog == "train" ? "dataset.manifest: " : "--manifest: ") + e.message());
+    }
+  }
   dist::World& world = dist::world();
   const std::optional<Precision> precision = parse_precision(spec.precision);
   if (!precision)

@@ -154,6 +154,14 @@ struct MnistFixture : FetchFixture {
   }
 };
 
+TEST_F(MnistFixture, AFailedFetchNamesEveryMissingFile) {
+  fs::remove_all(mirror);  // every download fails, as offline
+  expect_error([&] { data::fetch_dataset("mnist", dir.string(), options); },
+               {"train-images-idx3-ubyte.gz", "by hand", dir.string(),
+                "also needs train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+                "t10k-labels-idx1-ubyte.gz there"});
+}
+
 TEST_F(MnistFixture, VerifyChecksTheUncompressedFilesTheReaderUses) {
   for (const std::string& n : names) write_file((dir / n).string(), raw[n]);
   ASSERT_TRUE(data::dataset_present("mnist", dir.string()));

@@ -316,7 +316,8 @@ TEST(Registry, MissingDatasetNamesFilesDirectoryAndRemedy) {
   o.data_dir = dir.path().string();
   write_file(dir.file("data_batch_1.bin"), cifar_batch(1, CifarKind::kCifar10, 0));
   EXPECT_ERROR_WITH(data::load_dataset("cifar10", "train", o), "data_batch_2.bin",
-                    "data_batch_5.bin", "cifar-10-binary.tar.gz");
+                    "data_batch_5.bin", "cifar-10-binary.tar.gz",
+                    "--strip-components=1 -C " + dir.path().string() + ")");
   EXPECT_ERROR_WITH(data::load_dataset("fashion_mnist", "test", o), "t10k-images-idx3-ubyte",
                     "apt-get install dataset-fashion-mnist");
   EXPECT_ERROR_WITH(data::load_dataset("imagenet", "train", o), "unknown dataset 'imagenet'",

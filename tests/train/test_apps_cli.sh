@@ -50,6 +50,11 @@ expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
 check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
 expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
+# A manifest that cannot be read is refused up front, also when the dataset is present.
+expect_exit 2 "--manifest: .*$tmp/no_manifest.json" "$best_lr" "${small[@]}" --manifest="$tmp/no_manifest.json"
+printf '{"dataset": {"name": "fashion_mnist", "manifest": "%s"}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/no_manifest.json" "$tmp/nm" '"policy": {"policy": "constant", "lr": 0.1}' >"$tmp/nomanifest.json"
+expect_exit 2 "dataset.manifest: .*no_manifest.json" "$train" --config "$tmp/nomanifest.json" --device cpu
 # Values that used to fail only after the range test had run and written its files.
 expect_exit 2 "--lr_min must be a positive normal number" "$best_lr" --lr_min=1e-320
 expect_exit 2 "--workers must be in \[-1, 256\], got 99999999999" "$best_lr" --workers=99999999999
