@@ -261,18 +261,20 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (world.distributed() && world.is_root()) world.host().barrier();
   // On the CPU, OpenBLAS's kernels (kernels/gemm.h) decide the last bits of every result.
   const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
-  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s%s%s), seed %llu\n",
-            prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
-            static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
-            c.use_val ? "validation" : "test", device.str().c_str(), precision_name(*precision),
-            spec.channels_last ? ", channels last" : "", blas.c_str(),
-            static_cast<unsigned long long>(spec.seed));
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
   const bool augment = spec.augment < 0 ? (spec.dataset == "cifar10" || spec.dataset == "cifar100")
                                         : spec.augment > 0;
   if (augment) tl.augment = detail::standard_augment(spec.dataset);
+  log_print(
+      "%s: %s on %s (%lld train / %lld %s images, augmentation: %s), device %s (%s%s%s), seed "
+      "%llu\n",
+      prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
+      static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
+      c.use_val ? "validation" : "test", data::describe(tl.augment).c_str(), device.str().c_str(),
+      precision_name(*precision), spec.channels_last ? ", channels last" : "", blas.c_str(),
+      static_cast<unsigned long long>(spec.seed));
   tl.workers = spec.workers;
   tl.device = device;
   tl.seed = spec.seed;
@@ -296,6 +298,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"channels_last", spec.channels_last},
                         {"optimizer", spec.optimizer},
                         {"batch_size", spec.batch_size},
+                        {"augment", data::describe(tl.augment)},
                         {"seed", spec.seed},
                         {"parameters", model->num_parameters()}});
   if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();

@@ -129,15 +129,17 @@ for f in lr_finder.csv lr_finder.svg schedule.svg history.csv steps.csv summary.
 done
 check "not a terminal: no carriage returns in the log" bash -c "! grep -q $'\r' '$tmp/run.out'"
 check "progress lines were printed" grep -q "lr range test .*img/s" "$tmp/run.out"
+check "the start line says which augmentation" grep -q "test images, augmentation: none)" "$tmp/run.out"
 check "summary.json has every field and learned something" "$py" - "$tmp/run/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 need = ["dataset", "model", "device", "optimizer", "min_loss_lr", "steepest_lr", "valley_lr",
         "chosen_lr", "train_lr_min", "train_lr_max", "policy", "epochs_run",
         "final_test_accuracy", "best_test_accuracy", "images_per_second", "wall_seconds",
-        "cpu_blas"]
+        "cpu_blas", "augment"]
 missing = [k for k in need if k not in s]
 assert not missing, missing
+assert s["augment"] == "none", s["augment"]  # auto: none for the MNISTs
 assert s["model"] == "lenet5" and s["dataset"] == "fashion_mnist", s
 assert abs(s["chosen_lr"] - s["min_loss_lr"]) < 1e-12
 assert abs(s["train_lr_max"] - s["chosen_lr"]) < 1e-9 * s["chosen_lr"] or s["train_lr_max"] <= s["chosen_lr"]
