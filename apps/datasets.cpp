@@ -2,10 +2,12 @@
 // (data/fetch.h). best_lr and train fetch what they need by themselves; this is for doing it ahead
 // of time, checking a copy, or seeing the sources.
 //
-//   ./bin/datasets list                      each dataset, its directory, present / verified
+//   ./bin/datasets list [NAME...] [--data_dir D]   each dataset (or those named), its directory,
+//                                            present / verified (--data_dir: one dataset's)
 //   ./bin/datasets fetch cifar10 mnist [--data_dir D] [--manifest F]
 //   ./bin/datasets verify mnist [--data_dir D]    exit 1 when a file is missing or changed
 //   ./bin/datasets manifest [--manifest F]   the sources as JSON (the format --manifest reads)
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -42,7 +44,8 @@ int main(int argc, char** argv) {
     std::string data_dir, manifest;
     ArgParser p("datasets",
                 "Lists, fetches and verifies the datasets Cyclone knows.\n"
-                "usage: datasets list | fetch NAME... | verify NAME... | manifest  [flags]");
+                "usage: datasets list [NAME...] | fetch NAME... | verify NAME... | manifest  "
+                "[flags]");
     p.add_flag("data_dir", &data_dir, "the dataset directory (one dataset); empty: its default",
                "DIR");
     p.add_flag("manifest", &manifest,
@@ -63,8 +66,17 @@ int main(int argc, char** argv) {
         throw UsageError(e.message());
       }
     }
-    if (!data_dir.empty() && names.size() > 1)
-      throw UsageError("--data_dir names one dataset's directory; give one dataset with it");
+    if (!data_dir.empty() && names.size() != 1)
+      throw UsageError("--data_dir names one dataset's directory; give one dataset with it (" +
+                       cmd + " NAME --data_dir DIR)");
+    // A manifest that cannot be read or parsed is refused before anything is printed or fetched.
+    if (!manifest.empty()) {
+      try {
+        (void)active_manifest(manifest);
+      } catch (const Error& e) {
+        throw UsageError("--manifest: " + e.message());
+      }
+    }
     if (cmd == "manifest") {
       if (!names.empty()) throw UsageError("manifest takes no dataset names");
       std::printf("%s\n", manifest_json(active_manifest(manifest)).c_str());
@@ -73,7 +85,9 @@ int main(int argc, char** argv) {
     if (cmd == "list") {
       for (const DatasetInfo& info : dataset_infos()) {
         if (info.name == "synthetic") continue;
-        const std::string dir = dir_of(info.name, names.empty() ? data_dir : "");
+        if (!names.empty() && std::find(names.begin(), names.end(), info.name) == names.end())
+          continue;
+        const std::string dir = dir_of(info.name, data_dir);
         const bool present = dataset_present(info.name, dir);
         std::printf("%-14s %-40s %s\n", info.name.c_str(), dir.c_str(),
                     present ? "present" : "missing");
@@ -109,9 +123,10 @@ int main(int argc, char** argv) {
         all_good = report(n, dir, manifest) && all_good;
       }
       if (!all_good) {
-        std::fprintf(stderr,
-                     "datasets: verification failed (a file is missing or changed); fetch it "
-                     "again: remove it and run datasets fetch\n");
+        std::fprintf(
+            stderr,
+            "datasets: verification failed (a file is missing, changed or unreadable); fetch it "
+            "again: remove it and run datasets fetch\n");
         return 1;
       }
       return 0;

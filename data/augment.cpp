@@ -7,6 +7,15 @@
 
 namespace cyclone::data {
 
+std::string describe(const Augment& a) {
+  std::string s;
+  const auto add = [&s](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
+  if (a.crop_padding > 0) add("crop with " + std::to_string(a.crop_padding) + "-pixel padding");
+  if (a.flip) add("horizontal flip");
+  if (a.cutout > 0) add("cutout " + std::to_string(a.cutout));
+  return s.empty() ? "none" : s;
+}
+
 SampleParams sample_params(const Augment& a, int height, int width, uint64_t seed, uint32_t epoch,
                            uint64_t position) {
   SampleParams p;

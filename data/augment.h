@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cyclone::data {
@@ -27,6 +28,9 @@ struct Augment {
   // The standard CIFAR augmentation: crop 32 with 4-pixel padding, horizontal flip.
   static Augment cifar() { return Augment{4, true, 0}; }
 };
+
+// In words, for logs and summaries: "none", or e.g. "crop with 4-pixel padding, horizontal flip".
+std::string describe(const Augment& a);
 
 struct SampleParams {
   int oy = 0, ox = 0;  // crop offsets in the padded image, [0, 2p]

@@ -110,6 +110,10 @@ Split split_validation(const Dataset& d, double fraction, uint64_t seed) {
                 " outside [0, 1)");
   const int64_t n = d.size();
   const auto n_val = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+  // An empty part would be scored (loss 0, accuracy 0) or trained on as if it held images.
+  CYCLONE_CHECK(fraction == 0 || (n_val >= 1 && n_val < n), d.name, ": a validation fraction of ",
+                fraction, " of ", n, " images is ", n_val, " images, leaving ", n - n_val,
+                ": each part needs at least one image");
   const std::vector<int64_t> p = permutation(n, seed, Purpose::kSplit, 0);
   std::vector<int64_t> val(p.begin(), p.begin() + n_val), train(p.begin() + n_val, p.end());
   std::sort(val.begin(), val.end());

@@ -43,7 +43,8 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& indices, const std:
 
 // Carves a validation set of round(fraction * N) images out of d, chosen by a permutation drawn
 // from seed (data/random.h, Purpose::kSplit), so the split is reproducible from the seed alone.
-// Both parts keep the original order of their images. fraction in [0, 1).
+// Both parts keep the original order of their images. fraction in [0, 1); a fraction > 0 must
+// leave at least one image in each part.
 struct Split {
   Dataset train, validation;
 };

@@ -118,6 +118,7 @@ struct Transfer {
   int write_errno = 0;    // a failed write(2)/ftruncate(2): the reason
   std::string bad_range;  // a 206 whose Content-Range does not start at `offset`
   int64_t content_range_start = -1;
+  bool local = false;  // a file:// URL: curl honours the Range, with no status code (0)
   CURL* curl = nullptr;
   int progress_mode = -1;
   std::string label;
@@ -159,7 +160,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
                      "- with bytes from " + std::to_string(t->content_range_start);
       return 0;
     }
-    if (t->offset > 0 && code != 206) {  // no Range support: the whole file again
+    if (t->offset > 0 && code != 206 && !t->local) {  // no Range support: the whole file again
       if (::ftruncate(t->fd, 0) != 0 || ::lseek(t->fd, 0, SEEK_SET) != 0) {
         t->write_errno = errno;
         return 0;
@@ -240,7 +241,8 @@ std::string md5_bytes(std::string_view bytes) {
 }
 
 std::string md5_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer; the check below refuses it.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   CYCLONE_CHECK(fd.get() >= 0, "cannot read ", path, " to checksum it: ", errno_reason(errno));
   struct stat st {};
   CYCLONE_CHECK(::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode), "cannot checksum ", path,
@@ -311,6 +313,7 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
     t.part = part;
     t.offset = ::lseek(fd.get(), 0, SEEK_END);
     t.expected = f.size;
+    t.local = url.rfind("file:", 0) == 0;
     t.progress_mode = o.progress_mode;
     t.label = o.label.empty() ? f.name : o.label;
 

@@ -20,11 +20,12 @@ struct DownloadOptions {
 
 // Downloads `f` to `dest` (a full path whose directory exists). Bytes go to dest + ".part"; an
 // existing .part is resumed with "Range: bytes=N-" (a server answering 200 instead of 206 restarts
-// it). After the transfer the size (when f.size >= 0) and MD5 (when f.md5 is not empty) are
-// checked, the .part is fsynced and renamed to `dest`. Mirrors (f.urls) are tried in turn; a size
-// or MD5 mismatch removes the .part. Proxies come from the environment (http_proxy, https_proxy,
-// no_proxy), redirects are followed. Throws cyclone::Error, one line: the URL(s) tried, why each
-// failed, and "fetch <first url> by hand and put it in <directory>".
+// it; a file:// URL is read from byte N). After the transfer the size (when f.size >= 0) and MD5
+// (when f.md5 is not empty) are checked, the .part is fsynced and renamed to `dest`. Mirrors
+// (f.urls) are tried in turn; a size or MD5 mismatch removes the .part. Proxies come from the
+// environment (http_proxy, https_proxy, no_proxy), redirects are followed. Throws cyclone::Error,
+// one line: the URL(s) tried, why each failed, and "fetch <first url> by hand and put it in
+// <directory>".
 void download_file(const RemoteFile& f, const std::string& dest,
                    const DownloadOptions& options = {});
 

@@ -59,6 +59,23 @@ bool present_on_disk(const fs::path& p) {
   return fs::exists(p, ec);
 }
 
+// An archive found in the directory (placed by hand, as the offline error suggests) must be the
+// published one before its members are extracted and recorded as verified.
+void check_placed_archive(const std::string& name, const RemoteFile& f, const fs::path& archive) {
+  std::string why;
+  const int64_t size = static_cast<int64_t>(file_size(archive.string()));
+  if (f.size >= 0 && size != f.size) {
+    why = std::to_string(size) + " bytes, expected " + std::to_string(f.size);
+  } else if (!f.md5.empty()) {
+    const std::string got = md5_file(archive.string());
+    if (got != f.md5) why = "md5 " + got + ", expected " + f.md5;
+  }
+  CYCLONE_CHECK(why.empty(), name, ": ", archive.string(), " is not the published ", f.name, " (",
+                why, "; damaged or truncated?): remove it, or replace it with ",
+                f.urls.empty() ? std::string("the published file") : f.urls.front(),
+                ", and fetch again");
+}
+
 // fetch_dataset()'s work once `dir` exists and is locked.
 void fetch_locked(const std::string& name, const fs::path& dir,
                   const std::vector<RemoteFile>& files, const FetchOptions& options);
@@ -121,7 +138,10 @@ void fetch_locked(const std::string& name, const fs::path& dir,
         if (!present_on_disk(dir / w)) missing.push_back(w);
       if (missing.empty()) continue;
       const fs::path archive = dir / f.name;
-      if (!present_on_disk(archive)) download_file(f, archive.string(), options.download);
+      if (present_on_disk(archive))
+        check_placed_archive(name, f, archive);  // put there by hand: nothing has checked it
+      else
+        download_file(f, archive.string(), options.download);
       // Progress, like the download's, on stdout: stderr is for the one line of an error.
       std::printf("%s: extracting %zu files from %s\n", name.c_str(), missing.size(),
                   f.name.c_str());
@@ -132,7 +152,17 @@ void fetch_locked(const std::string& name, const fs::path& dir,
       fs::remove(archive, ec);
     } else {
       if (present_on_disk(dir / f.name)) continue;
-      download_file(f, (dir / f.name).string(), options.download);
+      try {
+        download_file(f, (dir / f.name).string(), options.download);
+      } catch (const Error& e) {
+        // Offline, every file fails alike: name them all, not only the first, for a fetch by hand.
+        std::string others;
+        for (const RemoteFile& g : files)
+          if (&g != &f && !g.is_archive() && !present_on_disk(dir / g.name))
+            others += (others.empty() ? "" : ", ") + g.name;
+        if (others.empty()) throw;
+        throw Error(e.message() + "; " + name + " also needs " + others + " there");
+      }
       record[f.name] = f.md5;
     }
   }
@@ -146,6 +176,73 @@ void fetch_locked(const std::string& name, const fs::path& dir,
 
 }  // namespace
 
+namespace {
+
+// The MD5 of `p` if it is the published file `f` (or the same data recompressed), else why not.
+std::string check_published(const RemoteFile& f, const fs::path& p, std::string& md5) {
+  const int64_t size = static_cast<int64_t>(file_size(p.string()));
+  if (f.size >= 0 && size != f.size)
+    return std::to_string(size) + " bytes, expected " + std::to_string(f.size);
+  md5 = md5_file(p.string());
+  return md5 == f.md5 ? "" : "md5 " + md5 + ", expected " + f.md5;
+}
+
+// Checks the file `used` that the reader reads; `published` is the manifest's entry for it under
+// any of its spellings (null when the manifest has none). Throws when a file cannot be read.
+void check_file(VerifiedFile& v, const fs::path& dir, const std::string& used,
+                const RemoteFile* published, const std::map<std::string, std::string>& record) {
+  const fs::path p = dir / used;
+  if (published && published->name == used) {
+    std::string md5;
+    const std::string why = check_published(*published, p, md5);
+    if (why.empty()) return;
+    v.status = "mismatch";
+    v.detail = why;
+    if (!published->content_md5.empty()) {
+      // Another gzip header around the same data (Debian's packages rewrite it).
+      const std::vector<uint8_t> content = read_gz_or_raw(p.string());
+      if (md5_bytes(std::string_view(reinterpret_cast<const char*>(content.data()),
+                                     content.size())) == published->content_md5) {
+        v.status = "ok";
+        v.detail = "same data as published, recompressed (another gzip header)";
+      }
+    }
+    return;
+  }
+  const auto rec = record.find(used);
+  if (rec != record.end()) {
+    const std::string got = md5_file(p.string());
+    if (got != rec->second) {
+      v.status = "mismatch";
+      v.detail = "md5 " + got + ", recorded " + rec->second + " when it was fetched";
+    }
+    return;
+  }
+  if (published) {
+    // An uncompressed copy of the published .gz: its bytes must be the data the .gz holds, known
+    // from the manifest or from the published .gz itself when it lies beside it, whole.
+    std::string want = published->content_md5, md5;
+    if (want.empty() && present_on_disk(dir / published->name) &&
+        check_published(*published, dir / published->name, md5).empty()) {
+      const std::vector<uint8_t> content = read_gz_or_raw((dir / published->name).string());
+      want = md5_bytes(
+          std::string_view(reinterpret_cast<const char*>(content.data()), content.size()));
+    }
+    if (!want.empty()) {
+      const std::string got = md5_file(p.string());
+      v.status = got == want ? "ok" : "mismatch";
+      v.detail = got == want ? "the data of the published " + published->name
+                             : "md5 " + got + ", expected " + want +
+                                   " (the data of the published " + published->name + ")";
+      return;
+    }
+  }
+  v.status = "unverified";
+  v.detail = "no checksum recorded (not fetched by Cyclone)";
+}
+
+}  // namespace
+
 std::vector<VerifiedFile> verify_dataset(const std::string& name, const std::string& dir_str,
                                          const std::string& manifest_path) {
   const fs::path dir(dir_str);
@@ -153,56 +250,32 @@ std::vector<VerifiedFile> verify_dataset(const std::string& name, const std::str
   if (name == "synthetic") return out;
   const Manifest manifest = active_manifest(manifest_path);
   const auto it = manifest.find(name);
+  const std::vector<RemoteFile> no_files;
+  const std::vector<RemoteFile>& files = it == manifest.end() ? no_files : it->second;
   const std::map<std::string, std::string> record = read_record(dir);
-  std::vector<std::string> covered;
-  if (it != manifest.end()) {
-    for (const RemoteFile& f : it->second) {
-      if (f.is_archive()) continue;  // its members are checked below
-      covered.push_back(f.name);
-      VerifiedFile v{f.name, "ok", ""};
-      const fs::path p = dir / f.name;
-      if (!present_on_disk(p)) {
-        v.status = "missing";
-      } else {
-        const std::string got = md5_file(p.string());
-        const int64_t size = static_cast<int64_t>(file_size(p.string()));
-        if (f.size >= 0 && size != f.size) {
-          v.status = "mismatch";
-          v.detail = std::to_string(size) + " bytes, expected " + std::to_string(f.size);
-        } else if (got != f.md5) {
-          v.status = "mismatch";
-          v.detail = "md5 " + got + ", expected " + f.md5;
-        }
-        if (v.status == "mismatch" && !f.content_md5.empty()) {
-          // Another gzip header around the same data (Debian's packages rewrite it).
-          const std::vector<uint8_t> content = read_gz_or_raw(p.string());
-          if (md5_bytes(std::string_view(reinterpret_cast<const char*>(content.data()),
-                                         content.size())) == f.content_md5) {
-            v.status = "ok";
-            v.detail = "same data as published, recompressed (another gzip header)";
-          }
-        }
-      }
-      out.push_back(v);
-    }
-  }
-  for (const std::string& w : dataset_file_names(name)) {
-    if (std::find(covered.begin(), covered.end(), w) != covered.end()) continue;
-    // MNIST-style names: the manifest lists the .gz spelling.
-    if (std::find(covered.begin(), covered.end(), w + ".gz") != covered.end()) continue;
-    VerifiedFile v{w, "ok", ""};
-    const fs::path p = dir / w;
-    const auto rec = record.find(w);
-    if (!present_on_disk(p)) {
+  // The files the reader reads, each under the first of its spellings found on disk (registry.h):
+  // a copy under another spelling (MNIST gzipped and not) is never read, so not checked.
+  for (const std::vector<std::string>& spellings : dataset_file_spellings(name)) {
+    const RemoteFile* published = nullptr;
+    for (const RemoteFile& f : files)
+      if (!f.is_archive() &&
+          std::find(spellings.begin(), spellings.end(), f.name) != spellings.end())
+        published = &f;
+    std::string used;
+    for (const std::string& s : spellings)
+      if (used.empty() && present_on_disk(dir / s)) used = s;
+    VerifiedFile v{used.empty() ? (published ? published->name : spellings.front()) : used, "ok",
+                   ""};
+    if (used.empty()) {
       v.status = "missing";
-    } else if (rec == record.end()) {
-      v.status = "unverified";
-      v.detail = "no checksum recorded (not fetched by Cyclone)";
     } else {
-      const std::string got = md5_file(p.string());
-      if (got != rec->second) {
-        v.status = "mismatch";
-        v.detail = "md5 " + got + ", recorded " + rec->second + " when it was fetched";
+      // One file that cannot be read (a directory, a FIFO, a truncated .gz) is reported as such;
+      // the others are still checked.
+      try {
+        check_file(v, dir, used, published, record);
+      } catch (const Error& e) {
+        v.status = "unreadable";
+        v.detail = e.message();
       }
     }
     out.push_back(v);

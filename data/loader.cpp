@@ -359,7 +359,15 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
                 dataset.name, ": ", mean.size(), " means and ", std.size(), " stds for ",
                 dataset.channels(), " channels");
   m.table = normalization_table(mean, std);
-  const int prefetch = o.prefetch > 0 ? o.prefetch : std::max(2, 2 * m.workers);
+  // Each slot holds a whole float batch: the default ring is capped by bytes, so a huge batch
+  // with many workers does not multiply it (the workers then wait for free slots; the batches
+  // are the same, whoever makes them).
+  const int64_t batch_rows = std::min<int64_t>(o.batch_size, std::max<int64_t>(dataset.size(), 1));
+  const int64_t batch_bytes = batch_rows * (m.per_image + 1) * 4;
+  const int prefetch =
+      o.prefetch > 0 ? o.prefetch
+                     : static_cast<int>(std::max<int64_t>(
+                           2, std::min<int64_t>(2 * m.workers, kPrefetchBytes / batch_bytes)));
   m.slots.resize(static_cast<size_t>(prefetch));
   if (m.gpu) {
     m.copy_stream = gpu::stream_create(o.device.index);
@@ -403,6 +411,7 @@ DataLoader::~DataLoader() {
 int64_t DataLoader::num_batches() const { return impl_->nb; }
 int64_t DataLoader::num_samples() const { return impl_->data.size(); }
 const LoaderOptions& DataLoader::options() const { return impl_->opt; }
+int DataLoader::prefetch() const { return static_cast<int>(impl_->slot_count()); }
 
 void DataLoader::start_epoch(int64_t epoch) {
   Impl& m = *impl_;

@@ -47,7 +47,9 @@ struct LoaderOptions {
   bool normalize = true;         // (x/255 - mean) / std per channel; false: x / 255
   std::vector<float> mean, std;  // empty: the dataset's
   int workers = -1;  // threads making batches; -1: default_workers(); 0: made by next() itself
-  int prefetch = 0;  // batches made ahead of the one handed out; 0: max(2, 2 * workers)
+  // Batches made ahead of the one handed out; 0: 2 * workers, at most kPrefetchBytes of batches
+  // (a full-dataset batch times 2 * 64 workers would be gigabytes), never fewer than 2.
+  int prefetch = 0;
   Device device = default_device();
   uint64_t seed = 0;
   // Data parallelism: this loader yields shard `shard` of `num_shards` of every global batch of
@@ -58,6 +60,9 @@ struct LoaderOptions {
   int shard = 0;
   int num_shards = 1;
 };
+
+// What the batches made ahead may take in memory by default (LoaderOptions::prefetch).
+inline constexpr int64_t kPrefetchBytes = int64_t{256} << 20;
 
 // min(4, hardware threads): four cores feed WRN-28-10 on an H100 many times over (bench_data).
 int default_workers();
@@ -87,6 +92,8 @@ class DataLoader {
   int64_t num_batches() const;
   int64_t num_samples() const;
   const LoaderOptions& options() const;
+  // Batches made ahead (the ring's slots): LoaderOptions::prefetch, or its default.
+  int prefetch() const;
 
   // Makes `epoch` the one next() walks through, from its first batch. Free when the pipeline is
   // already there (after the last batch of epoch - 1, or at construction for epoch 0); otherwise

@@ -17,12 +17,15 @@ const char* kMnistGet =
 const char* kFashionGet =
     "install Debian's package (apt-get install dataset-fashion-mnist) or download the files from "
     "https://github.com/zalandoresearch/fashion-mnist into that directory";
+// "DIR" is replaced by the directory looked in (dataset_files).
 const char* kCifar10Get =
-    "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-10-binary.tar.gz -C data)";
+    "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack its "
+    "cifar-10-batches-bin folder's files into that directory (tar xzf cifar-10-binary.tar.gz "
+    "--strip-components=1 -C DIR)";
 const char* kCifar100Get =
-    "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and unpack it in ./data "
-    "(tar xzf cifar-100-binary.tar.gz -C data)";
+    "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and unpack its "
+    "cifar-100-binary folder's files into that directory (tar xzf cifar-100-binary.tar.gz "
+    "--strip-components=1 -C DIR)";
 
 // For each file a split needs, the names it may have on disk (first found wins).
 std::vector<std::vector<std::string>> candidates(const std::string& name,
@@ -139,18 +142,26 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
     std::error_code ec;
     const bool dir_exists = fs::is_directory(dir, ec);
+    std::string how = info.how_to_get;
+    if (const auto at = how.find("-C DIR"); at != std::string::npos) how.replace(at + 3, 3, dir);
     CYCLONE_THROW(info.name, " (", split, " split) not found: looked in '", dir, "'",
-                  dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ",
-                  info.how_to_get, ", or ", other_dir);
+                  dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ", how,
+                  ", or ", other_dir);
   }
   return found;
 }
 
-std::vector<std::string> dataset_file_names(const std::string& name) {
+std::vector<std::vector<std::string>> dataset_file_spellings(const std::string& name) {
   (void)dataset_info(name);  // an unknown name is an Error
-  std::vector<std::string> out;
+  std::vector<std::vector<std::string>> out;
   for (const char* split : {"train", "test"})
-    for (const auto& names : candidates(name, split)) out.push_back(names.front());
+    for (auto& names : candidates(name, split)) out.push_back(std::move(names));
+  return out;
+}
+
+std::vector<std::string> dataset_file_names(const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& names : dataset_file_spellings(name)) out.push_back(names.front());
   return out;
 }
 
@@ -178,7 +189,15 @@ Dataset load_dataset(const std::string& name, const std::string& split,
   const std::vector<std::string> files = dataset_files(name, split, dir, options.other_dir);
   const std::string label = name + "/" + split;
   if (name == "mnist" || name == "fashion_mnist") {
-    return load_idx_dataset(files[0], files[1], label, info.num_classes, info.mean, info.std);
+    Dataset d = load_idx_dataset(files[0], files[1], label, info.num_classes, info.mean, info.std);
+    // The models are built for the published size (models/registry.h takes it from this table),
+    // and the two splits must agree with them and with each other.
+    CYCLONE_CHECK(d.height() == info.height && d.width() == info.width, label, ": the images in ",
+                  files[0], " are ", d.height(), " x ", d.width(), ", but ", name, "'s are ",
+                  info.height, " x ", info.width,
+                  " (the size its models are built for); replace the file with the published "
+                  "one");
+    return d;
   }
   if (name == "cifar10") {
     return load_cifar_dataset(files, CifarKind::kCifar10, false, label, info.mean, info.std);

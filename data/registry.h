@@ -52,6 +52,10 @@ Dataset load_dataset(const std::string& name, const std::string& split,
 // leave in its directory. Empty for synthetic.
 std::vector<std::string> dataset_file_names(const std::string& name);
 
+// For each file both splits read, the names it may have on disk in the order the reader tries
+// them (the first found is read). Empty for synthetic.
+std::vector<std::vector<std::string>> dataset_file_spellings(const std::string& name);
+
 // The files a split reads, as found in `dir` (an Error naming them all when any is missing).
 std::vector<std::string> dataset_files(const std::string& name, const std::string& split,
                                        const std::string& dir,

@@ -103,8 +103,13 @@ ArgParser make_parser(BestLrOptions& o) {
                "which suggestion becomes the chosen rate");
   p.add_flag("momentum_test", &o.momentum_test, "range tests over these momenta (Smith 2018 4.3)");
   p.add_flag("wd_test", &o.wd_test, "range tests over these weight decays (Smith 2018 4.4)");
+  p.add_choice("augment", &o.augment, {"auto", "on", "off"},
+               "training-image augmentation: auto = on for CIFAR (crop with 4-pixel padding, "
+               "flip), off for the MNISTs; on for the MNISTs: crop with 2-pixel padding, and flip "
+               "for Fashion-MNIST");
   p.add_flag("validation_fraction", &o.validation_fraction,
-             "> 0: hold out this fraction of train and evaluate on it");
+             "> 0: hold out this fraction of train and evaluate on it (both parts must keep an "
+             "image)");
   p.add_flag("checkpoint_every", &o.checkpoint_every, "checkpoint every N epochs; 0: at the end");
   p.add_flag("resume", &o.resume, "resume training from this checkpoint directory", "DIR");
   p.add_flag("early_stop_patience", &o.early_stop_patience,
@@ -220,6 +225,7 @@ void validate(const BestLrOptions& o) {
   check_int_range("workers", o.workers, -1, kMaxWorkers);
   check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
   check_choice("lr_scaling", o.lr_scaling, best_lr_lr_scalings());
+  check_choice("augment", o.augment, {"auto", "on", "off"});
   check_int_range("sync_every", o.sync_every, 0, kMaxSyncEvery);
 }
 

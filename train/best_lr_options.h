@@ -61,6 +61,7 @@ struct BestLrOptions {
   int64_t early_stop_patience = 0;      // epochs without better test accuracy; 0: off
   double clip_grad_norm = 0;            // 0: off
   std::string lr_scaling = "linear";    // mpirun -np N: linear | sqrt | none (run.h)
+  std::string augment = "auto";         // auto (CIFAR: crop + flip) | on | off (RunSpec::augment)
   double lr_warmup_epochs = -1;         // < 0: min(5 epochs, a fifth of the run)
   bool sync_bn = false;                 // mpirun -np N: batch norm over the global batch
   int64_t sync_every = 0;               // read losses back every N steps; 0: auto (trainer.h)

@@ -12,6 +12,7 @@
 #include "cyclone/core/device.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
+#include "cyclone/data/manifest.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/dist/world.h"
 #include "cyclone/kernels/gemm.h"
@@ -96,6 +97,24 @@ void load_splits(detail::RunContext& c) {
                      std::to_string(spec.expect_width) + " but " + spec.dataset + "'s images are " +
                      std::to_string(source.height()) + " x " + std::to_string(source.width()));
   const int64_t n = source.size();
+  // A held-out part that rounds to no image would be scored as loss 0, accuracy 0; one that takes
+  // every image leaves nothing to train on.
+  const bool cfg = spec.program == "train";
+  const auto check_part = [&](const std::string& key, double given, double of_rest, int64_t rest,
+                              const std::string& part) {
+    const auto k = std::llround(std::min(of_rest, 1.0) * static_cast<double>(rest));
+    if (k < 1 || k >= rest)
+      throw UsageError(key + " " + format_number(given) + " makes a " + part + " split of " +
+                       std::to_string(k) + " of the " + std::to_string(rest) + " images, leaving " +
+                       std::to_string(rest - k) +
+                       " to train on: each part needs at least one image; change the fraction");
+  };
+  const int64_t n_test = std::llround(spec.test_fraction * static_cast<double>(n));
+  if (spec.test_fraction > 0)
+    check_part("dataset.split_ratio.test", spec.test_fraction, spec.test_fraction, n, "test");
+  if (spec.validation_fraction > 0)
+    check_part(cfg ? "dataset.split_ratio.val" : "--validation_fraction", spec.validation_fraction,
+               spec.validation_fraction / (1 - spec.test_fraction), n - n_test, "validation");
   if (spec.test_fraction > 0) {
     data::Split s = data::split_validation(source, spec.test_fraction, spec.seed ^ 0x7e57ull);
     source = std::move(s.train);
@@ -108,7 +127,7 @@ void load_splits(detail::RunContext& c) {
   c.eval_set = c.test_set;
   if (c.use_val) {
     const double f = spec.validation_fraction / (1 - spec.test_fraction);
-    data::Split s = data::split_validation(source, std::min(f, 0.99), spec.seed);
+    data::Split s = data::split_validation(source, f, spec.seed);
     c.train_set = std::move(s.train);
     c.eval_set = std::move(s.validation);
   }
@@ -148,6 +167,13 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw UsageError(e.message());
     }
   }();
+  if (!spec.manifest.empty()) {  // read when a dataset is missing: a typo must not wait for that
+    try {
+      (void)data::active_manifest(spec.manifest);
+    } catch (const Error& e) {
+      throw UsageError((prog == "train" ? "dataset.manifest: " : "--manifest: ") + e.message());
+    }
+  }
   dist::World& world = dist::world();
   const std::optional<Precision> precision = parse_precision(spec.precision);
   if (!precision)
@@ -237,18 +263,20 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (world.distributed() && world.is_root()) world.host().barrier();
   // On the CPU, OpenBLAS's kernels (kernels/gemm.h) decide the last bits of every result.
   const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
-  log_print("%s: %s on %s (%lld train / %lld %s images), device %s (%s%s%s), seed %llu\n",
-            prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
-            static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
-            c.use_val ? "validation" : "test", device.str().c_str(), precision_name(*precision),
-            spec.channels_last ? ", channels last" : "", blas.c_str(),
-            static_cast<unsigned long long>(spec.seed));
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
   const bool augment = spec.augment < 0 ? (spec.dataset == "cifar10" || spec.dataset == "cifar100")
                                         : spec.augment > 0;
   if (augment) tl.augment = detail::standard_augment(spec.dataset);
+  log_print(
+      "%s: %s on %s (%lld train / %lld %s images, augmentation: %s), device %s (%s%s%s), seed "
+      "%llu\n",
+      prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
+      static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
+      c.use_val ? "validation" : "test", data::describe(tl.augment).c_str(), device.str().c_str(),
+      precision_name(*precision), spec.channels_last ? ", channels last" : "", blas.c_str(),
+      static_cast<unsigned long long>(spec.seed));
   tl.workers = spec.workers;
   tl.device = device;
   tl.seed = spec.seed;
@@ -272,6 +300,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"channels_last", spec.channels_last},
                         {"optimizer", spec.optimizer},
                         {"batch_size", spec.batch_size},
+                        {"augment", data::describe(tl.augment)},
                         {"seed", spec.seed},
                         {"parameters", model->num_parameters()}});
   if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();

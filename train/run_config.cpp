@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cyclone/core/file_util.h"
+#include "cyclone/data/registry.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/config_section.h"
 #include "cyclone/train/config_tree.h"
@@ -126,6 +127,12 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   {
     Section d(section("dataset"), "dataset", origin);
     s.dataset = d.str("name", "", /*required=*/true);
+    const data::DatasetInfo* info = nullptr;
+    try {
+      info = &data::dataset_info(s.dataset);
+    } catch (const Error& e) {
+      d.fail("dataset.name", "= \"" + s.dataset + "\": " + e.message());
+    }
     s.data_dir = d.str("data_dir", "");
     s.download = d.boolean("download", true);
     s.manifest = d.str("manifest", "");
@@ -142,6 +149,10 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       const double sum = s.train_fraction + s.validation_fraction + s.test_fraction;
       if (sum > 1 + 1e-9)
         r.fail("dataset.split_ratio", "sums to " + format_number(sum) + "; it must be <= 1");
+      if (s.validation_fraction + s.test_fraction > 1 - 1e-9)
+        r.fail("dataset.split_ratio",
+               "val + test = " + format_number(s.validation_fraction + s.test_fraction) +
+                   " leaves no image to train on; they must sum to less than 1");
       if (s.train_fraction == 0) s.train_fraction = 1 - s.validation_fraction - s.test_fraction;
       r.check_all_used();
     }
@@ -155,6 +166,12 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       d.fail(s.expect_height > 0 ? "dataset.height" : "dataset.width",
              "is given without dataset." + std::string(s.expect_height > 0 ? "width" : "height") +
                  ": give both (the image size checked against the data) or neither");
+    if (s.expect_height > 0 && (s.expect_height != info->height || s.expect_width != info->width))
+      d.fail("dataset.height",
+             "x width = " + std::to_string(s.expect_height) + " x " +
+                 std::to_string(s.expect_width) + " but " + s.dataset + "'s images are " +
+                 std::to_string(info->height) + " x " + std::to_string(info->width) +
+                 " (the size its models are built for): drop the keys or give that size");
     if (d.has("augment")) {
       const json& a = d.at("augment");
       if (a.is_boolean()) {

@@ -119,6 +119,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.download = !o.no_download;
   s.manifest = o.manifest;
   s.validation_fraction = o.validation_fraction;
+  s.augment = o.augment == "auto" ? -1 : o.augment == "on" ? 1 : 0;
   s.batch_size = o.batch_size;
   s.workers = static_cast<int>(o.workers);
   s.model = o.model.empty() ? default_model_for(o.dataset) : o.model;

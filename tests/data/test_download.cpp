@@ -226,6 +226,19 @@ TEST_F(DownloadTest, ResumesExistingPartFile) {
   EXPECT_EQ(log.find("range=-"), std::string::npos) << "the whole file was fetched again\n" << log;
 }
 
+// A file:// mirror (a manifest on a machine without internet): curl serves the Range with no
+// status code, so the .part must be continued, not cut back as if the whole file came again.
+TEST_F(DownloadTest, ResumesAPartFileFromAFileUrl) {
+  const std::string bytes = make_bytes(200'000, 5);
+  RemoteFile f = publish("local.bin", bytes);
+  f.urls = {"file://" + root_.file("local.bin")};
+  const std::string dest = out_.file("local.bin");
+  spit(dest + ".part", bytes.substr(0, 1000));
+  download_file(f, dest, quiet());
+  EXPECT_EQ(slurp(dest), bytes);
+  EXPECT_FALSE(fs::exists(dest + ".part"));
+}
+
 TEST_F(DownloadTest, ServerWithoutRangeSupportStartsOver) {
   ASSERT_NO_FATAL_FAILURE(serve({"--no-range"}));
   const std::string bytes = make_bytes(100'000, 10);

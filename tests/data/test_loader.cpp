@@ -208,6 +208,33 @@ TEST(Loader, SameBatchesForAnyWorkerCount) {
   EXPECT_NE(runs[0].images[0], runs[0].images[13]);  // epoch 1 is another shuffle
 }
 
+// The default ring of batches made ahead is capped by bytes: a whole-dataset batch ("all of it")
+// with many workers held 2 x workers copies of the dataset as floats (gigabytes for CIFAR-10).
+TEST(Loader, PrefetchOfLargeBatchesIsCappedByBytesAndBatchesStayTheSame) {
+  const data::Dataset d = small_synthetic(1000);
+  const int64_t batch_bytes = 1000 * (3 * 32 * 32 + 1) * 4;
+  std::vector<Epoch> runs;
+  for (int workers : {0, 16}) {
+    data::LoaderOptions o;
+    o.batch_size = int64_t{1} << 20;
+    o.workers = workers;
+    o.augment = data::Augment::cifar();
+    data::DataLoader loader(d, o);
+    EXPECT_GE(loader.prefetch(), 2);
+    EXPECT_LE(loader.prefetch() * batch_bytes, data::kPrefetchBytes) << workers << " workers";
+    runs.push_back(run_epoch(loader, 0));
+  }
+  EXPECT_TRUE(runs[0].images == runs[1].images);
+  EXPECT_EQ(runs[0].labels, runs[1].labels);
+  // Small batches keep two per worker; an explicit prefetch is taken as given.
+  data::LoaderOptions o;
+  o.batch_size = 16;
+  o.workers = 4;
+  EXPECT_EQ(data::DataLoader(d, o).prefetch(), 8);
+  o.prefetch = 3;
+  EXPECT_EQ(data::DataLoader(d, o).prefetch(), 3);
+}
+
 // Data parallelism: the shards of a global batch, put side by side, are that batch — images,
 // augmentation and labels — for 1 and 2 shards with worker threads, also for last global batches
 // of 3 images (2 + 1 rows) and of 1 image (an empty batch for shard 1); then 3 shards.

@@ -316,7 +316,8 @@ TEST(Registry, MissingDatasetNamesFilesDirectoryAndRemedy) {
   o.data_dir = dir.path().string();
   write_file(dir.file("data_batch_1.bin"), cifar_batch(1, CifarKind::kCifar10, 0));
   EXPECT_ERROR_WITH(data::load_dataset("cifar10", "train", o), "data_batch_2.bin",
-                    "data_batch_5.bin", "cifar-10-binary.tar.gz");
+                    "data_batch_5.bin", "cifar-10-binary.tar.gz",
+                    "--strip-components=1 -C " + dir.path().string() + ")");
   EXPECT_ERROR_WITH(data::load_dataset("fashion_mnist", "test", o), "t10k-images-idx3-ubyte",
                     "apt-get install dataset-fashion-mnist");
   EXPECT_ERROR_WITH(data::load_dataset("imagenet", "train", o), "unknown dataset 'imagenet'",
@@ -341,6 +342,23 @@ TEST(Registry, FindsGzippedMnistNames) {
   const data::Dataset d = data::load_dataset("mnist", "test", o);
   EXPECT_EQ(d.size(), 3);
   EXPECT_EQ(d.mean, (std::vector<float>{0.1307f}));  // the published statistics
+}
+
+TEST(Registry, ImagesOfAnotherSizeThanTheModelsAreBuiltForAreRefused) {
+  TempDir dir;
+  // MNIST padded to 32 x 32 (both splits) and a test split of 28 x 28 beside a padded train split.
+  auto [ip, lp] = write_idx_pair(dir, 3, 32, 32, "x");
+  std::filesystem::rename(ip, dir.file("train-images-idx3-ubyte"));
+  std::filesystem::rename(lp, dir.file("train-labels-idx1-ubyte"));
+  auto [tp, tl] = write_idx_pair(dir, 3, 28, 28, "y");
+  std::filesystem::rename(tp, dir.file("t10k-images-idx3-ubyte"));
+  std::filesystem::rename(tl, dir.file("t10k-labels-idx1-ubyte"));
+  data::LoadOptions o;
+  o.download = false;
+  o.data_dir = dir.path().string();
+  EXPECT_ERROR_WITH(data::load_dataset("mnist", "train", o), "mnist/train",
+                    dir.file("train-images-idx3-ubyte"), "32 x 32", "28 x 28", "published");
+  EXPECT_EQ(data::load_dataset("mnist", "test", o).height(), 28);
 }
 
 // ---------------------------------------------------------------- synthetic, split
@@ -392,6 +410,10 @@ TEST(Split, ValidationCarvedReproduciblyFromSeed) {
   const data::Split other = data::split_validation(d, 0.1, 43);
   EXPECT_NE(other.validation.images.to_vector<uint8_t>(), s.validation.images.to_vector<uint8_t>());
   EXPECT_ERROR_WITH(data::split_validation(d, 1.0, 0), "validation fraction 1");
+  // A part that rounds to no image is refused rather than scored as loss 0, accuracy 0.
+  EXPECT_ERROR_WITH(data::split_validation(d, 0.0001, 0), "0.0001 of 1000 images is 0 images");
+  EXPECT_ERROR_WITH(data::split_validation(d, 0.9996, 0), "is 1000 images, leaving 0");
+  EXPECT_EQ(data::split_validation(d, 0.001, 0).validation.size(), 1);
 }
 
 }  // namespace

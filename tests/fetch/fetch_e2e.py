@@ -252,6 +252,19 @@ try:
         rc, out, err, _ = run(datasets_bin, "verify", "fashion_mnist")
         check("Debian's recompressed Fashion-MNIST verifies as the published data",
               rc == 0 and "recompressed" in out, out + err)
+    rc, out, err, _ = run(datasets_bin, "list", "cifar10", "--data_dir", d, "--manifest", good)
+    check("datasets list NAME --data_dir D: that dataset, in D",
+          rc == 0 and d in out and "present" in out and "mnist" not in out, out + err)
+    rc, out, err, _ = run(datasets_bin, "list", "--data_dir", d)
+    check("datasets list --data_dir without one dataset: exit 2 naming --data_dir",
+          rc == 2 and "--data_dir" in err and one_line(err), err)
+    notjson = os.path.join(tmp, "notjson.json")
+    with open(notjson, "w") as f:
+        f.write("not json")
+    for cmd in (["list"], ["verify", "cifar10", "--data_dir", d]):
+        rc, out, err, _ = run(datasets_bin, *cmd, "--manifest", notjson)
+        check("datasets %s --manifest <not JSON>: exit 2 before any output" % cmd[0],
+              rc == 2 and out == "" and "--manifest" in err and one_line(err), out + err)
     rc, out, err, _ = run(datasets_bin, "frobnicate")
     check("unknown command: exit 2", rc == 2 and one_line(err), err)
 finally:

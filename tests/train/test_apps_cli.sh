@@ -50,6 +50,11 @@ expect_exit 2 "--precision 'fp8' is not one of fp32, tf32, bf16, fp16" "$best_lr
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist
 check "--summary prints the parameter count" grep -q "total parameters: 61706" "$tmp/out"
 expect_exit 2 "validation_fraction" "$best_lr" "${small[@]}" --lr_finder_val_every=5
+# A manifest that cannot be read is refused up front, also when the dataset is present.
+expect_exit 2 "--manifest: .*$tmp/no_manifest.json" "$best_lr" "${small[@]}" --manifest="$tmp/no_manifest.json"
+printf '{"dataset": {"name": "fashion_mnist", "manifest": "%s"}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/no_manifest.json" "$tmp/nm" '"policy": {"policy": "constant", "lr": 0.1}' >"$tmp/nomanifest.json"
+expect_exit 2 "dataset.manifest: .*no_manifest.json" "$train" --config "$tmp/nomanifest.json" --device cpu
 # Values that used to fail only after the range test had run and written its files.
 expect_exit 2 "--lr_min must be a positive normal number" "$best_lr" --lr_min=1e-320
 expect_exit 2 "--workers must be in \[-1, 256\], got 99999999999" "$best_lr" --workers=99999999999
@@ -103,6 +108,15 @@ for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; 
   cp "$fm/$f.gz" "$tmp/bad_mnist/" 2>/dev/null || printf 'x' >"$tmp/bad_mnist/$f.gz"
 done
 expect_exit 1 "train-images-idx3-ubyte.gz" "$best_lr" --dataset=mnist --data_dir="$tmp/bad_mnist" --skip_test=0.1
+# A held-out split of no image (scored as loss 0, accuracy 0) or of every image: exit 2, the numbers.
+expect_exit 2 "--validation_fraction 1e-06 makes a validation split of 0 of the 60000 images, leaving 60000" \
+  "$best_lr" "${small[@]}" --skip_test=0.01 --validation_fraction=0.000001 --log_dir="$tmp/v0"
+expect_exit 2 "--validation_fraction 0.999999 makes a validation split of 60000 of the 60000 images, leaving 0" \
+  "$best_lr" "${small[@]}" --skip_test=0.01 --validation_fraction=0.999999 --log_dir="$tmp/v1"
+printf '{"dataset": {"name": "fashion_mnist", "source_split": "test", "split_ratio": {"test": 1e-6}}, "trainer": {"model_dir": "%s"}, %s}\n' \
+  "$tmp/t0" "$const" >"$tmp/tinytest.json"
+expect_exit 2 "dataset.split_ratio.test 1e-06 makes a test split of 0 of the 10000 images" \
+  "$train" --config "$tmp/tinytest.json" --device cpu
 # A rate that blows up: stops with the step and the rate, exit 1.
 expect_exit 1 "lr 1e+06" "$best_lr" "${small[@]}" --skip_test=1e6 --log_dir="$tmp/nan" --no_plots
 
@@ -115,15 +129,17 @@ for f in lr_finder.csv lr_finder.svg schedule.svg history.csv steps.csv summary.
 done
 check "not a terminal: no carriage returns in the log" bash -c "! grep -q $'\r' '$tmp/run.out'"
 check "progress lines were printed" grep -q "lr range test .*img/s" "$tmp/run.out"
+check "the start line says which augmentation" grep -q "test images, augmentation: none)" "$tmp/run.out"
 check "summary.json has every field and learned something" "$py" - "$tmp/run/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 need = ["dataset", "model", "device", "optimizer", "min_loss_lr", "steepest_lr", "valley_lr",
         "chosen_lr", "train_lr_min", "train_lr_max", "policy", "epochs_run",
         "final_test_accuracy", "best_test_accuracy", "images_per_second", "wall_seconds",
-        "cpu_blas"]
+        "cpu_blas", "augment"]
 missing = [k for k in need if k not in s]
 assert not missing, missing
+assert s["augment"] == "none", s["augment"]  # auto: none for the MNISTs
 assert s["model"] == "lenet5" and s["dataset"] == "fashion_mnist", s
 assert abs(s["chosen_lr"] - s["min_loss_lr"]) < 1e-12
 assert abs(s["train_lr_max"] - s["chosen_lr"]) < 1e-9 * s["chosen_lr"] or s["train_lr_max"] <= s["chosen_lr"]

@@ -141,6 +141,7 @@ std::vector<ValueCase> value_cases() {
       {"lr_warmup_epochs", "2.5", [](O o) { return o.lr_warmup_epochs == 2.5; }},
       {"sync_every", "10", [](O o) { return o.sync_every == 10; }},
       {"precision", "bf16", [](O o) { return o.precision == "bf16"; }},
+      {"augment", "off", [](O o) { return o.augment == "off"; }},
   };
 }
 
@@ -158,7 +159,7 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",    "summary",
                                     "no_download", "sync_bn",  "no_cuda_graph", "channels_last"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 51u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 52u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
     const bool boolean = i < 8;  // "--cycle  description", others "--lr_min=LR  description"
@@ -281,6 +282,7 @@ TEST(BestLrOptionsTest, EveryValidationErrorNamesTheFlagAndValue) {
       {{"--num_epochs=9223372036854775807"}, {"--num_epochs", "got 9223372036854775807"}},
       {{"--step_size_epochs=1e300"}, {"--step_size_epochs", "(0, 1000000]", "1e+300"}},
       {{"--lr_scaling=foo"}, {"--lr_scaling", "'foo'", "linear|sqrt|none"}},
+      {{"--augment=yes"}, {"--augment", "'yes'", "auto|on|off"}},
       {{"--sync_every=2000000"}, {"--sync_every", "[0, 1048576]", "got 2000000"}},
       {{"--sync_every=-1"}, {"--sync_every", "got -1"}},
       // Range-test bounds: positive, finite and normal (the ramp takes their logarithms).

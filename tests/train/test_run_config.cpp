@@ -151,6 +151,28 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
       {"trainer.epohcs", "is not a known key"});
   expect_usage_error([] { parse_run_config(R"({"datset": {"name": "mnist"}})", "c"); }, {"datset"});
   expect_usage_error(
+      [] { parse_run_config(R"({"dataset": {"name": "mnst"}, "lr_finder": {}})", "cfg.yml"); },
+      {"cfg.yml: dataset.name", "mnst", "known: mnist"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist", "split_ratio": {"val": 0.5, "test": 0.5}}, "lr_finder": {}})",
+            "c");
+      },
+      {"c: dataset.split_ratio", "val + test = 1", "no image to train on"});
+  // height / width are checked against the size the dataset's models are built for, up front.
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist", "height": 32, "width": 32}, "lr_finder": {}})", "c");
+      },
+      {"c: dataset.height", "32 x 32", "mnist's images are 28 x 28"});
+  EXPECT_EQ(
+      parse_run_config(
+          R"({"dataset": {"name": "mnist", "height": 28, "width": 28}, "lr_finder": {}})", "c")
+          .expect_height,
+      28);
+  expect_usage_error(
       [] { parse_run_config(R"({"dataset": {"name": "mnist", "batch_size": 0}})", "c"); },
       {"dataset.batch_size", ">= 1"});
   expect_usage_error(
