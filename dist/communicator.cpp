@@ -1,6 +1,7 @@
 #include "cyclone/dist/communicator.h"
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "cyclone/dist/backends.h"
@@ -50,12 +51,14 @@ void wait_with_deadline(const std::function<bool()>& done, double timeout_second
     if (done()) return;
     if (spins < 1000) continue;
     const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (waited > timeout_seconds)
-      throw Timeout(std::string(backend) + " " + what + " did not complete within " +
-                    std::to_string(static_cast<long long>(timeout_seconds)) + " s on rank " +
-                    std::to_string(rank) +
+    if (waited > timeout_seconds) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", timeout_seconds);
+      throw Timeout(std::string(backend) + " " + what + " did not complete within " + limit +
+                    " s on rank " + std::to_string(rank) +
                     ": another rank died or stopped answering (its own output says why); "
                     "stopping the job (CYCLONE_DIST_TIMEOUT sets the limit in seconds)");
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(spins < 5000 ? 20 : 1000));
   }
 }

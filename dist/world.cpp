@@ -2,9 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "cyclone/dist/backends.h"
 
@@ -22,10 +24,17 @@ double timeout_from_env() {
   if (!v) return 600;
   char* end = nullptr;
   const double s = std::strtod(v, &end);
-  CYCLONE_CHECK(end && *end == '\0' && std::isfinite(s) && s > 0, "CYCLONE_DIST_TIMEOUT='", v,
-                "' must be a number of seconds > 0");
+  if (!(end && *end == '\0' && std::isfinite(s) && s > 0)) {
+    const char* rank = env("OMPI_COMM_WORLD_RANK");
+    throw Error(std::string("CYCLONE_DIST_TIMEOUT='") + v + "'" +
+                (rank ? std::string(" on rank ") + rank : std::string()) +
+                " must be a number of seconds > 0 (e.g. 600, the default): set it alike for "
+                "every rank (mpirun -x CYCLONE_DIST_TIMEOUT)");
+  }
   return s;
 }
+
+std::atomic<World*> started{nullptr};
 
 // 52 bits of FNV-1a: exact in a double, so one float64 all-reduce gathers every rank's hash.
 double fingerprint_hash(const std::string& s) {
@@ -47,6 +56,8 @@ World::World() {
     host_ = std::make_unique<SoloCommunicator>();
     return;
   }
+  // Read before MPI starts: a rank with a bad value then ends alone, and mpirun ends the job.
+  const double timeout = timeout_from_env();
   const detail::MpiProcess p = detail::mpi_init();
   mpi_ = true;
   launcher_ = "mpirun";
@@ -54,7 +65,7 @@ World::World() {
   size_ = p.size;
   local_rank_ = p.local_rank;
   host_ = detail::make_mpi_communicator();
-  host_->set_timeout_seconds(timeout_from_env());
+  host_->set_timeout_seconds(timeout);
 }
 
 World::~World() { finalize(); }
@@ -143,13 +154,32 @@ void World::check_same(const std::string& what, const std::string& fingerprint) 
       "ranks started differently: the " + what + " of rank(s) " + ranks + " differs from rank 0's";
   if (!keys.empty()) msg += " in " + keys;
   msg += "; start every rank with the same command, config and data";
-  throw Error(msg);
+  throw RanksDiffer(msg);
 }
 
 World& world() {
-  static World w;
-  return w;
+  if (World* w = started.load(std::memory_order_acquire)) return *w;
+  // A world that failed to start is not started again: MPI's start is collective, and a second
+  // try on one rank (to print an error's rank prefix, to finalize) would wait for the others
+  // forever.
+  static std::mutex mu;
+  static std::string failed;
+  {
+    std::lock_guard lk(mu);
+    if (!failed.empty()) throw Error(failed);
+  }
+  try {
+    static World w;
+    started.store(&w, std::memory_order_release);
+    return w;
+  } catch (const Error& e) {
+    std::lock_guard lk(mu);
+    failed = e.message();
+    throw;
+  }
 }
+
+World* started_world() { return started.load(); }
 
 std::string rank_prefix() {
   const World& w = world();

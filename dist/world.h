@@ -24,6 +24,12 @@
 
 namespace cyclone::dist {
 
+// Ranks started with different settings (World::check_same): the user's command, not a fault.
+class RanksDiffer : public Error {
+ public:
+  using Error::Error;
+};
+
 class World {
  public:
   ~World();
@@ -52,8 +58,8 @@ class World {
   double all_reduce(double value, ReduceOp op);
 
   // Detects ranks started differently: `fingerprint` is a JSON object of what must agree (the
-  // configuration, the data's size, the model's parameters). Throws on every rank when any rank's
-  // differs from rank 0's, naming the ranks and the keys that differ.
+  // configuration, the data's size, the model's parameters). Throws RanksDiffer on every rank when
+  // any rank's differs from rank 0's, naming the ranks and the keys that differ.
   void check_same(const std::string& what, const std::string& fingerprint);
 
   // Ends the whole job now with `code` (MPI_Abort), for an error on one rank that would leave the
@@ -72,8 +78,12 @@ class World {
   std::vector<std::pair<int, std::unique_ptr<Communicator>>> device_comms_;
 };
 
-// The process's world, made from the environment on first call (thread-safe).
+// The process's world, made from the environment on first call (thread-safe). When that fails
+// (a bad environment) every later call throws the same Error without starting anything again.
 World& world();
+// The world if world() has made it, else nullptr: for code that must not start one (an app that
+// only printed its --help has nothing to finalize).
+World* started_world();
 
 // "rank 1/4: " in a multi-rank job, "" otherwise: the prefix of every line a rank prints.
 std::string rank_prefix();

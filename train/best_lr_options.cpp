@@ -121,8 +121,8 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("sync_bn", &o.sync_bn,
              "data parallel: batch-norm statistics over the global batch (SyncBatchNorm)");
   p.add_flag("lr_warmup_epochs", &o.lr_warmup_epochs,
-             "data parallel: epochs over which a scaled rate ramps up; < 0: min(5, a fifth of the "
-             "run)",
+             "data parallel: epochs over which a scaled rate ramps up (at most 1e6); < 0: min(5, a "
+             "fifth of the run)",
              "E");
   p.add_flag("sync_every", &o.sync_every,
              "read the losses back every N steps (the steps in between never wait for the GPU); "
@@ -226,6 +226,9 @@ void validate(const BestLrOptions& o) {
   check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
   check_choice("lr_scaling", o.lr_scaling, best_lr_lr_scalings());
   check_choice("augment", o.augment, {"auto", "on", "off"});
+  if (!(o.lr_warmup_epochs < 0))  // < 0: the default
+    check_bounds("lr_warmup_epochs", o.lr_warmup_epochs,
+                 Bounds::closed(0, static_cast<double>(kMaxEpochs)));
   check_int_range("sync_every", o.sync_every, 0, kMaxSyncEvery);
 }
 

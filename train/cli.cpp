@@ -460,20 +460,22 @@ int run_program(const char* program, const std::function<int()>& body) {
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(), e.what());
     code = 1;
   }
-  try {
-    dist::World& w = dist::world();
+  // A body that never used the world (--help) has none to end; one that failed to start was
+  // reported when the body threw.
+  if (dist::World* w = dist::started_world()) {
     // An error on one rank would leave the others waiting in a collective: end the whole job
     // (mpirun then names this rank). Outcomes every rank reached together end normally.
-    if (threw && w.distributed()) {
+    if (threw && w->distributed()) {
       std::fflush(stdout);
       std::fflush(stderr);
-      w.abort(code);
+      w->abort(code);
     }
-    w.finalize();
-  } catch (const std::exception& e) {
-    // The world itself failed to start: already reported when the body threw.
-    if (!threw) std::fprintf(stderr, "%s: %s\n", program, e.what());
-    if (code == 0) code = 1;
+    try {
+      w->finalize();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", program, e.what());
+      if (code == 0) code = 1;
+    }
   }
   return code;
 }

@@ -1,6 +1,12 @@
 #include "cyclone/train/distributed.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "cyclone/dist/grad_reducer.h"
 #include "cyclone/dist/world.h"
@@ -48,7 +54,47 @@ int synchronize_batch_norm(Module& model) {
   return n;
 }
 
+void barrier_without_deadline(const std::string& note, double note_after_seconds) {
+  dist::World& w = dist::world();
+  if (!w.distributed()) return;
+  dist::Communicator& host = w.host();
+  const std::string line = note + "\n";
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  // Restores the step deadline and stops the note's thread, also when the barrier throws.
+  struct Guard {
+    dist::Communicator& host;
+    double limit;
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& done;
+    std::thread say;
+    ~Guard() {
+      host.set_timeout_seconds(limit);
+      {
+        std::lock_guard lk(mu);
+        done = true;
+      }
+      cv.notify_all();
+      if (say.joinable()) say.join();
+    }
+  } guard{host, host.timeout_seconds(), mu, cv, done, {}};
+  guard.say = std::thread([&] {
+    std::unique_lock lk(mu);
+    if (!cv.wait_for(lk, std::chrono::duration<double>(note_after_seconds), [&] { return done; }) &&
+        !note.empty()) {
+      std::fputs(line.c_str(), stdout);
+      std::fflush(stdout);
+    }
+  });
+  host.set_timeout_seconds(std::numeric_limits<double>::infinity());
+  host.barrier();
+}
+
 bool writes_files() { return dist::world().is_root(); }
+
+int num_ranks() { return dist::world().size(); }
 
 void all_reduce_sum(std::vector<double>& values) {
   dist::world().all_reduce(values, dist::ReduceOp::kSum);

@@ -13,6 +13,9 @@
 //  - only rank 0 writes files and prints progress (TrainerOptions::write_files).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "cyclone/layers/module.h"
 #include "cyclone/optim/optimizer.h"
 
@@ -36,6 +39,15 @@ int synchronize_batch_norm(Module& model);
 // Whether this process writes files and prints progress: rank 0 of a job (always in a world of
 // one). Logs, checkpoints, plots, summaries and saved weights are written by it alone.
 bool writes_files();
+
+// The number of ranks in the job (1 in a world of one).
+int num_ranks();
+
+// A barrier with no deadline, for work of unbounded length on some ranks (rank 0 fetching a
+// dataset) that CYCLONE_DIST_TIMEOUT, a limit for steps, must not cut short: a rank that dies
+// still ends the job (mpirun stops the others). A rank still waiting after `note_after_seconds`
+// prints the line `note` once (nothing when empty). Free in a world of one.
+void barrier_without_deadline(const std::string& note, double note_after_seconds = 5);
 
 // Sums over the ranks of a few host numbers (no-op in a world of one).
 void all_reduce_sum(std::vector<double>& values);

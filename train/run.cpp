@@ -140,6 +140,15 @@ void load_splits(detail::RunContext& c) {
   }
 }
 
+// Ranks started differently are the user's command line: a usage error (exit 2).
+void check_ranks_agree(dist::World& world, const std::string& what, const std::string& fp) {
+  try {
+    world.check_same(what, fp);
+  } catch (const dist::RanksDiffer& e) {
+    throw UsageError(e.message());
+  }
+}
+
 }  // namespace
 
 RunOutcome run_experiment(const RunSpec& spec) {
@@ -180,6 +189,20 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError(std::string(spec.program == "train" ? "trainer.precision" : "--precision") +
                      " '" + spec.precision + "' is not one of " + precision_choices());
   const Device device = setup_device(spec);
+  if (world.distributed()) {
+    check_ranks_agree(world, "configuration", detail::rank_fingerprint(spec, device));
+    if (!spec.phases.empty())
+      throw UsageError(
+          "multi-phase runs (trainer.phases) are not supported in a data-parallel "
+          "job yet: run them with one rank");
+    if (spec.trainer.snapshot_ensemble)
+      throw UsageError(
+          std::string(prog == "best_lr" ? "--cycle --policy=sgdr (which keeps a "
+                                          "snapshot ensemble)"
+                                        : "trainer.snapshot_ensemble") +
+          " is not supported in a data-parallel job yet: run it with one rank" +
+          (prog == "best_lr" ? ", or choose another --policy" : ", or set it to false"));
+  }
   set_default_device(device);
   manual_seed(spec.seed);
 
@@ -229,8 +252,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
                   : "emulated (products widened to float32 for OpenBLAS), to check the numerics; "
                     "slower, not faster");
   if (spec.summary_only) {
-    std::printf(
-        "%s", summary(*model, Shape({1, info.channels, info.height, info.width}), device).c_str());
+    log_print("%s",
+              summary(*model, Shape({1, info.channels, info.height, info.width}), device).c_str());
     return {};
   }
 
@@ -257,10 +280,17 @@ RunOutcome run_experiment(const RunSpec& spec) {
   }
 
   // ---- data ----
-  // A dataset missing on the node is fetched once: rank 0 first, the other ranks after it.
-  if (world.distributed() && !world.is_root()) world.host().barrier();
+  // A dataset missing on the node is fetched once: rank 0 first, the other ranks after it. A
+  // fetch takes as long as the network does: no step deadline while ranks wait for it.
+  if (world.distributed() && !world.is_root())
+    barrier_without_deadline(prog + ": " + dist::rank_prefix() + "waiting for rank 0 to load " +
+                             spec.dataset +
+                             " (downloading it first if it is missing; no time limit)");
   load_splits(c);
-  if (world.distributed() && world.is_root()) world.host().barrier();
+  if (world.distributed() && world.is_root()) barrier_without_deadline("");
+  if (world.distributed())
+    barrier_without_deadline(prog + ": " + dist::rank_prefix() +
+                             "waiting for the other ranks to load " + spec.dataset);
   // On the CPU, OpenBLAS's kernels (kernels/gemm.h) decide the last bits of every result.
   const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
   data::LoaderOptions& tl = c.train_options;
@@ -305,13 +335,9 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"parameters", model->num_parameters()}});
   if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();
   if (world.distributed()) {
-    if (!spec.phases.empty())
-      throw UsageError(
-          "multi-phase runs (trainer.phases) are not supported in a data-parallel "
-          "job yet: run them with one rank");
     tl.shard = el.shard = world.rank();
     tl.num_shards = el.num_shards = world.size();
-    world.check_same("configuration", detail::rank_fingerprint(c, *model));
+    check_ranks_agree(world, "data and model", detail::data_fingerprint(c, *model));
     log_print("%s: data parallel over %d ranks (%s), batch %lld per rank, global batch %lld\n",
               prog.c_str(), world.size(), world.launcher().c_str(),
               static_cast<long long>(spec.batch_size),
@@ -319,6 +345,16 @@ RunOutcome run_experiment(const RunSpec& spec) {
     if (spec.sync_batch_norm) {
       const int n = synchronize_batch_norm(*model);
       log_print("%s: synchronized batch norm in %d layer(s)\n", prog.c_str(), n);
+      // Its all-reduces run inside the forward and backward passes, which a rank with an empty
+      // shard skips: a last global batch of fewer images than ranks is dropped instead.
+      const int64_t rest = c.train_set.size() % (spec.batch_size * world.size());
+      if (n > 0 && rest > 0 && rest < world.size()) {
+        tl.drop_last = true;
+        log_print(
+            "%s: the last %lld training image(s) of each epoch are left out: fewer than "
+            "the %d ranks, some would have none for synchronized batch norm\n",
+            prog.c_str(), static_cast<long long>(rest), world.size());
+      }
     }
     c.summary["ranks"] = world.size();
     c.summary["global_batch_size"] = spec.batch_size * world.size();
@@ -391,17 +427,18 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (policy_text.empty())
     policy_text = resolve_policy_json(spec.policy_json, chosen, steps_per_epoch);
   const int64_t total_steps = steps_per_epoch * spec.trainer.epochs;
-  auto policy = detail::make_run_policy(policy_text, total_steps, prog, &c.summary);
-  if (spec.plots) plot_schedule(*policy, total_steps, (c.log_dir / "schedule.svg").string());
+  TrainerOptions to = spec.trainer;
+  // Before the policy's range is printed and plotted: they show the rates the steps will use.
+  detail::apply_lr_scaling(c, to, world.size(), spec.finder.enabled && spec.resume.empty(),
+                           steps_per_epoch);
+  auto policy = detail::make_run_policy(policy_text, total_steps, prog, &c.summary, &to);
+  if (spec.plots) plot_schedule(*policy, total_steps, (c.log_dir / "schedule.svg").string(), &to);
   std::fflush(stdout);
 
   // ---- training ----
-  TrainerOptions to = spec.trainer;
   to.num_classes = info.num_classes;
   to.eval_split = c.use_val ? "val" : "test";
   to.generators = {dropout_gen};
-  detail::apply_lr_scaling(c, to, world.size(), spec.finder.enabled && spec.resume.empty(),
-                           steps_per_epoch);
   if (to.log_dir.empty()) to.log_dir = spec.log_dir;
   if (to.checkpoint_dir.empty()) to.checkpoint_dir = (c.log_dir / "checkpoints").string();
   Trainer trainer(*model, *opt, *policy, train_loader, &eval_loader, to);

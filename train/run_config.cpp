@@ -286,7 +286,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     s.lr_scaling = lower(t.str("lr_scaling", "linear"));
     if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
       t.fail("trainer.lr_scaling", "= \"" + s.lr_scaling + "\" is not one of linear, sqrt, none");
-    s.lr_warmup_epochs = t.num("lr_warmup_epochs", -1);
+    s.lr_warmup_epochs = t.num("lr_warmup_epochs", -1, -INFINITY, 1e6);  // < 0: the default
     s.sync_batch_norm = t.boolean("sync_batch_norm", false);
     o.sync_every = t.integer("sync_every", 0, 0);
     o.cuda_graph = t.boolean("cuda_graph", true);

@@ -71,10 +71,12 @@ void check_policy_builds(const std::string& policy_json, std::optional<double> r
                          const FinderSpec* finder, int64_t steps_per_epoch,
                          const std::string& context);
 
-// Makes the epochs-based policy concrete and prints its range; throws UsageError on bad policies.
+// Makes the epochs-based policy concrete and prints its range (the rates the trainer uses:
+// with `scaling`'s lr_scale and warmup); throws UsageError on bad policies.
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
                                                     int64_t total_steps, const std::string& prog,
-                                                    nlohmann::json* summary_out);
+                                                    nlohmann::json* summary_out,
+                                                    const TrainerOptions* scaling = nullptr);
 
 // Early stopping or ModelCheckpoint's best-only choice on a val_* score needs a validation split:
 // without one it is a UsageError (before any work), rather than choosing by the test set.
@@ -87,9 +89,11 @@ std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, 
 // A multi-phase run (spec.phases): run_phases.cpp.
 RunOutcome run_phases(RunContext& c, std::chrono::steady_clock::time_point wall0);
 
-// What every rank of a data-parallel job must agree on (dist::World::check_same): the settings
-// that shape the steps, the data's sizes and the model's parameters, as a JSON object.
-std::string rank_fingerprint(const RunContext& c, Module& model);
+// What every rank of a data-parallel job must agree on (dist::World::check_same), as JSON
+// objects: the settings that shape the steps (checked before any work), then the data's sizes
+// and the model's parameters (once the data is loaded).
+std::string rank_fingerprint(const RunSpec& spec, Device device);
+std::string data_fingerprint(const RunContext& c, Module& model);
 
 // Sets options.lr_scale / lr_scale_warmup_steps from spec.lr_scaling and lr_warmup_epochs for a
 // job of `ranks` (run.h says the rule); a rate found by the range test (`rate_from_finder`) is not

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "cyclone/core/progress.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
@@ -12,38 +13,115 @@ namespace cyclone::train::detail {
 
 using json = nlohmann::json;
 
-std::string rank_fingerprint(const RunContext& c, Module& model) {
-  const RunSpec& s = c.spec;
+namespace {
+json finder_json(const FinderSpec& f) {
+  const LrFinderOptions& o = f.options;
+  return json{{"enabled", f.enabled},
+              {"epochs", f.epochs},
+              {"suggestion", f.suggestion},
+              {"repeats", f.repeats},
+              {"momentum_test", f.momentum_test},
+              {"wd_test", f.wd_test},
+              {"start_lr", o.start_lr},
+              {"end_lr", o.end_lr},
+              {"num_steps", o.num_steps},
+              {"exponential", o.exponential},
+              {"smooth_beta", o.smooth_beta},
+              {"diverge_th", o.diverge_th},
+              {"max_skips", o.max_skips},
+              {"val_every", o.val_every},
+              {"val_batches", o.val_batches},
+              {"clip_grad_norm", o.clip_grad_norm},
+              {"label_smoothing", o.label_smoothing},
+              {"first_epoch", o.first_epoch},
+              {"restore", o.restore},
+              {"sync_every", o.sync_every},
+              {"cuda_graph", o.cuda_graph}};
+}
+
+json trainer_json(const TrainerOptions& t) {
+  json phases = json::array();
+  for (const PhaseChange& p : t.phases)
+    phases.push_back({{"epoch", p.epoch}, {"freeze", p.freeze}, {"unfreeze", p.unfreeze}});
+  return json{{"epochs", t.epochs},
+              {"limit_train_batches", t.limit_train_batches},
+              {"clip_grad_norm", t.clip_grad_norm},
+              {"label_smoothing", t.label_smoothing},
+              {"max_consecutive_skips", t.max_consecutive_skips},
+              {"loss_scale",
+               {t.loss_scale.init_scale, t.loss_scale.growth_factor, t.loss_scale.backoff_factor,
+                t.loss_scale.growth_interval}},
+              {"checkpoint_every", t.checkpoint_every},
+              {"checkpoint_every_steps", t.checkpoint_every_steps},
+              {"early_stop_patience", t.early_stop_patience},
+              {"early_stop_min_delta", t.early_stop_min_delta},
+              {"early_stop_monitor", t.early_stop_monitor},
+              {"early_stop_mode", t.early_stop_mode},
+              {"eval_split", t.eval_split},
+              {"eval_modules", t.eval_modules},
+              {"snapshot_ensemble", t.snapshot_ensemble},
+              {"phases", phases},
+              {"sync_every", t.sync_every},
+              {"cuda_graph", t.cuda_graph}};
+}
+}  // namespace
+
+// Everything that decides a step's arithmetic or which collectives run, flat so that a mismatch
+// names the one setting. Left out, because each rank may set them for itself without changing
+// the steps: where files and data live (log_dir, data_dir, download, manifest, checkpoint_dir,
+// plots, training_log, save_model, model_checkpoint, tensorboard, log_every_steps,
+// keep_checkpoints, progress), the loader's worker threads, the GPU index and memory cap.
+std::string rank_fingerprint(const RunSpec& s, Device device) {
+  json j{{"program", s.program},
+         {"dataset", s.dataset},
+         {"source_split", s.source_split},
+         {"validation_fraction", s.validation_fraction},
+         {"train_fraction", s.train_fraction},
+         {"test_fraction", s.test_fraction},
+         {"augment", s.augment},
+         {"batch_size", s.batch_size},
+         {"eval_batch_size", s.eval_batch_size},
+         {"model", s.model},
+         {"activation", s.activation},
+         {"initializer", s.initializer},
+         {"dropout", s.dropout},
+         {"filters", s.filters},
+         {"model_fname", s.model_fname},
+         {"partial", s.partial},
+         {"new_head", s.new_head},
+         {"device_type", device.is_cuda() ? "cuda" : "cpu"},
+         {"seed", s.seed},
+         {"optimizer", s.optimizer},
+         {"optimizer_options", s.optimizer_json},
+         {"policy", s.policy_json},
+         {"fixed_lr", s.fixed_lr ? json(*s.fixed_lr) : json(nullptr)},
+         {"lr_find_only", s.finder_only},
+         {"lr_scaling", s.lr_scaling},
+         {"lr_warmup_epochs", s.lr_warmup_epochs},
+         {"sync_batch_norm", s.sync_batch_norm},
+         {"precision", s.precision},
+         {"channels_last", s.channels_last},
+         {"loss", s.loss},
+         {"metrics", s.metrics},
+         {"phases", s.phases.size()},
+         {"resume", s.resume}};
+  json groups = json::array();
+  for (const LayerGroup& g : s.layer_groups) groups.push_back({g.name, g.prefixes});
+  j["layer_groups"] = groups;
+  const json finder = finder_json(s.finder), trainer = trainer_json(s.trainer);
+  for (const auto& [k, v] : finder.items()) j["lr_finder." + k] = v;
+  for (const auto& [k, v] : trainer.items()) j["trainer." + k] = v;
+  return j.dump();
+}
+
+std::string data_fingerprint(const RunContext& c, Module& model) {
   json shapes = json::array();
   for (const auto& [name, t] : model.named_parameters()) shapes.push_back(name + t.shape().str());
-  return json{{"program", s.program},
-              {"dataset", s.dataset},
-              {"train_samples", c.train_set.size()},
+  return json{{"train_samples", c.train_set.size()},
               {"eval_samples", c.eval_set.size()},
+              {"test_samples", c.test_set.size()},
               {"model", c.model_name},
-              {"parameters", shapes},
-              {"device_type", c.device.is_cuda() ? "cuda" : "cpu"},
-              {"batch_size", s.batch_size},
-              {"eval_batch_size", s.eval_batch_size},
-              {"seed", s.seed},
-              {"augment", s.augment},
-              {"optimizer", s.optimizer},
-              {"optimizer_options", s.optimizer_json},
-              {"policy", s.policy_json},
-              {"fixed_lr", s.fixed_lr ? json(*s.fixed_lr) : json(nullptr)},
-              {"lr_finder", s.finder.enabled},
-              {"lr_finder_steps", s.finder.options.num_steps},
-              {"lr_finder_epochs", s.finder.epochs},
-              {"lr_finder_repeats", s.finder.repeats},
-              {"epochs", s.trainer.epochs},
-              {"limit_train_batches", s.trainer.limit_train_batches},
-              {"clip_grad_norm", s.trainer.clip_grad_norm},
-              {"lr_scaling", s.lr_scaling},
-              {"lr_warmup_epochs", s.lr_warmup_epochs},
-              {"sync_batch_norm", s.sync_batch_norm},
-              {"precision", s.precision},
-              {"channels_last", s.channels_last},
-              {"resume", s.resume}}
+              {"parameters", shapes}}
       .dump();
 }
 
@@ -52,8 +130,10 @@ void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool ra
   const RunSpec& s = c.spec;
   if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
     throw UsageError("lr_scaling '" + s.lr_scaling + "' is not one of linear, sqrt, none");
-  if (!std::isfinite(s.lr_warmup_epochs))
-    throw UsageError("lr_warmup_epochs must be a number (< 0: the default)");
+  // 1e6 epochs as the apps allow: its step count stays far inside int64's range.
+  if (!(s.lr_warmup_epochs <= 1e6))
+    throw UsageError("lr_warmup_epochs " + format_double("%g", s.lr_warmup_epochs) +
+                     " must be a number <= 1e6 (< 0: the default)");
   if (ranks <= 1) return;
   double factor = 1;
   if (rate_from_finder) {

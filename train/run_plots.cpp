@@ -92,7 +92,8 @@ void plot_lr_sweep(const std::vector<SweepCurve>& curves, const std::string& wha
   write_svg(p, path);
 }
 
-void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path) {
+void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path,
+                   const TrainerOptions* scaling) {
   if (!writes_files()) return;
   Plot p;
   p.title = "schedule: " + policy.name();
@@ -105,7 +106,7 @@ void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const 
   for (int64_t i = 0; i < n; ++i) {
     const int64_t t = n > 1 ? (total_steps - 1) * i / (n - 1) : 0;
     p.x.push_back(static_cast<double>(t));
-    lr.y.push_back(policy.lr(t));
+    lr.y.push_back(scaling ? scaled_lr(*scaling, policy.lr(t), t) : policy.lr(t));
     const auto m = policy.momentum(t);
     has_m = has_m || m.has_value();
     mom.y.push_back(m.value_or(NAN));

@@ -8,6 +8,7 @@
 
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/lr_finder.h"
+#include "cyclone/train/trainer.h"
 
 namespace cyclone::train {
 
@@ -21,7 +22,9 @@ void plot_lr_finder(const std::vector<const LrFinderResult*>& runs, const Sugges
 void plot_lr_sweep(const std::vector<SweepCurve>& curves, const std::string& what,
                    const std::string& path);
 
-// lr (left axis) and momentum (right axis, when the policy schedules it) over total_steps.
-void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path);
+// lr (left axis; with `scaling`, as the trainer scales it for the global batch) and momentum
+// (right axis, when the policy schedules it) over total_steps.
+void plot_schedule(const schedulers::Policy& policy, int64_t total_steps, const std::string& path,
+                   const TrainerOptions* scaling = nullptr);
 
 }  // namespace cyclone::train

@@ -36,6 +36,7 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
   j["policy"] = json::parse(policy_json);
   j["epochs"] = epochs;
   if (st.batches_per_epoch > 0) j["batches_per_epoch"] = st.batches_per_epoch;
+  if (st.ranks > 0) j["ranks"] = st.ranks;
   if (st.loss_scale > 0) {
     j["loss_scale"] = st.loss_scale;
     j["loss_scale_good_steps"] = st.loss_scale_good_steps;
@@ -82,6 +83,7 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
       s.rngs.emplace_back(unsigned_at(r, "seed"), unsigned_at(r, "offset"));
     s.policy = j.at("policy").dump();
     if (j.contains("batches_per_epoch")) s.batches_per_epoch = count(j, "batches_per_epoch");
+    if (j.contains("ranks")) s.ranks = count(j, "ranks");
     if (j.contains("loss_scale")) {
       s.loss_scale = j.at("loss_scale").get<double>();
       s.loss_scale_good_steps = j.at("loss_scale_good_steps").get<double>();

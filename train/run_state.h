@@ -35,6 +35,9 @@ struct RunState {
   // Batches per epoch of the run (its batch size, data split and limit_train_batches): a resume
   // with another count would put the policy clock and the epochs out of step. 0: not recorded.
   int64_t batches_per_epoch = 0;
+  // Ranks of the data-parallel job that wrote it (1 alone): they make the global batch, the data's
+  // shards and the rates' scaling. 0: not recorded.
+  int64_t ranks = 0;
   // float16 training's dynamic loss scale and its count of good steps (kernels::loss_scale_update)
   // so that a resumed run goes on with the scale it had; 0: none (not float16, or an older file).
   double loss_scale = 0, loss_scale_good_steps = 0;

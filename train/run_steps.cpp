@@ -292,7 +292,8 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
 
 std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_text,
                                                     int64_t total_steps, const std::string& prog,
-                                                    json* summary_out) {
+                                                    json* summary_out,
+                                                    const TrainerOptions* scaling) {
   std::unique_ptr<schedulers::Policy> policy;
   try {
     policy = schedulers::make_policy(policy_text);
@@ -304,8 +305,9 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   for (int64_t i = 0; i < samples; ++i) {
     const int64_t t =
         total_steps > 1 ? (total_steps - 1) * i / std::max<int64_t>(1, samples - 1) : 0;
-    lr_lo = std::min(lr_lo, policy->lr(t));
-    lr_hi = std::max(lr_hi, policy->lr(t));
+    const double lr = scaling ? scaled_lr(*scaling, policy->lr(t), t) : policy->lr(t);
+    lr_lo = std::min(lr_lo, lr);
+    lr_hi = std::max(lr_hi, lr);
   }
   log_print("%s: training %lld steps with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
             static_cast<long long>(total_steps), policy_text.c_str(), lr_lo, lr_hi);

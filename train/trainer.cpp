@@ -76,6 +76,14 @@ void check_monitor(const std::string& monitor, const std::string& mode) {
     throw Error("mode '" + mode + "' is not one of auto, min, max");
 }
 
+double scaled_lr(const TrainerOptions& o, double base, int64_t step) {
+  if (o.lr_scale == 1) return base;
+  const double ramp = o.lr_scale_warmup_steps > 0
+                          ? std::min(1.0, double(step) / double(o.lr_scale_warmup_steps))
+                          : 1.0;
+  return base * (1 + (o.lr_scale - 1) * ramp);
+}
+
 bool watches_validation(const std::string& monitor) { return monitor.rfind("val_", 0) == 0; }
 
 double monitored_value(const EpochStats& es, const std::string& monitor) {

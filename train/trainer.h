@@ -116,6 +116,10 @@ struct TrainerOptions {
   std::vector<std::shared_ptr<Generator>> generators;
 };
 
+// The rate of update `step` for the policy's rate `base`: base times options.lr_scale, reached
+// over options.lr_scale_warmup_steps.
+double scaled_lr(const TrainerOptions& options, double base, int64_t step);
+
 struct EpochStats {
   int64_t epoch = 0;  // 1-based, as printed
   int64_t step = 0;   // updates done at its end

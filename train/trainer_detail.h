@@ -111,6 +111,7 @@ struct Trainer::Impl {
     st.rngs.clear();
     for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
     st.batches_per_epoch = batches_per_epoch();
+    st.ranks = num_ranks();
     return run_state_to_json(st, policy.to_json(), o.epochs);
   }
 
@@ -119,11 +120,16 @@ struct Trainer::Impl {
     const std::string mine = canonical_json(policy.to_json());
     CYCLONE_CHECK(s.policy == mine, origin, ": the checkpoint was trained with policy ", s.policy,
                   " but this run's policy is ", mine, " (resume with the same policy)");
+    CYCLONE_CHECK(s.ranks == 0 || s.ranks == num_ranks(), origin, ": the checkpoint's run had ",
+                  s.ranks, " rank(s), this one has ", num_ranks(),
+                  " (its global batch, data shards and rate scaling depend on them): resume with "
+                  "mpirun -np ",
+                  s.ranks, s.ranks == 1 ? " (or without mpirun)" : "");
     CYCLONE_CHECK(s.batches_per_epoch == 0 || s.batches_per_epoch == batches_per_epoch(), origin,
                   ": the checkpoint's run had ", s.batches_per_epoch,
                   " batches per epoch, this one has ", batches_per_epoch(),
-                  " (another batch size, data split or limit_train_batches): resume with the "
-                  "settings it was trained with");
+                  " (another batch size, number of ranks, data split or limit_train_batches): "
+                  "resume with the settings it was trained with");
     const auto gens = generators();
     CYCLONE_CHECK(s.rngs.size() == gens.size(), origin, ": the checkpoint holds ", s.rngs.size(),
                   " random streams, this run has ", gens.size());
@@ -179,12 +185,7 @@ struct Trainer::Impl {
   // The policies' values at update `step` (st.step, or ahead of it by the steps a StepRunner has
   // enqueued and not yet reported).
   double lr_at(int64_t step) const {
-    const double base = plateau ? st.plateau->lr : policy.lr(step);
-    if (o.lr_scale == 1) return base;
-    const double ramp = o.lr_scale_warmup_steps > 0
-                            ? std::min(1.0, double(step) / double(o.lr_scale_warmup_steps))
-                            : 1.0;
-    return base * (1 + (o.lr_scale - 1) * ramp);
+    return scaled_lr(o, plateau ? st.plateau->lr : policy.lr(step), step);
   }
   void set_hyperparams(int64_t step) {
     opt.set_lr(lr_at(step));

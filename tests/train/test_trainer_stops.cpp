@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/test_util.h"
@@ -109,6 +110,29 @@ TEST(TrainerStops, ResumingWithAnotherNumberOfBatchesPerEpochIsAnError) {
   same.limit_train_batches = 0;
   Trainer u(*q.model, *q.opt, *policy, *q.train, nullptr, same);
   EXPECT_NO_THROW(u.resume(o.checkpoint_dir));
+}
+
+TEST(TrainerStops, ResumingWithAnotherNumberOfRanksIsAnError) {
+  testing::Problem p;
+  auto policy = schedulers::make_policy(kConstantRate);
+  TrainerOptions o = quiet(1);
+  o.generators = {p.dropout_gen};
+  ::cyclone::testing::TempDir dir;
+  o.checkpoint_dir = dir.file("checkpoints");
+  Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  const std::string state = resolve_checkpoint(o.checkpoint_dir) + "/trainer.json";
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(state));
+  EXPECT_EQ(j.value("ranks", 0), 1);  // this test is a world of one
+  j["ranks"] = 2;                     // as `mpirun -np 2` would have written
+  std::ofstream(state) << j.dump();
+
+  testing::Problem q;
+  TrainerOptions again = o;
+  again.generators = {q.dropout_gen};
+  again.epochs = 2;
+  Trainer t(*q.model, *q.opt, *policy, *q.train, nullptr, again);
+  ::cyclone::testing::expect_error([&] { t.resume(o.checkpoint_dir); },
+                                   {"run had 2 rank(s), this one has 1", "mpirun -np 2"});
 }
 
 TEST(TrainerStops, ADivergenceNamesOnlyACheckpointOfItsOwnRun) {
