@@ -439,6 +439,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   to.num_classes = info.num_classes;
   to.eval_split = c.use_val ? "val" : "test";
   to.generators = {dropout_gen};
+  to.settings = detail::resume_settings(spec);
   if (to.log_dir.empty()) to.log_dir = spec.log_dir;
   if (to.checkpoint_dir.empty()) to.checkpoint_dir = (c.log_dir / "checkpoints").string();
   Trainer trainer(*model, *opt, *policy, train_loader, &eval_loader, to);

@@ -49,7 +49,15 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
 // run_resume.cpp. A --resume (trainer.resume) that names no checkpoint, or, for a multi-phase
 // run, a folder other than the run's model_dir or one holding none of its phases, is a UsageError
 // before any data is read.
+// A checkpoint of another run (other settings than resume_settings(spec)) is refused too, naming
+// what differs.
 void check_resume_target(const RunSpec& spec);
+// The settings a resume must keep (rank_fingerprint's, a JSON object), less those it may change:
+// the epochs (to train longer), where it runs (device, precision, layout) and how (sync_every,
+// CUDA graphs), the evaluation batch, checkpoint frequency, early stopping's patience, the
+// starting weights (the checkpoint's replace them) and the range test's options (it does not run
+// again: its rate is in the checkpoint's policy).
+std::string resume_settings(const RunSpec& spec);
 // The summary.json a resumed run's folder already holds (null when none, or not resuming), and
 // the summary of the resumed run completed from it: fields this run could not know (the range
 // test, the chosen rate, scores when no epoch was left to train) are carried over, best_* are the

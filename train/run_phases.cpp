@@ -210,6 +210,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     to.num_classes = c.info.num_classes;
     to.eval_split = c.use_val ? "val" : "test";
     to.generators = {c.dropout_gen};
+    to.settings = resume_settings(spec);
     to.log_dir = dir.string();
     to.checkpoint_dir = (dir / "checkpoints").string();
     to.eval_modules = frozen_modules(*trained);

@@ -2,6 +2,7 @@
 // resumed run, which goes on from the one the interrupted run wrote.
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/file_util.h"
@@ -25,17 +26,76 @@ bool is_within(const fs::path& p, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// Refuses the checkpoint `dir` when its trainer.json records other settings than `mine`.
+void check_same_settings(const std::string& dir, const std::string& mine, const std::string& flag) {
+  const fs::path path = fs::path(dir) / "trainer.json";
+  json theirs;
+  try {
+    theirs = read_json_file(path.string(), 64u << 20);
+  } catch (const Error&) {
+    return;  // damaged: the resume itself says so, naming the file
+  }
+  if (!theirs.is_object() || !theirs.contains("settings") || !theirs["settings"].is_object())
+    return;  // written before settings were recorded
+  const json& was = theirs["settings"];
+  const json now = json::parse(mine);
+  std::string diff;
+  int shown = 0, differ = 0;
+  auto add = [&](const std::string& key, const json& a, const json& b) {
+    if (++differ > 4) return;
+    diff += (shown++ ? "; " : "") + key + " " + (a.is_null() ? "unset" : a.dump()) + " (now " +
+            (b.is_null() ? "unset" : b.dump()) + ")";
+  };
+  for (const auto& [key, value] : was.items()) {
+    const json other = now.contains(key) ? now.at(key) : json(nullptr);
+    if (other != value) add(key, value, other);
+  }
+  for (const auto& [key, value] : now.items())
+    if (!was.contains(key)) add(key, nullptr, value);
+  if (differ == 0) return;
+  throw UsageError(flag + ": the checkpoint " + dir + " was trained with other settings: " + diff +
+                   (differ > 4 ? " and " + std::to_string(differ - 4) + " more" : "") +
+                   ": resume without changing them (the epochs, device, precision and checkpoint "
+                   "frequency may change), or start a new run");
+}
+
 }  // namespace
+
+std::string resume_settings(const RunSpec& spec) {
+  json j = json::parse(rank_fingerprint(spec, Device::cpu()));
+  for (const char* key :
+       {"resume", "trainer.epochs", "device_type", "precision", "channels_last", "eval_batch_size",
+        "trainer.sync_every", "trainer.cuda_graph", "lr_finder.sync_every", "lr_finder.cuda_graph",
+        "trainer.checkpoint_every", "trainer.checkpoint_every_steps", "trainer.early_stop_patience",
+        "trainer.early_stop_min_delta", "model_fname", "partial", "new_head"})
+    j.erase(key);
+  // A resume does not run the range test again (its rate is in the checkpoint's policy).
+  for (auto it = j.begin(); it != j.end();)
+    it = it.key().rfind("lr_finder.", 0) == 0 ? j.erase(it) : std::next(it);
+  // The optimizer's and the policy's options one by one, so that a refusal names the option.
+  for (const auto& [key, prefix] :
+       {std::pair{"optimizer_options", "optimizer."}, std::pair{"policy", "policy."}}) {
+    if (!j.contains(key) || !j[key].is_string()) continue;
+    const json inner = json::parse(j[key].get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (!inner.is_object()) continue;
+    j.erase(key);
+    for (const auto& [k, v] : inner.items()) j[prefix + k] = v;
+  }
+  return j.dump();
+}
 
 void check_resume_target(const RunSpec& spec) {
   if (spec.resume.empty()) return;
   const std::string flag = spec.program == "train" ? "--resume (trainer.resume)" : "--resume";
+  const std::string mine = resume_settings(spec);
   if (spec.phases.empty()) {
+    std::string dir;
     try {
-      (void)resolve_checkpoint(spec.resume);
+      dir = resolve_checkpoint(spec.resume);
     } catch (const Error& e) {
       throw UsageError(flag + ": " + e.message());
     }
+    check_same_settings(dir, mine, flag);
     return;
   }
   // The phases' state (each finished phase's phase_done.json, the running one's checkpoints) is
@@ -55,6 +115,17 @@ void check_resume_target(const RunSpec& spec) {
     throw UsageError(flag + ": " + spec.log_dir +
                      " holds no phase of this run to resume (no <phase>/phase_done.json or "
                      "<phase>/checkpoints/latest for its phase names): run without it to start");
+  for (const PhaseSpec& ph : spec.phases) {  // the phase that was running
+    const fs::path ckpt = dir / ph.name / "checkpoints";
+    if (!fs::exists(dir / ph.name / "phase_done.json", ec) && fs::exists(ckpt / "latest", ec)) {
+      try {
+        check_same_settings(resolve_checkpoint(ckpt.string()), mine, flag);
+      } catch (const UsageError&) {
+        throw;
+      } catch (const Error&) {  // damaged: the phase's resume says so, naming the file
+      }
+    }
+  }
 }
 
 json previous_summary(const RunSpec& spec) {

@@ -37,6 +37,7 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
   j["epochs"] = epochs;
   if (st.batches_per_epoch > 0) j["batches_per_epoch"] = st.batches_per_epoch;
   if (st.ranks > 0) j["ranks"] = st.ranks;
+  if (!st.settings.empty()) j["settings"] = json::parse(st.settings);
   if (st.loss_scale > 0) {
     j["loss_scale"] = st.loss_scale;
     j["loss_scale_good_steps"] = st.loss_scale_good_steps;
@@ -84,6 +85,8 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     s.policy = j.at("policy").dump();
     if (j.contains("batches_per_epoch")) s.batches_per_epoch = count(j, "batches_per_epoch");
     if (j.contains("ranks")) s.ranks = count(j, "ranks");
+    if (j.contains("settings") && j.at("settings").is_object())
+      s.settings = j.at("settings").dump();
     if (j.contains("loss_scale")) {
       s.loss_scale = j.at("loss_scale").get<double>();
       s.loss_scale_good_steps = j.at("loss_scale_good_steps").get<double>();

@@ -41,6 +41,9 @@ struct RunState {
   // float16 training's dynamic loss scale and its count of good steps (kernels::loss_scale_update)
   // so that a resumed run goes on with the scale it had; 0: none (not float16, or an older file).
   double loss_scale = 0, loss_scale_good_steps = 0;
+  // The settings the run was started with (TrainerOptions::settings, a JSON object), for a resume
+  // to be checked against; "": not recorded.
+  std::string settings;
 };
 
 // trainer.json ("format": "cyclone.trainer/1"), with the policy that drives the run.

@@ -114,6 +114,11 @@ struct TrainerOptions {
   // Random streams checkpointed besides the default generator and the model's own
   // (Module::random_generators(): its dropout's), which are always included.
   std::vector<std::shared_ptr<Generator>> generators;
+
+  // What the run was started with, as a JSON object (the apps put their settings here), written
+  // into every checkpoint's trainer.json ("settings") for a resume to be checked against; the
+  // trainer does not read it. "": none.
+  std::string settings;
 };
 
 // The rate of update `step` for the policy's rate `base`: base times options.lr_scale, reached

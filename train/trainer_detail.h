@@ -112,6 +112,7 @@ struct Trainer::Impl {
     for (Generator* g : generators()) st.rngs.emplace_back(g->seed(), g->offset());
     st.batches_per_epoch = batches_per_epoch();
     st.ranks = num_ranks();
+    st.settings = o.settings;
     return run_state_to_json(st, policy.to_json(), o.epochs);
   }
 

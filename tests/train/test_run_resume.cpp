@@ -11,6 +11,7 @@
 #include "common/test_util.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_detail.h"
+#include "cyclone/train/run_state.h"
 
 namespace cyclone::train {
 namespace {
@@ -75,6 +76,42 @@ TEST(RunResume, PhasesResumeOnlyFromTheirOwnModelDir) {
   fresh.resume = empty.string();
   m = resume_refusal(fresh);
   EXPECT_NE(m.find("holds no phase of this run"), std::string::npos) << m;
+}
+
+TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
+  const testing::TempDir dir;
+  RunSpec first;
+  first.program = "train";
+  first.log_dir = dir.path().string();
+  first.optimizer = "sgd";
+  first.optimizer_json = R"({"momentum": 0.9, "weight_decay": 0.0005})";
+  first.policy_json = R"({"policy": "constant", "lr": 0.1})";
+  first.trainer.epochs = 2;
+  // What the trainer writes into each checkpoint's trainer.json.
+  RunState st;
+  st.settings = detail::resume_settings(first);
+  const fs::path ckpt = dir.path() / "checkpoints" / "epoch-0001";
+  fs::create_directories(ckpt);
+  std::ofstream(ckpt / "trainer.json")
+      << run_state_to_json(st, R"({"policy": "constant", "lr": 0.1})", 2);
+  EXPECT_EQ(run_state_from_json(run_state_to_json(st, "{}", 2), "t").settings, st.settings);
+
+  RunSpec again = first;
+  again.resume = ckpt.string();
+  // Longer, elsewhere, in another precision: the same run going on.
+  again.trainer.epochs = 5;
+  again.device = "cuda";
+  again.precision = "bf16";
+  again.trainer.checkpoint_every = 3;
+  EXPECT_EQ(resume_refusal(again), "");
+  // Another weight decay or seed would be another run: it used to be ignored (the checkpoint's
+  // optimizer state won) or to train a different one, silently.
+  again.optimizer_json = R"({"momentum": 0.9, "weight_decay": 0.01})";
+  again.seed = 3;
+  const std::string m = resume_refusal(again);
+  EXPECT_NE(m.find("optimizer.weight_decay 0.0005 (now 0.01)"), std::string::npos) << m;
+  EXPECT_NE(m.find("seed 0 (now 3)"), std::string::npos) << m;
+  EXPECT_NE(m.find("resume without changing them"), std::string::npos) << m;
 }
 
 TEST(RunResume, SummaryKeepsWhatOnlyTheFirstRunKnew) {
