@@ -8,8 +8,9 @@
 // reads back as the same double. momentum is the policy's own where it schedules one, else the
 // spec's "momentum" field (default 0.9), the optimizer's constant momentum. JSON: the policy with
 // every default filled in, the values, and the SGDR restart steps. Exit 2 (one line on stderr)
-// for a bad flag or spec (a --plot path in a missing or read-only directory included: checked
-// before anything is printed), 1 for a runtime failure such as a full disk while writing the plot.
+// for a bad flag or spec (a --plot path in a missing or read-only directory, or one that is a
+// directory, pipe or device, included: checked before anything is printed; a symlink is written
+// through), 1 for a runtime failure such as a full disk while writing the plot.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -63,11 +64,17 @@ int64_t parse_steps(const std::string& v) {
 void check_plot_path(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::path parent =
-      fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  // A symlink is written through (write_file_atomic): what matters is the file it leads to.
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_directory(st)) usage_error("--plot " + path + ": is a directory");
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    usage_error("--plot " + path +
+                ": is not a regular file (a device, pipe or socket); give the path of a file to "
+                "create or replace");
+  const fs::path real = fs::exists(st) ? fs::canonical(path, ec) : fs::path(path);
+  const fs::path parent = real.parent_path().empty() ? fs::path(".") : real.parent_path();
   if (!fs::is_directory(parent, ec))
     usage_error("--plot " + path + ": no such directory '" + parent.string() + "'");
-  if (fs::is_directory(path, ec)) usage_error("--plot " + path + ": is a directory");
   if (::access(parent.c_str(), W_OK | X_OK) != 0)
     usage_error("--plot " + path + ": cannot write in '" + parent.string() +
                 "': " + std::strerror(errno));

@@ -79,5 +79,19 @@ expect_usage_error "unknown field 'cycle_mul': did you mean 'cycle_mult'? (known
 expect_usage_error "--plot $tmp/nowhere/x.svg: no such directory" \
   --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/nowhere/x.svg"
 expect_usage_error "is a directory" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp"
+# A pipe (or a link to one) is refused, never replaced by a file; a link to a file is written
+# through, the link kept.
+mkfifo "$tmp/pipe.svg"
+ln -s pipe.svg "$tmp/to_pipe.svg"
+expect_usage_error "--plot $tmp/pipe.svg: is not a regular file" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/pipe.svg"
+expect_usage_error "--plot $tmp/to_pipe.svg: is not a regular file" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/to_pipe.svg"
+[[ -p $tmp/pipe.svg && -L $tmp/to_pipe.svg ]] || fail "the pipe or the link to it was replaced"
+echo original >"$tmp/target.svg"
+ln -s target.svg "$tmp/link.svg"
+"$bin" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/link.svg" >/dev/null
+[[ -L $tmp/link.svg ]] || fail "--plot replaced the symlink by a file"
+grep -q '</svg>' "$tmp/target.svg" || fail "--plot through a symlink did not write its target"
 "$bin" --help | grep -q one_cycle || fail "--help does not list the policies"
 echo "lr_schedule CLI test passed"
