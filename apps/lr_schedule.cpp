@@ -4,12 +4,17 @@
 //   ./bin/lr_schedule --spec '<json>' --steps N [--format csv|json] [--plot out.svg]
 //   ./bin/lr_schedule --spec @run_policy.json --steps 1000 --plot schedule.svg
 //
+// Rows are streamed (10^8 steps need no more memory than 10), and --plot draws at most 16000
+// points (each of 4000 buckets of steps: its first, last, lowest and highest rate). A --spec file
+// is read up to 1 MiB.
 // CSV: "step,lr,momentum" then one row per step t = 0 … N−1, every number printed so that it
 // reads back as the same double. momentum is the policy's own where it schedules one, else the
 // spec's "momentum" field (default 0.9), the optimizer's constant momentum. JSON: the policy with
 // every default filled in, the values, and the SGDR restart steps. Exit 2 (one line on stderr)
-// for a bad flag or spec (a --plot path in a missing or read-only directory included: checked
-// before anything is printed), 1 for a runtime failure such as a full disk while writing the plot.
+// for a bad flag or spec (a --plot path in a missing or read-only directory, or one that is a
+// directory, pipe or device, included: checked before anything is printed; a symlink is written
+// through), 1 for a runtime failure such as a full disk while writing the plot.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +22,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +39,8 @@ using cyclone::schedulers::Params;
 constexpr const char* kUsage =
     "usage: lr_schedule --spec '<json>'|@file.json --steps N [--format csv|json] "
     "[--plot out.svg]\n"
-    "Prints the learning rate (and momentum) a policy gives at steps 0 .. N-1.\n"
+    "Prints the learning rate (and momentum) a policy gives at steps 0 .. N-1 (N up to 10^8,\n"
+    "streamed); a spec file is at most 1 MiB; the plot draws at most 16000 points.\n"
     "Policies: ";
 
 struct Options {
@@ -63,14 +69,38 @@ int64_t parse_steps(const std::string& v) {
 void check_plot_path(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::path parent =
-      fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  // A symlink is written through (write_file_atomic): what matters is the file it leads to.
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_directory(st)) usage_error("--plot " + path + ": is a directory");
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    usage_error("--plot " + path +
+                ": is not a regular file (a device, pipe or socket); give the path of a file to "
+                "create or replace");
+  const fs::path real = fs::exists(st) ? fs::canonical(path, ec) : fs::path(path);
+  const fs::path parent = real.parent_path().empty() ? fs::path(".") : real.parent_path();
   if (!fs::is_directory(parent, ec))
     usage_error("--plot " + path + ": no such directory '" + parent.string() + "'");
-  if (fs::is_directory(path, ec)) usage_error("--plot " + path + ": is a directory");
   if (::access(parent.c_str(), W_OK | X_OK) != 0)
     usage_error("--plot " + path + ": cannot write in '" + parent.string() +
                 "': " + std::strerror(errno));
+}
+
+// A policy spec is a few hundred bytes: reading stops past 1 MiB (--spec @/dev/zero would
+// otherwise read until memory runs out). Pipes (--spec @<(...)) are read like files.
+std::string read_spec_file(const std::string& path) {
+  constexpr size_t kMaxSpecBytes = size_t{1} << 20;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    usage_error("--spec @" + path + ": is a directory, not a JSON file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) usage_error("--spec: cannot read " + path + ": " + std::strerror(errno));
+  std::string text(kMaxSpecBytes + 1, '\0');
+  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(f.gcount()));
+  if (text.size() > kMaxSpecBytes)
+    usage_error("--spec @" + path +
+                ": more than 1 MiB, too large for a policy spec (is it the right file?)");
+  return text;
 }
 
 Options parse(int argc, char** argv) {
@@ -112,16 +142,47 @@ Options parse(int argc, char** argv) {
     usage_error("--format: expected csv or json, got '" + o.format + "'");
   }
   if (!o.plot.empty()) check_plot_path(o.plot);
-  if (o.spec[0] == '@') {
-    const std::string path = o.spec.substr(1);
-    std::ifstream f(path, std::ios::binary);
-    if (!f) usage_error("--spec: cannot read " + path);
-    std::ostringstream text;
-    text << f.rdbuf();
-    o.spec = text.str();
-  }
+  if (o.spec[0] == '@') o.spec = read_spec_file(o.spec.substr(1));
   return o;
 }
+
+// The plot needs no more points than it has pixels: over a long schedule each bucket of steps
+// keeps its first and last steps and those of its lowest and highest rate (restarts and spikes
+// stay visible), so memory stays bounded whatever --steps.
+constexpr int64_t kPlotBuckets = 4000;
+
+struct PlotPoints {
+  int64_t bucket = 1;
+  std::vector<double> x, lr, momentum;
+  struct Pt {
+    int64_t t;
+    double lr, momentum;
+  };
+  std::vector<Pt> pending;  // this bucket's first, lowest, highest and last
+
+  explicit PlotPoints(int64_t steps) : bucket((steps + kPlotBuckets - 1) / kPlotBuckets) {}
+  void add(int64_t t, double lr_t, double m_t) {
+    if (t % bucket == 0) flush();
+    const Pt p{t, lr_t, m_t};
+    if (pending.empty()) {
+      pending = {p, p, p, p};
+      return;
+    }
+    if (lr_t < pending[1].lr) pending[1] = p;
+    if (lr_t > pending[2].lr) pending[2] = p;
+    pending[3] = p;
+  }
+  void flush() {
+    std::sort(pending.begin(), pending.end(), [](const Pt& a, const Pt& b) { return a.t < b.t; });
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (i > 0 && pending[i].t == pending[i - 1].t) continue;
+      x.push_back(static_cast<double>(pending[i].t));
+      lr.push_back(pending[i].lr);
+      momentum.push_back(pending[i].momentum);
+    }
+    pending.clear();
+  }
+};
 
 }  // namespace
 
@@ -137,43 +198,65 @@ int main(int argc, char** argv) {
   } catch (const cyclone::Error& e) {
     usage_error(e.message());
   }
+  // Streamed, row by row: 10^8 steps must not need gigabytes (only the plot keeps points).
   try {
-    std::vector<double> steps, lrs, moms;
+    std::optional<PlotPoints> plot_points;
+    if (!o.plot.empty()) plot_points.emplace(o.steps);
     bool scheduled = false;
-    for (int64_t t = 0; t < o.steps; ++t) {
+    auto value_at = [&](int64_t t, double* lr, double* m) {
       const sch::Value v = policy->value(t);
-      steps.push_back(static_cast<double>(t));
-      lrs.push_back(v.lr);
-      moms.push_back(v.momentum.value_or(momentum));
+      *lr = v.lr;
+      *m = v.momentum.value_or(momentum);
       scheduled |= v.momentum.has_value();
-    }
+    };
+    double lr = 0, m = 0;
     if (o.format == "csv") {
-      std::string out = "step,lr,momentum\n";
+      std::fputs("step,lr,momentum\n", stdout);
       for (int64_t t = 0; t < o.steps; ++t) {
-        out += std::to_string(t) + ',' + sch::format_number(lrs[t]) + ',' +
-               sch::format_number(moms[t]) + '\n';
+        value_at(t, &lr, &m);
+        const std::string row =
+            std::to_string(t) + ',' + sch::format_number(lr) + ',' + sch::format_number(m) + '\n';
+        std::fwrite(row.data(), 1, row.size(), stdout);
+        if (plot_points) plot_points->add(t, lr, m);
       }
-      std::fwrite(out.data(), 1, out.size(), stdout);
     } else {
-      Params doc;
-      doc.set_object("policy", policy->params())
-          .set_integer("steps", o.steps)
-          .set_numbers("lr", lrs)
-          .set_numbers("momentum", moms)
-          .set_boolean("momentum_scheduled", scheduled)
+      // The layout Params::dump(1) gives, its arrays written one number at a time.
+      Params head;
+      head.set_object("policy", policy->params()).set_integer("steps", o.steps);
+      std::string text = head.dump(1);
+      text.resize(text.rfind('}'));  // "{ ... "steps": N\n"
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      std::fputs(text.c_str(), stdout);
+      for (const bool lr_pass : {true, false}) {
+        std::fputs(lr_pass ? ",\n \"lr\": [" : ",\n \"momentum\": [", stdout);
+        for (int64_t t = 0; t < o.steps; ++t) {
+          value_at(t, &lr, &m);
+          const std::string v = sch::format_number(lr_pass ? lr : m);
+          std::fprintf(stdout, "%s\n  %s", t ? "," : "", v.c_str());
+          if (plot_points && lr_pass) plot_points->add(t, lr, m);
+        }
+        std::fputs("\n ]", stdout);
+      }
+      Params tail;
+      tail.set_boolean("momentum_scheduled", scheduled)
           .set_integers("restarts", policy->restarts(o.steps));
-      std::printf("%s\n", doc.dump(1).c_str());
+      text = tail.dump(1);
+      std::printf(",\n%s\n", text.substr(text.find('\n') + 1).c_str());  // without its "{"
     }
-    if (!o.plot.empty()) {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      throw cyclone::Error(std::string("cannot write the schedule to stdout: ") +
+                           std::strerror(errno));
+    if (plot_points) {
+      plot_points->flush();
       cyclone::train::Plot plot;
       plot.title = policy->name() + " policy";
       plot.x_label = "step";
       plot.left_label = "learning rate";
       plot.right_label = "momentum";
-      plot.x = steps;
-      plot.series.push_back({"lr", lrs, "#1f77b4", false});
-      plot.series.push_back(
-          {scheduled ? "momentum" : "momentum (constant)", moms, "#d62728", true});
+      plot.x = std::move(plot_points->x);
+      plot.series.push_back({"lr", std::move(plot_points->lr), "#1f77b4", false});
+      plot.series.push_back({scheduled ? "momentum" : "momentum (constant)",
+                             std::move(plot_points->momentum), "#d62728", true});
       cyclone::train::write_svg(plot, o.plot);
     }
   } catch (const std::exception& e) {

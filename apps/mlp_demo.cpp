@@ -2,15 +2,19 @@
 // on a synthetic, linearly non-trivial classification problem (Gaussian blobs in 32-D) with
 // mini-batch SGD + momentum, on the device chosen at run time, and prints the loss as it falls.
 //
-//   ./bin/mlp_demo [--device=auto|cpu|cuda[:N]] [--epochs=N] [--lr=X] [--batch_size=N] [--seed=N]
+//   ./bin/mlp_demo [--device=auto|cpu|cuda[:N]] [--epochs=N] [--lr=X] [--momentum=X]
+//                  [--batch_size=N] [--seed=N]
+// A bad flag or value is one line and exit status 2, before any work; --help lists the limits.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cyclone/cyclone.h"
+#include "cyclone/train/cli.h"
 
 namespace {
 
@@ -25,62 +29,33 @@ struct Options {
   uint64_t seed = 0;
 };
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "mlp_demo: %s (see --help)\n", msg.c_str());
-  std::exit(2);
-}
+constexpr int kFeatures = 32, kHidden = 64, kClasses = 4, kTrain = 4096, kTest = 1024;
 
-template <class T>
-T parse_number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  const double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || errno != 0) usage_error("bad value '" + v + "' for " + flag);
-  return static_cast<T>(d);
-}
-
-Options parse(int argc, char** argv) {
+// Every value is checked before any work (exit 2 naming the flag): a batch larger than the
+// training set would make zero batches and a NaN loss, a fractional --epochs or --seed would be
+// truncated.
+std::optional<Options> parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], value;
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: mlp_demo [--device=auto|cpu|cuda[:N]] [--epochs=N] [--lr=X] [--momentum=X]\n"
-          "                [--batch_size=N] [--seed=N]\n"
-          "Trains a 32-64-4 MLP on synthetic blobs and prints the loss per epoch.\n");
-      std::exit(0);
-    }
-    const auto eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      usage_error("flag " + a + " needs a value");
-    }
-    if (a == "--device")
-      o.device = value;
-    else if (a == "--epochs")
-      o.epochs = parse_number<int>(a, value);
-    else if (a == "--lr")
-      o.lr = parse_number<double>(a, value);
-    else if (a == "--momentum")
-      o.momentum = parse_number<double>(a, value);
-    else if (a == "--batch_size")
-      o.batch_size = parse_number<int>(a, value);
-    else if (a == "--seed")
-      o.seed = parse_number<uint64_t>(a, value);
-    else
-      usage_error("unknown flag " + a);
+  train::ArgParser p("mlp_demo",
+                     "Trains a 32-64-4 MLP on synthetic blobs and prints the loss per epoch.");
+  p.add_flag("device", &o.device, "auto, cpu, cuda or cuda:N", "DEV");
+  p.add_flag("epochs", &o.epochs, "passes over the training set, 1 to 10000", "N",
+             train::Bounds::closed(1, 10000));
+  p.add_flag("lr", &o.lr, "learning rate", "X", train::Bounds::greater_than(0));
+  p.add_flag("momentum", &o.momentum, "SGD momentum", "X", train::Bounds::closed_open(0, 1));
+  p.add_flag("batch_size", &o.batch_size,
+             "examples per step, 1 to the training set's " + std::to_string(kTrain), "N",
+             train::Bounds::closed(1, kTrain));
+  p.add_flag("seed", &o.seed, "seed of the data and the initial weights");
+  train::reject_positional("mlp_demo", p.parse(argc, argv));
+  if (p.help_requested()) {
+    std::printf("%s", p.help().c_str());
+    return std::nullopt;
   }
-  if (o.epochs < 1) usage_error("--epochs must be >= 1");
-  if (o.batch_size < 1) usage_error("--batch_size must be >= 1");
-  if (!(o.lr > 0)) usage_error("--lr must be > 0");
+  if (!device_spec_well_formed(o.device))
+    throw train::UsageError("--device: '" + o.device + "' is not auto, cpu, cuda or cuda:N");
   return o;
 }
-
-constexpr int kFeatures = 32, kHidden = 64, kClasses = 4, kTrain = 4096, kTest = 1024;
 
 // Blobs: class centres uniform in [-1, 1]^32, samples = centre + N(0, 1.5^2) noise, so classes
 // overlap and the loss has somewhere to fall.
@@ -182,14 +157,8 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-  try {
-    return run(o);
-  } catch (const cyclone::Error& e) {
-    std::fprintf(stderr, "mlp_demo: %s\n", e.message().c_str());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mlp_demo: %s\n", e.what());
-    return 1;
-  }
+  return train::run_program("mlp_demo", [&] {
+    const std::optional<Options> o = parse(argc, argv);
+    return o ? run(*o) : 0;
+  });
 }

@@ -46,6 +46,13 @@ Device resolve_device(std::string_view spec) {
   CYCLONE_THROW("bad device '", spec, "' (expected auto, cpu, cuda or cuda:N)");
 }
 
+bool device_spec_well_formed(std::string_view spec) {
+  if (spec.empty() || spec == "auto" || spec == "cpu" || spec == "cuda") return true;
+  return spec.substr(0, 5) == "cuda:" && spec.size() > 5 && spec.size() < 10 &&
+         spec.find_first_not_of("0123456789", 5) == std::string_view::npos &&
+         std::stoi(std::string(spec.substr(5))) < 1024;
+}
+
 namespace {
 std::mutex g_default_mutex;
 std::optional<Device> g_default;

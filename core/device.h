@@ -38,6 +38,9 @@ inline bool cuda_available() { return cuda_device_count() > 0; }
 // "auto" is cuda:0 when a GPU is usable, else cpu. Asking for a CUDA device that does not exist is
 // an error naming the device and how many there are.
 Device resolve_device(std::string_view spec);
+// Whether `spec` is spelt as resolve_device accepts (whether or not this machine has the device):
+// apps refuse a misspelt --device as a usage error before any work.
+bool device_spec_well_formed(std::string_view spec);
 
 // The device that tensor factories, modules, models and data loaders use when none is given (so
 // that, on a GPU host, a model built and a batch made without naming one meet on the same device):

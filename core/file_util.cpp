@@ -29,11 +29,39 @@ struct Fd {
   }
 };
 
+// The file `path` leads to: itself, or through a chain of symlinks the file at its end, so that
+// rewriting a linked file updates the file and keeps the link. Anything else at the end (a
+// directory, a device such as /dev/null, a pipe) is refused: the rename would replace it, and as
+// root that destroys /dev/null.
+std::filesystem::path write_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  for (int hops = 0;; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) return p;  // a new file: open() reports a missing directory
+      CYCLONE_THROW("cannot write ", path, ": ", errno_reason(errno));
+    }
+    const std::string via = p.string() == path ? "" : " (the symlink leads to " + p.string() + ")";
+    if (S_ISREG(st.st_mode)) return p;
+    CYCLONE_CHECK(!S_ISDIR(st.st_mode), "cannot write ", path, ": it is a directory, not a file",
+                  via);
+    CYCLONE_CHECK(S_ISLNK(st.st_mode), "cannot write ", path,
+                  ": it is not a regular file (a device, pipe or socket)", via,
+                  "; give the path of a file to create or replace");
+    CYCLONE_CHECK(hops < 40, "cannot write ", path, ": too many levels of symbolic links");
+    std::error_code ec;
+    const fs::path link = fs::read_symlink(p, ec);
+    if (ec) CYCLONE_THROW("cannot write ", path, ": ", ec.message());
+    p = link.is_absolute() ? link : p.parent_path() / link;
+  }
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  const fs::path target = write_target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   const std::string tmp =
       (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
@@ -59,7 +87,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     f.fd = -1;
     if (::close(fd) != 0) fail("close", errno);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
+  if (::rename(tmp.c_str(), target.c_str()) != 0) fail("rename", errno);
   // Make the rename itself durable.
   Fd d;
   d.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

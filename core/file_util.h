@@ -11,7 +11,10 @@ namespace cyclone {
 // Writes `bytes` to a temporary file beside `path`, flushes it (fsync), renames it over `path`,
 // and fsyncs the directory: after a crash at any moment `path` holds either the old or the new
 // contents. On any failure (no such directory, permission, disk full) the temporary file is
-// removed and an Error names `path` and the system's reason.
+// removed and an Error names `path` and the system's reason. A symlink is written through: the
+// file it leads to is replaced (in that file's directory) and the link kept. A path that is or
+// leads to anything but a regular file (a directory, a device such as /dev/null, a pipe) is
+// refused with an Error naming it, never replaced.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
 // The whole file. Errors name the path: missing, a directory, unreadable, or larger than

@@ -269,7 +269,14 @@ void Module::save(const std::string& path) const {
 }
 
 std::vector<std::string> Module::load(const std::string& path, bool strict) {
-  return load_state_dict(load_safetensors(path).tensors, strict);
+  const SafetensorsFile f = load_safetensors(path);
+  try {
+    return load_state_dict(f.tensors, strict);
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const Error& e) {
+    CYCLONE_THROW(path, ": ", e.message());
+  }
 }
 
 std::string Module::str() const {

@@ -107,6 +107,7 @@ class Module {
   // either side or of another shape) instead of failing on them.
   std::vector<std::string> load_state_dict(const NamedTensors& state, bool strict = true);
   void save(const std::string& path) const;  // safetensors, atomic
+  // load_state_dict from a safetensors file; its errors are prefixed with the path.
   std::vector<std::string> load(const std::string& path, bool strict = true);
 
   // Multi-line description: one line per module with its type and extra_repr.

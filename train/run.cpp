@@ -387,6 +387,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
     CYCLONE_CHECK(tj.is_object() && tj.contains("policy"), tpath,
                   ": no 'policy' (not a trainer state)");
     policy_text = tj.at("policy").dump();
+    detail::check_checkpoint_policy(tpath, policy_text);
     // A rate given again must be the one the checkpoint trained with: the policy goes on as it
     // was (its clock is in the checkpoint), so another rate would be silently ignored.
     if (chosen) {

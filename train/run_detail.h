@@ -86,6 +86,10 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
                                                     nlohmann::json* summary_out,
                                                     const TrainerOptions* scaling = nullptr);
 
+// A resumed run's policy comes from its checkpoint's trainer.json: one that does not build is a
+// damaged checkpoint (a runtime Error naming `trainer_json_path`), not a usage error.
+void check_checkpoint_policy(const std::string& trainer_json_path, const std::string& policy_text);
+
 // Early stopping or ModelCheckpoint's best-only choice on a val_* score needs a validation split:
 // without one it is a UsageError (before any work), rather than choosing by the test set.
 void check_monitors_have_a_split(const RunSpec& spec);

@@ -319,6 +319,15 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   return policy;
 }
 
+void check_checkpoint_policy(const std::string& trainer_json_path, const std::string& policy_text) {
+  try {
+    (void)schedulers::make_policy(policy_text);
+  } catch (const Error& e) {
+    throw Error(trainer_json_path + ": 'policy' is damaged (" + e.message() +
+                "): resume from another checkpoint, or start a new run");
+  }
+}
+
 void check_monitors_have_a_split(const RunSpec& spec) {
   if (spec.validation_fraction > 0) return;
   const bool best_lr = spec.program == "best_lr";

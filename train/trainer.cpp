@@ -143,7 +143,7 @@ FitResult Trainer::Impl::fit() {
                        mode, resumed ? std::optional<double>(st.epoch) : std::nullopt);
     if (o.log_every_steps > 0)
       step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
-                       resumed ? std::optional<double>(st.step - 1) : std::nullopt);
+                       resumed ? std::optional<double>(st.step) : std::nullopt);
     if (o.tensorboard) tb.emplace((fs::path(o.log_dir) / "tensorboard_logs").string());
   }
 

@@ -103,6 +103,18 @@ WeightsReport load_weights(Module& model, const std::string& path, bool partial,
     throw Error(path + ": does not fit the model (" + what +
                 "); --partial (network.partial) loads the tensors that fit and skips the rest");
   }
+  // --partial with nothing that fits would train from the random init as if it had loaded: the
+  // file is another model's, or not weights at all (an optimizer state).
+  if (r.loaded.empty()) {
+    std::vector<std::string> have, want;
+    for (const auto& [name, t] : file.tensors) have.push_back(name);
+    for (const auto& [name, t] : model.state_dict())
+      if (!name_under(name, keep_prefixes)) want.push_back(name);
+    throw Error(path + ": none of its " + std::to_string(have.size()) +
+                " tensors fits the model (the file holds " +
+                (have.empty() ? "none" : join(have, 4)) + "; the model wants " + join(want, 4) +
+                "): give the weights of this model (model.safetensors)");
+  }
   model.load_state_dict(to_load, /*strict=*/false);
   return r;
 }

@@ -7,7 +7,8 @@
 // that differs, a model tensor the file lacks, a file tensor the model lacks — is an Error
 // naming them all, unless `partial`: then they are skipped and listed (the usual case: a new
 // head with another number of classes). Tensors under `keep_prefixes` keep the model's values
-// (a head replaced on purpose); they are listed too.
+// (a head replaced on purpose); they are listed too. A file of which no tensor loads is an Error
+// even when `partial`, naming the first tensors of the file and of the model.
 #pragma once
 
 #include <string>

@@ -29,16 +29,18 @@
 // Precisions (train/precision.h): fp32 (IEEE), tf32 (TF32 tensor cores), bf16 (mixed precision:
 // convolutions and products in bfloat16, float32 master weights) and fp16 (the same in float16,
 // with dynamic loss scaling), as --precision sets them for best_lr and train.
+// Flags: --help lists them; every value (a workload, engine or precision name included) is
+// checked before the first measurement, one line and exit status 2 for a bad one.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <exception>
 #include <fstream>
-#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,19 +48,14 @@
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/cyclone.h"
 #include "cyclone/kernels/random.h"
+#include "cyclone/train/cli.h"
 #include "cyclone/train/precision.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step_runner.h"
 
 using namespace cyclone;
 using json = nlohmann::json;
-
-namespace {
-// A bad command line: one line and exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-}  // namespace
+using train::UsageError;
 
 namespace {
 
@@ -79,6 +76,9 @@ const std::vector<Workload>& workloads() {
   return w;
 }
 
+const std::vector<std::string> kEngines = {"cyclone", "cyclone-eager", "cyclone-channels-last",
+                                           "cyclone-unfused"};
+
 struct Args {
   std::string device = "auto", workloads, engines = "cyclone,cyclone-eager,cyclone-channels-last",
               precisions = "fp32,tf32,bf16,fp16", device_name, driver, git_rev;
@@ -93,43 +93,101 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-bool listed(const std::string& list, const std::string& x) {
-  if (list.empty()) return true;
-  const auto v = split(list);
-  return std::find(v.begin(), v.end(), x) != v.end();
+// The range test's workload is named by its step count (--range_steps): "lenet5-range-test" or
+// "lenet5-range-test-<N>" selects it.
+bool is_range_test_name(const std::string& x) {
+  const std::string stem = "lenet5-range-test";
+  return x == stem || (x.rfind(stem + "-", 0) == 0 && x.size() > stem.size() + 1 &&
+                       x.find_first_not_of("0123456789", stem.size() + 1) == std::string::npos);
 }
 
-Args parse(int argc, char** argv) {
+bool listed(const std::string& list, const Workload& w) {
+  if (list.empty()) return true;
+  for (const std::string& x : split(list))
+    if (x == w.name || (w.range_test && is_range_test_name(x))) return true;
+  return false;
+}
+
+// The 1cycle schedule a case runs (over warm-up and every rep), or the range test's ramp.
+std::unique_ptr<schedulers::Policy> case_policy(const Args& a, bool range_test) {
+  if (range_test)
+    return schedulers::make_policy(json{
+        {"policy", "range_test"},
+        {"start_lr", 1e-5},
+        {"end_lr", 1e-1},
+        {"num_steps", a.range_steps},
+        {"mode", "exp"}}.dump());
+  return schedulers::make_policy(json{
+      {"policy", "one_cycle"},
+      {"max_lr", 0.1},
+      {"total_steps", a.warmup + a.reps * a.steps},
+      {"base_momentum", 0.85},
+      {"max_momentum", 0.95}}.dump());
+}
+
+// Every flag is checked here, before the first measurement: a typo in the last engine or
+// precision must not cost the measurements of the cases before it.
+std::optional<Args> parse(int argc, char** argv) {
   Args a;
-  std::map<std::string, std::string*> text = {
-      {"device", &a.device},         {"workloads", &a.workloads},     {"engines", &a.engines},
-      {"precisions", &a.precisions}, {"device_name", &a.device_name}, {"driver", &a.driver},
-      {"git_rev", &a.git_rev}};
-  std::map<std::string, int64_t*> num = {
-      {"steps", &a.steps},           {"reps", &a.reps},
-      {"warmup", &a.warmup},         {"range_steps", &a.range_steps},
-      {"range_reps", &a.range_reps}, {"sync_every", &a.sync_every}};
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    const auto eq = s.find('=');
-    if (s.rfind("--", 0) != 0 || eq == std::string::npos)
-      throw UsageError("cyclone_bench_train: expected --flag=value, got '" + s +
-                       "' (flags: --device --workloads --engines --precisions --steps --reps "
-                       "--warmup --range_steps --range_reps --sync_every --device_name --driver "
-                       "--git_rev)");
-    const std::string k = s.substr(2, eq - 2), v = s.substr(eq + 1);
-    if (auto it = text.find(k); it != text.end()) {
-      *it->second = v;
-    } else if (auto jt = num.find(k); jt != num.end()) {
-      try {
-        *jt->second = std::stoll(v);
-      } catch (...) {
-        throw UsageError("cyclone_bench_train: --" + k + "=" + v + " is not an integer");
-      }
-      if (*jt->second < 1) throw UsageError("cyclone_bench_train: --" + k + " must be >= 1");
-    } else {
-      throw UsageError("cyclone_bench_train: unknown flag --" + k);
-    }
+  train::ArgParser p("cyclone_bench_train",
+                     "End-to-end training throughput (benchmarks/README.md): one JSON object on "
+                     "stdout, progress on stderr.");
+  std::string names;
+  for (const Workload& w : workloads()) names += (names.empty() ? "" : ", ") + w.name;
+  p.add_flag("device", &a.device, "auto, cpu, cuda or cuda:N", "DEV");
+  p.add_flag("workloads", &a.workloads, "comma list, default all: " + names, "LIST");
+  p.add_flag("engines", &a.engines,
+             "comma list of cyclone, cyclone-eager, cyclone-channels-last, cyclone-unfused",
+             "LIST");
+  p.add_flag("precisions", &a.precisions,
+             std::string("comma list of ") + train::precision_choices(), "LIST");
+  p.add_flag("steps", &a.steps, "timed steps per rep", "N", train::Bounds::closed(1, 1e7));
+  p.add_flag("reps", &a.reps, "timed reps (the median is reported)", "N",
+             train::Bounds::closed(1, 1000));
+  p.add_flag("warmup", &a.warmup, "untimed steps first", "N", train::Bounds::closed(1, 1e6));
+  p.add_flag("range_steps", &a.range_steps, "the range test's steps", "N",
+             train::Bounds::closed(2, 1e7));
+  p.add_flag("range_reps", &a.range_reps, "the range test's reps", "N",
+             train::Bounds::closed(1, 1000));
+  // The step runner's window is at most 2^20 steps (train/step_runner.h).
+  p.add_flag("sync_every", &a.sync_every, "read the losses back every N steps", "N",
+             train::Bounds::closed(1, 1 << 20));
+  p.add_flag("device_name", &a.device_name, "the JSON's device (default: what was found)");
+  p.add_flag("driver", &a.driver, "the JSON's driver");
+  p.add_flag("git_rev", &a.git_rev, "the JSON's git_rev");
+  train::reject_positional("cyclone_bench_train", p.parse(argc, argv));
+  if (p.help_requested()) {
+    std::printf("%s", p.help().c_str());
+    return std::nullopt;
+  }
+  if (!device_spec_well_formed(a.device))
+    throw UsageError("--device: '" + a.device + "' is not auto, cpu, cuda or cuda:N");
+  for (const std::string& x : split(a.workloads)) {
+    bool known = is_range_test_name(x);
+    for (const Workload& w : workloads()) known |= x == w.name;
+    if (!known)
+      throw UsageError("--workloads: '" + x + "' is not one of " + names +
+                       " (the range test: lenet5-range-test, its steps set by --range_steps)");
+  }
+  if (split(a.engines).empty()) throw UsageError("--engines: '" + a.engines + "' names no engine");
+  for (const std::string& e : split(a.engines)) train::check_choice("engines", e, kEngines);
+  if (split(a.precisions).empty())
+    throw UsageError("--precisions: '" + a.precisions + "' names no precision");
+  for (const std::string& x : split(a.precisions))
+    if (!train::parse_precision(x))
+      throw UsageError("--precisions: '" + x + "' is not one of " + train::precision_choices());
+  try {
+    (void)case_policy(a, false);
+  } catch (const Error& e) {
+    throw UsageError(
+        "--warmup=" + std::to_string(a.warmup) + " + --reps=" + std::to_string(a.reps) +
+        " x --steps=" + std::to_string(a.steps) +
+        " steps are too few for the 1cycle schedule: raise --steps (" + e.message() + ")");
+  }
+  try {
+    (void)case_policy(a, true);
+  } catch (const Error& e) {
+    throw UsageError("--range_steps=" + std::to_string(a.range_steps) + ": " + e.message());
   }
   return a;
 }
@@ -185,22 +243,7 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
   }
   const int64_t steps = w.range_test ? a.range_steps : a.steps;
   const int64_t reps = w.range_test ? a.range_reps : a.reps;
-  std::unique_ptr<schedulers::Policy> policy;
-  if (w.range_test) {
-    policy = schedulers::make_policy(json{
-        {"policy", "range_test"},
-        {"start_lr", 1e-5},
-        {"end_lr", 1e-1},
-        {"num_steps", steps},
-        {"mode", "exp"}}.dump());
-  } else {
-    policy = schedulers::make_policy(json{
-        {"policy", "one_cycle"},
-        {"max_lr", 0.1},
-        {"total_steps", a.warmup + reps * steps},
-        {"base_momentum", 0.85},
-        {"max_momentum", 0.95}}.dump());
-  }
+  const std::unique_ptr<schedulers::Policy> policy = case_policy(a, w.range_test);
   train::StepRunnerOptions ro;
   ro.sync_every = a.sync_every;
   ro.cuda_graph = engine != "cyclone-eager";
@@ -259,8 +302,10 @@ json run_case(const Args& a, const Workload& w, Device dev, const std::string& e
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Args a = parse(argc, argv);
+  return train::run_program("cyclone_bench_train", [&] {
+    const std::optional<Args> parsed = parse(argc, argv);
+    if (!parsed) return 0;  // --help
+    const Args& a = *parsed;
     const Device dev = resolve_device(a.device);
     const std::string versions = gpu::versions();
     json out;
@@ -276,19 +321,9 @@ int main(int argc, char** argv) {
     out["date"] = date;
     out["runs"] = json::array();
     for (const Workload& w : workloads()) {
-      const bool any_range_test =
-          w.range_test && a.workloads.find("lenet5-range-test") != std::string::npos;
-      if (!listed(a.workloads, w.name) && !any_range_test) continue;
+      if (!listed(a.workloads, w)) continue;
       for (const std::string& engine : split(a.engines)) {
-        if (engine != "cyclone" && engine != "cyclone-eager" && engine != "cyclone-channels-last" &&
-            engine != "cyclone-unfused")
-          throw UsageError(
-              "cyclone_bench_train: unknown engine '" + engine +
-              "' (known: cyclone, cyclone-eager, cyclone-channels-last, cyclone-unfused)");
         for (const std::string& precision : split(a.precisions)) {
-          if (!train::parse_precision(precision))
-            throw UsageError("cyclone_bench_train: precision '" + precision + "' is not one of " +
-                             train::precision_choices());
           if (engine == "cyclone-eager" && !dev.is_cuda() && precision == "tf32") continue;
           std::fprintf(stderr, "cyclone_bench_train: %s %s %s\n", w.name.c_str(), engine.c_str(),
                        precision.c_str());
@@ -305,12 +340,6 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("%s\n", out.dump(2).c_str());
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cyclone_bench_train: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -51,6 +51,10 @@ TEST(DType, SizesNamesAndParsing) {
 }
 
 TEST(Device, ParsesSpecsAndRejectsBadOnes) {
+  for (const char* good : {"", "auto", "cpu", "cuda", "cuda:0", "cuda:1023"})
+    EXPECT_TRUE(device_spec_well_formed(good)) << good;
+  for (const char* bad : {"gpu", "bogus", "cuda:", "cuda:x", "cuda:1024", "cuda:-1", "cpu:0"})
+    EXPECT_FALSE(device_spec_well_formed(bad)) << bad;
   EXPECT_EQ(resolve_device("cpu"), Device::cpu());
   EXPECT_EQ(Device::cuda(1).str(), "cuda:1");
   const Device a = resolve_device("auto");

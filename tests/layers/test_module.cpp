@@ -74,6 +74,7 @@ TEST(Module, LoadErrorsNameTheTensorAndBothShapes) {
     FAIL();
   } catch (const Error& e) {
     const std::string m = e.what();
+    EXPECT_EQ(m.rfind(path + ": ", 0), 0u) << m;  // the file first
     EXPECT_NE(m.find("head.weight"), std::string::npos) << m;
     EXPECT_NE(m.find("[5, 8]"), std::string::npos) << m;
     EXPECT_NE(m.find("[3, 8]"), std::string::npos) << m;

@@ -79,5 +79,43 @@ expect_usage_error "unknown field 'cycle_mul': did you mean 'cycle_mult'? (known
 expect_usage_error "--plot $tmp/nowhere/x.svg: no such directory" \
   --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/nowhere/x.svg"
 expect_usage_error "is a directory" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp"
+# A pipe (or a link to one) is refused, never replaced by a file; a link to a file is written
+# through, the link kept.
+mkfifo "$tmp/pipe.svg"
+ln -s pipe.svg "$tmp/to_pipe.svg"
+expect_usage_error "--plot $tmp/pipe.svg: is not a regular file" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/pipe.svg"
+expect_usage_error "--plot $tmp/to_pipe.svg: is not a regular file" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/to_pipe.svg"
+[[ -p $tmp/pipe.svg && -L $tmp/to_pipe.svg ]] || fail "the pipe or the link to it was replaced"
+echo original >"$tmp/target.svg"
+ln -s target.svg "$tmp/link.svg"
+"$bin" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/link.svg" >/dev/null
+[[ -L $tmp/link.svg ]] || fail "--plot replaced the symlink by a file"
+grep -q '</svg>' "$tmp/target.svg" || fail "--plot through a symlink did not write its target"
+# Output is streamed: a million steps (CSV and JSON, with a plot) stay within a few tens of MB
+# (buffered, they took over 100 MB; 10^8 steps took 10 GB), and the plot keeps a bounded number
+# of points, the last step's among them.
+python3 - "$bin" "$tmp" <<'PY' || fail "a long schedule is not streamed"
+import json, re, resource, subprocess, sys
+bin, tmp = sys.argv[1], sys.argv[2]
+spec = '{"policy": "sgdr", "lr": 0.1, "cycle_len": 1000}'
+for fmt in ("csv", "json"):
+    r = subprocess.run([bin, "--spec", spec, "--steps", "1000000", "--format", fmt, "--plot",
+                        tmp + "/long.svg"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+assert peak_mb < 64, f"peak memory {peak_mb:.0f} MB for 10^6 steps"
+svg = open(tmp + "/long.svg").read()
+points = re.search(r'<polyline[^>]*points="([^"]*)"', svg).group(1).split()
+assert 4000 <= len(points) <= 16000, len(points)
+out = subprocess.run([bin, "--spec", spec, "--steps", "2500", "--format", "json"],
+                     capture_output=True, text=True, check=True).stdout
+d = json.loads(out)
+assert len(d["lr"]) == 2500 and len(d["momentum"]) == 2500 and d["restarts"] == [1000, 2000], d
+PY
+# A spec file is read up to 1 MiB; a directory is named as one.
+expect_usage_error "--spec @/dev/zero: more than 1 MiB" --spec @/dev/zero --steps 3
+expect_usage_error "--spec @$tmp: is a directory" --spec "@$tmp" --steps 3
 "$bin" --help | grep -q one_cycle || fail "--help does not list the policies"
 echo "lr_schedule CLI test passed"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """cyclone_bench_train on the CPU: a tiny run prints the JSON that benchmarks/train_report.py and
 the PyTorch script share (every row's fields, finite positive timings, the range test's name from
-its step count), in fp32 and bf16 (mixed precision), and a bad flag or precision is one line with
-exit status 2.
+its step count), in fp32 and bf16 (mixed precision), and a bad flag, workload, engine or precision
+is one line with exit status 2 before any case runs; --help prints the flags.
 
 usage: test_bench_train.py BENCH REPORT_PY
 """
@@ -106,11 +106,28 @@ def main():
         assert rep.returncode != 0 and empty in rep.stderr, rep
         assert rep.stderr.count("\n") == 1, rep.stderr
 
-    bad = subprocess.run([bench, "--steps=zero"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2, bad.returncode
-    assert "--steps=zero" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
-    bad = subprocess.run([bench, "--precisions=fp8"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "fp8" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    # Every flag is checked before the first case runs: exit 2, one line naming the flag and the
+    # value, nothing on stdout (a typo in the last engine used to cost the earlier measurements).
+    for args, needles in [
+            (["--steps=zero"], ["--steps", "'zero'"]),
+            (["--steps=5abc"], ["--steps", "'5abc'"]),
+            (["--steps=1e3"], ["--steps", "'1e3'"]),
+            (["--precisions=fp8"], ["--precisions", "'fp8'"]),
+            (["--engines=cyclone,cyclone-eagr"], ["--engines", "'cyclone-eagr'", "cyclone-eager"]),
+            (["--precisions=fp32,fp3"], ["--precisions", "'fp3'"]),
+            (["--workloads=lenet5-bs64"], ["--workloads", "'lenet5-bs64'", "lenet5-train-bs64"]),
+            (["--sync_every=99999999999"], ["--sync_every", "99999999999"]),
+            (["--steps=1", "--reps=1", "--warmup=1"], ["--steps", "1cycle"]),
+            (["--device=bogus"], ["--device", "'bogus'"])]:
+        bad = subprocess.run([bench, "--workloads=lenet5-train-bs64", "--device=cpu", *args],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2, (args, bad.returncode, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and bad.stdout == "", (args, bad.stderr, bad.stdout)
+        assert "rep 1" not in bad.stderr, (args, bad.stderr)
+        for n in needles:
+            assert n in bad.stderr, (args, n, bad.stderr)
+    usage = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and "--sync_every" in usage.stdout, usage
     print("cyclone_bench_train: ok")
 
 

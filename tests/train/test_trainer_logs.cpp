@@ -1,0 +1,63 @@
+// The logs a resumed run leaves: the same rows as a run that was never stopped.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+#include "cyclone/schedulers/policy.h"
+#include "cyclone/train/trainer.h"
+#include "train_fixture.h"
+
+namespace cyclone::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The first cell of every row after the header.
+std::vector<std::string> logged_steps(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  std::string l;
+  std::getline(in, l);
+  while (std::getline(in, l)) out.push_back(l.substr(0, l.find(',')));
+  return out;
+}
+
+// steps.csv's row at the checkpoint's own step was logged before the checkpoint was written; a
+// resume from it must keep that row, not drop it and start logging after it.
+TEST(TrainerLogsTest, ResumeKeepsTheStepRowAtTheCheckpoint) {
+  auto policy = schedulers::make_policy(
+      R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 6})");
+  ::cyclone::testing::TempDir dir;
+  const std::string log_dir = dir.file("logs");
+  auto options = [&](testing::Problem& p) {
+    TrainerOptions o = testing::quiet(3);  // 8 steps an epoch
+    o.generators = {p.dropout_gen};
+    o.log_dir = log_dir;
+    o.log_every_steps = 4;
+    o.tensorboard = false;
+    o.checkpoint_dir = dir.file("checkpoints");
+    o.checkpoint_every = 1;
+    o.keep_checkpoints = 0;
+    return o;
+  };
+  const std::vector<std::string> want = {"4", "8", "12", "16", "20", "24"};
+  {
+    testing::Problem p;
+    Trainer t(*p.model, *p.opt, *policy, *p.train, nullptr, options(p));
+    t.fit();
+    ASSERT_EQ(logged_steps(log_dir + "/steps.csv"), want);
+  }
+  testing::Problem q;
+  Trainer t(*q.model, *q.opt, *policy, *q.train, nullptr, options(q));
+  t.resume(dir.file("checkpoints/epoch-0002"));
+  ASSERT_EQ(t.step(), 16);
+  EXPECT_EQ(t.fit().status, "completed");
+  EXPECT_EQ(logged_steps(log_dir + "/steps.csv"), want);
+}
+
+}  // namespace
+}  // namespace cyclone::train
