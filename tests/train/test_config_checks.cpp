@@ -231,7 +231,7 @@ TEST(ConfigChecks, JsonKeysGivenTwiceAreErrorsNamingLineAndPath) {
 }
 
 TEST(ConfigChecks, MissingConfigFileIsAUsageError) {
-  const testing::TempDir dir;
+  const cyclone::testing::TempDir dir;
   const std::string missing = dir.file("nonexist.json");
   expect_parts(usage_error_of([&] { load_run_config(missing); }), {missing, "no such"});
   expect_parts(usage_error_of([&] { load_run_config(dir.path().string()); }), {"is a directory"});

@@ -354,7 +354,9 @@ TEST(Stages, Bfloat16HeadTakesFloat32Features) {
     const Tensor features = cast(body(x), DType::kFloat32);
     const Tensor y = head(features);
     ASSERT_EQ(y.shape(), whole.shape());
-    EXPECT_LT(testing::relative_error(testing::values(y), testing::values(whole)), 0.05);
+    EXPECT_LT(cyclone::testing::relative_error(cyclone::testing::values(y),
+                                               cyclone::testing::values(whole)),
+              0.05);
   }
 }
 

@@ -100,7 +100,7 @@ TEST(CsvLog, AppendWithOtherHeaderNamesBoth) {
   TempDir dir;
   const std::string path = dir.file("log.csv");
   write_file_atomic(path, "step,loss\n1,0.5\n");
-  testing::expect_error(
+  cyclone::testing::expect_error(
       [&] {
         CsvLog log(path, {"step", "loss", "lr"}, CsvMode::kAppend);
       },
@@ -153,19 +153,24 @@ TEST(CsvLog, WrongRowWidth) {
   TempDir dir;
   const std::string path = dir.file("log.csv");
   CsvLog log(path, {"step", "loss"});
-  testing::expect_error([&] { log.row(std::vector<double>{1, 2, 3}); }, {path, "3 cells", "2 col"});
-  testing::expect_error([&] { log.row(std::vector<std::string>{"1"}); }, {path, "1 cells"});
+  cyclone::testing::expect_error(
+      [&] {
+        log.row(std::vector<double>{1, 2, 3});
+      },
+      {path, "3 cells", "2 col"});
+  cyclone::testing::expect_error([&] { log.row(std::vector<std::string>{"1"}); },
+                                 {path, "1 cells"});
 }
 
 TEST(CsvLog, OpenAndWriteErrorsNamePath) {
   TempDir dir;
   const std::string missing = dir.file("no/such/dir/log.csv");
-  testing::expect_error([&] { CsvLog log(missing, {"a"}); }, {missing, "No such file"});
+  cyclone::testing::expect_error([&] { CsvLog log(missing, {"a"}); }, {missing, "No such file"});
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
   // /dev/full through a symlink: every write fails as on a full disk.
   const std::string link = dir.file("full.csv");
   fs::create_symlink("/dev/full", link);
-  testing::expect_error([&] { CsvLog log(link, {"a"}); }, {link, "No space left"});
+  cyclone::testing::expect_error([&] { CsvLog log(link, {"a"}); }, {link, "No space left"});
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ RunSpec phased_run(const fs::path& log_dir) {
 }
 
 TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
-  const testing::TempDir dir;
+  const cyclone::testing::TempDir dir;
   RunSpec s;
   s.program = "best_lr";
   s.log_dir = dir.path().string();
@@ -51,7 +51,7 @@ TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
 }
 
 TEST(RunResume, PhasesResumeOnlyFromTheirOwnModelDir) {
-  const testing::TempDir dir;
+  const cyclone::testing::TempDir dir;
   const fs::path run = dir.path() / "run";
   RunSpec s = phased_run(run);
   fs::create_directories(run / "head");
@@ -79,7 +79,7 @@ TEST(RunResume, PhasesResumeOnlyFromTheirOwnModelDir) {
 }
 
 TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
-  const testing::TempDir dir;
+  const cyclone::testing::TempDir dir;
   RunSpec first;
   first.program = "train";
   first.log_dir = dir.path().string();
