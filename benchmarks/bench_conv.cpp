@@ -7,7 +7,10 @@
 //     the 1x1 stride-2 shortcut 160->320; group 3 320->640 stride 2 (16->8), 640->640 at 8x8 and
 //     the 1x1 stride-2 shortcut 320->640 (3x3 convs padded by 1);
 //   - the two conv layers of LeNet-5 at batch 128 on the CPU: 1->6 5x5 padding 2 on 28x28 and
-//     6->16 5x5 on 14x14.
+//     6->16 5x5 on 14x14;
+//   - the 3x3 convs of a CIFAR ResNet (ResNet-56's 16, 32 and 64 channels, padded by 1) at batch
+//     128 on the CPU, where im2col / col2im are a large part of a step: 16->16 at 32x32, 32->32 at
+//     16x16, 64->64 at 8x8 and the stride-2 16->32 (32->16).
 // cost: 2 N Cout Hout Wout Cin kh kw flops per pass (each of the three); at least
 // (|x| + |w| + |y|) * sizeof(T) bytes. Counters: FLOP/s and the fraction of the fp32 (TF32, BF16)
 // peak.
@@ -102,6 +105,11 @@ void register_conv() {
   // LeNet-5, MNIST 28x28, batch 128.
   const Layer lenet[] = {{1, 6, 28, 5, 1, 2}, {6, 16, 14, 5, 1, 0}};
   for (const Layer& l : lenet)
+    for (Pass pass : passes) add_conv_case(Device::cpu(), pass, "fp32", 128, l);
+  // ResNet-56's 3x3 convs, CIFAR 32x32, batch 128.
+  const Layer resnet[] = {
+      {16, 16, 32, 3, 1, 1}, {32, 32, 16, 3, 1, 1}, {64, 64, 8, 3, 1, 1}, {16, 32, 32, 3, 2, 1}};
+  for (const Layer& l : resnet)
     for (Pass pass : passes) add_conv_case(Device::cpu(), pass, "fp32", 128, l);
 }
 

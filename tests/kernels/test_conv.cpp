@@ -39,6 +39,8 @@ const std::vector<ConvCase>& cases() {
       {"batch1_kernel_covers_input", 1, 3, 4, 4, 2, 4, 4, Conv2dParams{}},
       {"stride3_uneven", 2, 2, 10, 11, 2, 2, 3, Conv2dParams{3, 2, 0, 1, 1, 1}},
       {"pad_beyond_kernel", 1, 2, 3, 3, 2, 2, 2, Conv2dParams::square(1, 3)},
+      // Columns whose taps fall wholly in the padding, or past the input's right edge.
+      {"stride2_dil3_pad4_wide", 2, 2, 5, 11, 3, 3, 4, Conv2dParams{2, 2, 4, 4, 3, 3}},
   };
   return c;
 }
