@@ -14,7 +14,7 @@ namespace cyclone::train::detail {
 using json = nlohmann::json;
 
 namespace {
-json finder_json(const FinderSpec& f) {
+json finder_settings_json(const FinderSpec& f) {
   const LrFinderOptions& o = f.options;
   return json{{"enabled", f.enabled},
               {"epochs", f.epochs},
@@ -39,7 +39,7 @@ json finder_json(const FinderSpec& f) {
               {"cuda_graph", o.cuda_graph}};
 }
 
-json trainer_json(const TrainerOptions& t) {
+json trainer_settings_json(const TrainerOptions& t) {
   json phases = json::array();
   for (const PhaseChange& p : t.phases)
     phases.push_back({{"epoch", p.epoch}, {"freeze", p.freeze}, {"unfreeze", p.unfreeze}});
@@ -108,7 +108,7 @@ std::string rank_fingerprint(const RunSpec& s, Device device) {
   json groups = json::array();
   for (const LayerGroup& g : s.layer_groups) groups.push_back({g.name, g.prefixes});
   j["layer_groups"] = groups;
-  const json finder = finder_json(s.finder), trainer = trainer_json(s.trainer);
+  const json finder = finder_settings_json(s.finder), trainer = trainer_settings_json(s.trainer);
   for (const auto& [k, v] : finder.items()) j["lr_finder." + k] = v;
   for (const auto& [k, v] : trainer.items()) j["trainer." + k] = v;
   return j.dump();

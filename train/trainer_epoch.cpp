@@ -11,7 +11,7 @@
 namespace cyclone::train {
 
 namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kNoScore = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
 bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<ProgressBar>& bar) {
@@ -19,8 +19,8 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
   EpochStats es;
   es.epoch = st.epoch + 1;
   es.step = st.step;
-  es.train_loss = st.epoch_samples ? st.epoch_loss_sum / st.epoch_samples : kNaN;
-  es.train_accuracy = st.epoch_samples ? st.epoch_acc_sum / st.epoch_samples : kNaN;
+  es.train_loss = st.epoch_samples ? st.epoch_loss_sum / st.epoch_samples : kNoScore;
+  es.train_accuracy = st.epoch_samples ? st.epoch_acc_sum / st.epoch_samples : kNoScore;
   es.lr = opt.lr();
   es.momentum = opt.momentum();
   es.seconds = st.epoch_train_seconds;
@@ -58,9 +58,9 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
   }
   const double wall = st.train_seconds;
   if (logs.epoch) {
-    const EvalResult ev = es.eval.value_or(EvalResult{kNaN, kNaN, kNaN, 0, 0});
+    const EvalResult ev = es.eval.value_or(EvalResult{kNoScore, kNoScore, kNoScore, 0, 0});
     logs.epoch->row({double(es.epoch), double(es.step), es.train_loss, es.train_accuracy, ev.loss,
-                     ev.top1, ev.top5 >= 0 ? ev.top5 : kNaN, es.lr, es.momentum,
+                     ev.top1, ev.top5 >= 0 ? ev.top5 : kNoScore, es.lr, es.momentum,
                      es.images_per_second, es.seconds, wall});
     logs.epoch->flush();
   }
