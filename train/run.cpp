@@ -56,10 +56,8 @@ bool has_batch_norm(Module& m) {
 // (exit 2), a well-formed one this machine lacks a runtime error (exit 1, from resolve_device).
 Device setup_device(const RunSpec& spec) {
   const std::string& dv = spec.device;
-  const bool well_formed = dv.empty() || dv == "auto" || dv == "cpu" || dv == "cuda" ||
-                           (dv.rfind("cuda:", 0) == 0 && dv.size() > 5 && dv.size() < 10 &&
-                            dv.find_first_not_of("0123456789", 5) == std::string::npos);
-  if (!well_formed) throw UsageError("device '" + dv + "' is not auto, cpu, cuda or cuda:N");
+  if (!device_spec_well_formed(dv))
+    throw UsageError("device '" + dv + "' is not auto, cpu, cuda or cuda:N");
   if (!(spec.gpu_mem_frac > 0 && spec.gpu_mem_frac <= 1))
     throw UsageError("gpu_mem_frac " + format_double("%g", spec.gpu_mem_frac) +
                      " must be in (0, 1]");
