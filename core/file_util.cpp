@@ -63,8 +63,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   namespace fs = std::filesystem;
   const fs::path target = write_target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp =
-      (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  // Appended piece by piece: g++ 12 warns (-Wrestrict, falsely) on "." + std::string here.
+  std::string name = ".";
+  name += target.filename().string();
+  name += ".tmp." + std::to_string(::getpid());
+  const std::string tmp = (dir / name).string();
   auto fail = [&](const char* what, int err) {
     ::unlink(tmp.c_str());
     CYCLONE_THROW("cannot write ", path, ": ", what, " failed: ", errno_reason(err));
