@@ -113,18 +113,26 @@ void check_policies_and_optimizer(const RunSpec& s, const std::string& policy_pa
   if (s.phases.empty()) {
     check_policy(s.policy_json, policy_path, s.finder.enabled ? &s.finder : nullptr, origin);
   } else {
-    const FinderSpec* finder = nullptr;  // the latest lr_find phase's
-    for (size_t i = 0; i < s.phases.size(); ++i) {
-      const PhaseSpec& ph = s.phases[i];
-      if (ph.lr_find) {
-        finder = &ph.finder;
-        continue;
-      }
-      check_policy(ph.policy_json, "trainer.phases[" + std::to_string(i) + "].policy", finder,
-                   origin);
-    }
+    check_phase_policies(s, std::nullopt, kStepsPerEpoch, origin);
   }
   check_optimizer(s, origin);
+}
+
+void check_phase_policies(const RunSpec& s, std::optional<double> rate, int64_t steps_per_epoch,
+                          const std::string& origin) {
+  const FinderSpec* finder =
+      nullptr;  // the latest lr_find phase's, whose rate is "finder" after it
+  for (size_t i = 0; i < s.phases.size(); ++i) {
+    const PhaseSpec& ph = s.phases[i];
+    if (ph.lr_find) {
+      finder = &ph.finder;
+      rate.reset();
+      continue;
+    }
+    const std::string path = "trainer.phases[" + std::to_string(i) + "].policy";
+    check_policy_builds(ph.policy_json, rate, finder, steps_per_epoch,
+                        origin.empty() ? path : origin + ": " + path);
+  }
 }
 
 }  // namespace cyclone::train::detail

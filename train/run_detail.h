@@ -78,6 +78,10 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch);
 void check_policy_builds(const std::string& policy_json, std::optional<double> rate,
                          const FinderSpec* finder, int64_t steps_per_epoch,
                          const std::string& context);
+// check_policy_builds for every training phase's policy: at `rate` until the first lr_find phase,
+// then at what that range test can suggest; errors name trainer.phases[i].policy (after `origin`).
+void check_phase_policies(const RunSpec& spec, std::optional<double> rate, int64_t steps_per_epoch,
+                          const std::string& origin);
 
 // Makes the epochs-based policy concrete and prints its range (the rates the trainer uses:
 // with `scaling`'s lr_scale and warmup); throws UsageError on bad policies.

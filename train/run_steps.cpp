@@ -253,23 +253,13 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
     throw UsageError(epochs_name + " " + std::to_string(epochs) + " x " +
                      std::to_string(steps_per_epoch) +
                      " steps per epoch is more steps than a run can count");
-  const FinderSpec* finder = spec.finder.enabled ? &spec.finder : nullptr;
   if (!spec.phases.empty()) {  // each training phase's policy, with the rate it will be given
-    std::optional<double> rate = spec.fixed_lr;
-    for (size_t i = 0; i < spec.phases.size(); ++i) {
-      const PhaseSpec& ph = spec.phases[i];
-      if (ph.lr_find) {
-        finder = &ph.finder;
-        rate.reset();
-      } else {
-        check_policy_builds(ph.policy_json, rate, finder, steps_per_epoch,
-                            "trainer.phases[" + std::to_string(i) + "].policy");
-      }
-    }
+    check_phase_policies(spec, spec.fixed_lr, steps_per_epoch, "");
     return;
   }
   try {
-    check_policy_builds(spec.policy_json, spec.fixed_lr, finder, steps_per_epoch, "");
+    check_policy_builds(spec.policy_json, spec.fixed_lr,
+                        spec.finder.enabled ? &spec.finder : nullptr, steps_per_epoch, "");
   } catch (const Error& e) {
     if (!best_lr) throw UsageError(e.message());
     // best_lr builds the policy from its flags: say which of them to change, not the policy
