@@ -198,7 +198,11 @@ __global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels,
   }
   const double m = static_cast<double>(per_channel);
   const double shifted_mean = s1 / m;
-  const double sq = fmax(s2 - s1 * shifted_mean, 0.0);  // sum of squared deviations
+  // The sum of squared deviations, clamped at 0 against rounding; a NaN (from a NaN or an inf in
+  // the channel) must survive, as the CPU's var does: fmax would turn it into 0 and a finite
+  // invstd and running_var.
+  const double diff = s2 - s1 * shifted_mean;
+  const double sq = diff < 0.0 ? 0.0 : diff;
   const double mean = static_cast<double>(x[c * inner]) + shifted_mean;
   save_mean[c] = static_cast<P>(mean);
   save_invstd[c] = static_cast<P>(1.0 / sqrt(sq / m + eps));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "common/test_util.h"
@@ -312,6 +313,35 @@ TEST_P(BatchNormParity, IsDeterministicRunToRun) {
     for (size_t i = 0; i < a.size(); ++i)
       EXPECT_EQ(a[i].to_vector<float>(), b[i].to_vector<float>())
           << describe(c, DType::kFloat32) << " #" << i;
+  }
+}
+
+// A NaN, or an inf, in a channel makes its batch variance NaN on the CPU (inf - inf in the
+// deviations); CUDA's clamp of the variance at 0 must keep that NaN rather than report a finite
+// invstd and running_var. Both layouts (NCHW and channels innermost), the bad value away from
+// element 0 (the CUDA kernels' shift), and an untouched channel beside it.
+TEST_P(BatchNormParity, NonFiniteValuesPoisonTheirChannelsStatistics) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Shape s : {Shape{4, 3, 2, 2}, Shape{40, 3}}) {
+    std::vector<double> v = testing::random_values(s.numel(), 31, 1, 5);
+    const int64_t inner = s.prod(2, s.rank());
+    v[static_cast<size_t>((2 * 3 + 1) * inner)] = nan;  // channel 1, n = 2
+    v[static_cast<size_t>((3 * 3 + 2) * inner)] = inf;  // channel 2, n = 3
+    Context& ctx = Context::current(device());
+    const Tensor x = Tensor::from_vector<float>({v.begin(), v.end()}, s, device());
+    const Tensor y = testing::nan_tensor(s, DType::kFloat32, device());
+    const Tensor rm = Tensor::zeros({3}, DType::kFloat32, device());
+    const Tensor rv = Tensor::from_vector<float>({1, 1, 1}, {3}, device());
+    const Tensor sm = testing::nan_tensor({3}, DType::kFloat32, device());
+    const Tensor si = testing::nan_tensor({3}, DType::kFloat32, device());
+    kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), rm, rv, true, 0.1, 1e-5, y, sm, si);
+    const auto invstd = testing::values(si), var = testing::values(rv);
+    EXPECT_TRUE(std::isfinite(invstd[0]) && std::isfinite(var[0])) << s << " clean channel";
+    for (int c : {1, 2}) {
+      EXPECT_TRUE(std::isnan(invstd[c])) << s << " channel " << c << ": invstd " << invstd[c];
+      EXPECT_TRUE(std::isnan(var[c])) << s << " channel " << c << ": running_var " << var[c];
+    }
   }
 }
 
