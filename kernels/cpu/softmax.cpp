@@ -94,8 +94,10 @@ void softmax_cross_entropy_forward(Context&, const Tensor& logits, const Tensor&
       const T log_s = std::log(s);
       lse.data<T>()[r] = m + log_s;
       // sum_c -q_c (x_c - lse) with sum_c q_c = 1, written relative to the max so that large
-      // logits do not cancel: log s - on*(x_label - m) - off*sum_c (x_c - m).
-      total += static_cast<double>(log_s - on * (px[label] - m) - off * sum_shifted);
+      // logits do not cancel: log s - on*(x_label - m) - off*sum_c (x_c - m). Without smoothing
+      // the off term is absent, not 0 * sum: a masked -inf logit would make that 0 * -inf = NaN.
+      const T smooth = off != T(0) ? off * sum_shifted : T(0);
+      total += static_cast<double>(log_s - on * (px[label] - m) - smooth);
     }
     loss.data<T>()[0] = static_cast<T>(total / static_cast<double>(v.rows));
   });

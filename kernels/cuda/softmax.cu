@@ -163,7 +163,9 @@ __global__ void __launch_bounds__(RowMap<kGroup>::kThreads)
       const T log_s = dev_log(s);
       lse[r] = m + log_s;
       const T x_label = valid ? px[label] : nan_of<T>();
-      row_loss[r] = static_cast<double>(log_s - on * (x_label - m) - off * sum_shifted);
+      // No smoothing: no off term (0 * -inf from a masked logit would be NaN), as on the CPU.
+      const T smooth = off != T(0) ? off * sum_shifted : T(0);
+      row_loss[r] = static_cast<double>(log_s - on * (x_label - m) - smooth);
       if (!valid && bad != nullptr) atomicMin(bad, static_cast<int>(r));
     }
   }

@@ -197,6 +197,40 @@ TEST_P(SoftmaxTest, CrossEntropyMatchesNaiveWithAndWithoutSmoothing) {
       }
 }
 
+// A masked logit (-inf) away from the label: the loss is finite without label smoothing (as
+// torch.nn.functional.cross_entropy), and the masked class gets no gradient. Rows short (one warp)
+// and long (one block) on CUDA.
+TEST_P(SoftmaxTest, CrossEntropyIgnoresMaskedLogitsWithoutSmoothing) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64})
+    for (int64_t classes : {5, 1500}) {
+      const Shape s{2, classes};
+      std::vector<double> x = random_values(s.numel(), 77, -2, 2);
+      x[1] = -std::numeric_limits<double>::infinity();            // row 0, class 1
+      x[classes + 3] = -std::numeric_limits<double>::infinity();  // row 1, class 3
+      const std::vector<int32_t> labels{0, 2};
+      const Tensor t = dt == DType::kFloat64
+                           ? Tensor::from_vector<double>(x, s, device())
+                           : Tensor::from_vector<float>({x.begin(), x.end()}, s, device());
+      const Tensor lt = Tensor::from_vector<int32_t>(labels, {2}, device());
+      const Tensor loss = nan_tensor({1}, dt, device()), lse = nan_tensor({2}, dt, device());
+      Context& ctx = Context::of(t);
+      kernels::softmax_cross_entropy_forward(ctx, t, lt, 0.0, loss, lse);
+      const auto logp = naive_log_softmax(values(t), RowRef(s));
+      const double ref = -(logp[0] + logp[classes + 2]) / 2;
+      EXPECT_NEAR(loss.item(), ref, rtol(dt) * 10 * std::max(1.0, std::fabs(ref)))
+          << dtype_name(dt) << " " << s;
+      const Tensor dloss = dt == DType::kFloat64
+                               ? Tensor::from_vector<double>({1.0}, {1}, device())
+                               : Tensor::from_vector<float>({1.0f}, {1}, device());
+      const Tensor dx = nan_tensor(s, dt, device());
+      kernels::softmax_cross_entropy_backward(ctx, t, lt, 0.0, lse, dloss, dx);
+      const auto g = values(dx);
+      for (double v : g) EXPECT_TRUE(std::isfinite(v)) << dtype_name(dt) << " " << s;
+      EXPECT_EQ(g[1], 0.0);
+      EXPECT_EQ(g[classes + 3], 0.0);
+    }
+}
+
 TEST_P(SoftmaxTest, BadLabelIsReported) {
   const Tensor x = random_tensor({3, 10}, 9, DType::kFloat32, device());
   for (int32_t bad : {12, -1}) {
