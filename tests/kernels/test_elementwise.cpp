@@ -458,6 +458,57 @@ TEST_P(ElementwiseParity, Bfloat16MatchesTheCpu) {
     }
 }
 
+// float16 on the device against the CPU (computed in float, rounded once, as bfloat16), and every
+// cast between the six dtypes: the conversions (rounding to the 16-bit floats, saturation and NaN
+// to the integers) are the shared convert<> of kernels/cast.h, so the values agree exactly.
+TEST_P(ElementwiseParity, Float16AndEveryCastMatchTheCpu) {
+  const Device dev = device();
+  Context& cpu = Context::current(Device::cpu());
+  for (UnaryOp op : kUnaryOps) {
+    const double lo = positive_domain(op) ? 0.1 : -3;
+    Tensor x = testing::random_tensor({100003}, 6, DType::kFloat16, Device::cpu(), lo, 3);
+    Tensor ref = testing::nan_tensor({100003}, DType::kFloat16, Device::cpu());
+    kernels::unary(cpu, op, x, ref, 0.7, 1.3);
+    Tensor out = testing::nan_tensor({100003}, DType::kFloat16, dev);
+    kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
+    EXPECT_TRUE(testing::all_close(out, ref, 0x1p-10, 1e-6)) << kernels::unary_op_name(op);
+  }
+  for (BinaryOp op : kBinaryOps)
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
+      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kFloat16, Device::cpu(), 0.2, 2);
+      Tensor y = testing::random_tensor(ys, 4, DType::kFloat16, Device::cpu(), 0.2, 2);
+      Tensor ref = testing::nan_tensor(x.shape(), DType::kFloat16, Device::cpu());
+      kernels::binary(cpu, op, x, y, ref);
+      Tensor out = testing::nan_tensor(x.shape(), DType::kFloat16, dev);
+      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
+      EXPECT_TRUE(testing::all_close(out, ref, 0x1p-10, 1e-6)) << kernels::binary_op_name(op);
+    }
+  // Values that round, tie, saturate, overflow float16 and are not numbers, then 1025 ordinary
+  // ones.
+  std::vector<double> v = {NAN,  INFINITY, -INFINITY, -0.0, 2.5,   -3.5, 255.5, 256,
+                           -129, 65519.0,  65520.0,   1e10, -1e10, 3e9,  1e-8,  -7.9};
+  for (double e : testing::random_values(1025, 17, -300, 300)) v.push_back(e);
+  const int64_t n = static_cast<int64_t>(v.size());
+  const Tensor wide = Tensor::from_vector<double>(v, {n}, Device::cpu());
+  const DType all[] = {DType::kFloat32, DType::kFloat64, DType::kBFloat16,
+                       DType::kFloat16, DType::kInt32,   DType::kUInt8};
+  for (DType from : all) {
+    Tensor x = Tensor::empty({n}, from, Device::cpu());
+    kernels::cast(cpu, wide, x);
+    for (DType to : all) {
+      Tensor ref = Tensor::zeros({n}, to, Device::cpu());
+      kernels::cast(cpu, x, ref);
+      Tensor out = Tensor::zeros({n}, to, dev);
+      kernels::cast(Context::current(dev), x.to(dev), out);
+      const auto a = testing::values(out), b = testing::values(ref);
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))
+            << dtype_name(from) << " -> " << dtype_name(to) << " of " << v[i] << ": " << a[i]
+            << " vs " << b[i];
+    }
+  }
+}
+
 CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);
 
 }  // namespace

@@ -26,14 +26,15 @@ struct Case {
 };
 
 // Odd sizes, each axis of a 3-D shape (negative too), and shapes that take each CUDA path:
-// short rows (one warp each), many long rows (one block each), few long rows (two passes), and
-// strided axes (inner > 1).
+// short rows (one warp each), many long rows (one block each), few long rows (two passes),
+// strided axes (inner > 1), and a few long columns ([len > 16 Ki, inner <= 32] over axis 0: two
+// passes over [N = len, C = inner]).
 const std::vector<Case>& axis_cases() {
   static const std::vector<Case> cases = {
-      {{1}, 0},       {{31}, 0},        {{1025}, 0},       {{3, 5, 7}, 0},
-      {{3, 5, 7}, 1}, {{3, 5, 7}, 2},   {{3, 5, 7}, -1},   {{1, 1, 1}, 1},
-      {{37, 300}, 1}, {{300, 1100}, 1}, {{3, 20000}, 1},   {{4, 600, 33}, 1},
-      {{2500, 3}, 0}, {{7, 1, 9}, 1},   {{2, 3, 4, 5}, 2}, {{5, 1031}, 0},
+      {{1}, 0},        {{31}, 0},         {{1025}, 0},    {{3, 5, 7}, 0}, {{3, 5, 7}, 1},
+      {{3, 5, 7}, 2},  {{3, 5, 7}, -1},   {{1, 1, 1}, 1}, {{37, 300}, 1}, {{300, 1100}, 1},
+      {{3, 20000}, 1}, {{4, 600, 33}, 1}, {{2500, 3}, 0}, {{7, 1, 9}, 1}, {{2, 3, 4, 5}, 2},
+      {{5, 1031}, 0},  {{20011, 3}, 0},
   };
   return cases;
 }
