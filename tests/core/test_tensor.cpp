@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common/test_util.h"
+#include "cyclone/core/autograd.h"
 
 namespace cyclone {
 namespace {
@@ -191,6 +192,21 @@ TEST_P(TensorDeviceTest, RoundTripsThroughTheDevice) {
   Tensor back = Tensor::empty({1025}, DType::kFloat32, device());
   back.copy_from(pinned);
   EXPECT_EQ(back.to_vector<float>(), f);
+}
+
+// The autograd engine's dst += src (core/cuda/accumulate.cu on a GPU) against the CPU loop: the
+// same one rounding per element (16-bit floats add in float), so the values agree exactly, on a
+// partial block (1), a tail (1025) and a grid-stride run (300007).
+TEST_P(TensorDeviceTest, GradientAccumulationMatchesTheCpu) {
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16})
+    for (int64_t n : {1, 1025, 300007}) {
+      const Tensor dst = testing::random_tensor({n}, 5, dt, Device::cpu(), -2, 2);
+      const Tensor src = testing::random_tensor({n}, 6, dt, Device::cpu(), -2, 2);
+      const Tensor on_dev = dst.clone().to(device());
+      autograd::accumulate(on_dev, src.to(device()));
+      autograd::accumulate(dst, src);
+      EXPECT_EQ(testing::values(on_dev), testing::values(dst)) << dtype_name(dt) << " n " << n;
+    }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(TensorDeviceTest);
