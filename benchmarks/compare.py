@@ -90,13 +90,19 @@ def main():
     parser.add_argument("--markdown", action="store_true", help="a Markdown table")
     args = parser.parse_args()
 
-    cctx, cyc = load_cyclone(args.cyclone_json)
+    try:
+        cctx, cyc = load_cyclone(args.cyclone_json)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        # An empty or cut bench.json (cyclone_bench failed or was stopped): one line, not a trace.
+        sys.exit(f"compare.py: {args.cyclone_json}: not a readable cyclone_bench JSON "
+                 f"({type(e).__name__}: {e})")
     tctx, ref = {}, {}
     for path in args.torch_json:
         try:
             ctx, cases = load_torch(path)
-        except (OSError, ValueError) as e:
-            print(f"compare.py: no PyTorch numbers from {path} ({e})", file=sys.stderr)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            print(f"compare.py: no PyTorch numbers from {path} ({type(e).__name__}: {e})",
+                  file=sys.stderr)
             continue
         tctx = tctx or ctx
         ref.update(cases)

@@ -14,7 +14,7 @@ The PyTorch reference of a Cyclone row is the eager PyTorch row of the same work
 precision: pytorch-eager for fp32 and tf32, pytorch-amp-channels-last (eager autocast) for bf16.
 ratio = PyTorch ms_per_step / Cyclone ms_per_step, so above 1 means Cyclone is faster.
 
---out: the Cyclone file's machine fields plus PyTorch's "torch" version, and "runs" = the rows of
+--out: the Cyclone file's machine fields (PyTorch's where it has none) plus PyTorch's "torch" version, and "runs" = the rows of
 both files, each Cyclone row with a reference given "ratio_vs_pytorch_eager_same_precision".
 --markdown (the default when nothing else is asked): one line per workload; "—" where a side has no
 row, "err" where its row is an error. --check-targets: the issue's throughput targets, met or not;
@@ -26,6 +26,7 @@ Stdlib only.
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -51,17 +52,26 @@ def load(path):
         sys.exit(f"train_report.py: {path}: cannot read a JSON file ({e})")
     if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
         sys.exit(f"train_report.py: {path}: not a training benchmark JSON")
+    data["runs"] = [r for r in data.get("runs", []) if isinstance(r, dict)]
     return data
 
 
+def finite(v):
+    """v as a float if it is a finite number (JSON null, NaN, inf, a string: None)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
 def ms(row):
-    """The row's ms_per_step, "err" for an error row (or one without a usable time), None if no row."""
+    """The row's ms_per_step, "err" for an error row (or one without a usable time: missing,
+    null, NaN, inf, not positive), None if no row."""
     if row is None:
         return None
-    v = row.get("ms_per_step")
-    if "error" in row or not isinstance(v, (int, float)) or v <= 0:
+    v = finite(row.get("ms_per_step"))
+    if "error" in row or v is None or v <= 0:
         return "err"
-    return float(v)
+    return v
 
 
 class Results:
@@ -110,7 +120,10 @@ def cell(v, ratio=False):
 def peak(row):
     if row is None:
         return "—"
-    return "err" if ms(row) == "err" else f"{row.get('peak_mem_mb', 0):.0f}"
+    if ms(row) == "err":
+        return "err"
+    mb = finite(row.get("peak_mem_mb"))
+    return "?" if mb is None else f"{mb:.0f}"
 
 
 def markdown(res):
@@ -153,9 +166,17 @@ def gemm_peak(path):
     if not os.path.isfile(path):
         print(f"train_report.py: warning: no GEMM benchmark at {path}", file=sys.stderr)
         return None
-    _, cases = load_cyclone(path)
-    rates = [e["FLOP/s"] for name, e in cases.items()
-             if name.startswith("BM_gemm/cuda/bf16/") and isinstance(e.get("FLOP/s"), (int, float))]
+    try:
+        _, cases = load_cyclone(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        # A cut or failed cyclone_bench run: the bf16 target is then "not measured", the rest
+        # of the report stands.
+        print(f"train_report.py: warning: {path}: not a readable cyclone_bench JSON "
+              f"({type(e).__name__}: {e})", file=sys.stderr)
+        return None
+    rates = [finite(e.get("FLOP/s")) for name, e in cases.items()
+             if name.startswith("BM_gemm/cuda/bf16/")]
+    rates = [r for r in rates if r is not None and r > 0]
     return max(rates) if rates else None
 
 
@@ -164,8 +185,8 @@ def peak_target(res, peak):
     workload, precision, minimum = PEAK_TARGET
     head = f"{workload} {precision}: ≥ {minimum:.0%} of the measured bf16 GEMM peak"
     row = res.cy(workload, precision)
-    rate = row.get("tflop_per_s") if row and "error" not in row else None
-    if peak is None or not isinstance(rate, (int, float)) or rate <= 0:
+    rate = finite(row.get("tflop_per_s")) if row and "error" not in row else None
+    if peak is None or rate is None or rate <= 0:
         why = "no bf16 GEMM benchmark" if peak is None else "no Cyclone bf16 row"
         return f"{head}: not measured ({why})", None
     frac = rate * 1e12 / peak
@@ -201,7 +222,8 @@ def check_targets(res, peak=None):
 
 
 def merged(cyclone, torch, res):
-    out = {k: cyclone.get(k, "") for k in MACHINE}
+    # PyTorch's fields where the Cyclone file has none (its side did not run).
+    out = {k: cyclone.get(k) or torch.get(k, "") for k in MACHINE}
     out["torch"] = torch.get("torch", "")
     runs = []
     for row in res.cyclone:
@@ -224,7 +246,11 @@ def main():
     parser.add_argument("--gemm-bench", help="cyclone_bench JSON with BM_gemm/cuda/bf16/N (the peak)")
     args = parser.parse_args()
     cyclone, torch = load(args.cyclone_json), load(args.torch_json)
-    if cyclone.get("device") != torch.get("device"):
+    for path, data in ((args.cyclone_json, cyclone), (args.torch_json, torch)):
+        if data.get("complete") is False:  # --out's copy of a run that was stopped mid-way
+            print(f"train_report.py: note: {path} is incomplete (the run stopped after "
+                  f"{len(data.get('runs', []))} cases)", file=sys.stderr)
+    if cyclone.get("device") and torch.get("device") and cyclone["device"] != torch["device"]:
         print(f"train_report.py: warning: measured on different devices ({cyclone.get('device')!r}"
               f" vs {torch.get('device')!r}); the ratios compare machines too", file=sys.stderr)
     res = Results(cyclone, torch)

@@ -23,7 +23,8 @@
 # run stopped at its time limit still returns all it did), with summary.txt beside it at the end.
 #
 # GPU_PLAN=quick sizes the run for one 10-minute command of a 15-minute lease, most important
-# first: the CUDA tests once (no CPU-only pass), a shorter best_lr, memcheck on the kernel and
+# first: the CUDA tests once (no CPU-only pass; 200 s for all of them, GPU_TESTS_BUDGET_S), a
+# shorter best_lr, memcheck on the kernel and
 # layer tests only, the GEMM peak, batch-norm and bf16 convolution benchmarks (3 repetitions) with
 # PyTorch's batch norm, and LeNet-5 bs64 and WRN-28-10 bs128 training (fp32 and bf16, graph and
 # channels last, 30 steps x 3 reps) beside PyTorch eager and AMP, then the fusion A/B on WRN-28-10
@@ -34,7 +35,8 @@
 # env: GPU_PLAN (full), CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
 #      MEMCHECK_FILTER (gtest filter, default the CUDA tests), MEMCHECK_TIMEOUT (s, default 300),
 #      BENCH_FILTER (cyclone_bench --benchmark_filter, default all), PYTHON (default python3),
-#      GPU_DEADLINE_S (quick: 540; 0 for none)
+#      GPU_DEADLINE_S (quick: 540; 0 for none), GPU_TESTS_BUDGET_S (quick: 200),
+#      TRAIN_BENCH, TRAIN_UNFUSED (1; 0 skips the training benchmark / its fusion A/B)
 set -euo pipefail
 exec 3>&1  # progress lines, whatever a step's output is redirected to
 
@@ -136,14 +138,16 @@ find_lib_dir() {
   local name=$1 root hit
   while read -r root; do
     [[ -d $root ]] || continue
-    hit=$(find "$root" \( -type f -o -type l \) -name "$name*" -print -quit 2>/dev/null || true)
+    hit=$(timeout 20 find "$root" \( -type f -o -type l \) -name "$name*" -print -quit \
+      2>/dev/null || true)
     if [[ -n $hit ]]; then
       dirname "$hit"
       return 0
     fi
   done < <(search_roots)
-  hit=$(find / -xdev \( -type f -o -type l \) -name "$name*" -not -path '/proc/*' -print -quit \
-    2>/dev/null || true)
+  # Bounded: a name found nowhere would otherwise walk the whole image, once per name.
+  hit=$(timeout 30 find / -xdev \( -type f -o -type l \) -name "$name*" -not -path '/proc/*' \
+    -print -quit 2>/dev/null || true)
   [[ -n $hit ]] && dirname "$hit"
 }
 unresolved() {
@@ -219,9 +223,22 @@ fi
 : >"$out/tests.log"
 test_filter='*'
 quick && test_filter='*Cuda*:*/cuda*'
+# Quick: the test executables share GPU_TESTS_BUDGET_S (200 s), so that nine of them running
+# long (or hanging up to their 120 s each) cannot take the minutes the benchmarks need.
+tests_end=$((SECONDS + ${GPU_TESTS_BUDGET_S:-200}))
 for exe in "$bundle"/tests/cyclone_tests_*; do
   [[ -x $exe ]] || continue
-  step "$(basename "$exe")" t "$(quick && echo 120 || echo 600)" "$exe" --gtest_color=no \
+  test_s=600
+  if quick; then
+    test_s=$((tests_end - SECONDS))
+    ((test_s > 120)) && test_s=120
+    if ((test_s < 5)); then
+      echo "== $(basename "$exe"): SKIPPED (tests' budget)" >&3
+      failed+=("$(basename "$exe") (skipped: GPU_TESTS_BUDGET_S spent)")
+      continue
+    fi
+  fi
+  step "$(basename "$exe")" t "$test_s" "$exe" --gtest_color=no \
     --gtest_filter="$test_filter" >>"$out/tests.log" 2>&1
 done
 skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
@@ -280,39 +297,56 @@ fi
 
 # ---- 3b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
 if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
-  gpu_name=$("$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
-  gpu_driver=$("$smi" --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 ||
-    true)
+  gpu_name=$(t 30 "$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+  gpu_driver=$(t 30 "$smi" --query-gpu=driver_version --format=csv,noheader 2>/dev/null |
+    head -1 || true)
   train_size=() torch_size=() unfused_size=()
   # shellcheck disable=SC2054  # the commas separate the values of one flag
   if quick; then
     train_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128 --precisions=fp32,bf16
       --engines=cyclone,cyclone-channels-last --steps=30 --reps=3 --warmup=10)
+    # Only the precisions Cyclone's side measures: tf32 and fp16 rows would have no partner.
     torch_size=(--workloads=lenet5-train-bs64,wrn-28-10-train-bs128
-      --engines=pytorch-eager,pytorch-amp-channels-last --steps=30 --reps=3 --warmup=10)
+      --engines=pytorch-eager,pytorch-amp-channels-last --precisions=fp32,bf16 --steps=30 --reps=3
+      --warmup=10)
     unfused_size=(--workloads=wrn-28-10-train-bs128 --precisions=bf16 --steps=30 --reps=3
       --warmup=10)
   fi
-  step train_cyclone t "$(quick && echo 150 || echo 600)" "$bundle/bin/cyclone_bench_train" \
-    --device=cuda --device_name="$gpu_name" --driver="$gpu_driver" --git_rev="${rev:0:12}" \
-    "${train_size[@]}" >"$out/train_cyclone.json" 2>"$out/train_bench.log"
+  # --out: the JSON rewritten after every case, so a step cut by its timeout keeps the cases it
+  # finished (stdout, printed at the end, would then be empty). A bundle built before
+  # cyclone_bench_train had --out gives its JSON on stdout instead.
+  train_has_out=0
+  t 30 "$bundle/bin/cyclone_bench_train" --help 2>/dev/null | grep -q -- '--out' && train_has_out=1
+  # to_file FILE CMD...: CMD's JSON into FILE, through --out where it has it.
+  to_file() {
+    local file=$1
+    shift
+    if ((train_has_out)); then "$@" --out="$file" >/dev/null; else "$@" >"$file"; fi
+  }
+  step train_cyclone to_file "$out/train_cyclone.json" t "$(quick && echo 150 || echo 600)" \
+    "$bundle/bin/cyclone_bench_train" --device=cuda --device_name="$gpu_name" \
+    --driver="$gpu_driver" --git_rev="${rev:0:12}" "${train_size[@]}" 2>"$out/train_bench.log"
   step train_pytorch t "$(quick && echo 120 || echo 600)" "${pyrun[@]}" benchmarks/pytorch/train.py \
-    --device cuda "${torch_size[@]}" \
-    >"$out/train_torch.json" 2>>"$out/train_bench.log"
+    --device cuda "${torch_size[@]}" --out "$out/train_torch.json" \
+    >/dev/null 2>>"$out/train_bench.log"
   # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
   # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
   if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
     # shellcheck disable=SC2054
     ((${#unfused_size[@]})) ||
       unfused_size=(--workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16)
-    step train_unfused t "$(quick && echo 60 || echo 600)" "$bundle/bin/cyclone_bench_train" \
-      --device=cuda --engines=cyclone-unfused \
-      "${unfused_size[@]}" >"$out/train_unfused.json" 2>>"$out/train_bench.log"
-    "$python" -c 'import json, sys
+    step train_unfused to_file "$out/train_unfused.json" t "$(quick && echo 60 || echo 600)" \
+      "$bundle/bin/cyclone_bench_train" --device=cuda --engines=cyclone-unfused \
+      "${unfused_size[@]}" 2>>"$out/train_bench.log"
+    # Replaced whole (a temporary file renamed), so a kill mid-write cannot tear the main file.
+    if [[ -s $out/train_unfused.json ]]; then
+      t 30 "${pyrun[@]}" -c 'import json, os, sys
 a = json.load(open(sys.argv[1]))
 a["runs"] += json.load(open(sys.argv[2]))["runs"]
-json.dump(a, open(sys.argv[1], "w"), indent=2)' "$out/train_cyclone.json" "$out/train_unfused.json" ||
-      echo "could not merge train_unfused.json"
+json.dump(a, open(sys.argv[1] + ".part", "w"), indent=2)
+os.replace(sys.argv[1] + ".part", sys.argv[1])' "$out/train_cyclone.json" "$out/train_unfused.json" ||
+        echo "could not merge train_unfused.json" >&2
+    fi
   fi
 fi
 
@@ -348,10 +382,21 @@ fi
   echo
   compare_inputs=("$out/bench.json" "$out/torch.json")
   [[ -s $out/torch_models.json ]] && compare_inputs+=("$out/torch_models.json")
-  "$python" benchmarks/compare.py "${compare_inputs[@]}" || echo "compare.py failed"
+  t 60 "${pyrun[@]}" benchmarks/compare.py "${compare_inputs[@]}" || echo "compare.py failed"
   echo
-  if [[ -s $out/train_cyclone.json && -s $out/train_torch.json ]]; then
-    "$python" benchmarks/train_report.py "$out/train_cyclone.json" "$out/train_torch.json" \
+  if [[ -s $out/train_cyclone.json || -s $out/train_torch.json ]]; then
+    # A side that wrote nothing is a side with no rows (the table shows "—"), not a lost table.
+    train_inputs=()
+    for f in "$out/train_cyclone.json" "$out/train_torch.json"; do
+      if [[ -s $f ]]; then
+        train_inputs+=("$f")
+      else
+        echo "note: $(basename "$f") is empty or missing: that side has no rows below"
+        echo '{"runs": []}' >"$f.none"
+        train_inputs+=("$f.none")
+      fi
+    done
+    t 60 "${pyrun[@]}" benchmarks/train_report.py "${train_inputs[@]}" \
       --out "$out/train.json" --markdown --check-targets --gemm-bench "$out/bench.json" ||
       echo "train_report.py failed"
     echo

@@ -3,7 +3,7 @@
 
     T(N) = T_compute + max(0, 2 (N-1)/N * S / busbw + latency * buckets - overlap * T_compute)
 
-Give the measured single-GPU step time (cyclone_bench's BM_model cases) and the measured ring
+Give the measured single-GPU step time (cyclone_bench's BM_*_train_step cases) and the measured ring
 bus bandwidth (cyclone_bench_allreduce's busbw for the WRN-28-10 gradient), e.g.
 
     python3 scripts/scaling_model.py --compute-ms 95 --busbw 400 --ranks 2 4 8

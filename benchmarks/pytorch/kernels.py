@@ -305,6 +305,10 @@ def main():
     parser.add_argument("--max-reps", type=int, default=2000)
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        # Asked for by name: an empty result would read as a pass (--device all skips instead).
+        parser.error("--device cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is "
+                     "False); use --device cpu or all")
 
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     results = []

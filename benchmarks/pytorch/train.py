@@ -40,7 +40,10 @@ The range test restores the initial weights and clears the momentum before each 
 every rep runs the same ramp. ms_per_step = median over reps of rep time / S; images_per_s =
 batch / ms_per_step; peak_mem_mb = torch.cuda.max_memory_allocated() over the timed reps (0 on CPU).
 Prints one JSON object: the machine and versions, then "runs", one row per case ("error" rows for
-the cases that failed).
+the cases that failed), and "complete". --precisions keeps only the rows of those precisions (the
+GPU run's quick plan measures the precisions Cyclone's side measures, no more). --out FILE also
+writes the object to FILE before the first case and after every case (atomically, "complete"
+false until the last), so a run killed by a time limit still leaves the cases it finished.
 
     python3 benchmarks/pytorch/train.py > torch_train.json
 """
@@ -67,6 +70,7 @@ CLASSES = 10
 POOL = 8  # synthetic batches, reused round-robin
 RANGE = "lenet5-range-test"
 ENGINES = ("pytorch-eager", "pytorch-amp-channels-last", "pytorch-compile")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 
 
 class CifarBlock(nn.Module):
@@ -274,9 +278,11 @@ def header(device):
         except OSError:
             pass
         name, driver = f"cpu: {model}", ""
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    # The versions of what ran: none on the CPU (as cyclone_bench_train), whatever torch ships.
+    cuda = device == "cuda"
+    cudnn = torch.backends.cudnn.version() if cuda and torch.backends.cudnn.is_available() else None
     here = os.path.dirname(os.path.abspath(__file__))
-    return {"device": name, "driver": driver, "cuda": torch.version.cuda or "",
+    return {"device": name, "driver": driver, "cuda": (torch.version.cuda or "") if cuda else "",
             "cudnn": str(cudnn) if cudnn else "", "torch": torch.__version__,
             "git_rev": command(["git", "-C", here, "rev-parse", "--short", "HEAD"]),
             "date": datetime.date.today().isoformat()}
@@ -295,6 +301,10 @@ def main():
     parser.add_argument("--compile-mode", default="", help="torch.compile mode (its default)")
     parser.add_argument("--compile-bf16", action="store_true",
                         help="also a pytorch-compile bf16 row (AMP + channels_last)")
+    parser.add_argument("--precisions", default="",
+                        help="comma list of " + ", ".join(PRECISIONS) + " (default: all)")
+    parser.add_argument("--out", default="",
+                        help="also write the JSON here, rewritten after every case")
     args = parser.parse_args()
     if args.steps < 1 or args.reps < 0 or args.warmup < 0 or args.range_steps < 2:
         parser.error("--steps >= 1, --reps >= 0, --warmup >= 0, --range-steps >= 2")
@@ -304,9 +314,11 @@ def main():
         # Any lenet5-range-test* names the range test, whatever --range-steps makes its name.
         chosen = [names[-1] if w.startswith(RANGE) else w for w in args.workloads.split(",")]
     engines = args.engines.split(",") if args.engines else list(ENGINES)
-    bad = [w for w in chosen if w not in names] + [e for e in engines if e not in ENGINES]
+    precisions = args.precisions.split(",") if args.precisions else list(PRECISIONS)
+    bad = ([w for w in chosen if w not in names] + [e for e in engines if e not in ENGINES] +
+           [p for p in precisions if p not in PRECISIONS])
     if bad:
-        parser.error(f"unknown workload or engine: {', '.join(bad)}")
+        parser.error(f"unknown workload, engine or precision: {', '.join(bad)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("no CUDA device; use --device cpu")
 
@@ -314,14 +326,37 @@ def main():
     cases = {"pytorch-eager": ["fp32", "tf32"], "pytorch-amp-channels-last": ["bf16", "fp16"],
              "pytorch-compile": ["fp32"] + (["bf16"] if args.compile_bf16 else [])}
     out = header(args.device)
-    out["runs"] = []
+    out["runs"], out["complete"] = [], False
+    write_out(args, out, parser)
     for workload in chosen:
         for engine in engines:
             for precision in cases[engine]:
-                out["runs"].append(measure(args, workload, engine, precision))
+                if precision in precisions:
+                    out["runs"].append(measure(args, workload, engine, precision))
+                    write_out(args, out)
+    out["complete"] = True
+    write_out(args, out)
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0
+
+
+def write_out(args, out, parser=None):
+    """--out's copy so far, replaced whole. The first write (parser given) failing is a usage
+    error, before any case runs; a later one only warns: stdout still gets every row at the end."""
+    if not args.out:
+        return
+    tmp = f"{args.out}.part"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, args.out)
+    except OSError as e:
+        if parser:
+            parser.error(f"--out {args.out}: cannot write ({e.strerror or e})")
+        print(f"train.py: warning: --out {args.out}: cannot write ({e.strerror or e}); the JSON "
+              "still goes to stdout", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@
 // the timed reps (the CPU allocator's, never reset, on the CPU). Prints one JSON object:
 //   {"device", "driver", "cuda", "cudnn", "git_rev", "date", "runs": [{"workload", "engine",
 //    "precision", "images_per_s", "ms_per_step", "peak_mem_mb", "steps", "reps",
-//    "ms_per_step_reps", "graph", "gflop_per_step", "tflop_per_s"}]}
+//    "ms_per_step_reps", "graph", "gflop_per_step", "tflop_per_s"}], "complete"}
+// With --out FILE the same object is also written to FILE (atomically) before the first case and
+// again after every case, "complete" false until the last: a run killed by a time limit (the GPU
+// host's) still leaves every case it finished, which stdout, printed at the end, would not.
 // gflop_per_step counts the GEMMs and convolutions of one step (forward and backward,
 // kernels/flops.h); tflop_per_s is it over ms_per_step: the achieved rate the bf16 target compares
 // with the bf16 GEMM benchmark's (benchmarks/train_report.py --gemm-bench).
@@ -46,6 +49,7 @@
 
 #include "cyclone/core/cuda/caching_allocator.h"
 #include "cyclone/core/cuda/runtime.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/cyclone.h"
 #include "cyclone/kernels/random.h"
 #include "cyclone/train/cli.h"
@@ -81,7 +85,7 @@ const std::vector<std::string> kEngines = {"cyclone", "cyclone-eager", "cyclone-
 
 struct Args {
   std::string device = "auto", workloads, engines = "cyclone,cyclone-eager,cyclone-channels-last",
-              precisions = "fp32,tf32,bf16,fp16", device_name, driver, git_rev;
+              precisions = "fp32,tf32,bf16,fp16", device_name, driver, git_rev, out;
   int64_t steps = 100, reps = 5, warmup = 20, range_steps = 4000, range_reps = 3, sync_every = 50;
 };
 
@@ -155,6 +159,10 @@ std::optional<Args> parse(int argc, char** argv) {
   p.add_flag("device_name", &a.device_name, "the JSON's device (default: what was found)");
   p.add_flag("driver", &a.driver, "the JSON's driver");
   p.add_flag("git_rev", &a.git_rev, "the JSON's git_rev");
+  p.add_flag("out", &a.out,
+             "also write the JSON to this file, rewritten after every case (\"complete\": false "
+             "until the last)",
+             "FILE");
   train::reject_positional("cyclone_bench_train", p.parse(argc, argv));
   if (p.help_requested()) {
     std::printf("%s", p.help().c_str());
@@ -210,11 +218,28 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The range test is named by its step count, in its rows and its error rows alike.
+std::string workload_name(const Args& a, const Workload& w) {
+  return w.range_test ? "lenet5-range-test-" + std::to_string(a.range_steps) : w.name;
+}
+
+// --out's copy of the JSON so far. Before the first case a failure is a usage error (nothing has
+// been measured yet); later one only warns, since stdout still gets every row at the end.
+void write_out(const Args& a, const json& out, bool first) {
+  if (a.out.empty()) return;
+  try {
+    write_file_atomic(a.out, out.dump(2) + "\n");
+  } catch (const Error& e) {
+    if (first) throw UsageError("--out: " + e.message());
+    std::fprintf(stderr,
+                 "cyclone_bench_train: warning: --out: %s (the JSON still goes to stdout)\n",
+                 e.message().c_str());
+  }
+}
+
 json run_case(const Args& a, const Workload& w, Device dev, const std::string& engine,
               const std::string& precision) {
-  const std::string name =
-      w.range_test ? "lenet5-range-test-" + std::to_string(a.range_steps) : w.name;
-  json row = {{"workload", name}, {"engine", engine}, {"precision", precision}};
+  json row = {{"workload", workload_name(a, w)}, {"engine", engine}, {"precision", precision}};
   Context& ctx = Context::current(dev);
   ModelOptions mo;
   mo.in_channels = static_cast<int>(w.channels);
@@ -320,6 +345,8 @@ int main(int argc, char** argv) {
     std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&t));
     out["date"] = date;
     out["runs"] = json::array();
+    out["complete"] = false;
+    write_out(a, out, true);
     for (const Workload& w : workloads()) {
       if (!listed(a.workloads, w)) continue;
       for (const std::string& engine : split(a.engines)) {
@@ -330,15 +357,18 @@ int main(int argc, char** argv) {
           try {
             out["runs"].push_back(run_case(a, w, dev, engine, precision));
           } catch (const std::exception& e) {  // one failing case keeps the others' numbers
-            out["runs"].push_back({{"workload", w.name},
+            out["runs"].push_back({{"workload", workload_name(a, w)},
                                    {"engine", engine},
                                    {"precision", precision},
                                    {"error", e.what()}});
           }
           if (dev.is_cuda()) gpu::empty_cache(dev.index);
+          write_out(a, out, false);
         }
       }
     }
+    out["complete"] = true;
+    write_out(a, out, false);
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   });

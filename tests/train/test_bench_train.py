@@ -2,7 +2,10 @@
 """cyclone_bench_train on the CPU: a tiny run prints the JSON that benchmarks/train_report.py and
 the PyTorch script share (every row's fields, finite positive timings, the range test's name from
 its step count), in fp32 and bf16 (mixed precision), and a bad flag, workload, engine or precision
-is one line with exit status 2 before any case runs; --help prints the flags.
+is one line with exit status 2 before any case runs; --help prints the flags. --out FILE holds
+the same JSON ("complete" true at the end), a bad --out is a usage error before any case, and the
+report survives what a cut GPU run leaves: an empty side, null or NaN numbers, an incomplete file,
+an unreadable GEMM benchmark.
 
 usage: test_bench_train.py BENCH REPORT_PY
 """
@@ -15,12 +18,17 @@ import tempfile
 
 def main():
     bench, report = sys.argv[1], sys.argv[2]
+    tmp = tempfile.TemporaryDirectory()
+    out_file = tmp.name + "/out.json"
     r = subprocess.run([bench, "--device=cpu", "--workloads=lenet5-train-bs64,lenet5-range-test",
                         "--steps=3", "--reps=2", "--warmup=2", "--range_steps=12",
-                        "--range_reps=1", "--sync_every=4", "--precisions=fp32,bf16"],
+                        "--range_reps=1", "--sync_every=4", "--precisions=fp32,bf16",
+                        "--out=" + out_file],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
+    # --out's file, rewritten after every case, ends as the object stdout got.
+    assert json.load(open(out_file)) == out and out["complete"] is True, out_file
     for key in ("device", "driver", "cuda", "cudnn", "git_rev", "date", "runs"):
         assert key in out, key
     assert out["device"].startswith("cpu"), out["device"]
@@ -106,6 +114,40 @@ def main():
         assert rep.returncode != 0 and empty in rep.stderr, rep
         assert rep.stderr.count("\n") == 1, rep.stderr
 
+        # What a GPU run cut short leaves (gpu_run.sh passes {"runs": []} for a side that wrote
+        # nothing): an error row, a row with null / NaN numbers, an incomplete file, a cut GEMM
+        # benchmark. The table and the targets still come out, the bad cells marked.
+        cut = {"device": "gpu", "complete": False, "runs": [
+            {"workload": "lenet5-train-bs64", "engine": "cyclone", "precision": "fp32",
+             "ms_per_step": 2.0, "images_per_s": 32000.0, "peak_mem_mb": None},
+            {"workload": "wrn-28-10-train-bs128", "engine": "cyclone", "precision": "fp32",
+             "ms_per_step": float("nan"), "peak_mem_mb": 1.0},
+            {"workload": "wrn-28-10-train-bs128", "engine": "cyclone", "precision": "bf16",
+             "error": "CUDA error: out of memory"}]}
+        c = d + "/cut.json"
+        json.dump(cut, open(c, "w"))  # NaN written as NaN, as Python's json does
+        none = d + "/none.json"
+        json.dump({"runs": []}, open(none, "w"))
+        cut_gemm = d + "/cut_gemm.json"
+        open(cut_gemm, "w").write('{"context": {}, "benchmarks": [{"name": "BM_gemm/cu')
+        rep = subprocess.run([sys.executable, report, c, none, "--markdown", "--check-targets",
+                              "--gemm-bench", cut_gemm, "--out", merged],
+                             capture_output=True, text=True, timeout=60)
+        assert rep.returncode == 0, rep.stderr
+        lenet = next(l for l in rep.stdout.splitlines() if l.startswith("| lenet5-train-bs64"))
+        assert "| 2.000 | — | — |" in lenet and "? / —" in lenet, lenet
+        wrn = next(l for l in rep.stdout.splitlines() if l.startswith("| wrn-28-10"))
+        assert wrn.split(" | ")[1] == "err" and "nan" not in wrn.lower(), wrn
+        assert "lenet5-train-bs64 fp32: Cyclone ≥ 3× pytorch-eager: not measured" in rep.stdout
+        assert "not measured (no bf16 GEMM benchmark)" in rep.stdout, rep.stdout
+        assert "incomplete" in rep.stderr and cut_gemm in rep.stderr, rep.stderr
+        assert json.load(open(merged))["device"] == "gpu"
+        # And the other way round: no Cyclone rows, the PyTorch file's machine fields kept.
+        rep = subprocess.run([sys.executable, report, none, b, "--out", merged, "--markdown"],
+                             capture_output=True, text=True, timeout=60)
+        assert rep.returncode == 0 and "| lenet5-train-bs64 | — |" in rep.stdout, rep
+        assert json.load(open(merged))["device"] == torch["device"], merged
+
     # Every flag is checked before the first case runs: exit 2, one line naming the flag and the
     # value, nothing on stdout (a typo in the last engine used to cost the earlier measurements).
     for args, needles in [
@@ -126,6 +168,13 @@ def main():
         assert "rep 1" not in bad.stderr, (args, bad.stderr)
         for n in needles:
             assert n in bad.stderr, (args, n, bad.stderr)
+    # --out that cannot be written fails before any case runs (nothing measured, then lost).
+    bad = subprocess.run([bench, "--workloads=lenet5-train-bs64", "--device=cpu",
+                          "--out=" + tmp.name + "/no/such/dir/x.json"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == "" and "rep 1" not in bad.stderr, bad
+    assert bad.stderr.count("\n") == 1 and "--out" in bad.stderr and "no/such/dir" in bad.stderr, \
+        bad.stderr
     usage = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 0 and "--sync_every" in usage.stdout, usage
     print("cyclone_bench_train: ok")
