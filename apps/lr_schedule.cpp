@@ -237,11 +237,15 @@ int main(int argc, char** argv) {
         }
         std::fputs("\n ]", stdout);
       }
-      Params tail;
-      tail.set_boolean("momentum_scheduled", scheduled)
-          .set_integers("restarts", policy->restarts(o.steps));
-      text = tail.dump(1);
-      std::printf(",\n%s\n", text.substr(text.find('\n') + 1).c_str());  // without its "{"
+      // The restarts streamed too: SGDR with one-step cycles restarts at every step.
+      std::printf(",\n \"momentum_scheduled\": %s,\n \"restarts\": [",
+                  scheduled ? "true" : "false");
+      bool any = false;
+      policy->for_each_restart(o.steps, [&any](int64_t s) {
+        std::fprintf(stdout, "%s\n  %lld", any ? "," : "", static_cast<long long>(s));
+        any = true;
+      });
+      std::fputs(any ? "\n ]\n}\n" : "]\n}\n", stdout);
     }
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
       throw cyclone::Error(std::string("cannot write the schedule to stdout: ") +

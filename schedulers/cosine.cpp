@@ -61,18 +61,16 @@ class Sgdr final : public Policy {
     return min_lr_ + (lr_ - min_lr_) * (1 + std::cos(angle)) / 2;
   }
 
-  std::vector<int64_t> restarts(int64_t end) const override {
-    std::vector<int64_t> out;
+  void for_each_restart(int64_t end, const std::function<void(int64_t)>& f) const override {
     int64_t start = 0, len = cycle_len_;
     while (true) {
       if (len > std::numeric_limits<int64_t>::max() - start) break;
       start += len;
       if (start >= end) break;
-      out.push_back(start);
+      f(start);
       if (len > std::numeric_limits<int64_t>::max() / cycle_mult_) break;
       len *= cycle_mult_;
     }
-    return out;
   }
 
   Params params() const override {

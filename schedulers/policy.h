@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,8 +40,15 @@ class Policy {
   virtual std::optional<double> momentum(int64_t /*step*/) const { return std::nullopt; }
   Value value(int64_t step) const { return {lr(step), momentum(step)}; }
 
-  // Steps in [0, end) at which a warm restart begins (SGDR), for snapshot ensembles.
-  virtual std::vector<int64_t> restarts(int64_t /*end*/) const { return {}; }
+  // Calls f with each step in [0, end) at which a warm restart begins (SGDR), in increasing order;
+  // a visitor, so that a schedule of 10^8 one-step cycles need not be held whole.
+  virtual void for_each_restart(int64_t /*end*/, const std::function<void(int64_t)>& /*f*/) const {}
+  // Those steps as a list, for snapshot ensembles.
+  std::vector<int64_t> restarts(int64_t end) const {
+    std::vector<int64_t> out;
+    for_each_restart(end, [&out](int64_t s) { out.push_back(s); });
+    return out;
+  }
   // True for policies driven by a metric the trainer reports (plateau): lr(t) is then only the
   // value before any report, and the trainer drives PlateauPolicy::report instead.
   virtual bool metric_driven() const { return false; }

@@ -36,15 +36,14 @@ class Sequence final : public Policy {
     const Part& p = part_at(t);
     return p.policy->momentum(t - p.start);
   }
-  std::vector<int64_t> restarts(int64_t end) const override {
-    std::vector<int64_t> out;
+  void for_each_restart(int64_t end, const std::function<void(int64_t)>& f) const override {
     for (size_t i = 0; i < parts_.size(); ++i) {
       const Part& p = parts_[i];
       const int64_t stop = i + 1 < parts_.size() ? std::min(end, parts_[i + 1].start) : end;
       if (stop <= p.start) break;
-      for (int64_t r : p.policy->restarts(stop - p.start)) out.push_back(p.start + r);
+      const int64_t offset = p.start;
+      p.policy->for_each_restart(stop - p.start, [&f, offset](int64_t r) { f(offset + r); });
     }
-    return out;
   }
   Params params() const override {
     std::vector<Params> parts;
