@@ -14,7 +14,8 @@ Graph::~Graph() = default;
 Graph::Graph(Graph&&) noexcept = default;
 Graph& Graph::operator=(Graph&&) noexcept = default;
 
-std::string Graph::capture(Context&, const std::function<void()>&) {
+std::string Graph::capture(Context& ctx, const std::function<void()>&) {
+  if (!ctx.device().is_cuda()) return kNeedsCudaContext + ctx.device().str();
   return "this build of Cyclone has no CUDA backend";
 }
 void Graph::replay() { detail::throw_no_cuda(); }

@@ -129,8 +129,16 @@ Storage allocate_storage(size_t nbytes, Device device, bool pinned) {
   }
   CYCLONE_CHECK(device.index < cuda_device_count(), "cannot allocate on ", device.str(), ": ",
                 cuda_device_count(), " CUDA device(s) usable");
-  void* stream = Context::current(device).stream();
-  void* p = gpu::caching_malloc(nbytes, device.index, stream);
+  return allocate_storage(nbytes, Context::current(device));
+}
+
+Storage allocate_storage(size_t nbytes, const Context& ctx) {
+  const Device device = ctx.device();
+  if (device.is_cpu()) return allocate_storage(nbytes, device);
+  Storage s;
+  s.nbytes = nbytes;
+  s.device = device;
+  void* p = gpu::caching_malloc(nbytes, device.index, ctx.stream());
   s.data = std::shared_ptr<void>(p, [](void* q) { gpu::caching_free(q); });
   return s;
 }

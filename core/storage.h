@@ -11,6 +11,8 @@
 
 namespace cyclone {
 
+class Context;  // core/context.h
+
 struct Storage {
   std::shared_ptr<void> data;  // owns the block; its deleter returns it to its allocator
   size_t nbytes = 0;
@@ -25,6 +27,11 @@ struct Storage {
 // grant a block larger than the machine and the OOM killer would end the process (or another
 // one) later, in the middle of a run.
 Storage allocate_storage(size_t nbytes, Device device, bool pinned = false);
+// The same on ctx's device, CUDA memory ordered on ctx's stream rather than the current
+// context's: scratch for work enqueued on ctx, which returns to that stream's free list when
+// dropped, so the next allocation there is ordered after the work (on any other stream it could
+// be handed out while ctx's kernels still use it).
+Storage allocate_storage(size_t nbytes, const Context& ctx);
 
 inline constexpr size_t kHostCheckBytes = size_t{64} << 20;
 

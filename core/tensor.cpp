@@ -51,6 +51,11 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(make_impl(allocate_storage(n, device), 0, shape, dtype));
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, const Context& ctx) {
+  const size_t n = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  return Tensor(make_impl(allocate_storage(n, ctx), 0, shape, dtype));
+}
+
 Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
   const size_t n = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
   return Tensor(make_impl(allocate_storage(n, Device::cpu(), /*pinned=*/true), 0, shape, dtype));

@@ -19,6 +19,8 @@
 
 namespace cyclone {
 
+class Context;  // core/context.h
+
 namespace autograd {
 class Node;
 }
@@ -41,6 +43,9 @@ class Tensor {
   // ---- factories (element values set by core; fills with a value live in kernels/fill.h) ----
   static Tensor empty(const Shape& shape, DType dtype = DType::kFloat32,
                       Device device = default_device());
+  // On ctx's device, its memory ordered on ctx's stream (see allocate_storage): a kernel's scratch
+  // when ctx need not be the thread's current context.
+  static Tensor empty(const Shape& shape, DType dtype, const Context& ctx);
   // Page-locked host memory: the source or target of asynchronous GPU copies.
   static Tensor empty_pinned(const Shape& shape, DType dtype = DType::kFloat32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::kFloat32,

@@ -44,7 +44,9 @@ void cpu_via_float32(Context& ctx, const Tensor& out, Run&& run) {
 }
 
 // Channels last where no native NHWC kernel exists (the CPU; cuDNN for float64): the NCHW
-// problem, operands transposed in and the result out (kernels/transpose.h, on x's device).
+// problem, operands transposed in and the result out (kernels/transpose.h, on x's device). The
+// temporaries are ctx's (Tensor::empty(..., ctx)): freed here, they must not be handed out on
+// another stream while ctx's kernels still use them.
 Conv2dGeometry nchw(const Conv2dGeometry& g) {
   Conv2dGeometry n = g;
   n.p.channels_last = false;
@@ -57,7 +59,7 @@ bool via_nchw(const Conv2dGeometry& g, const Tensor& t) {
 void run_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight,
                  const Tensor& bias, const Tensor& y) {
   if (via_nchw(g, x)) {
-    const Tensor yn = Tensor::empty(nchw(g).y_shape(), y.dtype(), y.device());
+    const Tensor yn = Tensor::empty(nchw(g).y_shape(), y.dtype(), ctx);
     run_forward(ctx, nchw(g), to_channels_first(ctx, x), to_channels_first(ctx, weight), bias, yn);
     return batched_transpose(ctx, yn, g.n, g.c_out, g.h_out * g.w_out, y);
   }
@@ -72,7 +74,7 @@ void run_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const T
 void run_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& dy,
                        const Tensor& weight, const Tensor& dx) {
   if (via_nchw(g, dy)) {
-    const Tensor dxn = Tensor::empty(nchw(g).x_shape(), dx.dtype(), dx.device());
+    const Tensor dxn = Tensor::empty(nchw(g).x_shape(), dx.dtype(), ctx);
     run_backward_data(ctx, nchw(g), to_channels_first(ctx, dy), to_channels_first(ctx, weight),
                       dxn);
     return batched_transpose(ctx, dxn, g.n, g.c_in, g.h * g.w, dx);
@@ -88,7 +90,7 @@ void run_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& dy,
 void run_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
                          const Tensor& dw) {
   if (via_nchw(g, x)) {
-    const Tensor dwn = Tensor::empty(nchw(g).weight_shape(), dw.dtype(), dw.device());
+    const Tensor dwn = Tensor::empty(nchw(g).weight_shape(), dw.dtype(), ctx);
     run_backward_filter(ctx, nchw(g), to_channels_first(ctx, x), to_channels_first(ctx, dy), dwn);
     return batched_transpose(ctx, dwn, g.c_out, g.c_in, g.kh * g.kw, dw);
   }

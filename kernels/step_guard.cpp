@@ -9,12 +9,17 @@ namespace cyclone::kernels {
 
 namespace {
 
-void check_one(const char* what, const Tensor& t, Device device, bool any_float) {
+// float32, or also float64 where `or_double` (the loss). A 16-bit loss is refused here, with the
+// fix, rather than by a dtype error deep in either backend: both read float32 or float64 only.
+void check_one(const char* what, const Tensor& t, Device device, bool or_double) {
   CYCLONE_CHECK(t.numel() == 1, "step_guard: ", what, " must have one element, got ", t.shape());
   CYCLONE_CHECK(t.device() == device, "step_guard: ", what, " is on ", t.device(),
                 ", the state on ", device);
-  const bool ok = any_float ? is_floating(t.dtype()) : t.dtype() == DType::kFloat32;
-  CYCLONE_CHECK(ok, "step_guard: ", what, " has dtype ", dtype_name(t.dtype()));
+  const bool ok = t.dtype() == DType::kFloat32 || (or_double && t.dtype() == DType::kFloat64);
+  CYCLONE_CHECK(ok, "step_guard: ", what, " has dtype ", dtype_name(t.dtype()), ", needs float32",
+                or_double ? " or float64 (compute the loss in float32, as a model with a 16-bit "
+                            "compute dtype returns its output)"
+                          : "");
 }
 
 }  // namespace

@@ -33,14 +33,14 @@ void check_rank4(const char* op, const Tensor& x) {
 
 Tensor to_channels_last(Context& ctx, const Tensor& x) {
   check_rank4("to_channels_last", x);
-  Tensor y = Tensor::empty({x.dim(0), x.dim(2), x.dim(3), x.dim(1)}, x.dtype(), x.device());
+  Tensor y = Tensor::empty({x.dim(0), x.dim(2), x.dim(3), x.dim(1)}, x.dtype(), ctx);
   batched_transpose(ctx, x, x.dim(0), x.dim(1), x.dim(2) * x.dim(3), y);
   return y;
 }
 
 Tensor to_channels_first(Context& ctx, const Tensor& x) {
   check_rank4("to_channels_first", x);
-  Tensor y = Tensor::empty({x.dim(0), x.dim(3), x.dim(1), x.dim(2)}, x.dtype(), x.device());
+  Tensor y = Tensor::empty({x.dim(0), x.dim(3), x.dim(1), x.dim(2)}, x.dtype(), ctx);
   batched_transpose(ctx, x, x.dim(0), x.dim(1) * x.dim(2), x.dim(3), y);
   return y;
 }

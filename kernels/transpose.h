@@ -21,8 +21,8 @@ void batched_transpose(Context& ctx, const Tensor& x, int64_t batch, int64_t row
                        const Tensor& y);
 
 // New tensors, for rank-4 x: [N, C, H, W] -> [N, H, W, C], and [N, H, W, C] -> [N, C, H, W]
-// (also conv weights: [Cout, Cin, kh, kw] <-> [Cout, kh, kw, Cin]). No autograd
-// (layers/layout.h has the differentiable ones).
+// (also conv weights: [Cout, Cin, kh, kw] <-> [Cout, kh, kw, Cin]), allocated on ctx's stream. No
+// autograd (layers/layout.h has the differentiable ones).
 Tensor to_channels_last(Context& ctx, const Tensor& x);
 Tensor to_channels_first(Context& ctx, const Tensor& x);
 

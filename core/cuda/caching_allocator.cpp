@@ -71,7 +71,6 @@ struct GraphPool {
 struct DeviceState {
   std::set<Block*, BlockLess> free_blocks;
   std::deque<std::pair<cudaEvent_t, Block*>> pending;  // frees waiting on record_stream events
-  std::vector<Block*> deferred;  // freed with other-stream uses while a capture was underway
   std::vector<cudaEvent_t> spare_events;
   std::unordered_map<cudaStream_t, uint64_t> capturing;  // stream -> pool, begin..end
   std::unordered_map<uint64_t, GraphPool> pools;
@@ -111,6 +110,10 @@ class Allocator {
   std::vector<std::unique_ptr<DeviceState>> devices_;
   uint64_t next_pool_ = 1;
   int captures_ = 0;  // begin_graph_pool calls not yet ended, all devices
+  // Blocks freed with other-stream uses while a capture was underway, on any device: a capture
+  // on one device defers the frees of every device (captures_ is shared), so all of them are
+  // processed when the last capture ends, whichever device it was on.
+  std::vector<Block*> deferred_;
 };
 
 Allocator& allocator() {
@@ -248,7 +251,7 @@ void Allocator::free(void* ptr) {
     return_block(d, b);
   } else if (captures_ != 0) {
     // Events recorded now could land inside a capture, where they cannot be queried.
-    d.deferred.push_back(b);
+    deferred_.push_back(b);
   } else {
     insert_events(d, b);
   }
@@ -396,8 +399,8 @@ void Allocator::end_pool(int device, cudaStream_t stream) {
   if (captures_ == 0) {
     // Uses recorded during the capture get their events now that streams run for real again.
     std::vector<Block*> deferred;
-    deferred.swap(d.deferred);
-    for (Block* b : deferred) insert_events(d, b);
+    deferred.swap(deferred_);
+    for (Block* b : deferred) insert_events(state(b->device), b);
   }
 }
 

@@ -23,6 +23,9 @@
 
 namespace cyclone::gpu {
 
+// capture()'s reason for a context that is not a CUDA one (both builds), before the device name.
+inline constexpr const char* kNeedsCudaContext = "gpu::Graph: capture needs a CUDA context, not ";
+
 class Graph {
  public:
   Graph();
@@ -32,13 +35,15 @@ class Graph {
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
-  // Captures what `work` enqueues on ctx's stream (ctx must be a CUDA context). Returns "" on
-  // success, else why the capture failed (the graph stays empty). Replaces a previous capture.
+  // Captures what `work` enqueues on ctx's stream. Returns "" on success, else why the capture
+  // failed (the graph stays empty; a CPU context is such a reason, in every build). Replaces a
+  // previous capture.
   std::string capture(Context& ctx, const std::function<void()>& work);
   // Enqueues one replay on the stream it was captured on.
   void replay();
   bool ready() const;
-  // Kernel nodes in the captured graph (0 when empty): what one replay launches.
+  // Nodes in the captured graph, of every kind (kernels, memsets, copies; cudaGraphGetNodes), 0
+  // when empty: what one replay launches.
   int64_t nodes() const;
   // Drops the graph and returns its pool's memory to the allocator.
   void reset();

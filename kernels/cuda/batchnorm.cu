@@ -360,7 +360,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     if (training) {
       const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
-      const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
+      const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
       if (rows_layout(d))
         stats_partial_rows_kernel<T><<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
             x.data<T>(), d.c, d.per_channel(), partial.data<double>());
@@ -403,15 +403,15 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     const P* pb = relu ? ptr_or_null<P>(bias) : nullptr;
     Tensor sums;
     if (need_sums) {
-      sums = Tensor::empty({d.c, 2}, DType::kFloat64, x.device());
+      sums = Tensor::empty({d.c, 2}, DType::kFloat64, ctx);
       if (d.per_channel() == 0) {
-        // Sums over nothing are 0 (the partial kernels would have no work to do).
-        sums.zero_();
-        if (dweight.defined()) dweight.zero_();
-        if (dbias.defined()) dbias.zero_();
+        // Sums over nothing are 0 (the partial kernels would have no work to do); on ctx's
+        // stream, like every write of this op (Tensor::zero_ would use the current context's).
+        for (const Tensor* t : std::initializer_list<const Tensor*>{&sums, &dweight, &dbias})
+          if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
         const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
-        const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, x.device());
+        const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
         if (rows_layout(d))
           backward_partial_rows_kernel<T>
               <<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(

@@ -246,7 +246,7 @@ bool capturing(Context& ctx) {
 
 Tensor workspace_tensor(Context& ctx, size_t bytes) {
   if (bytes == 0) return Tensor();
-  return Tensor::empty({static_cast<int64_t>(bytes)}, DType::kUInt8, ctx.device());
+  return Tensor::empty({static_cast<int64_t>(bytes)}, DType::kUInt8, ctx);
 }
 void* ptr(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 

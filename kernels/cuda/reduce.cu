@@ -236,18 +236,18 @@ int grid_cap(int64_t blocks) { return grid_for(blocks, 1); }
 // The two-pass path: `segments` results from segments of batch * inner elements each.
 template <class Op, class T>
 void run_segments(Context& ctx, const T* x, typename Op::Out* out, int64_t batch, int64_t segments,
-                  int64_t inner, double div, Device device) {
+                  int64_t inner, double div) {
   using Acc = typename Op::Acc;
   const int64_t m = batch * inner;
   const int64_t by_size = (m + kMinPerBlock - 1) / kMinPerBlock;
   const int64_t by_fill = (kTargetBlocks + segments - 1) / segments;
   const int slices = static_cast<int>(std::clamp<int64_t>(std::min(by_size, by_fill), 1, 1024));
   const int ys = static_cast<int>(std::min<int64_t>(segments, 65535));
-  // Scratch from the caching allocator, on the current stream of the device: freeing it at the
-  // end of this function is stream-ordered after the kernels below.
+  // Scratch from the caching allocator on ctx's stream (which need not be the current context's):
+  // freeing it at the end of this function is stream-ordered after the kernels below.
   Tensor scratch = Tensor::empty(
       Shape{static_cast<int64_t>(segments * slices * static_cast<int64_t>(sizeof(Acc)))},
-      DType::kUInt8, device);
+      DType::kUInt8, ctx);
   Acc* partial = static_cast<Acc*>(scratch.raw_data());
   if (batch == 1)
     segment_partial_kernel<Op, T, true>
@@ -266,12 +266,12 @@ void run_segments(Context& ctx, const T* x, typename Op::Out* out, int64_t batch
 // [outer, len, inner] -> outer * inner results, choosing the layout's kernel.
 template <class Op, class T>
 void run_axis(Context& ctx, const T* x, typename Op::Out* out, const ReduceDims& d, double div,
-              Device device, const char* name) {
+              const char* name) {
   const int64_t rows = d.outer;
   if (d.inner > 1 && d.outer == 1 && d.inner <= kWarpSize && d.len > 16 * kMinPerBlock) {
     // A few long columns ([len, inner] over axis 0): the strided kernel would have one block with
     // inner * 8 busy threads; as [N = len, C = inner, 1] the two-pass split spreads it out.
-    return run_segments<Op, T>(ctx, x, out, d.len, d.inner, 1, div, device);
+    return run_segments<Op, T>(ctx, x, out, d.len, d.inner, 1, div);
   } else if (d.inner > 1) {
     const int64_t blocks = (rows * d.inner + kWarpSize - 1) / kWarpSize;
     strided_kernel<Op, T><<<grid_cap(blocks), dim3(kWarpSize, kStridedRows), 0, stream_of(ctx)>>>(
@@ -285,7 +285,7 @@ void run_axis(Context& ctx, const T* x, typename Op::Out* out, const ReduceDims&
         <<<grid_cap(rows), kBlock, 0, stream_of(ctx)>>>(x, out, rows, d.len, div);
   } else {
     // Few long rows: one block each would leave most of the GPU idle.
-    return run_segments<Op, T>(ctx, x, out, 1, rows, d.len, div, device);
+    return run_segments<Op, T>(ctx, x, out, 1, rows, d.len, div);
   }
   gpu::check_launch(name, ctx.stream());
 }
@@ -297,9 +297,9 @@ void reduce_axis(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDims& d
   const double div = op == ReduceOp::kMean ? static_cast<double>(d.len) : 1.0;
   CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
     if (op == ReduceOp::kMax)
-      run_axis<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d, div, x.device(), "reduce_axis");
+      run_axis<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d, div, "reduce_axis");
     else
-      run_axis<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d, div, x.device(), "reduce_axis");
+      run_axis<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d, div, "reduce_axis");
   });
 }
 
@@ -308,9 +308,9 @@ void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   const double div = op == ReduceOp::kMean ? static_cast<double>(n) : 1.0;
   CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
     if (op == ReduceOp::kMax)
-      run_segments<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), 1, 1, n, div, x.device());
+      run_segments<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), 1, 1, n, div);
     else
-      run_segments<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), 1, 1, n, div, x.device());
+      run_segments<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), 1, 1, n, div);
   });
 }
 
@@ -319,18 +319,15 @@ void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDim
   const double div = op == ReduceOp::kMean ? static_cast<double>(d.outer * d.inner) : 1.0;
   CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
     if (op == ReduceOp::kMax)
-      run_segments<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d.outer, d.len, d.inner, div,
-                                x.device());
+      run_segments<MaxOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d.outer, d.len, d.inner, div);
     else
-      run_segments<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d.outer, d.len, d.inner, div,
-                                x.device());
+      run_segments<SumOp<T>, T>(ctx, x.data<T>(), out.data<T>(), d.outer, d.len, d.inner, div);
   });
 }
 
 void argmax_axis(Context& ctx, const Tensor& x, const ReduceDims& d, const Tensor& out) {
   CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {
-    run_axis<ArgMaxOp<T>, T>(ctx, x.data<T>(), out.data<int32_t>(), d, 1.0, x.device(),
-                             "argmax_axis");
+    run_axis<ArgMaxOp<T>, T>(ctx, x.data<T>(), out.data<int32_t>(), d, 1.0, "argmax_axis");
   });
 }
 

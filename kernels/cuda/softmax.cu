@@ -327,10 +327,11 @@ void softmax_backward(Context& ctx, const Tensor& y, const Tensor& dy, const Ten
 void softmax_cross_entropy_forward(Context& ctx, const Tensor& logits, const Tensor& labels,
                                    double label_smoothing, const Tensor& loss, const Tensor& lse) {
   const RowsView v(logits);
-  const Tensor row_loss = Tensor::empty({v.rows}, DType::kFloat64, logits.device());
+  // Scratch on ctx's stream, which need not be the current context's (see Tensor::empty).
+  const Tensor row_loss = Tensor::empty({v.rows}, DType::kFloat64, ctx);
   Tensor bad;
   if (check_labels_on_host(ctx)) {
-    bad = Tensor::empty({1}, DType::kInt32, logits.device());
+    bad = Tensor::empty({1}, DType::kInt32, ctx);
     cuda::fill(ctx, bad, INT_MAX);
   }
   CYCLONE_DISPATCH_FLOAT(logits.dtype(), T, [&] {
@@ -349,6 +350,7 @@ void softmax_cross_entropy_forward(Context& ctx, const Tensor& logits, const Ten
     gpu::check_launch("softmax_cross_entropy mean", ctx.stream());
   });
   if (bad.defined()) {
+    ctx.synchronize();  // item() waits on the current context's stream, which may not be ctx's
     const int row = bad.item<int32_t>();
     if (row != INT_MAX) {
       const int32_t label = labels.slice(row, row + 1).item<int32_t>();

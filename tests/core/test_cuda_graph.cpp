@@ -9,6 +9,7 @@
 #include "cyclone/core/context.h"
 #include "cyclone/core/cuda/caching_allocator.h"
 #include "cyclone/core/cuda/graph.h"
+#include "cyclone/core/cuda/runtime.h"
 #include "cyclone/kernels/elementwise.h"
 
 namespace cyclone {
@@ -86,6 +87,39 @@ TEST(GraphCuda, RefusedCaptureSaysWhyAndTheStreamStaysUsable) {
   ASSERT_EQ(g.capture(ctx, [&] { add_two(ctx, t); }), "");
   g.replay();
   expect_all(t, 6.f);
+}
+
+// nodes() counts every node a replay launches, not only kernels: a memset and a kernel are two.
+TEST(GraphCuda, NodesCountsEveryKindOfNode) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  const Device d = Device::cuda();
+  Context& ctx = Context::current(d);
+  const Tensor a = Tensor::zeros({300}, DType::kFloat32, d),
+               b = Tensor::zeros({300}, DType::kFloat32, d);
+  kernels::binary(ctx, kernels::BinaryOp::kAdd, a, a, b);  // warm-up: the kernel is loaded
+  gpu::Graph g;
+  ASSERT_EQ(g.capture(ctx,
+                      [&] {
+                        gpu::memset_async(a.raw_data(), 0, a.nbytes(), ctx.stream());
+                        kernels::binary(ctx, kernels::BinaryOp::kAdd, a, a, b);
+                      }),
+            "");
+  EXPECT_EQ(g.nodes(), 2);
+}
+
+// A CPU context has nothing to capture: both builds (with and without the CUDA backend) say so as
+// capture()'s reason, which callers answer by running the work eagerly, rather than one of them
+// throwing. Runs without a GPU.
+TEST(Graph, CaptureOnACpuContextIsRefusedWithAReason) {
+  gpu::Graph g;
+  int calls = 0;
+  std::string reason;
+  EXPECT_NO_THROW(reason = g.capture(Context::current(Device::cpu()), [&] { ++calls; }));
+  EXPECT_NE(reason.find("needs a CUDA context"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("cpu"), std::string::npos) << reason;
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(g.ready());
+  EXPECT_EQ(g.nodes(), 0);
 }
 
 }  // namespace

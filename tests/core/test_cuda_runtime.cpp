@@ -272,6 +272,42 @@ TEST_F(CudaAllocatorTest, GraphPoolKeepsBlocksPrivateUntilReleased) {
   EXPECT_EQ(stats().reserved_bytes, before - n);
 }
 
+// A block freed while a capture is underway, with a use on another stream (record_stream), is
+// deferred (no event may be recorded inside a capture) until the last capture ends, on whichever
+// device that is; then it returns to its stream's free list once the use completes. Returns
+// whether cuda:0's block came back (reused by the next allocation, no cudaMalloc).
+bool deferred_free_returns(void* stream, int capture_device) {
+  void* cap = gpu::stream_create(capture_device);
+  void* side = gpu::stream_create(0);
+  const size_t n = 4 * kMiB;
+  void* p = caching_malloc(n, 0, stream);
+  gpu::record_stream(p, side);
+  const uint64_t id = gpu::begin_graph_pool(capture_device, cap);
+  caching_free(p);
+  gpu::end_graph_pool(capture_device, cap);
+  gpu::stream_synchronize(side);
+  const size_t allocs = gpu::memory_stats(0).num_allocs;
+  void* q = caching_malloc(n, 0, stream);
+  const bool back = q == p && gpu::memory_stats(0).num_allocs == allocs;
+  caching_free(q);
+  gpu::release_graph_pool(capture_device, id);
+  gpu::stream_destroy(side);
+  gpu::stream_destroy(cap);
+  return back;
+}
+
+TEST_F(CudaAllocatorTest, FreesDeferredByACaptureReturnWhenItEnds) {
+  EXPECT_TRUE(deferred_free_returns(stream_, 0));
+}
+
+// The count of captures underway is shared by all devices: a capture on cuda:1 defers cuda:0's
+// frees too, and its end must process them (they stayed deferred, a leak, when only the ending
+// device's were).
+TEST_F(CudaAllocatorTest, FreesDeferredByACaptureOnAnotherGpuReturnWhenItEnds) {
+  if (gpu::device_count_noexcept() < 2) GTEST_SKIP() << "needs two CUDA devices";
+  EXPECT_TRUE(deferred_free_returns(stream_, 1));
+}
+
 TEST_F(CudaAllocatorTest, CudaRuntimeDevicesStreamsAndHandles) {
   gpu::set_device(0);
   EXPECT_EQ(gpu::current_device(), 0);

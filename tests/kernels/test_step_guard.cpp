@@ -148,6 +148,15 @@ TEST(StepGuardCpu, BadArgumentsAreClearErrors) {
       kernels::step_guard(ctx, cfg, loss, {}, {}, st, Tensor::zeros({1}, DType::kFloat64), scale),
       Error);
   EXPECT_THROW(kernels::step_guard_state(0, Device::cpu()), Error);
+  // A 16-bit loss is refused at the boundary, naming the dtype and the fix (neither backend reads
+  // one), on every device alike: the check precedes the dispatch.
+  for (DType dt : {DType::kBFloat16, DType::kFloat16})
+    testing::expect_error(
+        [&] { kernels::step_guard(ctx, cfg, Tensor::zeros({1}, dt), {}, {}, st, gate, scale); },
+        {"step_guard: loss has dtype", dtype_name(dt), "float32"});
+  // float64 stays accepted.
+  EXPECT_NO_THROW(
+      kernels::step_guard(ctx, cfg, Tensor::zeros({1}, DType::kFloat64), {}, {}, st, gate, scale));
 }
 
 // float16 loss scaling: grad_sq is of gradients scaled by S. Overflows skip and halve S without
