@@ -49,7 +49,8 @@ class Pool {
         // Under ulimit -u or ulimit -v; the threads already started must be joined, or their
         // std::thread destructors would terminate the process.
         stop();
-        throw Error(thread_start_failure(
+        // OutOfMemory: like memory, a limit of this machine, not a bad input (see core/error.h).
+        throw OutOfMemory(thread_start_failure(
             detail::str_cat("CPU worker thread ", i + 1, " of ", threads), e,
             detail::str_cat("set CYCLONE_NUM_THREADS=", i, " (now ", threads, ")")));
       }

@@ -389,7 +389,8 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
         }
         m.cv_work.notify_all();
         for (std::thread& t : m.threads) t.join();
-        throw Error(thread_start_failure(
+        // OutOfMemory: like memory, a limit of this machine, not a bad input (see core/error.h).
+        throw OutOfMemory(thread_start_failure(
             detail::str_cat(dataset.name, " data loader worker ", i + 1, " of ", m.workers), e,
             detail::str_cat("use fewer loader workers (--workers / trainer.workers ", i, "; now ",
                             m.workers, ")")));
