@@ -11,9 +11,11 @@
 
 #include "cyclone/train/best_lr_options.h"
 #include "cyclone/train/run.h"
+#include "cyclone/train/startup.h"
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
+  exit_if_blas_cannot_run("best_lr", /*multiplies=*/true);
   return run_program("best_lr", [&] {
     const BestLrOptions o = parse_best_lr_options(argc, argv);
     if (o.help) {

@@ -8,12 +8,14 @@
 #include "cyclone/core/device.h"
 #include "cyclone/kernels/gemm.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/startup.h"
 
 #ifndef CYCLONE_VERSION_STRING
 #define CYCLONE_VERSION_STRING "unknown"
 #endif
 
 int main(int argc, char** argv) {
+  cyclone::train::exit_if_blas_cannot_run("cyclone_info", /*multiplies=*/false);
   try {
     cyclone::train::ArgParser p("cyclone_info",
                                 "Prints what this build of Cyclone is and what it finds at run "

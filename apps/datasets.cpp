@@ -16,6 +16,7 @@
 #include "cyclone/data/manifest.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/startup.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ bool report(const std::string& name, const std::string& dir, const std::string& 
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
+  exit_if_blas_cannot_run("datasets", /*multiplies=*/false);
   return run_program("datasets", [&] {
     std::string data_dir, manifest;
     ArgParser p("datasets",

@@ -31,6 +31,7 @@
 #include "cyclone/core/error.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/plot.h"
+#include "cyclone/train/startup.h"
 
 namespace {
 
@@ -187,6 +188,7 @@ struct PlotPoints {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cyclone::train::exit_if_blas_cannot_run("lr_schedule", /*multiplies=*/false);
   const Options o = parse(argc, argv);
   namespace sch = cyclone::schedulers;
   std::unique_ptr<sch::Policy> policy;

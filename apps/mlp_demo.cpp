@@ -15,6 +15,7 @@
 
 #include "cyclone/cyclone.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/startup.h"
 
 namespace {
 
@@ -157,6 +158,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  train::exit_if_blas_cannot_run("mlp_demo", /*multiplies=*/true);
   return train::run_program("mlp_demo", [&] {
     const std::optional<Options> o = parse(argc, argv);
     return o ? run(*o) : 0;

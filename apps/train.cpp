@@ -15,10 +15,12 @@
 #include "cyclone/core/progress.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_config.h"
+#include "cyclone/train/startup.h"
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
   namespace fs = std::filesystem;
+  exit_if_blas_cannot_run("train", /*multiplies=*/true);
   return run_program("train", [&] {
     std::string config, resume, device, log_dir, model_fname;
     int64_t epochs = 0, seed = -1, limit = -1, gpu = -1;

@@ -18,8 +18,12 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include "cyclone/core/error.h"
+#include "cyclone/core/resource_limits.h"
 
 namespace cyclone {
 
@@ -38,9 +42,23 @@ int threads_from_env() {
 class Pool {
  public:
   explicit Pool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    for (int i = 1; i < threads; ++i) {
+      try {
+        workers_.emplace_back([this] { work(); });
+      } catch (const std::system_error& e) {
+        // Under ulimit -u or ulimit -v; the threads already started must be joined, or their
+        // std::thread destructors would terminate the process.
+        stop();
+        // OutOfMemory: like memory, a limit of this machine, not a bad input (see core/error.h).
+        throw OutOfMemory(thread_start_failure(
+            detail::str_cat("CPU worker thread ", i + 1, " of ", threads), e,
+            detail::str_cat("set CYCLONE_NUM_THREADS=", i, " (now ", threads, ")")));
+      }
+    }
   }
-  ~Pool() {
+  ~Pool() { stop(); }
+
+  void stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
@@ -48,6 +66,7 @@ class Pool {
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
   }
 
   // False when the pool is busy: the caller then runs the chunks itself.

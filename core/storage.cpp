@@ -13,6 +13,7 @@
 #include "cyclone/core/cuda/caching_allocator.h"
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/error.h"
+#include "cyclone/core/resource_limits.h"
 
 namespace cyclone {
 
@@ -86,7 +87,15 @@ std::shared_ptr<void> cpu_alloc(size_t nbytes) {
   // Round up so aligned_alloc's size is a multiple of the alignment; never ask for 0 bytes.
   const size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   void* p = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-  if (p == nullptr) throw_host_oom(nbytes, host_memory_available(), "the system allocator refused");
+  if (p == nullptr) {
+    // With gigabytes free, what refused is most likely the address-space limit: say so.
+    if (const std::string note = address_space_note(); !note.empty())
+      throw OutOfMemory(detail::str_cat(
+          "out of host memory: asked for ", nbytes, " bytes (", mib(nbytes),
+          ") and refused: ", note, "; CPU tensors hold ", mib(cpu_counters().current.load()),
+          ": raise the limit (ulimit -v) or use a smaller batch size or model"));
+    throw_host_oom(nbytes, host_memory_available(), "the system allocator refused");
+  }
   note_alloc(nbytes);
   return std::shared_ptr<void>(p, [nbytes](void* q) {
     std::free(q);

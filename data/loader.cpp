@@ -8,11 +8,13 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "cyclone/core/context.h"
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/error.h"
+#include "cyclone/core/resource_limits.h"
 #include "cyclone/data/cuda/transfer.h"
 #include "cyclone/data/random.h"
 #include "cyclone/kernels/elementwise.h"
@@ -375,7 +377,25 @@ DataLoader::DataLoader(const Dataset& dataset, const LoaderOptions& options)
     for (Slot& s : m.slots) s.copy_done = cuda::event_create(o.device.index);
   }
   if (m.nb > 0 && !m.resident) {
-    for (int i = 0; i < m.workers; ++i) m.threads.emplace_back([&m] { m.worker_loop(); });
+    for (int i = 0; i < m.workers; ++i) {
+      try {
+        m.threads.emplace_back([&m] { m.worker_loop(); });
+      } catch (const std::system_error& e) {
+        // Under ulimit -u or ulimit -v. The started workers must be joined: a joinable
+        // std::thread destroyed with Impl would terminate the process.
+        {
+          std::lock_guard lk(m.mu);
+          m.stop = true;
+        }
+        m.cv_work.notify_all();
+        for (std::thread& t : m.threads) t.join();
+        // OutOfMemory: like memory, a limit of this machine, not a bad input (see core/error.h).
+        throw OutOfMemory(thread_start_failure(
+            detail::str_cat(dataset.name, " data loader worker ", i + 1, " of ", m.workers), e,
+            detail::str_cat("use fewer loader workers (--workers / trainer.workers ", i, "; now ",
+                            m.workers, ")")));
+      }
+    }
   }
 }
 

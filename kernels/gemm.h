@@ -41,4 +41,13 @@ void gemm_batched(Context& ctx, bool trans_a, bool trans_b, double alpha, const 
 // them on any x86-64 processor with AVX2.
 std::string cpu_blas_kernels();
 
+// Under an address-space limit (ulimit -v) OpenBLAS hangs instead of failing: each of its threads
+// needs a 128 MiB buffer, and its allocator retries a refused one forever (a worker thread as the
+// library loads, before main, and at exit OpenBLAS waits for it; the calling thread on its first
+// multiplication). Returns "" when there is room, else one line naming the limit and what to do.
+// With `multiplies`, this thread's buffer is then claimed, so that a multiplication after the
+// data has filled the limit cannot hang (OpenBLAS keeps the buffer for the process). Does nothing
+// without a limit.
+std::string check_blas_address_space(bool multiplies);
+
 }  // namespace cyclone::kernels

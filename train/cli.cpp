@@ -13,6 +13,7 @@
 #include <utility>
 #include <variant>
 
+#include "cyclone/core/resource_limits.h"
 #include "cyclone/dist/world.h"
 #include "cyclone/train/interrupt.h"
 
@@ -453,8 +454,10 @@ int run_program(const char* program, const std::function<int()>& body) {
                  e.message().c_str());
     code = 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: %sout of memory; try a smaller batch size\n", program,
-                 rank_prefix_noexcept().c_str());
+    const std::string limit = address_space_note();
+    std::fprintf(stderr, "%s: %sout of memory%s%s; %stry a smaller batch size\n", program,
+                 rank_prefix_noexcept().c_str(), limit.empty() ? "" : ": ", limit.c_str(),
+                 limit.empty() ? "" : "raise the limit (ulimit -v) or ");
     code = 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(), e.what());

@@ -1,0 +1,58 @@
+#include "cyclone/core/resource_limits.h"
+
+#include <exception>
+#include <fstream>
+#include <string>
+
+#include <sys/resource.h>
+
+namespace cyclone {
+
+namespace {
+std::string mib(uint64_t n) { return std::to_string((n + (uint64_t{1} << 19)) >> 20) + " MiB"; }
+}  // namespace
+
+std::optional<uint64_t> address_space_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return std::nullopt;
+  return static_cast<uint64_t>(r.rlim_cur);
+}
+
+uint64_t address_space_in_use() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmSize:", 0) != 0) continue;
+    try {
+      return std::stoull(line.substr(7)) * 1024;  // "VmSize:	  105712 kB"
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+std::string address_space_note() {
+  const std::optional<uint64_t> limit = address_space_limit();
+  if (!limit) return "";
+  return "the process's address-space limit (ulimit -v) is " + mib(*limit) + ", " +
+         mib(address_space_in_use()) + " of it in use";
+}
+
+}  // namespace cyclone
+
+namespace cyclone {
+
+std::string thread_start_failure(const std::string& what, const std::exception& e,
+                                 const std::string& fewer) {
+  std::string limits;
+  rlimit r{};
+  if (getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    limits = "the limit on processes and threads (ulimit -u) is " + std::to_string(r.rlim_cur);
+  if (const std::string as = address_space_note(); !as.empty())
+    limits += (limits.empty() ? "" : "; ") + as;
+  if (limits.empty()) limits = "the system is out of threads or memory";
+  return "cannot start " + what + " (" + e.what() + "): " + limits + "; raise the limit or " +
+         fewer;
+}
+
+}  // namespace cyclone

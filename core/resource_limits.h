@@ -1,0 +1,33 @@
+// Resource limits a batch scheduler or shell sets on the process, named in the errors they cause.
+//
+// The address-space limit (RLIMIT_AS, set by `ulimit -v`, common under batch
+// schedulers). It caps virtual memory, not RAM: reserved but untouched pages count against it
+// (each OpenBLAS thread's 128 MiB buffer, each thread's stack and malloc arena), so a process
+// can be refused memory on a machine with gigabytes free. Errors caused by it must say so, or
+// the user looks for the memory in the wrong place.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+
+namespace cyclone {
+
+// The soft RLIMIT_AS in bytes; nullopt when unlimited.
+std::optional<uint64_t> address_space_limit();
+
+// The process's mapped virtual memory in bytes (VmSize in /proc/self/status; 0 if unreadable).
+uint64_t address_space_in_use();
+
+// "the process's address-space limit (ulimit -v) is 293 MiB, 250 MiB of it in use" when a limit
+// is set, else "".
+std::string address_space_note();
+
+// Why a thread could not start, and what to do: `what` ("CPU worker thread 3 of 16") and the
+// error std::thread gave, the limits that cause it (ulimit -u, ulimit -v) and `fewer`, the setting
+// that asks for fewer threads. One line, for an Error.
+std::string thread_start_failure(const std::string& what, const std::exception& e,
+                                 const std::string& fewer);
+
+}  // namespace cyclone

@@ -1,0 +1,12 @@
+// What every app checks before it parses its flags: the environment it was started in.
+#pragma once
+
+namespace cyclone::train {
+
+// Under an address-space limit (ulimit -v) too small for OpenBLAS's threads
+// (kernels::check_blas_address_space), prints "<program>: <why and what to do>" and leaves with
+// exit code 1 at once: OpenBLAS's exit handler would wait for a worker thread that is looping in
+// its allocator. `multiplies`: the program multiplies matrices (trains) on this thread.
+void exit_if_blas_cannot_run(const char* program, bool multiplies);
+
+}  // namespace cyclone::train
