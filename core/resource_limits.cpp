@@ -8,9 +8,9 @@
 
 namespace cyclone {
 
-namespace {
-std::string mib(uint64_t n) { return std::to_string((n + (uint64_t{1} << 19)) >> 20) + " MiB"; }
-}  // namespace
+std::string mib_text(uint64_t bytes) {
+  return std::to_string((bytes + (uint64_t{1} << 19)) >> 20) + " MiB";
+}
 
 std::optional<uint64_t> address_space_limit() {
   rlimit r{};
@@ -34,8 +34,8 @@ uint64_t address_space_in_use() {
 std::string address_space_note() {
   const std::optional<uint64_t> limit = address_space_limit();
   if (!limit) return "";
-  return "the process's address-space limit (ulimit -v) is " + mib(*limit) + ", " +
-         mib(address_space_in_use()) + " of it in use";
+  return "the process's address-space limit (ulimit -v) is " + mib_text(*limit) + ", " +
+         mib_text(address_space_in_use()) + " of it in use";
 }
 
 }  // namespace cyclone

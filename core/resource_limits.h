@@ -14,6 +14,9 @@
 
 namespace cyclone {
 
+// "293 MiB": bytes in mebibytes, rounded to the nearest, for messages.
+std::string mib_text(uint64_t bytes);
+
 // The soft RLIMIT_AS in bytes; nullopt when unlimited.
 std::optional<uint64_t> address_space_limit();
 

@@ -39,8 +39,6 @@ void note_alloc(size_t n) {
 
 std::atomic<size_t> g_cpu_limit{0};
 
-std::string mib(size_t n) { return std::to_string((n + (size_t{1} << 19)) >> 20) + " MiB"; }
-
 // The first number on the line of `path` that starts with `key` (all of it when key is empty);
 // nullopt when the file or the key is missing or the value is not a number ("max").
 std::optional<uint64_t> read_number(const char* path, const std::string& key = "") {
@@ -60,9 +58,9 @@ std::optional<uint64_t> read_number(const char* path, const std::string& key = "
 
 [[noreturn]] void throw_host_oom(size_t nbytes, size_t available, const char* why) {
   throw OutOfMemory(
-      detail::str_cat("out of host memory: asked for ", nbytes, " bytes (", mib(nbytes), ") with ",
-                      available, " bytes (", mib(available), ") free (", why,
-                      "); CPU tensors hold ", mib(cpu_counters().current.load()),
+      detail::str_cat("out of host memory: asked for ", nbytes, " bytes (", mib_text(nbytes),
+                      ") with ", available, " bytes (", mib_text(available), ") free (", why,
+                      "); CPU tensors hold ", mib_text(cpu_counters().current.load()),
                       ": use a smaller batch size or model, or free memory on the machine"));
 }
 
@@ -91,8 +89,8 @@ std::shared_ptr<void> cpu_alloc(size_t nbytes) {
     // With gigabytes free, what refused is most likely the address-space limit: say so.
     if (const std::string note = address_space_note(); !note.empty())
       throw OutOfMemory(detail::str_cat(
-          "out of host memory: asked for ", nbytes, " bytes (", mib(nbytes),
-          ") and refused: ", note, "; CPU tensors hold ", mib(cpu_counters().current.load()),
+          "out of host memory: asked for ", nbytes, " bytes (", mib_text(nbytes),
+          ") and refused: ", note, "; CPU tensors hold ", mib_text(cpu_counters().current.load()),
           ": raise the limit (ulimit -v) or use a smaller batch size or model"));
     throw_host_oom(nbytes, host_memory_available(), "the system allocator refused");
   }

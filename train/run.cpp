@@ -267,6 +267,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
       throw UsageError("layer group '" + name + "' selects no parameter of " + model_name +
                        " (its prefixes match none of the names `train --summary` lists)");
   }
+  detail::check_phase_groups(c);
   if (!spec.model_fname.empty()) {
     std::vector<std::string> keep;
     if (spec.new_head) keep = c.groups.back().second;

@@ -102,7 +102,9 @@ void check_monitors_have_a_split(const RunSpec& spec);
 std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,
                                                                  bool resuming);
 
-// A multi-phase run (spec.phases): run_phases.cpp.
+// A multi-phase run (spec.phases): run_phases.cpp. check_phase_groups refuses a phase's freeze or
+// lr_mult naming a group c.groups lacks (a UsageError, before the data is loaded).
+void check_phase_groups(const RunContext& c);
 RunOutcome run_phases(RunContext& c, std::chrono::steady_clock::time_point wall0);
 
 // What every rank of a data-parallel job must agree on (dist::World::check_same), as JSON

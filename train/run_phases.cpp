@@ -60,25 +60,34 @@ size_t first_trainable_stage(Module& model, const std::vector<Stage>& stages) {
   return stages.size();
 }
 
+// The prefixes of layer group `name`; a UsageError naming `where` if the model has no such group.
+std::vector<std::string> group_prefixes(const RunContext& c, const std::string& name,
+                                        const std::string& where) {
+  for (const auto& g : c.groups)
+    if (g.first == name) return g.second;
+  std::string known;
+  for (const auto& g : c.groups) known += (known.empty() ? "" : ", ") + g.first;
+  throw UsageError(where + ": '" + name + "' is not a layer group of " + c.model_name +
+                   " (its groups: " + known + "; network.layer_groups defines others)");
+}
+
 }  // namespace
+
+void check_phase_groups(const RunContext& c) {
+  for (size_t i = 0; i < c.spec.phases.size(); ++i) {
+    const std::string where = "trainer.phases[" + std::to_string(i) + "]";
+    for (const auto& g : c.spec.phases[i].freeze) group_prefixes(c, g, where + ".freeze");
+    for (const auto& [g, m] : c.spec.phases[i].lr_mult) group_prefixes(c, g, where + ".lr_mult");
+  }
+}
 
 RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
   const RunSpec& spec = c.spec;
   const std::string& prog = spec.program;
   Module& model = *c.model;
-  auto group = [&](const std::string& name, const std::string& where) {
-    for (const auto& g : c.groups)
-      if (g.first == name) return g.second;
-    std::string known;
-    for (const auto& g : c.groups) known += (known.empty() ? "" : ", ") + g.first;
-    throw UsageError(where + ": '" + name + "' is not a layer group of " + c.model_name +
-                     " (its groups: " + known + "; network.layer_groups defines others)");
+  auto group = [&c](const std::string& name, const std::string& where) {
+    return group_prefixes(c, name, where);
   };
-  for (size_t i = 0; i < spec.phases.size(); ++i) {
-    const std::string where = "trainer.phases[" + std::to_string(i) + "]";
-    for (const auto& g : spec.phases[i].freeze) group(g, where + ".freeze");
-    for (const auto& [g, m] : spec.phases[i].lr_mult) group(g, where + ".lr_mult");
-  }
 
   std::optional<double> chosen = spec.fixed_lr;
   json phases = json::array();

@@ -37,8 +37,6 @@ int64_t blas_buffers_mapped() {
   }
   return n;
 }
-
-std::string mib(uint64_t n) { return std::to_string((n + (uint64_t{1} << 19)) >> 20) + " MiB"; }
 }  // namespace
 
 std::string check_blas_address_space(bool multiplies) {
@@ -54,11 +52,11 @@ std::string check_blas_address_space(bool multiplies) {
   const uint64_t free = *limit > in_use ? *limit - in_use : 0;
   if (free < kBlasBufferBytes * static_cast<uint64_t>(missing)) {
     const uint64_t want = in_use + kBlasBufferBytes * static_cast<uint64_t>(missing) + (64 << 20);
-    return "the address-space limit (ulimit -v) is " + mib(*limit) + " and " + mib(in_use) +
-           " of it is in use at start, but OpenBLAS needs " + mib(kBlasBufferBytes) +
-           " more for each of its " + std::to_string(threads) + " thread" +
-           (threads == 1 ? "" : "s") + ": raise it to at least " + mib(want) + " (ulimit -v " +
-           std::to_string(want >> 10) + ")" +
+    return "the address-space limit (ulimit -v) is " + mib_text(*limit) + " and " +
+           mib_text(in_use) + " of it is in use at start, but OpenBLAS needs " +
+           mib_text(kBlasBufferBytes) + " more for each of its " + std::to_string(threads) +
+           " thread" + (threads == 1 ? "" : "s") + ": raise it to at least " + mib_text(want) +
+           " (ulimit -v " + std::to_string(want >> 10) + ")" +
            (threads > 1 ? " or run with OPENBLAS_NUM_THREADS=1 (or a few)" : "");
   }
   if (multiplies) {

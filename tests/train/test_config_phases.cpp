@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
@@ -289,6 +290,23 @@ TEST(RunConfigMicroDL, PhasesReadGroupsPoliciesAndPrecompute) {
             "epochs: 2}]}\n");
       },
       {"trainer.phases[0].epochs", "lr_find"});
+}
+
+// A phase naming a layer group the model lacks is refused before the data is read: the data
+// folder here is a file, which the load would refuse (before, that error came first, and with a
+// dataset to download, after the download).
+TEST(RunConfigMicroDL, PhaseGroupTyposAreRefusedBeforeTheData) {
+  const cyclone::testing::TempDir dir;
+  RunSpec s = parse_yaml(
+      "dataset: {name: mnist}\ntrainer: {phases: [{name: head, epochs: 1, freeze: [conv1], "
+      "policy: {policy: constant, lr: 0.01}}, {name: all, epochs: 1, lr_mult: {conv1: 0.1, "
+      "convv2: 0.3}, policy: {policy: constant, lr: 0.01}}]}\n");
+  s.log_dir = (dir.path() / "logs").string();
+  s.data_dir = (dir.path() / "not_a_folder").string();
+  std::ofstream(s.data_dir) << "x";
+  s.device = "cpu";
+  expect_error([&] { run_experiment(s); },
+               {"trainer.phases[1].lr_mult", "'convv2'", "its groups: conv1, conv2"});
 }
 
 data::Dataset synthetic_mnist(int64_t n) {
