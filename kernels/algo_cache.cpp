@@ -12,10 +12,45 @@ namespace cyclone::kernels {
 namespace {
 
 using json = nlohmann::json;
-constexpr int kVersion = 2;                             // 2: keys gained the layout
+// 2: keys gained the layout; 3: the operands' alignment.
+constexpr int kVersion = 3;
 constexpr uint64_t kMaxFileBytes = uint64_t{64} << 20;  // thousands of entries fit in far less
 
 }  // namespace
+
+int64_t pointer_alignment(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  int64_t a = 1;
+  while (a < 16 && address % static_cast<uintptr_t>(a * 2) == 0) a *= 2;
+  return a;
+}
+
+AlgoKey conv_algo_key(int64_t pass, int64_t device, DType dtype, int64_t math,
+                      const Conv2dGeometry& g, const void* x, const void* w, const void* y) {
+  const Conv2dParams& p = g.p;
+  return {pass,
+          device,
+          static_cast<int64_t>(dtype),
+          math,
+          g.n,
+          g.c_in,
+          g.h,
+          g.w,
+          g.c_out,
+          g.kh,
+          g.kw,
+          g.h_out,
+          p.stride_h,
+          p.stride_w,
+          p.pad_h,
+          p.pad_w,
+          p.dil_h,
+          p.dil_w,
+          p.channels_last ? 1 : 0,
+          pointer_alignment(x),
+          pointer_alignment(w),
+          pointer_alignment(y)};
+}
 
 AlgoCache::AlgoCache(std::string path, std::string fingerprint)
     : path_(std::move(path)), fingerprint_(std::move(fingerprint)) {
@@ -35,9 +70,11 @@ void AlgoCache::load() {
   std::map<AlgoKey, AlgoChoice> table;
   try {
     const json j = json::parse(read_file(path_, kMaxFileBytes));
-    if (!j.is_object() || j.value("version", 0) != kVersion)
-      return warn("not a version " + std::to_string(kVersion) +
-                  " cache file; searching again (it will be rewritten)");
+    if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer())
+      return warn("not a cuDNN algorithm cache file; searching again (it will be rewritten)");
+    if (const int64_t v = j["version"].get<int64_t>(); v != kVersion)
+      return warn("written in format version " + std::to_string(v) + ", this build uses " +
+                  std::to_string(kVersion) + "; searching again (it will be rewritten)");
     const std::string fp = j.value("fingerprint", "");
     if (fp != fingerprint_)
       return warn("written for '" + fp + "', this process is '" + fingerprint_ +

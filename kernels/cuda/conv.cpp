@@ -10,19 +10,20 @@
 // cores, float accumulation).
 //
 // Algorithm choice. Per problem (pass, device, dtype, math mode, shapes, stride, padding,
-// dilation) cuDNN's heuristics (cudnnGet*_v7) list the candidates and the workspace they need;
-// then cudnnFind*Ex times them on the call's own buffers with a workspace as large as the largest
-// candidate's (capped at kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of
-// any kind when none is deterministic), so training runs repeat bit for bit; the choice is cached
-// for the life of the process (kernels/algo_cache.h; across runs too in the file named by
-// $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math type out
-// of range, or one whose workspace query fails) is searched again and replaced, and its
-// workspace is asked of cuDNN (once per process), never taken from the file. Find cannot run
-// inside CUDA-graph capture (it synchronises), so a problem first met while capturing takes the
-// heuristics' choice, uncached; so does one whose search workspace cannot be allocated (the
-// pick then needs none). Workspace comes from the caching allocator (a uint8 tensor on the
-// context's stream). A failed convolution names the pass, the shapes, the dtype and the
-// algorithm.
+// dilation, layout, and each operand's alignment up to 16 bytes, since an algorithm timed on the
+// allocator's aligned buffers may be unable to read a view at an odd offset) cuDNN's heuristics
+// (cudnnGet*_v7) list the candidates and the workspace they need; then cudnnFind*Ex times them on
+// the call's own buffers with a workspace as large as the largest candidate's (capped at
+// kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of any kind when none is
+// deterministic), so training runs repeat bit for bit; the choice is cached for the life of the
+// process (kernels/algo_cache.h; across runs too in the file named by $CYCLONE_CUDNN_CACHE). A
+// stored choice cuDNN does not accept here (an algorithm or math type out of range, or one whose
+// workspace query fails) is searched again and replaced, and its workspace is asked of cuDNN (once
+// per process), never taken from the file. Find cannot run inside CUDA-graph capture (it
+// synchronises), so a problem first met while capturing takes the heuristics' choice, uncached; so
+// does one whose search workspace cannot be allocated (the pick then needs none). Workspace comes
+// from the caching allocator (a uint8 tensor on the context's stream). A failed convolution names
+// the pass, the shapes, the dtype and the algorithm.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -126,27 +127,26 @@ struct Choice {
 
 using Key = AlgoKey;
 
-Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMathType_t math) {
-  const Conv2dParams& p = g.p;
-  return {static_cast<int64_t>(pass),
-          ctx.device().index,
-          static_cast<int64_t>(dt),
-          math,
-          g.n,
-          g.c_in,
-          g.h,
-          g.w,
-          g.c_out,
-          g.kh,
-          g.kw,
-          g.h_out,
-          p.stride_h,
-          p.stride_w,
-          p.pad_h,
-          p.pad_w,
-          p.dil_h,
-          p.dil_w,
-          p.channels_last ? 1 : 0};
+// The x, w and y descriptors' data (dx, w, dy for backward data; x, dw, dy for backward filter).
+struct Operands {
+  const void* x;
+  const void* w;
+  const void* y;
+};
+
+Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMathType_t math,
+           const Operands& o) {
+  return conv_algo_key(static_cast<int64_t>(pass), ctx.device().index, dt, math, g, o.x, o.w, o.y);
+}
+
+// "; operands (x, weight, y) aligned to 16, 2 and 16 bytes: ..." when one is less than 16-byte
+// aligned (a view at an odd offset, Tensor::slice), which some of cuDNN's kernels cannot read (and
+// cuDNN has documented a 4-byte minimum for every algorithm); "" otherwise.
+std::string alignment_note(const Operands& o) {
+  const int64_t a[] = {pointer_alignment(o.x), pointer_alignment(o.w), pointer_alignment(o.y)};
+  if (a[0] == 16 && a[1] == 16 && a[2] == 16) return "";
+  return detail::str_cat("; operands (x, weight, y) aligned to ", a[0], ", ", a[1], " and ", a[2],
+                         " bytes: clone() a sliced view to realign it");
 }
 
 // What a stored choice is valid for: the library versions and every visible GPU's name and
@@ -254,8 +254,8 @@ void* ptr(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 // and `find(count, &returned, perf, workspace, bytes)` wrap the pass's cudnnGet*_v7 and
 // cudnnFind*Ex; `ws_size(algo, &bytes)` its cudnnGet*WorkspaceSize (for the chosen math type).
 template <class Perf, class Heuristic, class Find, class WsSize>
-Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, int max_count,
-              Heuristic heuristic, Find find, WsSize ws_size) {
+Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, const Operands& o,
+              int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
   std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
   int returned = 0;
   CUDNN_CHECK(heuristic(max_count, &returned, perf.data()));
@@ -275,7 +275,7 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, int
   const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, limit);
   CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for ",
                 problem_str(g), pr.strict_fp32 ? " in fp32 (FMA) math" : "",
-                memory_full ? " without workspace (device memory is full)" : "");
+                memory_full ? " without workspace (device memory is full)" : "", alignment_note(o));
   Choice c;
   c.algo = static_cast<int>(best->algo);
   c.math = pr.strict_fp32 ? CUDNN_FMA_MATH : best->mathType;
@@ -288,8 +288,8 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, int
 // type (cuDNN needs algorithm and math type together to select the same kernel again).
 template <class Perf, class Heuristic, class Find, class WsSize>
 Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Problem& pr,
-              int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
-  const Key key = key_of(pass, ctx, g, dt, pr.math);
+              const Operands& o, int max_count, Heuristic heuristic, Find find, WsSize ws_size) {
+  const Key key = key_of(pass, ctx, g, dt, pr.math, o);
   // A stored choice (perhaps from a file written elsewhere) is used when it is still one cuDNN
   // accepts here, with the workspace asked of cuDNN; otherwise searched again and replaced. Once
   // per process: a choice this process made or checked is used as it is (no query per step).
@@ -314,7 +314,7 @@ Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Proble
   }
   // Two threads meeting a new problem at once both time it, harmlessly.
   const bool cacheable = !capturing(ctx);
-  const Choice c = search<Perf>(ctx, pass, g, pr, max_count, heuristic, find, ws_size);
+  const Choice c = search<Perf>(ctx, pass, g, pr, o, max_count, heuristic, find, ws_size);
   if (cacheable) {
     cache().insert(key, AlgoChoice{c.algo, static_cast<int>(c.math), c.workspace});
     trusted().add(key);
@@ -324,13 +324,14 @@ Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Proble
 
 // A failed convolution call names the pass, the problem and the algorithm it ran.
 void check_run(cudnnStatus_t status, Pass pass, const Conv2dGeometry& g, DType dt,
-               const Choice& c) {
+               const Operands& o, const Choice& c) {
   if (status == CUDNN_STATUS_SUCCESS) [[likely]]
     return;
   const std::string& file = cache().path();
   CYCLONE_THROW(pass_name(pass), ": cuDNN says ", cudnnGetErrorString(status), " for ",
                 problem_str(g), " in ", dtype_name(dt), " with algorithm ", c.algo, ", math type ",
                 static_cast<int>(c.math), " and ", c.workspace, " bytes of workspace",
+                alignment_note(o),
                 file.empty() ? std::string()
                              : "; if " + file +
                                    " ($CYCLONE_CUDNN_CACHE) was written on another "
@@ -344,8 +345,9 @@ void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, cons
   Problem pr(ctx, g, x.dtype());
   int max_count = 0;
   CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(pr.handle, &max_count));
+  const Operands o{x.raw_data(), weight.raw_data(), y.raw_data()};
   const Choice c = choose<cudnnConvolutionFwdAlgoPerf_t>(
-      ctx, Pass::kForward, g, x.dtype(), pr, max_count,
+      ctx, Pass::kForward, g, x.dtype(), pr, o, max_count,
       [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
         return cudnnGetConvolutionForwardAlgorithm_v7(pr.handle, pr.x, pr.w, pr.conv, pr.y, n, got,
                                                       perf);
@@ -364,7 +366,7 @@ void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, cons
   check_run(cudnnConvolutionForward(pr.handle, s.one(), pr.x, x.raw_data(), pr.w, weight.raw_data(),
                                     pr.conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
                                     ptr(ws), c.workspace, s.zero(), pr.y, y.raw_data()),
-            Pass::kForward, g, x.dtype(), c);
+            Pass::kForward, g, x.dtype(), o, c);
   if (bias.defined()) {
     // y += bias broadcast over N, H, W: a [1, Cout, 1, 1] tensor added in place.
     CudnnTensorDescriptor b;
@@ -380,8 +382,9 @@ void conv2d_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& d
   Problem pr(ctx, g, dy.dtype());
   int max_count = 0;
   CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(pr.handle, &max_count));
+  const Operands o{dx.raw_data(), weight.raw_data(), dy.raw_data()};
   const Choice c = choose<cudnnConvolutionBwdDataAlgoPerf_t>(
-      ctx, Pass::kBackwardData, g, dy.dtype(), pr, max_count,
+      ctx, Pass::kBackwardData, g, dy.dtype(), pr, o, max_count,
       [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
         return cudnnGetConvolutionBackwardDataAlgorithm_v7(pr.handle, pr.w, pr.y, pr.conv, pr.x, n,
                                                            got, perf);
@@ -401,7 +404,7 @@ void conv2d_backward_data(Context& ctx, const Conv2dGeometry& g, const Tensor& d
       cudnnConvolutionBackwardData(pr.handle, s.one(), pr.w, weight.raw_data(), pr.y, dy.raw_data(),
                                    pr.conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
                                    ptr(ws), c.workspace, s.zero(), pr.x, dx.raw_data()),
-      Pass::kBackwardData, g, dy.dtype(), c);
+      Pass::kBackwardData, g, dy.dtype(), o, c);
 }
 
 void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor& x,
@@ -409,8 +412,9 @@ void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor&
   Problem pr(ctx, g, x.dtype());
   int max_count = 0;
   CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(pr.handle, &max_count));
+  const Operands o{x.raw_data(), dw.raw_data(), dy.raw_data()};
   const Choice c = choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      ctx, Pass::kBackwardFilter, g, x.dtype(), pr, max_count,
+      ctx, Pass::kBackwardFilter, g, x.dtype(), pr, o, max_count,
       [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
         return cudnnGetConvolutionBackwardFilterAlgorithm_v7(pr.handle, pr.x, pr.y, pr.conv, pr.w,
                                                              n, got, perf);
@@ -430,7 +434,7 @@ void conv2d_backward_filter(Context& ctx, const Conv2dGeometry& g, const Tensor&
       cudnnConvolutionBackwardFilter(pr.handle, s.one(), pr.x, x.raw_data(), pr.y, dy.raw_data(),
                                      pr.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
                                      ptr(ws), c.workspace, s.zero(), pr.w, dw.raw_data()),
-      Pass::kBackwardFilter, g, x.dtype(), c);
+      Pass::kBackwardFilter, g, x.dtype(), o, c);
 }
 
 }  // namespace cyclone::kernels::cuda
