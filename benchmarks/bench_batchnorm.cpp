@@ -3,7 +3,9 @@
 // float32), forward and backward as separate cases:
 //   - CUDA: WRN-28-10's widest and narrowest batch norms at batch 128 (128x160x32x32,
 //     128x640x8x8);
-//   - CPU: LeNet-sized 128x16x14x14.
+//   - CPU: LeNet-sized 128x16x14x14, CIFAR ResNet-56's first stage 128x16x32x32 (8 MiB of fp32,
+//     larger than L2), and the same tensor channels last as BatchNorm2d hands it over: the
+//     [N H W, C] view 131072x16 (inner = 1: each channel strided by C).
 // cost (n = N C H W elements of T): forward reads x twice (statistics, then normalize) and writes
 // y: 3n sizeof(T) bytes; backward reads x and dy twice each and writes dx: 5n sizeof(T) bytes;
 // ~10 flops per element. Memory-bound: bf16 should take about half of float32's time at the same
@@ -96,7 +98,8 @@ void register_batchnorm() {
     for (bool backward : {false, true}) {
       for (const Shape& s : {Shape{128, 160, 32, 32}, Shape{128, 640, 8, 8}})
         add_batchnorm_case(Device::cuda(), precision, backward, s);
-      add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14});
+      for (const Shape& s : {Shape{128, 16, 14, 14}, Shape{128, 16, 32, 32}, Shape{131072, 16}})
+        add_batchnorm_case(Device::cpu(), precision, backward, s);
       for (Relu relu : {Relu::kFused, Relu::kSeparate}) {
         add_batchnorm_case(Device::cuda(), precision, backward, Shape{128, 160, 32, 32}, relu);
         add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14}, relu);

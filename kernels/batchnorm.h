@@ -34,8 +34,10 @@
 //   exists: forward 3n instead of 5n element accesses, backward 5n instead of 8n.
 //
 // Accumulation is in double for float32 and float64, in a fixed order (no atomics): results are
-// bit-identical run to run on a given device. The CPU sums each channel in order (two passes:
-// mean, then squared deviations) in parallel over channels; CUDA splits each channel into a
+// bit-identical run to run on a given device. The CPU cuts each channel into chunks fixed by the
+// shape, sums each (two passes while it is in cache: mean, then squared deviations) on the thread
+// pool, and merges them in chunk order (Chan et al.'s update): the same bits for any
+// CYCLONE_NUM_THREADS; CUDA splits each channel into a
 // shape-determined number of blocks, sums shifted values (x - x[0, c, 0], which keeps
 // E[x^2] - E[x]^2 free of cancellation) and combines the partials in order. CPU and CUDA agree to
 // the element type's rounding, not bit for bit.

@@ -1,6 +1,7 @@
 // CPU reference implementations of kernels/batchnorm.h (arguments already validated): double
-// accumulation, each channel summed in order by one thread, channels in parallel. relu selects the
-// fused variants; the backward reads bias only then.
+// accumulation in shape-fixed chunks spread over the thread pool, combined in a fixed order (the
+// results do not depend on the thread count). relu selects the fused variants; the backward reads
+// bias only then.
 #pragma once
 
 #include "cyclone/kernels/batchnorm.h"
