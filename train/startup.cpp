@@ -1,5 +1,6 @@
 #include "cyclone/train/startup.h"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -18,5 +19,7 @@ void exit_if_blas_cannot_run(const char* program, bool multiplies) {
   // buffer never returns. Nothing has been written yet, so nothing is left half done.
   std::_Exit(1);
 }
+
+void report_file_size_limit_as_errors() { std::signal(SIGXFSZ, SIG_IGN); }
 
 }  // namespace cyclone::train
