@@ -189,7 +189,7 @@ struct PlotPoints {
 }  // namespace
 
 int main(int argc, char** argv) {
-  cyclone::train::report_file_size_limit_as_errors();
+  cyclone::train::prepare_for_limits("lr_schedule");
   cyclone::train::exit_if_blas_cannot_run("lr_schedule", /*multiplies=*/false);
   const Options o = parse(argc, argv);
   namespace sch = cyclone::schedulers;

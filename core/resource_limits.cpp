@@ -26,6 +26,12 @@ std::optional<uint64_t> address_space_limit() {
   return static_cast<uint64_t>(r.rlim_cur);
 }
 
+std::optional<uint64_t> stack_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_STACK, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return std::nullopt;
+  return static_cast<uint64_t>(r.rlim_cur);
+}
+
 uint64_t address_space_in_use() {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);) {

@@ -23,6 +23,9 @@ std::string size_text(uint64_t bytes);
 // The soft RLIMIT_AS in bytes; nullopt when unlimited.
 std::optional<uint64_t> address_space_limit();
 
+// The soft RLIMIT_STACK in bytes (ulimit -s); nullopt when unlimited.
+std::optional<uint64_t> stack_limit();
+
 // The process's mapped virtual memory in bytes (VmSize in /proc/self/status; 0 if unreadable).
 uint64_t address_space_in_use();
 
@@ -39,7 +42,7 @@ std::string thread_start_failure(const std::string& what, const std::exception& 
 // What to add to strerror(err) when a limit of this process caused err, else "": the file-size
 // limit (ulimit -f) for EFBIG, the open-files limit (ulimit -n) for EMFILE, with the limit's
 // value and what to do. A write past ulimit -f fails with EFBIG only where SIGXFSZ is ignored
-// (train::report_file_size_limit_as_errors); otherwise the signal kills the process.
+// (train::prepare_for_limits); otherwise the signal kills the process.
 std::string limit_note(int err);
 
 }  // namespace cyclone

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Under a file-size limit (ulimit -f) or a small limit on open files (ulimit -n) a run that cannot
 # write a file stops with one line naming the file and the limit, exit 1: never killed by SIGXFSZ
-# (exit 153, nothing said), never a temporary file or an unfinished checkpoint left behind.
-# Usage: test_file_limits_cli.sh BEST_LR LR_SCHEDULE
+# (exit 153, nothing said), never a temporary file or an unfinished checkpoint left behind. Under a
+# stack limit (ulimit -s) too small to run, one line at start, never a SIGSEGV.
+# Usage: test_ulimits_cli.sh BEST_LR LR_SCHEDULE TRAIN
 set -u
-best_lr=$1 lr_schedule=$2
+best_lr=$1 lr_schedule=$2 train=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -15,6 +16,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 run() {  # run <flag> <value>
   local dir=$tmp/run$1$2
   (
+    # Only stdin, stdout and stderr open, whatever the test runner passed down (ctest: a pipe).
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-"
+    done
     ulimit "$1" "$2"
     exec timeout -s KILL 60 "$best_lr" --dataset=synthetic --device=cpu --workers=1 \
       --num_learning_batches=10 --num_epochs=1 --limit_train_batches=2 --log_dir="$dir"
@@ -68,4 +74,30 @@ rc=$?
 [[ $rc -eq 1 ]] || fail "lr_schedule under ulimit -f 1: exit $rc, expected 1: $out"
 [[ $out == "lr_schedule: cannot write the schedule to stdout: File too large (the process's file-size limit, ulimit -f, is 1 KiB"* ]] ||
   fail "lr_schedule under ulimit -f 1: $out"
+
+# ulimit -s counts KiB. glibc gives every thread a stack of that size: under 32 KiB best_lr crashed
+# (SIGSEGV) with its threads, under 128 KiB train crashed parsing a deeply nested YAML config.
+for kib in 16 32 512; do
+  for app in "$best_lr" "$lr_schedule"; do
+    out=$( (
+      ulimit -s $kib
+      exec timeout -s KILL 20 "$app" --help
+    ) 2>&1 >/dev/null)
+    rc=$?
+    name=$(basename "$app")
+    [[ $rc -eq 1 ]] || fail "$name under ulimit -s $kib: exit $rc, expected 1: $out"
+    [[ $out == "$name: the stack limit (ulimit -s) is $kib KiB, less than the 1 MiB"*"raise it"* ]] ||
+      fail "$name under ulimit -s $kib: $out"
+  done
+done
+# At the least limit allowed, the deepest YAML yaml-cpp reads (499 levels) is a usage error.
+printf 'dataset: {name: fashion_mnist}\nx: %s%s\n' "$(printf '[%.0s' {1..499})" \
+  "$(printf ']%.0s' {1..499})" >"$tmp/deep.yml"
+out=$( (
+  ulimit -s 1024
+  exec timeout -s KILL 20 "$train" --config "$tmp/deep.yml" --log_dir "$tmp/deep"
+) 2>&1)
+rc=$?
+[[ $rc -eq 2 && $out == *"deep.yml:2: nested deeper than 64 levels"* ]] ||
+  fail "train with a 499-level YAML under ulimit -s 1024: exit $rc: $out"
 echo "PASS"
