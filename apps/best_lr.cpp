@@ -15,6 +15,7 @@
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
+  prepare_for_limits("best_lr");
   exit_if_blas_cannot_run("best_lr", /*multiplies=*/true);
   return run_program("best_lr", [&] {
     const BestLrOptions o = parse_best_lr_options(argc, argv);

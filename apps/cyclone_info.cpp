@@ -15,6 +15,7 @@
 #endif
 
 int main(int argc, char** argv) {
+  cyclone::train::prepare_for_limits("cyclone_info");
   cyclone::train::exit_if_blas_cannot_run("cyclone_info", /*multiplies=*/false);
   try {
     cyclone::train::ArgParser p("cyclone_info",

@@ -41,6 +41,7 @@ bool report(const std::string& name, const std::string& dir, const std::string& 
 
 int main(int argc, char** argv) {
   using namespace cyclone::train;
+  prepare_for_limits("datasets");
   exit_if_blas_cannot_run("datasets", /*multiplies=*/false);
   return run_program("datasets", [&] {
     std::string data_dir, manifest;

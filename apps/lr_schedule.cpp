@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/plot.h"
 #include "cyclone/train/startup.h"
@@ -188,6 +189,7 @@ struct PlotPoints {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cyclone::train::prepare_for_limits("lr_schedule");
   cyclone::train::exit_if_blas_cannot_run("lr_schedule", /*multiplies=*/false);
   const Options o = parse(argc, argv);
   namespace sch = cyclone::schedulers;
@@ -211,6 +213,12 @@ int main(int argc, char** argv) {
       *m = v.momentum.value_or(momentum);
       scheduled |= v.momentum.has_value();
     };
+    // A refused write (a full disk, ulimit -f) ends the run at once, not after 10^8 more rows.
+    auto check_stdout = [] {
+      if (std::ferror(stdout))
+        throw cyclone::Error("cannot write the schedule to stdout: " +
+                             cyclone::errno_reason(errno));
+    };
     double lr = 0, m = 0;
     if (o.format == "csv") {
       std::fputs("step,lr,momentum\n", stdout);
@@ -218,7 +226,7 @@ int main(int argc, char** argv) {
         value_at(t, &lr, &m);
         const std::string row =
             std::to_string(t) + ',' + sch::format_number(lr) + ',' + sch::format_number(m) + '\n';
-        std::fwrite(row.data(), 1, row.size(), stdout);
+        if (std::fwrite(row.data(), 1, row.size(), stdout) != row.size()) check_stdout();
         if (plot_points) plot_points->add(t, lr, m);
       }
     } else {
@@ -234,7 +242,7 @@ int main(int argc, char** argv) {
         for (int64_t t = 0; t < o.steps; ++t) {
           value_at(t, &lr, &m);
           const std::string v = sch::format_number(lr_pass ? lr : m);
-          std::fprintf(stdout, "%s\n  %s", t ? "," : "", v.c_str());
+          if (std::fprintf(stdout, "%s\n  %s", t ? "," : "", v.c_str()) < 0) check_stdout();
           if (plot_points && lr_pass) plot_points->add(t, lr, m);
         }
         std::fputs("\n ]", stdout);
@@ -249,9 +257,8 @@ int main(int argc, char** argv) {
       });
       std::fputs(any ? "\n ]\n}\n" : "]\n}\n", stdout);
     }
-    if (std::fflush(stdout) != 0 || std::ferror(stdout))
-      throw cyclone::Error(std::string("cannot write the schedule to stdout: ") +
-                           std::strerror(errno));
+    std::fflush(stdout);
+    check_stdout();
     if (plot_points) {
       plot_points->flush();
       cyclone::train::Plot plot;

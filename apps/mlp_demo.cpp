@@ -158,6 +158,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  train::prepare_for_limits("mlp_demo");
   train::exit_if_blas_cannot_run("mlp_demo", /*multiplies=*/true);
   return train::run_program("mlp_demo", [&] {
     const std::optional<Options> o = parse(argc, argv);

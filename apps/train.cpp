@@ -20,6 +20,7 @@
 int main(int argc, char** argv) {
   using namespace cyclone::train;
   namespace fs = std::filesystem;
+  prepare_for_limits("train");
   exit_if_blas_cannot_run("train", /*multiplies=*/true);
   return run_program("train", [&] {
     std::string config, resume, device, log_dir, model_fname;

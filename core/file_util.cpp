@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/resource_limits.h"
 
 namespace cyclone {
 
@@ -16,6 +17,7 @@ std::string errno_reason(int err) {
   std::string r = std::strerror(err);
   if (err == ENOSPC) r += " (the disk is full: free space or choose another directory)";
   if (err == EDQUOT) r += " (disk quota exceeded: free space or choose another directory)";
+  r += limit_note(err);
   return r;
 }
 
@@ -112,7 +114,7 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
                 max_bytes, " allowed for this kind of file");
   Fd f;
   f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) CYCLONE_THROW("cannot read ", path, ": ", std::strerror(errno));
+  if (f.fd < 0) CYCLONE_THROW("cannot read ", path, ": ", errno_reason(errno));
   std::string out(size, '\0');
   size_t done = 0;
   while (done < size) {

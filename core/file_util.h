@@ -21,8 +21,9 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // max_bytes (checked before reading, so a huge file is never loaded by mistake).
 std::string read_file(const std::string& path, uint64_t max_bytes = uint64_t{1} << 34);
 
-// strerror(err), with what to do added for a full disk (ENOSPC) or an exceeded quota (EDQUOT): the
-// reason every "cannot write" error gives.
+// strerror(err), with what to do added for a full disk (ENOSPC), an exceeded quota (EDQUOT) or a
+// limit of the process (ulimit -f, ulimit -n: limit_note): the reason every "cannot write" error
+// gives.
 std::string errno_reason(int err);
 
 // Size of a regular file in bytes, or an Error naming the path (missing, directory, unreadable).

@@ -17,8 +17,14 @@ namespace cyclone {
 // "293 MiB": bytes in mebibytes, rounded to the nearest, for messages.
 std::string mib_text(uint64_t bytes);
 
+// A limit's size for messages: "512 bytes", "100 KiB" (whole KiB under 1 MiB), else mib_text.
+std::string size_text(uint64_t bytes);
+
 // The soft RLIMIT_AS in bytes; nullopt when unlimited.
 std::optional<uint64_t> address_space_limit();
+
+// The soft RLIMIT_STACK in bytes (ulimit -s); nullopt when unlimited.
+std::optional<uint64_t> stack_limit();
 
 // The process's mapped virtual memory in bytes (VmSize in /proc/self/status; 0 if unreadable).
 uint64_t address_space_in_use();
@@ -32,5 +38,11 @@ std::string address_space_note();
 // that asks for fewer threads. One line, for an Error.
 std::string thread_start_failure(const std::string& what, const std::exception& e,
                                  const std::string& fewer);
+
+// What to add to strerror(err) when a limit of this process caused err, else "": the file-size
+// limit (ulimit -f) for EFBIG, the open-files limit (ulimit -n) for EMFILE, with the limit's
+// value and what to do. A write past ulimit -f fails with EFBIG only where SIGXFSZ is ignored
+// (train::prepare_for_limits); otherwise the signal kills the process.
+std::string limit_note(int err);
 
 }  // namespace cyclone

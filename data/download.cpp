@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,7 @@ struct Transfer {
   int64_t expected = -1;  // f.size
   bool started = false;   // the first body byte of the final response arrived
   int write_errno = 0;    // a failed write(2)/ftruncate(2): the reason
+  int socket_errno = 0;   // a refused socket(2): libcurl only says "Couldn't connect"
   std::string bad_range;  // a 206 whose Content-Range does not start at `offset`
   int64_t content_range_start = -1;
   bool local = false;  // a file:// URL: curl honours the Range, with no status code (0)
@@ -188,6 +190,14 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
+// libcurl's own socket(2), keeping its errno: under ulimit -n libcurl reports a refused socket as
+// "Couldn't connect to server" with no OS error, and the user looks for a network fault.
+curl_socket_t open_socket(void* data, curlsocktype, curl_sockaddr* a) {
+  const curl_socket_t s = ::socket(a->family, a->socktype, a->protocol);
+  if (s == CURL_SOCKET_BAD) static_cast<Transfer*>(data)->socket_errno = errno;
+  return s;
+}
+
 // Why a transfer failed, in words a person can act on.
 std::string curl_reason(CURLcode rc, CURL* c, const Transfer& t, const char* errbuf,
                         const DownloadOptions& o) {
@@ -195,6 +205,8 @@ std::string curl_reason(CURLcode rc, CURL* c, const Transfer& t, const char* err
   curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   const std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
+  if (rc == CURLE_COULDNT_CONNECT && t.socket_errno != 0)
+    return "cannot open a network socket: " + errno_reason(t.socket_errno);
   switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -345,6 +357,8 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
 
     const auto t0 = std::chrono::steady_clock::now();
     const CURLcode rc = curl_easy_perform(c);

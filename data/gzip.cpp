@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 
 namespace cyclone::data {
 
@@ -89,7 +90,7 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
 
   errno = 0;
   const std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-  CYCLONE_CHECK(f != nullptr, path, ": cannot open: ", std::strerror(errno));
+  CYCLONE_CHECK(f != nullptr, path, ": cannot open: ", errno_reason(errno));
   std::vector<uint8_t> bytes(static_cast<size_t>(on_disk));
   const size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f.get());
   CYCLONE_CHECK(!std::ferror(f.get()), path, ": read error at byte offset ", got, ": ",

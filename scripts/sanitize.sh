@@ -12,7 +12,8 @@
 # The fuzz kind is CI's ASan+UBSan run: one build (clang -O1, unity) serves the gtest suites and the
 # fuzzers. SANITIZE_FOLDERS picks test folders (default all). Left out for time: the end-to-end
 # scripts (train.apps_cli, train.crash_consistency, train.full_disk, fetch.*, install.*), which the
-# asan kind runs (tests/RELIABILITY.md has its last figures); train.limits_cli (ulimit -v) in none.
+# asan kind runs (tests/RELIABILITY.md has its last figures); train.limits_cli (ulimit -v) and
+# train.ulimits_cli (ulimit -f, -n, -s) in none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-asan}
@@ -35,9 +36,10 @@ run_asan() {
   configure build-asan -DCMAKE_BUILD_TYPE=Release -DCYCLONE_SANITIZE=address,undefined
   cmake --build build-asan -j "$jobs"
   # Not train.limits_cli: it runs the apps under ulimit -v, and ASan's shadow memory (terabytes of
-  # address space) cannot be reserved under any such limit.
+  # address space) cannot be reserved under any such limit. Nor train.ulimits_cli: its stack and
+  # descriptor limits are sized for the normal build, and ASan's frames and runtime need more.
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 1800 -L cpu \
-    -E "^train\\.limits_cli$"
+    -E "^train\\.u?limits_cli$"
 }
 
 run_tsan() {
@@ -63,7 +65,7 @@ run_fuzz() {
   local regex="^fuzz\\."
   for f in "${folders[@]}"; do regex+="|^${f}\\."; done
   ctest --test-dir build-fuzz --output-on-failure -j "$jobs" --timeout 900 -L "cpu|slow" \
-    -R "$regex" -E "^train\\.(apps_cli|crash_consistency|full_disk|limits_cli)$"
+    -R "$regex" -E "^train\\.(apps_cli|crash_consistency|full_disk|limits_cli|ulimits_cli)$"
 }
 
 case "$kind" in

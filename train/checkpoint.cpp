@@ -22,6 +22,17 @@ void check_ec(const std::error_code& ec, const std::string& what, const fs::path
   CYCLONE_CHECK(!ec, "checkpoint: cannot ", what, " '", p.string(), "': ", ec.message());
 }
 
+// An unfinished checkpoint's folder, removed. remove_all opens the folder to list it, which a
+// limit on open files (ulimit -n) can refuse after it refused the write: then by name.
+void remove_unfinished(const fs::path& tmp) {
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  if (!ec) return;
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"})
+    fs::remove(tmp / f, ec);
+  fs::remove(tmp, ec);
+}
+
 // Leftovers of a writer that was killed: ".<name>.tmp-<pid>" (an unfinished checkpoint) and
 // ".<name>.old-<pid>" (a complete one moved aside; restored when its name is missing). Only
 // entries of other processes: one writer per directory at a time.
@@ -86,7 +97,7 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
     optimizer.save((tmp / "optimizer.safetensors").string());
     write_file_atomic((tmp / "trainer.json").string(), trainer_json);
   } catch (...) {
-    fs::remove_all(tmp, ec);
+    remove_unfinished(tmp);
     throw;
   }
   // Replace an older checkpoint of the same name: move it aside first, so that at every moment
@@ -100,7 +111,7 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
   fs::rename(tmp, final_dir, ec);
   if (ec) {
     if (had_old) fs::rename(old, final_dir);
-    fs::remove_all(tmp);
+    remove_unfinished(tmp);
     check_ec(ec, "rename into place", final_dir);
   }
   write_file_atomic((dir / "latest").string(), name + "\n");

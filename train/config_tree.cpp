@@ -1,5 +1,6 @@
 #include "cyclone/train/config_tree.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -184,6 +185,32 @@ size_t json_key_offset(const std::string& text, size_t n) {
   return text.size();
 }
 
+// nlohmann parses without recursion, but dumping, copying and reading the tree recurse: a file of
+// 100000 '[' overflowed the default 8 MiB stack. Brackets outside strings are counted first.
+void check_json_depth(const std::string& text, const std::string& origin) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        const int64_t line = 1 + std::count(text.begin(), text.begin() + i, '\n');
+        throw UsageError(origin + ":" + std::to_string(line) + ": nested deeper than " +
+                         std::to_string(kMaxDepth) + " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 // nlohmann keeps the last of two equal keys silently; as for YAML, a key given twice is an error
 // (it hides typos and pasted blocks). The parser's callback tracks the keys of each open object.
 json parse_json_rejecting_duplicates(const std::string& text, const std::string& origin) {
@@ -251,6 +278,7 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
                                 const std::string& origin) {
   json tree;
   if (syntax == ConfigSyntax::kJson) {
+    check_json_depth(text, origin);
     try {
       tree = parse_json_rejecting_duplicates(text, origin);
     } catch (const json::parse_error& e) {
@@ -278,6 +306,9 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
     YAML::Node root;
     try {
       root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own bound (500), its message "bad file"
+      throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": nested deeper than " +
+                       std::to_string(kMaxDepth) + " levels");
     } catch (const YAML::Exception& e) {
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
     }

@@ -1,11 +1,13 @@
 #include "cyclone/train/log.h"
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/dist/world.h"
 
 namespace cyclone::train {
@@ -37,10 +39,13 @@ void append(const std::string& text) {
   LogState& s = state();
   std::lock_guard lk(s.mu);
   if (!s.file) return;
+  errno = 0;
   if (std::fputs(text.c_str(), s.file) < 0 || std::fflush(s.file) != 0) {
-    // A full disk: say so once and stop logging rather than failing the run over its log.
-    std::fprintf(stderr, "warning: cannot write %s (disk full?); training.log stops here\n",
-                 s.path.c_str());
+    // A full disk or a file-size limit: say so once and stop logging rather than failing the
+    // run over its log.
+    const std::string why = errno ? errno_reason(errno) : "disk full?";
+    std::fprintf(stderr, "warning: cannot write %s: %s; training.log stops here\n", s.path.c_str(),
+                 why.c_str());
     std::fclose(s.file);
     s.file = nullptr;
   }
@@ -53,7 +58,8 @@ TrainingLog::TrainingLog(const std::string& path) {
   std::lock_guard lk(s.mu);
   CYCLONE_CHECK(s.file == nullptr, "a training log is already open: ", s.path);
   s.file = std::fopen(path.c_str(), "a");
-  if (!s.file) throw Error("cannot open the training log '" + path + "' for writing");
+  if (!s.file)
+    throw Error("cannot open the training log '" + path + "' for writing: " + errno_reason(errno));
   s.path = path;
   const std::time_t now = std::time(nullptr);
   char stamp[64];

@@ -2,7 +2,8 @@
 """./bin/datasets and ./bin/best_lr fetching datasets from a local HTTP server (no internet):
 success end to end (then training reads the data), verify, a resumed transfer, checksum mismatch,
 HTTP 404, connection refused, an archive with an escaping member, two processes at once, a data
-directory that cannot be created, a full disk (as root: a small tmpfs) and --no_download.
+directory that cannot be created, a full disk (as root: a small tmpfs), few file descriptors
+(ulimit -n) and --no_download.
 
     fetch_e2e.py <datasets> <best_lr> <http_server.py>
 """
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import struct
@@ -241,6 +243,22 @@ try:
                 subprocess.run(["umount", mnt], check=True)
         finally:
             subprocess.run(["umount", mnt], capture_output=True)
+
+    # ---- few file descriptors (ulimit -n): libcurl said "Couldn't connect to server" when the
+    # socket itself was refused, and the user looked for a network fault ----
+    # (Not under ASan, whose runtime needs descriptors and stack of its own.)
+    sanitized = b"__asan_init" in open(datasets_bin, "rb").read()
+    said_socket = sanitized
+    for n in range(4, 17) if not sanitized else []:
+        p = subprocess.run(
+            [datasets_bin, "fetch", "mnist", "--data_dir", os.path.join(tmp, "fds%d" % n), "--manifest", good],
+            capture_output=True, text=True, timeout=120, close_fds=True,
+            preexec_fn=lambda n=n: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)))
+        if p.returncode != 0:
+            check("under ulimit -n %d: exit 1, one line naming the limit" % n,
+                  p.returncode == 1 and one_line(p.stderr) and "ulimit -n, is %d:" % n in p.stderr, p.stderr)
+            said_socket |= "cannot open a network socket: Too many open files" in p.stderr
+    check("under some ulimit -n from 4 to 16 the refused socket is named", said_socket)
 
     # ---- the manifest and list commands ----
     rc, out, err, _ = run(datasets_bin, "manifest")

@@ -86,6 +86,28 @@ TEST(ConfigTree, SyntaxErrorsNameTheFileAndLine) {
   EXPECT_EQ(config_syntax_of("run.json"), ConfigSyntax::kJson);
 }
 
+// 100000 levels of JSON overflowed the default 8 MiB stack (a crash) in the tree's recursion.
+TEST(ConfigTree, DeepNestingIsAUsageErrorNotACrash) {
+  const size_t n = 100000;
+  expect_error(
+      [&] {
+        config_text_to_json("{\n\"x\": " + std::string(n, '[') + std::string(n, ']') + "}",
+                            ConfigSyntax::kJson, "r.json");
+      },
+      {"r.json:2: nested deeper than 64 levels"});
+  // Brackets in strings, escaped quotes included, are text.
+  const std::string text = "{\"x\": \"\\\"" + std::string(100, '[') + "\"}";
+  EXPECT_EQ(json::parse(config_text_to_json(text, ConfigSyntax::kJson, "r.json"))["x"],
+            "\"" + std::string(100, '['));
+  // yaml-cpp's own bound (500 levels) said "invalid YAML: bad file".
+  expect_error(
+      [&] {
+        config_text_to_json("a: 1\nx: " + std::string(n, '[') + std::string(n, ']') + "\n",
+                            ConfigSyntax::kYaml, "r.yml");
+      },
+      {"r.yml:2: nested deeper than 64 levels"});
+}
+
 TEST(RunConfigMicroDL, KeysMeanWhatMicroDLMeans) {
   const RunSpec s = parse_yaml(R"(
 dataset:
