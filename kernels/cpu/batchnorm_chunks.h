@@ -19,6 +19,10 @@ namespace cyclone::kernels::cpu::bn {
 inline constexpr int64_t kChunkElements = 1 << 13;
 // Values per parallel task: enough work that waking a thread pays off.
 inline constexpr int64_t kGrainElements = 1 << 15;
+// Rows per interleaved chunk at least. A chunk keeps two double partials per channel (16 bytes per
+// row of C values in it), so with one row per chunk (C >= kChunkElements) the partials took four
+// times the memory of a float32 input; from 16 rows they take at most a quarter of it.
+inline constexpr int64_t kMinRowsPerChunk = 16;
 
 // How a channel's M = N * inner values are cut into chunks (a function of the shape only).
 // Planar: chunk k of channel c holds values [k len, (k + 1) len) of the channel in (n, i) order,
@@ -36,7 +40,7 @@ struct ChunkPlan {
       const int64_t inner = std::max<int64_t>(d.inner, 1);
       len = inner <= kChunkElements ? kChunkElements / inner * inner : kChunkElements;
     } else {
-      len = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(d.c, 1));
+      len = std::max(kMinRowsPerChunk, kChunkElements / std::max<int64_t>(d.c, 1));
     }
     chunks = (m + len - 1) / len;
     items = planar ? d.c * chunks : chunks;
