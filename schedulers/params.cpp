@@ -4,12 +4,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/json_depth.h"
 #include "cyclone/core/spelling.h"
 
 namespace cyclone::schedulers {
@@ -48,9 +48,6 @@ std::string format_number(double value) {
 
 namespace {
 
-// Policies nest a few levels (a sequence of parts, each a policy); configs allow 64 too.
-constexpr int kMaxSpecDepth = 64;
-
 std::string type_name(const Json& j) { return j.type_name(); }
 
 }  // namespace
@@ -58,14 +55,8 @@ std::string type_name(const Json& j) { return j.type_name(); }
 Params Params::parse(std::string_view text) {
   Params p;
   try {
-    // Bounded nesting: the parser does not recurse, but the tree's copies, dumps and comparisons
-    // do, and a --spec file of 400000 '[' as a field's value crashed lr_schedule (SIGSEGV).
-    p.impl_->json =
-        Json::parse(text.begin(), text.end(), [](int depth, Json::parse_event_t, Json&) {
-          if (depth > kMaxSpecDepth)
-            throw Error("spec is nested deeper than " + std::to_string(kMaxSpecDepth) + " levels");
-          return true;
-        });
+    // Bounded nesting: a --spec file of 400000 '[' as a field's value crashed lr_schedule.
+    p.impl_->json = Json::parse(text.begin(), text.end(), json_depth_limit<Json>("spec"));
   } catch (const Json::parse_error& e) {
     CYCLONE_THROW("spec is not valid JSON (byte ", e.byte, "): ", e.what());
   } catch (const Json::exception& e) {  // a number beyond double's range (out_of_range.406)
