@@ -9,6 +9,7 @@
 
 #include "cyclone/core/error.h"
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/json_depth.h"
 #include "cyclone/data/registry.h"
 
 namespace cyclone::data {
@@ -203,7 +204,8 @@ const Manifest& builtin_manifest() {
 Manifest parse_manifest(std::string_view json_text, const std::string& origin) {
   json root;
   try {
-    root = json::parse(json_text.begin(), json_text.end());
+    root = json::parse(json_text.begin(), json_text.end(),
+                       json_depth_limit<json>("manifest " + origin));
   } catch (const json::parse_error& e) {
     CYCLONE_THROW("manifest ", origin, ": not valid JSON at byte ", e.byte, ": ", e.what());
   } catch (const json::exception& e) {  // a number beyond double's range (out_of_range.406)

@@ -205,8 +205,9 @@ void conv2d_backward_filter(Context& ctx, const Tensor& x, const Tensor& dy, con
   const Conv2dGeometry g = conv2d_geometry(op, x.shape(), dw.shape(), p);
   check_shape(op, "dy", dy, y_shape(g), g);
   if (dw.numel() == 0) return;
-  // An empty batch contributes nothing: dw = 0 (written, since outputs are never read).
-  if (g.n == 0) return dw.zero_();
+  // An empty batch contributes nothing: dw = 0 (written, since outputs are never read), on ctx's
+  // stream like the rest of the op (Tensor::zero_ would use the current context's).
+  if (g.n == 0) return fill(ctx, dw, 0.0);
   count_flops(g.flops());
   run_backward_filter(ctx, g, x, dy, dw);
 }

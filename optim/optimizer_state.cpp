@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cyclone/core/json_depth.h"
 #include "cyclone/kernels/optim_update.h"
 #include "cyclone/optim/optimizer.h"
 
@@ -90,7 +91,8 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
                 "' metadata (not an optimizer state)");
   json meta;
   try {
-    meta = json::parse(it->second);
+    // Bounded nesting: a mismatched option is dumped into the error, recursively.
+    meta = json::parse(it->second, json_depth_limit<json>(name_ + ": the optimizer metadata"));
   } catch (const json::exception& e) {
     CYCLONE_THROW(name_, ": the optimizer metadata is not valid JSON: ", e.what());
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/json_depth.h"
 #include "cyclone/core/spelling.h"
 
 namespace cyclone::schedulers {
@@ -54,7 +55,8 @@ std::string type_name(const Json& j) { return j.type_name(); }
 Params Params::parse(std::string_view text) {
   Params p;
   try {
-    p.impl_->json = Json::parse(text.begin(), text.end());
+    // Bounded nesting: a --spec file of 400000 '[' as a field's value crashed lr_schedule.
+    p.impl_->json = Json::parse(text.begin(), text.end(), json_depth_limit<Json>("spec"));
   } catch (const Json::parse_error& e) {
     CYCLONE_THROW("spec is not valid JSON (byte ", e.byte, "): ", e.what());
   } catch (const Json::exception& e) {  // a number beyond double's range (out_of_range.406)

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/json_depth.h"
 
 namespace cyclone::train {
 
@@ -60,7 +61,8 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     return static_cast<int64_t>(v);
   };
   try {
-    const json j = json::parse(text);
+    // Bounded nesting: the policy and plateau are dumped below, recursively.
+    const json j = json::parse(text, json_depth_limit<json>(origin));
     CYCLONE_CHECK(j.value("format", "") == "cyclone.trainer/1", origin, ": format '",
                   j.value("format", ""), "', expected 'cyclone.trainer/1'");
     s.epoch = count(j, "epoch");

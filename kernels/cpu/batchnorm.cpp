@@ -1,11 +1,8 @@
-// CPU batch norm. The per-channel sums are split into chunks fixed by the shape alone (see
-// ChunkPlan): each chunk is summed in double on whichever thread takes it, and the chunk partials
-// of a channel are combined in chunk order, so the results are bit-identical for any
-// CYCLONE_NUM_THREADS while the whole pool works even on few, large channels. Both layouts walk
-// memory contiguously: NCHW (inner > 1) chunks a channel's runs of `inner` values; channels
-// innermost (inner = 1: BatchNorm2d's [N H W, C] view of NHWC, or [N, C]) chunks rows of C values
-// and sums all channels of a row at once (per channel, that walk would stride by C and pull every
-// cache line of the tensor once per channel).
+// CPU batch norm. The per-channel sums are split into chunks fixed by the shape alone
+// (kernels/cpu/batchnorm_chunks.h): each chunk is summed in double on whichever thread takes it,
+// and the chunk partials of a channel are combined in chunk order, so the results are
+// bit-identical for any CYCLONE_NUM_THREADS while the whole pool works even on few, large
+// channels.
 #include "cyclone/kernels/cpu/batchnorm.h"
 
 #include <algorithm>
@@ -14,73 +11,16 @@
 #include <cstdint>
 #include <vector>
 
-#include "cyclone/core/parallel.h"
+#include "cyclone/kernels/cpu/batchnorm_chunks.h"
 
 namespace cyclone::kernels::cpu {
 
 namespace {
 
-// Values per summed chunk: its second pass (deviations) finds it in L1/L2.
-constexpr int64_t kChunkElements = 1 << 13;
-// Values per parallel task: enough work that waking a thread pays off.
-constexpr int64_t kGrainElements = 1 << 15;
-
-// How a channel's M = N * inner values are cut into chunks (a function of the shape only).
-// Planar (inner != 1): chunk k of channel c holds values [k len, (k + 1) len) of the channel in
-// (n, i) order, len a whole number of runs where a run fits. Interleaved (inner = 1): chunk k is
-// rows [k len, (k + 1) len) of the [N, C] matrix, for every channel at once.
-struct ChunkPlan {
-  bool planar = true;
-  int64_t len = 1;     // values of one channel per chunk (interleaved: rows)
-  int64_t chunks = 0;  // per channel
-  int64_t items = 0;   // units of parallel work: (channel, chunk) pairs, or chunks of rows
-
-  explicit ChunkPlan(const BatchNormDims& d) : planar(d.inner != 1) {
-    const int64_t m = d.per_channel();
-    if (planar) {
-      const int64_t inner = std::max<int64_t>(d.inner, 1);
-      len = inner <= kChunkElements ? kChunkElements / inner * inner : kChunkElements;
-    } else {
-      len = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(d.c, 1));
-    }
-    chunks = (m + len - 1) / len;
-    items = planar ? d.c * chunks : chunks;
-  }
-  int64_t count(const BatchNormDims& d, int64_t k) const {
-    return std::min(d.per_channel(), (k + 1) * len) - k * len;
-  }
-  // Where channel c's partial of chunk k lives: each item writes a contiguous run.
-  int64_t slot(const BatchNormDims& d, int64_t c, int64_t k) const {
-    return planar ? c * chunks + k : k * d.c + c;
-  }
-  int64_t grain() const { return std::max<int64_t>(1, kGrainElements / kChunkElements); }
-};
-
-// Calls f(offset, length) for the contiguous pieces of channel c's values [m_lo, m_hi) (planar).
-template <class F>
-inline void for_segments(const BatchNormDims& d, int64_t c, int64_t m_lo, int64_t m_hi, F&& f) {
-  int64_t n = m_lo / d.inner, i = m_lo % d.inner;
-  for (int64_t m = m_lo; m < m_hi; ++n, i = 0) {
-    const int64_t len = std::min(d.inner - i, m_hi - m);
-    f((n * d.c + c) * d.inner + i, len);
-    m += len;
-  }
-}
-
-// Runs item(c, k) on the pool for each planar (channel, chunk) pair, or rows(k, r_lo, r_hi) for
-// each interleaved chunk of rows.
-template <class Planar, class Rows>
-void for_chunks(const BatchNormDims& d, const ChunkPlan& plan, Planar&& planar, Rows&& rows) {
-  parallel_for(plan.items, plan.grain(), [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; ++t) {
-      if (plan.planar) {
-        planar(t / plan.chunks, t % plan.chunks);
-      } else {
-        rows(t, t * plan.len, std::min(d.n, (t + 1) * plan.len));
-      }
-    }
-  });
-}
+using bn::ChunkPlan;
+using bn::for_chunks;
+using bn::for_elements;
+using bn::for_segments;
 
 // Eight independent double accumulators: one serial chain of adds waits ~4 cycles per value;
 // eight keep the adder busy. The fold is in a fixed order.
@@ -212,21 +152,6 @@ void batch_statistics(const BatchNormDims& d, const T* px, std::vector<double>& 
     }
     mean[c] = mu;
     m2[c] = dev;
-  }
-}
-
-// Runs the elementwise pass f(off, len, c) over every run of `inner` values (planar) or
-// rows(r_lo, r_hi) over rows of C values (interleaved).
-template <class Planar, class Rows>
-void for_elements(const BatchNormDims& d, Planar&& planar, Rows&& rows) {
-  if (d.inner != 1) {
-    const int64_t inner = std::max<int64_t>(d.inner, 1);
-    parallel_for(d.n * d.c, std::max<int64_t>(1, kGrainElements / inner),
-                 [&](int64_t lo, int64_t hi) {
-                   for (int64_t r = lo; r < hi; ++r) planar(r * d.inner, r % d.c);
-                 });
-  } else {
-    parallel_for(d.n, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(d.c, 1)), rows);
   }
 }
 

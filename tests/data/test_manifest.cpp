@@ -184,6 +184,11 @@ TEST(ManifestTest, EveryErrorNamesOriginDatasetAndKey) {
        {"bad.json", "mnist", "\"name\""}},
       {R"({"mnist": [{)" + url + ", " + md5 + "}, {" + url + ", " + md5 + "}]}",
        {"bad.json", "mnist", "file 1", "\"name\"", "f.bin"}},
+      // 400000 levels crashed datasets (SIGSEGV) in the tree's recursion; 64 are allowed.
+      {R"({"mnist": )" + std::string(400000, '[') + std::string(400000, ']') + "}",
+       {"manifest bad.json is nested deeper than 64 levels"}},
+      {R"({"mnist": )" + std::string(63, '[') + std::string(63, ']') + "}",
+       {"bad.json", "mnist", "file 0"}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.json);

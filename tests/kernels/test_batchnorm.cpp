@@ -196,9 +196,19 @@ std::string describe(const Case& c, DType dt) {
   return os.str();
 }
 
+// cases() plus shapes the CPU sums cut into several chunks (kernels/cpu/batchnorm_chunks.h),
+// merged in order: runs longer than a chunk (cut mid-run), a partial last chunk, channels
+// innermost over many rows, and more channels than a chunk's values.
+std::vector<Case> cpu_cases() {
+  std::vector<Case> all = cases();
+  for (Shape s : {Shape{2, 2, 100, 100}, Shape{16, 3, 40, 40}, Shape{20000, 5}, Shape{40, 9000}})
+    for (bool relu : {false, true}) all.push_back({s, true, true, true, relu});
+  return all;
+}
+
 TEST(BatchNormCpu, MatchesNaiveDoubleLoops) {
   for (DType dt : {DType::kFloat64, DType::kFloat32, DType::kBFloat16, DType::kFloat16}) {
-    for (const Case& c : cases()) {
+    for (const Case& c : cpu_cases()) {
       const auto got = run_bn(c, dt, Device::cpu());
       // The reference reads the values the kernels read: bfloat16 x and dy as rounded, the
       // per-channel tensors float32.

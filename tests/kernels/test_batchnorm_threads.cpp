@@ -56,8 +56,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }
 
 TEST(BatchNormCpuThreads, ResultsAreBitIdenticalOnOneThreadAndOnThePool) {
-  // 128x3x9x9: under one chunk per channel; 16x3x40x40: 25600 values per channel, four chunks
-  // (the last partial); [20000, 5]: channels innermost, thirteen chunks of rows.
+  // 128x3x9x9: two chunks per channel (101 runs of 81, then 27); 16x3x40x40: 25600 values per
+  // channel, four chunks (the last partial); [20000, 5]: channels innermost, thirteen chunks of
+  // rows.
   for (const Shape& s : {Shape{128, 3, 9, 9}, Shape{16, 3, 40, 40}, Shape{20000, 5}})
     for (bool relu : {false, true})
       for (bool training : {true, false}) {

@@ -432,30 +432,36 @@ TEST_P(ElementwiseParity, UnaryBinaryFillCastMatchTheCpu) {
   EXPECT_EQ(hout.to_vector<bfloat16>(), href.to_vector<bfloat16>());
 }
 
+// Every unary op (on 100003 values from seed unary_seed) and binary op (broadcasting shapes) in
+// dtype dt on dev against the CPU, within rtol.
+void expect_ops_match_the_cpu(Device dev, DType dt, uint64_t unary_seed, double rtol) {
+  Context& cpu = Context::current(Device::cpu());
+  for (UnaryOp op : kUnaryOps) {
+    const double lo = positive_domain(op) ? 0.1 : -3;
+    Tensor x = testing::random_tensor({100003}, unary_seed, dt, Device::cpu(), lo, 3);
+    Tensor ref = testing::nan_tensor({100003}, dt, Device::cpu());
+    kernels::unary(cpu, op, x, ref, 0.7, 1.3);
+    Tensor out = testing::nan_tensor({100003}, dt, dev);
+    kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
+    EXPECT_TRUE(testing::all_close(out, ref, rtol, 1e-6)) << kernels::unary_op_name(op);
+  }
+  for (BinaryOp op : kBinaryOps)
+    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
+      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, dt, Device::cpu(), 0.2, 2);
+      Tensor y = testing::random_tensor(ys, 4, dt, Device::cpu(), 0.2, 2);
+      Tensor ref = testing::nan_tensor(x.shape(), dt, Device::cpu());
+      kernels::binary(cpu, op, x, y, ref);
+      Tensor out = testing::nan_tensor(x.shape(), dt, dev);
+      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
+      EXPECT_TRUE(testing::all_close(out, ref, rtol, 1e-6)) << kernels::binary_op_name(op);
+    }
+}
+
 // bfloat16 on the device against the CPU: both compute in float and round once; the device's
 // float functions (exp, tanh, ...) may differ from the CPU's by a float ulp, which can move the
 // rounded result by one bfloat16 ulp.
 TEST_P(ElementwiseParity, Bfloat16MatchesTheCpu) {
-  const Device dev = device();
-  for (UnaryOp op : kUnaryOps) {
-    const double lo = positive_domain(op) ? 0.1 : -3;
-    Tensor x = testing::random_tensor({100003}, 5, DType::kBFloat16, Device::cpu(), lo, 3);
-    Tensor ref = testing::nan_tensor({100003}, DType::kBFloat16, Device::cpu());
-    kernels::unary(Context::current(Device::cpu()), op, x, ref, 0.7, 1.3);
-    Tensor out = testing::nan_tensor({100003}, DType::kBFloat16, dev);
-    kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
-    EXPECT_TRUE(testing::all_close(out, ref, 0x1p-7, 1e-6)) << kernels::unary_op_name(op);
-  }
-  for (BinaryOp op : kBinaryOps)
-    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
-      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kBFloat16, Device::cpu(), 0.2, 2);
-      Tensor y = testing::random_tensor(ys, 4, DType::kBFloat16, Device::cpu(), 0.2, 2);
-      Tensor ref = testing::nan_tensor(x.shape(), DType::kBFloat16, Device::cpu());
-      kernels::binary(Context::current(Device::cpu()), op, x, y, ref);
-      Tensor out = testing::nan_tensor(x.shape(), DType::kBFloat16, dev);
-      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
-      EXPECT_TRUE(testing::all_close(out, ref, 0x1p-7, 1e-6)) << kernels::binary_op_name(op);
-    }
+  expect_ops_match_the_cpu(device(), DType::kBFloat16, 5, 0x1p-7);
 }
 
 // float16 on the device against the CPU (computed in float, rounded once, as bfloat16), and every
@@ -464,25 +470,7 @@ TEST_P(ElementwiseParity, Bfloat16MatchesTheCpu) {
 TEST_P(ElementwiseParity, Float16AndEveryCastMatchTheCpu) {
   const Device dev = device();
   Context& cpu = Context::current(Device::cpu());
-  for (UnaryOp op : kUnaryOps) {
-    const double lo = positive_domain(op) ? 0.1 : -3;
-    Tensor x = testing::random_tensor({100003}, 6, DType::kFloat16, Device::cpu(), lo, 3);
-    Tensor ref = testing::nan_tensor({100003}, DType::kFloat16, Device::cpu());
-    kernels::unary(cpu, op, x, ref, 0.7, 1.3);
-    Tensor out = testing::nan_tensor({100003}, DType::kFloat16, dev);
-    kernels::unary(Context::current(dev), op, x.to(dev), out, 0.7, 1.3);
-    EXPECT_TRUE(testing::all_close(out, ref, 0x1p-10, 1e-6)) << kernels::unary_op_name(op);
-  }
-  for (BinaryOp op : kBinaryOps)
-    for (Shape ys : {Shape{2, 3, 5, 7}, Shape{1}, Shape{3}, Shape{2, 3, 1, 1}}) {
-      Tensor x = testing::random_tensor({2, 3, 5, 7}, 3, DType::kFloat16, Device::cpu(), 0.2, 2);
-      Tensor y = testing::random_tensor(ys, 4, DType::kFloat16, Device::cpu(), 0.2, 2);
-      Tensor ref = testing::nan_tensor(x.shape(), DType::kFloat16, Device::cpu());
-      kernels::binary(cpu, op, x, y, ref);
-      Tensor out = testing::nan_tensor(x.shape(), DType::kFloat16, dev);
-      kernels::binary(Context::current(dev), op, x.to(dev), y.to(dev), out);
-      EXPECT_TRUE(testing::all_close(out, ref, 0x1p-10, 1e-6)) << kernels::binary_op_name(op);
-    }
+  expect_ops_match_the_cpu(dev, DType::kFloat16, 6, 0x1p-10);
   // Values that round, tie, saturate, overflow float16 and are not numbers, then 1025 ordinary
   // ones.
   std::vector<double> v = {NAN,  INFINITY, -INFINITY, -0.0, 2.5,   -3.5, 255.5, 256,

@@ -5,11 +5,14 @@
 // stream's kernels may still read it.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "common/test_util.h"
 #include "cyclone/core/cuda/caching_allocator.h"
+#include "cyclone/core/cuda/graph.h"
 #include "cyclone/kernels/batchnorm.h"
+#include "cyclone/kernels/conv.h"
 #include "cyclone/kernels/reduce.h"
 #include "cyclone/kernels/softmax.h"
 
@@ -70,6 +73,32 @@ TEST(SideContextCuda, KernelScratchComesFromTheContextsStream) {
   current.synchronize();
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_EQ(got[i].to_vector<float>(), want[i].to_vector<float>()) << "#" << i;
+}
+
+// An empty batch's filter gradient is zeroed like every write of the op, on ctx's stream: it was
+// Tensor::zero_, on the current context's stream, unordered with ctx's later work on dw. A
+// capture of side's stream shows where the zeroing went: recorded in the graph (run by its
+// replay), not run at once elsewhere.
+TEST(SideContextCuda, EmptyBatchFilterGradientIsZeroedOnTheContextsStream) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  const Device dev = Device::cuda(0);
+  Context side(dev);
+  const Tensor x = Tensor::empty({0, 3, 8, 8}, DType::kFloat32, dev);
+  const Tensor dy = Tensor::empty({0, 4, 8, 8}, DType::kFloat32, dev);
+  const Tensor dw = testing::nan_tensor({4, 3, 3, 3}, DType::kFloat32, dev);
+  Context::current(dev).synchronize();
+  gpu::Graph g;
+  ASSERT_EQ(g.capture(side,
+                      [&] {
+                        kernels::conv2d_backward_filter(side, x, dy,
+                                                        kernels::Conv2dParams::square(1, 1), dw);
+                      }),
+            "");
+  EXPECT_EQ(g.nodes(), 1) << "the zeroing was not enqueued on the context's stream";
+  for (float v : dw.to_vector<float>()) ASSERT_TRUE(std::isnan(v)) << "zeroed outside the capture";
+  g.replay();
+  side.synchronize();
+  for (float v : dw.to_vector<float>()) ASSERT_EQ(v, 0.f);
 }
 
 }  // namespace

@@ -354,6 +354,14 @@ TEST(OptimizerState, LoadValidatesAndNamesMismatches) {
   optim::OptimizerState no_meta = good;
   no_meta.metadata.clear();
   expect_error([&] { other->load_state_dict(no_meta); }, "cyclone.optimizer");
+  // An option nested 400000 deep (a corrupt checkpoint) crashed the mismatch message's dump.
+  optim::OptimizerState deep = good;
+  std::string& meta = deep.metadata["cyclone.optimizer"];
+  const size_t at = meta.find("\"amsgrad\":true");
+  ASSERT_NE(at, std::string::npos) << meta;
+  meta.replace(at, 14, "\"amsgrad\":" + std::string(400000, '[') + std::string(400000, ']'));
+  expect_error([&] { other->load_state_dict(deep); },
+               "adam: the optimizer metadata is nested deeper than 64 levels");
   // A failed load changed nothing; a good one works.
   EXPECT_EQ(other->step_count(), 0);
   other->load_state_dict(good);

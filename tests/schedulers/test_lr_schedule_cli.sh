@@ -130,6 +130,10 @@ d = json.loads(subprocess.run([bin, "--spec", every, "--steps", "4", "--format",
                               capture_output=True, text=True, check=True).stdout)
 assert d["restarts"] == [1, 2, 3] and d["momentum_scheduled"] is False, d
 PY
+# A spec nested 400000 deep (a field's value) crashed lr_schedule (SIGSEGV): one line, exit 2.
+python3 -c 'print("{\"policy\": \"constant\", \"lr\": " + "[" * 400000 + "]" * 400000 + "}")' \
+  >"$tmp/deep.json"
+expect_usage_error "spec is nested deeper than 64 levels" --spec "@$tmp/deep.json" --steps 3
 # A spec file is read up to 1 MiB; a directory is named as one.
 expect_usage_error "--spec @/dev/zero: more than 1 MiB" --spec @/dev/zero --steps 3
 expect_usage_error "--spec @$tmp: is a directory" --spec "@$tmp" --steps 3

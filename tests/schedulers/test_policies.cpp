@@ -321,6 +321,13 @@ TEST(SchedulersErrors, NameTheField) {
   expect_error(R"({"policy": 3})", "'policy'");
   expect_error("[1, 2]", "JSON object");
   expect_error("{\"policy\": ", "not valid JSON");
+  // 400000 levels in a field's value crashed the tree's recursion (SIGSEGV); 64 are allowed.
+  expect_error(R"({"policy": "constant", "lr": )" + std::string(400000, '[') +
+                   std::string(400000, ']') + "}",
+               "spec is nested deeper than 64 levels");
+  expect_error(
+      R"({"policy": "constant", "lr": )" + std::string(63, '[') + "1" + std::string(63, ']') + "}",
+      "field 'lr' must be a number");
   expect_error(R"({"policy": "constant"})", "missing field 'lr'");
   expect_error(R"({"policy": "constant", "lr": -0.1})", "field 'lr'");
   expect_error(R"({"policy": "constant", "lr": "0.1"})", "field 'lr' must be a number");

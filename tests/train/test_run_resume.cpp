@@ -38,6 +38,17 @@ RunSpec phased_run(const fs::path& log_dir) {
   return s;
 }
 
+// A corrupt checkpoint's trainer.json nested 400000 deep (its policy, which the loader dumps)
+// crashed --resume (SIGSEGV) in the tree's recursion: now one error naming the file.
+TEST(RunStateJson, DeepNestingIsAnErrorNotACrash) {
+  std::string text = run_state_to_json(RunState{}, R"("placeholder")", 2);
+  const size_t at = text.find(R"("placeholder")");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 13, std::string(400000, '[') + std::string(400000, ']'));
+  testing::expect_error([&] { run_state_from_json(text, "epoch-0001/trainer.json"); },
+                        {"epoch-0001/trainer.json is nested deeper than 64 levels"});
+}
+
 TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
   const cyclone::testing::TempDir dir;
   RunSpec s;
