@@ -45,8 +45,8 @@ TEST(RunStateJson, DeepNestingIsAnErrorNotACrash) {
   const size_t at = text.find(R"("placeholder")");
   ASSERT_NE(at, std::string::npos) << text;
   text.replace(at, 13, std::string(400000, '[') + std::string(400000, ']'));
-  testing::expect_error([&] { run_state_from_json(text, "epoch-0001/trainer.json"); },
-                        {"epoch-0001/trainer.json is nested deeper than 64 levels"});
+  cyclone::testing::expect_error([&] { run_state_from_json(text, "epoch-0001/trainer.json"); },
+                                 {"epoch-0001/trainer.json is nested deeper than 64 levels"});
 }
 
 TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
