@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Reproducibility from --seed, end to end on Fashion-MNIST:
+#  - the data loader's workers (--workers 0, 2, 4) and CYCLONE_NUM_THREADS (1, 3) do not change a
+#    bit of the trained weights or of history.csv;
+#  - OpenBLAS's thread count does change the last bits (its sgemm splits the sums differently), so
+#    the start line and summary.json's cpu_blas name it beside the kernels;
+# Usage: test_determinism_cli.sh /path/to/best_lr /path/to/train
+set -euo pipefail
+best_lr=$1 train=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/determinism_test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+fm=/usr/share/datasets/fashion-mnist
+[ -d "$fm" ] || fail "$fm missing (scripts/install_deps.sh installs dataset-fashion-mnist)"
+# The columns that do not measure time.
+scores() { cut -d, -f1-9 "$1"; }
+
+run() {  # run NAME FLAGS...: a short best_lr run into $tmp/NAME
+  local name=$1; shift
+  "$best_lr" --dataset=fashion_mnist --device=cpu --skip_test=0.05 --momentum=0.9 --augment=on \
+    --batch_size=64 --num_epochs=1 --limit_train_batches=8 --save_model --no_plots \
+    --log_dir="$tmp/$name" "$@" >"$tmp/$name.out" 2>&1 || fail "$name: exit $?: $(tail -3 "$tmp/$name.out")"
+}
+OPENBLAS_NUM_THREADS=2 run base --workers=2
+OPENBLAS_NUM_THREADS=2 CYCLONE_NUM_THREADS=1 run serial --workers=0
+OPENBLAS_NUM_THREADS=2 CYCLONE_NUM_THREADS=3 run wide --workers=4
+for r in serial wide; do
+  cmp -s "$tmp/base/model.safetensors" "$tmp/$r/model.safetensors" ||
+    fail "$r: other weights than the default workers and threads"
+  [ "$(scores "$tmp/base/history.csv")" = "$(scores "$tmp/$r/history.csv")" ] ||
+    fail "$r: history.csv differs: $(scores "$tmp/$r/history.csv" | tail -1)"
+done
+grep -q "^1,8,[0-9.]*,[0-9.]*,[0-9.]*," "$tmp/base/history.csv" ||
+  fail "no finite scores in history.csv: $(cat "$tmp/base/history.csv")"
+grep -q "device cpu (fp32, OpenBLAS [A-Za-z0-9]*, 2 threads)" "$tmp/base.out" ||
+  fail "the start line does not name OpenBLAS's 2 threads: $(head -1 "$tmp/base.out")"
+OPENBLAS_NUM_THREADS=1 run one_blas_thread
+grep -q "OpenBLAS [A-Za-z0-9]*, 1 thread)" "$tmp/one_blas_thread.out" ||
+  fail "the start line does not name OpenBLAS's 1 thread: $(head -1 "$tmp/one_blas_thread.out")"
+grep -q '"cpu_blas": "OpenBLAS [A-Za-z0-9]*, 1 thread"' "$tmp/one_blas_thread/summary.json" ||
+  fail "summary.json's cpu_blas does not name the thread: $(grep cpu_blas "$tmp/one_blas_thread/summary.json")"
+
+echo "determinism CLI test passed"
