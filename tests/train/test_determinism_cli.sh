@@ -4,6 +4,7 @@
 #    bit of the trained weights or of history.csv;
 #  - OpenBLAS's thread count does change the last bits (its sgemm splits the sums differently), so
 #    the start line and summary.json's cpu_blas name it beside the kernels;
+#  - a run resumed from an epoch checkpoint ends with the same weights, history and summary.json;
 #  - a multi-phase run resumed between two phases (the later one never checkpointed, as after a
 #    kill -9) ends with the straight run's weights, dropout included: phase_done.json records the
 #    random streams, and without them the dropout masks (and the weights) differ.
@@ -42,6 +43,23 @@ grep -q "OpenBLAS [A-Za-z0-9]*, 1 thread)" "$tmp/one_blas_thread.out" ||
   fail "the start line does not name OpenBLAS's 1 thread: $(head -1 "$tmp/one_blas_thread.out")"
 grep -q '"cpu_blas": "OpenBLAS [A-Za-z0-9]*, 1 thread"' "$tmp/one_blas_thread/summary.json" ||
   fail "summary.json's cpu_blas does not name the thread: $(grep cpu_blas "$tmp/one_blas_thread/summary.json")"
+
+# Resumed from an epoch checkpoint: the same weights, history and summary.json (its policy too,
+# which a resumed run knows only from the checkpoint).
+resumable=(--cycle --policy=one_cycle --num_epochs=2 --checkpoint_every=1)
+run straight2 "${resumable[@]}"
+cp -r "$tmp/straight2" "$tmp/resumed2"
+run resumed2 "${resumable[@]}" --resume="$tmp/resumed2/checkpoints/epoch-0001"
+cmp -s "$tmp/straight2/model.safetensors" "$tmp/resumed2/model.safetensors" ||
+  fail "resumed from epoch 1: other weights than the straight run"
+[ "$(scores "$tmp/straight2/history.csv")" = "$(scores "$tmp/resumed2/history.csv")" ] ||
+  fail "resumed from epoch 1: other scores: $(scores "$tmp/resumed2/history.csv")"
+python3 - "$tmp/straight2/summary.json" "$tmp/resumed2/summary.json" <<'PY' || fail "summary.json differs after a resume"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+for k in ("policy", "chosen_lr", "final_test_accuracy", "best_test_accuracy", "steps", "status"):
+    assert a[k] == b[k], (k, a[k], b[k])
+PY
 
 # Phases: straight, then resumed with the second phase's folder gone.
 cat >"$tmp/phases.json" <<EOF
