@@ -4,6 +4,8 @@
 #    bit of the trained weights or of history.csv;
 #  - OpenBLAS's thread count does change the last bits (its sgemm splits the sums differently), so
 #    the start line and summary.json's cpu_blas name it beside the kernels;
+#  - on the CPU --precision=tf32 gives fp32's weights bit for bit, --channels_last the same weights
+#    on every run;
 #  - a run resumed from an epoch checkpoint ends with the same weights, history and summary.json;
 #  - a multi-phase run resumed between two phases (the later one never checkpointed, as after a
 #    kill -9) ends with the straight run's weights, dropout included: phase_done.json records the
@@ -43,6 +45,12 @@ grep -q "OpenBLAS [A-Za-z0-9]*, 1 thread)" "$tmp/one_blas_thread.out" ||
   fail "the start line does not name OpenBLAS's 1 thread: $(head -1 "$tmp/one_blas_thread.out")"
 grep -q '"cpu_blas": "OpenBLAS [A-Za-z0-9]*, 1 thread"' "$tmp/one_blas_thread/summary.json" ||
   fail "summary.json's cpu_blas does not name the thread: $(grep cpu_blas "$tmp/one_blas_thread/summary.json")"
+
+# On the CPU tf32 is fp32, bit for bit; channels last rounds otherwise but repeats itself.
+OPENBLAS_NUM_THREADS=2 run tf32 --workers=2 --precision=tf32
+cmp -s "$tmp/base/model.safetensors" "$tmp/tf32/model.safetensors" || fail "--precision=tf32 on the CPU: other weights than fp32"
+for r in nhwc nhwc_again; do OPENBLAS_NUM_THREADS=2 run $r --channels_last; done
+cmp -s "$tmp/nhwc/model.safetensors" "$tmp/nhwc_again/model.safetensors" || fail "--channels_last: two runs differ"
 
 # Resumed from an epoch checkpoint: the same weights, history and summary.json (its policy too,
 # which a resumed run knows only from the checkpoint).
