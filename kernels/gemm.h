@@ -35,10 +35,12 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& 
 void gemm_batched(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& a,
                   const Tensor& b, double beta, const Tensor& c);
 
-// The CPU kernels OpenBLAS chose for this processor, e.g. "OpenBLAS Haswell" (AVX2) or "OpenBLAS
-// SkylakeX" (AVX-512). Their float sums differ in the last bits, so CPU runs reproduce bit for bit
-// only under the same kernels; OPENBLAS_CORETYPE=Haswell (set before the program starts) pins
-// them on any x86-64 processor with AVX2.
+// The CPU kernels OpenBLAS chose for this processor and the threads it splits each product
+// among, e.g. "OpenBLAS Haswell, 2 threads" (AVX2) or "OpenBLAS SkylakeX, 8 threads" (AVX-512).
+// Both change the last bits of float sums (OpenBLAS 0.3.21's sgemm gives other bits on 1, 2, 3
+// and 4 threads), so CPU runs reproduce bit for bit only under the same kernels and thread count;
+// OPENBLAS_CORETYPE=Haswell pins the kernels on any x86-64 processor with AVX2 and
+// OPENBLAS_NUM_THREADS (default: one per core) the count, both set before the program starts.
 std::string cpu_blas_kernels();
 
 // Under an address-space limit (ulimit -v) OpenBLAS hangs instead of failing: each of its threads

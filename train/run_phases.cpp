@@ -5,9 +5,9 @@
 // the phases after it; a precompute phase trains the head on the frozen body's cached outputs.
 //
 // Resuming (trainer.resume / --resume): a finished phase left <phase>/phase_done.json and the
-// weights it ended with (<phase>/end_model.safetensors), so it is skipped; the phase that was
-// running continues from its last checkpoint (<phase>/checkpoints); an unfinished range test
-// runs again.
+// weights it ended with (<phase>/end_model.safetensors) and its random streams' states, so it is
+// skipped; the phase that was running continues from its last checkpoint (<phase>/checkpoints);
+// an unfinished range test runs again.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +21,7 @@
 #include "cyclone/train/precompute.h"
 #include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_plots.h"
+#include "cyclone/train/snapshot.h"
 #include "cyclone/train/weights.h"
 
 namespace cyclone::train::detail {
@@ -105,6 +106,18 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       if (pj.contains("chosen_lr") && pj["chosen_lr"].is_number())
         chosen = pj["chosen_lr"].get<double>();
       model.load((dir / "end_model.safetensors").string());
+      // The random streams as the phase left them: the next phase's dropout draws on from there,
+      // as it would have without the stop (files written before they were recorded have none).
+      if (pj.contains("rng")) {
+        std::vector<std::pair<uint64_t, uint64_t>> rng;
+        try {
+          rng = pj["rng"].get<std::vector<std::pair<uint64_t, uint64_t>>>();
+        } catch (const json::exception& e) {
+          throw Error(done.string() + ": 'rng' is damaged (" + e.what() +
+                      "): remove the phase's folder to run it again");
+        }
+        set_random_stream_states(model, {c.dropout_gen}, rng, done.string());
+      }
       log_print("%s: phase %zu/%zu '%s' was done: skipped (resuming)\n", prog.c_str(), i + 1,
                 spec.phases.size(), ph.name.c_str());
       pj["resumed"] = "skipped";
@@ -114,6 +127,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     // Marks the phase finished: what later phases and a resumed run need from it.
     auto finish = [&](json& pj) {
       model.save((dir / "end_model.safetensors").string());
+      pj["rng"] = random_stream_states(model, {c.dropout_gen});
       write_file_atomic(done.string(), pj.dump(2) + "\n");
       phases.push_back(pj);
     };

@@ -304,7 +304,9 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   if (summary_out) {
     (*summary_out)["train_lr_min"] = lr_lo;
     (*summary_out)["train_lr_max"] = lr_hi;
-    (*summary_out)["policy"] = json::parse(policy_text);
+    // The policy's own full form, which checkpoints keep: a resumed run (which knows only that)
+    // writes the same summary.json as one that never stopped.
+    (*summary_out)["policy"] = json::parse(policy->to_json());
   }
   return policy;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/core/error.h"
 
 namespace cyclone::train {
 
@@ -26,6 +27,27 @@ std::vector<std::shared_ptr<Generator>> with_model_generators(
   for (auto& g : model.random_generators())
     if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(std::move(g));
   return out;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> random_stream_states(
+    const Module& model, std::vector<std::shared_ptr<Generator>> generators) {
+  std::vector<std::pair<uint64_t, uint64_t>> out = {
+      {default_generator().seed(), default_generator().offset()}};
+  for (const auto& g : with_model_generators(model, std::move(generators)))
+    out.emplace_back(g->seed(), g->offset());
+  return out;
+}
+
+void set_random_stream_states(const Module& model,
+                              std::vector<std::shared_ptr<Generator>> generators,
+                              const std::vector<std::pair<uint64_t, uint64_t>>& states,
+                              const std::string& origin) {
+  const auto gens = with_model_generators(model, std::move(generators));
+  CYCLONE_CHECK(states.size() == gens.size() + 1, origin, ": ", states.size(),
+                " random streams recorded, this run has ", gens.size() + 1);
+  default_generator().set_state(states[0].first, states[0].second);
+  for (size_t i = 0; i < gens.size(); ++i)
+    gens[i]->set_state(states[i + 1].first, states[i + 1].second);
 }
 
 StateSnapshot::StateSnapshot(const Module& model, const optim::Optimizer& optimizer,

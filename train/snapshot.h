@@ -4,7 +4,10 @@
 // restores it after, so that training after the test is bit-for-bit the training without it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "cyclone/core/generator.h"
@@ -16,6 +19,18 @@ namespace cyclone::train {
 // `generators` (non-null, each once) followed by the model's own random streams not among them.
 std::vector<std::shared_ptr<Generator>> with_model_generators(
     const Module& model, std::vector<std::shared_ptr<Generator>> generators);
+
+// The (seed, offset) of the default generator, then of with_model_generators(model, generators):
+// what a finished phase records (phase_done.json) so that a resumed run that skips it goes on
+// drawing the dropout masks the run would have drawn without the stop.
+std::vector<std::pair<uint64_t, uint64_t>> random_stream_states(
+    const Module& model, std::vector<std::shared_ptr<Generator>> generators);
+// Puts states from random_stream_states back, in the same order; an Error naming `origin` when
+// their number differs (another model or another version wrote them).
+void set_random_stream_states(const Module& model,
+                              std::vector<std::shared_ptr<Generator>> generators,
+                              const std::vector<std::pair<uint64_t, uint64_t>>& states,
+                              const std::string& origin);
 
 class StateSnapshot {
  public:

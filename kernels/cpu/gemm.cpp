@@ -52,7 +52,9 @@ namespace cyclone::kernels {
 
 std::string cpu_blas_kernels() {
   const char* core = openblas_get_corename();
-  return std::string("OpenBLAS ") + (core != nullptr ? core : "unknown");
+  const int threads = openblas_get_num_threads();
+  return std::string("OpenBLAS ") + (core != nullptr ? core : "unknown") + ", " +
+         std::to_string(threads) + (threads == 1 ? " thread" : " threads");
 }
 
 }  // namespace cyclone::kernels
