@@ -11,9 +11,9 @@
 #   scripts/sanitize.sh ci     # what the test command runs after the main suite: fuzz, then tsan
 # The fuzz kind is CI's ASan+UBSan run: one build (clang -O1, unity) serves the gtest suites and the
 # fuzzers. SANITIZE_FOLDERS picks test folders (default all). Left out for time: the end-to-end
-# scripts (train.apps_cli, train.crash_consistency, train.full_disk, fetch.*, install.*), which the
-# asan kind runs (tests/RELIABILITY.md has its last figures); train.limits_cli (ulimit -v) and
-# train.ulimits_cli (ulimit -f, -n, -s) in none.
+# scripts (train.apps_cli, train.crash_consistency, train.full_disk, train.determinism_cli, fetch.*,
+# install.*), which the asan kind runs (tests/RELIABILITY.md has its last figures);
+# train.limits_cli (ulimit -v) and train.ulimits_cli (ulimit -f, -n, -s) in none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-asan}
@@ -65,7 +65,7 @@ run_fuzz() {
   local regex="^fuzz\\."
   for f in "${folders[@]}"; do regex+="|^${f}\\."; done
   ctest --test-dir build-fuzz --output-on-failure -j "$jobs" --timeout 900 -L "cpu|slow" \
-    -R "$regex" -E "^train\\.(apps_cli|crash_consistency|full_disk|limits_cli|ulimits_cli)$"
+    -R "$regex" -E "^train\\.(apps_cli|crash_consistency|full_disk|determinism_cli|limits_cli|ulimits_cli)$"
 }
 
 case "$kind" in
