@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclone/core/json_depth.h"
 #include "cyclone/train/cli.h"
 
 namespace cyclone::train {
@@ -18,9 +19,6 @@ namespace cyclone::train {
 using json = nlohmann::json;
 
 namespace {
-
-// Deeper than any config; bounds the recursion on hostile input.
-constexpr int kMaxDepth = 64;
 
 // Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (RFC 3629:
 // no overlong forms, no surrogates, nothing past U+10FFFF); npos when the text is valid.
@@ -122,8 +120,8 @@ json typed_scalar(const YAML::Node& n) {
 
 json to_json(const YAML::Node& n, const std::string& origin, const std::string& path, int depth) {
   auto where = [&] { return origin + ":" + std::to_string(n.Mark().line + 1) + ": "; };
-  if (depth > kMaxDepth)
-    throw UsageError(where() + "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  if (depth > kMaxJsonDepth)
+    throw UsageError(where() + "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -200,10 +198,10 @@ void check_json_depth(const std::string& text, const std::string& origin) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) {
+      if (++depth > kMaxJsonDepth) {
         const int64_t line = 1 + std::count(text.begin(), text.begin() + i, '\n');
         throw UsageError(origin + ":" + std::to_string(line) + ": nested deeper than " +
-                         std::to_string(kMaxDepth) + " levels");
+                         std::to_string(kMaxJsonDepth) + " levels");
       }
     } else if (c == ']' || c == '}') {
       --depth;
@@ -308,7 +306,7 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
       root = YAML::Load(text);
     } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own bound (500), its message "bad file"
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": nested deeper than " +
-                       std::to_string(kMaxDepth) + " levels");
+                       std::to_string(kMaxJsonDepth) + " levels");
     } catch (const YAML::Exception& e) {
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
     }
