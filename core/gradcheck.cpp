@@ -36,8 +36,8 @@ double weighted_sum(const Tensor& y, const std::vector<double>& w) {
 GradCheckResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
                           const GradCheckOptions& o) {
   for (const Tensor& t : inputs)
-    CYCLONE_CHECK(!t.defined() || (t.dtype() == DType::kFloat64 && t.device().is_cpu()),
-                  "gradcheck needs float64 CPU inputs, got ", dtype_name(t.dtype()), " on ",
+    CYCLONE_CHECK(!t.defined() || t.dtype() == DType::kFloat64,
+                  "gradcheck needs float64 inputs, got ", dtype_name(t.dtype()), " on ",
                   t.device());
   GradCheckResult r;
 
@@ -47,7 +47,7 @@ GradCheckResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
   Tensor y = f(inputs);
   CYCLONE_CHECK(y.dtype() == DType::kFloat64, "gradcheck: f returned ", dtype_name(y.dtype()));
   const std::vector<double> w = projection(y.numel(), o.seed);
-  y.backward(Tensor::from_vector<double>(w, y.shape(), Device::cpu()));
+  y.backward(Tensor::from_vector<double>(w, y.shape(), y.device()));
 
   std::ostringstream failures;
   int shown = 0;
@@ -59,14 +59,19 @@ GradCheckResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
     const Tensor g = x.grad();
     std::vector<double> analytic =
         g.defined() ? g.to_vector<double>() : std::vector<double>(x.numel(), 0.0);
-    double* px = x.data<double>();
+    // Element j is set through a one-element view, so the input may live on any device.
+    const std::vector<double> values = x.to_vector<double>();
+    const Tensor flat = x.reshape({x.numel()});
+    auto set = [&](int64_t j, double v) {
+      flat.slice(j, j + 1).copy_from(Tensor::from_vector<double>({v}, {1}, Device::cpu()));
+    };
     for (int64_t j = 0; j < x.numel(); ++j) {
-      const double orig = px[j];
-      px[j] = orig + o.eps;
+      const double orig = values[static_cast<size_t>(j)];
+      set(j, orig + o.eps);
       const double lp = weighted_sum(f(inputs), w);
-      px[j] = orig - o.eps;
+      set(j, orig - o.eps);
       const double lm = weighted_sum(f(inputs), w);
-      px[j] = orig;
+      set(j, orig);
       const double numeric = (lp - lm) / (2 * o.eps);
       const double right = (lp - l0) / o.eps, left = (l0 - lm) / o.eps;
       const double tol = o.atol + o.rtol * std::abs(numeric);

@@ -4,7 +4,8 @@
 // every input that requires grad, the analytic dL/dx_j from backward() with the central difference
 // (L(x_j + eps) - L(x_j - eps)) / 2eps of L = sum(w * y), accumulated in double. Elements that sit
 // on a kink (ReLU at 0, max-pool ties), where the one-sided differences disagree, are skipped and
-// counted. Inputs must be float64 CPU tensors: float32 differences are too coarse to check.
+// counted. Inputs must be float64 tensors (float32 differences are too coarse to check), on any
+// device: a CUDA input is perturbed one element at a time through a copy to the device.
 #pragma once
 
 #include <functional>

@@ -266,6 +266,8 @@ void lenet_graph_matches_eager(DType compute, bool channels_last) {
     ModelOptions mo;
     mo.device = d;
     mo.seed = 4;
+    mo.in_channels = 1;  // MNIST's shape, as the batches below
+    mo.height = mo.width = 28;
     auto m = make_model("lenet5", mo);
     m->set_compute_dtype(compute);
     m->set_channels_last(channels_last);
