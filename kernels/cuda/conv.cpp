@@ -15,15 +15,16 @@
 // (cudnnGet*_v7) list the candidates and the workspace they need; then cudnnFind*Ex times them on
 // the call's own buffers with a workspace as large as the largest candidate's (capped at
 // kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of any kind when none is
-// deterministic), so training runs repeat bit for bit; the choice is cached for the life of the
-// process (kernels/algo_cache.h; across runs too in the file named by $CYCLONE_CUDNN_CACHE). A
-// stored choice cuDNN does not accept here (an algorithm or math type out of range, or one whose
-// workspace query fails) is searched again and replaced, and its workspace is asked of cuDNN (once
-// per process), never taken from the file. Find cannot run inside CUDA-graph capture (it
-// synchronises), so a problem first met while capturing takes the heuristics' choice, uncached; so
-// does one whose search workspace cannot be allocated (the pick then needs none). Workspace comes
-// from the caching allocator (a uint8 tensor on the context's stream). A failed convolution names
-// the pass, the shapes, the dtype and the algorithm.
+// deterministic), so training runs repeat bit for bit, among those that keep the data type's
+// accuracy (the non-fused Winograd ones only where TF32 is allowed: lossy_winograd below); the
+// choice is cached for the life of the process (kernels/algo_cache.h; across runs too in the file
+// named by $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math
+// type out of range, or one whose workspace query fails) is searched again and replaced, and its
+// workspace is asked of cuDNN (once per process), never taken from the file. Find cannot run inside
+// CUDA-graph capture (it synchronises), so a problem first met while capturing takes the
+// heuristics' choice, uncached; so does one whose search workspace cannot be allocated (the pick
+// then needs none). Workspace comes from the caching allocator (a uint8 tensor on the context's
+// stream). A failed convolution names the pass, the shapes, the dtype and the algorithm.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -33,6 +34,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cyclone/core/cuda/check.h"
@@ -91,6 +93,7 @@ struct Problem {
            : half                    ? CUDNN_TENSOR_OP_MATH
                                      : CUDNN_DEFAULT_MATH;
     strict_fp32 = math == CUDNN_FMA_MATH;
+    lossy_ok = fp32 && !strict_fp32;                         // TF32 allowed
     auto i = [](int64_t v) { return static_cast<int>(v); };  // sizes validated to fit an int
     // Sizes are given in NCHW order whatever the layout; NHWC says how they lie in memory (the
     // filter then is [Cout, kh, kw, Cin]).
@@ -114,6 +117,7 @@ struct Problem {
   cudnnMathType_t math;
   cudnnTensorFormat_t format;
   bool strict_fp32 = false;
+  bool lossy_ok = false;
   CudnnTensorDescriptor x, y;
   CudnnFilterDescriptor w;
   CudnnConvolutionDescriptor conv;
@@ -183,12 +187,41 @@ bool tensor_op(int math) {
   return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// A result cuDNN says ran (or would run), which keeps fp32 accuracy when that is asked. Only a
-// tensor-op label is refused then: cuDNN may label an FMA kernel CUDNN_DEFAULT_MATH, and the
-// descriptor (set to FMA) already rules TF32 out.
+// cuDNN's non-fused Winograd algorithms (forward 7, backward data 5, backward filter 5: the one
+// named WINOGRAD_NONFUSED in each pass) transform the operands and lose precision doing it: on an
+// H200 with cuDNN 9.19, LeNet-5's first convolution (2x1x28x28, 6x1x5x5, pad 2) came out with a
+// worst error of 3.3e-3 of the largest output in float32 FMA math, where every other algorithm
+// kept 2e-7; 1.6e-3 against 2.7e-4 in float16 (bin/cyclone_conv_algos; the table is
+// benchmarks/results/2026-11-27-h200-diag/conv_algos.txt). That is TF32-grade arithmetic, so it is
+// only taken where TF32 is allowed.
+bool lossy_winograd(Pass pass, int algo) {
+  switch (pass) {
+    case Pass::kForward:
+      return algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    case Pass::kBackwardData:
+      return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+    case Pass::kBackwardFilter:
+      return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  }
+  return false;
+}
 template <class Perf>
-bool usable(const Perf& r, bool strict_fp32) {
-  return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType));
+bool lossy_winograd(const Perf& r) {
+  using Algo = decltype(r.algo);
+  const Pass pass = std::is_same_v<Algo, cudnnConvolutionFwdAlgo_t>       ? Pass::kForward
+                    : std::is_same_v<Algo, cudnnConvolutionBwdDataAlgo_t> ? Pass::kBackwardData
+                                                                          : Pass::kBackwardFilter;
+  return lossy_winograd(pass, static_cast<int>(r.algo));
+}
+
+// A result cuDNN says ran (or would run), which keeps the data type's accuracy unless TF32 is
+// allowed (`lossy_ok`). In fp32 (FMA) math a tensor-op label is refused: cuDNN may label an FMA
+// kernel CUDNN_DEFAULT_MATH, and the descriptor (set to FMA) already rules TF32 out. The non-fused
+// Winograd algorithms are refused unless lossy_ok.
+template <class Perf>
+bool usable(const Perf& r, bool strict_fp32, bool lossy_ok) {
+  return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType)) &&
+         (lossy_ok || !lossy_winograd(r));
 }
 
 // The table's keys whose choice this process made or checked against cuDNN (choose()).
@@ -215,12 +248,12 @@ TrustedKeys& trusted() {
 // The fastest usable entry of cuDNN's list (sorted fastest first) that fits the workspace,
 // deterministic ones preferred.
 template <class Perf>
-std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32,
+std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32, bool lossy_ok,
                          size_t workspace) {
   std::optional<Perf> any, deterministic;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (!usable(r, strict_fp32) || r.memory > workspace) continue;
+    if (!usable(r, strict_fp32, lossy_ok) || r.memory > workspace) continue;
     if (!any) any = r;
     if (!deterministic && r.determinism == CUDNN_DETERMINISTIC) deterministic = r;
   }
@@ -229,11 +262,11 @@ std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_f
 
 // The largest workspace any usable heuristic candidate asks for, capped.
 template <class Perf>
-size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp32) {
+size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp32, bool lossy_ok) {
   size_t ws = 0;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (usable(r, strict_fp32) && r.memory <= kMaxWorkspace) ws = std::max(ws, r.memory);
+    if (usable(r, strict_fp32, lossy_ok) && r.memory <= kMaxWorkspace) ws = std::max(ws, r.memory);
   }
   return ws;
 }
@@ -262,7 +295,7 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, con
   size_t limit = kMaxWorkspace;
   bool memory_full = false;
   if (!capturing(ctx)) {
-    limit = search_workspace(perf, returned, pr.strict_fp32);
+    limit = search_workspace(perf, returned, pr.strict_fp32, pr.lossy_ok);
     Tensor ws;
     try {
       ws = workspace_tensor(ctx, limit);
@@ -272,7 +305,7 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, con
     }
     if (!memory_full) CUDNN_CHECK(find(max_count, &returned, perf.data(), ptr(ws), limit));
   }
-  const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, limit);
+  const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, pr.lossy_ok, limit);
   CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for ",
                 problem_str(g), pr.strict_fp32 ? " in fp32 (FMA) math" : "",
                 memory_full ? " without workspace (device memory is full)" : "", alignment_note(o));
@@ -295,7 +328,8 @@ Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Proble
   // per process: a choice this process made or checked is used as it is (no query per step).
   if (const std::optional<AlgoChoice> hit = cache().find(key);
       hit && hit->algo < max_count && hit->math >= CUDNN_DEFAULT_MATH &&
-      hit->math <= CUDNN_FMA_MATH && !(pr.strict_fp32 && tensor_op(hit->math))) {
+      hit->math <= CUDNN_FMA_MATH && !(pr.strict_fp32 && tensor_op(hit->math)) &&
+      (pr.lossy_ok || !lossy_winograd(pass, hit->algo))) {
     Choice c;
     c.algo = hit->algo;
     c.math = static_cast<cudnnMathType_t>(hit->math);
