@@ -2,7 +2,8 @@
 // bfloat16 activations (--precision=bf16: x, y, dy, dx bfloat16; weight, bias, statistics
 // float32), forward and backward as separate cases:
 //   - CUDA: WRN-28-10's widest and narrowest batch norms at batch 128 (128x160x32x32,
-//     128x640x8x8);
+//     128x640x8x8), and the widest channels last (128x160x32x32_nhwc: the [131072, 160] view,
+//     inner = 1, also with the fused ReLU);
 //   - CPU: LeNet-sized 128x16x14x14, CIFAR ResNet-56's first stage 128x16x32x32 (8 MiB of fp32,
 //     larger than L2), and the same tensor channels last as BatchNorm2d hands it over: the
 //     [N H W, C] view 131072x16 (inner = 1: each channel strided by C).
@@ -29,8 +30,9 @@ namespace {
 // What runs after (or, backward, before) the normalisation.
 enum class Relu { kNone, kFused, kSeparate };
 
+// `label` names the shape in the case's name when it is not shape_str(shape).
 void add_batchnorm_case(Device device, const std::string& precision, bool backward,
-                        const Shape& shape, Relu relu = Relu::kNone) {
+                        const Shape& shape, Relu relu = Relu::kNone, const std::string& label = "") {
   const DType dt = precision_dtype(precision);
   const int64_t n = shape.numel(), c = shape[1];
   Cost cost;
@@ -42,7 +44,8 @@ void add_batchnorm_case(Device device, const std::string& precision, bool backwa
                      : relu == Relu::kFused
                          ? (backward ? "batchnorm_relu_bwd" : "batchnorm_relu_fwd")
                          : (backward ? "bn_then_relu_bwd" : "bn_then_relu_fwd");
-  register_case(case_name(name, device, precision, shape_str(shape)), device, cost,
+  register_case(case_name(name, device, precision, label.empty() ? shape_str(shape) : label),
+                device, cost,
                 [device, dt, backward, shape, c, relu] {
                   // Each set: x, dy, y/dx, weight, bias, running mean and var, saved mean and
                   // invstd, and the separate ReLU's tensor (its output forward, the masked gradient
@@ -98,6 +101,12 @@ void register_batchnorm() {
     for (bool backward : {false, true}) {
       for (const Shape& s : {Shape{128, 160, 32, 32}, Shape{128, 640, 8, 8}})
         add_batchnorm_case(Device::cuda(), precision, backward, s);
+      // WRN-28-10's widest batch norm channels last, as BatchNorm2d hands it to the kernels: the
+      // [N H W, C] view (PyTorch's twin: the NCHW tensor in torch.channels_last).
+      add_batchnorm_case(Device::cuda(), precision, backward, Shape{128 * 32 * 32, 160},
+                         Relu::kNone, "128x160x32x32_nhwc");
+      add_batchnorm_case(Device::cuda(), precision, backward, Shape{128 * 32 * 32, 160},
+                         Relu::kFused, "128x160x32x32_nhwc");
       for (const Shape& s : {Shape{128, 16, 14, 14}, Shape{128, 16, 32, 32}, Shape{131072, 16}})
         add_batchnorm_case(Device::cpu(), precision, backward, s);
       for (Relu relu : {Relu::kFused, Relu::kSeparate}) {

@@ -193,12 +193,17 @@ def cases(device):
             return op
         return make
 
-    def batchnorm(backward, precision, shape):
+    def batchnorm(backward, precision, shape, channels_last=False):
         # Matches benchmarks/bench_batchnorm.cpp: training mode, x and dy in the precision's dtype,
-        # weight, bias and running statistics float32 (PyTorch's mixed batch norm under AMP).
+        # weight, bias and running statistics float32 (PyTorch's mixed batch norm under AMP);
+        # channels_last: x and dy in torch.channels_last (Cyclone's "_nhwc" cases).
         def make():
             dt, c = dtype_of(precision), shape[1]
-            sets = rotated([uniform(shape, dev, gen, dtype=dt), uniform(shape, dev, gen, dtype=dt),
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+            def act():
+                return uniform(shape, dev, gen, dtype=dt).contiguous(memory_format=fmt)
+            sets = rotated([act(), act(),
                             uniform((c,), dev, gen, 0.5, 1.5), uniform((c,), dev, gen),
                             uniform((c,), dev, gen), uniform((c,), dev, gen, 0.5, 2.0)])
             for s in sets:
@@ -260,6 +265,11 @@ def cases(device):
                 name = f"BM_batchnorm_{'bwd' if backward else 'fwd'}/{device}/{precision}/" \
                     f"{shape_str(shape)}"
                 out.append((name, batchnorm(backward, precision, shape)))
+            if device == "cuda":
+                shape = (128, 160, 32, 32)
+                name = f"BM_batchnorm_{'bwd' if backward else 'fwd'}/{device}/{precision}/" \
+                    f"{shape_str(shape)}_nhwc"
+                out.append((name, batchnorm(backward, precision, shape, channels_last=True)))
     for n in (1 << 20, 16 << 20):
         out.append((f"BM_sum_all/{device}/fp32/{size_str(n)}", sum_all(n)))
     shape = (128, 64, 32, 32)

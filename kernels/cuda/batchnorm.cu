@@ -1,12 +1,18 @@
 // Hand-written CUDA batch norm (kernels/batchnorm.h). Per-channel sums run in two deterministic
-// stages: a grid of (P blocks per channel) x C writes partial sums in double, then one thread per
-// channel combines its P partials in order. The elementwise passes (normalize, dx) are grid-stride
-// loops that find the channel as (i / inner) % C, like the broadcast binary kernels.
+// stages: a grid of (P blocks per channel) x C writes partial sums in double, then one warp per
+// channel combines its P partials in a fixed order. The elementwise passes (normalize, dx) are
+// grid-stride loops that find the channel as (i / inner) % C, like the broadcast binary kernels.
 //
 // Inputs whose channel is the innermost axis (inner = 1: [N, C], and channels-last activations
 // seen as [N H W, C], layers/layout.h) would read a channel with stride C, uncoalesced; their
-// partial sums use a [8 rows x 32 channels] block instead, each warp reading 32 adjacent channels
-// of one row, the 8 rows combined in order (still a function of the shape only).
+// partial sums use a [8 rows x 32 V channels] block instead, each warp reading 32 V adjacent
+// channels of one row, the 8 rows combined in order.
+//
+// Every kernel reads and writes V elements at a time (16 bytes: 8 bfloat16 / float16, 4 float, 2
+// double) when the layout allows it: NCHW-like inputs whose inner size is a multiple of V, or
+// channel-innermost ones whose channel count is, with every operand 16-byte aligned; V = 1
+// otherwise. A thread then sums its V values in order before moving on, so the summation order is
+// a function of the shape and of that choice.
 //
 // The fused ReLU (batch_norm_relu_*): normalize_kernel applies it, and the backward kernels mask dy
 // with ReluMask, which recomputes the pre-activation with the forward's expression in P.
@@ -15,6 +21,9 @@
 // / BackwardEx and PyTorch.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
 
 #include "cyclone/kernels/cuda/batchnorm.h"
 #include "cyclone/kernels/cuda/launch.cuh"
@@ -36,19 +45,49 @@ int blocks_per_channel(const BatchNormDims& d) {
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
 }
 
-// The channels-innermost layout (inner = 1): blocks of kRows x 32 threads, a block per (32-channel
-// tile, part of the rows); parts chosen like blocks_per_channel (at least ~16 rows per thread).
+// V elements of T loaded or stored as one access.
+template <class T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+// The widest V for T: 16 bytes.
+template <class T>
+constexpr int kVecMax = 16 / static_cast<int>(sizeof(T));
+
+// V for these operands: kVecMax<T> when each channel's values (inner > 1) or each row's channels
+// (inner = 1) split into whole vectors and every pointer is 16-byte aligned; else 1.
+template <class T>
+int vec_width(const BatchNormDims& d, std::initializer_list<const void*> ptrs) {
+  constexpr int v = kVecMax<T>;
+  if ((d.inner == 1 ? d.c : d.inner) % v != 0) return 1;
+  for (const void* p : ptrs)
+    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return 1;
+  return v;
+}
+// Calls f(std::integral_constant<int, V>) for V = vec_width's answer.
+template <class T, class F>
+void with_vec(int width, F&& f) {
+  if (width == kVecMax<T>)
+    f(std::integral_constant<int, kVecMax<T>>{});
+  else
+    f(std::integral_constant<int, 1>{});
+}
+
+// The channels-innermost layout (inner = 1): blocks of kRows x 32 threads, a block per (32
+// V-channel tile, part of the rows); parts chosen like blocks_per_channel (at least ~16 rows per
+// thread).
 constexpr int kRows = 8;
 bool rows_layout(const BatchNormDims& d) { return d.inner == 1; }
-int row_parts(const BatchNormDims& d) {
-  const int64_t tiles = (d.c + kWarpSize - 1) / kWarpSize;
+int64_t row_tiles(const BatchNormDims& d, int v) {
+  return (d.c + int64_t{kWarpSize} * v - 1) / (int64_t{kWarpSize} * v);
+}
+int row_parts(const BatchNormDims& d, int v) {
   const int64_t by_work = (d.per_channel() + kRows * 16 - 1) / (kRows * 16);
-  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / tiles);
+  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / row_tiles(d, v));
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
 }
-dim3 rows_grid(const BatchNormDims& d, int parts) {
-  return dim3(static_cast<unsigned>((d.c + kWarpSize - 1) / kWarpSize),
-              static_cast<unsigned>(parts));
+dim3 rows_grid(const BatchNormDims& d, int v, int parts) {
+  return dim3(static_cast<unsigned>(row_tiles(d, v)), static_cast<unsigned>(parts));
 }
 
 // Walks a channel's values m = start, start + stride, ... < end of the [N, inner] view without a
@@ -83,6 +122,7 @@ template <class P>
 struct ReluMask {
   bool on = false;
   P mean = 0, scale = 0, shift = 0;
+  ReluMask() = default;
   __device__ ReluMask(bool relu, const P* m, const P* invstd, const P* weight, const P* bias,
                       int64_t c)
       : on(relu) {
@@ -122,21 +162,28 @@ __device__ void block_sum2(double& a, double& b) {
 }
 
 // Block (p, c) sums, over its share of channel c, s1 = sum (x - k) and s2 = sum (x - k)^2 with the
-// shift k = x[0, c, 0]: partial[(c * P + p) * 2 + {0, 1}].
-template <class T>
+// shift k = x[0, c, 0]: partial[(c * P + p) * 2 + {0, 1}]. The channel is walked in vectors of V
+// (inner % V == 0).
+template <class T, int V>
 __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
                                      int64_t per_channel, double* __restrict__ partial) {
   const int64_t c = blockIdx.y;
   const int p = blockIdx.x, parts = gridDim.x;
-  const int64_t chunk = (per_channel + parts - 1) / parts;
-  const int64_t begin = p * chunk, end = min(per_channel, begin + chunk);
+  const int64_t inner_v = inner / V, per_channel_v = per_channel / V;
+  const int64_t chunk = (per_channel_v + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(per_channel_v, begin + chunk);
   const double k = static_cast<double>(x[c * inner]);
+  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
   double s1 = 0, s2 = 0;
-  const int64_t stride = blockDim.x, dn = stride / inner, di = stride % inner;
-  for (ChannelWalk w(begin + threadIdx.x, inner); w.m < end; w.advance(stride, dn, di, inner)) {
-    const double v = static_cast<double>(x[w.offset(c, channels, inner)]) - k;
-    s1 += v;
-    s2 += v * v;
+  const int64_t stride = blockDim.x, dn = stride / inner_v, di = stride % inner_v;
+  for (ChannelWalk w(begin + threadIdx.x, inner_v); w.m < end; w.advance(stride, dn, di, inner_v)) {
+    const Vec<T, V> in = xv[w.offset(c, channels, inner_v)];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const double v = static_cast<double>(in.v[j]) - k;
+      s1 += v;
+      s2 += v * v;
+    }
   }
   block_sum2(s1, s2);
   if (threadIdx.x == 0) {
@@ -159,43 +206,76 @@ __device__ void column_sum2(double& a, double& b) {
     }
 }
 
-// stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its 32 channels.
-template <class T>
+// stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its 32 V
+// channels, each thread V adjacent channels (channels % V == 0).
+template <class T, int V>
 __global__ void stats_partial_rows_kernel(const T* __restrict__ x, int64_t channels, int64_t rows,
                                           double* __restrict__ partial) {
-  const int64_t c = blockIdx.x * int64_t(kWarpSize) + threadIdx.x;
+  const int64_t c0 = (blockIdx.x * int64_t(kWarpSize) + threadIdx.x) * V;
   const int p = blockIdx.y, parts = gridDim.y;
   const int64_t chunk = (rows + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(rows, begin + chunk);
-  double s1 = 0, s2 = 0;
-  if (c < channels) {
-    const double k = static_cast<double>(x[c]);
+  const bool active = c0 < channels;
+  double s1[V], s2[V], k[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    s1[j] = s2[j] = 0;
+    k[j] = active ? static_cast<double>(x[c0 + j]) : 0.0;
+  }
+  if (active) {
+    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+    const int64_t row_v = channels / V;
     for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
-      const double v = static_cast<double>(x[m * channels + c]) - k;
-      s1 += v;
-      s2 += v * v;
+      const Vec<T, V> in = xv[m * row_v + c0 / V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const double v = static_cast<double>(in.v[j]) - k[j];
+        s1[j] += v;
+        s2[j] += v * v;
+      }
     }
   }
-  column_sum2(s1, s2);
-  if (threadIdx.y == 0 && c < channels) {
-    partial[(c * parts + p) * 2] = s1;
-    partial[(c * parts + p) * 2 + 1] = s2;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    column_sum2(s1[j], s2[j]);
+    if (threadIdx.y == 0 && active) {
+      partial[((c0 + j) * parts + p) * 2] = s1[j];
+      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
+    }
+    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
   }
 }
 
-// One thread per channel: combine the partials, save mean / invstd, update the running stats.
+// One warp per channel (block c of kWarpSize threads) sums the channel's partials: lane l those
+// numbered l, l + 32, ... in order, then the lanes in a fixed tree; lane 0 gets (s1, s2). A
+// thread per channel walking hundreds of partials (the channel-innermost layout makes ~400 to
+// ~1000) would take longer than the partial sums themselves.
+__device__ bool warp_sum_partials(const double* __restrict__ partial, int parts, double& s1,
+                                  double& s2) {
+  const int64_t c = blockIdx.x;
+  const int lane = threadIdx.x;
+  s1 = 0;
+  s2 = 0;
+  for (int p = lane; p < parts; p += kWarpSize) {
+    s1 += partial[(c * parts + p) * 2];
+    s2 += partial[(c * parts + p) * 2 + 1];
+  }
+  for (int o = kWarpSize / 2; o > 0; o /= 2) {
+    s1 += __shfl_down_sync(0xffffffffu, s1, o);
+    s2 += __shfl_down_sync(0xffffffffu, s2, o);
+  }
+  return lane == 0;
+}
+
+// Block c (one warp): combine channel c's partials, save mean / invstd, update the running stats.
 template <class T, class P = math_t<T>>
 __global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
                                       int64_t per_channel, const double* __restrict__ partial,
                                       int parts, double momentum, double eps, P* running_mean,
                                       P* running_var, P* save_mean, P* save_invstd) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= channels) return;
-  double s1 = 0, s2 = 0;
-  for (int p = 0; p < parts; ++p) {
-    s1 += partial[(c * parts + p) * 2];
-    s2 += partial[(c * parts + p) * 2 + 1];
-  }
+  const int64_t c = blockIdx.x;
+  double s1, s2;
+  if (!warp_sum_partials(partial, parts, s1, s2)) return;
   const double m = static_cast<double>(per_channel);
   const double shifted_mean = s1 / m;
   // The sum of squared deviations, clamped at 0 against rounding; a NaN (from a NaN or an inf in
@@ -225,23 +305,34 @@ __global__ void eval_stats_kernel(const T* __restrict__ running_mean,
 }
 
 // y = (x - mean) * invstd * weight + bias, computed in P (float for bfloat16 x and y); relu: then
-// max(y, 0), NaN kept.
-template <class T, class P = math_t<T>>
+// max(y, 0), NaN kept. V elements per step: of one channel (inner % V == 0) or, channels innermost,
+// of V adjacent channels (channels % V == 0); n_v = numel / V.
+template <class T, int V, class P = math_t<T>>
 __global__ void normalize_kernel(const T* __restrict__ x, const P* __restrict__ mean,
                                  const P* __restrict__ invstd, const P* __restrict__ weight,
-                                 const P* __restrict__ bias, T* __restrict__ y, int64_t n,
+                                 const P* __restrict__ bias, T* __restrict__ y, int64_t n_v,
                                  int64_t channels, int64_t inner, bool relu) {
-  CYCLONE_GRID_STRIDE(i, n) {
-    const int64_t c = (i / inner) % channels;
-    const P scale = weight ? invstd[c] * weight[c] : invstd[c];
-    const P v = pre_activation(P(x[i]), mean[c], scale, bias ? bias[c] : P(0));
-    y[i] = T(relu && !(v > P(0)) && v == v ? P(0) : v);
+  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+  auto* yv = reinterpret_cast<Vec<T, V>*>(y);
+  CYCLONE_GRID_STRIDE(i, n_v) {
+    const int64_t e = i * V;
+    const int64_t c0 = inner == 1 ? e % channels : (e / inner) % channels;
+    const Vec<T, V> in = xv[i];
+    Vec<T, V> out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int64_t c = inner == 1 ? c0 + j : c0;
+      const P scale = weight ? invstd[c] * weight[c] : invstd[c];
+      const P v = pre_activation(P(in.v[j]), mean[c], scale, bias ? bias[c] : P(0));
+      out.v[j] = T(relu && !(v > P(0)) && v == v ? P(0) : v);
+    }
+    yv[i] = out;
   }
 }
 
 // Block (p, c): s1 = sum g, s2 = sum g * xhat over its share of channel c (g: dy, masked by the
-// fused ReLU when there is one).
-template <class T, class P = math_t<T>>
+// fused ReLU when there is one), walked in vectors of V (inner % V == 0).
+template <class T, int V, class P = math_t<T>>
 __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ dy,
                                         const P* __restrict__ mean, const P* __restrict__ invstd,
                                         const P* __restrict__ weight, const P* __restrict__ bias,
@@ -249,17 +340,24 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
                                         int64_t per_channel, double* __restrict__ partial) {
   const int64_t c = blockIdx.y;
   const int p = blockIdx.x, parts = gridDim.x;
-  const int64_t chunk = (per_channel + parts - 1) / parts;
-  const int64_t begin = p * chunk, end = min(per_channel, begin + chunk);
+  const int64_t inner_v = inner / V, per_channel_v = per_channel / V;
+  const int64_t chunk = (per_channel_v + parts - 1) / parts;
+  const int64_t begin = p * chunk, end = min(per_channel_v, begin + chunk);
   const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
   const ReluMask<P> mask(relu, mean, invstd, weight, bias, c);
+  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+  const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
   double s1 = 0, s2 = 0;
-  const int64_t stride = blockDim.x, dn = stride / inner, di = stride % inner;
-  for (ChannelWalk w(begin + threadIdx.x, inner); w.m < end; w.advance(stride, dn, di, inner)) {
-    const int64_t o = w.offset(c, channels, inner);
-    const double g = mask.grad(x[o], dy[o]);
-    s1 += g;
-    s2 += g * (static_cast<double>(x[o]) - mu) * is;
+  const int64_t stride = blockDim.x, dn = stride / inner_v, di = stride % inner_v;
+  for (ChannelWalk w(begin + threadIdx.x, inner_v); w.m < end; w.advance(stride, dn, di, inner_v)) {
+    const int64_t o = w.offset(c, channels, inner_v);
+    const Vec<T, V> xs = xv[o], gs = dyv[o];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const double g = mask.grad(xs.v[j], gs.v[j]);
+      s1 += g;
+      s2 += g * (static_cast<double>(xs.v[j]) - mu) * is;
+    }
   }
   block_sum2(s1, s2);
   if (threadIdx.x == 0) {
@@ -269,45 +367,61 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
 }
 
 // backward_partial_kernel for inner = 1 (see stats_partial_rows_kernel).
-template <class T, class P = math_t<T>>
+template <class T, int V, class P = math_t<T>>
 __global__ void backward_partial_rows_kernel(
     const T* __restrict__ x, const T* __restrict__ dy, const P* __restrict__ mean,
     const P* __restrict__ invstd, const P* __restrict__ weight, const P* __restrict__ bias,
     bool relu, int64_t channels, int64_t rows, double* __restrict__ partial) {
-  const int64_t c = blockIdx.x * int64_t(kWarpSize) + threadIdx.x;
+  const int64_t c0 = (blockIdx.x * int64_t(kWarpSize) + threadIdx.x) * V;
   const int p = blockIdx.y, parts = gridDim.y;
   const int64_t chunk = (rows + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(rows, begin + chunk);
-  double s1 = 0, s2 = 0;
-  if (c < channels) {
-    const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
-    const ReluMask<P> mask(relu, mean, invstd, weight, bias, c);
-    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
-      const int64_t o = m * channels + c;
-      const double g = mask.grad(x[o], dy[o]);
-      s1 += g;
-      s2 += g * (static_cast<double>(x[o]) - mu) * is;
+  const bool active = c0 < channels;
+  double s1[V], s2[V], mu[V], is[V];
+  ReluMask<P> mask[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    s1[j] = s2[j] = mu[j] = is[j] = 0;
+    if (active) {
+      mu[j] = static_cast<double>(mean[c0 + j]);
+      is[j] = static_cast<double>(invstd[c0 + j]);
+      mask[j] = ReluMask<P>(relu, mean, invstd, weight, bias, c0 + j);
     }
   }
-  column_sum2(s1, s2);
-  if (threadIdx.y == 0 && c < channels) {
-    partial[(c * parts + p) * 2] = s1;
-    partial[(c * parts + p) * 2 + 1] = s2;
+  if (active) {
+    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+    const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
+    const int64_t row_v = channels / V;
+    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
+      const int64_t o = m * row_v + c0 / V;
+      const Vec<T, V> xs = xv[o], gs = dyv[o];
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const double g = mask[j].grad(xs.v[j], gs.v[j]);
+        s1[j] += g;
+        s2[j] += g * (static_cast<double>(xs.v[j]) - mu[j]) * is[j];
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    column_sum2(s1[j], s2[j]);
+    if (threadIdx.y == 0 && active) {
+      partial[((c0 + j) * parts + p) * 2] = s1[j];
+      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
+    }
+    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
   }
 }
 
-// One thread per channel: sums[c] = (sum dy, sum dy * xhat) in double; dbias / dweight if wanted.
+// Block c (one warp): sums[c] = (sum dy, sum dy * xhat) in double; dbias / dweight if wanted.
 template <class T>
 __global__ void backward_finalize_kernel(const double* __restrict__ partial, int parts,
                                          int64_t channels, double* __restrict__ sums,
                                          T* __restrict__ dweight, T* __restrict__ dbias) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= channels) return;
-  double s1 = 0, s2 = 0;
-  for (int p = 0; p < parts; ++p) {
-    s1 += partial[(c * parts + p) * 2];
-    s2 += partial[(c * parts + p) * 2 + 1];
-  }
+  const int64_t c = blockIdx.x;
+  double s1, s2;
+  if (!warp_sum_partials(partial, parts, s1, s2)) return;
   sums[c * 2] = s1;
   sums[c * 2 + 1] = s2;
   if (dbias) dbias[c] = static_cast<T>(s1);
@@ -315,26 +429,40 @@ __global__ void backward_finalize_kernel(const double* __restrict__ partial, int
 }
 
 // dx = weight * invstd * (g - sum_g / M - xhat * sum_g_xhat / M); sums == nullptr in eval
-// mode, where dx = g * weight * invstd (g: dy, masked by the fused ReLU when there is one).
-template <class T, class P = math_t<T>>
+// mode, where dx = g * weight * invstd (g: dy, masked by the fused ReLU when there is one). V
+// elements per step as normalize_kernel's; n_v = numel / V.
+template <class T, int V, class P = math_t<T>>
 __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ dy,
                                    const P* __restrict__ mean, const P* __restrict__ invstd,
                                    const P* __restrict__ weight, const P* __restrict__ bias,
                                    bool relu, const double* __restrict__ sums, T* __restrict__ dx,
-                                   int64_t n, int64_t channels, int64_t inner, double per_channel) {
-  CYCLONE_GRID_STRIDE(i, n) {
-    const int64_t c = (i / inner) % channels;
-    const P is = invstd[c];
-    const P scale = weight ? is * weight[c] : is;
-    const P g = static_cast<P>(ReluMask<P>(relu, mean, invstd, weight, bias, c).grad(x[i], dy[i]));
-    if (sums) {
-      const P mean_dy = static_cast<P>(sums[c * 2] / per_channel);
-      const P mean_dy_xhat = static_cast<P>(sums[c * 2 + 1] / per_channel);
-      const P xhat = (P(x[i]) - mean[c]) * is;
-      dx[i] = T(scale * (g - mean_dy - xhat * mean_dy_xhat));
-    } else {
-      dx[i] = T(scale * g);
+                                   int64_t n_v, int64_t channels, int64_t inner,
+                                   double per_channel) {
+  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+  const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
+  auto* dxv = reinterpret_cast<Vec<T, V>*>(dx);
+  CYCLONE_GRID_STRIDE(i, n_v) {
+    const int64_t e = i * V;
+    const int64_t c0 = inner == 1 ? e % channels : (e / inner) % channels;
+    const Vec<T, V> xs = xv[i], gs = dyv[i];
+    Vec<T, V> out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int64_t c = inner == 1 ? c0 + j : c0;
+      const P is = invstd[c];
+      const P scale = weight ? is * weight[c] : is;
+      const P g =
+          static_cast<P>(ReluMask<P>(relu, mean, invstd, weight, bias, c).grad(xs.v[j], gs.v[j]));
+      if (sums) {
+        const P mean_dy = static_cast<P>(sums[c * 2] / per_channel);
+        const P mean_dy_xhat = static_cast<P>(sums[c * 2 + 1] / per_channel);
+        const P xhat = (P(xs.v[j]) - mean[c]) * is;
+        out.v[j] = T(scale * (g - mean_dy - xhat * mean_dy_xhat));
+      } else {
+        out.v[j] = T(scale * g);
+      }
     }
+    dxv[i] = out;
   }
 }
 
@@ -358,17 +486,23 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
+    const int width = vec_width<T>(d, {x.raw_data(), y.raw_data()});
     if (training) {
-      const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
+      const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-      if (rows_layout(d))
-        stats_partial_rows_kernel<T><<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
-            x.data<T>(), d.c, d.per_channel(), partial.data<double>());
-      else
-        stats_partial_kernel<T><<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-            x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
+      with_vec<T>(width, [&](auto v) {
+        constexpr int V = decltype(v)::value;
+        if (rows_layout(d))
+          stats_partial_rows_kernel<T, V>
+              <<<rows_grid(d, V, parts), dim3(kWarpSize, kRows), 0, stream>>>(
+                  x.data<T>(), d.c, d.per_channel(), partial.data<double>());
+        else
+          stats_partial_kernel<T, V>
+              <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+                  x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
+      });
       gpu::check_launch("batch_norm stats", ctx.stream());
-      stats_finalize_kernel<T><<<channel_grid(d.c), kBlock, 0, stream>>>(
+      stats_finalize_kernel<T><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
           x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
           ptr_or_null<P>(running_mean), ptr_or_null<P>(running_var), save_mean.data<P>(),
           save_invstd.data<P>());
@@ -381,9 +515,12 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     }
     const int64_t n = x.numel();
     if (n == 0) return;
-    normalize_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        x.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), ptr_or_null<P>(weight),
-        ptr_or_null<P>(bias), y.data<T>(), n, d.c, d.inner, relu);
+    with_vec<T>(width, [&](auto v) {
+      constexpr int V = decltype(v)::value;
+      normalize_kernel<T, V><<<grid_for(n / V), kBlock, 0, stream>>>(
+          x.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), ptr_or_null<P>(weight),
+          ptr_or_null<P>(bias), y.data<T>(), n / V, d.c, d.inner, relu);
+    });
     gpu::check_launch("batch_norm normalize", ctx.stream());
   });
 }
@@ -401,6 +538,8 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     using P = math_t<T>;
     const P* pw = ptr_or_null<P>(weight);
     const P* pb = relu ? ptr_or_null<P>(bias) : nullptr;
+    const int width =
+        vec_width<T>(d, {x.raw_data(), dy.raw_data(), dx.defined() ? dx.raw_data() : nullptr});
     Tensor sums;
     if (need_sums) {
       sums = Tensor::empty({d.c, 2}, DType::kFloat64, ctx);
@@ -410,20 +549,23 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         for (const Tensor* t : std::initializer_list<const Tensor*>{&sums, &dweight, &dbias})
           if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
-        const int parts = rows_layout(d) ? row_parts(d) : blocks_per_channel(d);
+        const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-        if (rows_layout(d))
-          backward_partial_rows_kernel<T>
-              <<<rows_grid(d, parts), dim3(kWarpSize, kRows), 0, stream>>>(
-                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
-                  relu, d.c, d.per_channel(), partial.data<double>());
-        else
-          backward_partial_kernel<T>
-              <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-                  x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
-                  relu, d.c, d.inner, d.per_channel(), partial.data<double>());
+        with_vec<T>(width, [&](auto v) {
+          constexpr int V = decltype(v)::value;
+          if (rows_layout(d))
+            backward_partial_rows_kernel<T, V>
+                <<<rows_grid(d, V, parts), dim3(kWarpSize, kRows), 0, stream>>>(
+                    x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
+                    relu, d.c, d.per_channel(), partial.data<double>());
+          else
+            backward_partial_kernel<T, V>
+                <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
+                    x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
+                    relu, d.c, d.inner, d.per_channel(), partial.data<double>());
+        });
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
-        backward_finalize_kernel<P><<<channel_grid(d.c), kBlock, 0, stream>>>(
+        backward_finalize_kernel<P><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
             partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<P>(dweight),
             ptr_or_null<P>(dbias));
         gpu::check_launch("batch_norm_backward finalize", ctx.stream());
@@ -431,10 +573,13 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     }
     const int64_t n = x.numel();
     if (!dx.defined() || n == 0) return;
-    backward_dx_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(
-        x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
-        training ? sums.data<double>() : nullptr, dx.data<T>(), n, d.c, d.inner,
-        static_cast<double>(d.per_channel()));
+    with_vec<T>(width, [&](auto v) {
+      constexpr int V = decltype(v)::value;
+      backward_dx_kernel<T, V><<<grid_for(n / V), kBlock, 0, stream>>>(
+          x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
+          training ? sums.data<double>() : nullptr, dx.data<T>(), n / V, d.c, d.inner,
+          static_cast<double>(d.per_channel()));
+    });
     gpu::check_launch("batch_norm_backward dx", ctx.stream());
   });
 }
