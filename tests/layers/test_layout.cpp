@@ -185,8 +185,15 @@ TEST_P(LayoutTest, ModelsComputeTheSameInChannelsLast) {
 
 TEST_P(LayoutTest, ChannelsLastComposesWithBfloat16Autocast) {
   // The same bf16 roundings in either layout; only the summation order of the (widened) products
-  // and of the pooling means differs, which can flip a bf16 rounding here and there.
-  for (const ModelCase& c : kModels) expect_same_passes(c, device(), DType::kBFloat16, true, 2e-2);
+  // and of the pooling means differs, which can flip a bf16 rounding here and there. On CUDA the
+  // two layouts run different cuDNN kernels, every layer's output is rounded to bf16 after its own
+  // order of sums, and batch norm at initialisation amplifies the differences in the weight
+  // gradients about tenfold, as in float32 above (1e-4 -> 1e-3): an H200 with cuDNN 9.19 gave
+  // 0.038 (ResNet-8) and 0.068 (WRN-10-2) with logits within 2e-2
+  // (benchmarks/results/2026-11-27-h200-71ea5f2/tests.log).
+  const bool cuda = device().is_cuda();
+  for (const ModelCase& c : kModels)
+    expect_same_passes(c, device(), DType::kBFloat16, true, 2e-2, cuda ? 0.15 : 0);
 }
 
 TEST(Layout, SummaryReportsNchwShapes) {
