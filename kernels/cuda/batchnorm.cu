@@ -414,30 +414,32 @@ __global__ void backward_partial_rows_kernel(
   }
 }
 
-// Block c (one warp): sums[c] = (sum dy, sum dy * xhat) in double; dbias / dweight if wanted.
-template <class T>
+// Block c (one warp): means[c] = (sum dy / M, sum dy * xhat / M), each divided in double and
+// rounded once to P, the per-channel terms of dx (computed here once, not per element: the
+// channel-innermost dx kernel would otherwise divide twice per element, V channels per step);
+// dbias / dweight if wanted. (g for dy where the fused ReLU masks it.)
+template <class P>
 __global__ void backward_finalize_kernel(const double* __restrict__ partial, int parts,
-                                         int64_t channels, double* __restrict__ sums,
-                                         T* __restrict__ dweight, T* __restrict__ dbias) {
+                                         double per_channel, P* __restrict__ means,
+                                         P* __restrict__ dweight, P* __restrict__ dbias) {
   const int64_t c = blockIdx.x;
   double s1, s2;
   if (!warp_sum_partials(partial, parts, s1, s2)) return;
-  sums[c * 2] = s1;
-  sums[c * 2 + 1] = s2;
-  if (dbias) dbias[c] = static_cast<T>(s1);
-  if (dweight) dweight[c] = static_cast<T>(s2);
+  means[c * 2] = static_cast<P>(s1 / per_channel);
+  means[c * 2 + 1] = static_cast<P>(s2 / per_channel);
+  if (dbias) dbias[c] = static_cast<P>(s1);
+  if (dweight) dweight[c] = static_cast<P>(s2);
 }
 
-// dx = weight * invstd * (g - sum_g / M - xhat * sum_g_xhat / M); sums == nullptr in eval
-// mode, where dx = g * weight * invstd (g: dy, masked by the fused ReLU when there is one). V
-// elements per step as normalize_kernel's; n_v = numel / V.
+// dx = weight * invstd * (g - mean_g - xhat * mean_g_xhat) with means[c] = (mean_g, mean_g_xhat);
+// means == nullptr in eval mode, where dx = g * weight * invstd (g: dy, masked by the fused ReLU
+// when there is one). V elements per step as normalize_kernel's; n_v = numel / V.
 template <class T, int V, class P = math_t<T>>
 __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ dy,
                                    const P* __restrict__ mean, const P* __restrict__ invstd,
                                    const P* __restrict__ weight, const P* __restrict__ bias,
-                                   bool relu, const double* __restrict__ sums, T* __restrict__ dx,
-                                   int64_t n_v, int64_t channels, int64_t inner,
-                                   double per_channel) {
+                                   bool relu, const P* __restrict__ means, T* __restrict__ dx,
+                                   int64_t n_v, int64_t channels, int64_t inner) {
   const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
   const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
   auto* dxv = reinterpret_cast<Vec<T, V>*>(dx);
@@ -453,11 +455,9 @@ __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict_
       const P scale = weight ? is * weight[c] : is;
       const P g =
           static_cast<P>(ReluMask<P>(relu, mean, invstd, weight, bias, c).grad(xs.v[j], gs.v[j]));
-      if (sums) {
-        const P mean_dy = static_cast<P>(sums[c * 2] / per_channel);
-        const P mean_dy_xhat = static_cast<P>(sums[c * 2 + 1] / per_channel);
+      if (means) {
         const P xhat = (P(xs.v[j]) - mean[c]) * is;
-        out.v[j] = T(scale * (g - mean_dy - xhat * mean_dy_xhat));
+        out.v[j] = T(scale * (g - means[c * 2] - xhat * means[c * 2 + 1]));
       } else {
         out.v[j] = T(scale * g);
       }
@@ -540,13 +540,13 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     const P* pb = relu ? ptr_or_null<P>(bias) : nullptr;
     const int width =
         vec_width<T>(d, {x.raw_data(), dy.raw_data(), dx.defined() ? dx.raw_data() : nullptr});
-    Tensor sums;
+    Tensor means;  // per channel: (mean of g, mean of g * xhat), in P
     if (need_sums) {
-      sums = Tensor::empty({d.c, 2}, DType::kFloat64, ctx);
+      means = Tensor::empty({d.c, 2}, save_mean.dtype(), ctx);
       if (d.per_channel() == 0) {
         // Sums over nothing are 0 (the partial kernels would have no work to do); on ctx's
         // stream, like every write of this op (Tensor::zero_ would use the current context's).
-        for (const Tensor* t : std::initializer_list<const Tensor*>{&sums, &dweight, &dbias})
+        for (const Tensor* t : std::initializer_list<const Tensor*>{&means, &dweight, &dbias})
           if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
         const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
@@ -566,8 +566,8 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         });
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
         backward_finalize_kernel<P><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
-            partial.data<double>(), parts, d.c, sums.data<double>(), ptr_or_null<P>(dweight),
-            ptr_or_null<P>(dbias));
+            partial.data<double>(), parts, static_cast<double>(d.per_channel()), means.data<P>(),
+            ptr_or_null<P>(dweight), ptr_or_null<P>(dbias));
         gpu::check_launch("batch_norm_backward finalize", ctx.stream());
       }
     }
@@ -577,8 +577,7 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
       constexpr int V = decltype(v)::value;
       backward_dx_kernel<T, V><<<grid_for(n / V), kBlock, 0, stream>>>(
           x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
-          training ? sums.data<double>() : nullptr, dx.data<T>(), n / V, d.c, d.inner,
-          static_cast<double>(d.per_channel()));
+          training ? means.data<P>() : nullptr, dx.data<T>(), n / V, d.c, d.inner);
     });
     gpu::check_launch("batch_norm_backward dx", ctx.stream());
   });
