@@ -10,6 +10,8 @@
 #   3b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
 #      (TRAIN_BENCH=0 skips it)          -> train_cyclone.json, train_torch.json, train.json
 #      and the BN-ReLU fusion's A/B (engine cyclone-unfused; TRAIN_UNFUSED=0 skips it)
+#   3c. the WRN-28-10 bf16 channels-last step kernel by kernel: PyTorch's (torch.profiler) and
+#      Cyclone's (Nsight Compute; PROFILE=0 skips both) -> profile_pytorch.txt, profile_cyclone.txt
 #   4. the CUDA tests under compute-sanitizer memcheck (last: the slowest, and cut first)
 #                                                                                -> memcheck.log
 #   5. the ratio tables, the failed steps and the run's identity                 -> summary.txt
@@ -24,12 +26,13 @@
 #
 # GPU_PLAN=quick sizes the run for one 10-minute command of a 15-minute lease, most important
 # first: the CUDA tests once (no CPU-only pass; 200 s for all of them, GPU_TESTS_BUDGET_S), a
-# shorter best_lr, memcheck on the kernel and
-# layer tests only, the GEMM peak, batch-norm and bf16 convolution benchmarks (3 repetitions) with
-# PyTorch's batch norm, and LeNet-5 bs64 and WRN-28-10 bs128 training (fp32 and bf16, graph and
-# channels last, 30 steps x 3 reps) beside PyTorch eager and AMP, then the fusion A/B on WRN-28-10
-# bf16. It also keeps to a deadline (GPU_DEADLINE_S, default 540 s from the start): a step that
-# would start later is skipped and recorded, and each step's timeout is cut to what is left.
+# shorter best_lr, memcheck on the kernel and layer tests only, the GEMM peak, batch-norm and bf16
+# convolution benchmarks (3 repetitions) with PyTorch's batch norm, and LeNet-5 bs64 and WRN-28-10
+# bs128 training (fp32 and bf16, graph and channels last, 30 steps x 3 reps) beside PyTorch eager
+# and AMP, then the fusion A/B on WRN-28-10 bf16, then that step's kernel-time breakdowns (about
+# 270 s in all on an H200). It also keeps to a deadline (GPU_DEADLINE_S, default 540 s from the
+# start): a step that would start later is skipped and recorded, and each step's timeout is cut to
+# what is left.
 # GPU_PLAN=full (the default) is everything above, with no deadline.
 #
 # env: GPU_PLAN (full), CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
@@ -353,6 +356,32 @@ os.replace(sys.argv[1] + ".part", sys.argv[1])' "$out/train_cyclone.json" "$out/
   fi
 fi
 
+# ---- 3c. where a training step's time goes: WRN-28-10 bf16 channels last, kernel by kernel ----
+# PyTorch's step under torch.profiler, Cyclone's under Nsight Compute (each graph node timed;
+# the cuDNN cache above spares the search), both summed per category and kernel. PROFILE=0 skips.
+if [[ ${PROFILE:-1} != 0 ]]; then
+  step profile_pytorch t 90 "${pyrun[@]}" benchmarks/pytorch/profile_step.py \
+    --workload wrn-28-10-train-bs128 --precision bf16 --top 60 >"$out/profile_pytorch.txt" 2>&1
+  profile_cyclone() {
+    local rc=0
+    t 120 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+      --csv --page raw "$bundle/bin/cyclone_bench_train" --device=cuda \
+      --workloads=wrn-28-10-train-bs128 --precisions=bf16 --engines=cyclone-channels-last \
+      --warmup=2 --steps=2 --reps=1 >"$out/ncu_step.csv" 2>"$out/ncu.log" || rc=$?
+    if ((rc == 0)); then
+      t 60 "${pyrun[@]}" benchmarks/kernel_breakdown.py "$out/ncu_step.csv" --top 60 \
+        >"$out/profile_cyclone.txt" 2>&1 || rc=$?
+    fi
+    gzip -f "$out/ncu_step.csv"
+    return "$rc"
+  }
+  if command -v ncu >/dev/null; then
+    step profile_cyclone profile_cyclone
+  else
+    notes+=("profile_cyclone: no ncu (Nsight Compute) on this host")
+  fi
+fi
+
 # ---- 4. memcheck on the CUDA tests (last: the slowest step, cut first by the deadline) ----
 memcheck() {
   local exe rc=0
@@ -404,6 +433,13 @@ fi
       echo "train_report.py failed"
     echo
   fi
+  # Where the WRN-28-10 bf16 step's time goes, per category (the kernels are in the files).
+  for f in profile_pytorch profile_cyclone; do
+    [[ -s $out/$f.txt ]] || continue
+    echo "$f (us per step):"
+    grep -E '^(total|conv/gemm|batchnorm|optimizer|other) ' "$out/$f.txt" || true
+    echo
+  done
   for n in "${notes[@]}"; do echo "note: $n"; done
   if ((${#failed[@]})); then
     echo "FAILED steps: ${failed[*]}"
