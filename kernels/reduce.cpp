@@ -77,6 +77,22 @@ void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   cpu::reduce_all(ctx, op, x, out);
 }
 
+void sum_squares(Context& ctx, const std::vector<Tensor>& xs, const Tensor& out) {
+  CYCLONE_CHECK(out.defined() && out.numel() == 1 && out.dtype() == DType::kFloat32,
+                "sum_squares: out must be one float32 element, got ",
+                out.defined() ? dtype_name(out.dtype()) : "an undefined tensor", " of shape ",
+                out.defined() ? out.shape() : Shape{});
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CYCLONE_CHECK(xs[i].defined(), "sum_squares: tensor ", i, " is undefined");
+    CYCLONE_CHECK(is_floating(xs[i].dtype()), "sum_squares: tensor ", i, " is ",
+                  dtype_name(xs[i].dtype()), ", not a floating type");
+    CYCLONE_CHECK(xs[i].device() == out.device(), "sum_squares: tensor ", i, " is on ",
+                  xs[i].device(), ", out on ", out.device());
+  }
+  if (out.device().is_cuda()) return cuda::sum_squares(ctx, xs, out);
+  cpu::sum_squares(ctx, xs, out);
+}
+
 void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   const std::string name = name_of("reduce_channels", op);
   check_float(name.c_str(), x, "x");

@@ -28,6 +28,8 @@
 //   cost: 2*outer*inner reads, n writes.
 #pragma once
 
+#include <vector>
+
 #include "cyclone/core/context.h"
 #include "cyclone/core/tensor.h"
 
@@ -42,6 +44,16 @@ void argmax_axis(Context& ctx, const Tensor& x, int axis, const Tensor& out);
 void broadcast_axis(Context& ctx, const Tensor& src, int axis, const Tensor& out);
 void scatter_axis(Context& ctx, const Tensor& src, const Tensor& index, int axis,
                   const Tensor& out);
+
+// sum_squares: out (one float32 element) = the sum over every tensor of xs and every element v of
+// float(v)^2, accumulated in double: the squared global norm of a model's gradients (the step
+// guard's and gradient clipping's input) in one pass over each tensor and one final sum, where
+// square, sum and add per tensor made four launches and a temporary the size of the gradient.
+// xs: floating tensors on out's device, any mix of dtypes; an empty list or empty tensors add 0.
+// Deterministic; CPU and CUDA agree to rounding (the CPU sums each tensor in order, CUDA in a tree
+// whose shape depends on the sizes only).
+//   cost: one read of every element.
+void sum_squares(Context& ctx, const std::vector<Tensor>& xs, const Tensor& out);
 
 const char* reduce_op_name(ReduceOp op);  // "sum", "mean", "max"
 

@@ -1,31 +1,35 @@
 #include "cyclone/train/grad_utils.h"
 
 #include <cmath>
+#include <vector>
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/reduce.h"
 #include "cyclone/layers/ops.h"
 #include "cyclone/layers/reduce_ops.h"
 
 namespace cyclone::train {
 
 double grad_norm(const NamedTensors& params) {
-  autograd::NoGradGuard no_grad;
-  // Sums stay on the device of each gradient; one host read per device at the end.
+  // One kernels::sum_squares per run of gradients on one device; one host read each.
   double total = 0;
-  Tensor acc;
+  std::vector<Tensor> run;
+  auto flush = [&] {
+    if (run.empty()) return;
+    const Tensor s = Tensor::empty({1}, DType::kFloat32, run.front().device());
+    kernels::sum_squares(Context::of(s), run, s);
+    total += s.item();
+    run.clear();
+  };
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    Tensor s = sum(square(cast(g, DType::kFloat32)));
-    if (acc.defined() && acc.device() != s.device()) {
-      total += acc.item();
-      acc = Tensor();
-    }
-    acc = acc.defined() ? add(acc, s) : s;
+    if (!run.empty() && run.front().device() != g.device()) flush();
+    run.push_back(g);
   }
-  if (acc.defined()) total += acc.item();
+  flush();
   return std::sqrt(total);
 }
 
@@ -48,17 +52,19 @@ void scale_grads(const NamedTensors& params, double factor) {
 }
 
 Tensor grad_sq_sum(const NamedTensors& params) {
-  autograd::NoGradGuard no_grad;
-  Tensor acc;
+  std::vector<Tensor> grads;
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    CYCLONE_CHECK(!acc.defined() || acc.device() == g.device(), "grad_sq_sum: the gradient of '",
-                  name, "' is on ", g.device(), ", others on ", acc.device());
-    const Tensor s = sum(square(cast(g, DType::kFloat32)));
-    acc = acc.defined() ? add(acc, s) : s;
+    CYCLONE_CHECK(grads.empty() || grads.front().device() == g.device(),
+                  "grad_sq_sum: the gradient of '", name, "' is on ", g.device(), ", others on ",
+                  grads.front().device());
+    grads.push_back(g);
   }
-  return acc;
+  if (grads.empty()) return Tensor();
+  const Tensor s = Tensor::empty({1}, DType::kFloat32, grads.front().device());
+  kernels::sum_squares(Context::of(s), grads, s);
+  return s;
 }
 
 void scale_grads(const NamedTensors& params, const Tensor& scale) {

@@ -108,6 +108,24 @@ void reduce_axis(Context&, ReduceOp op, const Tensor& x, const ReduceDims& d, co
   });
 }
 
+void sum_squares(Context&, const std::vector<Tensor>& xs, const Tensor& out) {
+  double total = 0;
+  for (const Tensor& x : xs) {
+    const int64_t n = x.numel();
+    if (n == 0) continue;
+    CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+      const T* px = x.data<T>();
+      double a = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = static_cast<float>(px[i]);
+        a += static_cast<double>(v * v);
+      }
+      total += a;
+    });
+  }
+  out.data<float>()[0] = static_cast<float>(total);
+}
+
 void reduce_all(Context&, ReduceOp op, const Tensor& x, const Tensor& out) {
   const int64_t n = x.numel();
   CYCLONE_DISPATCH_FLOAT(x.dtype(), T, [&] {

@@ -2,12 +2,15 @@
 // as [outer, len, inner] around the reduced axis, or [N, C, inner] for reduce_channels).
 #pragma once
 
+#include <vector>
+
 #include "cyclone/kernels/reduce.h"
 
 namespace cyclone::kernels::cpu {
 void reduce_axis(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDims& d,
                  const Tensor& out);
 void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out);
+void sum_squares(Context& ctx, const std::vector<Tensor>& xs, const Tensor& out);
 void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDims& d,
                      const Tensor& out);
 void argmax_axis(Context& ctx, const Tensor& x, const ReduceDims& d, const Tensor& out);

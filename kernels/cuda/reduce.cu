@@ -314,6 +314,62 @@ void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out) {
   });
 }
 
+// ---- sum_squares: a partial per block of each tensor, then one block sums the partials ----
+
+namespace {
+
+// Blocks for n elements: ~16 per thread, at most 1024: a function of n only (deterministic).
+int64_t squares_blocks(int64_t n) {
+  if (n == 0) return 0;
+  return std::clamp<int64_t>((n + kBlock * 16 - 1) / (kBlock * 16), 1, 1024);
+}
+
+// Block b sums float(x[i])^2 over its contiguous share of x in double: partial[b].
+template <class T>
+__global__ void squares_partial_kernel(const T* __restrict__ x, int64_t n,
+                                       double* __restrict__ partial) {
+  const int64_t chunk = (n + gridDim.x - 1) / gridDim.x;
+  const int64_t begin = blockIdx.x * chunk, end = min(n, begin + chunk);
+  double a = 0;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float v = static_cast<float>(x[i]);
+    a += static_cast<double>(v * v);
+  }
+  a = block_reduce<SumOp<float>>(a);
+  if (threadIdx.x == 0) partial[blockIdx.x] = a;
+}
+
+// One block: out = the sum of count partials (thread t takes t, t + blockDim, ... in order).
+__global__ void squares_final_kernel(const double* __restrict__ partial, int64_t count,
+                                     float* __restrict__ out) {
+  double a = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) a += partial[i];
+  a = block_reduce<SumOp<float>>(a);
+  if (threadIdx.x == 0) *out = static_cast<float>(a);
+}
+
+}  // namespace
+
+void sum_squares(Context& ctx, const std::vector<Tensor>& xs, const Tensor& out) {
+  int64_t total = 0;
+  for (const Tensor& x : xs) total += squares_blocks(x.numel());
+  const Tensor partial = Tensor::empty({std::max<int64_t>(total, 1)}, DType::kFloat64, ctx);
+  const cudaStream_t stream = stream_of(ctx);
+  int64_t offset = 0;
+  for (const Tensor& x : xs) {
+    const int64_t blocks = squares_blocks(x.numel());
+    if (blocks == 0) continue;
+    CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
+      squares_partial_kernel<T><<<static_cast<unsigned>(blocks), kBlock, 0, stream>>>(
+          x.data<T>(), x.numel(), partial.data<double>() + offset);
+    });
+    offset += blocks;
+  }
+  gpu::check_launch("sum_squares partials", ctx.stream());
+  squares_final_kernel<<<1, kBlock, 0, stream>>>(partial.data<double>(), total, out.data<float>());
+  gpu::check_launch("sum_squares", ctx.stream());
+}
+
 void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDims& d,
                      const Tensor& out) {
   const double div = op == ReduceOp::kMean ? static_cast<double>(d.outer * d.inner) : 1.0;

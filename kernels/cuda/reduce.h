@@ -2,6 +2,8 @@
 // for the meaning of d).
 #pragma once
 
+#include <vector>
+
 #include "cyclone/core/cuda_decl.h"
 #include "cyclone/kernels/reduce.h"
 
@@ -9,6 +11,7 @@ namespace cyclone::kernels::cuda {
 CYCLONE_CUDA_FN(void reduce_axis(Context& ctx, ReduceOp op, const Tensor& x, const ReduceDims& d,
                                  const Tensor& out))
 CYCLONE_CUDA_FN(void reduce_all(Context& ctx, ReduceOp op, const Tensor& x, const Tensor& out))
+CYCLONE_CUDA_FN(void sum_squares(Context& ctx, const std::vector<Tensor>& xs, const Tensor& out))
 CYCLONE_CUDA_FN(void reduce_channels(Context& ctx, ReduceOp op, const Tensor& x,
                                      const ReduceDims& d, const Tensor& out))
 CYCLONE_CUDA_FN(void argmax_axis(Context& ctx, const Tensor& x, const ReduceDims& d,

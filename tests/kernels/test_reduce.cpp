@@ -344,6 +344,52 @@ TEST_P(ReduceTest, BroadcastAndScatterAlongAnAxis) {
     }
 }
 
+// sum_squares over a model-like list: odd sizes, one large enough for many CUDA blocks, an empty
+// tensor, and the four floating dtypes mixed; against the sum of float(v)^2 in double.
+std::vector<Tensor> squares_inputs(Device dev) {
+  return {testing::random_tensor({31}, 21, DType::kFloat32, dev, -2, 2),
+          testing::random_tensor({640, 640, 3}, 22, DType::kFloat32, dev, -1, 1),
+          Tensor::empty({0}, DType::kFloat32, dev),
+          testing::random_tensor({1000}, 23, DType::kBFloat16, dev, -3, 3),
+          testing::random_tensor({77}, 24, DType::kFloat16, dev, -1, 1),
+          testing::random_tensor({5, 7}, 25, DType::kFloat64, dev, -1, 1)};
+}
+
+TEST_P(ReduceTest, SumSquaresAddsEveryTensor) {
+  const Device dev = device();
+  Context& ctx = Context::current(dev);
+  const std::vector<Tensor> xs = squares_inputs(dev);
+  double ref = 0;
+  for (const Tensor& x : xs)
+    for (double v : testing::values(x)) {
+      const float f = static_cast<float>(v);
+      ref += static_cast<double>(f * f);
+    }
+  Tensor out = testing::nan_tensor({1}, DType::kFloat32, dev);
+  kernels::sum_squares(ctx, xs, out);
+  EXPECT_NEAR(out.item<float>(), ref, 1e-6 * ref);
+  // Deterministic, and the same for a list of one.
+  Tensor again = testing::nan_tensor({1}, DType::kFloat32, dev);
+  kernels::sum_squares(ctx, xs, again);
+  EXPECT_EQ(again.item<float>(), out.item<float>());
+  Tensor one = testing::nan_tensor({1}, DType::kFloat32, dev);
+  kernels::sum_squares(ctx, {xs[0]}, one);
+  double ref0 = 0;
+  for (double v : testing::values(xs[0])) ref0 += static_cast<double>(float(v) * float(v));
+  EXPECT_NEAR(one.item<float>(), ref0, 1e-6 * ref0);
+  // Nothing to add: 0, written (not left NaN).
+  Tensor none = testing::nan_tensor({1}, DType::kFloat32, dev);
+  kernels::sum_squares(ctx, {}, none);
+  EXPECT_EQ(none.item<float>(), 0.0f);
+  kernels::sum_squares(ctx, {xs[2]}, none);
+  EXPECT_EQ(none.item<float>(), 0.0f);
+  // A NaN or an inf anywhere makes the result non-finite (the step guard's test).
+  Tensor bad = testing::random_tensor({100}, 26, DType::kFloat32, dev, -1, 1);
+  bad.slice(40, 41).copy_from(Tensor::from_vector<float>({INFINITY}, {1}, Device::cpu()));
+  kernels::sum_squares(ctx, {xs[1], bad}, out);
+  EXPECT_FALSE(std::isfinite(out.item<float>()));
+}
+
 CYCLONE_INSTANTIATE_DEVICE_TEST(ReduceTest);
 
 // ---- CPU vs CUDA: the same inputs through both backends ----
@@ -385,6 +431,41 @@ TEST(ReduceCuda, MatchesTheCpu) {
       EXPECT_TRUE(testing::all_close(out_all, ref_all, rtol, rtol * 300)) << "all";
     }
   }
+}
+
+TEST(ReduceCuda, SumSquaresMatchesTheCpu) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  const std::vector<Tensor> cpu = squares_inputs(Device::cpu());
+  std::vector<Tensor> gpu;
+  for (const Tensor& x : cpu) gpu.push_back(x.to(Device::cuda()));
+  Tensor ref = testing::nan_tensor({1}, DType::kFloat32, Device::cpu());
+  kernels::sum_squares(Context::current(Device::cpu()), cpu, ref);
+  Tensor out = testing::nan_tensor({1}, DType::kFloat32, Device::cuda());
+  kernels::sum_squares(Context::current(Device::cuda()), gpu, out);
+  EXPECT_NEAR(out.item<float>(), ref.item<float>(), 1e-6 * ref.item<float>());
+}
+
+TEST(ReduceErrors, SumSquaresNamesTheTensorAndTheOutput) {
+  Context& ctx = Context::current(Device::cpu());
+  const Tensor x = Tensor::zeros({3}, DType::kFloat32, Device::cpu());
+  testing::expect_error(
+      [&] { kernels::sum_squares(ctx, {x}, Tensor::zeros({2}, DType::kFloat32, Device::cpu())); },
+      {"sum_squares", "one float32 element", "[2]"});
+  testing::expect_error(
+      [&] { kernels::sum_squares(ctx, {x}, Tensor::zeros({1}, DType::kFloat64, Device::cpu())); },
+      {"sum_squares", "float64"});
+  testing::expect_error(
+      [&] {
+        kernels::sum_squares(ctx, {x, Tensor::zeros({2}, DType::kInt32, Device::cpu())},
+                             Tensor::zeros({1}, DType::kFloat32, Device::cpu()));
+      },
+      {"sum_squares", "tensor 1", "int32"});
+  testing::expect_error(
+      [&] {
+        kernels::sum_squares(ctx, {x, Tensor()},
+                             Tensor::zeros({1}, DType::kFloat32, Device::cpu()));
+      },
+      {"sum_squares", "tensor 1", "undefined"});
 }
 
 // ---- errors name the op, the shapes and the axis ----
