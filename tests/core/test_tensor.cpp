@@ -196,7 +196,7 @@ TEST_P(TensorDeviceTest, RoundTripsThroughTheDevice) {
 
 // The autograd engine's dst += src (core/cuda/accumulate.cu on a GPU) against the CPU loop: the
 // same one rounding per element (16-bit floats add in float), so the values agree exactly, on a
-// partial block (1), a tail (1025) and a grid-stride run (300007).
+// partial block (1), a tail (1025) and a grid-stride run (300007), aligned and one element in.
 TEST_P(TensorDeviceTest, GradientAccumulationMatchesTheCpu) {
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16})
     for (int64_t n : {1, 1025, 300007}) {
@@ -206,6 +206,13 @@ TEST_P(TensorDeviceTest, GradientAccumulationMatchesTheCpu) {
       autograd::accumulate(on_dev, src.to(device()));
       autograd::accumulate(dst, src);
       EXPECT_EQ(testing::values(on_dev), testing::values(dst)) << dtype_name(dt) << " n " << n;
+      // Views one element in: not 16-byte aligned, so the kernel takes its element-wise path.
+      if (n < 2) continue;
+      const Tensor dev_view = on_dev.slice(1, n), cpu_view = dst.slice(1, n);
+      autograd::accumulate(dev_view, src.to(device()).slice(0, n - 1));
+      autograd::accumulate(cpu_view, src.slice(0, n - 1));
+      EXPECT_EQ(testing::values(on_dev), testing::values(dst))
+          << dtype_name(dt) << " n " << n << " at an offset";
     }
 }
 
