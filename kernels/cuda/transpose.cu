@@ -1,7 +1,7 @@
 // The shared-memory tile transpose: a 32 x 8 block moves a 32 x 32 tile, reading rows of x and
 // writing rows of y (both coalesced); the tile is 32 x 33 so the column reads of shared memory
 // hit 32 different banks. Grid: (column tiles, row tiles, batch), with loops over y and z for
-// shapes beyond the grid's 65535 limits.
+// shapes beyond the grid's 65535 limits. Narrow matrices take transpose_narrow_kernel.
 #include <algorithm>
 #include <cstdint>
 
@@ -40,8 +40,29 @@ __global__ void transpose_kernel(const E* __restrict__ x, E* __restrict__ y, int
   }
 }
 
+// Narrow matrices (rows or cols under a tile's width, e.g. a 3x3 filter's [Cin, 9] per output
+// channel, what channels-last convolutions transpose every step) would leave most of a 32 x 32
+// tile idle: one thread per output element instead, writes coalesced, reads strided by cols
+// (whole such tensors are small and served from L2). 32-bit indices (n < 2^31).
+template <class E>
+__global__ void transpose_narrow_kernel(const E* __restrict__ x, E* __restrict__ y, uint32_t n,
+                                        uint32_t rows, uint32_t cols) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const uint32_t r = i % rows, bc = i / rows;  // y[b][c][r]
+    const uint32_t c = bc % cols, b = bc / cols;
+    y[i] = x[(b * rows + r) * cols + c];
+  }
+}
+
 template <class E>
 void launch(Context& ctx, const void* x, int64_t batch, int64_t rows, int64_t cols, void* y) {
+  const int64_t n = batch * rows * cols;
+  if ((rows < kTile || cols < kTile) && n < (int64_t{1} << 31)) {
+    transpose_narrow_kernel<E><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+        static_cast<const E*>(x), static_cast<E*>(y), static_cast<uint32_t>(n),
+        static_cast<uint32_t>(rows), static_cast<uint32_t>(cols));
+    return;
+  }
   const int64_t col_tiles = (cols + kTile - 1) / kTile, row_tiles = (rows + kTile - 1) / kTile;
   CYCLONE_CHECK(col_tiles <= 0x7fffffff, "batched_transpose: ", cols, " columns is too many");
   const dim3 grid(static_cast<unsigned>(col_tiles),

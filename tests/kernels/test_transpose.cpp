@@ -20,7 +20,7 @@ struct View {
   int64_t b, r, c;
 };
 const View kViews[] = {{1, 1, 1},  {2, 3, 5},  {3, 33, 65}, {1, 64, 32},
-                       {4, 1, 70}, {5, 70, 1}, {2, 100, 37}};
+                       {4, 1, 70}, {5, 70, 1}, {2, 100, 37}, {8, 160, 9}};
 
 // The raw bytes of a tensor, on the host: the kernel moves bytes, so the test compares bytes.
 std::vector<uint8_t> bytes_of(const Tensor& t) {
