@@ -7,6 +7,8 @@
 #   2b. best_lr on the GPU (range test + 2 short epochs, synthetic data) -> best_lr_gpu.log
 #   3. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
+#   3a. every cuDNN algorithm's error on LeNet-5's first and WRN-28-10's 3x3 layers in fp32
+#      (bin/cyclone_conv_algos)                                                 -> conv_algos.txt
 #   3b. end-to-end training throughput, cyclone_bench_train and PyTorch's train.py on the same GPU
 #      (TRAIN_BENCH=0 skips it)          -> train_cyclone.json, train_torch.json, train.json
 #      and the BN-ReLU fusion's A/B (engine cyclone-unfused; TRAIN_UNFUSED=0 skips it)
@@ -299,6 +301,24 @@ else
     2>>"$out/bench.log"
   step pytorch_models t 600 "${pyrun[@]}" benchmarks/pytorch/models.py --device all \
     >"$out/torch_models.json" 2>>"$out/bench.log"
+fi
+
+# ---- 3a. cuDNN's algorithms one by one on the shapes that decide the fp32 policy ----
+# fp32 (FMA math) refuses the non-fused Winograd algorithms (kernels/cuda/conv.cpp): their error
+# on WRN-28-10's 3x3 layers (batch 2: the same tiles, a host reference in seconds) says whether
+# that can be relaxed for 3x3 filters. LeNet-5's 5x5 first layer is the case that failed.
+conv_algos() {
+  local shape rc=0
+  for shape in "" "2 160 32 32 160 3 3 1 1" "2 320 16 16 320 3 3 1 1" "2 640 8 8 640 3 3 1 1"; do
+    # shellcheck disable=SC2086  # the shape is five to nine words
+    t 60 "$bundle/bin/cyclone_conv_algos" --dtype=float32 $shape || rc=1
+  done
+  return "$rc"
+}
+if [[ -x $bundle/bin/cyclone_conv_algos ]]; then
+  step conv_algos conv_algos >"$out/conv_algos.txt" 2>&1
+else
+  notes+=("conv_algos: the bundle has no cyclone_conv_algos (built before it existed)")
 fi
 
 # ---- 3b. end-to-end training, Cyclone and PyTorch side by side (benchmarks/train_report.py) ----
