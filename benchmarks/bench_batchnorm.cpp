@@ -32,7 +32,8 @@ enum class Relu { kNone, kFused, kSeparate };
 
 // `label` names the shape in the case's name when it is not shape_str(shape).
 void add_batchnorm_case(Device device, const std::string& precision, bool backward,
-                        const Shape& shape, Relu relu = Relu::kNone, const std::string& label = "") {
+                        const Shape& shape, Relu relu = Relu::kNone,
+                        const std::string& label = "") {
   const DType dt = precision_dtype(precision);
   const int64_t n = shape.numel(), c = shape[1];
   Cost cost;
@@ -45,8 +46,7 @@ void add_batchnorm_case(Device device, const std::string& precision, bool backwa
                          ? (backward ? "batchnorm_relu_bwd" : "batchnorm_relu_fwd")
                          : (backward ? "bn_then_relu_bwd" : "bn_then_relu_fwd");
   register_case(case_name(name, device, precision, label.empty() ? shape_str(shape) : label),
-                device, cost,
-                [device, dt, backward, shape, c, relu] {
+                device, cost, [device, dt, backward, shape, c, relu] {
                   // Each set: x, dy, y/dx, weight, bias, running mean and var, saved mean and
                   // invstd, and the separate ReLU's tensor (its output forward, the masked gradient
                   // backward).

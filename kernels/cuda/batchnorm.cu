@@ -206,6 +206,23 @@ __device__ void column_sum2(double& a, double& b) {
     }
 }
 
+// The rows kernels' end: the column sums of each of the thread's V channels c0 + j, from row 0
+// into partial[((c0 + j) * P + p) * 2 + {0, 1}] (p = blockIdx.y of P).
+template <int V>
+__device__ void store_column_sums(double (&s1)[V], double (&s2)[V], int64_t c0, bool active,
+                                  double* __restrict__ partial) {
+  const int p = blockIdx.y, parts = gridDim.y;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    column_sum2(s1[j], s2[j]);
+    if (threadIdx.y == 0 && active) {
+      partial[((c0 + j) * parts + p) * 2] = s1[j];
+      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
+    }
+    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
+  }
+}
+
 // stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its 32 V
 // channels, each thread V adjacent channels (channels % V == 0).
 template <class T, int V>
@@ -235,15 +252,7 @@ __global__ void stats_partial_rows_kernel(const T* __restrict__ x, int64_t chann
       }
     }
   }
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    column_sum2(s1[j], s2[j]);
-    if (threadIdx.y == 0 && active) {
-      partial[((c0 + j) * parts + p) * 2] = s1[j];
-      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
-    }
-    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
-  }
+  store_column_sums<V>(s1, s2, c0, active, partial);
 }
 
 // One warp per channel (block c of kWarpSize threads) sums the channel's partials: lane l those
@@ -403,15 +412,7 @@ __global__ void backward_partial_rows_kernel(
       }
     }
   }
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    column_sum2(s1[j], s2[j]);
-    if (threadIdx.y == 0 && active) {
-      partial[((c0 + j) * parts + p) * 2] = s1[j];
-      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
-    }
-    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
-  }
+  store_column_sums<V>(s1, s2, c0, active, partial);
 }
 
 // Block c (one warp): means[c] = (sum dy / M, sum dy * xhat / M), each divided in double and

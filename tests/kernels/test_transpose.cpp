@@ -19,7 +19,7 @@ using testing::values;
 struct View {
   int64_t b, r, c;
 };
-const View kViews[] = {{1, 1, 1},  {2, 3, 5},  {3, 33, 65}, {1, 64, 32},
+const View kViews[] = {{1, 1, 1},  {2, 3, 5},  {3, 33, 65},  {1, 64, 32},
                        {4, 1, 70}, {5, 70, 1}, {2, 100, 37}, {8, 160, 9}};
 
 // The raw bytes of a tensor, on the host: the kernel moves bytes, so the test compares bytes.
