@@ -70,8 +70,10 @@ deadline=${GPU_DEADLINE_S:-$([[ $plan == quick ]] && echo 540 || echo 0)}
 host_ld=${LD_LIBRARY_PATH-}  # for Python: PyTorch brings its own libraries, not Debian's
 smi=$(command -v nvidia-smi || echo /usr/local/nvidia/bin/nvidia-smi)
 export CYCLONE_CUDNN_CACHE=${CYCLONE_CUDNN_CACHE:-$out/cudnn_algos.json}
-rev=$(git rev-parse HEAD 2>/dev/null ||
-  sed -n 's/^git: \([0-9a-f]*\).*/\1/p' "$bundle/MANIFEST" 2>/dev/null || true)
+# The revision the bundle was built from (its MANIFEST): what runs. The checkout's HEAD only when
+# the bundle does not say (the device tool's copy of .git can lag behind the working tree).
+rev=$(sed -n 's/^git: \([0-9a-f]*\).*/\1/p' "$bundle/MANIFEST" 2>/dev/null || true)
+[[ -n $rev ]] || rev=$(git rev-parse HEAD 2>/dev/null || true)
 rev=${rev:-unknown}
 # The tests' fixtures are found through __FILE__, the path the bundle was built from.
 src=$(sed -n 's/^source: //p' "$bundle/MANIFEST" 2>/dev/null || true)
