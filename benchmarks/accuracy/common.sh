@@ -3,6 +3,7 @@
 #   run_one <label> <config> <seed> <log dir>
 # runs ./bin/train --config <config> --seed <seed> --log_dir <log dir>, stdout and stderr to
 # <log dir>/stdout.log; checkpoints and TensorBoard files are deleted (the CSV/JSON logs stay).
+# TRAIN_BIN replaces ./bin/train (e.g. a GPU bundle's), RUN_ONE_ARGS adds flags (--device=cuda).
 # OpenBLAS's AVX2 kernels, pinned where the CPU has them: the committed logs were made with them,
 # and AVX-512 kernels round differently in the last bits, enough to move a range test's suggestion
 # (scripts/run.sh says more). Set OPENBLAS_CORETYPE yourself to choose otherwise.
@@ -12,7 +13,10 @@ fi
 run_one() {
   local label=$1 config=$2 seed=$3 dir=$4
   echo "$label -> $dir"
-  ./bin/train --config "$config" --seed "$seed" --log_dir "$dir" >"$dir/stdout.log" 2>&1 ||
+  local extra=()
+  read -r -a extra <<<"${RUN_ONE_ARGS:-}"
+  "${TRAIN_BIN:-./bin/train}" --config "$config" --seed "$seed" --log_dir "$dir" "${extra[@]}" \
+    >"$dir/stdout.log" 2>&1 ||
     { tail -5 "$dir/stdout.log"; exit 1; }
   rm -rf "$dir/checkpoints" "$dir/tensorboard_logs"
   tail -1 "$dir/stdout.log"
