@@ -5,6 +5,7 @@
 #   dist-bundle/lib/      libcyclone.so* and the non-CUDA shared libraries they load (OpenBLAS,
 #                         gfortran, quadmath, benchmark, curl, libarchive with libxml2 and ICU,
 #                         ...), found with ldd; those over 1 MiB as .xz, which gpu_run.sh unpacks
+#   dist-bundle/ompi.tar.xz  Debian's Open MPI (mpirun and what it loads), relocatable
 #   dist-bundle/MANIFEST  git revision, compiler, architectures, source path, file list
 # Release, sm_90 only, stripped: the bundle and the repository's files together (what a run
 # carries) must stay under 64 MiB.
@@ -80,6 +81,31 @@ for f in "$dist"/lib/*; do
     echo "compressed $(basename "$f") to $(du -h "$f.xz" | cut -f1)"
   fi
 done
+
+# Debian's Open MPI, for mpirun on the GPU host (which may have none, or another MPI): orterun,
+# orted, the MCA and PMIx plugins, help texts and the libraries they need beyond lib/, laid out as
+# under /usr so that OPAL_PREFIX relocates it anywhere (gpu_run.sh's nccl step). 2.6 MB as xz.
+ompi_stage=$(mktemp -d)
+if command -v orterun >/dev/null && [[ -d /usr/lib/x86_64-linux-gnu/openmpi ]]; then
+  r=$ompi_stage/ompi
+  mkdir -p "$r/bin" "$r/lib/x86_64-linux-gnu" "$r/share" "$r/etc" "$r/extra-lib"
+  cp "$(command -v orterun)" "$(command -v orted)" "$r/bin/"
+  ln -s orterun "$r/bin/mpirun"
+  cp -a /usr/lib/x86_64-linux-gnu/openmpi "$r/lib/x86_64-linux-gnu/"
+  rm -rf "$r/lib/x86_64-linux-gnu/openmpi/include"
+  [[ -d /usr/lib/x86_64-linux-gnu/pmix2 ]] && cp -a /usr/lib/x86_64-linux-gnu/pmix2 "$r/lib/x86_64-linux-gnu/"
+  cp -a /usr/share/openmpi "$r/share/"
+  cp -a /etc/openmpi/. "$r/etc/" 2>/dev/null || true
+  for f in /usr/lib/x86_64-linux-gnu/libmca_common_*.so.?? /usr/lib/x86_64-linux-gnu/libpmix.so.2 \
+    /usr/lib/x86_64-linux-gnu/libnuma.so.1; do
+    [[ -e $f ]] && cp -L "$f" "$r/extra-lib/"
+  done
+  tar -C "$ompi_stage" -cJf "$dist/ompi.tar.xz" ompi
+  echo "packed Open MPI to $(du -h "$dist/ompi.tar.xz" | cut -f1)"
+else
+  echo "gpu_bundle: no Open MPI here (orterun); the bundle goes without mpirun"
+fi
+rm -rf "$ompi_stage"
 
 {
   echo "cyclone GPU bundle"

@@ -5,6 +5,8 @@
 #   2. every gtest executable, then once more with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU
 #      host)                                                                     -> tests.log
 #   2b. best_lr on the GPU (range test + 2 short epochs, synthetic data) -> best_lr_gpu.log
+#   2c. mpirun (the bundle's Open MPI), one rank per GPU: the NCCL all-reduce benchmark and a short
+#      best_lr through NCCL                                    -> nccl.log, allreduce.json
 #   3. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
 #   3a. every cuDNN algorithm's error on LeNet-5's first and WRN-28-10's 3x3 layers in fp32
@@ -271,6 +273,37 @@ quick && best_lr_size=(--num_learning_batches=100 --num_epochs=1 --limit_train_b
 step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
   --batch_size=128 "${best_lr_size[@]}" --cycle \
   --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
+
+# ---- 2c. data parallel over NCCL (issue 9): mpirun, one rank per GPU ----
+# The bundle's Open MPI (gpu_bundle.sh), relocated to a temporary folder by OPAL_PREFIX: the
+# all-reduce benchmark (NCCL between the GPUs; a world of one on a one-GPU host, which still runs
+# the communicator and the bucketed reduction) and a short best_lr trained through it.
+nccl() {
+  local tmp prefix gpus rc=0
+  tmp=$(mktemp -d)
+  tar -C "$tmp" -xJf "$bundle/ompi.tar.xz" || return 1
+  prefix=$tmp/ompi
+  gpus=$(t 30 "$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | grep -c . || true)
+  ((gpus >= 1)) || gpus=1
+  local mpi=(env OPAL_PREFIX="$prefix" PMIX_INSTALL_PREFIX="$prefix/lib/x86_64-linux-gnu/pmix2"
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1
+    OMPI_MCA_btl=self,vader PMIX_MCA_pcompress_base_silence_warning=1
+    LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$prefix/extra-lib"
+    "$prefix/bin/mpirun" -np "$gpus" -x LD_LIBRARY_PATH -x CYCLONE_CUDNN_CACHE)
+  echo "== mpirun -np $gpus (one rank per GPU)"
+  t 120 "${mpi[@]}" "$bundle/bin/cyclone_bench_allreduce" --device=cuda --iters=20 \
+    --out="$out/allreduce.json" || rc=1
+  t 120 "${mpi[@]}" "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
+    --batch_size=128 --num_learning_batches=50 --num_epochs=1 --limit_train_batches=30 --cycle \
+    --policy=one_cycle --log_dir="$out/best_lr_nccl" || rc=1
+  rm -rf "$out/best_lr_nccl/checkpoints" "$tmp"
+  return "$rc"
+}
+if [[ -f $bundle/ompi.tar.xz ]]; then
+  step nccl nccl >"$out/nccl.log" 2>&1
+else
+  notes+=("nccl: the bundle has no ompi.tar.xz (no Open MPI where it was built)")
+fi
 
 # ---- 3. benchmarks, Cyclone and PyTorch side by side ----
 bench_filter=${BENCH_FILTER:-.}
