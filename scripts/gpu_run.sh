@@ -5,8 +5,8 @@
 #   2. every gtest executable, then once more with CUDA_VISIBLE_DEVICES= (the CPU path on a GPU
 #      host)                                                                     -> tests.log
 #   2b. best_lr on the GPU (range test + 2 short epochs, synthetic data) -> best_lr_gpu.log
-#   2c. mpirun (the bundle's Open MPI), one rank per GPU: the NCCL all-reduce benchmark and a short
-#      best_lr through NCCL                                    -> nccl.log, allreduce.json
+#   2c. mpirun (the bundle's Open MPI), one rank per GPU: the NCCL communicator's tests, the
+#      all-reduce benchmark and a short best_lr through NCCL   -> nccl.log, allreduce.json
 #   3. cyclone_bench (median of repetitions)                                     -> bench.json
 #      and the PyTorch reference on the same GPU                                 -> torch.json
 #   3a. every cuDNN algorithm's error on LeNet-5's first and WRN-28-10's 3x3 layers in fp32
@@ -275,9 +275,10 @@ step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --
   --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
 
 # ---- 2c. data parallel over NCCL (issue 9): mpirun, one rank per GPU ----
-# The bundle's Open MPI (gpu_bundle.sh), relocated to a temporary folder by OPAL_PREFIX: the
-# all-reduce benchmark (NCCL between the GPUs; a world of one on a one-GPU host, which still runs
-# the communicator and the bucketed reduction) and a short best_lr trained through it.
+# The bundle's Open MPI (gpu_bundle.sh), relocated to a temporary folder by OPAL_PREFIX: the NCCL
+# communicator's tests (CommunicatorCuda), the all-reduce benchmark (NCCL between the GPUs; a
+# world of one on a one-GPU host, which still runs the communicator and the bucketed reduction)
+# and a short best_lr trained through it.
 nccl() {
   local tmp prefix gpus rc=0
   tmp=$(mktemp -d)
@@ -291,6 +292,8 @@ nccl() {
     LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$prefix/extra-lib"
     "$prefix/bin/mpirun" -np "$gpus" -x LD_LIBRARY_PATH -x CYCLONE_CUDNN_CACHE)
   echo "== mpirun -np $gpus (one rank per GPU)"
+  t 120 "${mpi[@]}" "$bundle/tests/cyclone_tests_dist" --gtest_color=no \
+    --gtest_filter='*Cuda*' || rc=1
   t 120 "${mpi[@]}" "$bundle/bin/cyclone_bench_allreduce" --device=cuda --iters=20 \
     --out="$out/allreduce.json" || rc=1
   t 120 "${mpi[@]}" "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cyclone/dist/world.h"
+#include "cyclone/kernels/elementwise.h"
 
 namespace cyclone::dist {
 namespace {
@@ -157,6 +158,65 @@ TEST(Communicator, SoloIsTheIdentity) {
   c.barrier();
   EXPECT_FLOAT_EQ(at(t, 4), 7.0);
   EXPECT_THROW(c.broadcast(t, 1), Error);
+}
+
+// ---- on GPUs: the NCCL communicator (scripts/gpu_run.sh runs this under mpirun, a rank per GPU)
+
+// This rank's GPU, or a skip: no usable GPU, or fewer GPUs on the node than ranks on it.
+#define CYCLONE_SKIP_WITHOUT_A_GPU_PER_RANK()                                              \
+  do {                                                                                     \
+    if (!cuda_available()) GTEST_SKIP() << "no usable CUDA device on this machine";        \
+    if (world().local_rank() >= cuda_device_count())                                       \
+      GTEST_SKIP() << "rank " << world().rank() << " has no GPU of its own on this node (" \
+                   << cuda_device_count() << " GPU(s))";                                   \
+  } while (0)
+
+// Rank r contributes base + r at each element, as AllReduceEveryOpAndDtype on the host, in the
+// dtypes the GPU gradients come in (bfloat16 too: its sums of small integers are exact).
+TEST(CommunicatorCuda, AllReduceEveryOpAndDtypeOverNccl) {
+  CYCLONE_SKIP_WITHOUT_A_GPU_PER_RANK();
+  World& w = world();
+  const Device dev = w.device_for(Device::cuda());
+  Communicator& c = w.communicator(dev);
+  EXPECT_EQ(c.backend(), "nccl");  // a world of one too: NCCL with one rank
+  EXPECT_EQ(c.size(), w.size());
+  EXPECT_EQ(c.rank(), w.rank());
+  const int n = w.size(), r = w.rank();
+  const double ranks_sum = n * (n - 1) / 2.0;
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax, ReduceOp::kMin}) {
+      for (int64_t len : {1, 31, 1025}) {
+        const Tensor t = filled(len, 10.0 + r, DType::kFloat64).to(dev);
+        const Tensor typed = Tensor::empty(Shape{len}, dt, dev);
+        kernels::cast(Context::of(typed), t, typed);
+        c.all_reduce(typed, op);
+        const std::vector<double> got = typed.to_vector<double>();
+        for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
+          const double base = 10.0 + i;
+          double want = 0;
+          if (op == ReduceOp::kSum) want = n * base + ranks_sum;
+          if (op == ReduceOp::kAvg) want = base + ranks_sum / n;
+          if (op == ReduceOp::kMax) want = base + (n - 1);
+          if (op == ReduceOp::kMin) want = base;
+          const double tol = dt == DType::kBFloat16 ? 1e-2 * std::abs(want) : 1e-5 * std::abs(want);
+          EXPECT_NEAR(got[static_cast<size_t>(i)], want, tol)
+              << dtype_name(dt) << " " << reduce_op_name(op) << " n=" << len << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CommunicatorCuda, BroadcastGivesEveryRankTheRootsTensor) {
+  CYCLONE_SKIP_WITHOUT_A_GPU_PER_RANK();
+  World& w = world();
+  const Device dev = w.device_for(Device::cuda());
+  Communicator& c = w.communicator(dev);
+  const Tensor t = filled(300, 100.0 * w.rank(), DType::kFloat32).to(dev);
+  c.broadcast(t, 0);
+  const std::vector<float> got = t.to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<float>(i)) << i;
+  c.barrier();
 }
 
 }  // namespace
