@@ -341,6 +341,11 @@ RunOutcome run_experiment(const RunSpec& spec) {
               prog.c_str(), world.size(), world.launcher().c_str(),
               static_cast<long long>(spec.batch_size),
               static_cast<long long>(spec.batch_size * world.size()));
+    if (world.size() == 1)
+      log_print(
+          "%s: a world of one under mpirun still reduces the gradients through the communicator "
+          "every step%s; without mpirun the same run is faster\n",
+          prog.c_str(), device.is_cuda() ? " and gives up CUDA graphs" : "");
     if (spec.sync_batch_norm) {
       const int n = synchronize_batch_norm(*model);
       log_print("%s: synchronized batch norm in %d layer(s)\n", prog.c_str(), n);

@@ -38,6 +38,10 @@ timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --skip_test=0.05 --batch
   { cat "$tmp/two.out"; fail "2 ranks"; }
 grep -q "data parallel over 2 ranks (mpirun), batch 32 per rank, global batch 64" "$tmp/two.out" ||
   { cat "$tmp/two.out"; fail "no data-parallel line"; }
+# A world of one under mpirun pays for the data-parallel path, and says so; two ranks do not.
+grep -q "a world of one under mpirun still reduces the gradients" "$tmp/one.out" ||
+  { cat "$tmp/one.out"; fail "no world-of-one line"; }
+! grep -q "a world of one" "$tmp/two.out" || { cat "$tmp/two.out"; fail "world-of-one line at 2"; }
 [ "$(grep -c 'epoch 1/1  train loss' "$tmp/two.out")" = 1 ] ||
   { cat "$tmp/two.out"; fail "the epoch line should be printed once (rank 0 only)"; }
 "$python" - "$tmp/one/model.safetensors" "$tmp/two/model.safetensors" "$tmp/one" "$tmp/two" <<'PY' ||
