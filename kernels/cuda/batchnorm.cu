@@ -45,32 +45,11 @@ int blocks_per_channel(const BatchNormDims& d) {
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
 }
 
-// V elements of T loaded or stored as one access.
-template <class T, int V>
-struct alignas(sizeof(T) * V) Vec {
-  T v[V];
-};
-// The widest V for T: 16 bytes.
-template <class T>
-constexpr int kVecMax = 16 / static_cast<int>(sizeof(T));
-
-// V for these operands: kVecMax<T> when each channel's values (inner > 1) or each row's channels
-// (inner = 1) split into whole vectors and every pointer is 16-byte aligned; else 1.
+// V for these operands: kPack<T> (launch.cuh) when each channel's values (inner > 1) or each row's
+// channels (inner = 1) split into whole packs and every pointer is 16-byte aligned; else 1.
 template <class T>
 int vec_width(const BatchNormDims& d, std::initializer_list<const void*> ptrs) {
-  constexpr int v = kVecMax<T>;
-  if ((d.inner == 1 ? d.c : d.inner) % v != 0) return 1;
-  for (const void* p : ptrs)
-    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return 1;
-  return v;
-}
-// Calls f(std::integral_constant<int, V>) for V = vec_width's answer.
-template <class T, class F>
-void with_vec(int width, F&& f) {
-  if (width == kVecMax<T>)
-    f(std::integral_constant<int, kVecMax<T>>{});
-  else
-    f(std::integral_constant<int, 1>{});
+  return (d.inner == 1 ? d.c : d.inner) % kPack<T> == 0 && aligned16(ptrs) ? kPack<T> : 1;
 }
 
 // The channels-innermost layout (inner = 1): blocks of kRows x 32 threads, a block per (32
@@ -173,11 +152,11 @@ __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, 
   const int64_t chunk = (per_channel_v + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(per_channel_v, begin + chunk);
   const double k = static_cast<double>(x[c * inner]);
-  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+  const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
   double s1 = 0, s2 = 0;
   const int64_t stride = blockDim.x, dn = stride / inner_v, di = stride % inner_v;
   for (ChannelWalk w(begin + threadIdx.x, inner_v); w.m < end; w.advance(stride, dn, di, inner_v)) {
-    const Vec<T, V> in = xv[w.offset(c, channels, inner_v)];
+    const Pack<T, V> in = xv[w.offset(c, channels, inner_v)];
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       const double v = static_cast<double>(in.v[j]) - k;
@@ -240,10 +219,10 @@ __global__ void stats_partial_rows_kernel(const T* __restrict__ x, int64_t chann
     k[j] = active ? static_cast<double>(x[c0 + j]) : 0.0;
   }
   if (active) {
-    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+    const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
     const int64_t row_v = channels / V;
     for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
-      const Vec<T, V> in = xv[m * row_v + c0 / V];
+      const Pack<T, V> in = xv[m * row_v + c0 / V];
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         const double v = static_cast<double>(in.v[j]) - k[j];
@@ -278,10 +257,10 @@ __device__ bool warp_sum_partials(const double* __restrict__ partial, int parts,
 
 // Block c (one warp): combine channel c's partials, save mean / invstd, update the running stats.
 template <class T, class P = math_t<T>>
-__global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t channels, int64_t inner,
-                                      int64_t per_channel, const double* __restrict__ partial,
-                                      int parts, double momentum, double eps, P* running_mean,
-                                      P* running_var, P* save_mean, P* save_invstd) {
+__global__ void stats_finalize_kernel(const T* __restrict__ x, int64_t inner, int64_t per_channel,
+                                      const double* __restrict__ partial, int parts,
+                                      double momentum, double eps, P* running_mean, P* running_var,
+                                      P* save_mean, P* save_invstd) {
   const int64_t c = blockIdx.x;
   double s1, s2;
   if (!warp_sum_partials(partial, parts, s1, s2)) return;
@@ -321,13 +300,13 @@ __global__ void normalize_kernel(const T* __restrict__ x, const P* __restrict__ 
                                  const P* __restrict__ invstd, const P* __restrict__ weight,
                                  const P* __restrict__ bias, T* __restrict__ y, int64_t n_v,
                                  int64_t channels, int64_t inner, bool relu) {
-  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
-  auto* yv = reinterpret_cast<Vec<T, V>*>(y);
+  const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
+  auto* yv = reinterpret_cast<Pack<T, V>*>(y);
   CYCLONE_GRID_STRIDE(i, n_v) {
     const int64_t e = i * V;
     const int64_t c0 = inner == 1 ? e % channels : (e / inner) % channels;
-    const Vec<T, V> in = xv[i];
-    Vec<T, V> out;
+    const Pack<T, V> in = xv[i];
+    Pack<T, V> out;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       const int64_t c = inner == 1 ? c0 + j : c0;
@@ -354,13 +333,13 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
   const int64_t begin = p * chunk, end = min(per_channel_v, begin + chunk);
   const double mu = static_cast<double>(mean[c]), is = static_cast<double>(invstd[c]);
   const ReluMask<P> mask(relu, mean, invstd, weight, bias, c);
-  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
-  const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
+  const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
+  const auto* dyv = reinterpret_cast<const Pack<T, V>*>(dy);
   double s1 = 0, s2 = 0;
   const int64_t stride = blockDim.x, dn = stride / inner_v, di = stride % inner_v;
   for (ChannelWalk w(begin + threadIdx.x, inner_v); w.m < end; w.advance(stride, dn, di, inner_v)) {
     const int64_t o = w.offset(c, channels, inner_v);
-    const Vec<T, V> xs = xv[o], gs = dyv[o];
+    const Pack<T, V> xs = xv[o], gs = dyv[o];
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       const double g = mask.grad(xs.v[j], gs.v[j]);
@@ -398,12 +377,12 @@ __global__ void backward_partial_rows_kernel(
     }
   }
   if (active) {
-    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
-    const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
+    const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
+    const auto* dyv = reinterpret_cast<const Pack<T, V>*>(dy);
     const int64_t row_v = channels / V;
     for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
       const int64_t o = m * row_v + c0 / V;
-      const Vec<T, V> xs = xv[o], gs = dyv[o];
+      const Pack<T, V> xs = xv[o], gs = dyv[o];
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         const double g = mask[j].grad(xs.v[j], gs.v[j]);
@@ -441,14 +420,14 @@ __global__ void backward_dx_kernel(const T* __restrict__ x, const T* __restrict_
                                    const P* __restrict__ weight, const P* __restrict__ bias,
                                    bool relu, const P* __restrict__ means, T* __restrict__ dx,
                                    int64_t n_v, int64_t channels, int64_t inner) {
-  const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
-  const auto* dyv = reinterpret_cast<const Vec<T, V>*>(dy);
-  auto* dxv = reinterpret_cast<Vec<T, V>*>(dx);
+  const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
+  const auto* dyv = reinterpret_cast<const Pack<T, V>*>(dy);
+  auto* dxv = reinterpret_cast<Pack<T, V>*>(dx);
   CYCLONE_GRID_STRIDE(i, n_v) {
     const int64_t e = i * V;
     const int64_t c0 = inner == 1 ? e % channels : (e / inner) % channels;
-    const Vec<T, V> xs = xv[i], gs = dyv[i];
-    Vec<T, V> out;
+    const Pack<T, V> xs = xv[i], gs = dyv[i];
+    Pack<T, V> out;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       const int64_t c = inner == 1 ? c0 + j : c0;
@@ -491,7 +470,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     if (training) {
       const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-      with_vec<T>(width, [&](auto v) {
+      with_pack<T>(width > 1, [&](auto v) {
         constexpr int V = decltype(v)::value;
         if (rows_layout(d))
           stats_partial_rows_kernel<T, V>
@@ -504,7 +483,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
       });
       gpu::check_launch("batch_norm stats", ctx.stream());
       stats_finalize_kernel<T><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
-          x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
+          x.data<T>(), d.inner, d.per_channel(), partial.data<double>(), parts, momentum, eps,
           ptr_or_null<P>(running_mean), ptr_or_null<P>(running_var), save_mean.data<P>(),
           save_invstd.data<P>());
       gpu::check_launch("batch_norm finalize", ctx.stream());
@@ -516,7 +495,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     }
     const int64_t n = x.numel();
     if (n == 0) return;
-    with_vec<T>(width, [&](auto v) {
+    with_pack<T>(width > 1, [&](auto v) {
       constexpr int V = decltype(v)::value;
       normalize_kernel<T, V><<<grid_for(n / V), kBlock, 0, stream>>>(
           x.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), ptr_or_null<P>(weight),
@@ -552,7 +531,7 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
       } else {
         const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-        with_vec<T>(width, [&](auto v) {
+        with_pack<T>(width > 1, [&](auto v) {
           constexpr int V = decltype(v)::value;
           if (rows_layout(d))
             backward_partial_rows_kernel<T, V>
@@ -574,7 +553,7 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     }
     const int64_t n = x.numel();
     if (!dx.defined() || n == 0) return;
-    with_vec<T>(width, [&](auto v) {
+    with_pack<T>(width > 1, [&](auto v) {
       constexpr int V = decltype(v)::value;
       backward_dx_kernel<T, V><<<grid_for(n / V), kBlock, 0, stream>>>(
           x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,

@@ -2,8 +2,6 @@
 // instantiation per (op, dtype). Full-size operands take a separate path without index math, in
 // 16-byte packs where aligned (packed_loop).
 #include <cstdint>
-#include <initializer_list>
-#include <type_traits>
 
 #include "cyclone/kernels/cast.h"
 #include "cyclone/kernels/cuda/elementwise.h"
@@ -13,22 +11,9 @@ namespace cyclone::kernels::cuda {
 
 namespace {
 
-// V elements of T as one access of sizeof(T) * V bytes (16 for the widest V).
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
-template <class T>
-constexpr int kPack = sizeof(T) >= 16 ? 1 : 16 / static_cast<int>(sizeof(T));
-
-// The full-size kernels below run over V-element packs, then the last n % V elements one by one;
-// V = kPack when every operand is 16-byte aligned (whole tensors are: the allocator's blocks
-// are), else 1. A bfloat16 add then moves 16 bytes per load instead of 2.
-inline bool aligned16(std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
-}
+// The full-size kernels below run over V-element packs (launch.cuh), then the last n % V elements
+// one by one; V = kPack when every operand is 16-byte aligned, else 1. A bfloat16 add then moves
+// 16 bytes per load instead of 2.
 template <int V, class F>
 __device__ __forceinline__ void packed_loop(int64_t n, F&& pack, /* tail */ auto&& one) {
   const int64_t packs = n / V;
@@ -37,15 +22,6 @@ __device__ __forceinline__ void packed_loop(int64_t n, F&& pack, /* tail */ auto
     CYCLONE_GRID_STRIDE(i, n - packs * V) { one(packs * V + i); }
   }
 }
-// Calls f(std::integral_constant<int, V>) with V = kPack<T> if `wide`, else 1.
-template <class T, class F>
-void with_pack(bool wide, F&& f) {
-  if (wide)
-    f(std::integral_constant<int, kPack<T>>{});
-  else
-    f(std::integral_constant<int, 1>{});
-}
-
 // Elements stored as T are computed in M = math_t<T> (float for bfloat16).
 template <UnaryOp kOp, class T, int V, class M = math_t<T>>
 __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n, M a, M b) {

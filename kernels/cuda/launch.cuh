@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
+#include <type_traits>
 
 #include "cyclone/core/context.h"
 #include "cyclone/core/cuda/runtime.h"
@@ -21,6 +23,31 @@ inline int grid_for(int64_t n, int block = kBlock) {
 }
 
 inline cudaStream_t stream_of(Context& ctx) { return static_cast<cudaStream_t>(ctx.stream()); }
+
+// ---- 16-byte accesses: V elements of T loaded or stored as one ----
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+// The widest V for T: 16 bytes.
+template <class T>
+constexpr int kPack = sizeof(T) >= 16 ? 1 : 16 / static_cast<int>(sizeof(T));
+// Whether every pointer is 16-byte aligned (whole tensors are: the allocator's blocks are; a
+// view at an odd offset may not be). A null pointer counts as aligned.
+inline bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+// Calls f(std::integral_constant<int, V>) with V = kPack<T> if `wide`, else 1: a kernel templated
+// on V launched for the width the operands allow.
+template <class T, class F>
+void with_pack(bool wide, F&& f) {
+  if (wide)
+    f(std::integral_constant<int, kPack<T>>{});
+  else
+    f(std::integral_constant<int, 1>{});
+}
 
 #define CYCLONE_GRID_STRIDE(i, n)                                           \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \

@@ -48,11 +48,26 @@ TEST(Communicator, WorldMatchesTheLauncher) {
   EXPECT_EQ(&w.communicator(Device::cpu()), &c);
 }
 
-// Rank r contributes base + r at each element: sum, mean, max and min have closed forms.
+// Rank r contributes base + r at each element: over n ranks, sum, mean, max and min have closed
+// forms.
+double reduced(ReduceOp op, double base, int n) {
+  const double ranks_sum = n * (n - 1) / 2.0;
+  switch (op) {
+    case ReduceOp::kSum:
+      return n * base + ranks_sum;
+    case ReduceOp::kAvg:
+      return base + ranks_sum / n;
+    case ReduceOp::kMax:
+      return base + (n - 1);
+    case ReduceOp::kMin:
+      return base;
+  }
+  return 0;
+}
+
 TEST(Communicator, AllReduceEveryOpAndDtype) {
   World& w = world();
   const int n = w.size(), r = w.rank();
-  const double ranks_sum = n * (n - 1) / 2.0;
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kInt32}) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax, ReduceOp::kMin}) {
       if (op == ReduceOp::kAvg && dt == DType::kInt32) continue;
@@ -61,11 +76,7 @@ TEST(Communicator, AllReduceEveryOpAndDtype) {
         w.host().all_reduce(t, op);
         for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
           const double base = 10.0 + i;
-          double want = 0;
-          if (op == ReduceOp::kSum) want = n * base + ranks_sum;
-          if (op == ReduceOp::kAvg) want = base + ranks_sum / n;
-          if (op == ReduceOp::kMax) want = base + (n - 1);
-          if (op == ReduceOp::kMin) want = base;
+          const double want = reduced(op, base, n);
           EXPECT_NEAR(at(t, i), want, 1e-5 * std::abs(want))
               << dtype_name(dt) << " " << reduce_op_name(op) << " n=" << len << " i=" << i;
         }
@@ -171,7 +182,7 @@ TEST(Communicator, SoloIsTheIdentity) {
                    << cuda_device_count() << " GPU(s))";                                   \
   } while (0)
 
-// Rank r contributes base + r at each element, as AllReduceEveryOpAndDtype on the host, in the
+// Rank r contributes base + r at each element (reduced()), as on the host, in the
 // dtypes the GPU gradients come in (bfloat16 too: its sums of small integers are exact).
 TEST(CommunicatorCuda, AllReduceEveryOpAndDtypeOverNccl) {
   CYCLONE_SKIP_WITHOUT_A_GPU_PER_RANK();
@@ -182,7 +193,6 @@ TEST(CommunicatorCuda, AllReduceEveryOpAndDtypeOverNccl) {
   EXPECT_EQ(c.size(), w.size());
   EXPECT_EQ(c.rank(), w.rank());
   const int n = w.size(), r = w.rank();
-  const double ranks_sum = n * (n - 1) / 2.0;
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16}) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax, ReduceOp::kMin}) {
       for (int64_t len : {1, 31, 1025}) {
@@ -193,11 +203,7 @@ TEST(CommunicatorCuda, AllReduceEveryOpAndDtypeOverNccl) {
         const std::vector<double> got = typed.to_vector<double>();
         for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
           const double base = 10.0 + i;
-          double want = 0;
-          if (op == ReduceOp::kSum) want = n * base + ranks_sum;
-          if (op == ReduceOp::kAvg) want = base + ranks_sum / n;
-          if (op == ReduceOp::kMax) want = base + (n - 1);
-          if (op == ReduceOp::kMin) want = base;
+          const double want = reduced(op, base, n);
           const double tol = dt == DType::kBFloat16 ? 1e-2 * std::abs(want) : 1e-5 * std::abs(want);
           EXPECT_NEAR(got[static_cast<size_t>(i)], want, tol)
               << dtype_name(dt) << " " << reduce_op_name(op) << " n=" << len << " i=" << i;
