@@ -200,7 +200,9 @@ TEST(CommunicatorCuda, AllReduceEveryOpAndDtypeOverNccl) {
         const Tensor typed = Tensor::empty(Shape{len}, dt, dev);
         kernels::cast(Context::of(typed), t, typed);
         c.all_reduce(typed, op);
-        const std::vector<double> got = typed.to_vector<double>();
+        const Tensor wide = Tensor::empty(Shape{len}, DType::kFloat64, dev);
+        kernels::cast(Context::of(wide), typed, wide);
+        const std::vector<double> got = wide.to_vector<double>();
         for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
           const double base = 10.0 + i;
           const double want = reduced(op, base, n);
