@@ -6,12 +6,20 @@
 #   ./bin/train --config benchmarks/accuracy/E3/wrn28_10_one_cycle.json --seed {seed}
 #     --log_dir benchmarks/accuracy/logs/E3/wrn28_10_one_cycle/seed{seed} --device=cuda
 #   benchmarks/accuracy/run_e3.sh [seeds...]        (default: 0)
-# One seed is ~14,000 steps: about 4.5 minutes at the 18 ms per bf16 step measured on an H200,
+# One seed is ~14,000 steps: about 4 minutes at the 16 ms per bf16 step measured on an H200,
 # plus the range test and 30 evaluations. On a GPU host with a bundle (scripts/gpu_bundle.sh):
-#   TRAIN_BIN=dist-bundle/bin/train (and gpu_run.sh's LD_LIBRARY_PATH); the dataset where the
-#   registry looks for it, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
+#   CYCLONE_BUNDLE=dist-bundle benchmarks/accuracy/run_e3.sh   (its bin/train, and the host's
+#   cuDNN / cuBLAS found as scripts/gpu_run.sh finds them); the dataset where the registry looks
+#   for it, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ -n "${CYCLONE_BUNDLE:-}" ]; then
+  bundle=$(cd "$CYCLONE_BUNDLE" && pwd)
+  python=${PYTHON:-python3}
+  source scripts/gpu_env.sh
+  setup_libraries
+  export TRAIN_BIN=$bundle/bin/train
+fi
 [ -n "${TRAIN_BIN:-}" ] || [ -x bin/train ] || scripts/build.sh
 source benchmarks/accuracy/common.sh
 export RUN_ONE_ARGS=${RUN_ONE_ARGS:---device=cuda}
