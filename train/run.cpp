@@ -291,7 +291,9 @@ RunOutcome run_experiment(const RunSpec& spec) {
     barrier_without_deadline(prog + ": " + dist::rank_prefix() +
                              "waiting for the other ranks to load " + spec.dataset);
   // On the CPU, OpenBLAS's kernels (kernels/gemm.h) decide the last bits of every result.
+  // On a GPU, its name: the banner and the summary say which GPU a result came from.
   const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
+  const std::string gpu_name = device.is_cuda() ? gpu::device_name(device.index) : "";
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
@@ -299,12 +301,13 @@ RunOutcome run_experiment(const RunSpec& spec) {
                                         : spec.augment > 0;
   if (augment) tl.augment = detail::standard_augment(spec.dataset);
   log_print(
-      "%s: %s on %s (%lld train / %lld %s images, augmentation: %s), device %s (%s%s%s), seed "
+      "%s: %s on %s (%lld train / %lld %s images, augmentation: %s), device %s (%s%s%s%s), seed "
       "%llu\n",
       prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
       static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
       c.use_val ? "validation" : "test", data::describe(tl.augment).c_str(), device.str().c_str(),
-      precision_name(*precision), spec.channels_last ? ", channels last" : "", blas.c_str(),
+      gpu_name.empty() ? "" : (gpu_name + ", ").c_str(), precision_name(*precision),
+      spec.channels_last ? ", channels last" : "", blas.c_str(),
       static_cast<unsigned long long>(spec.seed));
   tl.workers = spec.workers;
   tl.device = device;
@@ -333,6 +336,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
                         {"seed", spec.seed},
                         {"parameters", model->num_parameters()}});
   if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();
+  if (device.is_cuda()) c.summary["device_name"] = gpu_name;
   if (world.distributed()) {
     tl.shard = el.shard = world.rank();
     tl.num_shards = el.num_shards = world.size();

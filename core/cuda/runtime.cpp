@@ -112,6 +112,13 @@ size_t device_total_memory(int device) {
   return prop.totalGlobalMem;
 }
 
+std::string device_name(int device) {
+  detail::check_device(device);
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
 int current_device() {
   int d = 0;
   CUDA_CHECK(cudaGetDevice(&d));

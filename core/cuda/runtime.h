@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "cyclone/core/cuda_decl.h"
 
@@ -29,6 +30,9 @@ CYCLONE_CUDA_FN(int current_device())
 CYCLONE_CUDA_FN(void make_current(int device))
 // The device's memory in bytes (cudaDeviceProp::totalGlobalMem).
 CYCLONE_CUDA_FN(size_t device_total_memory(int device))
+// The device's product name (cudaDeviceProp::name), e.g. "NVIDIA H200": what a run's summary
+// and banner record, so a result names the GPU it came from.
+CYCLONE_CUDA_FN(std::string device_name(int device))
 // A non-blocking stream (cudaStreamNonBlocking) on `device`.
 CYCLONE_CUDA_FN(void* stream_create(int device))
 CYCLONE_CUDA_FN(void stream_destroy(void* stream))

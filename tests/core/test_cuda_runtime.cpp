@@ -44,6 +44,7 @@ TEST(GpuRuntimeNoDevice, CallsGiveClearErrorsWithoutAGpu) {
   EXPECT_THROW(gpu::memory_stats(0), Error);
   EXPECT_THROW(gpu::stream_create(0), Error);
   EXPECT_THROW(gpu::empty_cache(0), Error);
+  EXPECT_THROW(gpu::device_name(0), Error);
   if (built_with_cuda()) {
     expect_error_containing([] { gpu::caching_malloc(1024, 0, nullptr); }, "cuda:0");
     // Releasing nothing is always fine (deleters run with null on empty storages).
@@ -314,6 +315,9 @@ TEST_F(CudaAllocatorTest, CudaRuntimeDevicesStreamsAndHandles) {
   expect_error_containing([] { gpu::set_device(gpu::device_count_noexcept()); }, "no CUDA device");
   EXPECT_NO_THROW(gpu::check_launch("no kernel", stream_));
   gpu::device_synchronize(0);
+  // The name a run's summary records (device_name): the product, e.g. "NVIDIA H200".
+  EXPECT_NE(gpu::device_name(0).find("NVIDIA"), std::string::npos) << gpu::device_name(0);
+  expect_error_containing([] { gpu::device_name(gpu::device_count_noexcept()); }, "no CUDA device");
 
   // The cuBLAS workspace comes from the caching allocator (so graphs and stats see it).
   const size_t before = stats().current_bytes;
