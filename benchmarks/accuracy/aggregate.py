@@ -49,6 +49,17 @@ EXPERIMENTS["P1"] = {
                "--log_dir benchmarks/accuracy/logs/P1/{variant}/seed{seed}",
     "published": ("2 Conv+pooling (Fashion-MNIST README benchmark table)", 0.916),
 }
+# E3 on a GPU (run_e3.sh with a bundle, through the device tool). "machine": what the lease said
+# the GPU was, for summaries written before train recorded device_name (the 2026-11-27 seed 0).
+EXPERIMENTS["E3"] = {
+    "dataset": "fashion_mnist", "model": "wrn-28-10", "epochs": 30, "batch_size": 128,
+    "variants": ["wrn28_10_one_cycle", "wrn28_10_one_cycle_min_loss"],
+    "command": "./bin/train --config benchmarks/accuracy/E3/{variant}.json --seed {seed} "
+               "--log_dir benchmarks/accuracy/logs/E3/{variant}/seed{seed} --device=cuda",
+    "published": ("WRN-28-10, standard preprocessing and random crop/flip (Fashion-MNIST README "
+                  "benchmark table)", 0.959),
+    "machine": "NVIDIA H200",
+}
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
@@ -216,7 +227,7 @@ def main():
                            if d.startswith("seed") and os.path.exists(os.path.join(vdir, d, "summary.json")))
             if not seeds:
                 continue
-            acc, wall, lrs, devices, histories = [], [], [], set(), []
+            acc, wall, lrs, devices, histories, gpus = [], [], [], set(), [], set()
             suggestion = None
             for s in seeds:
                 d = os.path.join(vdir, f"seed{s}")
@@ -229,6 +240,8 @@ def main():
                 lrs.append(summ.get("chosen_lr"))
                 suggestion = summ.get("suggestion", suggestion)
                 devices.add(summ["device"])
+                if summ["device"].startswith("cuda"):
+                    gpus.add(summ.get("device_name") or spec["machine"])
                 histories.append(read_csv(os.path.join(d, "history.csv")))
                 lf = os.path.join(d, "lr_finder.csv")
                 if os.path.exists(lf) and variant == spec["variants"][-1]:
@@ -244,7 +257,7 @@ def main():
                                            "acc": statistics.mean(acc), "seeds": len(seeds)}
             row = {"id": eid, "dataset": spec["dataset"], "model": spec["model"], "policy": variant,
                    "epochs": spec["epochs"], "batch_size": spec["batch_size"],
-                   "device": ",".join(sorted(devices)), "machine": machine(), "seeds": seeds,
+                   "device": ",".join(sorted(devices)), "machine": ",".join(sorted(gpus)) if gpus else machine(), "seeds": seeds,
                    "test_accuracy": acc, "wall_seconds": wall,
                    "suggestion": suggestion, "chosen_lr": lrs,
                    "command": spec["command"].replace("{variant}", variant)}
