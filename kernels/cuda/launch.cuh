@@ -17,9 +17,10 @@ constexpr int kBlock = 256;
 
 // Grid for a grid-stride loop over n elements: enough blocks to fill the GPU several times over,
 // capped so huge tensors reuse threads instead of launching millions of blocks.
+constexpr int kMaxGrid = 132 * 32;
 inline int grid_for(int64_t n, int block = kBlock) {
   const int64_t blocks = (n + block - 1) / block;
-  return static_cast<int>(std::clamp<int64_t>(blocks, 1, 132 * 32));
+  return static_cast<int>(std::clamp<int64_t>(blocks, 1, kMaxGrid));
 }
 
 inline cudaStream_t stream_of(Context& ctx) { return static_cast<cudaStream_t>(ctx.stream()); }

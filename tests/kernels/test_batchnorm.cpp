@@ -342,6 +342,11 @@ std::vector<Case> parity_cases() {
   all.push_back({Shape{4096, 100}, true, true, true});
   all.push_back({Shape{128, 16, 32, 32}, true, true, true, true});  // fused ReLU, both layouts
   all.push_back({Shape{8 * 16 * 16, 160}, true, true, true, true});
+  // The channels-innermost elementwise passes keep a thread on one set of channels for its whole
+  // grid-stride loop: more packs than the largest grid has threads (float32 and float64 loop), and
+  // a prime channel count too large for that grid (the generic kernels run).
+  all.push_back({Shape{32768, 160}, true, true, true});
+  all.push_back({Shape{16, 4999}, true, true, true, true});
   return all;
 }
 
