@@ -271,9 +271,10 @@ else
 fi
 
 # ---- 3a. cuDNN's algorithms one by one on the shapes that decide the fp32 policy ----
-# fp32 (FMA math) refuses the non-fused Winograd algorithms (kernels/cuda/conv.cpp): their error
-# on WRN-28-10's 3x3 layers (batch 2: the same tiles, a host reference in seconds) says whether
-# that can be relaxed for 3x3 filters. LeNet-5's 5x5 first layer is the case that failed.
+# fp32 (FMA math) takes the non-fused Winograd algorithms for 3x3 filters only
+# (kernels/cuda/conv.cpp): this keeps the evidence current, their error on WRN-28-10's 3x3 layers
+# (batch 2: the same tiles, a host reference in seconds) and on LeNet-5's 5x5 first layer, the
+# case that failed.
 conv_algos() {
   local shape rc=0
   for shape in "" "2 160 32 32 160 3 3 1 1" "2 320 16 16 320 3 3 1 1" "2 640 8 8 640 3 3 1 1"; do

@@ -16,7 +16,8 @@
 // the call's own buffers with a workspace as large as the largest candidate's (capped at
 // kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of any kind when none is
 // deterministic), so training runs repeat bit for bit, among those that keep the data type's
-// accuracy (the non-fused Winograd ones only where TF32 is allowed: lossy_winograd below); the
+// accuracy (the non-fused Winograd ones only for 3x3 filters or where TF32 is allowed:
+// lossy_winograd below); the
 // choice is cached for the life of the process (kernels/algo_cache.h; across runs too in the file
 // named by $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math
 // type out of range, or one whose workspace query fails) is searched again and replaced, and its
@@ -93,7 +94,9 @@ struct Problem {
            : half                    ? CUDNN_TENSOR_OP_MATH
                                      : CUDNN_DEFAULT_MATH;
     strict_fp32 = math == CUDNN_FMA_MATH;
-    lossy_ok = fp32 && !strict_fp32;                         // TF32 allowed
+    // The non-fused Winograd algorithms: where TF32 is allowed, and in float32 for filters of
+    // 3x3 and smaller, which they keep to ~1e-5 of the output's scale (lossy_winograd).
+    winograd_ok = conv_winograd_allowed(dt, ctx.allow_tf32(), g.kh, g.kw);
     auto i = [](int64_t v) { return static_cast<int>(v); };  // sizes validated to fit an int
     // Sizes are given in NCHW order whatever the layout; NHWC says how they lie in memory (the
     // filter then is [Cout, kh, kw, Cin]).
@@ -117,7 +120,7 @@ struct Problem {
   cudnnMathType_t math;
   cudnnTensorFormat_t format;
   bool strict_fp32 = false;
-  bool lossy_ok = false;
+  bool winograd_ok = false;
   CudnnTensorDescriptor x, y;
   CudnnFilterDescriptor w;
   CudnnConvolutionDescriptor conv;
@@ -188,12 +191,18 @@ bool tensor_op(int math) {
 }
 
 // cuDNN's non-fused Winograd algorithms (forward 7, backward data 5, backward filter 5: the one
-// named WINOGRAD_NONFUSED in each pass) transform the operands and lose precision doing it: on an
-// H200 with cuDNN 9.19, LeNet-5's first convolution (2x1x28x28, 6x1x5x5, pad 2) came out with a
-// worst error of 3.3e-3 of the largest output in float32 FMA math, where every other algorithm
-// kept 2e-7; 1.6e-3 against 2.7e-4 in float16 (bin/cyclone_conv_algos; the table is
-// benchmarks/results/2026-11-27-h200-diag/conv_algos.txt). That is TF32-grade arithmetic, so it is
-// only taken where TF32 is allowed.
+// named WINOGRAD_NONFUSED in each pass) transform the operands and lose precision doing it, the
+// more the larger the filter. On an H200 with cuDNN 9.19 (bin/cyclone_conv_algos, float32 FMA
+// math, worst error against a double reference as a fraction of the largest output):
+// - LeNet-5's 5x5 first convolution (2x1x28x28, 6x1x5x5, pad 2): 2.2e-3 forward, 3.3e-3 backward
+//   data, 9.3e-4 backward filter, where every other algorithm kept 2e-7; 1.6e-3 against 2.7e-4 in
+//   float16 (benchmarks/results/2026-11-27-h200-diag/conv_algos.txt). TF32-grade arithmetic.
+// - WRN-28-10's 3x3 convolutions (160, 320 and 640 channels, batch 2): 2.9e-6 to 1.7e-5, against
+//   2e-7 to 2e-6 for the implicit GEMMs (benchmarks/results/2026-11-27-h200-245ec41/
+//   conv_algos.txt): float32-grade (PyTorch's float32 convolutions do not exclude them either);
+//   without them WRN-28-10's float32 step took 146 ms, with them (every size) 51.9.
+// So float32 takes them for filters up to 3x3 (conv_winograd_allowed) and otherwise only where
+// TF32 is allowed; the 16-bit types never (their tensor-core GEMMs are faster anyway).
 bool lossy_winograd(Pass pass, int algo) {
   switch (pass) {
     case Pass::kForward:
@@ -215,13 +224,13 @@ bool lossy_winograd(const Perf& r) {
 }
 
 // A result cuDNN says ran (or would run), which keeps the data type's accuracy unless TF32 is
-// allowed (`lossy_ok`). In fp32 (FMA) math a tensor-op label is refused: cuDNN may label an FMA
+// allowed (`winograd_ok`). In fp32 (FMA) math a tensor-op label is refused: cuDNN may label an FMA
 // kernel CUDNN_DEFAULT_MATH, and the descriptor (set to FMA) already rules TF32 out. The non-fused
-// Winograd algorithms are refused unless lossy_ok.
+// Winograd algorithms are refused unless winograd_ok.
 template <class Perf>
-bool usable(const Perf& r, bool strict_fp32, bool lossy_ok) {
+bool usable(const Perf& r, bool strict_fp32, bool winograd_ok) {
   return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType)) &&
-         (lossy_ok || !lossy_winograd(r));
+         (winograd_ok || !lossy_winograd(r));
 }
 
 // The table's keys whose choice this process made or checked against cuDNN (choose()).
@@ -248,12 +257,12 @@ TrustedKeys& trusted() {
 // The fastest usable entry of cuDNN's list (sorted fastest first) that fits the workspace,
 // deterministic ones preferred.
 template <class Perf>
-std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32, bool lossy_ok,
-                         size_t workspace) {
+std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_fp32,
+                         bool winograd_ok, size_t workspace) {
   std::optional<Perf> any, deterministic;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (!usable(r, strict_fp32, lossy_ok) || r.memory > workspace) continue;
+    if (!usable(r, strict_fp32, winograd_ok) || r.memory > workspace) continue;
     if (!any) any = r;
     if (!deterministic && r.determinism == CUDNN_DETERMINISTIC) deterministic = r;
   }
@@ -262,11 +271,13 @@ std::optional<Perf> pick(const std::vector<Perf>& perf, int count, bool strict_f
 
 // The largest workspace any usable heuristic candidate asks for, capped.
 template <class Perf>
-size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp32, bool lossy_ok) {
+size_t search_workspace(const std::vector<Perf>& perf, int count, bool strict_fp32,
+                        bool winograd_ok) {
   size_t ws = 0;
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<size_t>(i)];
-    if (usable(r, strict_fp32, lossy_ok) && r.memory <= kMaxWorkspace) ws = std::max(ws, r.memory);
+    if (usable(r, strict_fp32, winograd_ok) && r.memory <= kMaxWorkspace)
+      ws = std::max(ws, r.memory);
   }
   return ws;
 }
@@ -295,7 +306,7 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, con
   size_t limit = kMaxWorkspace;
   bool memory_full = false;
   if (!capturing(ctx)) {
-    limit = search_workspace(perf, returned, pr.strict_fp32, pr.lossy_ok);
+    limit = search_workspace(perf, returned, pr.strict_fp32, pr.winograd_ok);
     Tensor ws;
     try {
       ws = workspace_tensor(ctx, limit);
@@ -305,7 +316,7 @@ Choice search(Context& ctx, Pass pass, const Conv2dGeometry& g, Problem& pr, con
     }
     if (!memory_full) CUDNN_CHECK(find(max_count, &returned, perf.data(), ptr(ws), limit));
   }
-  const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, pr.lossy_ok, limit);
+  const std::optional<Perf> best = pick(perf, returned, pr.strict_fp32, pr.winograd_ok, limit);
   CYCLONE_CHECK(best.has_value(), pass_name(pass), ": cuDNN offers no usable algorithm for ",
                 problem_str(g), pr.strict_fp32 ? " in fp32 (FMA) math" : "",
                 memory_full ? " without workspace (device memory is full)" : "", alignment_note(o));
@@ -329,7 +340,7 @@ Choice choose(Context& ctx, Pass pass, const Conv2dGeometry& g, DType dt, Proble
   if (const std::optional<AlgoChoice> hit = cache().find(key);
       hit && hit->algo < max_count && hit->math >= CUDNN_DEFAULT_MATH &&
       hit->math <= CUDNN_FMA_MATH && !(pr.strict_fp32 && tensor_op(hit->math)) &&
-      (pr.lossy_ok || !lossy_winograd(pass, hit->algo))) {
+      (pr.winograd_ok || !lossy_winograd(pass, hit->algo))) {
     Choice c;
     c.algo = hit->algo;
     c.math = static_cast<cudnnMathType_t>(hit->math);
@@ -373,6 +384,10 @@ void check_run(cudnnStatus_t status, Pass pass, const Conv2dGeometry& g, DType d
 }
 
 }  // namespace
+
+bool conv_winograd_allowed(DType dt, bool allow_tf32, int64_t kh, int64_t kw) {
+  return dt == DType::kFloat32 && (allow_tf32 || (kh <= 3 && kw <= 3));
+}
 
 void conv2d_forward(Context& ctx, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight,
                     const Tensor& bias, const Tensor& y) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "cyclone/kernels/cuda/conv.h"
 
 namespace cyclone {
 namespace {
@@ -272,6 +273,23 @@ void parity(bool tf32, DType dt = DType::kFloat32, bool channels_last = false) {
     }
   }
   gctx.set_allow_tf32(was);
+}
+
+// Which data types and filters may use cuDNN's non-fused Winograd algorithms (kernels/cuda/conv.cpp
+// has the measured errors): float32 3x3 and smaller (~1e-5 of the output's scale), not LeNet-5's
+// 5x5 (3.3e-3) unless TF32 is allowed, never the 16-bit types or float64. Needs a CUDA build, no
+// GPU.
+TEST(ConvCudaPolicy, NonFusedWinogradOnlyWhereItKeepsTheAccuracy) {
+  if (!built_with_cuda()) GTEST_SKIP() << "a build without CUDA has no cuDNN policy";
+  using kernels::cuda::conv_winograd_allowed;
+  EXPECT_TRUE(conv_winograd_allowed(DType::kFloat32, false, 3, 3));
+  EXPECT_TRUE(conv_winograd_allowed(DType::kFloat32, false, 1, 3));
+  EXPECT_FALSE(conv_winograd_allowed(DType::kFloat32, false, 5, 5));
+  EXPECT_FALSE(conv_winograd_allowed(DType::kFloat32, false, 3, 5));
+  EXPECT_TRUE(conv_winograd_allowed(DType::kFloat32, true, 5, 5));
+  for (DType dt : {DType::kBFloat16, DType::kFloat16, DType::kFloat64})
+    for (bool tf32 : {false, true})
+      EXPECT_FALSE(conv_winograd_allowed(dt, tf32, 3, 3)) << dtype_name(dt);
 }
 
 TEST(ConvCuda, ParityWithCpuFp32) { parity(false); }
