@@ -37,6 +37,12 @@
 # 270 s in all on an H200). It also keeps to a deadline (GPU_DEADLINE_S, default 540 s from the
 # start): a step that would start later is skipped and recorded, and each step's timeout is cut to
 # what is left.
+# GPU_PLAN=train: the training table's cells the quick plan leaves out, for a second call of the
+# same lease: the identity, the bf16 GEMM peak (for the 40% target), then cyclone_bench_train and
+# PyTorch's train.py over every workload (LeNet-5 at batch 64 and 128, ResNet-56, WRN-28-10, the
+# 4000-step LeNet-5 range test) in fp32, tf32, bf16 and fp16 (30 steps x 3 reps; torch.compile in
+# fp32 on LeNet-5 and ResNet-56, whose compilation fits), no tests, memcheck or profiles; the
+# quick plan's deadline.
 # GPU_PLAN=full (the default) is everything above, with no deadline.
 #
 # env: GPU_PLAN (full), CYCLONE_BUNDLE (default dist-bundle), BENCH_REPS (5), BENCH_MIN_TIME (0.2 s),
@@ -51,8 +57,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 bundle=${CYCLONE_BUNDLE:-dist-bundle}
 plan=${GPU_PLAN:-full}
-if [[ $plan != full && $plan != quick ]]; then
-  echo "gpu_run.sh: GPU_PLAN=$plan is not 'full' or 'quick'" >&2
+if [[ $plan != full && $plan != quick && $plan != train ]]; then
+  echo "gpu_run.sh: GPU_PLAN=$plan is not 'full', 'quick' or 'train'" >&2
   exit 2
 fi
 pack_to=${OUT:-}
@@ -68,7 +74,7 @@ if [[ ! -d $bundle ]]; then
   exit 2
 fi
 bundle=$(cd "$bundle" && pwd)
-deadline=${GPU_DEADLINE_S:-$([[ $plan == quick ]] && echo 540 || echo 0)}
+deadline=${GPU_DEADLINE_S:-$([[ $plan != full ]] && echo 540 || echo 0)}
 host_ld=${LD_LIBRARY_PATH-}  # for Python: PyTorch brings its own libraries, not Debian's
 smi=$(command -v nvidia-smi || echo /usr/local/nvidia/bin/nvidia-smi)
 export CYCLONE_CUDNN_CACHE=${CYCLONE_CUDNN_CACHE:-$out/cudnn_algos.json}
@@ -94,6 +100,7 @@ pack() {
     mv "$pack_to/gpu_run.tar.gz.part" "$pack_to/gpu_run.tar.gz"
 }
 quick() { [[ $plan == quick ]]; }
+train_plan() { [[ $plan == train ]]; }  # the training table only
 pyrun=(env "LD_LIBRARY_PATH=$host_ld" "$python")  # under t (timeout runs programs only)
 # Seconds left before the deadline (a large number when there is none).
 left() { ((deadline > 0)) && echo $((deadline - SECONDS)) || echo 100000; }
@@ -157,7 +164,8 @@ if [[ -z ${CYCLONE_PEAK_GBPS:-} ]] && grep -q "H200" "$out/info.txt"; then
   export CYCLONE_PEAK_GBPS=4800  # H200 HBM3e; the benchmarks default to the H100's 3350
 fi
 
-# ---- 2. tests ----
+# ---- 2. tests (not in the train plan) ----
+if ! train_plan; then
 : >"$out/tests.log"
 test_filter='*'
 quick && test_filter='*Cuda*:*/cuda*'
@@ -195,11 +203,12 @@ quick || for exe in "$bundle"/tests/cyclone_tests_*; do
 done
 skipped=$(grep -c '^\[  SKIPPED \]' "$out/tests.log" || true)
 notes+=("tests: $skipped SKIPPED lines in tests.log (a no-GPU pass, if any, skips the CUDA tests)")
+fi
 
 # ---- 2b. best_lr end to end on the GPU: range test + a short cyclic training (synthetic data) ----
 best_lr_size=(--num_learning_batches=200 --num_epochs=2 --limit_train_batches=100)
 quick && best_lr_size=(--num_learning_batches=100 --num_epochs=1 --limit_train_batches=50)
-step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
+train_plan || step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
   --batch_size=128 "${best_lr_size[@]}" --cycle \
   --policy=one_cycle --log_dir="$out/best_lr_gpu" >"$out/best_lr_gpu.log" 2>&1
 
@@ -231,7 +240,9 @@ nccl() {
   rm -rf "$out/best_lr_nccl/checkpoints" "$tmp"
   return "$rc"
 }
-if [[ -f $bundle/ompi.tar.xz ]]; then
+if train_plan; then
+  :
+elif [[ -f $bundle/ompi.tar.xz ]]; then
   step nccl nccl >"$out/nccl.log" 2>&1
 else
   notes+=("nccl: the bundle has no ompi.tar.xz (no Open MPI where it was built)")
@@ -240,10 +251,11 @@ fi
 # ---- 3. benchmarks, Cyclone and PyTorch side by side ----
 bench_filter=${BENCH_FILTER:-.}
 quick && bench_filter=${BENCH_FILTER:-'BM_(gemm/cuda/bf16/8192|(batchnorm|bn_then)[a-z_]*/cuda|conv_[a-z_]+/cuda/bf16)'}
+train_plan && bench_filter=${BENCH_FILTER:-'BM_gemm/cuda/bf16/8192'}
 bench() {
   local rc=0
   t "$(quick && echo 150 || echo 600)" "$bundle/bin/cyclone_bench" \
-    --benchmark_repetitions="${BENCH_REPS:-$(quick && echo 3 || echo 5)}" \
+    --benchmark_repetitions="${BENCH_REPS:-$(quick || train_plan && echo 3 || echo 5)}" \
     --benchmark_report_aggregates_only=true --benchmark_min_time="${BENCH_MIN_TIME:-0.2}" \
     --benchmark_filter="$bench_filter" \
     --benchmark_out="$out/bench.json" --benchmark_out_format=json || rc=$?
@@ -260,7 +272,9 @@ bench() {
   return "$rc"
 }
 step bench bench >"$out/bench.log" 2>&1
-if quick; then
+if train_plan; then
+  echo '{"runs": []}' >"$out/torch.json"  # no kernel benchmarks: the GEMM has no PyTorch row
+elif quick; then
   step pytorch t 60 "${pyrun[@]}" benchmarks/pytorch/kernels.py --device cuda --filter batchnorm \
     >"$out/torch.json" 2>>"$out/bench.log"
 else
@@ -283,7 +297,9 @@ conv_algos() {
   done
   return "$rc"
 }
-if [[ -x $bundle/bin/cyclone_conv_algos ]]; then
+if train_plan; then
+  :
+elif [[ -x $bundle/bin/cyclone_conv_algos ]]; then
   step conv_algos conv_algos >"$out/conv_algos.txt" 2>&1
 else
   notes+=("conv_algos: the bundle has no cyclone_conv_algos (built before it existed)")
@@ -305,7 +321,24 @@ if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
       --warmup=10)
     unfused_size=(--workloads=wrn-28-10-train-bs128 --precisions=bf16 --steps=30 --reps=3
       --warmup=10)
+  elif train_plan; then
+    all_workloads=lenet5-train-bs64,lenet5-train-bs128,resnet56-train-bs128,wrn-28-10-train-bs128
+    all_workloads+=,lenet5-range-test-4000
+    train_size=(--workloads="$all_workloads" --precisions=fp32,tf32,bf16,fp16
+      --engines=cyclone,cyclone-channels-last --steps=30 --reps=3 --warmup=10)
+    torch_size=(--workloads="$all_workloads" --engines=pytorch-eager,pytorch-amp-channels-last
+      --precisions=fp32,tf32,bf16,fp16 --steps=30 --reps=3 --warmup=10)
   fi
+  # merge_runs MAIN EXTRA: EXTRA's rows appended to MAIN's "runs" (when EXTRA has any), MAIN
+  # replaced whole (a temporary file renamed), so a kill mid-write cannot tear it.
+  merge_runs() {
+    [[ -s $2 ]] || return 0
+    t 30 "${pyrun[@]}" -c 'import json, os, sys
+a = json.load(open(sys.argv[1]))
+a["runs"] += json.load(open(sys.argv[2]))["runs"]
+json.dump(a, open(sys.argv[1] + ".part", "w"), indent=2)
+os.replace(sys.argv[1] + ".part", sys.argv[1])' "$1" "$2" || echo "could not merge $2 into $1" >&2
+  }
   # --out: the JSON rewritten after every case, so a step cut by its timeout keeps the cases it
   # finished (stdout, printed at the end, would then be empty). A bundle built before
   # cyclone_bench_train had --out gives its JSON on stdout instead.
@@ -317,15 +350,24 @@ if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
     shift
     if ((train_has_out)); then "$@" --out="$file" >/dev/null; else "$@" >"$file"; fi
   }
-  step train_cyclone to_file "$out/train_cyclone.json" t "$(quick && echo 150 || echo 600)" \
+  step train_cyclone to_file "$out/train_cyclone.json" \
+    t "$(quick && echo 150 || { train_plan && echo 240; } || echo 600)" \
     "$bundle/bin/cyclone_bench_train" --device=cuda --device_name="$gpu_name" \
     --driver="$gpu_driver" --git_rev="${rev:0:12}" "${train_size[@]}" 2>"$out/train_bench.log"
-  step train_pytorch t "$(quick && echo 120 || echo 600)" "${pyrun[@]}" benchmarks/pytorch/train.py \
-    --device cuda "${torch_size[@]}" --out "$out/train_torch.json" \
-    >/dev/null 2>>"$out/train_bench.log"
+  step train_pytorch t "$(quick && echo 120 || { train_plan && echo 180; } || echo 600)" \
+    "${pyrun[@]}" benchmarks/pytorch/train.py --device cuda "${torch_size[@]}" \
+    --out "$out/train_torch.json" >/dev/null 2>>"$out/train_bench.log"
+  # torch.compile where its compilation fits the call, merged into train_torch.json.
+  if train_plan && [[ -s $out/train_torch.json ]]; then
+    step train_pytorch_compile t 120 "${pyrun[@]}" benchmarks/pytorch/train.py --device cuda \
+      --workloads=lenet5-train-bs64,resnet56-train-bs128 --engines=pytorch-compile \
+      --precisions=fp32 --steps=30 --reps=3 --warmup=10 --out "$out/train_compile.json" \
+      >/dev/null 2>>"$out/train_bench.log"
+    merge_runs "$out/train_torch.json" "$out/train_compile.json"
+  fi
   # The BN-ReLU fusion's A/B on the networks that have the pairs (train_report.py prints the
   # ratios), merged into train_cyclone.json. TRAIN_UNFUSED=0 skips it.
-  if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]]; then
+  if [[ ${TRAIN_UNFUSED:-1} != 0 && -s $out/train_cyclone.json ]] && ! train_plan; then
     # shellcheck disable=SC2054
     ((${#unfused_size[@]})) ||
       unfused_size=(--workloads=resnet56-train-bs128,wrn-28-10-train-bs128 --precisions=fp32,bf16)
@@ -333,21 +375,14 @@ if [[ ${TRAIN_BENCH:-1} != 0 ]]; then
       "$bundle/bin/cyclone_bench_train" --device=cuda --engines=cyclone-unfused \
       "${unfused_size[@]}" 2>>"$out/train_bench.log"
     # Replaced whole (a temporary file renamed), so a kill mid-write cannot tear the main file.
-    if [[ -s $out/train_unfused.json ]]; then
-      t 30 "${pyrun[@]}" -c 'import json, os, sys
-a = json.load(open(sys.argv[1]))
-a["runs"] += json.load(open(sys.argv[2]))["runs"]
-json.dump(a, open(sys.argv[1] + ".part", "w"), indent=2)
-os.replace(sys.argv[1] + ".part", sys.argv[1])' "$out/train_cyclone.json" "$out/train_unfused.json" ||
-        echo "could not merge train_unfused.json" >&2
-    fi
+    merge_runs "$out/train_cyclone.json" "$out/train_unfused.json"
   fi
 fi
 
 # ---- 3c. where a training step's time goes: WRN-28-10 bf16 channels last, kernel by kernel ----
 # PyTorch's step under torch.profiler, Cyclone's under Nsight Compute (each graph node timed;
 # the cuDNN cache above spares the search), both summed per category and kernel. PROFILE=0 skips.
-if [[ ${PROFILE:-1} != 0 ]]; then
+if [[ ${PROFILE:-1} != 0 ]] && ! train_plan; then
   step profile_pytorch t 90 "${pyrun[@]}" benchmarks/pytorch/profile_step.py \
     --workload wrn-28-10-train-bs128 --precision bf16 --top 60 >"$out/profile_pytorch.txt" 2>&1
   profile_cyclone() {
@@ -383,7 +418,9 @@ memcheck() {
   done
   return "$rc"
 }
-if command -v compute-sanitizer >/dev/null; then
+if train_plan; then
+  :
+elif command -v compute-sanitizer >/dev/null; then
   step memcheck memcheck >"$out/memcheck.log" 2>&1
   if grep -q "Device not supported" "$out/memcheck.log"; then
     # Seen on gVisor hosts: the sanitizer cannot attach there at all; that is the host, not us.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/gpu_run.sh GPU_PLAN=quick, dry: a stand-in bundle (stub programs; cyclone_bench_train
+"""scripts/gpu_run.sh GPU_PLAN=quick and GPU_PLAN=train, dry: a stand-in bundle (stub programs; cyclone_bench_train
 is the real program on the CPU, LeNet-5 only) and a stand-in nvidia-smi, under the device tool's
 layout (OUT set). What a GPU run's one chance depends on:
   - a step that fails (best_lr, PyTorch without a GPU) does not stop the steps after it;
@@ -106,6 +106,26 @@ def main():
             assert "gpu_run/" + f in names, (f, names)
         assert cy["complete"] is True and cy["device"] == "Stub GPU", cy
         assert any(row["engine"] == "cyclone-unfused" for row in cy["runs"]), cy["runs"]
+
+        # GPU_PLAN=train, the lease's second call: the GEMM peak and the training table in every
+        # precision, none of the quick plan's tests, best_lr, NCCL, fusion A/B, profiles or
+        # memcheck.
+        for f in os.listdir(out):
+            os.remove(os.path.join(out, f))
+        env["GPU_PLAN"] = "train"
+        r = subprocess.run(["bash", gpu_run], env=env, capture_output=True, text=True, timeout=300,
+                           cwd=d)
+        progress = r.stdout
+        for line in ("== info: ok", "== bench: ok", "== train_cyclone: ok"):
+            assert line in progress, (line, progress)
+        for name in ("cyclone_tests_stub", "best_lr_gpu", "nccl", "conv_algos", "train_unfused",
+                     "profile_", "memcheck"):
+            assert "== " + name not in progress, (name, progress)
+        with tarfile.open(out + "/gpu_run.tar.gz") as tar:
+            cy = json.load(tar.extractfile("gpu_run/train_cyclone.json"))
+        precisions = {row["precision"] for row in cy["runs"]}
+        assert precisions == {"fp32", "tf32", "bf16", "fp16"}, precisions
+        assert {row["engine"] for row in cy["runs"]} == {"cyclone", "cyclone-channels-last"}, cy
     print("gpu_run.sh dry run: ok")
 
 
