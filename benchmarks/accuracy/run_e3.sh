@@ -15,6 +15,12 @@
 #   CYCLONE_BUNDLE=dist-bundle benchmarks/accuracy/run_e3.sh   (its bin/train, and the host's
 #   cuDNN / cuBLAS found as scripts/gpu_run.sh finds them); the dataset where the registry looks
 #   for it, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
+# Through the device tool, the bundle (~44 MiB) and the dataset (~30 MiB) do not fit one call's
+# 64 MiB, so two calls, the second at once while the machine is still warm (2026-11-27):
+#   1. carry [".fmnist"] (a git-excluded copy of the four .gz files):
+#      mkdir -p /usr/share/datasets/fashion-mnist && cp .fmnist/*.gz /usr/share/datasets/fashion-mnist/
+#   2. carry ["dist-bundle"]: CYCLONE_BUNDLE=dist-bundle benchmarks/accuracy/run_e3.sh 0 1
+#      > $OUT/e3.log 2>&1; tar czf $OUT/e3_logs.tar.gz benchmarks/accuracy/logs/E3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ -n "${CYCLONE_BUNDLE:-}" ]; then
