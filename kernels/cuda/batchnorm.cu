@@ -5,10 +5,10 @@
 //
 // Inputs whose channel is the innermost axis (inner = 1: [N, C], and channels-last activations
 // seen as [N H W, C], layers/layout.h) would read a channel with stride C, uncoalesced; their
-// partial sums use a [8 rows x 32 V channels] block instead, each warp reading 32 V adjacent
-// channels of one row, the 8 rows combined in order. Their elementwise passes
-// (normalize_rows_kernel, backward_dx_rows_kernel) keep each thread on one set of V channels, whose
-// parameters it reads once.
+// partial sums use blocks of rows x lanes threads instead, a lane reading V adjacent channels of a
+// row (a whole row per block where it fits: rows_launch), the rows combined in a fixed tree.
+// Their elementwise passes (normalize_rows_kernel, backward_dx_rows_kernel) keep each thread on
+// one set of V channels, whose parameters it reads once.
 //
 // Every kernel reads and writes V elements at a time (16 bytes: 8 bfloat16 / float16, 4 float, 2
 // double) when the layout allows it: NCHW-like inputs whose inner size is a multiple of V, or
@@ -19,8 +19,9 @@
 // The fused ReLU (batch_norm_relu_*): normalize_kernel applies it, and the backward kernels mask dy
 // with ReluMask, which recomputes the pre-activation with the forward's expression in P.
 //
-// Not yet done (owed on a GPU host): timings against cuDNN's cudnnBatchNormalizationForwardTraining
-// / BackwardEx and PyTorch.
+// Measured against PyTorch's kernels on an H200: benchmarks/results/2026-11-27-h200-*/ (bench.json
+// and the WRN-28-10 step's profile_cyclone.txt / profile_pytorch.txt); not against cuDNN's
+// cudnnBatchNormalizationForwardTraining / BackwardEx.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -55,21 +56,32 @@ int vec_width(const BatchNormDims& d, std::initializer_list<const void*> ptrs) {
   return (d.inner == 1 ? d.c : d.inner) % kPack<T> == 0 && aligned16(ptrs) ? kPack<T> : 1;
 }
 
-// The channels-innermost layout (inner = 1): blocks of kRows x 32 threads, a block per (32
-// V-channel tile, part of the rows); parts chosen like blocks_per_channel (at least ~16 rows per
-// thread).
-constexpr int kRows = 8;
+// The channels-innermost layout (inner = 1), partial sums: a block is lanes x rows threads, lane l
+// of row r reading pack l of every rows-th row from r, a pack being V adjacent channels. Where a
+// row has at most kBlock / 2 packs (row_v; channels up to 1024 in bfloat16) a block spans the
+// whole row, lanes = row_v and rows = kBlock / row_v: every thread works and a warp reads
+// contiguous memory across row ends (at 160 bfloat16 channels, 20 packs, the earlier 32-lane tiles
+// left 12 lanes of each warp idle). Wider rows are cut into 32-pack tiles, 8 rows a block. The
+// grid is (tiles, parts), a part being a range of rows; parts are chosen like blocks_per_channel,
+// each thread summing at least ~32 of its rows (fewer left the per-block set-up and reduction a
+// large share of the time).
 bool rows_layout(const BatchNormDims& d) { return d.inner == 1; }
-int64_t row_tiles(const BatchNormDims& d, int v) {
-  return (d.c + int64_t{kWarpSize} * v - 1) / (int64_t{kWarpSize} * v);
-}
-int row_parts(const BatchNormDims& d, int v) {
-  const int64_t by_work = (d.per_channel() + kRows * 16 - 1) / (kRows * 16);
-  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / row_tiles(d, v));
-  return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
-}
-dim3 rows_grid(const BatchNormDims& d, int v, int parts) {
-  return dim3(static_cast<unsigned>(row_tiles(d, v)), static_cast<unsigned>(parts));
+struct RowsLaunch {
+  dim3 grid, block;
+};
+RowsLaunch rows_launch(const BatchNormDims& d, int v) {
+  const int64_t row_v = d.c / v;  // c % v == 0 (vec_width)
+  int64_t lanes = kWarpSize, rows = 8;
+  if (row_v <= kBlock / 2) {
+    lanes = row_v;
+    rows = kBlock / row_v;
+  }
+  const int64_t tiles = (row_v + lanes - 1) / lanes;
+  const int64_t by_work = (d.per_channel() + rows * 32 - 1) / (rows * 32);
+  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / tiles);
+  const int64_t parts = std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535);
+  return {dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(parts)),
+          dim3(static_cast<unsigned>(lanes), static_cast<unsigned>(rows))};
 }
 
 // Walks a channel's values m = start, start + stride, ... < end of the [N, inner] view without a
@@ -176,61 +188,69 @@ __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t channels, 
   }
 }
 
-// Sums (a, b) down the block's kRows rows of threads, for each of its 32 channel columns, in row
-// order; row 0 gets the result.
-__device__ void column_sum2(double& a, double& b) {
-  __shared__ double sa[kRows][kWarpSize], sb[kRows][kWarpSize];
-  sa[threadIdx.y][threadIdx.x] = a;
-  sb[threadIdx.y][threadIdx.x] = b;
-  __syncthreads();
-  if (threadIdx.y == 0)
-    for (int r = 1; r < kRows; ++r) {
-      a += sa[r][threadIdx.x];
-      b += sb[r][threadIdx.x];
-    }
-}
-
-// The rows kernels' end: the column sums of each of the thread's V channels c0 + j, from row 0
-// into partial[((c0 + j) * P + p) * 2 + {0, 1}] (p = blockIdx.y of P).
+// The rows kernels' end: for each of the thread's V channels c0 + j, the sums (s1, s2) of the
+// block's rows of threads, combined in a fixed tree over the rows (row r takes row r + h, h
+// halving from the largest power of two below the row count), then written by row 0 to
+// partial[((c0 + j) * P + p) * 2 + {0, 1}] (p = blockIdx.y of P).
 template <int V>
 __device__ void store_column_sums(double (&s1)[V], double (&s2)[V], int64_t c0, bool active,
                                   double* __restrict__ partial) {
+  __shared__ double sums[2][V][kBlock];
+  const int lanes = blockDim.x, rows = blockDim.y, r = threadIdx.y;
+  const int t = r * lanes + threadIdx.x;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    sums[0][j][t] = s1[j];
+    sums[1][j][t] = s2[j];
+  }
+  int h = 1;
+  while (h * 2 < rows) h *= 2;
+  for (; h > 0; h /= 2) {
+    __syncthreads();
+    if (r < h && r + h < rows) {
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        sums[0][j][t] += sums[0][j][t + h * lanes];
+        sums[1][j][t] += sums[1][j][t + h * lanes];
+      }
+    }
+  }
+  __syncthreads();
+  if (r != 0 || !active) return;
   const int p = blockIdx.y, parts = gridDim.y;
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    column_sum2(s1[j], s2[j]);
-    if (threadIdx.y == 0 && active) {
-      partial[((c0 + j) * parts + p) * 2] = s1[j];
-      partial[((c0 + j) * parts + p) * 2 + 1] = s2[j];
-    }
-    __syncthreads();  // column_sum2's shared arrays are written again for the next channel
+    partial[((c0 + j) * parts + p) * 2] = sums[0][j][t];
+    partial[((c0 + j) * parts + p) * 2 + 1] = sums[1][j][t];
   }
 }
 
-// stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its 32 V
-// channels, each thread V adjacent channels (channels % V == 0).
+// stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its lanes x V
+// channels (rows_launch), each thread V adjacent channels (channels % V == 0).
 template <class T, int V>
-__global__ void stats_partial_rows_kernel(const T* __restrict__ x, int64_t channels, int64_t rows,
-                                          double* __restrict__ partial) {
-  const int64_t c0 = (blockIdx.x * int64_t(kWarpSize) + threadIdx.x) * V;
+__global__ void __launch_bounds__(kBlock)
+    stats_partial_rows_kernel(const T* __restrict__ x, int64_t channels, int64_t rows,
+                              double* __restrict__ partial) {
+  const int64_t c0 = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * V;
   const int p = blockIdx.y, parts = gridDim.y;
   const int64_t chunk = (rows + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(rows, begin + chunk);
   const bool active = c0 < channels;
-  double s1[V], s2[V], k[V];
+  double s1[V], s2[V];
+  math_t<T> k[V];  // the shift: row 0's values (exact in math_t)
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     s1[j] = s2[j] = 0;
-    k[j] = active ? static_cast<double>(x[c0 + j]) : 0.0;
+    k[j] = active ? static_cast<math_t<T>>(x[c0 + j]) : math_t<T>(0);
   }
   if (active) {
     const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
     const int64_t row_v = channels / V;
-    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
+    for (int64_t m = begin + threadIdx.y; m < end; m += blockDim.y) {
       const Pack<T, V> in = xv[m * row_v + c0 / V];
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        const double v = static_cast<double>(in.v[j]) - k[j];
+        const double v = static_cast<double>(in.v[j]) - static_cast<double>(k[j]);
         s1[j] += v;
         s2[j] += v * v;
       }
@@ -405,40 +425,50 @@ __global__ void backward_partial_kernel(const T* __restrict__ x, const T* __rest
   }
 }
 
-// backward_partial_kernel for inner = 1 (see stats_partial_rows_kernel).
+// backward_partial_kernel for inner = 1 (see stats_partial_rows_kernel). Each element's g * xhat
+// is formed in P (float beside 16-bit data; backward_dx_kernel's xhat expression) and summed in
+// double, and the ReLU mask is built from the channel terms in registers: the double version
+// held 122 registers a thread, too few threads in flight for what is a streaming read.
 template <class T, int V, class P = math_t<T>>
-__global__ void backward_partial_rows_kernel(
-    const T* __restrict__ x, const T* __restrict__ dy, const P* __restrict__ mean,
-    const P* __restrict__ invstd, const P* __restrict__ weight, const P* __restrict__ bias,
-    bool relu, int64_t channels, int64_t rows, double* __restrict__ partial) {
-  const int64_t c0 = (blockIdx.x * int64_t(kWarpSize) + threadIdx.x) * V;
+__global__ void __launch_bounds__(kBlock)
+    backward_partial_rows_kernel(const T* __restrict__ x, const T* __restrict__ dy,
+                                 const P* __restrict__ mean, const P* __restrict__ invstd,
+                                 const P* __restrict__ weight, const P* __restrict__ bias,
+                                 bool relu, int64_t channels, int64_t rows,
+                                 double* __restrict__ partial) {
+  const int64_t c0 = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * V;
   const int p = blockIdx.y, parts = gridDim.y;
   const int64_t chunk = (rows + parts - 1) / parts;
   const int64_t begin = p * chunk, end = min(rows, begin + chunk);
   const bool active = c0 < channels;
-  double s1[V], s2[V], mu[V], is[V];
-  ReluMask<P> mask[V];
+  double s1[V], s2[V];
+  P mu[V], is[V], scale[V], shift[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    s1[j] = s2[j] = mu[j] = is[j] = 0;
+    s1[j] = s2[j] = 0;
+    mu[j] = is[j] = scale[j] = shift[j] = P(0);
     if (active) {
-      mu[j] = static_cast<double>(mean[c0 + j]);
-      is[j] = static_cast<double>(invstd[c0 + j]);
-      mask[j] = ReluMask<P>(relu, mean, invstd, weight, bias, c0 + j);
+      const int64_t c = c0 + j;
+      mu[j] = mean[c];
+      is[j] = invstd[c];
+      scale[j] = weight ? invstd[c] * weight[c] : invstd[c];  // as ReluMask's
+      shift[j] = bias ? bias[c] : P(0);
     }
   }
   if (active) {
     const auto* xv = reinterpret_cast<const Pack<T, V>*>(x);
     const auto* dyv = reinterpret_cast<const Pack<T, V>*>(dy);
     const int64_t row_v = channels / V;
-    for (int64_t m = begin + threadIdx.y; m < end; m += kRows) {
+    for (int64_t m = begin + threadIdx.y; m < end; m += blockDim.y) {
       const int64_t o = m * row_v + c0 / V;
       const Pack<T, V> xs = xv[o], gs = dyv[o];
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        const double g = mask[j].grad(xs.v[j], gs.v[j]);
-        s1[j] += g;
-        s2[j] += g * (static_cast<double>(xs.v[j]) - mu[j]) * is[j];
+        // g * xhat in P (dx's own xhat expression), summed in double.
+        const P g =
+            static_cast<P>(ReluMask<P>(relu, mu[j], scale[j], shift[j]).grad(xs.v[j], gs.v[j]));
+        s1[j] += static_cast<double>(g);
+        s2[j] += static_cast<double>(g * ((P(xs.v[j]) - mu[j]) * is[j]));
       }
     }
   }
@@ -563,14 +593,14 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     const int width = vec_width<T>(d, {x.raw_data(), y.raw_data()});
     if (training) {
-      const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
+      const RowsLaunch rl = rows_layout(d) ? rows_launch(d, width) : RowsLaunch{};
+      const int parts = rows_layout(d) ? static_cast<int>(rl.grid.y) : blocks_per_channel(d);
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
       with_pack<T>(width > 1, [&](auto v) {
         constexpr int V = decltype(v)::value;
         if (rows_layout(d))
-          stats_partial_rows_kernel<T, V>
-              <<<rows_grid(d, V, parts), dim3(kWarpSize, kRows), 0, stream>>>(
-                  x.data<T>(), d.c, d.per_channel(), partial.data<double>());
+          stats_partial_rows_kernel<T, V><<<rl.grid, rl.block, 0, stream>>>(
+              x.data<T>(), d.c, d.per_channel(), partial.data<double>());
         else
           stats_partial_kernel<T, V>
               <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
@@ -630,15 +660,15 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         for (const Tensor* t : std::initializer_list<const Tensor*>{&means, &dweight, &dbias})
           if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
-        const int parts = rows_layout(d) ? row_parts(d, width) : blocks_per_channel(d);
+        const RowsLaunch rl = rows_layout(d) ? rows_launch(d, width) : RowsLaunch{};
+        const int parts = rows_layout(d) ? static_cast<int>(rl.grid.y) : blocks_per_channel(d);
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
         with_pack<T>(width > 1, [&](auto v) {
           constexpr int V = decltype(v)::value;
           if (rows_layout(d))
-            backward_partial_rows_kernel<T, V>
-                <<<rows_grid(d, V, parts), dim3(kWarpSize, kRows), 0, stream>>>(
-                    x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
-                    relu, d.c, d.per_channel(), partial.data<double>());
+            backward_partial_rows_kernel<T, V><<<rl.grid, rl.block, 0, stream>>>(
+                x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
+                d.c, d.per_channel(), partial.data<double>());
           else
             backward_partial_kernel<T, V>
                 <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
