@@ -26,3 +26,23 @@ fresh_dir() {
   rm -rf "$1"
   mkdir -p "$1"
 }
+# run_grid <id> "<variant ...>" <seed ...>: run_one for every variant x seed, each variant's config
+# benchmarks/accuracy/<id>/<variant>.json (all checked before the first run), its logs
+# benchmarks/accuracy/logs/<id>/<variant>/seed<k>.
+run_grid() {
+  local id=$1 variant seed dir
+  local -a variants
+  read -r -a variants <<<"$2"
+  shift 2
+  for variant in "${variants[@]}"; do
+    [ -f "benchmarks/accuracy/$id/$variant.json" ] ||
+      { echo "$(basename "$0"): no config benchmarks/accuracy/$id/$variant.json" >&2; exit 2; }
+  done
+  for variant in "${variants[@]}"; do
+    for seed in "$@"; do
+      dir=benchmarks/accuracy/logs/$id/$variant/seed$seed
+      fresh_dir "$dir"
+      run_one "$id $variant seed $seed" "benchmarks/accuracy/$id/$variant.json" "$seed" "$dir"
+    done
+  done
+}

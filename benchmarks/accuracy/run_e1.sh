@@ -16,11 +16,5 @@ cd "$(dirname "$0")/../.."
 source benchmarks/accuracy/common.sh
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
-for policy in constant step_decay triangular one_cycle; do
-  for seed in "${seeds[@]}"; do
-    dir=benchmarks/accuracy/logs/E1/$policy/seed$seed
-    fresh_dir "$dir"
-    run_one "E1 $policy seed $seed" "benchmarks/accuracy/E1/$policy.json" "$seed" "$dir"
-  done
-done
+run_grid E1 "constant step_decay triangular one_cycle" "${seeds[@]}"
 python3 benchmarks/accuracy/aggregate.py

@@ -35,15 +35,4 @@ source benchmarks/accuracy/common.sh
 export RUN_ONE_ARGS=${RUN_ONE_ARGS:---device=cuda}
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0)
-read -r -a variants <<<"${E3_VARIANTS:-wrn28_10_one_cycle_min_loss}"
-for variant in "${variants[@]}"; do
-  [ -f "benchmarks/accuracy/E3/$variant.json" ] ||
-    { echo "run_e3.sh: no config benchmarks/accuracy/E3/$variant.json (E3_VARIANTS)" >&2; exit 2; }
-done
-for variant in "${variants[@]}"; do
-  for seed in "${seeds[@]}"; do
-    dir=benchmarks/accuracy/logs/E3/$variant/seed$seed
-    fresh_dir "$dir"
-    run_one "E3 $variant seed $seed" "benchmarks/accuracy/E3/$variant.json" "$seed" "$dir"
-  done
-done
+run_grid E3 "${E3_VARIANTS:-wrn28_10_one_cycle_min_loss}" "${seeds[@]}"

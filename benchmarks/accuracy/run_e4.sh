@@ -13,11 +13,5 @@ cd "$(dirname "$0")/../.."
 source benchmarks/accuracy/common.sh
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
-for variant in wd_1e-3 wd_3e-4 wd_1e-4 wd_3e-5 momentum_constant; do
-  for seed in "${seeds[@]}"; do
-    dir=benchmarks/accuracy/logs/E4/$variant/seed$seed
-    fresh_dir "$dir"
-    run_one "E4 $variant seed $seed" "benchmarks/accuracy/E4/$variant.json" "$seed" "$dir"
-  done
-done
+run_grid E4 "wd_1e-3 wd_3e-4 wd_1e-4 wd_3e-5 momentum_constant" "${seeds[@]}"
 python3 benchmarks/accuracy/aggregate.py

@@ -14,12 +14,5 @@ cd "$(dirname "$0")/../.."
 source benchmarks/accuracy/common.sh
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
-read -r -a variants <<<"${P1_VARIANTS:-one_cycle_bf16 one_cycle_fp16 one_cycle_channels_last}"
-for variant in "${variants[@]}"; do
-  for seed in "${seeds[@]}"; do
-    dir=benchmarks/accuracy/logs/P1/$variant/seed$seed
-    fresh_dir "$dir"
-    run_one "P1 $variant seed $seed" "benchmarks/accuracy/P1/$variant.json" "$seed" "$dir"
-  done
-done
+run_grid P1 "${P1_VARIANTS:-one_cycle_bf16 one_cycle_fp16 one_cycle_channels_last}" "${seeds[@]}"
 python3 benchmarks/accuracy/aggregate.py
