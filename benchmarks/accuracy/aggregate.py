@@ -60,6 +60,18 @@ EXPERIMENTS["E3"] = {
                   "benchmark table)", 0.959),
     "machine": "NVIDIA H200",
 }
+# E2 on a GPU (run_e2.sh): the classic schedule's long budget against 1cycle at a quarter of it;
+# "time_to": the test accuracies whose time to reach (wall seconds at the first epoch at or above,
+# from history.csv) the README's E2 table gives. "epochs" is per variant there.
+EXPERIMENTS["E2"] = {
+    "dataset": "fashion_mnist", "model": "wrn-16-4", "epochs": None, "batch_size": 128,
+    "variants": ["wrn16_4_multistep", "wrn16_4_one_cycle"],
+    "command": "./bin/train --config benchmarks/accuracy/E2/{variant}.json --seed {seed} "
+               "--log_dir benchmarks/accuracy/logs/E2/{variant}/seed{seed} --device=cuda",
+    "published": None,
+    "machine": "NVIDIA H200",
+    "time_to": [0.93, 0.94, 0.95],
+}
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
@@ -215,10 +227,10 @@ def mean_std(v):
 
 
 def main():
-    rows, table, per_variant, answers = [], [], {}, []
+    rows, table, per_variant, answers, time_rows = [], [], {}, [], []
     os.makedirs(os.path.join(HERE, "plots"), exist_ok=True)
     for eid, spec in EXPERIMENTS.items():
-        curves_acc, curves_loss, finder_curves = [], [], []
+        curves_acc, curves_loss, finder_curves, curves_time = [], [], [], []
         for vi, variant in enumerate(spec["variants"]):
             vdir = os.path.join(LOGS, eid, variant)
             if not os.path.isdir(vdir):
@@ -237,7 +249,8 @@ def main():
                     sys.exit(f"{d}: status {summ.get('status')}: rerun it")
                 acc.append(summ["final_test_accuracy"])
                 wall.append(round(summ["wall_seconds"], 1))
-                lrs.append(summ.get("chosen_lr"))
+                # A schedule with no range test: its configured rate.
+                lrs.append(summ.get("chosen_lr") or summ.get("policy", {}).get("lr"))
                 suggestion = summ.get("suggestion", suggestion)
                 devices.add(summ["device"])
                 if summ["device"].startswith("cuda"):
@@ -253,10 +266,11 @@ def main():
             mean_of = lambda key: [statistics.mean(float(h[i][key]) for h in histories) for i in range(len(epochs))]
             curves_acc.append((variant, epochs, mean_of("test_accuracy"), 2))
             curves_loss.append((variant, epochs, mean_of("test_loss"), 2))
+            curves_time.append((variant, mean_of("wall_seconds"), mean_of("test_accuracy"), 2))
             per_variant[(eid, variant)] = {"epochs": epochs, "loss": mean_of("test_loss"),
                                            "acc": statistics.mean(acc), "seeds": len(seeds)}
             row = {"id": eid, "dataset": spec["dataset"], "model": spec["model"], "policy": variant,
-                   "epochs": spec["epochs"], "batch_size": spec["batch_size"],
+                   "epochs": spec["epochs"] or len(epochs), "batch_size": spec["batch_size"],
                    "device": ",".join(sorted(devices)), "machine": ",".join(sorted(gpus)) if gpus else machine(), "seeds": seeds,
                    "test_accuracy": acc, "wall_seconds": wall,
                    "suggestion": suggestion, "chosen_lr": lrs,
@@ -265,7 +279,17 @@ def main():
             m, sd = mean_std(acc)
             pub = spec.get("published")
             pub_text = f"{pub[1]:.3f} ({pub[0]})" if pub else "—"
-            table.append(f"| {eid} | {spec['model']} | {variant} | {suggestion} "
+            if spec.get("time_to"):
+                reached = []
+                for target in spec["time_to"]:
+                    times = [next((float(r["wall_seconds"]) for r in h
+                                   if float(r["test_accuracy"]) >= target), None) for h in histories]
+                    row.setdefault("seconds_to_accuracy", {})[str(target)] = times
+                    reached.append(f"{statistics.mean(times):.0f} s" if None not in times else
+                                   f"not reached ({sum(t is None for t in times)} of {len(times)})")
+                time_rows.append(f"| {eid} | {variant} | {len(epochs)} | {len(seeds)} | "
+                                 f"{m:.4f} ± {sd:.4f} | " + " | ".join(reached) + " |")
+            table.append(f"| {eid} | {spec['model']} | {variant} | {suggestion or 'fixed'} "
                          f"({statistics.median(lrs):.3g}) | {len(seeds)} | "
                          f"{m:.4f} ± {sd:.4f} | {pub_text} | {statistics.mean(wall):.0f} s |")
         if curves_acc:
@@ -274,6 +298,10 @@ def main():
                      curves_acc)
             svg_plot(os.path.join(HERE, "plots", f"{eid}_test_loss.svg"),
                      f"{eid}: test loss per epoch (mean of seeds)", "epoch", "test loss", curves_loss)
+        if curves_acc and spec.get("time_to"):
+            svg_plot(os.path.join(HERE, "plots", f"{eid}_accuracy_vs_time.svg"),
+                     f"{eid}: test accuracy against wall time (mean of seeds)", "seconds",
+                     "test accuracy", curves_time)
         for q, variants in spec.get("questions", {}).items():
             have = [v for v in variants if (eid, v) in per_variant]
             if len(have) < 2:
@@ -318,6 +346,16 @@ def main():
     if e5start in text:
         a, b = text.index(e5start) + len(e5start), text.index(e5end)
         text = text[:a] + "\n" + e5_body + text[b:]
+    tstart, tend = "<!-- e2:start -->", "<!-- e2:end -->"
+    if tstart in text:
+        targets = EXPERIMENTS["E2"]["time_to"]
+        tbody = ("| id | policy | epochs | seeds | test accuracy (mean ± std) | " +
+                 " | ".join(f"time to {t:.2f}" for t in targets) + " |\n|" +
+                 "---|" * (5 + len(targets)) + "\n" + "\n".join(time_rows) + "\n")
+        if not time_rows:
+            tbody = "No runs yet.\n"
+        a, b = text.index(tstart) + len(tstart), text.index(tend)
+        text = text[:a] + "\n" + tbody + text[b:]
     rstart, rend = "<!-- rerun:start -->", "<!-- rerun:end -->"
     if rstart in text:
         a, b = text.index(rstart) + len(rstart), text.index(rend)

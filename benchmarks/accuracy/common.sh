@@ -46,3 +46,18 @@ run_grid() {
     done
   done
 }
+# The GPU experiments' train: with CYCLONE_BUNDLE set (a GPU host, scripts/gpu_bundle.sh's
+# bundle), the bundle's bin/train, its libraries and the host's cuDNN / cuBLAS set up as
+# scripts/gpu_run.sh sets them up; else TRAIN_BIN or ./bin/train (built if missing). Runs get
+# --device=cuda unless RUN_ONE_ARGS says otherwise.
+gpu_train_bin() {
+  if [ -n "${CYCLONE_BUNDLE:-}" ]; then
+    bundle=$(cd "$CYCLONE_BUNDLE" && pwd)
+    python=${PYTHON:-python3}
+    source scripts/gpu_env.sh
+    setup_libraries
+    export TRAIN_BIN=$bundle/bin/train
+  fi
+  [ -n "${TRAIN_BIN:-}" ] || [ -x bin/train ] || scripts/build.sh
+  export RUN_ONE_ARGS=${RUN_ONE_ARGS:---device=cuda}
+}

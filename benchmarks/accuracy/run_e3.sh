@@ -23,16 +23,8 @@
 #      > $OUT/e3.log 2>&1; tar czf $OUT/e3_logs.tar.gz benchmarks/accuracy/logs/E3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ -n "${CYCLONE_BUNDLE:-}" ]; then
-  bundle=$(cd "$CYCLONE_BUNDLE" && pwd)
-  python=${PYTHON:-python3}
-  source scripts/gpu_env.sh
-  setup_libraries
-  export TRAIN_BIN=$bundle/bin/train
-fi
-[ -n "${TRAIN_BIN:-}" ] || [ -x bin/train ] || scripts/build.sh
 source benchmarks/accuracy/common.sh
-export RUN_ONE_ARGS=${RUN_ONE_ARGS:---device=cuda}
+gpu_train_bin
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 run_grid E3 "${E3_VARIANTS:-wrn28_10_one_cycle_min_loss}" "${seeds[@]}"
