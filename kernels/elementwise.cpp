@@ -94,6 +94,13 @@ void fill(Context& ctx, const Tensor& out, double value) {
   cpu::fill(ctx, out, value);
 }
 
+void increment(Context& ctx, const Tensor& counter) {
+  CYCLONE_CHECK(counter.dtype() == DType::kInt32, "increment: counter must be int32, got ",
+                dtype_name(counter.dtype()));
+  if (counter.device().is_cuda()) return cuda::increment(ctx, counter);
+  cpu::increment(ctx, counter);
+}
+
 void cast(Context& ctx, const Tensor& x, const Tensor& out) {
   check_same_shape("cast", x, out);
   check_same_device("cast", x, out);

@@ -7,6 +7,8 @@
 //   against [N, C]: a keepdim reduction). out may alias an input of the same shape (in-place).
 // fill:   out[i] = value                                 cost: n*sizeof(T) bytes
 // cast:   out[i] = T_out(x[i]) (float32/float64/int32/uint8; float->int truncates toward zero)
+// increment: counter[i] += 1 for an int32 tensor, exact (batch norm's num_batches_tracked: one
+//   launch, where a float detour took three and was exact only to 2^24)   cost: 8n bytes
 // gather_rows: out[b] = src[index[b]] for rows (the first dim) of any dtype; index int32 on the
 //   same device, every entry in [0, rows) (checked on the CPU; on CUDA an out-of-range entry
 //   gives a zero row, never an out-of-bounds read). cost: 2 B*row bytes + 4 B bytes. It is how
@@ -26,6 +28,7 @@ void unary(Context& ctx, UnaryOp op, const Tensor& x, const Tensor& out, double 
 void binary(Context& ctx, BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out);
 void fill(Context& ctx, const Tensor& out, double value);
 void cast(Context& ctx, const Tensor& x, const Tensor& out);
+void increment(Context& ctx, const Tensor& counter);
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out);
 // A float32 copy of x on its device (x itself when it is float32): how the CPU computes
 // bfloat16 or float16 operands (exactly widened) with its float32 code.

@@ -97,14 +97,9 @@ Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
     y = batch_norm(v, running_mean_, running_var_, weight_, bias_, training, momentum_, eps_);
   if (nhwc) y = y.reshape(x.shape());
   if (training) {
-    // The count lives on the device: cast to float, add one, cast back (int32 is exact to 2^31;
-    // the float detour is exact to 2^24 training steps, far beyond any run here).
+    // The count lives on the device: one exact int32 increment (a launch, inside a step's graph).
     autograd::NoGradGuard no_grad;
-    Context& ctx = Context::of(num_batches_tracked_);
-    Tensor f = Tensor::empty(Shape(), DType::kFloat32, num_batches_tracked_.device());
-    kernels::cast(ctx, num_batches_tracked_, f);
-    kernels::unary(ctx, kernels::UnaryOp::kAddScalar, f, f, 1.0);
-    kernels::cast(ctx, f, num_batches_tracked_);
+    kernels::increment(Context::of(num_batches_tracked_), num_batches_tracked_);
   }
   return y;
 }

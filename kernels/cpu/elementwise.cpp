@@ -48,6 +48,11 @@ void binary(Context&, BinaryOp op, const Tensor& x, const Tensor& y, const Tenso
   });
 }
 
+void increment(Context&, const Tensor& counter) {
+  int32_t* p = counter.data<int32_t>();
+  for (int64_t i = 0, n = counter.numel(); i < n; ++i) ++p[i];
+}
+
 void fill(Context&, const Tensor& out, double value) {
   const int64_t n = out.numel();
   CYCLONE_DISPATCH_ALL(out.dtype(), T, [&] {

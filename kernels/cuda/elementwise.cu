@@ -69,6 +69,10 @@ __global__ void fill_kernel(T* out, int64_t n, T v) {
   CYCLONE_GRID_STRIDE(i, n) { out[i] = v; }
 }
 
+__global__ void increment_kernel(int32_t* counter, int64_t n) {
+  CYCLONE_GRID_STRIDE(i, n) { ++counter[i]; }
+}
+
 // V packs of the wider of the two types.
 template <class To, class From, int V>
 __global__ void cast_kernel(const From* x, To* out, int64_t n) {
@@ -145,6 +149,13 @@ void fill(Context& ctx, const Tensor& out, double value) {
     fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(out.data<T>(), n, convert<T>(value));
   });
   gpu::check_launch("fill", ctx.stream());
+}
+
+void increment(Context& ctx, const Tensor& counter) {
+  const int64_t n = counter.numel();
+  if (n == 0) return;
+  increment_kernel<<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(counter.data<int32_t>(), n);
+  gpu::check_launch("increment", ctx.stream());
 }
 
 void gather_rows(Context& ctx, const Tensor& src, const Tensor& index, const Tensor& out) {

@@ -497,6 +497,27 @@ TEST_P(ElementwiseParity, Float16AndEveryCastMatchTheCpu) {
   }
 }
 
+// increment, on every device: exact past 2^24 (where the float detour it replaced stopped counting)
+// and at 2^31 - 2, on a scalar (num_batches_tracked) and on a vector longer than one block.
+TEST_P(ElementwiseParity, IncrementCountsExactlyInInt32) {
+  const Device dev = device();
+  Context& ctx = Context::current(dev);
+  const int32_t big = (1 << 24) + 1, top = 2147483646;
+  Tensor scalar = Tensor::from_vector<int32_t>({big}, Shape(), Device::cpu()).to(dev);
+  for (int k = 0; k < 3; ++k) kernels::increment(ctx, scalar);
+  EXPECT_EQ(scalar.to_vector<int32_t>(), std::vector<int32_t>{big + 3});
+  std::vector<int32_t> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(i) * 7 - 3000;
+  v[999] = top;
+  Tensor vec = Tensor::from_vector<int32_t>(v, {1000}, Device::cpu()).to(dev);
+  kernels::increment(ctx, vec);
+  for (int32_t& e : v) ++e;
+  EXPECT_EQ(vec.to_vector<int32_t>(), v);
+  kernels::increment(ctx, Tensor::empty({0}, DType::kInt32, dev));  // nothing to count
+  testing::expect_error([&] { kernels::increment(ctx, Tensor::zeros({2}, DType::kFloat32, dev)); },
+                        {"increment", "int32", "float32"});
+}
+
 CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);
 
 }  // namespace
