@@ -105,6 +105,24 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& indices, const std:
   return out;
 }
 
+Dataset pad_images(const Dataset& d, int64_t size) {
+  CYCLONE_CHECK(d.images.dtype() == DType::kUInt8, d.name, ": padding needs images (uint8), got ",
+                dtype_name(d.images.dtype()));
+  const int64_t n = d.images.dim(0), c = d.images.dim(1), h = d.images.dim(2), w = d.images.dim(3);
+  CYCLONE_CHECK(size >= h && size >= w, d.name, ": cannot pad ", h, " x ", w, " images to ", size,
+                " x ", size, " (pad_to must be at least the image size)");
+  const int64_t top = (size - h) / 2, left = (size - w) / 2;
+  Dataset out = d;
+  out.images = Tensor::zeros({n, c, size, size}, DType::kUInt8, Device::cpu());
+  const uint8_t* src = d.images.data<uint8_t>();
+  uint8_t* dst = out.images.data<uint8_t>();
+  for (int64_t plane = 0; plane < n * c; ++plane)
+    for (int64_t y = 0; y < h; ++y)
+      std::memcpy(dst + (plane * size + top + y) * size + left, src + (plane * h + y) * w,
+                  static_cast<size_t>(w));
+  return out;
+}
+
 Split split_validation(const Dataset& d, double fraction, uint64_t seed) {
   CYCLONE_CHECK(fraction >= 0 && fraction < 1, d.name, ": validation fraction ", fraction,
                 " outside [0, 1)");

@@ -41,6 +41,12 @@ std::vector<int64_t> label_histogram(const Dataset& d);
 // The images and labels at `indices` (in that order), a copy; stats and classes carried over.
 Dataset subset(const Dataset& d, const std::vector<int64_t>& indices, const std::string& name);
 
+// The images zero-padded (black) to size x size, centred (the odd pixel, if any, on the bottom and
+// right), a copy: how CIFAR-shaped networks take 28x28 MNIST-like images (torchvision's Pad before
+// ToTensor / Normalize, so the mean and std stay the dataset's). size at least the height and the
+// width; uint8 images only (not precomputed features).
+Dataset pad_images(const Dataset& d, int64_t size);
+
 // Carves a validation set of round(fraction * N) images out of d, chosen by a permutation drawn
 // from seed (data/random.h, Purpose::kSplit), so the split is reproducible from the seed alone.
 // Both parts keep the original order of their images. fraction in [0, 1); a fraction > 0 must

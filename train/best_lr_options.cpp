@@ -107,6 +107,10 @@ ArgParser make_parser(BestLrOptions& o) {
                "training-image augmentation: auto = on for CIFAR (crop with 4-pixel padding, "
                "flip), off for the MNISTs; on for the MNISTs: crop with 2-pixel padding, and flip "
                "for Fashion-MNIST");
+  p.add_flag("pad_to", &o.pad_to,
+             "> 0: zero-pad every image to N x N, centred, and build the model for that size "
+             "(e.g. 32 for a CIFAR network on the MNISTs' 28 x 28)",
+             "N");
   p.add_flag("validation_fraction", &o.validation_fraction,
              "> 0: hold out this fraction of train and evaluate on it (both parts must keep an "
              "image)");
@@ -226,6 +230,7 @@ void validate(const BestLrOptions& o) {
   check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
   check_choice("lr_scaling", o.lr_scaling, best_lr_lr_scalings());
   check_choice("augment", o.augment, {"auto", "on", "off"});
+  check_bounds("pad_to", static_cast<double>(o.pad_to), non_negative);
   if (!(o.lr_warmup_epochs < 0))  // < 0: the default
     check_bounds("lr_warmup_epochs", o.lr_warmup_epochs,
                  Bounds::closed(0, static_cast<double>(kMaxEpochs)));

@@ -62,6 +62,7 @@ struct BestLrOptions {
   double clip_grad_norm = 0;            // 0: off
   std::string lr_scaling = "linear";    // mpirun -np N: linear | sqrt | none (run.h)
   std::string augment = "auto";         // auto (CIFAR: crop + flip) | on | off (RunSpec::augment)
+  int64_t pad_to = 0;                   // > 0: images zero-padded to this size (RunSpec::pad_to)
   double lr_warmup_epochs = -1;         // < 0: min(5 epochs, a fifth of the run)
   bool sync_bn = false;                 // mpirun -np N: batch norm over the global batch
   int64_t sync_every = 0;               // read losses back every N steps; 0: auto (trainer.h)

@@ -72,6 +72,9 @@ struct RunSpec {
   std::string source_split = "train";  // the files train/validation (and test) are carved from
   int64_t expect_height = 0, expect_width = 0;  // > 0: checked against the data
   int augment = -1;  // -1: the dataset's standard (CIFAR: crop + flip), 0 off, 1 on
+  // > 0: every image zero-padded to pad_to x pad_to, centred (data::pad_images), and the model
+  // built for that size: CIFAR-shaped networks on 28x28 images.
+  int64_t pad_to = 0;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 256;
   int workers = -1;

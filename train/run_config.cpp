@@ -172,6 +172,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
                  std::to_string(s.expect_width) + " but " + s.dataset + "'s images are " +
                  std::to_string(info->height) + " x " + std::to_string(info->width) +
                  " (the size its models are built for): drop the keys or give that size");
+    s.pad_to = d.integer("pad_to", 0, 0);  // its range is checked with the dataset's size (run.cpp)
     if (d.has("augment")) {
       const json& a = d.at("augment");
       if (a.is_boolean()) {

@@ -11,6 +11,8 @@
 //     height: 28                 # optional: checked against the data
 //     width: 28
 //     augment: auto              # true / false / auto (CIFAR: crop + flip)
+//     pad_to: 0                  # > 0: images zero-padded to pad_to x pad_to (e.g. 32 for a
+//                                #   CIFAR network on 28 x 28 images), the model built for it
 //   network:
 //     class: lenet5              # models/registry.h names
 //     activation: relu           # or {type: relu}, as microDL writes it

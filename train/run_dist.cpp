@@ -111,6 +111,8 @@ std::string rank_fingerprint(const RunSpec& s, Device device) {
   const json finder = finder_settings_json(s.finder), trainer = trainer_settings_json(s.trainer);
   for (const auto& [k, v] : finder.items()) j["lr_finder." + k] = v;
   for (const auto& [k, v] : trainer.items()) j["trainer." + k] = v;
+  // Only when set: checkpoints written before the option have no key, and resume them as before.
+  if (s.pad_to > 0) j["pad_to"] = s.pad_to;
   return j.dump();
 }
 

@@ -120,6 +120,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   s.manifest = o.manifest;
   s.validation_fraction = o.validation_fraction;
   s.augment = o.augment == "auto" ? -1 : o.augment == "on" ? 1 : 0;
+  s.pad_to = o.pad_to;
   s.batch_size = o.batch_size;
   s.workers = static_cast<int>(o.workers);
   s.model = o.model.empty() ? default_model_for(o.dataset) : o.model;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# E2 — super-convergence on a GPU (issue 13): WRN-16-4 on Fashion-MNIST (28x28, crop with 2-pixel
-# padding + flip; the issue's 32x32 padding is not an option of the loader), bf16 and channels
-# last, batch 128, SGD with weight decay 5e-4:
+# E2 — super-convergence on a GPU (issue 13): WRN-16-4 on Fashion-MNIST padded to 32x32
+# (dataset.pad_to) with crop (2-pixel padding) and flip, bf16 and channels last, batch 128, SGD
+# with weight decay 5e-4:
 #   wrn16_4_multistep  the classic schedule at its usual long budget: 200 epochs, lr 0.1 (Nesterov
 #                      momentum 0.9) times 0.2 at epochs 60, 120 and 160 (Zagoruyko and
 #                      Komodakis's Wide ResNet schedule)

@@ -416,5 +416,38 @@ TEST(Split, ValidationCarvedReproduciblyFromSeed) {
   EXPECT_EQ(data::split_validation(d, 0.001, 0).validation.size(), 1);
 }
 
+// pad_to: 28x28 (or 28x20) images centred in zeros, the odd pixel on the bottom / right; labels,
+// classes and the dataset's mean / std unchanged; too small a size and features are refused.
+TEST(PadImages, CentresTheImagesInBlackAndKeepsTheRest) {
+  data::SyntheticOptions o;
+  o.train_size = 6;
+  o.channels = 2;
+  o.height = 28;
+  o.width = 20;
+  const data::Dataset d = data::make_synthetic(o, "train");
+  const data::Dataset p = data::pad_images(d, 32);
+  ASSERT_EQ(p.images.shape(), Shape({6, 2, 32, 32}));
+  EXPECT_EQ(p.labels.to_vector<int32_t>(), d.labels.to_vector<int32_t>());
+  EXPECT_EQ(p.mean, d.mean);
+  EXPECT_EQ(p.std, d.std);
+  EXPECT_EQ(p.num_classes, d.num_classes);
+  const auto src = d.images.to_vector<uint8_t>(), out = p.images.to_vector<uint8_t>();
+  for (int64_t plane = 0; plane < 12; ++plane)
+    for (int64_t y = 0; y < 32; ++y)
+      for (int64_t x = 0; x < 32; ++x) {
+        const bool inside = y >= 2 && y < 30 && x >= 6 && x < 26;  // top 2, left 6
+        const uint8_t want = inside ? src[(plane * 28 + y - 2) * 20 + x - 6] : 0;
+        ASSERT_EQ(out[(plane * 32 + y) * 32 + x], want) << plane << " " << y << " " << x;
+      }
+  // An odd margin: 28 -> 31 puts 1 row above and 2 below.
+  const data::Dataset odd = data::pad_images(d, 31);
+  EXPECT_EQ(odd.images.to_vector<uint8_t>()[31 + 5], src[0]);  // row 1, column 5
+  EXPECT_EQ(data::pad_images(d, 28).images.dim(3), 28);        // height already: width padded
+  EXPECT_ERROR_WITH(data::pad_images(d, 27), "cannot pad 28 x 20 images to 27 x 27");
+  data::Dataset features = d;
+  features.images = Tensor::zeros({6, 2, 28, 20}, DType::kFloat32, Device::cpu());
+  EXPECT_ERROR_WITH(data::pad_images(features, 32), "padding needs images (uint8)");
+}
+
 }  // namespace
 }  // namespace cyclone::testing

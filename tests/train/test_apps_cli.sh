@@ -108,6 +108,11 @@ for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; 
   cp "$fm/$f.gz" "$tmp/bad_mnist/" 2>/dev/null || printf 'x' >"$tmp/bad_mnist/$f.gz"
 done
 expect_exit 1 "train-images-idx3-ubyte.gz" "$best_lr" --dataset=mnist --data_dir="$tmp/bad_mnist" --skip_test=0.1
+# --pad_to outside [the image size, twice it]: exit 2 before any data is read, naming the range.
+expect_exit 2 "--pad_to 20 for mnist's 28 x 28 images: give a size from 28 to 56" \
+  "$best_lr" --dataset=mnist --pad_to=20 --log_dir="$tmp/p0"
+expect_exit 2 "--pad_to 57 for mnist's 28 x 28 images: give a size from 28 to 56" \
+  "$best_lr" --dataset=mnist --pad_to=57 --log_dir="$tmp/p1"
 # A held-out split of no image (scored as loss 0, accuracy 0) or of every image: exit 2, the numbers.
 expect_exit 2 "--validation_fraction 1e-06 makes a validation split of 0 of the 60000 images, leaving 60000" \
   "$best_lr" "${small[@]}" --skip_test=0.01 --validation_fraction=0.000001 --log_dir="$tmp/v0"

@@ -111,6 +111,7 @@ std::vector<ValueCase> value_cases() {
       {"data_dir", "/data", [](O o) { return o.data_dir == "/data"; }},
       {"device", "cuda:1", [](O o) { return o.device == "cuda:1"; }},
       {"seed", "12345678901234", [](O o) { return o.seed == 12345678901234u; }},
+      {"pad_to", "32", [](O o) { return o.pad_to == 32; }},
       {"policy", "one_cycle", [](O o) { return o.policy == "one_cycle"; }},
       {"step_size_epochs", "2.5", [](O o) { return o.step_size_epochs == 2.5; }},
       {"gamma", "1", [](O o) { return o.gamma == 1; }},
@@ -159,7 +160,7 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",    "summary",
                                     "no_download", "sync_bn",  "no_cuda_graph", "channels_last"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 52u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 53u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
     const bool boolean = i < 8;  // "--cycle  description", others "--lr_min=LR  description"

@@ -35,7 +35,8 @@ void expect_usage_error(F&& f, std::initializer_list<std::string> parts) {
 TEST(RunConfigTest, DefaultsAndEveryField) {
   const RunSpec s = parse_run_config(R"({
     "dataset": {"name": "synthetic", "batch_size": 16, "eval_batch_size": 32,
-                "validation_fraction": 0.1, "augment": true, "workers": 2, "data_dir": "d"},
+                "validation_fraction": 0.1, "augment": true, "workers": 2, "data_dir": "d",
+                "pad_to": 40},
     "model": {"name": "mlp", "activation": "tanh", "initializer": "glorot_uniform", "dropout": 0.1},
     "optimizer": {"name": "adam", "weight_decay": 0.01},
     "lr_finder": {"start_lr": 1e-6, "end_lr": 1, "num_steps": 50, "mode": "linear",
@@ -54,6 +55,7 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
   EXPECT_EQ(s.batch_size, 16);
   EXPECT_EQ(s.eval_batch_size, 32);
   EXPECT_EQ(s.augment, 1);
+  EXPECT_EQ(s.pad_to, 40);
   EXPECT_EQ(s.workers, 2);
   EXPECT_EQ(s.model, "mlp");
   EXPECT_EQ(s.activation, "tanh");
@@ -78,6 +80,7 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
   // Only the dataset name is required.
   const RunSpec d = parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {}})", "x");
   EXPECT_EQ(d.batch_size, 128);
+  EXPECT_EQ(d.pad_to, 0);
   EXPECT_EQ(d.finder.options.num_steps, 400);
   EXPECT_EQ(d.trainer.epochs, 1);
   EXPECT_EQ(d.lr_scaling, "linear");
@@ -150,6 +153,9 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
       [] { parse_run_config(R"({"dataset": {"name": "mnist"}, "trainer": {"epohcs": 3}})", "c"); },
       {"trainer.epohcs", "is not a known key"});
   expect_usage_error([] { parse_run_config(R"({"datset": {"name": "mnist"}})", "c"); }, {"datset"});
+  expect_usage_error(
+      [] { parse_run_config(R"({"dataset": {"name": "mnist", "pad_to": -1}})", "c"); },
+      {"dataset.pad_to", "must be >= 0"});
   expect_usage_error(
       [] { parse_run_config(R"({"dataset": {"name": "mnst"}, "lr_finder": {}})", "cfg.yml"); },
       {"cfg.yml: dataset.name", "mnst", "known: mnist"});
