@@ -123,6 +123,13 @@ TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
   EXPECT_NE(m.find("optimizer.weight_decay 0.0005 (now 0.01)"), std::string::npos) << m;
   EXPECT_NE(m.find("seed 0 (now 3)"), std::string::npos) << m;
   EXPECT_NE(m.find("resume without changing them"), std::string::npos) << m;
+  // dataset.pad_to is a setting of the run once set; a checkpoint without it (written before the
+  // option, or without padding) resumes only without it.
+  RunSpec padded = first;
+  padded.resume = ckpt.string();
+  padded.pad_to = 32;
+  const std::string p = resume_refusal(padded);
+  EXPECT_NE(p.find("pad_to unset (now 32)"), std::string::npos) << p;
 }
 
 TEST(RunResume, SummaryKeepsWhatOnlyTheFirstRunKnew) {
