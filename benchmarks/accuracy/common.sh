@@ -61,3 +61,14 @@ gpu_train_bin() {
   [ -n "${TRAIN_BIN:-}" ] || [ -x bin/train ] || scripts/build.sh
   export RUN_ONE_ARGS=${RUN_ONE_ARGS:---device=cuda}
 }
+# run_gpu_experiment <id> "<default variants>" [seed ...]: gpu_train_bin, then run_grid over
+# $<id>_VARIANTS (else the defaults) and the seeds (else 0): run_e2.sh and run_e3.sh.
+run_gpu_experiment() {
+  local id=$1 defaults=$2
+  shift 2
+  gpu_train_bin
+  local var=${id}_VARIANTS
+  local -a seeds=("$@")
+  [ ${#seeds[@]} -gt 0 ] || seeds=(0)
+  run_grid "$id" "${!var:-$defaults}" "${seeds[@]}"
+}

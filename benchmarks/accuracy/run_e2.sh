@@ -17,7 +17,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source benchmarks/accuracy/common.sh
-gpu_train_bin
-seeds=("$@")
-[ ${#seeds[@]} -gt 0 ] || seeds=(0)
-run_grid E2 "${E2_VARIANTS:-wrn16_4_one_cycle wrn16_4_multistep}" "${seeds[@]}"
+run_gpu_experiment E2 "wrn16_4_one_cycle wrn16_4_multistep" "$@"

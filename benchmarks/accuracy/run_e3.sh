@@ -24,7 +24,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source benchmarks/accuracy/common.sh
-gpu_train_bin
-seeds=("$@")
-[ ${#seeds[@]} -gt 0 ] || seeds=(0)
-run_grid E3 "${E3_VARIANTS:-wrn28_10_one_cycle_min_loss}" "${seeds[@]}"
+run_gpu_experiment E3 "wrn28_10_one_cycle_min_loss" "$@"
