@@ -20,7 +20,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import train  # noqa: E402  (benchmarks/pytorch/train.py: workloads, init_like_cyclone)
 from kernel_breakdown import category  # noqa: E402
@@ -60,16 +59,7 @@ def main(argv):
     scaler = torch.amp.GradScaler("cuda") if a.precision == "fp16" else None
 
     def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=dtype, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        train.train_step(model, opt, x, y, "cuda", dtype, amp, scaler)
 
     for _ in range(a.warmup):
         step()

@@ -129,6 +129,23 @@ def workloads(range_steps):
     }
 
 
+def train_step(net, opt, x, y, dev, amp_dtype, amp, scaler):
+    """One optimizer step, as every case and profile_step.py take it: zero_grad(set_to_none),
+    the forward and the loss under torch.autocast when amp, backward, SGD; with a GradScaler
+    (float16) the loss scaled and the step through it. Returns the loss (not read back)."""
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(dev, dtype=amp_dtype, enabled=amp):
+        loss = F.cross_entropy(net(x), y)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return loss
+
+
 def run_case(args, workload, engine, precision):
     build, batch, channels, hw = workloads(args.range_steps)[workload]
     dev, amp, cuda = args.device, precision in ("bf16", "fp16"), args.device == "cuda"
@@ -162,17 +179,7 @@ def run_case(args, workload, engine, precision):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 
     def step(i):
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(dev, dtype=amp_dtype, enabled=amp):
-            loss = F.cross_entropy(net(xs[i % POOL]), ys[i % POOL])
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        return loss
+        return train_step(net, opt, xs[i % POOL], ys[i % POOL], dev, amp_dtype, amp, scaler)
 
     reps = args.reps or (3 if range_test else 5)
     if range_test:
