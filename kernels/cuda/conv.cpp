@@ -16,16 +16,16 @@
 // the call's own buffers with a workspace as large as the largest candidate's (capped at
 // kMaxWorkspace). The fastest deterministic algorithm wins (the fastest of any kind when none is
 // deterministic), so training runs repeat bit for bit, among those that keep the data type's
-// accuracy (the non-fused Winograd ones only for 3x3 filters or where TF32 is allowed:
-// lossy_winograd below); the
-// choice is cached for the life of the process (kernels/algo_cache.h; across runs too in the file
-// named by $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept here (an algorithm or math
-// type out of range, or one whose workspace query fails) is searched again and replaced, and its
-// workspace is asked of cuDNN (once per process), never taken from the file. Find cannot run inside
-// CUDA-graph capture (it synchronises), so a problem first met while capturing takes the
-// heuristics' choice, uncached; so does one whose search workspace cannot be allocated (the pick
-// then needs none). Workspace comes from the caching allocator (a uint8 tensor on the context's
-// stream). A failed convolution names the pass, the shapes, the dtype and the algorithm.
+// accuracy (the non-fused Winograd ones only for filters up to 3x3 or where TF32 is allowed:
+// lossy_winograd below); the choice is cached for the life of the process (kernels/algo_cache.h;
+// across runs too in the file named by $CYCLONE_CUDNN_CACHE). A stored choice cuDNN does not accept
+// here (an algorithm or math type out of range, or one whose workspace query fails) is searched
+// again and replaced, and its workspace is asked of cuDNN (once per process), never taken from the
+// file. Find cannot run inside CUDA-graph capture (it synchronises), so a problem first met while
+// capturing takes the heuristics' choice, uncached; so does one whose search workspace cannot be
+// allocated (the pick then needs none). Workspace comes from the caching allocator (a uint8 tensor
+// on the context's stream). A failed convolution names the pass, the shapes, the dtype and the
+// algorithm.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -223,10 +223,10 @@ bool lossy_winograd(const Perf& r) {
   return lossy_winograd(pass, static_cast<int>(r.algo));
 }
 
-// A result cuDNN says ran (or would run), which keeps the data type's accuracy unless TF32 is
-// allowed (`winograd_ok`). In fp32 (FMA) math a tensor-op label is refused: cuDNN may label an FMA
-// kernel CUDNN_DEFAULT_MATH, and the descriptor (set to FMA) already rules TF32 out. The non-fused
-// Winograd algorithms are refused unless winograd_ok.
+// A result cuDNN says ran (or would run), which keeps the data type's accuracy (the non-fused
+// Winograd ones where `winograd_ok`: conv_winograd_allowed). In fp32 (FMA) math a tensor-op label
+// is refused: cuDNN may label an FMA kernel CUDNN_DEFAULT_MATH, and the descriptor (set to FMA)
+// already rules TF32 out. The non-fused Winograd algorithms are refused unless winograd_ok.
 template <class Perf>
 bool usable(const Perf& r, bool strict_fp32, bool winograd_ok) {
   return r.status == CUDNN_STATUS_SUCCESS && !(strict_fp32 && tensor_op(r.mathType)) &&
