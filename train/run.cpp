@@ -305,6 +305,10 @@ RunOutcome run_experiment(const RunSpec& spec) {
   // On a GPU, its name: the banner and the summary say which GPU a result came from.
   const std::string blas = device.is_cuda() ? "" : ", " + kernels::cpu_blas_kernels();
   const std::string gpu_name = device.is_cuda() ? gpu::device_name(device.index) : "";
+  const std::string gpu_text = gpu_name.empty() ? "" : gpu_name + ", ";
+  const std::string padded = spec.pad_to > 0 ? ", padded to " + std::to_string(spec.pad_to) +
+                                                   " x " + std::to_string(spec.pad_to)
+                                             : "";
   data::LoaderOptions& tl = c.train_options;
   tl.batch_size = spec.batch_size;
   tl.shuffle = true;
@@ -316,13 +320,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
       "seed %llu\n",
       prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
       static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
-      c.use_val ? "validation" : "test",
-      spec.pad_to > 0
-          ? (", padded to " + std::to_string(spec.pad_to) + " x " + std::to_string(spec.pad_to))
-                .c_str()
-          : "",
-      data::describe(tl.augment).c_str(), device.str().c_str(),
-      gpu_name.empty() ? "" : (gpu_name + ", ").c_str(), precision_name(*precision),
+      c.use_val ? "validation" : "test", padded.c_str(), data::describe(tl.augment).c_str(),
+      device.str().c_str(), gpu_text.c_str(), precision_name(*precision),
       spec.channels_last ? ", channels last" : "", blas.c_str(),
       static_cast<unsigned long long>(spec.seed));
   tl.workers = spec.workers;

@@ -66,10 +66,17 @@ int vec_width(const BatchNormDims& d, std::initializer_list<const void*> ptrs) {
 // each thread summing at least ~32 of its rows (fewer left the per-block set-up and reduction a
 // large share of the time).
 bool rows_layout(const BatchNormDims& d) { return d.inner == 1; }
-struct RowsLaunch {
+// The partial sums' launch, either layout: NCHW-like a (parts, C) grid of kBlock threads
+// (blocks_per_channel), channels innermost as above; `parts` partials per channel either way.
+struct SumsLaunch {
   dim3 grid, block;
+  int parts;
 };
-RowsLaunch rows_launch(const BatchNormDims& d, int v) {
+SumsLaunch sums_launch(const BatchNormDims& d, int v) {
+  if (!rows_layout(d)) {
+    const int parts = blocks_per_channel(d);
+    return {dim3(static_cast<unsigned>(parts), static_cast<unsigned>(d.c)), dim3(kBlock), parts};
+  }
   const int64_t row_v = d.c / v;  // c % v == 0 (vec_width)
   int64_t lanes = kWarpSize, rows = 8;
   if (row_v <= kBlock / 2) {
@@ -81,7 +88,7 @@ RowsLaunch rows_launch(const BatchNormDims& d, int v) {
   const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / tiles);
   const int64_t parts = std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535);
   return {dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(parts)),
-          dim3(static_cast<unsigned>(lanes), static_cast<unsigned>(rows))};
+          dim3(static_cast<unsigned>(lanes), static_cast<unsigned>(rows)), static_cast<int>(parts)};
 }
 
 // Walks a channel's values m = start, start + stride, ... < end of the [N, inner] view without a
@@ -593,18 +600,17 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     const int width = vec_width<T>(d, {x.raw_data(), y.raw_data()});
     if (training) {
-      const RowsLaunch rl = rows_layout(d) ? rows_launch(d, width) : RowsLaunch{};
-      const int parts = rows_layout(d) ? static_cast<int>(rl.grid.y) : blocks_per_channel(d);
+      const SumsLaunch sl = sums_launch(d, width);
+      const int parts = sl.parts;
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
       with_pack<T>(width > 1, [&](auto v) {
         constexpr int V = decltype(v)::value;
         if (rows_layout(d))
-          stats_partial_rows_kernel<T, V><<<rl.grid, rl.block, 0, stream>>>(
+          stats_partial_rows_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(
               x.data<T>(), d.c, d.per_channel(), partial.data<double>());
         else
-          stats_partial_kernel<T, V>
-              <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-                  x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
+          stats_partial_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(
+              x.data<T>(), d.c, d.inner, d.per_channel(), partial.data<double>());
       });
       gpu::check_launch("batch_norm stats", ctx.stream());
       stats_finalize_kernel<T><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
@@ -660,20 +666,19 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         for (const Tensor* t : std::initializer_list<const Tensor*>{&means, &dweight, &dbias})
           if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
-        const RowsLaunch rl = rows_layout(d) ? rows_launch(d, width) : RowsLaunch{};
-        const int parts = rows_layout(d) ? static_cast<int>(rl.grid.y) : blocks_per_channel(d);
+        const SumsLaunch sl = sums_launch(d, width);
+        const int parts = sl.parts;
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
         with_pack<T>(width > 1, [&](auto v) {
           constexpr int V = decltype(v)::value;
           if (rows_layout(d))
-            backward_partial_rows_kernel<T, V><<<rl.grid, rl.block, 0, stream>>>(
+            backward_partial_rows_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(
                 x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
                 d.c, d.per_channel(), partial.data<double>());
           else
-            backward_partial_kernel<T, V>
-                <<<dim3(parts, static_cast<unsigned>(d.c)), kBlock, 0, stream>>>(
-                    x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb,
-                    relu, d.c, d.inner, d.per_channel(), partial.data<double>());
+            backward_partial_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(
+                x.data<T>(), dy.data<T>(), save_mean.data<P>(), save_invstd.data<P>(), pw, pb, relu,
+                d.c, d.inner, d.per_channel(), partial.data<double>());
         });
         gpu::check_launch("batch_norm_backward sums", ctx.stream());
         backward_finalize_kernel<P><<<static_cast<unsigned>(d.c), kWarpSize, 0, stream>>>(
