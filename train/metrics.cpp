@@ -81,8 +81,7 @@ Tensor predict_probabilities(Module& model, data::DataLoader& loader) {
     const std::vector<float> v = p.to_vector<float>();
     all.insert(all.end(), v.begin(), v.end());
   }
-  CYCLONE_CHECK(classes > 0, "predict_probabilities: the loader produced no batch");
-  const int64_t n = static_cast<int64_t>(all.size()) / classes;
+  const int64_t n = classes > 0 ? static_cast<int64_t>(all.size()) / classes : 0;
   return Tensor::from_vector(all, {n, classes}, Device::cpu());
 }
 
@@ -95,6 +94,21 @@ Tensor loader_labels(data::DataLoader& loader) {
     all.insert(all.end(), v.begin(), v.end());
   }
   return Tensor::from_vector(all, {static_cast<int64_t>(all.size())}, Device::cpu());
+}
+
+EvalResult combine_shards(const EvalResult& shard, int num_classes) {
+  if (num_ranks() == 1) return shard;
+  const double n = static_cast<double>(shard.samples);
+  std::vector<double> sums = {shard.loss * n, shard.top1 * n, shard.top5 * n, n};
+  all_reduce_sum(sums);
+  EvalResult r = shard;
+  r.samples = static_cast<int64_t>(sums[3]);
+  if (r.samples > 0) {
+    r.loss = sums[0] / sums[3];
+    r.top1 = sums[1] / sums[3];
+    if (num_classes > 10) r.top5 = sums[2] / sums[3];
+  }
+  return r;
 }
 
 EvalResult score_probabilities(const Tensor& probs, const Tensor& labels, int num_classes) {

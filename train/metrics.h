@@ -26,7 +26,8 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, int num_classes,
                     int64_t max_batches = 0);
 
 // Softmax probabilities of every sample of loader's epoch 0, [N, num_classes] float32 on the CPU,
-// in loader order (an unshuffled loader gives dataset order).
+// in loader order (an unshuffled loader gives dataset order); [0, 0] when the loader yields no
+// sample (a rank's empty shard of a tiny set).
 Tensor predict_probabilities(Module& model, data::DataLoader& loader);
 
 // Loss (mean negative log of the probability of the true class, clamped at 1e-12) and accuracy
@@ -35,5 +36,10 @@ EvalResult score_probabilities(const Tensor& probs, const Tensor& labels, int nu
 
 // Labels of loader's epoch 0 in loader order, int32 [N] on the CPU.
 Tensor loader_labels(data::DataLoader& loader);
+
+// The scores of the ranks' shards of one set as one score: means weighted by each shard's
+// samples, samples summed (in a world of one, `shard` itself; top5 as score_probabilities
+// reports it). Every rank of a job calls it.
+EvalResult combine_shards(const EvalResult& shard, int num_classes);
 
 }  // namespace cyclone::train

@@ -13,6 +13,9 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
   data::LoaderOptions o = options;
   o.shuffle = false;
   o.augment = data::Augment{};
+  // Every image, also on a rank of a data-parallel job: the head's own loader takes its shard.
+  o.shard = 0;
+  o.num_shards = 1;
   data::DataLoader loader(d, o);
   body.eval();
   autograd::NoGradGuard no_grad;

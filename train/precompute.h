@@ -15,7 +15,7 @@
 namespace cyclone::train {
 
 // Runs `body` (in eval mode, without gradients) over every image of `d` in order, batched and
-// normalised as `options` says (its augmentation and shuffling are ignored), and returns the
+// normalised as `options` says (its augmentation, shuffling and shard are ignored), and returns the
 // outputs as a float32 dataset on the CPU: [N, C, H, W], or [N, F, 1, 1] for flat outputs, with
 // d's labels and classes. The loader batches such a dataset as it is (data/loader.h).
 data::Dataset precompute_features(Module& body, const data::Dataset& d,

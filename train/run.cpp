@@ -200,17 +200,6 @@ RunOutcome run_experiment(const RunSpec& spec) {
   const Device device = setup_device(spec);
   if (world.distributed()) {
     check_ranks_agree(world, "configuration", detail::rank_fingerprint(spec, device));
-    if (!spec.phases.empty())
-      throw UsageError(
-          "multi-phase runs (trainer.phases) are not supported in a data-parallel "
-          "job yet: run them with one rank");
-    if (spec.trainer.snapshot_ensemble)
-      throw UsageError(
-          std::string(prog == "best_lr" ? "--cycle --policy=sgdr (which keeps a "
-                                          "snapshot ensemble)"
-                                        : "trainer.snapshot_ensemble") +
-          " is not supported in a data-parallel job yet: run it with one rank" +
-          (prog == "best_lr" ? ", or choose another --policy" : ", or set it to false"));
   }
   set_default_device(device);
   manual_seed(spec.seed);
@@ -385,7 +374,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
   }
   if (!spec.phases.empty()) {
     if (spec.resume.empty() && !spec.finder_only) {  // every phase's policy, before phase 1 trains
-      const int64_t n = data::batch_count(c.train_set.size(), tl.batch_size, tl.drop_last);
+      const int64_t n =
+          data::batch_count(c.train_set.size(), tl.batch_size * tl.num_shards, tl.drop_last);
       const int64_t limit = spec.trainer.limit_train_batches;
       detail::check_policy_fits(spec, limit > 0 ? std::min(n, limit) : n);
     }
@@ -453,9 +443,12 @@ RunOutcome run_experiment(const RunSpec& spec) {
     policy_text = resolve_policy_json(spec.policy_json, chosen, steps_per_epoch);
   const int64_t total_steps = steps_per_epoch * spec.trainer.epochs;
   TrainerOptions to = spec.trainer;
-  // Before the policy's range is printed and plotted: they show the rates the steps will use.
-  detail::apply_lr_scaling(c, to, world.size(), spec.finder.enabled && spec.resume.empty(),
-                           steps_per_epoch);
+  // Before the policy's range is printed and plotted: they show the rates the steps will use. A
+  // resumed run's rate is the range test's when the policy names the finder and no rate was
+  // given (the checkpoint's policy holds the rate the test found then).
+  const bool rate_from_finder = spec.finder.enabled && !spec.fixed_lr &&
+                                detail::uses_finder_rate(spec.policy_json, steps_per_epoch);
+  detail::apply_lr_scaling(c, to, world.size(), rate_from_finder, steps_per_epoch, c.summary);
   auto policy = detail::make_run_policy(policy_text, total_steps, prog, &c.summary, &to);
   if (spec.plots) plot_schedule(*policy, total_steps, (c.log_dir / "schedule.svg").string(), &to);
   std::fflush(stdout);

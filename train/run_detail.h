@@ -115,9 +115,11 @@ std::string data_fingerprint(const RunContext& c, Module& model);
 
 // Sets options.lr_scale / lr_scale_warmup_steps from spec.lr_scaling and lr_warmup_epochs for a
 // job of `ranks` (run.h says the rule); a rate found by the range test (`rate_from_finder`) is not
-// scaled. Prints what it chose and records it in the summary.
+// scaled. Prints what it chose and records it in `record` (the summary, or a phase's entry).
 void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool rate_from_finder,
-                      int64_t steps_per_epoch);
+                      int64_t steps_per_epoch, nlohmann::json& record);
+// Whether the policy's rates come from the range test (it names "finder" in a rate).
+bool uses_finder_rate(const std::string& policy_json, int64_t steps_per_epoch);
 
 // summary.json written atomically; NaNs as null.
 void write_summary(RunContext& c, RunOutcome& out);

@@ -113,6 +113,26 @@ std::string rank_fingerprint(const RunSpec& s, Device device) {
   for (const auto& [k, v] : trainer.items()) j["trainer." + k] = v;
   // Only when set: checkpoints written before the option have no key, and resume them as before.
   if (s.pad_to > 0) j["pad_to"] = s.pad_to;
+  // Each phase of a multi-phase run, for the ranks' check (resume_settings drops them: a resumed
+  // run finds its phases' state by their names).
+  for (size_t i = 0; i < s.phases.size(); ++i) {
+    const PhaseSpec& p = s.phases[i];
+    json lr_mult = json::array();
+    for (const auto& [g, m] : p.lr_mult) lr_mult.push_back({g, m});
+    const std::string key = "phases[" + std::to_string(i) + "].";
+    const json phase{{"name", p.name},
+                     {"epochs", p.epochs},
+                     {"lr_find", p.lr_find},
+                     {"policy", p.policy_json},
+                     {"freeze", p.freeze},
+                     {"lr_mult", lr_mult},
+                     {"precompute", p.precompute},
+                     {"augment", p.augment}};
+    for (const auto& [k, v] : phase.items()) j[key + k] = v;
+    if (!p.lr_find) continue;
+    const json phase_finder = finder_settings_json(p.finder);  // named: items() does not own it
+    for (const auto& [k, v] : phase_finder.items()) j[key + "lr_finder." + k] = v;
+  }
   return j.dump();
 }
 
@@ -127,8 +147,14 @@ std::string data_fingerprint(const RunContext& c, Module& model) {
       .dump();
 }
 
+bool uses_finder_rate(const std::string& policy_json, int64_t steps_per_epoch) {
+  // A policy that does not name the finder resolves the same at any rate.
+  return resolve_policy_json(policy_json, 1.0, steps_per_epoch) !=
+         resolve_policy_json(policy_json, 2.0, steps_per_epoch);
+}
+
 void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool rate_from_finder,
-                      int64_t steps_per_epoch) {
+                      int64_t steps_per_epoch, json& record) {
   const RunSpec& s = c.spec;
   if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
     throw UsageError("lr_scaling '" + s.lr_scaling + "' is not one of linear, sqrt, none");
@@ -160,8 +186,8 @@ void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool ra
         "%s: rates x %.4g for the global batch (%s scaling over %d ranks), reached after "
         "%lld warmup steps\n",
         s.program.c_str(), factor, s.lr_scaling.c_str(), ranks, static_cast<long long>(warmup));
-  c.summary["lr_scale"] = factor;
-  c.summary["lr_scale_warmup_steps"] = warmup;
+  record["lr_scale"] = factor;
+  record["lr_scale_warmup_steps"] = warmup;
 }
 
 }  // namespace cyclone::train::detail

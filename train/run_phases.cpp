@@ -13,10 +13,13 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/train/cli.h"
+#include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/precompute.h"
 #include "cyclone/train/run_detail.h"
@@ -72,6 +75,23 @@ std::vector<std::string> group_prefixes(const RunContext& c, const std::string& 
                    " (its groups: " + known + "; network.layer_groups defines others)");
 }
 
+// Whether `path` exists, the same answer on every rank of a data-parallel job (a resumed phase
+// must be skipped, or continued from its checkpoint, by all of them); an Error naming the file
+// when only some ranks see it.
+bool exists_on_every_rank(const fs::path& path) {
+  std::error_code ec;
+  const bool here = fs::exists(path, ec);
+  if (num_ranks() == 1) return here;
+  std::vector<double> seen = {here ? 1.0 : 0.0};
+  all_reduce_sum(seen);
+  if (seen[0] != 0 && seen[0] != num_ranks())
+    throw Error(path.string() + " is there on " + std::to_string(std::lround(seen[0])) +
+                " of the " + std::to_string(num_ranks()) +
+                " ranks: a data-parallel run resumes from a model_dir every rank reads (a shared "
+                "filesystem)");
+  return here;
+}
+
 }  // namespace
 
 void check_phase_groups(const RunContext& c) {
@@ -91,6 +111,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
   };
 
   std::optional<double> chosen = spec.fixed_lr;
+  bool chosen_by_finder = false;  // `chosen` is an lr_find phase's suggestion, not a given rate
   json phases = json::array();
   const bool resuming = !spec.resume.empty();
   RunOutcome out;
@@ -100,11 +121,12 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     const auto t0 = Clock::now();
     const fs::path dir = c.log_dir / ph.name;
     const fs::path done = dir / "phase_done.json";
-    std::error_code ec;
-    if (resuming && fs::exists(done, ec)) {
+    if (resuming && exists_on_every_rank(done)) {
       json pj = detail::read_json_file(done.string(), 1 << 20);
-      if (pj.contains("chosen_lr") && pj["chosen_lr"].is_number())
+      if (pj.contains("chosen_lr") && pj["chosen_lr"].is_number()) {
         chosen = pj["chosen_lr"].get<double>();
+        chosen_by_finder = ph.lr_find;
+      }
       model.load((dir / "end_model.safetensors").string());
       // The random streams as the phase left them: the next phase's dropout draws on from there,
       // as it would have without the stop (files written before they were recorded have none).
@@ -124,11 +146,14 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       phases.push_back(pj);
       continue;
     }
-    // Marks the phase finished: what later phases and a resumed run need from it.
+    // Marks the phase finished: what later phases and a resumed run need from it (written by
+    // rank 0 in a data-parallel job: the ranks hold the same weights and random streams).
     auto finish = [&](json& pj) {
-      model.save((dir / "end_model.safetensors").string());
       pj["rng"] = random_stream_states(model, {c.dropout_gen});
-      write_file_atomic(done.string(), pj.dump(2) + "\n");
+      if (writes_files()) {
+        model.save((dir / "end_model.safetensors").string());
+        write_file_atomic(done.string(), pj.dump(2) + "\n");
+      }
       phases.push_back(pj);
     };
     log_print("%s: phase %zu/%zu '%s'%s\n", prog.c_str(), i + 1, spec.phases.size(),
@@ -167,6 +192,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       std::unique_ptr<data::DataLoader> val;
       if (c.use_val) val = std::make_unique<data::DataLoader>(c.eval_set, c.eval_options);
       chosen = run_finder(c, model, *opt, train, val.get(), ph.finder, dir, pj);
+      chosen_by_finder = true;
       pj["seconds"] = seconds_since(t0);
       finish(pj);
       continue;
@@ -224,12 +250,17 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
             ? std::min(train.num_batches(), spec.trainer.limit_train_batches)
             : train.num_batches();
     const std::string policy_text = resolve_policy_json(ph.policy_json, chosen, steps_per_epoch);
-    auto policy = make_run_policy(policy_text, steps_per_epoch * ph.epochs, prog, &pj);
-    if (spec.plots)
-      plot_schedule(*policy, steps_per_epoch * ph.epochs, (dir / "schedule.svg").string());
-
     TrainerOptions to = spec.trainer;
     to.epochs = ph.epochs;
+    // In a data-parallel job the phase's rates scale with the global batch (the scaling rule)
+    // unless they come from an lr_find phase: that range test ran at the global batch.
+    apply_lr_scaling(c, to, num_ranks(),
+                     chosen_by_finder && uses_finder_rate(ph.policy_json, steps_per_epoch),
+                     steps_per_epoch, pj);
+    auto policy = make_run_policy(policy_text, steps_per_epoch * ph.epochs, prog, &pj, &to);
+    if (spec.plots)
+      plot_schedule(*policy, steps_per_epoch * ph.epochs, (dir / "schedule.svg").string(), &to);
+
     to.num_classes = c.info.num_classes;
     to.eval_split = c.use_val ? "val" : "test";
     to.generators = {c.dropout_gen};
@@ -241,7 +272,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     Trainer trainer(*trained, *opt, *policy, train, &eval, to);
     if (spec.model_checkpoint.enabled)
       trainer.on_epoch_end(model_checkpoint_callback(c, model, resuming));
-    if (resuming && fs::exists(dir / "checkpoints" / "latest", ec)) {
+    if (resuming && exists_on_every_rank(dir / "checkpoints" / "latest")) {
       log_print("%s: phase '%s' continues from its checkpoint\n", prog.c_str(), ph.name.c_str());
       trainer.resume((dir / "checkpoints").string());
     }
@@ -279,7 +310,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     summary["final_test_accuracy"] = r.top1;
     log_print("%s: all %zu phases done: test loss %.4f  test accuracy %.2f%%\n", prog.c_str(),
               spec.phases.size(), r.loss, 100 * r.top1);
-    if (spec.save_model) {
+    if (spec.save_model && writes_files()) {
       const std::string path = (c.log_dir / "model.safetensors").string();
       model.save(path);
       summary["model_file"] = path;

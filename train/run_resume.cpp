@@ -69,9 +69,11 @@ std::string resume_settings(const RunSpec& spec) {
         "trainer.checkpoint_every", "trainer.checkpoint_every_steps", "trainer.early_stop_patience",
         "trainer.early_stop_min_delta", "model_fname", "partial", "new_head"})
     j.erase(key);
-  // A resume does not run the range test again (its rate is in the checkpoint's policy).
+  // A resume does not run the range test again (its rate is in the checkpoint's policy); the
+  // phases' own settings are for the ranks' check only (checkpoints before them have none).
   for (auto it = j.begin(); it != j.end();)
-    it = it.key().rfind("lr_finder.", 0) == 0 ? j.erase(it) : std::next(it);
+    it = it.key().rfind("lr_finder.", 0) == 0 || it.key().rfind("phases[", 0) == 0 ? j.erase(it)
+                                                                                   : std::next(it);
   // The optimizer's and the policy's options one by one, so that a refusal names the option.
   for (const auto& [key, prefix] :
        {std::pair{"optimizer_options", "optimizer."}, std::pair{"policy", "policy."}}) {

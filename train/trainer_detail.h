@@ -43,6 +43,7 @@ struct Trainer::Impl {
   const schedulers::PlateauPolicy* plateau = nullptr;
   std::function<void(const EpochStats&)> on_epoch_end_cb;
   bool writer = writes_files();  // rank 0 (or a world of one) writes logs and checkpoints
+  fs::path snapshot_dir;         // where save_snapshot() puts a snapshot ensemble's members
   // float16: the loss scale of the host-path steps (the step runner keeps its own on the device;
   // runner_now points at it while fit() runs). Both go into checkpoints.
   LossScaler loss_scaler;
@@ -62,12 +63,10 @@ struct Trainer::Impl {
                   " must be >= 0");
     CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
                   "trainer: snapshot ensembles need a checkpoint_dir or a log_dir to save to");
-    CYCLONE_CHECK(!o.snapshot_ensemble || writer,
-                  "trainer: snapshot ensembles are not supported in a data-parallel job yet (run "
-                  "them with one rank)");
     CYCLONE_CHECK(o.lr_scale > 0 && std::isfinite(o.lr_scale) && o.lr_scale_warmup_steps >= 0,
                   "trainer: lr_scale ", o.lr_scale, " must be > 0 and lr_scale_warmup_steps ",
                   o.lr_scale_warmup_steps, " >= 0");
+    snapshot_dir = fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots";
     if (!writer) {  // another rank of a data-parallel job: rank 0 speaks for it
       o.log_dir.clear();
       o.progress_mode = -2;
@@ -163,15 +162,16 @@ struct Trainer::Impl {
   }
 
   // Saves the weights as the snapshot of `st.step` unless that snapshot was already taken (a
-  // skipped batch retries the same step; a resumed run may have taken it); returns its path.
+  // skipped batch retries the same step; a resumed run may have taken it); returns its path. In a
+  // data-parallel job rank 0 saves it (the ranks hold the same weights) and every rank records it.
   std::string save_snapshot() {
-    const fs::path dir =
-        fs::path(o.checkpoint_dir.empty() ? o.log_dir : o.checkpoint_dir) / "snapshots";
     const std::string path =
-        (dir / ("snapshot-step-" + std::to_string(st.step) + ".safetensors")).string();
+        (snapshot_dir / ("snapshot-step-" + std::to_string(st.step) + ".safetensors")).string();
     if (std::find(st.snapshots.begin(), st.snapshots.end(), path) == st.snapshots.end()) {
-      fs::create_directories(dir);
-      model.save(path);
+      if (writer) {
+        fs::create_directories(snapshot_dir);
+        model.save(path);
+      }
       st.snapshots.push_back(path);
     }
     return path;

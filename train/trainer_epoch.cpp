@@ -138,27 +138,32 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
 void Trainer::Impl::score_snapshot_ensemble(FitResult& r) {
   const bool silent = o.progress_mode == -2;
   const std::string final_path = save_snapshot();
-  if (eval) {
-    Tensor sum;
-    for (const std::string& p : st.snapshots) {
-      model.load(p);
-      const Tensor probs = predict_probabilities(model, *eval);
-      if (!sum.defined()) {
-        sum = probs.clone();
-      } else {
-        float* a = sum.data<float>();
-        const float* q = probs.data<float>();
-        for (int64_t i = 0; i < sum.numel(); ++i) a[i] += q[i];
-      }
+  if (!eval) return;
+  // The members are rank 0's files: in a data-parallel job rank 0 loads each one and gives it to
+  // the other ranks, every rank averages the members' predictions on its shard of the set, and
+  // the shards' scores are added up (sync_from_root and combine_shards are free alone).
+  Tensor sum;
+  for (const std::string& p : st.snapshots) {
+    if (writer) model.load(p);
+    sync_from_root(model);
+    const Tensor probs = predict_probabilities(model, *eval);
+    if (!sum.defined()) {
+      sum = probs.clone();
+    } else {
+      float* a = sum.data<float>();
+      const float* q = probs.data<float>();
+      for (int64_t i = 0; i < sum.numel(); ++i) a[i] += q[i];
     }
-    float* a = sum.data<float>();
-    for (int64_t i = 0; i < sum.numel(); ++i) a[i] /= st.snapshots.size();
-    r.ensemble = score_probabilities(sum, loader_labels(*eval), o.num_classes);
-    model.load(final_path);  // leave the final weights in place
-    if (!silent)
-      log_print("snapshot ensemble of %zu: %s loss %.4f acc %.2f%%\n", st.snapshots.size(),
-                o.eval_split.c_str(), r.ensemble->loss, 100 * r.ensemble->top1);
   }
+  float* a = sum.data<float>();
+  for (int64_t i = 0; i < sum.numel(); ++i) a[i] /= st.snapshots.size();
+  r.ensemble =
+      combine_shards(score_probabilities(sum, loader_labels(*eval), o.num_classes), o.num_classes);
+  if (writer) model.load(final_path);  // leave the final weights in place
+  sync_from_root(model);
+  if (!silent)
+    log_print("snapshot ensemble of %zu: %s loss %.4f acc %.2f%%\n", st.snapshots.size(),
+              o.eval_split.c_str(), r.ensemble->loss, 100 * r.ensemble->top1);
 }
 
 }  // namespace cyclone::train

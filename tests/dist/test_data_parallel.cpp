@@ -5,15 +5,19 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include "common/test_util.h"
 #include "cyclone/data/loader.h"
 #include "cyclone/data/synthetic.h"
 #include "cyclone/dist/world.h"
 #include "cyclone/layers/loss_ops.h"
 #include "cyclone/models/registry.h"
 #include "cyclone/optim/optimizer.h"
+#include "cyclone/schedulers/policy.h"
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/step.h"
+#include "cyclone/train/trainer.h"
 
 namespace cyclone {
 namespace {
@@ -124,6 +128,63 @@ TEST(DataParallel, EvaluationCoversEveryImageOnce) {
   EXPECT_EQ(b.samples, 50 * w.size());
   EXPECT_NEAR(a.loss, b.loss, 1e-5);
   EXPECT_NEAR(a.top1, b.top1, 1e-9);
+}
+
+// A snapshot ensemble (SGDR, a member kept before each restart and at the end) in a data-parallel
+// job: rank 0 alone writes the members, every rank scores its shard of the test set with each of
+// them, and the job trains and scores as one process with the global batch does. The reference
+// is that process on every rank (each rank reading the whole global batch, whose gradients'
+// mean is its own; its scores are the same means over S copies of the set).
+TEST(DataParallel, SnapshotEnsembleTrainsAndScoresAsOneProcess) {
+  dist::World& w = dist::world();
+  const int64_t per_rank = (32 + w.size() - 1) / w.size();
+  const data::Dataset train_set = tiny_set(69, "train"), test_set = tiny_set(50, "test");
+  struct Run {
+    train::FitResult fit;
+    std::shared_ptr<Module> model;
+  };
+  auto run = [&](bool sharded, const testing::TempDir& dir) {
+    Run r{{}, tiny_model()};
+    auto opt = optim::make_optimizer("sgd", r.model->named_parameters(), R"({"momentum": 0.9})");
+    data::LoaderOptions lo;
+    lo.workers = 0;
+    lo.seed = 3;
+    lo.batch_size = sharded ? per_rank : per_rank * w.size();
+    lo.shard = sharded ? w.rank() : 0;
+    lo.num_shards = sharded ? w.size() : 1;
+    data::DataLoader train(train_set, lo);
+    lo.shuffle = false;
+    lo.batch_size = 8;  // 50 images: a last global batch of 2 (3 ranks: one shard is empty)
+    data::DataLoader test(test_set, lo);
+    auto policy = schedulers::make_policy(
+        R"({"policy": "sgdr", "lr": 0.1, "min_lr": 0.001, "cycle_len": 3})");
+    train::TrainerOptions o;
+    o.epochs = 3;  // 9 steps: restarts at steps 3 and 6
+    o.progress_mode = -2;
+    o.num_classes = 4;
+    o.snapshot_ensemble = true;
+    o.tensorboard = false;
+    o.log_dir = dir.path().string();
+    r.fit = train::Trainer(*r.model, *opt, *policy, train, &test, o).fit();
+    return r;
+  };
+  const testing::TempDir dp_dir, ref_dir;
+  const Run dp = run(true, dp_dir), ref = run(false, ref_dir);
+  ASSERT_EQ(dp.fit.status, "completed");
+  ASSERT_EQ(dp.fit.snapshots.size(), 3u);
+  for (const auto& s : dp.fit.snapshots)  // written once, by rank 0
+    EXPECT_EQ(std::filesystem::exists(s), w.rank() == 0) << s;
+  EXPECT_LT(max_abs_diff(*dp.model, *ref.model), 2e-5);  // the final weights are back in place
+  ASSERT_TRUE(dp.fit.ensemble.has_value());
+  ASSERT_TRUE(ref.fit.ensemble.has_value());
+  EXPECT_EQ(dp.fit.ensemble->samples, 50);  // every test image once
+  EXPECT_EQ(ref.fit.ensemble->samples, 50 * w.size());
+  EXPECT_NEAR(dp.fit.ensemble->loss, ref.fit.ensemble->loss, 1e-5);
+  EXPECT_NEAR(dp.fit.ensemble->top1, ref.fit.ensemble->top1, 1e-9);
+  // The ensemble is not its last member: averaging three members changes the loss.
+  ASSERT_FALSE(dp.fit.history.empty());
+  ASSERT_TRUE(dp.fit.history.back().eval.has_value());
+  EXPECT_NE(dp.fit.ensemble->loss, dp.fit.history.back().eval->loss);
 }
 
 }  // namespace

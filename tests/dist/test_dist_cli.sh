@@ -3,17 +3,23 @@
 #   mpirun -np 2 ./bin/best_lr ...
 # 1. 2 ranks with batch 32 train to the same weights as 1 rank with batch 64 (10 steps of SGD with
 #    momentum on Fashion-MNIST), and only rank 0 prints and writes;
-# 2. the linear scaling rule scales a given rate by the number of ranks, with warmup;
+# 2. the linear scaling rule scales a given rate by the number of ranks, with warmup, and leaves
+#    the range test's rate as found, also when the run is resumed;
 # 3. ranks started with different flags stop at once, naming the rank and the flag;
 # 4. a rank killed with SIGKILL takes the job down, and mpirun names it;
 # 5. a rank that stops answering (SIGSTOP) makes the others time out (CYCLONE_DIST_TIMEOUT) and
 #    end the job with a message naming the operation, instead of hanging;
 # 6. RANK / WORLD_SIZE without mpirun is refused with what to do;
 # 7. what a job refuses before any work (exit 2, nothing written): ranks with different settings
-#    that change the steps, snapshot ensembles, an absurd --lr_warmup_epochs; a bad
+#    that change the steps (a phase's too), an absurd --lr_warmup_epochs; a bad
 #    CYCLONE_DIST_TIMEOUT on one rank ends the job with one line instead of hanging;
 # 8. synchronized batch norm with a last global batch of fewer images than ranks;
-# 9. --summary prints once per job; --help with WORLD_SIZE set prints help and exits 0.
+# 9. --summary prints once per job; --help with WORLD_SIZE set prints help and exits 0;
+# 10. a snapshot ensemble (SGDR) over 2 ranks trains and scores as 1 rank does, its members
+#     written once;
+# 11. a multi-phase config (a precomputed head, then every layer at its group's rate) over 2
+#     ranks ends with 1 rank's weights, resumes by skipping its finished phases, and scales a
+#     phase's own rate but not an lr_find phase's.
 set -uo pipefail
 best_lr=$1
 mpirun=$2
@@ -97,6 +103,19 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert abs(s["train_lr_min"] - 0.1) < 1e-9 and abs(s["train_lr_max"] - 0.1) < 1e-9, s
 PY
+# A run whose rate came from the range test resumes at that rate, not scaled again.
+timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --batch_size=32 --log_dir="$tmp/found" \
+  >"$tmp/found.out" 2>&1 || { cat "$tmp/found.out"; fail "range test + 1 epoch, 2 ranks"; }
+timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --num_epochs=2 --batch_size=32 \
+  --log_dir="$tmp/found" --resume="$tmp/found/checkpoints" >"$tmp/found2.out" 2>&1 ||
+  { cat "$tmp/found2.out"; fail "resumed, 2 ranks"; }
+grep -q "the range test ran at the global batch: its rate is used as found" "$tmp/found2.out" ||
+  { cat "$tmp/found2.out"; fail "the resumed run scaled the range test's rate"; }
+"$python" - "$tmp/found/history.csv" <<'PY' || fail "the resumed epoch's rate differs from the first's"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 2 and rows[0]["lr"] == rows[1]["lr"], rows
+PY
 
 # ---- 3. ranks started differently ----
 timeout 120 "${mpi[@]}" -np 2 sh -c 'exec "$0" "$@" --batch_size=$((32 + OMPI_COMM_WORLD_RANK))' \
@@ -149,14 +168,6 @@ for key in "lr_finder.momentum_test (rank 0: [], here: [0.9])" "lr_finder.start_
 done
 [ ! -e "$tmp/differ" ] || { ls -R "$tmp/differ"; fail "ranks with other settings left files"; }
 
-timeout 120 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --cycle --policy=sgdr \
-  --log_dir="$tmp/sgdr" >"$tmp/sgdr.out" 2>&1
-rc=$?
-[ $rc -eq 2 ] || { cat "$tmp/sgdr.out"; fail "a snapshot ensemble in a job: exit $rc, not 2"; }
-grep -q "rank 0/2: --cycle --policy=sgdr (which keeps a snapshot ensemble) is not supported in a data-parallel job" \
-  "$tmp/sgdr.out" || { cat "$tmp/sgdr.out"; fail "no snapshot ensemble message"; }
-[ ! -e "$tmp/sgdr" ] || { ls -R "$tmp/sgdr"; fail "the refused snapshot ensemble left files"; }
-
 "$best_lr" "${common[@]}" --lr_warmup_epochs=1e300 --log_dir="$tmp/warm" >"$tmp/warm.out" 2>&1
 rc=$?
 [ $rc -eq 2 ] || { cat "$tmp/warm.out"; fail "--lr_warmup_epochs=1e300: exit $rc, not 2"; }
@@ -199,4 +210,99 @@ timeout 120 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --summary --log_dir="$tm
 WORLD_SIZE=2 "$best_lr" --help >"$tmp/help.out" 2>&1 ||
   { cat "$tmp/help.out"; fail "--help with WORLD_SIZE set: exit $?"; }
 ! grep -q "WORLD_SIZE" "$tmp/help.out" || { cat "$tmp/help.out"; fail "--help reported WORLD_SIZE"; }
+# ---- 10. a snapshot ensemble: SGDR with a restart after epoch 1, 1 x 64 and 2 x 32 ----
+sg=(--dataset=fashion_mnist --num_epochs=2 --limit_train_batches=10 --workers=1 --no_plots
+    --device=cpu --optimizer=sgd --momentum=0.9 --skip_test=0.05 --cycle --policy=sgdr
+    --step_size_epochs=0.5 --lr_scaling=none --save_model)
+timeout 300 "${mpi[@]}" -np 1 "$best_lr" "${sg[@]}" --batch_size=64 --log_dir="$tmp/sg1" \
+  >"$tmp/sg1.out" 2>&1 || { cat "$tmp/sg1.out"; fail "sgdr snapshot ensemble, 1 rank"; }
+timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${sg[@]}" --batch_size=32 --log_dir="$tmp/sg2" \
+  >"$tmp/sg2.out" 2>&1 || { cat "$tmp/sg2.out"; fail "sgdr snapshot ensemble, 2 ranks"; }
+[ "$(grep -c "snapshot ensemble of 2: test loss" "$tmp/sg2.out")" = 1 ] ||
+  { cat "$tmp/sg2.out"; fail "the ensemble's score should be printed once"; }
+"$python" - "$tmp/sg1" "$tmp/sg2" <<'PY' || fail "the snapshot ensemble of 2 ranks x 32 differs from 1 rank x 64"
+import json, os, sys
+from safetensors.numpy import load_file
+one, two = sys.argv[1], sys.argv[2]
+a, b = load_file(one + "/model.safetensors"), load_file(two + "/model.safetensors")
+worst = max(float(abs(a[k] - b[k]).max()) for k in a)
+print(f"sgdr: max |w_1x64 - w_2x32| = {worst:.3g}")
+assert worst < 1e-4, worst
+s1, s2 = (json.load(open(d + "/summary.json")) for d in (one, two))
+e1, e2 = s1["ensemble"], s2["ensemble"]
+print(f"ensemble of {len(s2['snapshots'])}: 1 rank {e1}, 2 ranks {e2}")
+assert len(s2["snapshots"]) == 2 and all(os.path.exists(p) for p in s2["snapshots"]), s2
+assert e2["samples"] == e1["samples"] == 10000, (e1, e2)
+assert abs(e1["accuracy"] - e2["accuracy"]) < 2e-3 and abs(e1["loss"] - e2["loss"]) < 1e-3, (e1, e2)
+PY
+
+# ---- 11. a multi-phase config: 1 x 64 and 2 x 32, a resume, and the scaling rule per phase ----
+phases_config() {  # $1 model_dir, $2 batch size, $3 lr_scaling, $4 the phases
+  printf '%s\n' '{"dataset": {"name": "fashion_mnist", "split_ratio": {"train": 0.05}},' \
+    ' "network": {"class": "lenet5"}, "lr_finder": {"num_steps": 30},' \
+    " \"trainer\": {\"model_dir\": \"$1\", \"batch_size\": $2, \"lr_scaling\": \"$3\"," \
+    '  "lr_warmup_epochs": 0, "optimizer": {"name": "sgd", "momentum": 0.9},' \
+    "  \"phases\": $4}, \"save_model\": true}"
+}
+two_phases='[{"name": "head", "freeze": ["conv1", "conv2"], "precompute": true, "epochs": 1,
+              "policy": {"policy": "constant", "lr": 0.05}},
+             {"name": "all", "lr_mult": {"conv1": 0.5}, "epochs": 1,
+              "policy": {"policy": "one_cycle", "max_lr": 0.05, "total_epochs": 1}}]'
+phases_config "$tmp/ph1" 64 none "$two_phases" >"$tmp/ph1.json"
+phases_config "$tmp/ph2" 32 none "$two_phases" >"$tmp/ph2.json"
+pt=(--device cpu --limit_train_batches 10)
+timeout 300 "${mpi[@]}" -np 1 "$train" --config "$tmp/ph1.json" "${pt[@]}" >"$tmp/ph1.out" 2>&1 ||
+  { cat "$tmp/ph1.out"; fail "phases, 1 rank"; }
+timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph2.json" "${pt[@]}" >"$tmp/ph2.out" 2>&1 ||
+  { cat "$tmp/ph2.out"; fail "phases, 2 ranks"; }
+[ "$(grep -c "all 2 phases done" "$tmp/ph2.out")" = 1 ] ||
+  { cat "$tmp/ph2.out"; fail "the phases' end should be printed once"; }
+"$python" - "$tmp/ph1" "$tmp/ph2" <<'PY' || fail "the phases of 2 ranks x 32 differ from 1 rank x 64"
+import json, os, sys
+from safetensors.numpy import load_file
+one, two = sys.argv[1], sys.argv[2]
+a, b = load_file(one + "/model.safetensors"), load_file(two + "/model.safetensors")
+worst = max(float(abs(a[k] - b[k]).max()) for k in a)
+print(f"phases: max |w_1x64 - w_2x32| = {worst:.3g}")
+assert worst < 1e-4, worst
+for name in ("head", "all"):
+    assert os.path.exists(f"{two}/{name}/phase_done.json"), name
+s1, s2 = (json.load(open(d + "/summary.json")) for d in (one, two))
+assert s2["status"] == "completed" and s2["ranks"] == 2, s2
+assert abs(s1["final_test_accuracy"] - s2["final_test_accuracy"]) < 2e-3, (s1, s2)
+PY
+timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph2.json" "${pt[@]}" --resume "$tmp/ph2" \
+  >"$tmp/ph2r.out" 2>&1 || { cat "$tmp/ph2r.out"; fail "phases, 2 ranks, resumed"; }
+[ "$(grep -c "was done: skipped (resuming)" "$tmp/ph2r.out")" = 2 ] ||
+  { cat "$tmp/ph2r.out"; fail "the resumed job should skip both finished phases, printed once each"; }
+# Ranks whose phases differ stop before any work, naming the phase's setting.
+phases_config "$tmp/mm" 32 none "$two_phases" >"$tmp/mm0.json"
+phases_config "$tmp/mm" 32 none "$(sed 's/"lr": 0.05/"lr": 0.07/' <<<"$two_phases")" >"$tmp/mm1.json"
+timeout 120 "${mpi[@]}" -np 2 sh -c 'exec "$0" --config "$1$OMPI_COMM_WORLD_RANK.json" --device cpu' \
+  "$train" "$tmp/mm" >"$tmp/mm.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -qF 'phases[0].policy (rank 0: ' "$tmp/mm.out" ||
+  { cat "$tmp/mm.out"; fail "ranks with different phases: exit $rc, not 2 naming phases[0].policy"; }
+[ ! -e "$tmp/mm" ] || { ls -R "$tmp/mm"; fail "ranks with different phases left files"; }
+# The scaling rule: the phase with its own rate runs at 2 x 0.05, the finder's rate as found.
+found_phases='[{"name": "find", "lr_find": true},
+               {"name": "given", "freeze": ["conv1"], "epochs": 1,
+                "policy": {"policy": "constant", "lr": 0.05}},
+               {"name": "found", "epochs": 1, "policy": {"policy": "constant", "lr": "finder/10"}}]'
+phases_config "$tmp/ph3" 32 linear "$found_phases" >"$tmp/ph3.json"
+timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph3.json" "${pt[@]}" >"$tmp/ph3.out" 2>&1 ||
+  { cat "$tmp/ph3.out"; fail "phases with a range test, 2 ranks"; }
+"$python" - "$tmp/ph3" <<'PY' || { cat "$tmp/ph3.out"; fail "a phase's rate is not scaled by the rule"; }
+import csv, json, sys
+d = sys.argv[1]
+s = json.load(open(d + "/summary.json"))
+chosen = s["chosen_lr"]
+given = list(csv.DictReader(open(d + "/given/history.csv")))[-1]
+found = list(csv.DictReader(open(d + "/found/history.csv")))[-1]
+print(f"chosen {chosen}: phase 'given' lr {given['lr']}, phase 'found' lr {found['lr']}")
+assert abs(float(given["lr"]) - 0.1) < 1e-9, given
+assert abs(float(found["lr"]) - chosen / 10) < 1e-9 * chosen, (found, chosen)
+lr_scale = {p["name"]: p.get("lr_scale") for p in s["phases"]}
+assert lr_scale["given"] == 2 and lr_scale["found"] == 1, lr_scale
+PY
 echo "PASS dist cli"
