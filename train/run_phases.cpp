@@ -293,7 +293,11 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     } else {
       phases.push_back(pj);
       status = fr.status;
-      log_error("%s: phase '%s': %s\n", prog.c_str(), ph.name.c_str(), fr.message.c_str());
+      // Interrupted (Ctrl-C, SIGTERM) is a clean stop with its checkpoint written: said once.
+      if (fr.status == "diverged")
+        log_error("%s: phase '%s': %s\n", prog.c_str(), ph.name.c_str(), fr.message.c_str());
+      else
+        log_print("%s: phase '%s': %s\n", prog.c_str(), ph.name.c_str(), fr.message.c_str());
       out.exit_code = fr.status == "diverged" ? 1 : 0;  // interrupted: checkpoint written
       break;
     }
