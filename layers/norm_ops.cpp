@@ -6,6 +6,7 @@
 #include "cyclone/core/context.h"
 #include "cyclone/kernels/batchnorm.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/kernels/sync_batchnorm.h"
 #include "cyclone/layers/ops.h"
 
 namespace cyclone {
@@ -66,24 +67,6 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
                        training, momentum, eps);
 }
 
-namespace {
-
-std::vector<double> host_values(const Tensor& t) {
-  if (t.dtype() == DType::kFloat64) return t.to_vector<double>();
-  const std::vector<float> v = t.to_vector<float>();
-  return {v.begin(), v.end()};
-}
-
-Tensor channel_tensor(const std::vector<double>& v, const Tensor& like) {
-  const Tensor d = Tensor::from_vector(v, Shape{static_cast<int64_t>(v.size())}, like.device());
-  if (like.dtype() == DType::kFloat64) return d;
-  Tensor f = Tensor::empty(d.shape(), like.dtype(), like.device());
-  kernels::cast(Context::of(like), d, f);
-  return f;
-}
-
-}  // namespace
-
 Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, double momentum, double eps,
                        const ReplicaSum& replica_sum) {
@@ -95,63 +78,49 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
                                 momentum, eps, replica_sum),
                 x.dtype());
   const int64_t channels = x.dim(1);
-  const auto c = static_cast<size_t>(channels);
   const double m_local = static_cast<double>(kernels::batch_norm_dims(x.shape()).per_channel());
   Context& ctx = Context::of(x);
+  auto channel = [&] { return Tensor::empty({channels}, x.dtype(), x.device()); };
 
-  // This replica's statistics (the tested two-pass kernel; y_local is discarded).
+  // This replica's statistics (the tested two-pass kernel; y_local is discarded), as the sums to
+  // add over the replicas: [M mean, M E[x^2], M], float64 on x's device.
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean_r = Tensor::empty({channels}, x.dtype(), x.device());
-  Tensor invstd_r = Tensor::empty({channels}, x.dtype(), x.device());
+  const Tensor sums = Tensor::zeros({2 * channels + 1}, DType::kFloat64, x.device());
   const bool has_rows = m_local > 0;
-  std::vector<double> sums(2 * c + 1, 0.0);
-  if (has_rows) {
+  if (m_local == 1) {  // one value per channel (batch_norm refuses it): that value, variance 0
+    const Tensor invstd_r = channel();
+    kernels::fill(ctx, invstd_r, 1 / std::sqrt(eps));
+    kernels::sync_batch_norm_pack(ctx, x.detach().reshape({channels}), invstd_r, eps, 1, sums);
+  } else if (has_rows) {
+    const Tensor mean_r = channel(), invstd_r = channel();
     kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), Tensor(), Tensor(), true, momentum, eps,
                                 y, mean_r, invstd_r);
-    const std::vector<double> mu = host_values(mean_r), is = host_values(invstd_r);
-    for (size_t k = 0; k < c; ++k) {
-      const double var = 1.0 / (is[k] * is[k]) - eps;
-      sums[k] = m_local * mu[k];
-      sums[c + k] = m_local * (var + mu[k] * mu[k]);
-    }
-    sums[2 * c] = m_local;
+    kernels::sync_batch_norm_pack(ctx, mean_r, invstd_r, eps, m_local, sums);
   }
   replica_sum(sums);
-  const double m = sums[2 * c];
-  CYCLONE_CHECK(m > 1,
-                "sync_batch_norm: expected more than 1 value per channel over the "
-                "replicas, got ",
-                m);
-  std::vector<double> mean(c), var(c), invstd(c);
-  for (size_t k = 0; k < c; ++k) {
-    mean[k] = sums[k] / m;
-    var[k] = std::max(0.0, sums[c + k] / m - mean[k] * mean[k]);
-    invstd[k] = 1.0 / std::sqrt(var[k] + eps);
+  // The global count is read only where this replica's own cannot show it is > 1.
+  if (m_local <= 1) {
+    const double m = sums.slice(2 * channels, 2 * channels + 1).item();
+    CYCLONE_CHECK(m > 1,
+                  "sync_batch_norm: expected more than 1 value per channel over the "
+                  "replicas, got ",
+                  m);
   }
-  const Tensor mean_t = channel_tensor(mean, x), var_t = channel_tensor(var, x),
-               invstd_t = channel_tensor(invstd, x);
+  const Tensor mean_t = channel(), var_t = channel(), invstd_t = channel();
+  kernels::sync_batch_norm_stats(ctx, sums, eps, momentum, mean_t, var_t, invstd_t, running_mean,
+                                 running_var);
   // y with the global statistics: the eval-mode kernel normalises with given ones.
-  Tensor scratch_mean = Tensor::empty({channels}, x.dtype(), x.device());
-  Tensor scratch_invstd = Tensor::empty({channels}, x.dtype(), x.device());
-  if (has_rows)
+  if (has_rows) {
+    const Tensor scratch_mean = channel(), scratch_invstd = channel();
     kernels::batch_norm_forward(ctx, x, weight, bias, mean_t, var_t, false, momentum, eps, y,
                                 scratch_mean, scratch_invstd);
-  if (running_mean.defined() && running_var.defined()) {
-    std::vector<double> rm = host_values(running_mean), rv = host_values(running_var);
-    for (size_t k = 0; k < c; ++k) {
-      rm[k] = (1 - momentum) * rm[k] + momentum * mean[k];
-      rv[k] = (1 - momentum) * rv[k] + momentum * var[k] * m / (m - 1);
-    }
-    running_mean.copy_from(channel_tensor(rm, running_mean));
-    running_var.copy_from(channel_tensor(rv, running_var));
   }
 
   return autograd::record(
       y, "sync_batch_norm", {x, weight, bias},
-      [x, weight, bias, mean, invstd, mean_t, invstd_t, m, eps, replica_sum, has_rows](
+      [x, weight, bias, sums, mean_t, invstd_t, eps, replica_sum, has_rows](
           const Tensor& g, const Tensor&) -> std::vector<Tensor> {
         const int64_t ch = x.dim(1);
-        const auto cc = static_cast<size_t>(ch);
         Context& cx = Context::of(x);
         // Local sums with the global statistics: the eval-mode backward gives dx_e = dy w invstd,
         // dweight = sum dy xhat, dbias = sum dy.
@@ -161,31 +130,25 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
         if (has_rows)
           kernels::batch_norm_backward(cx, x, g, weight, mean_t, invstd_t, false, dx_e, dweight,
                                        dbias);
-        std::vector<double> s(2 * cc);
-        const std::vector<double> db = host_values(dbias), dw = host_values(dweight);
-        for (size_t k = 0; k < cc; ++k) {
-          s[k] = db[k];
-          s[cc + k] = dw[k];
-        }
-        replica_sum(s);
+        // [sum dy, sum dy xhat] over every replica, float64 on the device.
+        const Tensor grads = Tensor::empty({2 * ch}, DType::kFloat64, x.device());
+        kernels::cast(cx, dbias, grads.slice(0, ch));
+        kernels::cast(cx, dweight, grads.slice(ch, 2 * ch));
+        replica_sum(grads);
         Tensor dx;
         if (x.requires_grad() && has_rows) {
           // dx = dx_e + alpha_c x + beta_c, the affine part computed by the eval-mode forward
           // kernel (mean 0, var 1 - eps: a unit scale).
-          const std::vector<double> w =
-              weight.defined() ? host_values(weight) : std::vector<double>(cc, 1.0);
-          std::vector<double> alpha(cc), beta(cc), zero(cc, 0.0), unit(cc, 1.0 - eps);
-          for (size_t k = 0; k < cc; ++k) {
-            const double a = w[k] * invstd[k] * invstd[k] * s[cc + k] / m;
-            alpha[k] = -a;
-            beta[k] = -w[k] * invstd[k] * s[k] / m + a * mean[k];
-          }
+          auto per_channel = [&] { return Tensor::empty({ch}, x.dtype(), x.device()); };
+          const Tensor alpha = per_channel(), beta = per_channel(), zero = per_channel(),
+                       unit = per_channel();
+          kernels::sync_batch_norm_dx_affine(cx, sums, grads, weight, eps, alpha, beta);
+          kernels::fill(cx, zero, 0.0);
+          kernels::fill(cx, unit, 1.0 - eps);
           Tensor affine = Tensor::empty(x.shape(), x.dtype(), x.device());
-          Tensor sm = Tensor::empty({ch}, x.dtype(), x.device());
-          Tensor si = Tensor::empty({ch}, x.dtype(), x.device());
-          kernels::batch_norm_forward(cx, x, channel_tensor(alpha, x), channel_tensor(beta, x),
-                                      channel_tensor(zero, x), channel_tensor(unit, x), false, 0,
-                                      eps, affine, sm, si);
+          const Tensor sm = per_channel(), si = per_channel();
+          kernels::batch_norm_forward(cx, x, alpha, beta, zero, unit, false, 0, eps, affine, sm,
+                                      si);
           dx = Tensor::empty(x.shape(), x.dtype(), x.device());
           kernels::binary(cx, kernels::BinaryOp::kAdd, dx_e, affine, dx);
         } else if (x.requires_grad()) {

@@ -33,24 +33,25 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
                        const Tensor& weight, const Tensor& bias, bool training,
                        double momentum = 0.1, double eps = 1e-5);
 
-// Sums a few host numbers over the replicas of a data-parallel job, in place (the training code
-// passes one over dist/'s world; layers/ itself knows nothing of ranks).
-using ReplicaSum = std::function<void(std::vector<double>&)>;
+// Adds a float64 tensor over the replicas of a data-parallel job, in place, on its device (the
+// training code passes one over dist/'s communicators: NCCL for a GPU's tensors, MPI for the
+// CPU's; layers/ itself knows nothing of ranks).
+using ReplicaSum = std::function<void(const Tensor&)>;
 
 // Synchronized batch normalization in training mode (torch.nn.SyncBatchNorm): the statistics are
 // those of the global batch, every replica's x together. With M_r values per channel on replica r
 // and M = sum M_r:
 //   forward: each replica's (mean_r, var_r) from kernels/batchnorm.h's two-pass statistics are
 //     combined exactly (Chan et al.): mean = sum M_r mean_r / M, var = sum M_r (var_r + mean_r^2) /
-//     M
-//     - mean^2 (in double); y and the running statistics as batch_norm with those (unbiased
+//     M - mean^2 (in double); y and the running statistics as batch_norm with those (unbiased
 //     running_var with M).
 //   backward: S1 = sum over all replicas of dy, S2 = sum of dy * xhat; dx = weight * invstd *
 //     (dy - S1 / M - xhat * S2 / M); dweight and dbias are this replica's sums (the gradient
 //     averaging over replicas adds them up, as PyTorch's DDP does for SyncBatchNorm).
 // With one replica (a ReplicaSum that does nothing) it equals batch_norm(training = true).
-// cost: batch_norm's kernels plus one extra pass over x in each direction, and two small
-// host round trips of 2C + 1 doubles per call (the sums go through the host).
+// cost: batch_norm's kernels plus one extra pass over x in each direction, one replica sum of
+// 2C + 1 doubles each way, and O(C) kernels (kernels/sync_batchnorm.h): everything stays on x's
+// device (no host wait), except reading the global count where a replica has M_r <= 1.
 Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, double momentum, double eps,
                        const ReplicaSum& replica_sum);

@@ -47,8 +47,10 @@ int synchronize_batch_norm(Module& model) {
   int n = 0;
   for (auto& [name, m] : model.named_modules())
     if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
-      bn->set_replica_sum(
-          [](std::vector<double>& v) { dist::world().all_reduce(v, dist::ReduceOp::kSum); });
+      // On the tensor's device: NCCL for a GPU's, MPI for the CPU's (no host round trip).
+      bn->set_replica_sum([](const Tensor& t) {
+        dist::world().communicator(t.device()).all_reduce(t, dist::ReduceOp::kSum);
+      });
       ++n;
     }
   return n;

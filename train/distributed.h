@@ -32,8 +32,9 @@ void sync_from_root(Module& model, bool buffers_only = false);
 // nullptr in a world of one.
 dist::GradReducer* grad_reducer_for(const optim::Optimizer& optimizer);
 
-// Makes every BatchNorm2d of the model synchronized over the ranks (sums on the host
-// communicator); returns how many. Nothing in a world of one.
+// Makes every BatchNorm2d of the model synchronized over the ranks (its sums all-reduced on the
+// activations' device: NCCL on a GPU, MPI on the CPU); returns how many. Nothing in a world of
+// one.
 int synchronize_batch_norm(Module& model);
 
 // Whether this process writes files and prints progress: rank 0 of a job (always in a world of

@@ -65,7 +65,7 @@ TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaGradients) {
   const Shape s = GetParam();
   const int64_t C = s[1];
   Tensor x = leaf(s, 11, -2, 3), w = leaf({C}, 12, 0.5, 1.5), b = leaf({C}, 13, -1, 1);
-  const ReplicaSum alone = [](std::vector<double>&) {};
+  const ReplicaSum alone = [](const Tensor&) {};
   auto f = [&](const std::vector<Tensor>& in) {
     return square(sync_batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], 0.1, 1e-5, alone));
   };
@@ -181,6 +181,12 @@ TEST(BatchNorm, GradientMatchesTheClosedFormOnATinyBatch) {
 class ThreadReplicas {
  public:
   explicit ThreadReplicas(int n) : n_(n) {}
+  // The ReplicaSum of a replica: its float64 tensor becomes the total, in place.
+  void sum(const Tensor& t) {
+    std::vector<double> v = t.to_vector<double>();
+    sum(v);
+    t.copy_from(Tensor::from_vector(v, t.shape(), t.device()));
+  }
   void sum(std::vector<double>& v) {
     std::unique_lock lk(mu_);
     const int64_t gen = generation_;
@@ -206,12 +212,13 @@ class ThreadReplicas {
   std::condition_variable cv_;
 };
 
-// The property data-parallel training relies on: replicas holding parts of a batch (here 3 and 5
-// images of 8) normalise, update running statistics and back-propagate exactly as one
-// batch_norm over the whole batch (dweight / dbias: the replicas' sums add up to the whole's).
-TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
-  const Shape whole{8, 3, 2, 3};
-  const int64_t C = 3;
+// The property data-parallel training relies on: replicas holding parts of a batch (rows
+// [split[r], split[r + 1]) of `whole`) normalise, update running statistics and back-propagate
+// exactly as one batch_norm over the whole batch (dweight / dbias: the replicas' sums add up to the
+// whole's).
+void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector<int64_t>& split) {
+  const int64_t C = whole[1];
+  const int n = static_cast<int>(split.size()) - 1;
   Tensor x = leaf(whole, 21, -2, 3), w = leaf({C}, 22, 0.5, 1.5), b = leaf({C}, 23, -1, 1);
   Tensor g = testing::random_tensor(whole, 24, DType::kFloat64, Device::cpu(), -1, 1);
   Tensor rm = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
@@ -219,11 +226,10 @@ TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
   Tensor y = batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
   y.backward(g);
 
-  ThreadReplicas replicas(2);
-  const int64_t split[3] = {0, 3, 8};
-  std::vector<Tensor> ys(2), dxs(2), dws(2), dbs(2), rms(2), rvs(2);
+  ThreadReplicas replicas(n);
+  std::vector<Tensor> ys(n), dxs(n), dws(n), dbs(n), rms(n), rvs(n);
   std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r)
+  for (int r = 0; r < n; ++r)
     threads.emplace_back([&, r] {
       Tensor xr = x.detach().slice(split[r], split[r + 1]).clone();
       xr.set_requires_grad();
@@ -233,7 +239,7 @@ TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
       rms[r] = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
       rvs[r] = ones({C}, DType::kFloat64, Device::cpu());
       Tensor yr = sync_batch_norm(xr, rms[r], rvs[r], wr, br, 0.1, 1e-5,
-                                  [&](std::vector<double>& v) { replicas.sum(v); });
+                                  [&](const Tensor& t) { replicas.sum(t); });
       yr.backward(g.slice(split[r], split[r + 1]).clone());
       ys[r] = yr.detach();
       dxs[r] = xr.grad();
@@ -241,25 +247,39 @@ TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
       dbs[r] = br.grad();
     });
   for (auto& t : threads) t.join();
-  for (int r = 0; r < 2; ++r) {
+  const std::string what = whole.str() + " in " + std::to_string(n) + " replicas";
+  for (int r = 0; r < n; ++r) {
     EXPECT_TRUE(testing::all_close(ys[r], y.detach().slice(split[r], split[r + 1]), 1e-9, 1e-12))
-        << "y of replica " << r;
+        << what << ": y of replica " << r;
     EXPECT_TRUE(testing::all_close(dxs[r], x.grad().slice(split[r], split[r + 1]), 1e-9, 1e-12))
-        << "dx of replica " << r;
-    EXPECT_TRUE(testing::all_close(rms[r], rm, 1e-9, 1e-12)) << "running_mean " << r;
-    EXPECT_TRUE(testing::all_close(rvs[r], rv, 1e-9, 1e-12)) << "running_var " << r;
+        << what << ": dx of replica " << r;
+    EXPECT_TRUE(testing::all_close(rms[r], rm, 1e-9, 1e-12)) << what << ": running_mean " << r;
+    EXPECT_TRUE(testing::all_close(rvs[r], rv, 1e-9, 1e-12)) << what << ": running_var " << r;
   }
-  const auto dw0 = dws[0].to_vector<double>(), dw1 = dws[1].to_vector<double>();
-  const auto db0 = dbs[0].to_vector<double>(), db1 = dbs[1].to_vector<double>();
   const auto dw = w.grad().to_vector<double>(), db = b.grad().to_vector<double>();
   for (int64_t c = 0; c < C; ++c) {
-    EXPECT_NEAR(dw0[c] + dw1[c], dw[c], 1e-9);
-    EXPECT_NEAR(db0[c] + db1[c], db[c], 1e-9);
+    double dw_sum = 0, db_sum = 0;
+    for (int r = 0; r < n; ++r) {
+      dw_sum += dws[r].to_vector<double>()[c];
+      db_sum += dbs[r].to_vector<double>()[c];
+    }
+    EXPECT_NEAR(dw_sum, dw[c], 1e-9) << what;
+    EXPECT_NEAR(db_sum, db[c], 1e-9) << what;
   }
+}
+
+TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
+  expect_replicas_equal_the_whole_batch(Shape{8, 3, 2, 3}, {0, 3, 8});
+  // A replica with one value per channel (an image of [N, C], or 1 x 1 maps): its value, variance
+  // 0.
+  expect_replicas_equal_the_whole_batch(Shape{6, 4}, {0, 1, 6});
+}
+
+TEST(SyncBatchNorm, OnlyTrainsInBatchNorm2dWithAReplicaSum) {
   // BatchNorm2d with a replica sum uses it in training mode only.
   BatchNorm2d bn(3);
   EXPECT_FALSE(bn.synchronized());
-  bn.set_replica_sum([](std::vector<double>&) {});
+  bn.set_replica_sum([](const Tensor&) {});
   EXPECT_TRUE(bn.synchronized());
   Tensor xf = testing::random_tensor(Shape{4, 3, 2, 2}, 25, DType::kFloat32, Device::cpu(), -1, 1);
   BatchNorm2d plain(3);
@@ -271,7 +291,7 @@ TEST(SyncBatchNormCuda, MatchesCpuInFloat32) {
   if (!cuda_available()) GTEST_SKIP() << "no usable CUDA device on this machine";
   const Shape s{16, 8, 5, 5};
   const int64_t C = 8;
-  const ReplicaSum alone = [](std::vector<double>&) {};
+  const ReplicaSum alone = [](const Tensor&) {};
   auto run = [&](Device d) {
     Tensor x = leaf(s, 51, -1, 3, DType::kFloat32, d);
     Tensor w = leaf({C}, 52, 0.5, 1.5, DType::kFloat32, d);
