@@ -25,6 +25,7 @@ best_lr=$1
 mpirun=$2
 train=${3:-$(dirname "$best_lr")/train}
 python=${PYTHON:-python3}
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -50,21 +51,13 @@ grep -q "a world of one under mpirun still reduces the gradients" "$tmp/one.out"
 ! grep -q "a world of one" "$tmp/two.out" || { cat "$tmp/two.out"; fail "world-of-one line at 2"; }
 [ "$(grep -c 'epoch 1/1  train loss' "$tmp/two.out")" = 1 ] ||
   { cat "$tmp/two.out"; fail "the epoch line should be printed once (rank 0 only)"; }
-"$python" - "$tmp/one/model.safetensors" "$tmp/two/model.safetensors" "$tmp/one" "$tmp/two" <<'PY' ||
-import json, sys
-from safetensors.numpy import load_file
-a, b = load_file(sys.argv[1]), load_file(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-worst = max(float(abs(a[k] - b[k]).max()) for k in a)
-scale = max(float(abs(a[k]).max()) for k in a)
-print(f"max |w_1x64 - w_2x32| = {worst:.3g} (weights up to {scale:.3g})")
-assert worst < 1e-4, worst
-s1 = json.load(open(sys.argv[3] + "/summary.json"))
-s2 = json.load(open(sys.argv[4] + "/summary.json"))
-assert s2["ranks"] == 2 and s2["global_batch_size"] == 64, s2
-assert abs(s1["final_test_accuracy"] - s2["final_test_accuracy"]) < 2e-3, (s1, s2)
-PY
+"$python" "$here/same_weights.py" "1 x 64 / 2 x 32" "$tmp/one" "$tmp/two" --accuracy ||
   fail "the weights of 2 ranks x 32 differ from 1 rank x 64"
+"$python" - "$tmp/two/summary.json" <<'PY' || fail "summary.json does not say 2 ranks, global batch 64"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["ranks"] == 2 and s["global_batch_size"] == 64, s
+PY
 
 # ---- 1b. synchronized batch norm: 2 x 16 with --sync_bn trains a ResNet as 1 x 32 does ----
 bn=(--model=resnet8 --limit_train_batches=2 --skip_test=0.05 --save_model)
@@ -74,14 +67,7 @@ timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" "${bn[@]}" --batch_size=
   --lr_scaling=none --log_dir="$tmp/bn2" >"$tmp/bn2.out" 2>&1 ||
   { cat "$tmp/bn2.out"; fail "resnet8, 2 ranks, --sync_bn"; }
 grep -q "synchronized batch norm in 7 layer(s)" "$tmp/bn2.out" || { cat "$tmp/bn2.out"; fail "no sync_bn line"; }
-"$python" - "$tmp/bn1/model.safetensors" "$tmp/bn2/model.safetensors" <<'PY' ||
-import sys
-from safetensors.numpy import load_file
-a, b = load_file(sys.argv[1]), load_file(sys.argv[2])
-worst = max(float(abs(a[k].astype(float) - b[k].astype(float)).max()) for k in a)
-print(f"sync_bn: max |w_1x32 - w_2x16| = {worst:.3g} over {len(a)} tensors (running stats too)")
-assert worst < 1e-4, worst
-PY
+"$python" "$here/same_weights.py" "sync_bn 1 x 32 / 2 x 16" "$tmp/bn1" "$tmp/bn2" ||
   fail "2 ranks with --sync_bn differ from 1 rank"
 
 # ---- 2. linear scaling of a given rate ----
@@ -220,14 +206,11 @@ timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${sg[@]}" --batch_size=32 --log_dir="$
   >"$tmp/sg2.out" 2>&1 || { cat "$tmp/sg2.out"; fail "sgdr snapshot ensemble, 2 ranks"; }
 [ "$(grep -c "snapshot ensemble of 2: test loss" "$tmp/sg2.out")" = 1 ] ||
   { cat "$tmp/sg2.out"; fail "the ensemble's score should be printed once"; }
+"$python" "$here/same_weights.py" "sgdr 1 x 64 / 2 x 32" "$tmp/sg1" "$tmp/sg2" ||
+  fail "sgdr: the weights of 2 ranks x 32 differ from 1 rank x 64"
 "$python" - "$tmp/sg1" "$tmp/sg2" <<'PY' || fail "the snapshot ensemble of 2 ranks x 32 differs from 1 rank x 64"
 import json, os, sys
-from safetensors.numpy import load_file
 one, two = sys.argv[1], sys.argv[2]
-a, b = load_file(one + "/model.safetensors"), load_file(two + "/model.safetensors")
-worst = max(float(abs(a[k] - b[k]).max()) for k in a)
-print(f"sgdr: max |w_1x64 - w_2x32| = {worst:.3g}")
-assert worst < 1e-4, worst
 s1, s2 = (json.load(open(d + "/summary.json")) for d in (one, two))
 e1, e2 = s1["ensemble"], s2["ensemble"]
 print(f"ensemble of {len(s2['snapshots'])}: 1 rank {e1}, 2 ranks {e2}")
@@ -257,19 +240,15 @@ timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph2.json" "${pt[@]}" >"$tm
   { cat "$tmp/ph2.out"; fail "phases, 2 ranks"; }
 [ "$(grep -c "all 2 phases done" "$tmp/ph2.out")" = 1 ] ||
   { cat "$tmp/ph2.out"; fail "the phases' end should be printed once"; }
-"$python" - "$tmp/ph1" "$tmp/ph2" <<'PY' || fail "the phases of 2 ranks x 32 differ from 1 rank x 64"
+"$python" "$here/same_weights.py" "phases 1 x 64 / 2 x 32" "$tmp/ph1" "$tmp/ph2" --accuracy ||
+  fail "phases: the weights of 2 ranks x 32 differ from 1 rank x 64"
+"$python" - "$tmp/ph2" <<'PY' || fail "the phases of 2 ranks did not finish as 1 rank's"
 import json, os, sys
-from safetensors.numpy import load_file
-one, two = sys.argv[1], sys.argv[2]
-a, b = load_file(one + "/model.safetensors"), load_file(two + "/model.safetensors")
-worst = max(float(abs(a[k] - b[k]).max()) for k in a)
-print(f"phases: max |w_1x64 - w_2x32| = {worst:.3g}")
-assert worst < 1e-4, worst
+two = sys.argv[1]
 for name in ("head", "all"):
     assert os.path.exists(f"{two}/{name}/phase_done.json"), name
-s1, s2 = (json.load(open(d + "/summary.json")) for d in (one, two))
+s2 = json.load(open(two + "/summary.json"))
 assert s2["status"] == "completed" and s2["ranks"] == 2, s2
-assert abs(s1["final_test_accuracy"] - s2["final_test_accuracy"]) < 2e-3, (s1, s2)
 PY
 timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph2.json" "${pt[@]}" --resume "$tmp/ph2" \
   >"$tmp/ph2r.out" 2>&1 || { cat "$tmp/ph2r.out"; fail "phases, 2 ranks, resumed"; }
