@@ -216,7 +216,7 @@ train_plan || step best_lr_gpu t 90 "$bundle/bin/best_lr" --dataset=synthetic --
 # The bundle's Open MPI (gpu_bundle.sh), relocated to a temporary folder by OPAL_PREFIX: the NCCL
 # communicator's tests (CommunicatorCuda), the all-reduce benchmark (NCCL between the GPUs; a
 # world of one on a one-GPU host, which still runs the communicator and the bucketed reduction)
-# and a short best_lr trained through it.
+# and short best_lr runs trained through it (the second with synchronized batch norm).
 nccl() {
   local tmp prefix gpus rc=0
   tmp=$(mktemp -d)
@@ -237,7 +237,11 @@ nccl() {
   t 120 "${mpi[@]}" "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
     --batch_size=128 --num_learning_batches=50 --num_epochs=1 --limit_train_batches=30 --cycle \
     --policy=one_cycle --log_dir="$out/best_lr_nccl" || rc=1
-  rm -rf "$out/best_lr_nccl/checkpoints" "$tmp"
+  # Synchronized batch norm: its sums all-reduced on the GPU through NCCL (kernels/sync_batchnorm.h).
+  t 120 "${mpi[@]}" "$bundle/bin/best_lr" --dataset=synthetic --device=cuda --model=resnet20 \
+    --batch_size=128 --skip_test=0.05 --num_epochs=1 --limit_train_batches=30 --sync_bn \
+    --log_dir="$out/best_lr_nccl_sync_bn" || rc=1
+  rm -rf "$out/best_lr_nccl/checkpoints" "$out/best_lr_nccl_sync_bn/checkpoints" "$tmp"
   return "$rc"
 }
 if train_plan; then
