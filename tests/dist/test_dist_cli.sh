@@ -19,7 +19,8 @@
 #     written once;
 # 11. a multi-phase config (a precomputed head, then every layer at its group's rate) over 2
 #     ranks ends with 1 rank's weights, resumes by skipping its finished phases, and scales a
-#     phase's own rate but not an lr_find phase's.
+#     phase's own rate but not an lr_find phase's;
+# 12. SIGTERM to the ranks stops them at one step with a checkpoint, exit 0.
 set -uo pipefail
 best_lr=$1
 mpirun=$2
@@ -284,4 +285,21 @@ assert abs(float(found["lr"]) - chosen / 10) < 1e-9 * chosen, (found, chosen)
 lr_scale = {p["name"]: p.get("lr_scale") for p in s["phases"]}
 assert lr_scale["given"] == 2 and lr_scale["found"] == 1, lr_scale
 PY
+# ---- 12. SIGTERM to the ranks (what a scheduler sends every process of a job) ----
+# Every rank stops at the same step, rank 0 writes checkpoints/interrupted, the job exits 0. (The
+# anchored pattern signals the ranks, not mpirun: docs/data_parallel.md says why.)
+timeout 300 "${mpi[@]}" -np 2 "$best_lr" "${common[@]}" --limit_train_batches=0 --num_epochs=3 \
+  --skip_test=0.05 --batch_size=32 --log_dir="$tmp/term" >"$tmp/term.out" 2>&1 &
+job=$!
+for _ in $(seq 1 240); do
+  grep -q "^epoch 1/3 .*img/s" "$tmp/term.out" && break
+  sleep 0.5
+done
+pkill -TERM -f "^$best_lr .*--log_dir=$tmp/term"
+wait "$job"
+rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/term.out"; fail "SIGTERM to the ranks: exit $rc, not 0"; }
+[ "$(grep -c "interrupted at step .* checkpoint written to $tmp/term/checkpoints/interrupted" "$tmp/term.out")" = 1 ] &&
+  [ -s "$tmp/term/checkpoints/interrupted/trainer.json" ] ||
+  { cat "$tmp/term.out"; ls -R "$tmp/term"; fail "SIGTERM to the ranks: no interrupted checkpoint, said once"; }
 echo "PASS dist cli"
