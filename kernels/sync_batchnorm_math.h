@@ -28,6 +28,7 @@ struct Stats {
 
 // The global statistics of a channel from its added sums over M values.
 CYCLONE_HD Stats stats(double s1, double s2, double m, double eps) {
+  using std::sqrt;  // not cyclone::sqrt(const Tensor&), which a library user's includes bring in
   const double mean = s1 / m;
   const double diff = s2 / m - mean * mean;
   const double var = diff < 0.0 ? 0.0 : diff;
