@@ -20,9 +20,16 @@
 //     relu's then batch norm's (3n + 5n).
 // Expected: fused/pair time ~ 3/5 forward and ~ 5/8 backward where memory bound (the GPU); the
 // bytes/s column counts each case's own accesses, so equal bandwidth means the prediction held.
+//
+// sync_batchnorm_fwd: layers/norm_ops.h sync_batch_norm's forward in a world of one (the replica
+// sum does nothing), float32: this replica's statistics, the per-channel kernels of
+// kernels/sync_batchnorm.h, then the normalisation with the global statistics; the same shapes
+// as batchnorm_fwd. Bytes counted as batch norm's 3n: the ratio of the two cases' times is the
+// price of synchronizing (a statistics-only first pass makes it ~1; normalising twice ~5/3).
 #include "bench_util.h"
 #include "cyclone/kernels/batchnorm.h"
 #include "cyclone/kernels/elementwise.h"
+#include "cyclone/layers/norm_ops.h"
 
 namespace cyclone::bench {
 
@@ -94,6 +101,26 @@ void add_batchnorm_case(Device device, const std::string& precision, bool backwa
                   };
                 });
 }
+void add_sync_batchnorm_case(Device device, const Shape& shape) {
+  const int64_t n = shape.numel(), c = shape[1];
+  Cost cost;
+  cost.flops = 10.0 * static_cast<double>(n);
+  cost.bytes = 3.0 * static_cast<double>(n) * sizeof(float);
+  register_case(case_name("sync_batchnorm_fwd", device, "fp32", shape_str(shape)), device, cost,
+                [device, shape, c] {
+                  const Shape cs{c};
+                  auto sets = rotated_sets(std::vector<Tensor>{
+                      random_tensor_as(shape, DType::kFloat32, device, 1),
+                      random_tensor(cs, device, 3, 0.5, 1.5), random_tensor(cs, device, 4),
+                      random_tensor(cs, device, 5), random_tensor(cs, device, 6, 0.5, 2.0)});
+                  return [sets = std::move(sets)](int64_t i) {
+                    const auto& s = sets[static_cast<size_t>(i) % sets.size()];
+                    (void)sync_batch_norm(s[0], s[3], s[4], s[1], s[2], 0.1, 1e-5,
+                                          [](const Tensor&) {});
+                  };
+                });
+}
+
 }  // namespace
 
 void register_batchnorm() {
@@ -109,6 +136,10 @@ void register_batchnorm() {
                          Relu::kFused, "128x160x32x32_nhwc");
       for (const Shape& s : {Shape{128, 16, 14, 14}, Shape{128, 16, 32, 32}, Shape{131072, 16}})
         add_batchnorm_case(Device::cpu(), precision, backward, s);
+      if (!backward && std::string(precision) == "fp32") {
+        add_sync_batchnorm_case(Device::cuda(), Shape{128, 160, 32, 32});
+        add_sync_batchnorm_case(Device::cpu(), Shape{128, 16, 14, 14});
+      }
       for (Relu relu : {Relu::kFused, Relu::kSeparate}) {
         add_batchnorm_case(Device::cuda(), precision, backward, Shape{128, 160, 32, 32}, relu);
         add_batchnorm_case(Device::cpu(), precision, backward, Shape{128, 16, 14, 14}, relu);

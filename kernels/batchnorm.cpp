@@ -48,10 +48,14 @@ void forward(const char* op, bool relu, Context& ctx, const Tensor& x, const Ten
              bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean,
              const Tensor& save_invstd) {
   check_x(op, x);
-  CYCLONE_CHECK(y.defined(), op, ": y is undefined");
-  check_same_shape(op, x, y);
-  check_same_dtype(op, x, y);
-  check_same_device(op, x, y);
+  CYCLONE_CHECK(y.defined() || (training && !relu), op,
+                ": y is undefined (only training-mode batch_norm_forward may leave it out, for "
+                "the statistics alone)");
+  if (y.defined()) {
+    check_same_shape(op, x, y);
+    check_same_dtype(op, x, y);
+    check_same_device(op, x, y);
+  }
   check_channel(op, "weight", weight, x, true);
   check_channel(op, "bias", bias, x, true);
   check_channel(op, "running_mean", running_mean, x, training);

@@ -18,6 +18,9 @@
 //   "Expected more than 1 value per channel when training".
 // forward, eval (running statistics): mean_c = running_mean_c, invstd_c = 1/sqrt(running_var_c +
 //   eps), same y. Both modes write save_mean = mean_c and save_invstd = invstd_c for the backward.
+//   Training-mode batch_norm_forward may leave y undefined: the statistics alone (save_mean,
+//   save_invstd, the running update), without the normalisation pass (synchronized batch norm's
+//   per-replica statistics).
 // backward, training (the standard formula, all sums over the channel's M values):
 //   dbias_c   = sum dy                       dweight_c = sum dy * xhat
 //   dx        = weight_c * invstd_c * (dy - dbias_c / M - xhat * dweight_c / M)

@@ -82,9 +82,8 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
   Context& ctx = Context::of(x);
   auto channel = [&] { return Tensor::empty({channels}, x.dtype(), x.device()); };
 
-  // This replica's statistics (the tested two-pass kernel; y_local is discarded), as the sums to
-  // add over the replicas: [M mean, M E[x^2], M], float64 on x's device.
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  // This replica's statistics (the tested two-pass kernel, without its normalisation pass), as
+  // the sums to add over the replicas: [M mean, M E[x^2], M], float64 on x's device.
   const Tensor sums = Tensor::zeros({2 * channels + 1}, DType::kFloat64, x.device());
   const bool has_rows = m_local > 0;
   if (m_local == 1) {  // one value per channel (batch_norm refuses it): that value, variance 0
@@ -94,7 +93,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
   } else if (has_rows) {
     const Tensor mean_r = channel(), invstd_r = channel();
     kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), Tensor(), Tensor(), true, momentum, eps,
-                                y, mean_r, invstd_r);
+                                Tensor(), mean_r, invstd_r);
     kernels::sync_batch_norm_pack(ctx, mean_r, invstd_r, eps, m_local, sums);
   }
   replica_sum(sums);
@@ -110,6 +109,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
   kernels::sync_batch_norm_stats(ctx, sums, eps, momentum, mean_t, var_t, invstd_t, running_mean,
                                  running_var);
   // y with the global statistics: the eval-mode kernel normalises with given ones.
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (has_rows) {
     const Tensor scratch_mean = channel(), scratch_invstd = channel();
     kernels::batch_norm_forward(ctx, x, weight, bias, mean_t, var_t, false, momentum, eps, y,

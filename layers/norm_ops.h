@@ -49,7 +49,8 @@ using ReplicaSum = std::function<void(const Tensor&)>;
 //     (dy - S1 / M - xhat * S2 / M); dweight and dbias are this replica's sums (the gradient
 //     averaging over replicas adds them up, as PyTorch's DDP does for SyncBatchNorm).
 // With one replica (a ReplicaSum that does nothing) it equals batch_norm(training = true).
-// cost: batch_norm's kernels plus one extra pass over x in each direction, one replica sum of
+// cost: batch_norm's passes over x forward (statistics, then one normalisation with the global
+// ones) plus one extra pass backward, one replica sum of
 // 2C + 1 doubles each way, and O(C) kernels (kernels/sync_batchnorm.h): everything stays on x's
 // device (no host wait), except reading the global count where a replica has M_r <= 1.
 Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,

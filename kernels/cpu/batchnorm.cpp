@@ -167,7 +167,7 @@ void batch_norm_forward(Context&, const Tensor& x, const Tensor& weight, const T
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
     const T* px = x.data<T>();
-    T* py = y.data<T>();
+    T* py = y.defined() ? y.data<T>() : nullptr;
     const P* pw = ptr_or_null<P>(weight);
     const P* pb = ptr_or_null<P>(bias);
     P* prm = running_mean.defined() ? running_mean.data<P>() : nullptr;
@@ -203,6 +203,7 @@ void batch_norm_forward(Context&, const Tensor& x, const Tensor& weight, const T
       a.scale[c] = pw ? a.invstd[c] * static_cast<double>(pw[c]) : a.invstd[c];
       a.shift[c] = pb ? static_cast<double>(pb[c]) : 0.0;
     }
+    if (!py) return;  // the statistics alone
     for_elements(
         d,
         [&](int64_t off, int64_t c) {

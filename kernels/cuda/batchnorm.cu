@@ -598,7 +598,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
-    const int width = vec_width<T>(d, {x.raw_data(), y.raw_data()});
+    const int width = vec_width<T>(d, {x.raw_data(), y.defined() ? y.raw_data() : nullptr});
     if (training) {
       const SumsLaunch sl = sums_launch(d, width);
       const int parts = sl.parts;
@@ -625,7 +625,7 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
       gpu::check_launch("batch_norm eval stats", ctx.stream());
     }
     const int64_t n = x.numel();
-    if (n == 0) return;
+    if (n == 0 || !y.defined()) return;  // no elements, or the statistics alone
     with_pack<T>(width > 1, [&](auto v) {
       constexpr int V = decltype(v)::value;
       const unsigned rows = rows_layout(d) ? rows_stride_blocks(n / V, d.c / V) : 0;

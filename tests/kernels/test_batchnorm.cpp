@@ -455,6 +455,42 @@ TEST_P(BatchNormParity, NonFiniteValuesPoisonTheirChannelsStatistics) {
   }
 }
 
+// Training mode without y: the statistics alone, the same bits as with y (save_mean, save_invstd
+// and the running update), nothing else written. Eval mode, or the fused ReLU, still needs y.
+TEST_P(BatchNormParity, StatisticsAloneWithoutY) {
+  Context& ctx = Context::current(device());
+  for (Shape s : {Shape{64, 8, 17, 17}, Shape{2048, 96}})
+    for (DType dt : {DType::kFloat32, DType::kBFloat16}) {
+      const DType pt = math_dtype(dt);
+      const int64_t C = s[1];
+      const Tensor x = testing::random_tensor(s, 71, dt, device(), -1, 3);
+      auto stats = [&](bool with_y) {
+        std::vector<Tensor> t = {testing::random_tensor({C}, 72, pt, device()),
+                                 testing::random_tensor({C}, 73, pt, device(), 0.5, 2),
+                                 testing::nan_tensor({C}, pt, device()),
+                                 testing::nan_tensor({C}, pt, device())};
+        const Tensor y = with_y ? Tensor::empty(s, dt, device()) : Tensor();
+        kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), t[0], t[1], true, 0.1, 1e-5, y,
+                                    t[2], t[3]);
+        return t;
+      };
+      const auto with_y = stats(true), alone = stats(false);
+      for (size_t i = 0; i < with_y.size(); ++i)
+        EXPECT_EQ(testing::values(alone[i]), testing::values(with_y[i]))
+            << s << " " << dtype_name(dt) << " #" << i;
+    }
+  const Tensor x = Tensor::zeros({4, 3}, DType::kFloat32, device());
+  const Tensor c = Tensor::zeros({3}, DType::kFloat32, device());
+  testing::expect_error(
+      [&] { kernels::batch_norm_forward(ctx, x, c, c, c, c, false, 0.1, 1e-5, Tensor(), c, c); },
+      {"batch_norm", "y is undefined"});
+  testing::expect_error(
+      [&] {
+        kernels::batch_norm_relu_forward(ctx, x, c, c, c, c, true, 0.1, 1e-5, Tensor(), c, c);
+      },
+      {"batch_norm_relu", "y is undefined"});
+}
+
 CYCLONE_INSTANTIATE_DEVICE_TEST(BatchNormParity);
 
 }  // namespace
