@@ -152,8 +152,8 @@ Key key_of(Pass pass, Context& ctx, const Conv2dGeometry& g, DType dt, cudnnMath
 std::string alignment_note(const Operands& o) {
   const int64_t a[] = {pointer_alignment(o.x), pointer_alignment(o.w), pointer_alignment(o.y)};
   if (a[0] == 16 && a[1] == 16 && a[2] == 16) return "";
-  return detail::str_cat("; operands (x, weight, y) aligned to ", a[0], ", ", a[1], " and ", a[2],
-                         " bytes: clone() a sliced view to realign it");
+  return cyclone::detail::str_cat("; operands (x, weight, y) aligned to ", a[0], ", ", a[1],
+                                  " and ", a[2], " bytes: clone() a sliced view to realign it");
 }
 
 // What a stored choice is valid for: the library versions and every visible GPU's name and
@@ -182,8 +182,9 @@ AlgoCache& cache() {
 
 // "x [n, c, h, w], weight [cout, cin, kh, kw], <params>": the problem, for error messages.
 std::string problem_str(const Conv2dGeometry& g) {
-  return detail::str_cat("x [", g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [", g.c_out,
-                         ", ", g.c_in, ", ", g.kh, ", ", g.kw, "], ", conv2d_params_str(g.p));
+  return cyclone::detail::str_cat("x [", g.n, ", ", g.c_in, ", ", g.h, ", ", g.w, "], weight [",
+                                  g.c_out, ", ", g.c_in, ", ", g.kh, ", ", g.kw, "], ",
+                                  conv2d_params_str(g.p));
 }
 
 bool tensor_op(int math) {
