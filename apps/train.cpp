@@ -4,7 +4,7 @@
 //   ./bin/train --config configs/microdl_clr.yml [--gpu ID] [--gpu_mem_frac X]
 //               [--model_fname W [--partial]] [--resume CKPT]
 //               [--device cpu] [--log_dir DIR] [--epochs N] [--seed N] [--limit_train_batches N]
-//               [--no_download]
+//               [--limit_eval_batches N] [--no_download]
 //
 // Exit codes: 0 success, 1 runtime error (data, memory, divergence), 2 usage error (unknown flag,
 // bad config); Ctrl-C or SIGTERM writes a checkpoint, says where, and exits 0.
@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   exit_if_blas_cannot_run("train", /*multiplies=*/true);
   return run_program("train", [&] {
     std::string config, resume, device, log_dir, model_fname;
-    int64_t epochs = 0, seed = -1, limit = -1, gpu = -1;
+    int64_t epochs = 0, seed = -1, limit = -1, limit_eval = -1, gpu = -1;
     double gpu_mem_frac = 1;
     bool summary = false, no_download = false, partial = false;
     ArgParser p("train",
@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
     p.add_flag("seed", &seed, "override dataset.random_seed", "N");
     p.add_flag("limit_train_batches", &limit,
                "smoke runs: at most N batches per epoch, range tests of at most 10 N steps", "N");
+    p.add_flag("limit_eval_batches", &limit_eval,
+               "smoke runs: score only the first N batches of the validation and test sets", "N");
     p.add_flag("summary", &summary, "print the model summary and exit");
     p.add_flag("no_download", &no_download, "never download a missing dataset (fail instead)");
     reject_positional("train", p.parse(argc, argv));
@@ -103,6 +105,10 @@ int main(int argc, char** argv) {
     if (p.was_set("limit_train_batches")) {
       if (limit < 0) throw UsageError("--limit_train_batches must be >= 0");
       spec.trainer.limit_train_batches = limit;
+    }
+    if (p.was_set("limit_eval_batches")) {
+      if (limit_eval < 0) throw UsageError("--limit_eval_batches must be >= 0");
+      spec.limit_eval_batches = limit_eval;
     }
     spec.summary_only = summary;
     if (no_download) spec.download = false;

@@ -145,6 +145,8 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("workers", &o.workers, "data loader threads, up to 256; -1: the loader's default");
   p.add_flag("limit_train_batches", &o.limit_train_batches,
              "> 0: only N batches per epoch, and a range test of at most 10 N steps (smoke runs)");
+  p.add_flag("limit_eval_batches", &o.limit_eval_batches,
+             "> 0: score only the first N batches of the validation and test sets (smoke runs)");
   p.add_flag("summary", &o.summary, "print the model summary and exit");
   p.add_flag("no_download", &o.no_download, "never download a missing dataset (fail instead)");
   p.add_flag("manifest", &o.manifest,
@@ -228,6 +230,7 @@ void validate(const BestLrOptions& o) {
   check_bounds("clip_grad_norm", o.clip_grad_norm, non_negative);
   check_int_range("workers", o.workers, -1, kMaxWorkers);
   check_bounds("limit_train_batches", static_cast<double>(o.limit_train_batches), non_negative);
+  check_bounds("limit_eval_batches", static_cast<double>(o.limit_eval_batches), non_negative);
   check_choice("lr_scaling", o.lr_scaling, best_lr_lr_scalings());
   check_choice("augment", o.augment, {"auto", "on", "off"});
   check_bounds("pad_to", static_cast<double>(o.pad_to), non_negative);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "cyclone/core/cuda/caching_allocator.h"
 #include "cyclone/core/cuda/runtime.h"
@@ -137,6 +138,18 @@ void load_splits(detail::RunContext& c) {
     const double drop = 1 - static_cast<double>(want) / c.train_set.size();
     c.train_set =
         data::split_validation(c.train_set, drop, spec.seed ^ 0x7a11ull).train;  // the kept part
+  }
+  if (spec.limit_eval_batches > 0) {  // the first images, in order: the same on every rank count
+    const int64_t keep = spec.limit_eval_batches * std::max<int64_t>(spec.eval_batch_size, 1);
+    const auto first = [keep](const data::Dataset& d) {
+      if (d.size() <= keep) return d;
+      std::vector<int64_t> idx(static_cast<size_t>(keep));
+      std::iota(idx.begin(), idx.end(), int64_t{0});
+      return data::subset(d, idx, d.name);
+    };
+    c.eval_set_full_size = c.eval_set.size();
+    c.eval_set = first(c.eval_set);
+    c.test_set = first(c.test_set);
   }
 }
 
@@ -304,14 +317,19 @@ RunOutcome run_experiment(const RunSpec& spec) {
   const bool augment = spec.augment < 0 ? (spec.dataset == "cifar10" || spec.dataset == "cifar100")
                                         : spec.augment > 0;
   if (augment) tl.augment = detail::standard_augment(spec.dataset);
+  const std::string eval_of = c.eval_set.size() < c.eval_set_full_size
+                                  ? " of " + std::to_string(c.eval_set_full_size) +
+                                        " (limit_eval_batches " +
+                                        std::to_string(spec.limit_eval_batches) + ")"
+                                  : "";
   log_print(
-      "%s: %s on %s (%lld train / %lld %s images%s, augmentation: %s), device %s (%s%s%s%s), "
+      "%s: %s on %s (%lld train / %lld%s %s images%s, augmentation: %s), device %s (%s%s%s%s), "
       "seed %llu\n",
       prog.c_str(), model_name.c_str(), spec.dataset.c_str(),
       static_cast<long long>(c.train_set.size()), static_cast<long long>(c.eval_set.size()),
-      c.use_val ? "validation" : "test", padded.c_str(), data::describe(tl.augment).c_str(),
-      device.str().c_str(), gpu_text.c_str(), precision_name(*precision),
-      spec.channels_last ? ", channels last" : "", blas.c_str(),
+      eval_of.c_str(), c.use_val ? "validation" : "test", padded.c_str(),
+      data::describe(tl.augment).c_str(), device.str().c_str(), gpu_text.c_str(),
+      precision_name(*precision), spec.channels_last ? ", channels last" : "", blas.c_str(),
       static_cast<unsigned long long>(spec.seed));
   tl.workers = spec.workers;
   tl.device = device;
@@ -342,6 +360,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   if (!device.is_cuda()) c.summary["cpu_blas"] = kernels::cpu_blas_kernels();
   if (device.is_cuda()) c.summary["device_name"] = gpu_name;
   if (spec.pad_to > 0) c.summary["pad_to"] = spec.pad_to;
+  if (spec.limit_eval_batches > 0) c.summary["limit_eval_batches"] = spec.limit_eval_batches;
   if (world.distributed()) {
     tl.shard = el.shard = world.rank();
     tl.num_shards = el.num_shards = world.size();

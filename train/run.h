@@ -77,6 +77,9 @@ struct RunSpec {
   int64_t pad_to = 0;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 256;
+  // > 0: only the first limit_eval_batches x eval_batch_size images of the validation and the test
+  // set are scored (smoke runs; the same images whatever the number of ranks).
+  int64_t limit_eval_batches = 0;
   int workers = -1;
   // model
   std::string model;  // "": by dataset

@@ -283,6 +283,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       s.optimizer_json = R"({"momentum": 0.9})";
     }
     o.limit_train_batches = t.integer("limit_train_batches", 0, 0);
+    s.limit_eval_batches = t.integer("limit_eval_batches", 0, 0);
     o.clip_grad_norm = t.num("clip_grad_norm", 0, 0);
     s.lr_scaling = lower(t.str("lr_scaling", "linear"));
     if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")

@@ -26,6 +26,7 @@ struct RunContext {
   std::shared_ptr<Generator> dropout_gen;
   data::Dataset train_set = {}, eval_set = {}, test_set = {};
   bool use_val = false;
+  int64_t eval_set_full_size = 0;  // before limit_eval_batches cut the eval set
   data::LoaderOptions train_options = {}, eval_options = {};
   std::filesystem::path log_dir = {};
   LayerGroups groups = {};

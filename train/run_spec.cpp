@@ -183,6 +183,7 @@ RunSpec run_spec_from(const BestLrOptions& o) {
   TrainerOptions& t = s.trainer;
   t.epochs = o.num_epochs;
   t.limit_train_batches = o.limit_train_batches;
+  s.limit_eval_batches = o.limit_eval_batches;
   t.clip_grad_norm = o.clip_grad_norm;
   s.lr_scaling = o.lr_scaling;
   s.lr_warmup_epochs = o.lr_warmup_epochs;

@@ -30,7 +30,8 @@ expect_exit() {  # expect_exit <code> <grep pattern for stderr> <command...>
 fm=/usr/share/datasets/fashion-mnist
 [ -d "$fm" ] || { echo "FAIL $fm missing (scripts/install_deps.sh installs dataset-fashion-mnist)"; exit 1; }
 # --device=cpu: the outputs checked below name the CPU, also on a host with a GPU.
-small=(--dataset=fashion_mnist --batch_size=64 --num_epochs=1 --limit_train_batches=40 --workers=1 --device=cpu)
+small=(--dataset=fashion_mnist --batch_size=64 --num_epochs=1 --limit_train_batches=40 --limit_eval_batches=4
+       --workers=1 --device=cpu)
 
 # ---- usage errors: exit 2, one line naming the flag ----
 expect_exit 0 "" "$best_lr" --help
@@ -358,7 +359,7 @@ printf 'dataset: {name: fashion_mnist, height: 32}\ntrainer: {optimizer: {lr: 0.
 expect_exit 2 "hw.yml: dataset.height is given without dataset.width" "$train" --config "$tmp/hw.yml" --limit_train_batches 1
 
 # ---- every committed microDL-layout config, shortened (a few batches) on the CPU ----
-short=(--limit_train_batches 3 --device cpu)
+short=(--limit_train_batches 3 --limit_eval_batches 4 --device cpu)
 for cfg in microdl_lr_finder.yml microdl_lr_finder.json; do
   "$train" --config "$root/configs/$cfg" "${short[@]}" --log_dir "$tmp/$cfg" >"$tmp/$cfg.out" 2>&1
   rc=$?

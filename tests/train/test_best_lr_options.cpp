@@ -77,6 +77,7 @@ TEST(BestLrOptionsTest, AddedDefaults) {
   EXPECT_EQ(o.clip_grad_norm, 0);
   EXPECT_EQ(o.workers, -1);
   EXPECT_EQ(o.limit_train_batches, 0);
+  EXPECT_EQ(o.limit_eval_batches, 0);
   EXPECT_FALSE(o.summary);
   EXPECT_FALSE(o.help);
 }
@@ -137,6 +138,7 @@ std::vector<ValueCase> value_cases() {
       {"clip_grad_norm", "1.5", [](O o) { return o.clip_grad_norm == 1.5; }},
       {"workers", "4", [](O o) { return o.workers == 4; }},
       {"limit_train_batches", "20", [](O o) { return o.limit_train_batches == 20; }},
+      {"limit_eval_batches", "2", [](O o) { return o.limit_eval_batches == 2; }},
       {"manifest", "m.json", [](O o) { return o.manifest == "m.json"; }},
       {"lr_scaling", "sqrt", [](O o) { return o.lr_scaling == "sqrt"; }},
       {"lr_warmup_epochs", "2.5", [](O o) { return o.lr_warmup_epochs == 2.5; }},
@@ -160,7 +162,7 @@ TEST(BestLrOptionsTest, EveryFlagIsCoveredAndInTheHelp) {
   std::vector<std::string> flags = {"cycle",       "no_plots", "save_model",    "summary",
                                     "no_download", "sync_bn",  "no_cuda_graph", "channels_last"};
   for (const auto& c : value_cases()) flags.push_back(c.flag);
-  EXPECT_EQ(flags.size(), 53u) << "a flag was added: add it to value_cases";
+  EXPECT_EQ(flags.size(), 54u) << "a flag was added: add it to value_cases";
   for (size_t i = 0; i < flags.size(); ++i) {
     const std::string& f = flags[i];
     const bool boolean = i < 8;  // "--cycle  description", others "--lr_min=LR  description"
@@ -291,6 +293,7 @@ TEST(BestLrOptionsTest, EveryValidationErrorNamesTheFlagAndValue) {
       {{"--lr_max=1e999"}, {"--lr_max"}},
       {{"--skip_test=1e-310"}, {"--skip_test", "positive normal"}},
       {{"--limit_train_batches=-1"}, {"--limit_train_batches", "-1"}},
+      {{"--limit_eval_batches=-2"}, {"--limit_eval_batches", "-2"}},
       {{"--seed=-1"}, {"--seed", "'-1'"}},
       {{"--log_dir="}, {"--log_dir"}},
       {{"--cycle=2"}, {"--cycle", "'2'"}},

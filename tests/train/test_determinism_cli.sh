@@ -24,7 +24,7 @@ scores() { cut -d, -f1-9 "$1"; }
 run() {  # run NAME FLAGS...: a short best_lr run into $tmp/NAME
   local name=$1; shift
   "$best_lr" --dataset=fashion_mnist --device=cpu --skip_test=0.05 --momentum=0.9 --augment=on \
-    --batch_size=64 --num_epochs=1 --limit_train_batches=8 --save_model --no_plots \
+    --batch_size=64 --num_epochs=1 --limit_train_batches=8 --limit_eval_batches=8 --save_model --no_plots \
     --log_dir="$tmp/$name" "$@" >"$tmp/$name.out" 2>&1 || fail "$name: exit $?: $(tail -3 "$tmp/$name.out")"
 }
 OPENBLAS_NUM_THREADS=2 run base --workers=2
@@ -74,7 +74,7 @@ cat >"$tmp/phases.json" <<EOF
 {"dataset": {"name": "fashion_mnist", "augment": true},
  "network": {"class": "lenet5", "dropout": 0.3},
  "device": "cpu",
- "trainer": {"batch_size": 64, "limit_train_batches": 6, "workers": 1,
+ "trainer": {"batch_size": 64, "limit_train_batches": 6, "limit_eval_batches": 8, "workers": 1,
              "optimizer": {"name": "sgd", "momentum": 0.9},
              "phases": [
                {"name": "head", "epochs": 1, "freeze": ["conv1", "conv2"],

@@ -44,7 +44,7 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
                   "momentum_test": [0.8], "wd_test": [0, 0.1], "smooth_beta": 0.9,
                   "diverge_th": 5},
     "policy": {"policy": "cosine", "lr": "finder", "total_epochs": 3},
-    "trainer": {"epochs": 3, "limit_train_batches": 7, "clip_grad_norm": 1,
+    "trainer": {"epochs": 3, "limit_train_batches": 7, "limit_eval_batches": 2, "clip_grad_norm": 1,
                 "label_smoothing": 0.1, "checkpoint_every": 1, "keep_checkpoints": 3,
                 "early_stop_patience": 2, "early_stop_min_delta": 0.01,
                 "snapshot_ensemble": true, "log_every_steps": 10, "tensorboard": false,
@@ -69,6 +69,7 @@ TEST(RunConfigTest, DefaultsAndEveryField) {
   EXPECT_EQ(s.finder.wd_test, (std::vector<double>{0, 0.1}));
   EXPECT_EQ(s.trainer.epochs, 3);
   EXPECT_EQ(s.trainer.limit_train_batches, 7);
+  EXPECT_EQ(s.limit_eval_batches, 2);
   EXPECT_TRUE(s.trainer.snapshot_ensemble);
   EXPECT_EQ(s.trainer.early_stop_patience, 2);
   EXPECT_EQ(s.trainer.early_stop_monitor, "val_loss");
