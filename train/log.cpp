@@ -82,6 +82,9 @@ void log_print(const char* format, ...) {
   va_end(args);
   if (!dist::world().is_root()) return;  // one voice per job: rank 0's
   std::fputs(text.c_str(), stdout);
+  // Seen as it happens through a pipe (tee, a scheduler's log, mpirun's forwarding) too, where
+  // stdout is fully buffered: these lines are few.
+  std::fflush(stdout);
   append(text);
 }
 

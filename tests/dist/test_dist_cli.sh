@@ -115,8 +115,12 @@ grep -q "rank 1/2: ranks started differently: the configuration of rank(s) 1 dif
 
 # ---- 4. a rank killed ----
 start=$SECONDS
-timeout 120 "${mpi[@]}" -np 2 sh -c \
-  'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 4; kill -9 $$) & fi; exec "$0" "$@"' \
+# Rank 1 is killed (5, stopped) once the training starts: the ranks' wait while the data loads has
+# no deadline (a download may take minutes), so a rank stopped then would hang the job, by design.
+# (A fixed 4 s wait can fall within the loading on a busy machine.)
+after_first_step='for _ in $(seq 1 1200); do grep -q "^best_lr: training " "$STEP_LOG" 2>/dev/null && break; sleep 0.1; done'
+STEP_LOG="$tmp/killed.out" timeout 120 "${mpi[@]}" -x STEP_LOG -np 2 sh -c \
+  'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then ('"$after_first_step"'; kill -9 $$) & fi; exec "$0" "$@"' \
   "$best_lr" "${common[@]}" --limit_train_batches=0 --num_epochs=3 --skip_test=0.05 \
   --batch_size=32 --log_dir="$tmp/killed" >"$tmp/killed.out" 2>&1
 rc=$?
@@ -126,8 +130,9 @@ grep -q "rank 1 with PID" "$tmp/killed.out" || { cat "$tmp/killed.out"; fail "th
 
 # ---- 5. a rank that stops answering ----
 start=$SECONDS
-CYCLONE_DIST_TIMEOUT=5.5 timeout 120 "${mpi[@]}" -x CYCLONE_DIST_TIMEOUT -np 2 sh -c \
-  'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 4; kill -STOP $$) & fi; exec "$0" "$@"' \
+CYCLONE_DIST_TIMEOUT=5.5 STEP_LOG="$tmp/hung.out" timeout 120 "${mpi[@]}" -x CYCLONE_DIST_TIMEOUT \
+  -x STEP_LOG -np 2 sh -c \
+  'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then ('"$after_first_step"'; kill -STOP $$) & fi; exec "$0" "$@"' \
   "$best_lr" "${common[@]}" --limit_train_batches=0 --num_epochs=3 --skip_test=0.05 \
   --batch_size=32 --log_dir="$tmp/hung" >"$tmp/hung.out" 2>&1
 rc=$?
