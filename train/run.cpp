@@ -139,19 +139,28 @@ void load_splits(detail::RunContext& c) {
     c.train_set =
         data::split_validation(c.train_set, drop, spec.seed ^ 0x7a11ull).train;  // the kept part
   }
-  if (spec.limit_eval_batches > 0) {  // the first images, in order: the same on every rank count
-    const int64_t keep = spec.limit_eval_batches * std::max<int64_t>(spec.eval_batch_size, 1);
-    const auto first = [keep](const data::Dataset& d) {
-      if (d.size() <= keep) return d;
-      std::vector<int64_t> idx(static_cast<size_t>(keep));
-      std::iota(idx.begin(), idx.end(), int64_t{0});
-      return data::subset(d, idx, d.name);
-    };
+  if (spec.limit_eval_batches > 0) {
     c.eval_set_full_size = c.eval_set.size();
-    c.eval_set = first(c.eval_set);
-    c.test_set = first(c.test_set);
+    c.eval_set = detail::first_batches(c.eval_set, spec.limit_eval_batches, spec.eval_batch_size);
+    c.test_set = detail::first_batches(c.test_set, spec.limit_eval_batches, spec.eval_batch_size);
   }
 }
+
+}  // namespace
+
+namespace detail {
+
+data::Dataset first_batches(const data::Dataset& d, int64_t batches, int64_t batch_size) {
+  batch_size = std::max<int64_t>(batch_size, 1);
+  if (batches <= 0 || batches >= (d.size() + batch_size - 1) / batch_size) return d;
+  std::vector<int64_t> idx(static_cast<size_t>(batches * batch_size));  // < d.size(): no overflow
+  std::iota(idx.begin(), idx.end(), int64_t{0});
+  return data::subset(d, idx, d.name);
+}
+
+}  // namespace detail
+
+namespace {
 
 // Ranks started differently are the user's command line: a usage error (exit 2).
 void check_ranks_agree(dist::World& world, const std::string& what, const std::string& fp) {

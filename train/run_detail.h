@@ -33,6 +33,10 @@ struct RunContext {
   nlohmann::json summary = nlohmann::json::object();
 };
 
+// The first batches x batch_size images of `d`, in order (limit_eval_batches: the same images on
+// any number of ranks); all of `d` when that is as many or more, or batches <= 0.
+data::Dataset first_batches(const data::Dataset& d, int64_t batches, int64_t batch_size);
+
 // What augment: true means for `dataset` (run.cpp says why).
 data::Augment standard_augment(const std::string& dataset);
 

@@ -8,6 +8,8 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/test_util.h"
 #include "cyclone/data/loader.h"
@@ -16,6 +18,7 @@
 #include "cyclone/train/metrics.h"
 #include "cyclone/train/run.h"
 #include "cyclone/train/run_config.h"
+#include "cyclone/train/run_detail.h"
 #include "cyclone/train/weights.h"
 
 namespace cyclone::train {
@@ -27,6 +30,33 @@ using json = nlohmann::json;
 std::string read_text(const fs::path& p) {
   std::ifstream f(p);
   return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// The first batches x batch_size images in order; the whole set when the limit reaches past it,
+// however large (the product is never formed then: no overflow, no giant allocation).
+TEST(RunEvalLimit, FirstBatchesKeepsTheFirstImagesInOrder) {
+  data::Dataset d;
+  d.name = "ten";
+  d.num_classes = 10;
+  d.images = Tensor::empty({10, 1, 2, 2}, DType::kUInt8, Device::cpu());
+  d.labels = Tensor::empty({10}, DType::kInt32, Device::cpu());
+  for (int i = 0; i < 10; ++i) {
+    d.labels.data<int32_t>()[i] = 9 - i;
+    for (int k = 0; k < 4; ++k) d.images.data<uint8_t>()[4 * i + k] = static_cast<uint8_t>(i);
+  }
+  d.mean = {0.5f};
+  d.std = {0.25f};
+  const data::Dataset six = detail::first_batches(d, 2, 3);
+  ASSERT_EQ(six.size(), 6);
+  EXPECT_EQ(six.images.shape(), Shape({6, 1, 2, 2}));
+  EXPECT_EQ(six.labels.to_vector<int32_t>(), (std::vector<int32_t>{9, 8, 7, 6, 5, 4}));
+  EXPECT_EQ(six.images.data<uint8_t>()[4 * 5 + 3], 5);
+  EXPECT_EQ(six.mean, d.mean);
+  EXPECT_EQ(six.num_classes, 10);
+  for (const auto& [batches, size] : std::vector<std::pair<int64_t, int64_t>>{
+           {4, 3}, {3, 4}, {1, 10}, {0, 3}, {INT64_MAX, 256}, {1, INT64_MAX}, {INT64_MAX / 2, 3}})
+    EXPECT_EQ(detail::first_batches(d, batches, size).size(), 10) << batches << " x " << size;
+  EXPECT_EQ(detail::first_batches(d, 3, 3).size(), 9);
 }
 
 TEST(RunEvalLimit, ScoresExactlyTheFirstBatchesOfTheTestSet) {
