@@ -152,7 +152,8 @@ namespace detail {
 
 data::Dataset first_batches(const data::Dataset& d, int64_t batches, int64_t batch_size) {
   batch_size = std::max<int64_t>(batch_size, 1);
-  if (batches <= 0 || batches >= (d.size() + batch_size - 1) / batch_size) return d;
+  const int64_t in_d = d.size() / batch_size + (d.size() % batch_size != 0);  // no overflow
+  if (batches <= 0 || batches >= in_d) return d;
   std::vector<int64_t> idx(static_cast<size_t>(batches * batch_size));  // < d.size(): no overflow
   std::iota(idx.begin(), idx.end(), int64_t{0});
   return data::subset(d, idx, d.name);
