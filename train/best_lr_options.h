@@ -71,7 +71,7 @@ struct BestLrOptions {
   bool channels_last = false;           // NHWC activations (layers/layout.h)
   int64_t workers = -1;                 // loader threads; -1: the loader's default
   int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
-  int64_t limit_eval_batches = 0;       // > 0: score only this many test batches (smoke runs)
+  int64_t limit_eval_batches = 0;       // > 0: score only this many validation / test batches
   bool summary = false;                 // print the model summary and exit
   bool no_download = false;             // never fetch a missing dataset (data/fetch.h)
   std::string manifest;                 // dataset sources replacing the built-in manifest
