@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/data/loader.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/models/registry.h"
@@ -26,11 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // The first batches x batch_size images in order; the whole set when the limit reaches past it,
 // however large (the product is never formed then: no overflow, no giant allocation).
@@ -89,7 +84,7 @@ TEST(RunEvalLimit, ScoresExactlyTheFirstBatchesOfTheTestSet) {
   ASSERT_EQ(out.exit_code, 0) << said;
   EXPECT_NE(said.find("/ 144 of 10000 (limit_eval_batches 3) test images"), std::string::npos)
       << said;
-  const json summary = json::parse(read_text(run / "summary.json"));
+  const json summary = json::parse(read_file((run / "summary.json").string()));
   EXPECT_EQ(summary.at("limit_eval_batches"), 3);
 
   // The saved model scores the first 144 test images, normalised by the training split's
@@ -116,7 +111,7 @@ TEST(RunEvalLimit, ScoresExactlyTheFirstBatchesOfTheTestSet) {
   EXPECT_DOUBLE_EQ(summary.at("final_test_accuracy").get<double>(), mine.top1);
   // The epoch's test loss in history.csv (9 significant digits): one image more or fewer would
   // move it by far more.
-  std::istringstream history(read_text(run / "history.csv"));
+  std::istringstream history(read_file((run / "history.csv").string()));
   std::string header, row;
   ASSERT_TRUE(std::getline(history, header) && std::getline(history, row));
   const auto column = [](const std::string& line, size_t k) {
