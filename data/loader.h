@@ -54,7 +54,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   // Data parallelism: this loader yields shard `shard` of `num_shards` of every global batch of
   // batch_size x num_shards samples (the same epoch order on every shard, cut in contiguous
-  // parts), so S ranks with batch B see together exactly what one loader with batch S x B sees.
+  // parts), so S ranks with batch B see together exactly what one loader with batch S x B sees:
+  // a global batch of m images gives shard k the m / S of them after the first
+  // k * (m / S) + min(k, m % S), and one more when k < m % S.
   // Every shard has the same number of batches; in a last global batch of fewer than S images
   // some shards' batches are empty (size() 0), which train_step and evaluate accept.
   int shard = 0;

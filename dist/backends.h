@@ -29,6 +29,9 @@ bool nccl_built();
 std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap, int device,
                                                      double timeout_seconds);
 
+// all_gather's checks, the same in every backend (dtypes, devices and sizes agree, no overlap).
+void check_gather_shapes(const char* backend, const Tensor& send, const Tensor& recv, int size);
+
 // Polls `done` (spinning briefly, then sleeping up to 1 ms between polls) until it returns true;
 // throws Timeout naming `what`, the backend and this rank after `timeout_seconds`.
 void wait_with_deadline(const std::function<bool()>& done, double timeout_seconds,

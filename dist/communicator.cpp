@@ -39,7 +39,28 @@ void SoloCommunicator::broadcast(const Tensor& t, int root) {
   CYCLONE_CHECK(root == 0, "broadcast root ", root, " is not a rank of a world of 1");
 }
 
+void SoloCommunicator::all_gather(const Tensor& send, const Tensor& recv) {
+  detail::check_gather_shapes("solo", send, recv, 1);
+  recv.reshape(send.shape()).copy_from(send);
+}
+
 namespace detail {
+
+void check_gather_shapes(const char* backend, const Tensor& send, const Tensor& recv, int size) {
+  CYCLONE_CHECK(send.defined() && recv.defined(), backend,
+                " communicator: all_gather of an undefined tensor");
+  CYCLONE_CHECK(send.dtype() == recv.dtype() && send.device() == recv.device(), backend,
+                " communicator: all_gather from ", dtype_name(send.dtype()), " on ",
+                send.device().str(), " into ", dtype_name(recv.dtype()), " on ",
+                recv.device().str(), " (same dtype and device needed)");
+  CYCLONE_CHECK(recv.numel() == send.numel() * size, backend, " communicator: all_gather of ",
+                send.numel(), " values from each of ", size, " ranks into a tensor of ",
+                recv.numel(), " (", send.numel() * size, " needed)");
+  const auto* s = static_cast<const char*>(send.raw_data());
+  const auto* r = static_cast<const char*>(recv.raw_data());
+  CYCLONE_CHECK(send.numel() == 0 || s + send.nbytes() <= r || r + recv.nbytes() <= s, backend,
+                " communicator: all_gather's send and recv tensors overlap");
+}
 
 void wait_with_deadline(const std::function<bool()>& done, double timeout_seconds,
                         const char* backend, const std::string& what, int rank) {

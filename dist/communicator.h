@@ -59,6 +59,10 @@ class Communicator {
   void all_reduce(const Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
   // t on every rank becomes root's t (any dtype).
   virtual void broadcast(const Tensor& t, int root) = 0;
+  // recv on every rank becomes the ranks' send tensors one after the other (rank 0's first):
+  // recv holds size() x send.numel() elements of send's dtype, contiguous, on the same device;
+  // send may be any shape (recv's shape is the caller's). Not in place: they must not overlap.
+  virtual void all_gather(const Tensor& send, const Tensor& recv) = 0;
   // Returns when every rank called it (or throws Timeout).
   virtual void barrier() = 0;
 
@@ -77,6 +81,7 @@ class SoloCommunicator final : public Communicator {
   int size() const override { return 1; }
   std::unique_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op) override;
   void broadcast(const Tensor& t, int root) override;
+  void all_gather(const Tensor& send, const Tensor& recv) override;
   void barrier() override {}
 };
 

@@ -1,47 +1,100 @@
 #include "cyclone/train/precompute.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/cuda/runtime.h"
 #include "cyclone/core/error.h"
+#include "cyclone/dist/communicator.h"
 
 namespace cyclone::train {
 
+namespace {
+
+// The output shape of the body ([C, H, W], flat outputs padded with 1s) from this rank's first
+// batch, agreed over the ranks: a rank whose first batch is empty (fewer images than ranks) has
+// not run the body and takes the others' shape.
+std::vector<int64_t> agreed_shape(const Tensor& out, dist::Communicator* ranks) {
+  std::vector<int64_t> dims;
+  if (out.defined()) {
+    CYCLONE_CHECK(out.rank() >= 1 && out.rank() <= 4, "precompute: the body's output ", out.shape(),
+                  " has more than 4 dimensions");
+    dims.assign(out.shape().dims().begin() + 1, out.shape().dims().end());
+  }
+  dims.resize(3, 1);
+  if (!ranks || ranks->size() == 1) return dims;
+  Tensor t = Tensor::zeros(Shape{3}, DType::kInt32, Device::cpu());
+  for (int k = 0; k < 3 && out.defined(); ++k) {
+    CYCLONE_CHECK(dims[k] <= INT32_MAX, "precompute: the body's output ", out.shape(),
+                  " is too large");
+    t.data<int32_t>()[k] = static_cast<int32_t>(dims[k]);
+  }
+  ranks->all_reduce(t, dist::ReduceOp::kMax);
+  std::vector<int64_t> agreed(t.data<int32_t>(), t.data<int32_t>() + 3);
+  CYCLONE_CHECK(!out.defined() || agreed == dims, "precompute: the body's output ", out.shape(),
+                " on rank ", ranks->rank(), " differs from another rank's");
+  return agreed;
+}
+
+}  // namespace
+
 data::Dataset precompute_features(Module& body, const data::Dataset& d,
-                                  const data::LoaderOptions& options) {
+                                  const data::LoaderOptions& options, dist::Communicator* ranks) {
+  CYCLONE_CHECK(d.size() > 0, "precompute: ", d.name, " has no images");
+  const int shards = ranks ? ranks->size() : 1;
   data::LoaderOptions o = options;
   o.shuffle = false;
   o.augment = data::Augment{};
-  // Every image, also on a rank of a data-parallel job: the head's own loader takes its shard.
-  o.shard = 0;
-  o.num_shards = 1;
+  // This rank's shard of every batch (the whole batch in a world of one); the head's own loader
+  // shards the features again when it trains.
+  o.shard = ranks ? ranks->rank() : 0;
+  o.num_shards = shards;
   data::DataLoader loader(d, o);
   body.eval();
   autograd::NoGradGuard no_grad;
   Tensor features;
-  int64_t per = 0, row = 0;
+  int64_t per = 0;
+  const int64_t n = d.size(), global = o.batch_size * shards;
   data::Batch b;
   loader.start_epoch(0);
-  while (loader.next(b)) {
-    const Tensor out = body(b.images).to(Device::cpu());
+  for (int64_t index = 0; loader.next(b); ++index) {
+    Tensor out;
+    if (b.size() > 0) out = body(b.images).to(Device::cpu());
     if (!features.defined()) {
-      std::vector<int64_t> dims = out.shape().dims();
-      dims[0] = d.size();
-      while (dims.size() < 4) dims.push_back(1);
-      CYCLONE_CHECK(dims.size() == 4, "precompute: the body's output ", out.shape(),
-                    " has more than 4 dimensions");
-      per = out.numel() / out.dim(0);
+      std::vector<int64_t> dims = agreed_shape(out, ranks);
+      per = dims[0] * dims[1] * dims[2];
+      dims.insert(dims.begin(), n);
       features = Tensor::empty(Shape(dims), DType::kFloat32, Device::cpu());
     }
-    CYCLONE_CHECK(out.dtype() == DType::kFloat32 && out.numel() == b.size() * per,
-                  "precompute: the body's output changed shape between batches (", out.shape(),
-                  ")");
-    std::memcpy(features.data<float>() + row * per, out.data<float>(),
-                static_cast<size_t>(b.size() * per) * sizeof(float));
-    row += b.size();
+    CYCLONE_CHECK(
+        !out.defined() || (out.dtype() == DType::kFloat32 && out.numel() == b.size() * per),
+        "precompute: the body's output changed shape between batches (", out.shape(), ")");
+    // Global batch `index`: m images, rank k's part of them at first + k * q + min(k, r), of
+    // q + (k < r) rows (data/loader.h).
+    const int64_t first = index * global, m = std::min(global, n - first);
+    const int64_t q = m / shards, r = m % shards;
+    float* dst = features.data<float>() + first * per;
+    if (shards == 1) {
+      std::memcpy(dst, out.data<float>(), static_cast<size_t>(m * per) * sizeof(float));
+    } else if (r == 0) {
+      // Equal parts, in rank order: gathered straight into place.
+      ranks->all_gather(out, features.slice(first, first + m));
+    } else {
+      const int64_t rows = q + 1;  // every rank sends rows rows, its own first
+      const Tensor send = Tensor::zeros(Shape{rows, per}, DType::kFloat32, Device::cpu());
+      const Tensor recv = Tensor::empty(Shape{rows * shards, per}, DType::kFloat32, Device::cpu());
+      if (b.size() > 0)
+        std::memcpy(send.data<float>(), out.data<float>(),
+                    static_cast<size_t>(b.size() * per) * sizeof(float));
+      ranks->all_gather(send, recv);
+      for (int64_t k = 0; k < shards; ++k)
+        std::memcpy(dst + (k * q + std::min(k, r)) * per, recv.data<float>() + k * rows * per,
+                    static_cast<size_t>((q + (k < r ? 1 : 0)) * per) * sizeof(float));
+    }
   }
-  CYCLONE_CHECK(row == d.size(), "precompute: ", row, " of ", d.size(), " images went through");
+  CYCLONE_CHECK(features.defined(), "precompute: no image of ", d.name, " went through");
   data::Dataset f;
   f.name = d.name + "/features";
   f.images = features;

@@ -12,14 +12,26 @@
 #include "cyclone/data/loader.h"
 #include "cyclone/layers/module.h"
 
+namespace cyclone::dist {
+class Communicator;
+}
+
 namespace cyclone::train {
 
 // Runs `body` (in eval mode, without gradients) over every image of `d` in order, batched and
 // normalised as `options` says (its augmentation, shuffling and shard are ignored), and returns the
 // outputs as a float32 dataset on the CPU: [N, C, H, W], or [N, F, 1, 1] for flat outputs, with
 // d's labels and classes. The loader batches such a dataset as it is (data/loader.h).
+//
+// With `ranks` (a host communicator of several ranks, every one calling this with the same body,
+// dataset and batch size) the work is split: each rank runs the body over its shard of every
+// batch of batch_size x ranks images (data/loader.h's cut) and the outputs are all-gathered, so
+// every rank returns all of them in 1 / ranks of the time. A body's output for an image does not
+// depend on its batch (eval mode); the values agree with a world of one's to the last bit or
+// within a GEMM's rounding when the batch shape changes its blocking.
 data::Dataset precompute_features(Module& body, const data::Dataset& d,
-                                  const data::LoaderOptions& options);
+                                  const data::LoaderOptions& options,
+                                  dist::Communicator* ranks = nullptr);
 
 // Moves the features (and labels) into GPU memory when `device` is a GPU and they fit: at most a
 // quarter of the device, and the caching allocator grants it (a cap from --gpu_mem_frac

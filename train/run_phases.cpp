@@ -18,6 +18,7 @@
 
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
+#include "cyclone/dist/world.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
@@ -215,8 +216,10 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       StageSlice body(model, 0, cut);
       head = std::make_unique<StageSlice>(model, cut, stages.size());
       const auto p0 = Clock::now();
-      train_set = precompute_features(body, c.train_set, c.train_options);
-      eval_set = precompute_features(body, c.eval_set, c.eval_options);
+      // Over several ranks each runs the body over its share and the outputs are gathered.
+      dist::Communicator* ranks = num_ranks() > 1 ? &dist::world().host() : nullptr;
+      train_set = precompute_features(body, c.train_set, c.train_options, ranks);
+      eval_set = precompute_features(body, c.eval_set, c.eval_options, ranks);
       const double secs = seconds_since(p0);
       const std::string where = keep_features_on_device(train_set, c.device);
       if (where == "GPU memory") keep_features_on_device(eval_set, c.device);
@@ -225,11 +228,12 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       for (int64_t k = 1; k < train_set.images.rank(); ++k)
         shape += (k > 1 ? "x" : "") + std::to_string(train_set.images.dim(k));
       log_print(
-          "%s: precompute: stages %s..%s ran once over %lld + %lld images in %.1f s; the head "
+          "%s: precompute: stages %s..%s ran once over %lld + %lld images%s in %.1f s; the head "
           "(%s..%s) trains on the cached %s outputs (%.0f MB, %s), without "
           "augmentation%s\n",
           prog.c_str(), stages[0].name.c_str(), stages[cut - 1].name.c_str(),
-          static_cast<long long>(train_set.size()), static_cast<long long>(eval_set.size()), secs,
+          static_cast<long long>(train_set.size()), static_cast<long long>(eval_set.size()),
+          ranks ? (" (split over " + std::to_string(ranks->size()) + " ranks)").c_str() : "", secs,
           stages[cut].name.c_str(), stages.back().name.c_str(), shape.c_str(), mb, where.c_str(),
           ph.augment == 1 ? " (the phase's augment: true does not apply to cached outputs)" : "");
       pj["precompute_seconds"] = secs;

@@ -138,6 +138,22 @@ class NcclCommunicator final : public Communicator {
     NcclWork(*this, std::move(done), what).wait();
   }
 
+  void all_gather(const Tensor& send, const Tensor& recv) override {
+    check_tensor("all_gather", send);
+    check_tensor("all_gather", recv);
+    check_gather_shapes("NCCL", send, recv, size_);
+    gpu::detail::DeviceGuard guard(device_);
+    after_caller();
+    const std::string what =
+        "all-gather of " + std::to_string(send.numel()) + " values from each rank";
+    settle(ncclAllGather(send.raw_data(), recv.raw_data(), static_cast<size_t>(send.numel()),
+                         nccl_type(send.dtype()), comm_, stream_.get()),
+           what);
+    Event done;
+    done.record(stream_.get());
+    NcclWork(*this, std::move(done), what).wait();
+  }
+
   void barrier() override {
     // NCCL has no barrier: a one-element all-reduce orders every rank the same way.
     Tensor one = Tensor::zeros(Shape{1}, DType::kFloat32, Device::cuda(device_));

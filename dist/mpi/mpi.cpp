@@ -127,6 +127,20 @@ class MpiCommunicator final : public Communicator {
                     std::to_string(root));
   }
 
+  void all_gather(const Tensor& send, const Tensor& recv) override {
+    check_cpu_tensor("all_gather", send);
+    CYCLONE_CHECK(recv.defined() && recv.device().is_cpu(),
+                  "MPI communicator: all_gather needs CPU tensors");
+    check_gather_shapes("MPI", send, recv, size_);
+    const int count = static_cast<int>(send.numel());
+    const MPI_Datatype type = mpi_type(send.dtype());
+    MPI_Request req = MPI_REQUEST_NULL;
+    mpi_check(MPI_Iallgather(send.raw_data(), count, type, recv.raw_data(), count, type,
+                             MPI_COMM_WORLD, &req),
+              "MPI_Iallgather");
+    finish(req, "all-gather of " + std::to_string(count) + " values from each rank");
+  }
+
   void barrier() override {
     MPI_Request req = MPI_REQUEST_NULL;
     mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");

@@ -115,6 +115,59 @@ TEST(Communicator, BroadcastFromEveryRoot) {
   EXPECT_THROW(w.host().broadcast(t, -1), Error);
 }
 
+// Rank r sends len values base(r) + i; recv holds rank 0's, then rank 1's, ... on every rank.
+TEST(Communicator, AllGatherPutsEveryRanksTensorInRankOrder) {
+  World& w = world();
+  const int n = w.size();
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kInt32}) {
+    for (int64_t len : {0, 1, 31, 1025}) {
+      const Tensor send = filled(len, 1000.0 * (w.rank() + 1), dt);
+      const Tensor recv = Tensor::zeros(Shape{n, len}, dt, Device::cpu());
+      w.host().all_gather(send, recv);
+      for (int k = 0; k < n; ++k)
+        for (int64_t i : {int64_t{0}, len / 2, len - 1}) {
+          if (len == 0) continue;
+          EXPECT_EQ(at(recv, k * len + i), 1000.0 * (k + 1) + i)
+              << dtype_name(dt) << " n=" << len << " from rank " << k << " i=" << i;
+        }
+    }
+  }
+  // Bytes, and a recv of another shape with the right number of elements.
+  Tensor bytes = Tensor::zeros(Shape{3}, DType::kUInt8, Device::cpu());
+  bytes.data<uint8_t>()[1] = static_cast<uint8_t>(w.rank() + 7);
+  const Tensor all = Tensor::zeros(Shape{n, 1, 3}, DType::kUInt8, Device::cpu());
+  w.host().all_gather(bytes, all);
+  for (int k = 0; k < n; ++k) {
+    EXPECT_EQ(all.data<uint8_t>()[3 * k + 1], k + 7);
+    EXPECT_EQ(all.data<uint8_t>()[3 * k], 0);
+  }
+}
+
+// Every rank makes the same mistake, so every rank throws before any collective starts.
+TEST(Communicator, AllGatherOfMismatchedTensorsIsAnError) {
+  World& w = world();
+  const int n = w.size();
+  const Tensor send = filled(4, 1);
+  auto message = [&](const Tensor& s, const Tensor& r) {
+    try {
+      w.host().all_gather(s, r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(send, Tensor::zeros(Shape{n * 4 + 1}, DType::kFloat32, Device::cpu()))
+                .find("into a tensor of " + std::to_string(n * 4 + 1)),
+            std::string::npos);
+  EXPECT_NE(message(send, Tensor::zeros(Shape{n * 4}, DType::kFloat64, Device::cpu()))
+                .find("same dtype and device"),
+            std::string::npos);
+  const Tensor big = Tensor::zeros(Shape{n * 4 + 4}, DType::kFloat32, Device::cpu());
+  EXPECT_EQ(message(big.slice(0, 4), big.slice(4, 4 + n * 4)), "no error");  // adjacent is fine
+  EXPECT_NE(message(big.slice(0, 4), big.slice(2, 2 + n * 4)).find("overlap"), std::string::npos);
+  w.host().barrier();  // every rank is still in step
+}
+
 TEST(Communicator, BarrierWaitsForTheSlowestRank) {
   World& w = world();
   // The last rank arrives 200 ms late; nobody leaves the barrier before it arrived.
@@ -224,6 +277,37 @@ TEST(CommunicatorCuda, BroadcastGivesEveryRankTheRootsTensor) {
   c.broadcast(t, 0);
   const std::vector<float> got = t.to_vector<float>();
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<float>(i)) << i;
+  c.barrier();
+}
+
+// The NCCL all-gather, in the dtypes precomputed features and weights come in.
+TEST(CommunicatorCuda, AllGatherPutsEveryRanksTensorInRankOrderOverNccl) {
+  CYCLONE_SKIP_WITHOUT_A_GPU_PER_RANK();
+  World& w = world();
+  const Device dev = w.device_for(Device::cuda());
+  Communicator& c = w.communicator(dev);
+  const int n = w.size();
+  for (DType dt : {DType::kFloat32, DType::kBFloat16}) {
+    const int64_t len = 513;
+    const Tensor wide = filled(len, 16.0 * w.rank(), DType::kFloat64).to(dev);
+    const Tensor send = Tensor::empty(Shape{len}, dt, dev);
+    kernels::cast(Context::of(send), wide, send);
+    const Tensor recv = Tensor::zeros(Shape{n, len}, dt, dev);
+    c.all_gather(send, recv);
+    const Tensor back = Tensor::empty(Shape{n, len}, DType::kFloat64, dev);
+    kernels::cast(Context::of(back), recv, back);
+    const std::vector<double> got = back.to_vector<double>();
+    for (int k = 0; k < n; ++k)
+      for (int64_t i : {int64_t{0}, int64_t{7}, len - 1}) {
+        const double want = 16.0 * k + i;
+        const double tol = dt == DType::kBFloat16 ? 4e-3 * want : 0;
+        EXPECT_NEAR(got[static_cast<size_t>(k * len + i)], want, tol)
+            << dtype_name(dt) << " from rank " << k << " i=" << i;
+      }
+  }
+  EXPECT_THROW(c.all_gather(filled(3, 0).to(dev),
+                            Tensor::zeros(Shape{n * 3}, DType::kFloat32, Device::cpu())),
+               Error);
   c.barrier();
 }
 

@@ -16,6 +16,7 @@
 #include "cyclone/optim/optimizer.h"
 #include "cyclone/schedulers/policy.h"
 #include "cyclone/train/metrics.h"
+#include "cyclone/train/precompute.h"
 #include "cyclone/train/step.h"
 #include "cyclone/train/trainer.h"
 
@@ -55,6 +56,45 @@ double max_abs_diff(Module& a, Module& b) {
 
 // 69 images, global batch 32 (33 for 3 ranks): batches of 32, 32 and 5 (shards of 3 and 2 for two
 // ranks), so the last step also checks that uneven shards are weighted by their size.
+// Precompute split over the ranks: every rank ends with every image's features, as one process
+// computes them, for image counts that leave ranks with unequal parts, a last global batch of
+// fewer images than ranks, and a set smaller than the job (ranks with nothing to compute).
+TEST(DataParallel, PrecomputeSplitOverTheRanksGivesEveryRankAllFeatures) {
+  dist::World& w = dist::world();
+  ModelOptions mo;
+  mo.in_channels = 1;
+  mo.height = mo.width = 28;
+  mo.num_classes = 10;
+  mo.seed = 3;
+  auto m = make_model("lenet5", mo);
+  StageSlice body(*m, 0, 2);
+  for (const auto& [n, bs] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {2, 1}, {13, 2}, {40, 8}}) {
+    data::SyntheticOptions so;
+    so.channels = 1;
+    so.height = so.width = 28;
+    so.num_classes = 10;
+    so.train_size = n;
+    so.test_size = 1;
+    so.seed = 5;
+    const data::Dataset d = data::make_synthetic(so, "train");
+    data::LoaderOptions lo;
+    lo.batch_size = bs;
+    lo.workers = 0;
+    lo.shuffle = true;  // ignored: features keep the images' order
+    const data::Dataset split = train::precompute_features(body, d, lo, &w.host());
+    const data::Dataset alone = train::precompute_features(body, d, lo);
+    ASSERT_EQ(split.images.shape(), Shape({n, 16, 5, 5})) << n;
+    ASSERT_EQ(alone.images.shape(), split.images.shape());
+    const float* a = alone.images.data<float>();
+    const float* b = split.images.data<float>();
+    for (int64_t i = 0; i < alone.images.numel(); ++i)
+      ASSERT_NEAR(b[i], a[i], 1e-5f + 1e-5f * std::abs(a[i]))
+          << n << " images, batch " << bs << ", image " << i / 400 << " of rank " << w.rank();
+    EXPECT_EQ(split.labels.to_vector<int32_t>(), d.labels.to_vector<int32_t>());
+  }
+}
+
 TEST(DataParallel, ShardedStepsEqualOneBigBatch) {
   dist::World& w = dist::world();
   const int64_t per_rank = (32 + w.size() - 1) / w.size();  // 3 ranks: global batch 33

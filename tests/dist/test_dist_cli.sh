@@ -247,6 +247,8 @@ timeout 300 "${mpi[@]}" -np 2 "$train" --config "$tmp/ph2.json" "${pt[@]}" >"$tm
   { cat "$tmp/ph2.out"; fail "phases, 2 ranks"; }
 [ "$(grep -c "all 2 phases done" "$tmp/ph2.out")" = 1 ] ||
   { cat "$tmp/ph2.out"; fail "the phases' end should be printed once"; }
+grep -q "precompute: stages conv1..conv2 ran once over 3000 + 1024 images (split over 2 ranks)" \
+  "$tmp/ph2.out" || { cat "$tmp/ph2.out"; fail "the precompute should be split over the 2 ranks"; }
 "$python" "$here/same_weights.py" "phases 1 x 64 / 2 x 32" "$tmp/ph1" "$tmp/ph2" --accuracy ||
   fail "phases: the weights of 2 ranks x 32 differ from 1 rank x 64"
 "$python" - "$tmp/ph2" <<'PY' || fail "the phases of 2 ranks did not finish as 1 rank's"
