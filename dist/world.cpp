@@ -53,6 +53,17 @@ World::World() {
                   " is set but this process was not started by mpirun: Cyclone's ranks are "
                   "launched with `mpirun -np N <program> ...` (RANK / WORLD_SIZE rendezvous is "
                   "not supported)");
+    // srun starting several tasks itself (not mpirun inside the allocation): each would train
+    // alone as a world of one, on the same GPU, into the same files.
+    const char* tasks = env("SLURM_STEP_NUM_TASKS");
+    const char* task = env("SLURM_PROCID");
+    CYCLONE_CHECK(!tasks || std::strcmp(tasks, "1") == 0, "started by srun as task ",
+                  task ? task : "?", " of ", tasks, " (SLURM_STEP_NUM_TASKS=", tasks,
+                  "), not by mpirun: Cyclone's ranks are launched by Open MPI's mpirun, which "
+                  "uses the Slurm allocation itself: run `mpirun -np ",
+                  tasks,
+                  " <program> ...` from the batch script, or from `srun -n 1` (srun's direct "
+                  "launch is not supported)");
     host_ = std::make_unique<SoloCommunicator>();
     return;
   }

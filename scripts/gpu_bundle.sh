@@ -13,6 +13,9 @@
 # the C/C++ runtime (its glibc and libstdc++ are newer than this machine's), so none of those is
 # copied; scripts/gpu_run.sh points LD_LIBRARY_PATH at them there.
 #
+# Like scripts/build.sh, a unity build (16 C++ files at a time; CYCLONE_UNITY=0 builds file by
+# file): the .cu files compile one by one either way.
+#
 # Usage (from anywhere): scripts/gpu_bundle.sh     env: JOBS (default 2), CYCLONE_GPU_BUILD
 set -euo pipefail
 
@@ -23,9 +26,11 @@ jobs=${JOBS:-2}
 dist="dist-bundle"
 limit_mib=64
 
+unity=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16)
+[ "${CYCLONE_UNITY:-1}" != "0" ] || unity=(-DCMAKE_UNITY_BUILD=OFF)
 # A separate build folder and bin folder, so the bundle never replaces the developer's ./bin.
 cmake -S . -B "$build" -G Ninja \
-  -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_BUILD_TYPE=Release "${unity[@]}" \
   -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DCYCLONE_CUDA=ON \
   -DCYCLONE_BUILD_TESTS=ON \

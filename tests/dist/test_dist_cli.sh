@@ -9,7 +9,8 @@
 # 4. a rank killed with SIGKILL takes the job down, and mpirun names it;
 # 5. a rank that stops answering (SIGSTOP) makes the others time out (CYCLONE_DIST_TIMEOUT) and
 #    end the job with a message naming the operation, instead of hanging;
-# 6. RANK / WORLD_SIZE without mpirun is refused with what to do;
+# 6. RANK / WORLD_SIZE without mpirun, and srun starting several tasks itself, are refused with
+#    what to do;
 # 7. what a job refuses before any work (exit 2, nothing written): ranks with different settings
 #    that change the steps (a phase's too), an absurd --lr_warmup_epochs; a bad
 #    CYCLONE_DIST_TIMEOUT on one rank ends the job with one line instead of hanging;
@@ -148,6 +149,14 @@ rc=$?
 grep -q "WORLD_SIZE=2 is set but this process was not started by mpirun" "$tmp/ws.out" ||
   { cat "$tmp/ws.out"; fail "no WORLD_SIZE message"; }
 [ "$(wc -l <"$tmp/ws.out")" = 1 ] || { cat "$tmp/ws.out"; fail "more than one line"; }
+# srun starting 2 tasks itself (each would train alone on the same GPU into the same files).
+SLURM_STEP_NUM_TASKS=2 SLURM_PROCID=1 "$best_lr" "${common[@]}" --skip_test=0.05 --log_dir="$tmp/srun" \
+  >"$tmp/srun.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] || { cat "$tmp/srun.out"; fail "srun with 2 tasks: exit $rc"; }
+grep -q "started by srun as task 1 of 2 (SLURM_STEP_NUM_TASKS=2), not by mpirun.*mpirun -np 2 <program>" \
+  "$tmp/srun.out" || { cat "$tmp/srun.out"; fail "no srun message"; }
+[ "$(wc -l <"$tmp/srun.out")" = 1 ] || { cat "$tmp/srun.out"; fail "srun: more than one line"; }
 # ---- 7. refused before any work ----
 # Settings the old start-up check missed (one rank's momentum sweep left the other waiting
 # forever; one rank's --lr_min moved rank 0's chosen rate), each named.
