@@ -167,4 +167,25 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
   return all_close(values(a), values(b), rtol, atol);
 }
 
+data::Dataset synthetic_images(int64_t n, int size, int classes, uint64_t seed,
+                               const std::string& split, int channels) {
+  data::SyntheticOptions so;
+  so.channels = channels;
+  so.height = so.width = size;
+  so.num_classes = classes;
+  so.train_size = split == "train" ? n : 8;
+  so.test_size = split == "train" ? 8 : n;
+  so.seed = seed;
+  return data::make_synthetic(so, split);
+}
+
+ModelOptions model_options(int size, int classes, uint64_t seed, int channels) {
+  ModelOptions mo;
+  mo.in_channels = channels;
+  mo.height = mo.width = size;
+  mo.num_classes = classes;
+  mo.seed = seed;
+  return mo;
+}
+
 }  // namespace cyclone::testing

@@ -72,6 +72,13 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::kFl
 // A tensor filled with NaN (float dtypes) so that an element a kernel forgets to write fails.
 Tensor nan_tensor(const Shape& shape, DType dtype, Device device);
 
+// Synthetic images (data/synthetic.h) of `channels` x size x size in `classes` classes: n of them
+// in split "train" (8 in "test"), seeded.
+data::Dataset synthetic_images(int64_t n, int size, int classes, uint64_t seed,
+                               const std::string& split = "train", int channels = 1);
+// The options of a model of models/registry.h for such images.
+ModelOptions model_options(int size, int classes, uint64_t seed, int channels = 1);
+
 // Host values of any float tensor, as double.
 std::vector<double> values(const Tensor& t);
 

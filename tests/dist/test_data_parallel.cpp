@@ -24,23 +24,11 @@ namespace cyclone {
 namespace {
 
 data::Dataset tiny_set(int64_t n, const std::string& split) {
-  data::SyntheticOptions so;
-  so.channels = 1;
-  so.height = so.width = 8;
-  so.num_classes = 4;
-  so.train_size = n;
-  so.test_size = n;
-  so.seed = 7;
-  return data::make_synthetic(so, split);
+  return testing::synthetic_images(n, 8, 4, 7, split);
 }
 
 std::shared_ptr<Module> tiny_model() {
-  ModelOptions mo;
-  mo.in_channels = 1;
-  mo.height = mo.width = 8;
-  mo.num_classes = 4;
-  mo.seed = 11;
-  return make_model("mlp-16", mo);
+  return make_model("mlp-16", testing::model_options(8, 4, 11));
 }
 
 double max_abs_diff(Module& a, Module& b) {
@@ -61,23 +49,11 @@ double max_abs_diff(Module& a, Module& b) {
 // fewer images than ranks, and a set smaller than the job (ranks with nothing to compute).
 TEST(DataParallel, PrecomputeSplitOverTheRanksGivesEveryRankAllFeatures) {
   dist::World& w = dist::world();
-  ModelOptions mo;
-  mo.in_channels = 1;
-  mo.height = mo.width = 28;
-  mo.num_classes = 10;
-  mo.seed = 3;
-  auto m = make_model("lenet5", mo);
+  auto m = make_model("lenet5", testing::model_options(28, 10, 3));
   StageSlice body(*m, 0, 2);
   for (const auto& [n, bs] :
        std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {2, 1}, {13, 2}, {40, 8}}) {
-    data::SyntheticOptions so;
-    so.channels = 1;
-    so.height = so.width = 28;
-    so.num_classes = 10;
-    so.train_size = n;
-    so.test_size = 1;
-    so.seed = 5;
-    const data::Dataset d = data::make_synthetic(so, "train");
+    const data::Dataset d = testing::synthetic_images(n, 28, 10, 5);
     data::LoaderOptions lo;
     lo.batch_size = bs;
     lo.workers = 0;

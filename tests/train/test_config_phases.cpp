@@ -332,22 +332,11 @@ TEST(RunConfigMicroDL, PhaseGroupTyposAreRefusedBeforeTheData) {
 }
 
 data::Dataset synthetic_mnist(int64_t n) {
-  data::SyntheticOptions so;
-  so.channels = 1;
-  so.height = so.width = 28;
-  so.num_classes = 10;
-  so.train_size = n;
-  so.test_size = 8;
-  return data::make_synthetic(so, "train");
+  return cyclone::testing::synthetic_images(n, 28, 10, 0);
 }
 
 ModelOptions lenet_options(uint64_t seed, int classes = 10) {
-  ModelOptions mo;
-  mo.in_channels = 1;
-  mo.height = mo.width = 28;
-  mo.num_classes = classes;
-  mo.seed = seed;
-  return mo;
+  return cyclone::testing::model_options(28, classes, seed);
 }
 
 Tensor random_images(int64_t n, uint64_t seed) {
