@@ -55,7 +55,7 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
   body.eval();
   autograd::NoGradGuard no_grad;
   Tensor features;
-  int64_t per = 0;
+  int64_t per = 0, row = 0;  // row: the images gathered so far
   const int64_t n = d.size(), global = o.batch_size * shards;
   data::Batch b;
   loader.start_epoch(0);
@@ -75,6 +75,7 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
     // q + (k < r) rows (data/loader.h).
     const int64_t first = index * global, m = std::min(global, n - first);
     const int64_t q = m / shards, r = m % shards;
+    row += m;
     float* dst = features.data<float>() + first * per;
     if (shards == 1) {
       std::memcpy(dst, out.data<float>(), static_cast<size_t>(m * per) * sizeof(float));
@@ -94,7 +95,8 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
                     static_cast<size_t>((q + (k < r ? 1 : 0)) * per) * sizeof(float));
     }
   }
-  CYCLONE_CHECK(features.defined(), "precompute: no image of ", d.name, " went through");
+  CYCLONE_CHECK(features.defined() && row == n, "precompute: ", row, " of ", n, " images of ",
+                d.name, " went through");
   data::Dataset f;
   f.name = d.name + "/features";
   f.images = features;
