@@ -16,7 +16,7 @@ namespace {
 // The output shape of the body ([C, H, W], flat outputs padded with 1s) from this rank's first
 // batch, agreed over the ranks: a rank whose first batch is empty (fewer images than ranks) has
 // not run the body and takes the others' shape.
-std::vector<int64_t> agreed_shape(const Tensor& out, dist::Communicator* ranks) {
+std::vector<int64_t> agreed_shape(const Tensor& out, dist::Communicator& ranks) {
   std::vector<int64_t> dims;
   if (out.defined()) {
     CYCLONE_CHECK(out.rank() >= 1 && out.rank() <= 4, "precompute: the body's output ", out.shape(),
@@ -24,17 +24,17 @@ std::vector<int64_t> agreed_shape(const Tensor& out, dist::Communicator* ranks) 
     dims.assign(out.shape().dims().begin() + 1, out.shape().dims().end());
   }
   dims.resize(3, 1);
-  if (!ranks || ranks->size() == 1) return dims;
+  if (ranks.size() == 1) return dims;
   Tensor t = Tensor::zeros(Shape{3}, DType::kInt32, Device::cpu());
   for (int k = 0; k < 3 && out.defined(); ++k) {
     CYCLONE_CHECK(dims[k] <= INT32_MAX, "precompute: the body's output ", out.shape(),
                   " is too large");
     t.data<int32_t>()[k] = static_cast<int32_t>(dims[k]);
   }
-  ranks->all_reduce(t, dist::ReduceOp::kMax);
+  ranks.all_reduce(t, dist::ReduceOp::kMax);
   std::vector<int64_t> agreed(t.data<int32_t>(), t.data<int32_t>() + 3);
   CYCLONE_CHECK(!out.defined() || agreed == dims, "precompute: the body's output ", out.shape(),
-                " on rank ", ranks->rank(), " differs from another rank's");
+                " on rank ", ranks.rank(), " differs from another rank's");
   return agreed;
 }
 
@@ -43,13 +43,15 @@ std::vector<int64_t> agreed_shape(const Tensor& out, dist::Communicator* ranks) 
 data::Dataset precompute_features(Module& body, const data::Dataset& d,
                                   const data::LoaderOptions& options, dist::Communicator* ranks) {
   CYCLONE_CHECK(d.size() > 0, "precompute: ", d.name, " has no images");
-  const int shards = ranks ? ranks->size() : 1;
+  dist::SoloCommunicator alone;  // a world of one: the gathers below are copies
+  dist::Communicator& comm = ranks ? *ranks : alone;
+  const int shards = comm.size();
   data::LoaderOptions o = options;
   o.shuffle = false;
   o.augment = data::Augment{};
   // This rank's shard of every batch (the whole batch in a world of one); the head's own loader
   // shards the features again when it trains.
-  o.shard = ranks ? ranks->rank() : 0;
+  o.shard = comm.rank();
   o.num_shards = shards;
   data::DataLoader loader(d, o);
   body.eval();
@@ -63,7 +65,7 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
     Tensor out;
     if (b.size() > 0) out = body(b.images).to(Device::cpu());
     if (!features.defined()) {
-      std::vector<int64_t> dims = agreed_shape(out, ranks);
+      std::vector<int64_t> dims = agreed_shape(out, comm);
       per = dims[0] * dims[1] * dims[2];
       dims.insert(dims.begin(), n);
       features = Tensor::empty(Shape(dims), DType::kFloat32, Device::cpu());
@@ -76,12 +78,9 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
     const int64_t first = index * global, m = std::min(global, n - first);
     const int64_t q = m / shards, r = m % shards;
     row += m;
-    float* dst = features.data<float>() + first * per;
-    if (shards == 1) {
-      std::memcpy(dst, out.data<float>(), static_cast<size_t>(m * per) * sizeof(float));
-    } else if (r == 0) {
-      // Equal parts, in rank order: gathered straight into place.
-      ranks->all_gather(out, features.slice(first, first + m));
+    if (r == 0) {
+      // Equal parts, in rank order (a world of one's whole batch): gathered straight into place.
+      comm.all_gather(out, features.slice(first, first + m));
     } else {
       const int64_t rows = q + 1;  // every rank sends rows rows, its own first
       const Tensor send = Tensor::zeros(Shape{rows, per}, DType::kFloat32, Device::cpu());
@@ -89,7 +88,8 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
       if (b.size() > 0)
         std::memcpy(send.data<float>(), out.data<float>(),
                     static_cast<size_t>(b.size() * per) * sizeof(float));
-      ranks->all_gather(send, recv);
+      comm.all_gather(send, recv);
+      float* dst = features.data<float>() + first * per;
       for (int64_t k = 0; k < shards; ++k)
         std::memcpy(dst + (k * q + std::min(k, r)) * per, recv.data<float>() + k * rows * per,
                     static_cast<size_t>((q + (k < r ? 1 : 0)) * per) * sizeof(float));
