@@ -111,6 +111,7 @@ void register_softmax();
 void register_optim();
 void register_data();
 void register_conv();
+void register_pool();
 void register_models();
 // Frees the model cases' last model (bench_models.cpp); call beside release_cases().
 void release_models();

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     cyclone::bench::register_optim();
     cyclone::bench::register_data();
     cyclone::bench::register_conv();
+    cyclone::bench::register_pool();
     cyclone::bench::register_models();
     // The device line goes into the JSON's context, next to the numbers it explains.
     benchmark::AddCustomContext("cyclone_device", cyclone::cuda_available() ? "cuda:0" : "cpu");

@@ -245,6 +245,25 @@ def cases(device):
             return op
         return make
 
+    def max_pool(backward, shape, k, stride, pad):
+        # Matches benchmarks/bench_pool.cpp: the forward returns the indices too (Cyclone always
+        # writes them); the backward is the kernel alone, from saved indices and a random dy.
+        def make():
+            sets = []
+            for (x,) in rotated([uniform(shape, dev, gen)]):
+                y, idx = F.max_pool2d(x, k, stride, pad, return_indices=True)
+                sets.append((x, idx, uniform(tuple(y.shape), dev, gen)))
+
+            def op(i):
+                x, idx, dy = sets[i % len(sets)]
+                if backward:
+                    torch.ops.aten.max_pool2d_with_indices_backward(
+                        dy, x, [k, k], [stride, stride], [pad, pad], [1, 1], False, idx)
+                else:
+                    F.max_pool2d(x, k, stride, pad, return_indices=True)
+            return op
+        return make
+
     out = []
     gemm_sizes = (256, 1024, 4096) if device == "cuda" else (256, 1024)
     for n in gemm_sizes:
@@ -277,14 +296,23 @@ def cases(device):
     for rows, classes in ((128, 10), (128, 1000), (4096, 1000)):
         out.append((f"BM_softmax_xent_fwd_bwd/{device}/fp32/{rows}x{classes}",
                     xent(rows, classes)))
-    # Convolutions (bench_conv.cpp): WRN-28-10 layers at batch 128 on CUDA, LeNet-5 on the CPU.
+    for shape, (k, stride, pad), tag in (((128, 6, 28, 28), (2, 2, 0), "k2s2"),
+                                         ((128, 16, 10, 10), (2, 2, 0), "k2s2"),
+                                         ((128, 64, 32, 32), (3, 2, 1), "k3s2p1")):
+        for backward in (False, True):
+            out.append((f"BM_max_pool_{'bwd' if backward else 'fwd'}/{device}/fp32/"
+                        f"{shape_str(shape)}_{tag}", max_pool(backward, shape, k, stride, pad)))
+    # Convolutions (bench_conv.cpp): WRN-28-10 layers at batch 128 on CUDA; LeNet-5's and
+    # ResNet-56's on the CPU.
     wrn = ((3, 16, 32, 3, 1, 1), (16, 160, 32, 3, 1, 1), (160, 160, 32, 3, 1, 1),
            (16, 160, 32, 1, 1, 0), (160, 320, 32, 3, 2, 1), (320, 320, 16, 3, 1, 1),
            (160, 320, 32, 1, 2, 0), (320, 640, 16, 3, 2, 1), (640, 640, 8, 3, 1, 1),
            (320, 640, 16, 1, 2, 0))
     lenet = ((1, 6, 28, 5, 1, 2), (6, 16, 14, 5, 1, 0))
+    resnet = ((16, 16, 32, 3, 1, 1), (32, 32, 16, 3, 1, 1), (64, 64, 8, 3, 1, 1),
+              (16, 32, 32, 3, 2, 1))
     layers = [(l, p) for p in ("fp32", "tf32", "bf16") for l in wrn] if device == "cuda" else \
-        [(l, "fp32") for l in lenet]
+        [(l, "fp32") for l in lenet + resnet]
     for (c_in, c_out, hw, k, stride, pad), precision in layers:
         shape = (f"{shape_str((128, c_in, hw, hw))}_w{shape_str((c_out, c_in, k, k))}"
                  f"_s{stride}p{pad}")

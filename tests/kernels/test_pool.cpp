@@ -37,6 +37,9 @@ const std::vector<PoolCase>& cases() {
       {"stride_beyond_kernel", 1, 3, 11, 11, Pool2dParams::square(2, 3)},
       {"k1", 1, 2, 4, 3, Pool2dParams::square(1)},
       {"kernel_covers_input", 3, 1, 4, 4, Pool2dParams::square(4)},
+      // Rows of more than 64 outputs: the CPU folds a row's inner windows 64 at a time.
+      {"wide_rows_k3_s1_p1", 1, 2, 3, 150, Pool2dParams::square(3, 1, 1)},
+      {"wide_rows_k2_s2", 2, 1, 4, 260, Pool2dParams::square(2)},
   };
   return c;
 }
@@ -145,6 +148,46 @@ TEST_P(PoolTest, MaxPoolTiesGoToFirstAndNanPropagates) {
     EXPECT_TRUE(std::isnan(vy[2]));
     EXPECT_EQ(idx.to_vector<int32_t>(), (std::vector<int32_t>{0, 3, 4}));
   }
+}
+
+// Ties and NaNs everywhere (values from {0, 1, 2, NaN}), every case: the winner is the first
+// element of the window in row-major order that no later element beats, where a NaN beats any
+// number and nothing beats a NaN; y and the index both follow it.
+TEST_P(PoolTest, MaxPoolTiesAndNansFollowTheRuleInEveryCase) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  uint64_t state = 12345;
+  for (DType dt : {DType::kFloat32, DType::kFloat64})
+    for (const PoolCase& c : cases()) {
+      const Ref ref(c);
+      std::vector<double> v(static_cast<size_t>(ref.in_numel()));
+      for (double& e : v) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        const int k = static_cast<int>((state >> 33) % 7);  // NaN 1 in 7
+        e = k == 6 ? nan : static_cast<double>(k % 3);
+      }
+      std::vector<double> y(ref.out_numel(), 0.0);
+      std::vector<int32_t> idx(ref.out_numel(), -1);
+      ref.windows([&](int64_t o, int64_t i) {
+        const double b = y[o];
+        if (idx[o] < 0 || v[i] > b || (std::isnan(v[i]) && !std::isnan(b))) {
+          y[o] = v[i];
+          idx[o] = static_cast<int32_t>(i % (c.h * c.w));
+        }
+      });
+      const Tensor x = cast(Tensor::from_vector<double>(v, {c.n, c.c, c.h, c.w}, Device::cpu()), dt)
+                           .to(device());
+      const Tensor ty = nan_tensor({c.n, c.c, ref.ho, ref.wo}, dt, device());
+      const Tensor ti = Tensor::empty(ty.shape(), DType::kInt32, device());
+      kernels::max_pool2d_forward(Context::of(x), x, c.p, ty, ti);
+      EXPECT_EQ(ti.to_vector<int32_t>(), idx) << c.name << " " << dtype_name(dt);
+      const auto vy = values(ty);
+      for (size_t o = 0; o < y.size(); ++o)
+        if (std::isnan(y[o]) != std::isnan(vy[o]) || (!std::isnan(y[o]) && y[o] != vy[o])) {
+          ADD_FAILURE() << c.name << " " << dtype_name(dt) << " output " << o << ": " << vy[o]
+                        << ", expected " << y[o];
+          break;
+        }
+    }
 }
 
 TEST_P(PoolTest, GlobalAvgPoolMatchesNaive) {
