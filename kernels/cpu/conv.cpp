@@ -7,7 +7,8 @@
 // Debian OpenBLAS runs its own pthreads.) The cheap, memory-bound parts (im2col, col2im and the
 // [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
 // sample's writes are disjoint, so the result does not depend on the thread count. G is chosen
-// from the shapes alone so that the buffers stay near kBufferElems elements.
+// from the shapes alone so that the buffers stay near kBufferElems elements; the buffers are kept
+// per calling thread between calls (scratch()).
 #include "cyclone/kernels/cpu/conv.h"
 
 #include <cblas.h>
@@ -116,10 +117,24 @@ void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, T* dx) {
     }
 }
 
-// Scratch of `n` elements of T (uninitialised, aligned host memory).
+// Scratch of at least `n` elements of T (uninitialised, aligned host memory), buffer `slot` (0:
+// col, 1: the transposed output or dy) of the calling thread, kept between calls up to
+// kCachedScratchBytes: a fresh block of this size comes from mmap and every page of it faults on
+// first touch, which was 14% of a LeNet-5 CPU training step (im2col writing new pages). Larger
+// requests (one huge sample) are not kept. The kept blocks count as CPU tensor memory.
+constexpr int64_t kCachedScratchBytes = int64_t{80} << 20;
+
 template <class T>
-Tensor scratch(int64_t n) {
-  return Tensor::empty({n}, dtype_of<T>, Device::cpu());
+Tensor scratch(int slot, int64_t n) {
+  if (n * static_cast<int64_t>(sizeof(T)) > kCachedScratchBytes)
+    return Tensor::empty({n}, dtype_of<T>, Device::cpu());
+  thread_local Tensor kept[2];
+  Tensor& t = kept[slot];
+  if (!t.defined() || t.dtype() != dtype_of<T> || t.numel() < n) {
+    t = Tensor();  // the old block goes before the new one comes: never both held
+    t = Tensor::empty({n}, dtype_of<T>, Device::cpu());
+  }
+  return t;
 }
 
 // Runs f(g) for each sample g of a group in parallel (one sample per chunk).
@@ -141,8 +156,8 @@ void conv2d_forward(Context&, const Conv2dGeometry& g, const Tensor& x, const Te
     const T* pw = weight.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* py = y.data<T>();
-    const Tensor col_t = scratch<T>(K * G * P);
-    const Tensor tmp_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    const Tensor col_t = scratch<T>(0, K * G * P);
+    const Tensor tmp_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
     T* col = col_t.data<T>();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
@@ -195,8 +210,8 @@ void conv2d_backward_data(Context&, const Conv2dGeometry& g, const Tensor& dy, c
     const T* pdy = dy.data<T>();
     const T* pw = weight.data<T>();
     T* pdx = dx.data<T>();
-    const Tensor col_t = scratch<T>(K * G * P);
-    const Tensor dy_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    const Tensor col_t = scratch<T>(0, K * G * P);
+    const Tensor dy_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
     T* col = col_t.data<T>();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
@@ -216,8 +231,8 @@ void conv2d_backward_filter(Context&, const Conv2dGeometry& g, const Tensor& x, 
     const T* px = x.data<T>();
     const T* pdy = dy.data<T>();
     T* pdw = dw.data<T>();
-    const Tensor col_t = scratch<T>(K * G * P);
-    const Tensor dy_t = G > 1 ? scratch<T>(g.c_out * G * P) : Tensor();
+    const Tensor col_t = scratch<T>(0, K * G * P);
+    const Tensor dy_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
     T* col = col_t.data<T>();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;

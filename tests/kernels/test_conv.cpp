@@ -218,6 +218,33 @@ TEST_P(ConvTest, EmptyBatch) {
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
 
+// The CPU keeps its im2col and transpose buffers per thread between calls (fresh blocks of this
+// size are fresh pages, page faults on every call): a training loop's repeated convolutions
+// allocate nothing after the first, hold no more memory, and give the same results.
+TEST(ConvCpu, RepeatedCallsReuseTheirScratch) {
+  const Device cpu = Device::cpu();
+  const Tensor x = random_tensor({8, 3, 20, 20}, 5, DType::kFloat32, cpu);
+  const Tensor w = random_tensor({4, 3, 5, 5}, 6, DType::kFloat32, cpu);
+  const Tensor dy = random_tensor({8, 4, 20, 20}, 7, DType::kFloat32, cpu);
+  const Conv2dParams p = Conv2dParams::square(1, 2);
+  const Tensor y = Tensor::empty(dy.shape(), DType::kFloat32, cpu);
+  const Tensor dx = Tensor::empty(x.shape(), DType::kFloat32, cpu);
+  const Tensor dw = Tensor::empty(w.shape(), DType::kFloat32, cpu);
+  auto step = [&] {
+    kernels::conv2d_forward(Context::of(x), x, w, Tensor(), p, y);
+    kernels::conv2d_backward_data(Context::of(x), dy, w, p, dx);
+    kernels::conv2d_backward_filter(Context::of(x), x, dy, p, dw);
+    return std::vector<std::vector<double>>{values(y), values(dx), values(dw)};
+  };
+  const auto first = step();
+  const MemoryStats before = cpu_memory_stats();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(step(), first) << "call " << i + 2;
+  const MemoryStats after = cpu_memory_stats();
+  // values() copies into std::vector, not CPU tensors: only the convolutions could allocate.
+  EXPECT_EQ(after.num_allocs, before.num_allocs);
+  EXPECT_EQ(after.current_bytes, before.current_bytes);
+}
+
 // ---- CPU vs CUDA on the same float32 inputs ----
 
 // float32 (fp32 or TF32 math) or bfloat16 (bf16 tensor cores against the CPU's widened float32;
