@@ -8,13 +8,14 @@
 // [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
 // sample's writes are disjoint, so the result does not depend on the thread count. G is chosen
 // from the shapes alone so that the buffers stay near kBufferElems elements; the buffers are kept
-// per calling thread between calls (scratch()).
+// between calls (ScratchCache).
 #include "cyclone/kernels/cpu/conv.h"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "cyclone/core/parallel.h"
 
@@ -117,25 +118,63 @@ void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, T* dx) {
     }
 }
 
-// Scratch of at least `n` elements of T (uninitialised, aligned host memory), buffer `slot` (0:
-// col, 1: the transposed output or dy) of the calling thread, kept between calls up to
-// kCachedScratchBytes: a fresh block of this size comes from mmap and every page of it faults on
-// first touch, which was 14% of a LeNet-5 CPU training step (im2col writing new pages). Larger
-// requests (one huge sample) are not kept. The kept blocks count as CPU tensor memory.
-constexpr int64_t kCachedScratchBytes = int64_t{80} << 20;
+// The convolutions' scratch blocks, kept between calls: a fresh block of this size comes from
+// mmap and every page of it faults on first touch, which was 14% of a LeNet-5 CPU training step
+// (im2col writing new pages). One block per slot (0: col, 1: the transposed output or dy) for the
+// whole process, however many threads call: a call takes the kept block when it is large enough
+// and of its dtype (else allocates), and gives its block back when done, the larger of the two
+// staying. So at most two blocks are held between calls (32 MiB for float32 LeNet / WRN groups),
+// never one per thread. Blocks over kCachedScratchBytes (one huge sample) are not kept. Kept
+// blocks count as CPU tensor memory.
+constexpr size_t kCachedScratchBytes = size_t{80} << 20;
 
-template <class T>
-Tensor scratch(int slot, int64_t n) {
-  if (n * static_cast<int64_t>(sizeof(T)) > kCachedScratchBytes)
-    return Tensor::empty({n}, dtype_of<T>, Device::cpu());
-  thread_local Tensor kept[2];
-  Tensor& t = kept[slot];
-  if (!t.defined() || t.dtype() != dtype_of<T> || t.numel() < n) {
-    t = Tensor();  // the old block goes before the new one comes: never both held
-    t = Tensor::empty({n}, dtype_of<T>, Device::cpu());
+class ScratchCache {
+ public:
+  static ScratchCache& instance() {
+    static ScratchCache* cache = new ScratchCache;  // never destroyed: usable until exit
+    return *cache;
   }
-  return t;
-}
+  Tensor take(int slot, DType dtype, int64_t n) {
+    Tensor t;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Tensor& k = kept_[slot];
+      if (k.defined() && k.dtype() == dtype && k.numel() >= n) t = std::move(k);
+    }
+    return t.defined() ? t : Tensor::empty({n}, dtype, Device::cpu());
+  }
+  void give(int slot, Tensor t) {
+    if (t.nbytes() > kCachedScratchBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    Tensor& k = kept_[slot];
+    if (!k.defined() || t.nbytes() > k.nbytes()) std::swap(k, t);
+    // t (the smaller block) is freed here, under the lock: a free() call, not worth avoiding.
+  }
+
+ private:
+  std::mutex mutex_;
+  Tensor kept_[2];
+};
+
+// A block of at least `n` elements of T (uninitialised, aligned host memory) for one call, given
+// back to the cache when the call ends.
+template <class T>
+class Scratch {
+ public:
+  // n == 0: no block (data() is null), the cache untouched.
+  Scratch(int slot, int64_t n)
+      : slot_(slot), t_(n > 0 ? ScratchCache::instance().take(slot, dtype_of<T>, n) : Tensor()) {}
+  ~Scratch() {
+    if (t_.defined()) ScratchCache::instance().give(slot_, std::move(t_));
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* data() const { return t_.defined() ? t_.data<T>() : nullptr; }
+
+ private:
+  int slot_;
+  Tensor t_;
+};
 
 // Runs f(g) for each sample g of a group in parallel (one sample per chunk).
 template <class F>
@@ -156,9 +195,9 @@ void conv2d_forward(Context&, const Conv2dGeometry& g, const Tensor& x, const Te
     const T* pw = weight.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* py = y.data<T>();
-    const Tensor col_t = scratch<T>(0, K * G * P);
-    const Tensor tmp_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
-    T* col = col_t.data<T>();
+    const Scratch<T> col_t(0, K * G * P);
+    const Scratch<T> tmp_t(1, G > 1 ? g.c_out * G * P : 0);
+    T* col = col_t.data();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
       per_sample(gs, [&](int64_t s) { im2col(g, px + (n0 + s) * x_sample, col + s * P, ld); });
@@ -171,7 +210,7 @@ void conv2d_forward(Context&, const Conv2dGeometry& g, const Tensor& x, const Te
             for (int64_t q = 0; q < P; ++q) out[co * P + q] += pb[co];
         continue;
       }
-      T* tmp = tmp_t.data<T>();
+      T* tmp = tmp_t.data();
       blas_gemm(false, false, g.c_out, ld, K, pw, K, col, ld, T(0), tmp, ld);
       // tmp [Cout, gs*P] -> y[n0 + s] [Cout, P], adding the bias on the way.
       per_sample(gs, [&](int64_t s) {
@@ -210,12 +249,12 @@ void conv2d_backward_data(Context&, const Conv2dGeometry& g, const Tensor& dy, c
     const T* pdy = dy.data<T>();
     const T* pw = weight.data<T>();
     T* pdx = dx.data<T>();
-    const Tensor col_t = scratch<T>(0, K * G * P);
-    const Tensor dy_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
-    T* col = col_t.data<T>();
+    const Scratch<T> col_t(0, K * G * P);
+    const Scratch<T> dy_t(1, G > 1 ? g.c_out * G * P : 0);
+    T* col = col_t.data();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
-      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data<T>() : nullptr);
+      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data() : nullptr);
       // dcol [K, gs*P] = W^T [K, Cout] @ dy [Cout, gs*P]
       blas_gemm(true, false, K, ld, g.c_out, pw, K, d, ld, T(0), col, ld);
       per_sample(gs, [&](int64_t s) { col2im(g, col + s * P, ld, pdx + (n0 + s) * x_sample); });
@@ -231,13 +270,13 @@ void conv2d_backward_filter(Context&, const Conv2dGeometry& g, const Tensor& x, 
     const T* px = x.data<T>();
     const T* pdy = dy.data<T>();
     T* pdw = dw.data<T>();
-    const Tensor col_t = scratch<T>(0, K * G * P);
-    const Tensor dy_t = G > 1 ? scratch<T>(1, g.c_out * G * P) : Tensor();
-    T* col = col_t.data<T>();
+    const Scratch<T> col_t(0, K * G * P);
+    const Scratch<T> dy_t(1, G > 1 ? g.c_out * G * P : 0);
+    T* col = col_t.data();
     for (int64_t n0 = 0; n0 < g.n; n0 += G) {
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
       per_sample(gs, [&](int64_t s) { im2col(g, px + (n0 + s) * x_sample, col + s * P, ld); });
-      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data<T>() : nullptr);
+      const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data() : nullptr);
       // dW [Cout, K] (+)= dy [Cout, gs*P] @ col^T [gs*P, K]; the first group overwrites dW.
       blas_gemm(false, true, g.c_out, K, ld, d, ld, col, ld, n0 == 0 ? T(0) : T(1), pdw, K);
     }

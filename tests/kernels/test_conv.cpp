@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/test_util.h"
@@ -218,9 +219,10 @@ TEST_P(ConvTest, EmptyBatch) {
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(ConvTest);
 
-// The CPU keeps its im2col and transpose buffers per thread between calls (fresh blocks of this
-// size are fresh pages, page faults on every call): a training loop's repeated convolutions
-// allocate nothing after the first, hold no more memory, and give the same results.
+// The CPU keeps its im2col and transpose buffers between calls (fresh blocks of this size are
+// fresh pages, page faults on every call): a training loop's repeated convolutions allocate
+// nothing after the first, hold no more memory, and give the same results; calls from other
+// threads reuse the same blocks (one kept per buffer for the process, not one per thread).
 TEST(ConvCpu, RepeatedCallsReuseTheirScratch) {
   const Device cpu = Device::cpu();
   const Tensor x = random_tensor({8, 3, 20, 20}, 5, DType::kFloat32, cpu);
@@ -239,6 +241,11 @@ TEST(ConvCpu, RepeatedCallsReuseTheirScratch) {
   const auto first = step();
   const MemoryStats before = cpu_memory_stats();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(step(), first) << "call " << i + 2;
+  for (int i = 0; i < 2; ++i) {  // one thread after another
+    std::vector<std::vector<double>> got;
+    std::thread([&] { got = step(); }).join();
+    EXPECT_EQ(got, first) << "thread " << i;
+  }
   const MemoryStats after = cpu_memory_stats();
   // values() copies into std::vector, not CPU tensors: only the convolutions could allocate.
   EXPECT_EQ(after.num_allocs, before.num_allocs);
