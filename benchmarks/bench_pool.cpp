@@ -5,18 +5,22 @@
 // compares per output are not the bound); backward reads dy and the indices and writes dx.
 // Shapes: LeNet-5's two pools at batch 128 (2x2, stride 2) and a ResNet stem's 3x3 stride-2
 // pool with padding 1 (128x64x32x32).
+#include <string>
+
 #include "bench_util.h"
 #include "cyclone/kernels/pool.h"
 
 namespace cyclone::bench {
 
 namespace {
-void add_max_pool_case(Device device, const Shape& x_shape, const kernels::Pool2dParams& p,
-                       const std::string& tag) {
+// Square windows: "128x6x28x28_k2s2", "..._k3s2p1" (padding named when there is some).
+void add_max_pool_case(Device device, const Shape& x_shape, const kernels::Pool2dParams& p) {
   const kernels::Pool2dGeometry g = kernels::pool2d_geometry("bench", x_shape, p);
   const Shape y_shape{g.n, g.c, g.h_out, g.w_out};
   const double nx = static_cast<double>(x_shape.numel()), ny = static_cast<double>(y_shape.numel());
-  const std::string shape = shape_str(x_shape) + "_" + tag;
+  const std::string pad = p.pad_h > 0 ? std::string("p") + std::to_string(p.pad_h) : std::string();
+  const std::string shape =
+      shape_str(x_shape) + "_k" + std::to_string(p.kh) + "s" + std::to_string(p.stride_h) + pad;
   for (bool backward : {false, true}) {
     Cost cost;
     cost.bytes = (nx + ny) * sizeof(float) + ny * sizeof(int32_t);  // either direction
@@ -44,10 +48,9 @@ void add_max_pool_case(Device device, const Shape& x_shape, const kernels::Pool2
 
 void register_pool() {
   for (Device device : {Device::cpu(), Device::cuda()}) {
-    add_max_pool_case(device, Shape{128, 6, 28, 28}, kernels::Pool2dParams::square(2), "k2s2");
-    add_max_pool_case(device, Shape{128, 16, 10, 10}, kernels::Pool2dParams::square(2), "k2s2");
-    add_max_pool_case(device, Shape{128, 64, 32, 32}, kernels::Pool2dParams::square(3, 2, 1),
-                      "k3s2p1");
+    add_max_pool_case(device, Shape{128, 6, 28, 28}, kernels::Pool2dParams::square(2));
+    add_max_pool_case(device, Shape{128, 16, 10, 10}, kernels::Pool2dParams::square(2));
+    add_max_pool_case(device, Shape{128, 64, 32, 32}, kernels::Pool2dParams::square(3, 2, 1));
   }
 }
 

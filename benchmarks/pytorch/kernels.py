@@ -296,9 +296,9 @@ def cases(device):
     for rows, classes in ((128, 10), (128, 1000), (4096, 1000)):
         out.append((f"BM_softmax_xent_fwd_bwd/{device}/fp32/{rows}x{classes}",
                     xent(rows, classes)))
-    for shape, (k, stride, pad), tag in (((128, 6, 28, 28), (2, 2, 0), "k2s2"),
-                                         ((128, 16, 10, 10), (2, 2, 0), "k2s2"),
-                                         ((128, 64, 32, 32), (3, 2, 1), "k3s2p1")):
+    for shape, (k, stride, pad) in (((128, 6, 28, 28), (2, 2, 0)), ((128, 16, 10, 10), (2, 2, 0)),
+                                    ((128, 64, 32, 32), (3, 2, 1))):
+        tag = f"k{k}s{stride}" + (f"p{pad}" if pad else "")
         for backward in (False, True):
             out.append((f"BM_max_pool_{'bwd' if backward else 'fwd'}/{device}/fp32/"
                         f"{shape_str(shape)}_{tag}", max_pool(backward, shape, k, stride, pad)))
