@@ -347,6 +347,22 @@ std::vector<Case> parity_cases() {
   // a prime channel count too large for that grid (the generic kernels run).
   all.push_back({Shape{32768, 160}, true, true, true});
   all.push_back({Shape{16, 4999}, true, true, true, true});
+  // cases() has no shape whose channel (NCHW) or row (channels innermost) splits into 16-byte
+  // packs: eval mode, no affine and the fused ReLU on the vectorised kernels, both layouts.
+  for (Shape s : {Shape{6, 4, 4, 4}, Shape{64, 32}})
+    for (bool relu : {false, true}) {
+      for (bool affine : {true, false}) all.push_back({s, false, affine, true, relu});
+      all.push_back({s, true, false, true, relu});
+    }
+  // Channels innermost with packs but a grid too small for a whole number of rows (row_v / gcd >
+  // the grid cap): the generic kernels with V > 1 (8 * 4999 channels).
+  all.push_back({Shape{4, 39992}, true, true, true, true});
+  // Rows wider than 128 packs cut into 32-pack tiles, the last one partly idle (float32: 150
+  // packs), with the fused ReLU.
+  all.push_back({Shape{256, 600}, true, true, true, true});
+  // More elements than the largest grid has threads, V = 1 (inner 2601): the NCHW elementwise
+  // passes loop.
+  all.push_back({Shape{128, 4, 51, 51}, true, true, true, true});
   return all;
 }
 
@@ -489,6 +505,77 @@ TEST_P(BatchNormParity, StatisticsAloneWithoutY) {
         kernels::batch_norm_relu_forward(ctx, x, c, c, c, c, true, 0.1, 1e-5, Tensor(), c, c);
       },
       {"batch_norm_relu", "y is undefined"});
+}
+
+// The backward with some outputs undefined (dx, dweight and dbias may each be left out): eval mode
+// with dx alone skips the per-channel sums, training without dx runs the sums alone. What is
+// computed matches the CPU's full backward, both layouts, with and without the fused ReLU.
+TEST_P(BatchNormParity, BackwardComputesOnlyTheOutputsAsked) {
+  Context& ctx = Context::current(device());
+  for (DType dt : {DType::kFloat32, DType::kBFloat16})
+    for (Shape s : {Shape{4, 5, 3, 3}, Shape{6, 4, 4, 4}, Shape{64, 32}})
+      for (bool training : {true, false})
+        for (bool relu : {false, true}) {
+          const Case c{s, training, true, true, relu};
+          const auto cpu = run_bn(c, dt, Device::cpu());  // #5 dx, #6 dweight, #7 dbias
+          const BnInputs in = make_inputs(c, dt);
+          const DType pt = math_dtype(dt);
+          const int64_t C = s[1];
+          auto on = [&](const Tensor& t) { return t.to(device()); };
+          const Tensor x = on(in.x), dy = on(in.dy), w = on(in.w), b = on(in.b);
+          const Tensor sm = on(cpu[1]), si = on(cpu[2]);  // the CPU's saved statistics
+          // Eval: dx alone. Training: the sums alone.
+          const Tensor dx = training ? Tensor() : testing::nan_tensor(s, dt, device());
+          const Tensor dw = training ? testing::nan_tensor({C}, pt, device()) : Tensor();
+          const Tensor db = training ? testing::nan_tensor({C}, pt, device()) : Tensor();
+          if (relu)
+            kernels::batch_norm_relu_backward(ctx, x, dy, w, b, sm, si, training, dx, dw, db);
+          else
+            kernels::batch_norm_backward(ctx, x, dy, w, sm, si, training, dx, dw, db);
+          const std::string what = describe(c, dt);
+          const double tol = 1e-4, ulp = dt == DType::kBFloat16 ? 0x1p-7 : tol;
+          if (training) {
+            EXPECT_TRUE(testing::all_close(dw.to(Device::cpu()), cpu[6], tol, tol)) << what;
+            EXPECT_TRUE(testing::all_close(db.to(Device::cpu()), cpu[7], tol, tol)) << what;
+          } else {
+            EXPECT_TRUE(testing::all_close(dx.to(Device::cpu()), cpu[5], ulp, tol)) << what;
+          }
+        }
+}
+
+// An empty batch in eval mode (N = 0, allowed there): nothing to normalise, and the backward's
+// sums over nothing are 0, written over whatever dweight and dbias held.
+TEST_P(BatchNormParity, AnEmptyBatchGivesZeroSums) {
+  Context& ctx = Context::current(device());
+  for (Shape s : {Shape{0, 3, 4, 4}, Shape{0, 8}})
+    for (bool relu : {false, true}) {
+      const Tensor x = Tensor::empty(s, DType::kFloat32, device());
+      const Tensor dy = Tensor::empty(s, DType::kFloat32, device());
+      const Tensor y = Tensor::empty(s, DType::kFloat32, device());
+      const Tensor dx = Tensor::empty(s, DType::kFloat32, device());
+      const int64_t C = s[1];
+      auto per_channel = [&](uint64_t seed, double lo, double hi) {
+        return testing::random_tensor({C}, seed, DType::kFloat32, device(), lo, hi);
+      };
+      const Tensor w = per_channel(1, 0.5, 1.5), b = per_channel(2, -1, 1);
+      const Tensor rm = per_channel(3, -1, 1), rv = per_channel(4, 0.5, 2);
+      const Tensor sm = testing::nan_tensor({C}, DType::kFloat32, device());
+      const Tensor si = testing::nan_tensor({C}, DType::kFloat32, device());
+      const Tensor dw = testing::nan_tensor({C}, DType::kFloat32, device());
+      const Tensor db = testing::nan_tensor({C}, DType::kFloat32, device());
+      if (relu) {
+        kernels::batch_norm_relu_forward(ctx, x, w, b, rm, rv, false, 0.1, 1e-5, y, sm, si);
+        kernels::batch_norm_relu_backward(ctx, x, dy, w, b, sm, si, false, dx, dw, db);
+      } else {
+        kernels::batch_norm_forward(ctx, x, w, b, rm, rv, false, 0.1, 1e-5, y, sm, si);
+        kernels::batch_norm_backward(ctx, x, dy, w, sm, si, false, dx, dw, db);
+      }
+      std::ostringstream what;
+      what << s << (relu ? " relu" : "");
+      EXPECT_EQ(testing::values(dw), std::vector<double>(C, 0.0)) << what.str();
+      EXPECT_EQ(testing::values(db), std::vector<double>(C, 0.0)) << what.str();
+      EXPECT_EQ(testing::values(sm), testing::values(rm)) << what.str();  // eval: the running stats
+    }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(BatchNormParity);

@@ -518,6 +518,78 @@ TEST_P(ElementwiseParity, IncrementCountsExactlyInInt32) {
                         {"increment", "int32", "float32"});
 }
 
+// float32 binary and float64 unary ops, which the tests above leave to the layer tests.
+TEST_P(ElementwiseParity, Float32AndFloat64MatchTheCpu) {
+  expect_ops_match_the_cpu(device(), DType::kFloat32, 7, 1e-6);
+  expect_ops_match_the_cpu(device(), DType::kFloat64, 8, 1e-12);
+}
+
+// Views that start one element past a 16-byte boundary: the kernels fall back from 16-byte packs
+// to one element per thread (unary, full binary and cast), every float dtype; and more elements
+// than the largest grid has threads, so the grid-stride loops take a second turn.
+TEST_P(ElementwiseParity, MisalignedViewsAndLongInputsMatchTheCpu) {
+  const Device dev = device();
+  Context& cpu = Context::current(Device::cpu());
+  // x[1 .. n] of a fresh [n + 1] tensor (from seed) on `on`: 4 (float64: 8) bytes past 16.
+  auto shifted = [](int64_t n, uint64_t seed, DType dt, Device on, double lo, double hi) {
+    const Tensor v =
+        testing::random_tensor({n + 1}, seed, dt, Device::cpu(), lo, hi).to(on).slice(1, n + 1);
+    EXPECT_NE(reinterpret_cast<uintptr_t>(v.raw_data()) % 16, 0u) << dtype_name(dt);
+    return v;
+  };
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16}) {
+    const double rtol = dt == DType::kBFloat16  ? 0x1p-7
+                        : dt == DType::kFloat16 ? 0x1p-10
+                        : dt == DType::kFloat32 ? 1e-6
+                                                : 1e-12;
+    const int64_t n = 10007;
+    for (UnaryOp op : kUnaryOps) {
+      const double lo = positive_domain(op) ? 0.1 : -3;
+      const Tensor ref = testing::nan_tensor({n}, dt, Device::cpu());
+      kernels::unary(cpu, op, shifted(n, 21, dt, Device::cpu(), lo, 3), ref, 0.7, 1.3);
+      const Tensor out = testing::nan_tensor({n + 1}, dt, dev).slice(1, n + 1);
+      kernels::unary(Context::current(dev), op, shifted(n, 21, dt, dev, lo, 3), out, 0.7, 1.3);
+      EXPECT_TRUE(testing::all_close(out, ref, rtol, 1e-6))
+          << kernels::unary_op_name(op) << " " << dtype_name(dt);
+    }
+    for (BinaryOp op : kBinaryOps) {
+      const Tensor y = testing::random_tensor({n}, 23, dt, Device::cpu(), 0.2, 2);
+      const Tensor ref = testing::nan_tensor({n}, dt, Device::cpu());
+      kernels::binary(cpu, op, shifted(n, 22, dt, Device::cpu(), 0.2, 2), y, ref);
+      const Tensor out = testing::nan_tensor({n}, dt, dev);
+      kernels::binary(Context::current(dev), op, shifted(n, 22, dt, dev, 0.2, 2), y.to(dev), out);
+      EXPECT_TRUE(testing::all_close(out, ref, rtol, 1e-6))
+          << kernels::binary_op_name(op) << " " << dtype_name(dt);
+    }
+    for (DType to : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16,
+                     DType::kInt32, DType::kUInt8}) {
+      const Tensor ref = Tensor::zeros({n}, to, Device::cpu());
+      kernels::cast(cpu, shifted(n, 24, dt, Device::cpu(), -300, 300), ref);
+      const Tensor out = Tensor::zeros({n}, to, dev);
+      kernels::cast(Context::current(dev), shifted(n, 24, dt, dev, -300, 300), out);
+      EXPECT_EQ(testing::values(out), testing::values(ref))
+          << dtype_name(dt) << " -> " << dtype_name(to);
+    }
+  }
+  // 4.5 M float32 values: past the largest grid (launch.cuh's kMaxGrid blocks of kBlock) even in
+  // packs of four.
+  const int64_t big = 4500001;
+  const Tensor x = testing::random_tensor({big}, 25, DType::kFloat32, Device::cpu(), -3, 3);
+  const Tensor y = testing::random_tensor({big}, 26, DType::kFloat32, Device::cpu(), 0.2, 2);
+  for (UnaryOp op : {UnaryOp::kExp, UnaryOp::kTanh}) {
+    const Tensor ref = testing::nan_tensor({big}, DType::kFloat32, Device::cpu());
+    kernels::unary(cpu, op, x, ref, 0, 0);
+    const Tensor out = testing::nan_tensor({big}, DType::kFloat32, dev);
+    kernels::unary(Context::current(dev), op, x.to(dev), out, 0, 0);
+    EXPECT_TRUE(testing::all_close(out, ref, 1e-6, 1e-6)) << kernels::unary_op_name(op);
+  }
+  const Tensor ref = testing::nan_tensor({big}, DType::kFloat32, Device::cpu());
+  kernels::binary(cpu, BinaryOp::kDiv, x, y, ref);
+  const Tensor out = testing::nan_tensor({big}, DType::kFloat32, dev);
+  kernels::binary(Context::current(dev), BinaryOp::kDiv, x.to(dev), y.to(dev), out);
+  EXPECT_TRUE(testing::all_close(out, ref, 1e-6, 1e-6)) << "div";
+}
+
 CYCLONE_INSTANTIATE_DEVICE_TEST(ElementwiseParity);
 
 }  // namespace

@@ -60,12 +60,14 @@ std::vector<Config> all_configs() {
   return out;
 }
 
-const int64_t kSizes[] = {1, 31, 1025, kernels::kOptimChunk + 7};
+// 0: an empty tensor (NAdam still advances its mu product; the others leave it alone).
+const int64_t kSizes[] = {0, 1, 31, 1025, kernels::kOptimChunk + 7};
 
 // Tensors of every size on `device`; the last one a view starting one element in (misaligned).
 // State starts positive (a square average must be >= 0, and >= grad_avg^2 when centered); NAdam's
 // mu product pairs start at two different values in (0, 1), so reading the wrong entry shows.
-std::vector<OptimTensorArgs> make_tensors(const OptimConfig& cfg, Device device, uint64_t seed) {
+std::vector<OptimTensorArgs> make_tensors(const OptimConfig& cfg, Device device, uint64_t seed,
+                                          DType dtype = DType::kFloat32) {
   const unsigned mask = kernels::optim_slot_mask(cfg);
   std::vector<OptimTensorArgs> out;
   int k = 0;
@@ -74,7 +76,7 @@ std::vector<OptimTensorArgs> make_tensors(const OptimConfig& cfg, Device device,
       OptimTensorArgs t;
       const int64_t m = n + (misaligned ? 1 : 0);
       auto make = [&](double lo, double hi) {
-        Tensor full = testing::random_tensor({m}, seed + 17 * k++, DType::kFloat32, device, lo, hi);
+        Tensor full = testing::random_tensor({m}, seed + 17 * k++, dtype, device, lo, hi);
         return misaligned ? full.slice(1, m) : full;
       };
       t.param = make(-1, 1);
@@ -237,43 +239,46 @@ class OptimUpdateParity : public testing::DeviceTest {};
 // per-tensor, against the CPU.
 TEST_P(OptimUpdateParity, FusedAndPerTensorMatchCpu) {
   const Device d = device();
-  for (const Config& c : all_configs()) {
-    SCOPED_TRACE(c.name);
-    const auto cpu = make_tensors(c.cfg, Device::cpu(), 9);
-    const auto fused = copy_to(cpu, d);
-    const auto single = copy_to(cpu, d);
-    OptimPlan plan_cpu(c.cfg, make_groups(), cpu), plan_fused(c.cfg, make_groups(), fused),
-        plan_single(c.cfg, make_groups(), single);
-    EXPECT_EQ(plan_fused.num_chunks(), plan_cpu.num_chunks());
-    OptimScalarsBuffer buf_cpu, buf_dev;
-    Context& ctx = Context::current(d);
-    for (int step = 0; step < 3; ++step) {
-      buf_cpu.set(scalars_for(c.cfg, step));
-      buf_dev.set(scalars_for(c.cfg, step));
-      buf_dev.upload(ctx);
-      kernels::optim_update(Context::current(Device::cpu()), plan_cpu, buf_cpu);
-      kernels::optim_update(ctx, plan_fused, buf_dev);
-      kernels::optim_update_per_tensor(ctx, plan_single, buf_dev);
-    }
-    ctx.synchronize();
-    for (size_t i = 0; i < cpu.size(); ++i) {
-      EXPECT_TRUE(testing::all_close(fused[i].param, cpu[i].param, 1e-5, 1e-6)) << "tensor " << i;
-      EXPECT_TRUE(testing::all_close(single[i].param, cpu[i].param, 1e-5, 1e-6)) << "tensor " << i;
-      for (int s = 0; s < kernels::kOptimMaxSlots; ++s) {
-        if (!cpu[i].state[s].defined()) continue;
-        EXPECT_TRUE(testing::all_close(fused[i].state[s], cpu[i].state[s], 1e-5, 1e-6))
-            << "tensor " << i << " slot " << s;
-        EXPECT_TRUE(testing::all_close(single[i].state[s], cpu[i].state[s], 1e-5, 1e-6))
-            << "tensor " << i << " slot " << s;
+  for (DType dt : {DType::kFloat32, DType::kFloat64})
+    for (const Config& c : all_configs()) {
+      SCOPED_TRACE(std::string(c.name) + " " + dtype_name(dt));
+      const double tol = dt == DType::kFloat64 ? 1e-12 : 1e-5,
+                   atol = dt == DType::kFloat64 ? 1e-13 : 1e-6;
+      const auto cpu = make_tensors(c.cfg, Device::cpu(), 9, dt);
+      const auto fused = copy_to(cpu, d);
+      const auto single = copy_to(cpu, d);
+      OptimPlan plan_cpu(c.cfg, make_groups(), cpu), plan_fused(c.cfg, make_groups(), fused),
+          plan_single(c.cfg, make_groups(), single);
+      EXPECT_EQ(plan_fused.num_chunks(), plan_cpu.num_chunks());
+      OptimScalarsBuffer buf_cpu, buf_dev;
+      Context& ctx = Context::current(d);
+      for (int step = 0; step < 3; ++step) {
+        buf_cpu.set(scalars_for(c.cfg, step));
+        buf_dev.set(scalars_for(c.cfg, step));
+        buf_dev.upload(ctx);
+        kernels::optim_update(Context::current(Device::cpu()), plan_cpu, buf_cpu);
+        kernels::optim_update(ctx, plan_fused, buf_dev);
+        kernels::optim_update_per_tensor(ctx, plan_single, buf_dev);
       }
-      if (cpu[i].mu_product.defined()) {
-        EXPECT_TRUE(testing::all_close(fused[i].mu_product, cpu[i].mu_product, 1e-14, 0))
-            << "tensor " << i << " mu product";
-        EXPECT_TRUE(testing::all_close(single[i].mu_product, cpu[i].mu_product, 1e-14, 0))
-            << "tensor " << i << " mu product";
+      ctx.synchronize();
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        EXPECT_TRUE(testing::all_close(fused[i].param, cpu[i].param, tol, atol)) << "tensor " << i;
+        EXPECT_TRUE(testing::all_close(single[i].param, cpu[i].param, tol, atol)) << "tensor " << i;
+        for (int s = 0; s < kernels::kOptimMaxSlots; ++s) {
+          if (!cpu[i].state[s].defined()) continue;
+          EXPECT_TRUE(testing::all_close(fused[i].state[s], cpu[i].state[s], tol, atol))
+              << "tensor " << i << " slot " << s;
+          EXPECT_TRUE(testing::all_close(single[i].state[s], cpu[i].state[s], tol, atol))
+              << "tensor " << i << " slot " << s;
+        }
+        if (cpu[i].mu_product.defined()) {
+          EXPECT_TRUE(testing::all_close(fused[i].mu_product, cpu[i].mu_product, 1e-14, 0))
+              << "tensor " << i << " mu product";
+          EXPECT_TRUE(testing::all_close(single[i].mu_product, cpu[i].mu_product, 1e-14, 0))
+              << "tensor " << i << " mu product";
+        }
       }
     }
-  }
 }
 
 // The gate (kernels/step_guard.h's output): 0 or NaN leaves every parameter and state slot as it
