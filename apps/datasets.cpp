@@ -4,7 +4,8 @@
 //
 //   ./bin/datasets list [NAME...] [--data_dir D]   each dataset (or those named), its directory,
 //                                            present / verified (--data_dir: one dataset's)
-//   ./bin/datasets fetch cifar10 mnist [--data_dir D] [--manifest F]
+//   ./bin/datasets fetch cifar10 mnist [--data_dir D] [--manifest F]   tries each; exit 1 when
+//                                            one failed (a line for each)
 //   ./bin/datasets verify mnist [--data_dir D]    exit 1 when a file is missing or changed
 //   ./bin/datasets manifest [--manifest F]   the sources as JSON (the format --manifest reads)
 #include <algorithm>
@@ -27,14 +28,29 @@ std::string dir_of(const std::string& name, const std::string& data_dir) {
   return data_dir.empty() ? dataset_info(name).default_dir : data_dir;
 }
 
-// Prints the verification of one dataset; returns true when every file is ok (or unverifiable).
-bool report(const std::string& name, const std::string& dir, const std::string& manifest) {
-  bool good = true;
-  for (const VerifiedFile& v : verify_dataset(name, dir, manifest)) {
+// An error line on stderr after the lines already on stdout (which a pipe buffers).
+void print_error(const std::string& message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "datasets: %s\n", message.c_str());
+}
+
+// What verification found wrong in one dataset.
+struct Problems {
+  bool any = false;
+  bool only_missing = true;  // every file found wrong is simply not there
+};
+
+// Prints the verification of one dataset's files (as verify_dataset found them); any file not ok
+// (nor unverifiable) is a problem.
+Problems report(const std::vector<VerifiedFile>& files) {
+  Problems problems;
+  for (const VerifiedFile& v : files) {
     std::printf("  %-28s %-10s %s\n", v.name.c_str(), v.status.c_str(), v.detail.c_str());
-    good = good && (v.status == "ok" || v.status == "unverified");
+    if (v.status == "ok" || v.status == "unverified") continue;
+    problems.any = true;
+    problems.only_missing = problems.only_missing && v.status == "missing";
   }
-  return good;
+  return problems;
 }
 
 }  // namespace
@@ -61,13 +77,20 @@ int main(int argc, char** argv) {
     }
     if (args.empty()) throw UsageError("a command is needed: list, fetch, verify or manifest");
     const std::string& cmd = args[0];
+    if (cmd != "list" && cmd != "fetch" && cmd != "verify" && cmd != "manifest")
+      throw UsageError("unknown command '" + cmd + "' (list, fetch, verify or manifest)");
     const std::vector<std::string> names(args.begin() + 1, args.end());
+    if (cmd == "manifest" && !names.empty()) throw UsageError("manifest takes no dataset names");
+    if (cmd != "list" && cmd != "manifest" && names.empty())
+      throw UsageError(cmd + " needs one or more dataset names");
     for (const std::string& n : names) {
       try {
         dataset_info(n);
       } catch (const Error& e) {
         throw UsageError(e.message());
       }
+      if (n == "synthetic")
+        throw UsageError("synthetic is generated in memory and has no files to " + cmd);
     }
     if (!data_dir.empty() && names.size() != 1)
       throw UsageError("--data_dir names one dataset's directory; give one dataset with it (" +
@@ -81,10 +104,10 @@ int main(int argc, char** argv) {
       }
     }
     if (cmd == "manifest") {
-      if (!names.empty()) throw UsageError("manifest takes no dataset names");
       std::printf("%s\n", manifest_json(active_manifest(manifest)).c_str());
       return 0;
     }
+    const std::string dir_flag = data_dir.empty() ? "" : " --data_dir " + data_dir;
     if (cmd == "list") {
       for (const DatasetInfo& info : dataset_infos()) {
         if (info.name == "synthetic") continue;
@@ -94,46 +117,59 @@ int main(int argc, char** argv) {
         const bool present = dataset_present(info.name, dir);
         std::printf("%-14s %-40s %s\n", info.name.c_str(), dir.c_str(),
                     present ? "present" : "missing");
+        const std::vector<VerifiedFile> files = verify_dataset(info.name, dir, manifest);
         if (present) {
-          report(info.name, dir, manifest);
+          (void)report(files);
         } else {
-          std::string files;
-          for (const std::string& f : dataset_file_names(info.name))
-            files += (files.empty() ? "" : ", ") + f;
-          std::printf("  needs %s (datasets fetch %s)\n", files.c_str(), info.name.c_str());
+          // Named as verify names them: as they are on disk, or as a fetch would write them.
+          std::string needs;
+          for (const VerifiedFile& v : files)
+            if (v.status == "missing") needs += (needs.empty() ? "" : ", ") + v.name;
+          std::printf("  needs %s (datasets fetch %s%s)\n", needs.c_str(), info.name.c_str(),
+                      dir_flag.c_str());
         }
       }
       return 0;
     }
-    if (names.empty()) throw UsageError(cmd + " needs one or more dataset names");
     if (cmd == "fetch") {
+      // Every dataset named is tried; each failure is its own line, and any makes the exit 1.
+      bool all_good = true;
       for (const std::string& n : names) {
         const std::string dir = dir_of(n, data_dir);
         FetchOptions fo;
         fo.manifest = manifest;
-        const bool was_present = dataset_present(n, dir);
-        fetch_dataset(n, dir, fo);
-        std::printf("%s: %s in %s\n", n.c_str(), was_present ? "already present" : "fetched",
-                    dir.c_str());
+        try {
+          const bool was_present = dataset_present(n, dir);
+          fetch_dataset(n, dir, fo);
+          std::printf("%s: %s in %s\n", n.c_str(), was_present ? "already present" : "fetched",
+                      dir.c_str());
+        } catch (const Error& e) {
+          const bool named = e.message().rfind(n + ":", 0) == 0;
+          print_error(named ? e.message() : n + ": " + e.message());
+          all_good = false;
+        }
       }
-      return 0;
+      return all_good ? 0 : 1;
     }
-    if (cmd == "verify") {
-      bool all_good = true;
-      for (const std::string& n : names) {
-        const std::string dir = dir_of(n, data_dir);
-        std::printf("%s (%s)\n", n.c_str(), dir.c_str());
-        all_good = report(n, dir, manifest) && all_good;
-      }
-      if (!all_good) {
-        std::fprintf(
-            stderr,
-            "datasets: verification failed (a file is missing, changed or unreadable); fetch it "
-            "again: remove it and run datasets fetch\n");
-        return 1;
-      }
-      return 0;
+    // verify
+    std::string wrong;  // the datasets with a problem
+    bool only_missing = true;
+    for (const std::string& n : names) {
+      const std::string dir = dir_of(n, data_dir);
+      std::printf("%s (%s)\n", n.c_str(), dir.c_str());
+      const Problems problems = report(verify_dataset(n, dir, manifest));
+      if (!problems.any) continue;
+      wrong += " " + n;
+      only_missing = only_missing && problems.only_missing;
     }
-    throw UsageError("unknown command '" + cmd + "' (list, fetch, verify or manifest)");
+    if (wrong.empty()) return 0;
+    if (only_missing)
+      print_error("verification failed: files are missing; run datasets fetch" + wrong + dir_flag);
+    else
+      print_error(
+          "verification failed (a file is missing, changed or unreadable); fetch it again: "
+          "remove it and run datasets fetch" +
+          wrong + dir_flag);
+    return 1;
   });
 }

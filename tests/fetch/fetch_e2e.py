@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """./bin/datasets and ./bin/best_lr fetching datasets from a local HTTP server (no internet):
 success end to end (then training reads the data), verify, a resumed transfer, checksum mismatch,
-HTTP 404, connection refused, an archive with an escaping member, two processes at once, a data
+HTTP 404, connection refused, several datasets in one
+fetch, an archive with an escaping member, two processes at once, a data
 directory that cannot be created, a full disk (as root: a small tmpfs), few file descriptors
 (ulimit -n) and --no_download.
 
@@ -23,7 +24,7 @@ import tarfile
 import tempfile
 import time
 
-datasets_bin, best_lr_bin, server_py = sys.argv[1:4]
+datasets_bin, best_lr_bin, server_py = map(os.path.abspath, sys.argv[1:4])
 tmp = tempfile.mkdtemp(prefix="cyclone_fetch_")
 www = os.path.join(tmp, "www")
 os.makedirs(www)
@@ -102,9 +103,9 @@ good = manifest(os.path.join(tmp, "good.json"), {
     "mnist": [entry(n) for n in mnist]})
 
 
-def run(*args, timeout=120, env=None):
+def run(*args, timeout=120, env=None, cwd=None):
     t0 = time.time()
-    p = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env)
+    p = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     return p.returncode, p.stdout, p.stderr, time.time() - t0
 
 
@@ -182,6 +183,26 @@ try:
     os.makedirs(kept)
     rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", kept, "--manifest", refused)
     check("a folder that was there stays, with no lock file in it", rc == 1 and os.listdir(kept) == [], str(os.path.exists(kept) and os.listdir(kept)))
+
+    # ---- several datasets: every one is tried, each failure is its own line ----
+    # (no --data_dir with two names: the default directories, under a fresh working directory)
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    cifar_offline = [dict(entry("cifar-10-binary.tar.gz"), url="http://127.0.0.1:%d/x.tar.gz" % closed)]
+    half = manifest(os.path.join(tmp, "half.json"), {"cifar10": cifar_offline, "mnist": [entry(n) for n in mnist]})
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "mnist", "--manifest", half, cwd=work)
+    check("fetch cifar10 mnist, cifar10 offline: exit 1, mnist still fetched",
+          rc == 1 and "mnist: fetched" in out and os.path.isdir(os.path.join(work, "data", "mnist")), out + err)
+    check("... one error line, naming cifar10", one_line(err) and err.startswith("datasets: cifar10: "), err)
+    both = manifest(os.path.join(tmp, "both.json"), {
+        "cifar10": cifar_offline,
+        "mnist": [dict(entry(n), url="http://127.0.0.1:%d/%s" % (closed, n)) for n in mnist]})
+    shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "mnist", "--manifest", both, cwd=work)
+    lines = err.strip().splitlines()
+    check("fetch cifar10 mnist, both offline: exit 1, one line for each",
+          rc == 1 and len(lines) == 2 and lines[0].startswith("datasets: cifar10: ")
+          and lines[1].startswith("datasets: mnist: "), err)
 
     # ---- an archive with ../escape ----
     de = os.path.join(tmp, "evil", "data")
@@ -285,6 +306,31 @@ try:
               rc == 2 and out == "" and "--manifest" in err and one_line(err), out + err)
     rc, out, err, _ = run(datasets_bin, "frobnicate")
     check("unknown command: exit 2", rc == 2 and one_line(err), err)
+    rc, out, err, _ = run(datasets_bin, "bogus")
+    check("an unknown command without names is named as one",
+          rc == 2 and one_line(err) and "unknown command 'bogus'" in err, err)
+    for cmd in ("list", "fetch", "verify"):
+        rc, out, err, _ = run(datasets_bin, cmd, "synthetic")
+        check("datasets %s synthetic: exit 2, one line saying it has no files" % cmd,
+              rc == 2 and out == "" and one_line(err) and "synthetic" in err and "no files to " + cmd in err,
+              out + err)
+
+    # ---- verify and list of a dataset not fetched: the same file names, advice that fits ----
+    dn = os.path.join(tmp, "not_fetched")
+    os.makedirs(dn)
+    p = subprocess.run([datasets_bin, "verify", "mnist", "--data_dir", dn, "--manifest", good],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    lines = p.stdout.strip().splitlines()
+    check("verify, not fetched: exit 1, the failure line after the table (stdout flushed first)",
+          p.returncode == 1 and len(lines) == 6 and lines[-1].startswith("datasets: "), p.stdout)
+    check("verify, every file missing: says to run datasets fetch NAME, not to remove a file",
+          "run datasets fetch mnist --data_dir " + dn in lines[-1] and "remove" not in lines[-1], p.stdout)
+    verify_names = sorted(l.split()[0] for l in lines[1:-1] if "missing" in l)
+    rc, out, err, _ = run(datasets_bin, "list", "mnist", "--data_dir", dn, "--manifest", good)
+    needs = re.search(r"needs (.*) \(datasets fetch", out)
+    list_names = sorted(needs.group(1).split(", ")) if needs else []
+    check("list and verify name the same files, as a fetch writes them",
+          rc == 0 and list_names == verify_names == sorted(mnist), out + p.stdout)
 finally:
     server.kill()
     shutil.rmtree(tmp, ignore_errors=True)
