@@ -1,6 +1,7 @@
 #include "cyclone/core/spelling.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace cyclone {
 
@@ -34,6 +35,12 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   for (const auto& c : candidates)
     if (c.rfind(word, 0) == 0) prefixed.push_back(c);
   return prefixed.size() == 1 ? prefixed[0] : std::string();
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 }  // namespace cyclone

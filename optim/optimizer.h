@@ -188,11 +188,11 @@ class Optimizer {
   bool tables_dirty_ = true;
 };
 
-// The registry (DESIGN.md habit 9): "sgd", "adam", "adamw", "rmsprop", "nadam" (exact, lower-case
-// names). `options_json` is an object of the optimizer's options, e.g. {"lr": 0.1, "momentum":
-// 0.9, "nesterov": true, "weight_decay": 5e-4, "no_decay_bn_bias": true, "groups": [{"name":
-// "head", "prefixes": ["fc."], "lr_mult": 10}]}. Unknown names and keys are Errors listing the
-// valid ones.
+// The registry (DESIGN.md habit 9): "sgd", "adam", "adamw", "rmsprop", "nadam" (in any case:
+// "SGD" is "sgd"). `options_json` is an object of the optimizer's options, e.g. {"lr": 0.1,
+// "momentum": 0.9, "nesterov": true, "weight_decay": 5e-4, "no_decay_bn_bias": true, "groups":
+// [{"name": "head", "prefixes": ["fc."], "lr_mult": 10}]}. Unknown names and keys are Errors
+// listing the valid ones.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors params,
                                           const std::string& options_json = "{}");
 std::vector<std::string> optimizer_names();

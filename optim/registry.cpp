@@ -160,11 +160,12 @@ std::vector<std::string> optimizer_names() {
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors params,
                                           const std::string& options_json) {
   const auto& table = registry();
-  auto it = table.find(name);
+  const std::string key = ascii_lower(name);  // any case, as configs accept ("SGD", "AdamW")
+  auto it = table.find(key);
   if (it == table.end()) {
     std::set<std::string> names;
     for (const auto& [n, f] : table) names.insert(n);
-    const std::string near = closest_match(name, optimizer_names());
+    const std::string near = closest_match(key, optimizer_names());
     CYCLONE_THROW("unknown optimizer '", name, "'",
                   near.empty() ? "" : ": did you mean '" + near + "'?", " (valid: ", join(names),
                   ")");

@@ -50,11 +50,6 @@ void read_lr_scheduler(Section& c, RunSpec& s, const std::string& path, int64_t 
 
 }  // namespace
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 void read_finder(Section& f, FinderSpec& spec, const std::string& path) {
   spec.enabled = f.boolean("enabled", true);
   LrFinderOptions& o = spec.options;

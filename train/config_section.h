@@ -124,7 +124,6 @@ class Section {
   std::set<std::string> used_;
 };
 
-std::string lower(std::string s);
 // Cyclone's range-test options (the lr_finder section, or a phase's lr_find mapping).
 void read_finder(Section& f, FinderSpec& spec, const std::string& path);
 // trainer.callbacks (microDL's LearningRateScheduler, EarlyStopping, ModelCheckpoint,

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/config_section.h"
@@ -231,7 +232,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     o.epochs = t.integer("max_epochs", 1, 1);
     std::optional<int64_t> patience;
     if (t.has("patience")) patience = t.integer("patience", 0, 0);
-    s.loss = lower(t.str("loss", "cross_entropy"));
+    s.loss = ascii_lower(t.str("loss", "cross_entropy"));
     if (s.loss == "categorical_crossentropy" || s.loss == "sparse_categorical_crossentropy" ||
         s.loss == "crossentropy")
       s.loss = "cross_entropy";
@@ -244,7 +245,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       s.metrics =
           m.is_string() ? std::vector<std::string>{m.get<std::string>()} : t.strings("metrics");
       for (std::string& name : s.metrics) {
-        name = lower(name);
+        name = ascii_lower(name);
         if (name == "acc" || name == "categorical_accuracy") name = "accuracy";
         if (name == "top_k_categorical_accuracy" || name == "top5_accuracy") name = "top5";
         if (name != "accuracy" && name != "top5" && name != "loss")
@@ -269,7 +270,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
       if (!opt.is_object()) t.fail("trainer.optimizer", "must be a mapping");
       if (opt.contains("name")) {
         if (!opt["name"].is_string()) t.fail("trainer.optimizer.name", "must be a string");
-        s.optimizer = lower(opt["name"].get<std::string>());
+        s.optimizer = ascii_lower(opt["name"].get<std::string>());
         opt.erase("name");
       }
       if (opt.contains("lr")) {
@@ -285,14 +286,14 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     o.limit_train_batches = t.integer("limit_train_batches", 0, 0);
     s.limit_eval_batches = t.integer("limit_eval_batches", 0, 0);
     o.clip_grad_norm = t.num("clip_grad_norm", 0, 0);
-    s.lr_scaling = lower(t.str("lr_scaling", "linear"));
+    s.lr_scaling = ascii_lower(t.str("lr_scaling", "linear"));
     if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
       t.fail("trainer.lr_scaling", "= \"" + s.lr_scaling + "\" is not one of linear, sqrt, none");
     s.lr_warmup_epochs = t.num("lr_warmup_epochs", -1, -INFINITY, 1e6);  // < 0: the default
     s.sync_batch_norm = t.boolean("sync_batch_norm", false);
     o.sync_every = t.integer("sync_every", 0, 0);
     o.cuda_graph = t.boolean("cuda_graph", true);
-    s.precision = lower(t.str("precision", "fp32"));
+    s.precision = ascii_lower(t.str("precision", "fp32"));
     if (!parse_precision(s.precision))
       t.fail("trainer.precision", "= \"" + s.precision + "\" is not one of " + precision_choices());
     s.channels_last = t.boolean("channels_last", false);

@@ -385,5 +385,22 @@ TEST_P(OptimizerDevice, MatchesCpuForEveryOptimizer) {
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(OptimizerDevice);
 
+// Configs accept any case ("SGD"); the library's registry takes the same names.
+TEST(Registry, OptimizerNamesInAnyCase) {
+  auto sgd =
+      optim::make_optimizer("SGD", testing::make_params(DType::kFloat32), R"({"momentum": 0.9})");
+  EXPECT_EQ(sgd->name(), "sgd");
+  EXPECT_DOUBLE_EQ(sgd->momentum(), 0.9);
+  EXPECT_EQ(optim::make_optimizer("AdamW", testing::make_params(DType::kFloat32))->name(), "adamw");
+  try {
+    optim::make_optimizer("ADMA", testing::make_params(DType::kFloat32));
+    ADD_FAILURE() << "expected an unknown-optimizer error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown optimizer 'ADMA': did you mean 'adam'?"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace cyclone
