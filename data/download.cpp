@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -24,6 +23,7 @@
 #include "cyclone/core/error.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
+#include "cyclone/core/spelling.h"
 
 namespace cyclone::data {
 namespace {
@@ -115,6 +115,7 @@ struct Transfer {
   int64_t offset = 0;     // bytes of the .part before this transfer (the Range start)
   int64_t written = 0;    // bytes written by this transfer
   int64_t expected = -1;  // f.size
+  int64_t too_long = -1;  // the bytes received when they passed `expected`: stopped there
   bool started = false;   // the first body byte of the final response arrived
   int write_errno = 0;    // a failed write(2)/ftruncate(2): the reason
   int socket_errno = 0;   // a refused socket(2): libcurl only says "Couldn't connect"
@@ -140,9 +141,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   if (h.rfind("HTTP/", 0) == 0) t->content_range_start = -1;  // a new response (redirects)
   static const std::string kRange = "content-range:";
   if (h.size() > kRange.size()) {
-    std::string key = h.substr(0, kRange.size());
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (key == kRange) {
+    if (ascii_lower(h.substr(0, kRange.size())) == kRange) {
       const auto p = h.find_first_of("0123456789", kRange.size());
       if (p != std::string::npos) t->content_range_start = std::strtoll(h.c_str() + p, nullptr, 10);
     }
@@ -174,6 +173,12 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
       po.mode = t->progress_mode;
       t->bar.emplace(t->label, t->total(), "B", po);
     }
+  }
+  // More than the published size is another file (or an error page): stop now, not at the end.
+  const int64_t received = t->offset + t->written + static_cast<int64_t>(bytes);
+  if (t->expected >= 0 && received > t->expected) {
+    t->too_long = received;
+    return 0;
   }
   size_t done = 0;
   while (done < bytes) {
@@ -385,6 +390,13 @@ Outcome try_url(const RemoteFile& f, const std::string& url, const std::string& 
       reason = "cannot write " + part + ": " + errno_reason(t.write_errno) +
                (t.write_errno == ENOSPC ? " (disk full)" : "");
       return Outcome::kFatal;
+    }
+    if (t.too_long >= 0) {
+      fd.reset();
+      ::unlink(part.c_str());  // not a prefix of the published file: resuming it cannot help
+      reason = "size mismatch: received " + std::to_string(t.too_long) +
+               " bytes, more than the expected " + std::to_string(f.size) + " (stopped there)";
+      return Outcome::kRetryMirror;
     }
     if (!t.bad_range.empty()) {
       reason = t.bad_range;

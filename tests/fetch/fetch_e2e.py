@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """./bin/datasets and ./bin/best_lr fetching datasets from a local HTTP server (no internet):
 success end to end (then training reads the data), verify, a resumed transfer, checksum mismatch,
-HTTP 404, connection refused, several datasets in one
+a download longer than its published size, HTTP 404, connection refused, several datasets in one
 fetch, an archive with an escaping member, two processes at once, a data
 directory that cannot be created, a full disk (as root: a small tmpfs), few file descriptors
 (ulimit -n) and --no_download.
@@ -203,6 +203,21 @@ try:
     check("fetch cifar10 mnist, both offline: exit 1, one line for each",
           rc == 1 and len(lines) == 2 and lines[0].startswith("datasets: cifar10: ")
           and lines[1].startswith("datasets: mnist: "), err)
+
+    # ---- a download longer than the manifest's size is stopped as soon as it passes it ----
+    os.makedirs(os.path.join(www, "long"))
+    with open(os.path.join(www, "long", "cifar-10-binary.tar.gz"), "wb") as f:
+        f.write(os.urandom(4 << 20))
+    long_url = "long/cifar-10-binary.tar.gz"
+    dl = os.path.join(tmp, "long")
+    toolong = manifest(os.path.join(tmp, "long.json"), {"cifar10": [entry(long_url, size=1000)]})
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", dl, "--manifest", toolong)
+    got = re.search(r"received (\d+) bytes, more than the expected 1000", err)
+    check("too long a download: exit 1, one line naming the URL, the expected and the received size",
+          rc == 1 and one_line(err) and base + "/" + long_url in err and got is not None, err)
+    check("... stopped early (not the whole 4 MiB), no .part left",
+          got is not None and int(got.group(1)) < (1 << 20)
+          and not any(n.endswith(".part") for n in (os.listdir(dl) if os.path.isdir(dl) else [])), err)
 
     # ---- an archive with ../escape ----
     de = os.path.join(tmp, "evil", "data")
