@@ -96,7 +96,16 @@ namespace {
 
 const Json& field(const Params::Impl& impl, std::string_view key) {
   const auto it = impl.json.find(key);
-  if (it == impl.json.end()) CYCLONE_THROW(impl.context, ": missing field '", key, "'");
+  if (it == impl.json.end()) {
+    // A field no reader knows, spelt like the missing one, is the typo to name ("step_sz").
+    const std::vector<std::string> wanted{std::string(key)};
+    for (const auto& [k, v] : impl.json.items()) {
+      if (impl.known.count(k) == 0 && !closest_match(k, wanted).empty())
+        CYCLONE_THROW(impl.context, ": unknown field '", k, "': did you mean '", key, "'? ('", key,
+                      "' is required)");
+    }
+    CYCLONE_THROW(impl.context, ": missing field '", key, "'");
+  }
   impl.used.emplace(key);
   impl.known.emplace(key);
   return *it;

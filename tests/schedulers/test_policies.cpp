@@ -401,6 +401,19 @@ TEST(SchedulersErrors, UnknownFieldListsTheValidFieldsAndTheClosest) {
   }
 }
 
+// A misspelt required field is the typo, not a missing field: the unknown key is named with the
+// field it stands for. A missing field with no look-alike is still "missing".
+TEST(SchedulersErrors, MisspeltRequiredFieldIsNamedAsTheTypo) {
+  expect_error(R"({"policy": "triangular", "base_lr": 0.001, "max_lr": 0.1, "step_sz": 2})",
+               "policy 'triangular': unknown field 'step_sz': did you mean 'step_size'?");
+  expect_error(R"({"policy": "constant", "lrr": 0.1})", "unknown field 'lrr': did you mean 'lr'?");
+  expect_error(R"({"policy": "triangular", "base_lr": 0.001, "max_lr": 0.1, "xyzzy": 2})",
+               "missing field 'step_size'");
+  // Fields the policy reads later are not taken for typos of an earlier missing one.
+  expect_error(R"({"policy": "one_cycle", "total_steps": 100, "div_factor": 10})",
+               "missing field 'max_lr'");
+}
+
 TEST(SchedulersParams, SpecMomentum) {
   EXPECT_EQ(spec_momentum(Params::parse(R"({"policy": "constant", "lr": 1})")), 0.9);
   EXPECT_EQ(spec_momentum(Params::parse(R"({"policy": "constant", "lr": 1, "momentum": 0.5})")),
