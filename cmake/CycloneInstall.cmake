@@ -12,16 +12,20 @@ if(CYCLONE_WITH_CUDA)
   list(REMOVE_DUPLICATES cyclone_rpath)
 endif()
 set_target_properties(cyclone PROPERTIES INSTALL_RPATH "${cyclone_rpath}")
+# The include directory is the target's $<INSTALL_INTERFACE:...> (CMakeLists.txt); an INCLUDES
+# DESTINATION here would list it a second time in the exported target.
 install(TARGETS cyclone EXPORT CycloneTargets
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT CycloneTargets NAMESPACE cyclone:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
 
-# Public headers: every .h/.cuh of the library folders, under include/cyclone/<folder>/.
+# Public headers: every .h/.cuh of the library folders, under include/cyclone/<folder>/, less the
+# private ones: *_detail.h, config_section.h, backends.h, and the backends' cuda/ and cpu/ folders
+# (some include the CUDA headers, some warn at -Wextra; no public header includes any of them).
 foreach(folder core kernels layers models optim data schedulers dist train)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone/${folder}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh" PATTERN "*_detail.h" EXCLUDE
-    PATTERN "config_section.h" EXCLUDE PATTERN "backends.h" EXCLUDE)
+    PATTERN "config_section.h" EXCLUDE PATTERN "backends.h" EXCLUDE
+    PATTERN "cuda" EXCLUDE PATTERN "cpu" EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/cyclone.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cyclone)
 

@@ -2,9 +2,10 @@
 # Install test (tests/install/CMakeLists.txt): install, relocate, consume.
 #   1. cmake --install <build> --prefix T/prefix
 #   2. mv T/prefix T/moved: nothing in the package may remember where it was installed
-#   3. public headers: none of those outside cuda/ folders may include a CUDA header, and all of
-#      them together must compile for a consumer with no CUDA include path, without a warning at
-#      -Wall -Wextra -Wpedantic when included with -I
+#   3. public headers: none of the backends' cuda/ or cpu/ folders is installed, none of those
+#      installed may include a CUDA header, and all of them together must compile for a consumer
+#      with no CUDA include path, without a warning at -Wall -Wextra -Wpedantic when included
+#      with -I; the exported target lists each include directory once
 #   4. configure + build tests/install/consumer against T/moved (CMAKE_PREFIX_PATH), run it: it
 #      finds libcyclone.so through the RPATH CMake derives from the imported target
 # Usage: run_install_test.sh --build DIR --consumer DIR [--cmake CMAKE] [--cxx CXX]
@@ -40,7 +41,14 @@ libdir=$(dirname "$(find "$prefix" -name 'libcyclone.so' -print -quit)")
 unset CPATH CPLUS_INCLUDE_PATH C_INCLUDE_PATH
 
 echo "-- public headers"
-mapfile -t headers < <(cd "$prefix/include" && find cyclone -name '*.h' -not -path '*/cuda/*' | sort)
+# The backends' cuda/ and cpu/ folders are private: none of their headers is installed.
+private=$(cd "$prefix/include" && find cyclone -type d \( -name cuda -o -name cpu \))
+if [[ -n $private ]]; then
+  echo "private backend folders installed:" >&2
+  echo "$private" >&2
+  exit 1
+fi
+mapfile -t headers < <(cd "$prefix/include" && find cyclone -name '*.h' | sort)
 cuda_include='#include[[:space:]]*[<"](cuda|cuda_runtime|cuda_runtime_api|cublas_v2|cublasLt|cudnn|nccl|cuda_fp16|cuda_bf16)\.h'
 bad=$(cd "$prefix/include" && { grep -lE "$cuda_include" "${headers[@]}" || true; })
 if [[ -n $bad ]]; then
@@ -50,11 +58,19 @@ if [[ -n $bad ]]; then
 fi
 tu=$tmp/all_headers.cpp
 for h in "${headers[@]}"; do echo "#include \"$h\""; done >"$tu"
-echo "${#headers[@]} headers outside cuda/ folders"
+echo "${#headers[@]} headers"
 # A consumer that reaches the headers with -I (a Makefile, or NO_SYSTEM_FROM_IMPORTED) sees their
 # warnings: there must be none, even at -Wall -Wextra -Wpedantic.
 "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I "$prefix/include" "$tu" ||
   { echo "the public headers warn for a consumer including them with -I" >&2; exit 1; }
+
+# The exported target names each include directory once.
+targets=$(find "$prefix" -name 'CycloneTargets.cmake' -print -quit)
+dirs=$(sed -n 's/^ *INTERFACE_INCLUDE_DIRECTORIES "\(.*\)"$/\1/p' "$targets" | tr ';' '\n')
+if [[ -n $(sort <<<"$dirs" | uniq -d) ]]; then
+  echo "$targets lists an include directory twice: $dirs" >&2
+  exit 1
+fi
 
 echo "-- consumer"
 generator=()
