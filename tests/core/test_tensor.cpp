@@ -196,7 +196,10 @@ TEST_P(TensorDeviceTest, RoundTripsThroughTheDevice) {
 
 // The autograd engine's dst += src (core/cuda/accumulate.cu on a GPU) against the CPU loop: the
 // same one rounding per element (16-bit floats add in float), so the values agree exactly, on a
-// partial block (1), a tail (1025) and a grid-stride run (300007), aligned and one element in.
+// partial block (1), a tail (1025) and a few hundred blocks with an odd tail after the 16-byte
+// packs (300007), aligned and one element in. None of these makes a thread loop: the grid is
+// capped at 65535 blocks of 256 threads, so the grid-stride loop takes a second pass only past
+// ~16.8 M packs (~67 M float32 elements aligned, ~16.8 M one element in), which no test allocates.
 TEST_P(TensorDeviceTest, GradientAccumulationMatchesTheCpu) {
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16})
     for (int64_t n : {1, 1025, 300007}) {

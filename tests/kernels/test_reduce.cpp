@@ -29,12 +29,20 @@ struct Case {
 // short rows (one warp each), many long rows (one block each), few long rows (two passes),
 // strided axes (inner > 1), and a few long columns ([len > 16 Ki, inner <= 32] over axis 0: two
 // passes over [N = len, C = inner]).
+// The last three outgrow the capped grid (grid_cap: at most kMaxGrid = 132 * 32 = 4224 blocks), so
+// the row or tile loop of their kernel takes a second pass:
+//   {40000, 3} axis 1: rows of 3 (<= 256): rows_warp_kernel, 40000 * 32 / 256 = 5000 blocks wanted,
+//     4224 * 8 = 33792 warps for 40000 rows;
+//   {5000, 300} axis 1: rows of 300 (> 256), 5000 >= 256 rows: rows_block_kernel, one block per
+//     row wanted, 4224 blocks for 5000 rows;
+//   {2, 5, 70000} axis 1: inner 70000 > 1 with outer 2: strided_kernel, 2 * 70000 / 32 = 4375
+//     tiles of 32 outputs for 4224 blocks.
 const std::vector<Case>& axis_cases() {
   static const std::vector<Case> cases = {
-      {{1}, 0},        {{31}, 0},         {{1025}, 0},    {{3, 5, 7}, 0}, {{3, 5, 7}, 1},
-      {{3, 5, 7}, 2},  {{3, 5, 7}, -1},   {{1, 1, 1}, 1}, {{37, 300}, 1}, {{300, 1100}, 1},
-      {{3, 20000}, 1}, {{4, 600, 33}, 1}, {{2500, 3}, 0}, {{7, 1, 9}, 1}, {{2, 3, 4, 5}, 2},
-      {{5, 1031}, 0},  {{20011, 3}, 0},
+      {{1}, 0},        {{31}, 0},         {{1025}, 0},     {{3, 5, 7}, 0},   {{3, 5, 7}, 1},
+      {{3, 5, 7}, 2},  {{3, 5, 7}, -1},   {{1, 1, 1}, 1},  {{37, 300}, 1},   {{300, 1100}, 1},
+      {{3, 20000}, 1}, {{4, 600, 33}, 1}, {{2500, 3}, 0},  {{7, 1, 9}, 1},   {{2, 3, 4, 5}, 2},
+      {{5, 1031}, 0},  {{20011, 3}, 0},   {{40000, 3}, 1}, {{5000, 300}, 1}, {{2, 5, 70000}, 1},
   };
   return cases;
 }

@@ -257,6 +257,46 @@ TEST_P(SoftmaxTest, BadLabelIsReported) {
   }
 }
 
+// The backward of a bad label. kernels/softmax.h documents the forward only (an Error on the CPU,
+// a NaN loss on the GPU); the backward keeps the same split: the CPU checks every row's label as
+// the forward does (an Error naming the row and the value), and the CUDA kernel, which has no flag
+// to raise, writes NaN over the bad row's gradient (a non-finite gradient norm, which the step
+// guard skips) and the right gradient everywhere else. The lse of rows 0 and 1 is the forward's
+// (a CUDA forward writes it for every row, bad or not, before any debug-mode Error).
+TEST_P(SoftmaxTest, BadLabelInTheBackwardIsReported) {
+  const Tensor x = random_tensor({3, 10}, 9, DType::kFloat32, device());
+  for (int32_t bad : {12, -1}) {
+    const std::vector<int32_t> labels{0, 5, bad};
+    const Tensor lt = Tensor::from_vector<int32_t>(labels, {3}, device());
+    const Tensor one = Tensor::from_vector<float>({1.f}, {1}, device());
+    const Tensor dx = nan_tensor({3, 10}, DType::kFloat32, device());
+    Context& ctx = Context::of(x);
+    if (device().is_cpu()) {
+      // Any lse: the label is checked before it is read.
+      const Tensor lse = Tensor::zeros({3}, DType::kFloat32, device());
+      expect_error([&] { kernels::softmax_cross_entropy_backward(ctx, x, lt, 0.1, lse, one, dx); },
+                   {"softmax_cross_entropy_backward", "row 2", std::to_string(bad), "[0, 10)"});
+      continue;
+    }
+    const Tensor loss = Tensor::empty({1}, DType::kFloat32, device());
+    const Tensor lse = nan_tensor({3}, DType::kFloat32, device());
+    try {
+      kernels::softmax_cross_entropy_forward(ctx, x, lt, 0.1, loss, lse);
+    } catch (const Error&) {  // CYCLONE_SYNC=1: the forward's flag was read (see above)
+    }
+    kernels::softmax_cross_entropy_backward(ctx, x, lt, 0.1, lse, one, dx);
+    const auto g = values(dx);
+    const auto p = naive_softmax(values(x), RowRef(Shape{3, 10}));
+    const auto q = target({0, 5}, 10, 0.1);
+    for (int64_t c = 0; c < 10; ++c) {
+      EXPECT_TRUE(std::isnan(g[20 + c])) << "label " << bad << " class " << c << ": " << g[20 + c];
+      for (int64_t r = 0; r < 2; ++r)
+        EXPECT_NEAR(g[r * 10 + c], (p[r * 10 + c] - q[r * 10 + c]) / 3, 1e-6)
+            << "label " << bad << " row " << r << " class " << c;
+    }
+  }
+}
+
 TEST_P(SoftmaxTest, ArgumentErrorsNameShapes) {
   const Tensor x = random_tensor({4, 6}, 1, DType::kFloat32, device());
   const Tensor loss = Tensor::empty({1}, DType::kFloat32, device());
@@ -355,6 +395,70 @@ TEST(SoftmaxCuda, MatchesCpu) {
     kernels::softmax_cross_entropy_backward(Context::of(x), x, lt, 0.1, lse, one, dx);
     kernels::softmax_cross_entropy_backward(Context::of(xg), xg, ltg, 0.1, lseg, one.to(g), dxg);
     EXPECT_TRUE(all_close(dxg.to(Device::cpu()), dx, 1e-4, 1e-8)) << s;
+  }
+}
+
+// More rows than the capped grid has row groups. RowMap::blocks clamps the grid to 65535 blocks;
+// with 3 classes every row kernel (softmax / log_softmax forward and backward, the cross-entropy
+// rows, argmax, top-k) takes the warp group, 8 rows per block, so 65535 blocks cover 524,280 rows
+// and rows 524,280..599,999 are their groups' second trip round the row loop. mean_kernel (one
+// block of 512 threads) loops for any rows > 512, and the cross-entropy backward's grid-stride
+// launch (grid_for(1.8 M) = 4224 blocks of 256) takes its elements in two passes.
+TEST(SoftmaxCuda, MoreRowsThanTheGridMatchesCpu) {
+  CYCLONE_SKIP_IF_UNAVAILABLE(Device::cuda());
+  const Device c = Device::cpu(), g = Device::cuda();
+  const Shape s{600000, 3};
+  const int64_t rows = s[0];
+  const Tensor x = random_tensor(s, 81, DType::kFloat32, c, -6, 6), xg = x.to(g);
+  const Tensor dy = random_tensor(s, 82, DType::kFloat32, c, -1, 1), dyg = dy.to(g);
+  auto empty = [&](Device d) { return nan_tensor(s, DType::kFloat32, d); };
+  auto back = [&](const Tensor& t) { return t.to(c); };
+  for (bool log : {false, true}) {
+    const Tensor y = empty(c), yg = empty(g), dx = empty(c), dxg = empty(g);
+    if (log) {
+      kernels::log_softmax_forward(Context::of(x), x, y);
+      kernels::log_softmax_forward(Context::of(xg), xg, yg);
+      kernels::log_softmax_backward(Context::of(x), y, dy, dx);
+      kernels::log_softmax_backward(Context::of(xg), yg, dyg, dxg);
+    } else {
+      kernels::softmax_forward(Context::of(x), x, y);
+      kernels::softmax_forward(Context::of(xg), xg, yg);
+      kernels::softmax_backward(Context::of(x), y, dy, dx);
+      kernels::softmax_backward(Context::of(xg), yg, dyg, dxg);
+    }
+    const char* what = log ? "log_softmax" : "softmax";
+    EXPECT_TRUE(all_close(back(yg), y, 1e-5, log ? 1e-5 : 1e-6)) << what;
+    EXPECT_TRUE(all_close(back(dxg), dx, 1e-4, 1e-5)) << what << " backward";
+  }
+
+  const auto labels = random_labels(rows, s[1], 83);
+  const Tensor lt = Tensor::from_vector<int32_t>(labels, {rows}, c), ltg = lt.to(g);
+  const Tensor loss = nan_tensor({1}, DType::kFloat32, c),
+               lossg = nan_tensor({1}, DType::kFloat32, g);
+  const Tensor lse = nan_tensor({rows}, DType::kFloat32, c),
+               lseg = nan_tensor({rows}, DType::kFloat32, g);
+  kernels::softmax_cross_entropy_forward(Context::of(x), x, lt, 0.1, loss, lse);
+  kernels::softmax_cross_entropy_forward(Context::of(xg), xg, ltg, 0.1, lossg, lseg);
+  EXPECT_NEAR(lossg.item(), loss.item(), 1e-5 * std::fabs(loss.item()));
+  EXPECT_TRUE(all_close(back(lseg), lse, 1e-5, 1e-5)) << "lse";
+  const Tensor up = Tensor::from_vector<float>({0.7f}, {1}, c);
+  const Tensor dx = empty(c), dxg = empty(g);
+  kernels::softmax_cross_entropy_backward(Context::of(x), x, lt, 0.1, lse, up, dx);
+  kernels::softmax_cross_entropy_backward(Context::of(xg), xg, ltg, 0.1, lseg, up.to(g), dxg);
+  // |dx| <= 0.7 / 600000 ~ 1.2e-6: the absolute floor is 1e-5 of that.
+  EXPECT_TRUE(all_close(back(dxg), dx, 1e-4, 1e-11)) << "cross-entropy backward";
+
+  const Tensor am = Tensor::empty({rows}, DType::kInt32, c),
+               amg = Tensor::empty({rows}, DType::kInt32, g);
+  kernels::argmax_rows(Context::of(x), x, am);
+  kernels::argmax_rows(Context::of(xg), xg, amg);
+  EXPECT_EQ(amg.to_vector<int32_t>(), am.to_vector<int32_t>());
+  for (int k : {1, 2}) {
+    const Tensor n = Tensor::empty({1}, DType::kInt32, c),
+                 ng = Tensor::empty({1}, DType::kInt32, g);
+    kernels::topk_correct(Context::of(x), x, lt, k, n);
+    kernels::topk_correct(Context::of(xg), xg, ltg, k, ng);
+    EXPECT_EQ(ng.item<int32_t>(), n.item<int32_t>()) << "k " << k;
   }
 }
 

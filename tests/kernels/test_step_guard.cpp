@@ -23,9 +23,17 @@ struct Out {
   std::vector<double> state;
 };
 
+// How run() hands the step its inputs: the loss's dtype (float32 or float64), and whether grad_sq
+// and correct are given at all (undefined: no gradient, nothing counted).
+struct Inputs {
+  DType loss_dtype = DType::kFloat32;
+  bool grad_sq = true, correct = true;
+};
+
 // Runs the steps (loss, grad_sq, correct) on `d` and returns every gate and scale and the state.
 Out run(Device d, const StepGuardConfig& cfg, const std::vector<double>& loss,
-        const std::vector<double>& grad_sq, const std::vector<int>& correct) {
+        const std::vector<double>& grad_sq, const std::vector<int>& correct,
+        const Inputs& in = {}) {
   Context& ctx = Context::current(d);
   const Tensor state = kernels::step_guard_state(cfg.window, d);
   const Tensor gate = testing::nan_tensor({1}, DType::kFloat32, d);
@@ -35,11 +43,15 @@ Out run(Device d, const StepGuardConfig& cfg, const std::vector<double>& loss,
   Out out;
   for (size_t i = 0; i < loss.size(); ++i) {
     const float l = static_cast<float>(loss[i]), g = static_cast<float>(grad_sq[i]);
+    const double l64 = loss[i];
     const int32_t c = correct[i];
-    kernels::step_guard(ctx, cfg, Tensor::from_host(&l, {}, DType::kFloat32, d),
-                        Tensor::from_host(&g, {1}, DType::kFloat32, d),
-                        Tensor::from_host(&c, {1}, DType::kInt32, d), state, gate, scale,
-                        loss_scale);
+    kernels::step_guard(ctx, cfg,
+                        in.loss_dtype == DType::kFloat64
+                            ? Tensor::from_host(&l64, {}, DType::kFloat64, d)
+                            : Tensor::from_host(&l, {}, DType::kFloat32, d),
+                        in.grad_sq ? Tensor::from_host(&g, {1}, DType::kFloat32, d) : Tensor(),
+                        in.correct ? Tensor::from_host(&c, {1}, DType::kInt32, d) : Tensor(), state,
+                        gate, scale, loss_scale);
     out.gate.push_back(gate.item<float>());
     out.scale.push_back(scale.item<float>());
     if (cfg.loss_scaling) out.loss_scale.push_back(loss_scale.item<float>());
@@ -273,6 +285,65 @@ TEST_P(StepGuardParity, LossScalingSameAsCpu) {
     if (!std::isnan(a.state[i]))  // the smoothed loss of a skipped step is NaN on both
       EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
           << "state[" << i << "]";
+}
+
+// The other two instantiations of the CUDA kernel's inputs: step_guard_kernel<double> (a float64
+// loss, read without rounding to float: the records hold the double) and the null grad_sq /
+// correct pointers (undefined tensors: norm 0, so never clipped, and 0 recorded as the count).
+// Against the CPU, and against what kernels/step_guard.h promises.
+TEST_P(StepGuardParity, Float64LossAndNoGradSqOrCorrectSameAsCpu) {
+  StepGuardConfig cfg;
+  cfg.window = 4;  // fewer slots than steps: the ring wraps
+  cfg.clip_norm = 0.7;
+  cfg.max_skips = 3;
+  cfg.diverge_th = 3;
+  cfg.halt_on_nonfinite_loss = false;
+  std::vector<double> loss = testing::random_values(9, 11, 0.5, 2.5);
+  loss[4] = kNaN;
+  std::vector<double> gsq = testing::random_values(9, 12, 0.0, 2.0);
+  gsq[6] = kInf;
+  std::vector<int> correct;
+  for (int i = 0; i < 9; ++i) correct.push_back(i + 1);
+  auto expect_same = [](const Out& a, const Out& b, const char* what) {
+    EXPECT_EQ(a.gate, b.gate) << what;
+    EXPECT_EQ(a.scale, b.scale) << what;
+    ASSERT_EQ(a.state.size(), b.state.size()) << what;
+    for (size_t i = 0; i < a.state.size(); ++i) {
+      if (std::isnan(a.state[i]))
+        EXPECT_TRUE(std::isnan(b.state[i])) << what << " state[" << i << "]";
+      else if (std::isinf(a.state[i]))  // the record of the step with an infinite norm
+        EXPECT_EQ(b.state[i], a.state[i]) << what << " state[" << i << "]";
+      else
+        EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
+            << what << " state[" << i << "]";
+    }
+  };
+
+  Inputs f64;
+  f64.loss_dtype = DType::kFloat64;
+  const Out a = run(Device::cpu(), cfg, loss, gsq, correct, f64);
+  const Out b = run(device(), cfg, loss, gsq, correct, f64);
+  expect_same(a, b, "float64 loss");
+  EXPECT_EQ(b.gate, (std::vector<float>{1, 1, 1, 1, 0, 1, 0, 1, 1}));
+  // The loss recorded in the ring is the double itself, not its float32 rounding (random doubles
+  // are not float32 values; the ring holds steps 5..8).
+  for (int64_t k = 5; k < 9; ++k)
+    EXPECT_EQ(slot(b, cfg, k)[kernels::kGuardLoss], loss[k]) << "step " << k;
+  EXPECT_EQ(slot(b, cfg, 8)[kernels::kGuardCorrect], 9);
+
+  Inputs none;
+  none.grad_sq = none.correct = false;
+  const Out c = run(Device::cpu(), cfg, loss, gsq, correct, none);
+  const Out d = run(device(), cfg, loss, gsq, correct, none);
+  expect_same(c, d, "no grad_sq, no correct");
+  // Norm 0 everywhere: only the NaN loss (a skip: halt_on_nonfinite_loss is off) gates a step
+  // off, nothing is clipped, and the records hold norm 0 and count 0.
+  EXPECT_EQ(d.gate, (std::vector<float>{1, 1, 1, 1, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(d.scale, std::vector<float>(9, 1.f));
+  for (int64_t k = 5; k < 9; ++k) {
+    EXPECT_EQ(slot(d, cfg, k)[kernels::kGuardNorm], 0.0) << "step " << k;
+    EXPECT_EQ(slot(d, cfg, k)[kernels::kGuardCorrect], 0.0) << "step " << k;
+  }
 }
 
 CYCLONE_INSTANTIATE_DEVICE_TEST(StepGuardParity);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "common/test_util.h"
 #include "cyclone/kernels/batchnorm.h"
@@ -108,38 +110,68 @@ TEST_P(SyncBatchNormKernels, DxAffineFollowsTheFormula) {
   }
 }
 
+// Two shapes of the CUDA launch (a thread per channel, 256-thread blocks): C = 37 with running
+// statistics and a weight (one partly idle block), and C = 300 with running_mean / running_var and
+// weight undefined (two blocks, the second partly idle; stats_kernel's null running_mean branch
+// and dx_affine_kernel's null weight). Without running statistics the batch statistics are the
+// same as with them, and nothing else is written.
 TEST_P(SyncBatchNormKernels, MatchesTheCpu) {
-  const int64_t C = 37;  // not a multiple of a block
-  const double eps = 1e-5;
-  std::vector<double> sums = testing::random_values(2 * C + 1, 61, 0.1, 3);
-  for (int64_t c = 0; c < C; ++c) sums[C + c] += sums[c] * sums[c] / 50;
-  sums[2 * C] = 50;
-  const std::vector<double> grads = testing::random_values(2 * C, 62, -2, 2);
-  for (DType dt : {DType::kFloat32, DType::kFloat64}) {
-    auto run = [&](Device d) {
-      Context& ctx = Context::current(d);
-      const Tensor mean = testing::random_tensor({C}, 63, dt, d, -1, 1);
-      const Tensor invstd = testing::random_tensor({C}, 64, dt, d, 0.5, 3);
-      const Tensor packed = testing::nan_tensor({2 * C + 1}, DType::kFloat64, d);
-      kernels::sync_batch_norm_pack(ctx, mean, invstd, eps, 123, packed);
-      const Tensor s = Tensor::from_vector(sums, {2 * C + 1}, d);
-      std::vector<Tensor> out = {packed};
-      for (int i = 0; i < 5; ++i) out.push_back(testing::nan_tensor({C}, dt, d));
-      out[4] = testing::random_tensor({C}, 65, dt, d, -1, 1);   // running mean, updated in place
-      out[5] = testing::random_tensor({C}, 66, dt, d, 0.5, 2);  // running var
-      kernels::sync_batch_norm_stats(ctx, s, eps, 0.1, out[1], out[2], out[3], out[4], out[5]);
-      const Tensor alpha = testing::nan_tensor({C}, dt, d), beta = testing::nan_tensor({C}, dt, d);
-      kernels::sync_batch_norm_dx_affine(ctx, s, Tensor::from_vector(grads, {2 * C}, d),
-                                         testing::random_tensor({C}, 67, dt, d, 0.5, 1.5), eps,
-                                         alpha, beta);
-      out.push_back(alpha);
-      out.push_back(beta);
-      return out;
-    };
-    const auto cpu = run(Device::cpu()), dev = run(device());
-    const double tol = dt == DType::kFloat64 ? 1e-13 : 1e-6;
-    for (size_t i = 0; i < cpu.size(); ++i)
-      EXPECT_TRUE(testing::all_close(dev[i], cpu[i], tol, tol)) << dtype_name(dt) << " #" << i;
+  struct Case {
+    int64_t channels;
+    bool running, weight;
+  };
+  for (const Case sh : {Case{37, true, true}, Case{300, false, false}}) {
+    const int64_t C = sh.channels;
+    const double eps = 1e-5;
+    std::vector<double> sums = testing::random_values(2 * C + 1, 61, 0.1, 3);
+    for (int64_t c = 0; c < C; ++c) sums[C + c] += sums[c] * sums[c] / 50;
+    sums[2 * C] = 50;
+    const std::vector<double> grads = testing::random_values(2 * C, 62, -2, 2);
+    for (DType dt : {DType::kFloat32, DType::kFloat64}) {
+      // The statistics of `sums` with the running statistics (given or not) in place.
+      auto stats = [&](Device d, bool running) {
+        Context& ctx = Context::current(d);
+        std::vector<Tensor> out;
+        for (int i = 0; i < 3; ++i) out.push_back(testing::nan_tensor({C}, dt, d));
+        Tensor rm, rv;
+        if (running) {
+          rm = testing::random_tensor({C}, 65, dt, d, -1, 1);  // updated in place
+          rv = testing::random_tensor({C}, 66, dt, d, 0.5, 2);
+        }
+        kernels::sync_batch_norm_stats(ctx, Tensor::from_vector(sums, {2 * C + 1}, d), eps, 0.1,
+                                       out[0], out[1], out[2], rm, rv);
+        if (running) out.insert(out.end(), {rm, rv});
+        return out;
+      };
+      auto run = [&](Device d) {
+        Context& ctx = Context::current(d);
+        const Tensor mean = testing::random_tensor({C}, 63, dt, d, -1, 1);
+        const Tensor invstd = testing::random_tensor({C}, 64, dt, d, 0.5, 3);
+        const Tensor packed = testing::nan_tensor({2 * C + 1}, DType::kFloat64, d);
+        kernels::sync_batch_norm_pack(ctx, mean, invstd, eps, 123, packed);
+        std::vector<Tensor> out = {packed};
+        for (const Tensor& t : stats(d, sh.running)) out.push_back(t);
+        const Tensor alpha = testing::nan_tensor({C}, dt, d),
+                     beta = testing::nan_tensor({C}, dt, d);
+        kernels::sync_batch_norm_dx_affine(
+            ctx, Tensor::from_vector(sums, {2 * C + 1}, d), Tensor::from_vector(grads, {2 * C}, d),
+            sh.weight ? testing::random_tensor({C}, 67, dt, d, 0.5, 1.5) : Tensor(), eps, alpha,
+            beta);
+        out.push_back(alpha);
+        out.push_back(beta);
+        return out;
+      };
+      const std::string what = std::to_string(C) + " channels " + dtype_name(dt);
+      const auto cpu = run(Device::cpu()), dev = run(device());
+      ASSERT_EQ(cpu.size(), sh.running ? 8u : 6u) << what;
+      const double tol = dt == DType::kFloat64 ? 1e-13 : 1e-6;
+      for (size_t i = 0; i < cpu.size(); ++i)
+        EXPECT_TRUE(testing::all_close(dev[i], cpu[i], tol, tol)) << what << " #" << i;
+      // mean, var and invstd do not depend on whether running statistics were given.
+      const auto with = stats(device(), true), without = stats(device(), false);
+      for (size_t i = 0; i < 3; ++i)
+        EXPECT_EQ(testing::values(without[i]), testing::values(with[i])) << what << " #" << i;
+    }
   }
 }
 

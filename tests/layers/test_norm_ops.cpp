@@ -59,6 +59,22 @@ TEST_P(BatchNormGradCheck, EvalModeGradients) {
   EXPECT_TRUE(r.ok) << s << ": " << r.message;
 }
 
+// Eval mode without affine: y = (x - running_mean) * rsqrt(running_var + eps), the eval-mode
+// backward with weight undefined (w = 1): dx = dy * invstd.
+TEST_P(BatchNormGradCheck, EvalModeWithoutAffineGradients) {
+  const Shape s = GetParam();
+  const int64_t C = s[1];
+  Tensor x = leaf(s, 8, -2, 2);
+  Tensor rm = testing::random_tensor({C}, 9, DType::kFloat64, Device::cpu(), -0.5, 0.5);
+  Tensor rv = testing::random_tensor({C}, 10, DType::kFloat64, Device::cpu(), 0.5, 2);
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(batch_norm(in[0], rm, rv, Tensor(), Tensor(), /*training=*/false, 0.1, 1e-5));
+  };
+  GradCheckResult r = gradcheck(f, {x});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+  EXPECT_EQ(r.checked, s.numel());
+}
+
 // sync_batch_norm with one replica (a sum that does nothing) is training-mode batch_norm: its own
 // finite-difference check, then equality with batch_norm.
 TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaGradients) {
@@ -72,6 +88,20 @@ TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaGradients) {
   GradCheckResult r = gradcheck(f, {x, w, b});
   EXPECT_TRUE(r.ok) << s << ": " << r.message;
   EXPECT_EQ(r.checked, s.numel() + 2 * C);
+}
+
+// Without affine (weight and bias undefined: sync_batch_norm_dx_affine's w = 1 and no dweight /
+// dbias), and without running statistics.
+TEST_P(BatchNormGradCheck, SyncBatchNormOneReplicaWithoutAffineGradients) {
+  const Shape s = GetParam();
+  Tensor x = leaf(s, 14, -2, 3);
+  const ReplicaSum alone = [](const Tensor&) {};
+  auto f = [&](const std::vector<Tensor>& in) {
+    return square(sync_batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, alone));
+  };
+  GradCheckResult r = gradcheck(f, {x});
+  EXPECT_TRUE(r.ok) << s << ": " << r.message;
+  EXPECT_EQ(r.checked, s.numel());
 }
 
 // The fused BN + ReLU: its own finite-difference check in both modes (the data keeps the
@@ -215,11 +245,16 @@ class ThreadReplicas {
 // The property data-parallel training relies on: replicas holding parts of a batch (rows
 // [split[r], split[r + 1]) of `whole`) normalise, update running statistics and back-propagate
 // exactly as one batch_norm over the whole batch (dweight / dbias: the replicas' sums add up to the
-// whole's).
-void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector<int64_t>& split) {
+// whole's). Without affine, weight and bias are undefined on every replica and in the whole.
+void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector<int64_t>& split,
+                                           bool affine = true) {
   const int64_t C = whole[1];
   const int n = static_cast<int>(split.size()) - 1;
-  Tensor x = leaf(whole, 21, -2, 3), w = leaf({C}, 22, 0.5, 1.5), b = leaf({C}, 23, -1, 1);
+  Tensor x = leaf(whole, 21, -2, 3), w, b;
+  if (affine) {
+    w = leaf({C}, 22, 0.5, 1.5);
+    b = leaf({C}, 23, -1, 1);
+  }
   Tensor g = testing::random_tensor(whole, 24, DType::kFloat64, Device::cpu(), -1, 1);
   Tensor rm = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
   Tensor rv = ones({C}, DType::kFloat64, Device::cpu());
@@ -233,9 +268,13 @@ void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector
     threads.emplace_back([&, r] {
       Tensor xr = x.detach().slice(split[r], split[r + 1]).clone();
       xr.set_requires_grad();
-      Tensor wr = w.detach().clone(), br = b.detach().clone();
-      wr.set_requires_grad();
-      br.set_requires_grad();
+      Tensor wr, br;
+      if (affine) {
+        wr = w.detach().clone();
+        br = b.detach().clone();
+        wr.set_requires_grad();
+        br.set_requires_grad();
+      }
       rms[r] = Tensor::zeros({C}, DType::kFloat64, Device::cpu());
       rvs[r] = ones({C}, DType::kFloat64, Device::cpu());
       Tensor yr = sync_batch_norm(xr, rms[r], rvs[r], wr, br, 0.1, 1e-5,
@@ -243,12 +282,17 @@ void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector
       yr.backward(g.slice(split[r], split[r + 1]).clone());
       ys[r] = yr.detach();
       dxs[r] = xr.grad();
-      dws[r] = wr.grad();
-      dbs[r] = br.grad();
+      if (affine) {
+        dws[r] = wr.grad();
+        dbs[r] = br.grad();
+      }
     });
   for (auto& t : threads) t.join();
-  const std::string what = whole.str() + " in " + std::to_string(n) + " replicas";
+  const std::string what =
+      whole.str() + " in " + std::to_string(n) + " replicas" + (affine ? "" : " without affine");
   for (int r = 0; r < n; ++r) {
+    ASSERT_TRUE(dxs[r].defined()) << what << ": no dx for replica " << r;
+    EXPECT_EQ(dxs[r].shape(), ys[r].shape()) << what << ": dx of replica " << r;
     EXPECT_TRUE(testing::all_close(ys[r], y.detach().slice(split[r], split[r + 1]), 1e-9, 1e-12))
         << what << ": y of replica " << r;
     EXPECT_TRUE(testing::all_close(dxs[r], x.grad().slice(split[r], split[r + 1]), 1e-9, 1e-12))
@@ -256,6 +300,7 @@ void expect_replicas_equal_the_whole_batch(const Shape& whole, const std::vector
     EXPECT_TRUE(testing::all_close(rms[r], rm, 1e-9, 1e-12)) << what << ": running_mean " << r;
     EXPECT_TRUE(testing::all_close(rvs[r], rv, 1e-9, 1e-12)) << what << ": running_var " << r;
   }
+  if (!affine) return;
   const auto dw = w.grad().to_vector<double>(), db = b.grad().to_vector<double>();
   for (int64_t c = 0; c < C; ++c) {
     double dw_sum = 0, db_sum = 0;
@@ -273,7 +318,65 @@ TEST(SyncBatchNorm, ReplicasTogetherEqualTheWholeBatch) {
   // A replica with one value per channel (an image of [N, C], or 1 x 1 maps): its value, variance
   // 0.
   expect_replicas_equal_the_whole_batch(Shape{6, 4}, {0, 1, 6});
+  expect_replicas_equal_the_whole_batch(Shape{8, 3, 2, 3}, {0, 3, 8}, /*affine=*/false);
 }
+
+// A replica with no rows (an uneven last batch split over more replicas than it has rows): it adds
+// zeros to the sums, still takes part in both replica sums (forward and backward, or the others
+// would wait for it), returns an empty y and dx and zero dweight / dbias; the others normalise
+// with the statistics of the rows that exist. First, last and middle replica empty; with and
+// without affine.
+TEST(SyncBatchNorm, AnEmptyReplicaChangesNothing) {
+  for (bool affine : {true, false}) {
+    expect_replicas_equal_the_whole_batch(Shape{6, 4}, {0, 0, 6}, affine);
+    expect_replicas_equal_the_whole_batch(Shape{6, 4}, {0, 6, 6}, affine);
+    expect_replicas_equal_the_whole_batch(Shape{8, 3, 2, 3}, {0, 3, 3, 8}, affine);
+  }
+}
+
+// 16-bit activations: sync_batch_norm of a bfloat16 x is the float32 op on the same values with y
+// and dx rounded to bfloat16 (the statistics, running statistics, dweight and dbias stay float32,
+// computed from exactly the float32 op's inputs).
+class SyncBatchNormHalfTest : public testing::DeviceTest {};
+
+TEST_P(SyncBatchNormHalfTest, BFloat16MatchesFloat32) {
+  for (bool affine : {true, false})
+    for (Shape s : {Shape{6, 5, 3, 4}, Shape{33, 7}}) {
+      const int64_t C = s[1];
+      const ReplicaSum alone = [](const Tensor&) {};
+      // x and dy are drawn in bfloat16, so both runs see the same values.
+      const Tensor x16 = testing::random_tensor(s, 71, DType::kBFloat16, device(), -2, 3);
+      const Tensor g16 = testing::random_tensor(s, 72, DType::kBFloat16, device(), -1, 1);
+      auto run = [&](DType dt) {
+        Tensor x = cast(x16, dt).detach().clone();  // exact in float32
+        x.set_requires_grad();
+        Tensor w, b;
+        if (affine) {
+          w = leaf({C}, 73, 0.5, 1.5, DType::kFloat32, device());
+          b = leaf({C}, 74, -1, 1, DType::kFloat32, device());
+        }
+        Tensor rm = testing::random_tensor({C}, 75, DType::kFloat32, device(), -0.5, 0.5);
+        Tensor rv = testing::random_tensor({C}, 76, DType::kFloat32, device(), 0.5, 2);
+        Tensor y = sync_batch_norm(x, rm, rv, w, b, 0.1, 1e-5, alone);
+        EXPECT_EQ(y.dtype(), dt);
+        y.backward(cast(g16, dt).detach());
+        EXPECT_EQ(x.grad().dtype(), dt);
+        std::vector<Tensor> out{y.detach(), x.grad(), rm, rv};
+        if (affine) out.insert(out.end(), {w.grad(), b.grad()});
+        return out;
+      };
+      const auto half = run(DType::kBFloat16), full = run(DType::kFloat32);
+      for (size_t i = 0; i < full.size(); ++i) {
+        // y and dx: one bfloat16 rounding (8 bits: a relative 2^-8) of values of order 1; the
+        // rest is float32 arithmetic on identical inputs.
+        const double tol = i < 2 ? 1e-2 : 1e-6;
+        EXPECT_TRUE(testing::all_close(half[i], full[i], tol, tol))
+            << s << (affine ? " affine" : "") << " #" << i;
+      }
+    }
+}
+
+CYCLONE_INSTANTIATE_DEVICE_TEST(SyncBatchNormHalfTest);
 
 TEST(SyncBatchNorm, OnlyTrainsInBatchNorm2dWithAReplicaSum) {
   // BatchNorm2d with a replica sum uses it in training mode only.
