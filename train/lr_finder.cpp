@@ -263,6 +263,7 @@ LrFinderResult run_range_test(const LrFinderOptions& o,
 LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoader& train,
                        const LrFinderOptions& o, data::DataLoader* val) {
   check_options(o, val);
+  check_optimizer_fits_model(model, optimizer, "lr range test");
   InterruptGuard interrupts;  // Ctrl-C ends the test cleanly (after the step under way)
   std::optional<StateSnapshot> snapshot;
   if (o.restore) snapshot.emplace(model, optimizer, o.generators);

@@ -1,6 +1,7 @@
 #include "cyclone/train/step.h"
 
 #include <cmath>
+#include <unordered_set>
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/dist/grad_reducer.h"
@@ -11,6 +12,15 @@
 #include "cyclone/train/interrupt.h"
 
 namespace cyclone::train {
+
+void check_optimizer_fits_model(const Module& model, const optim::Optimizer& opt, const char* who) {
+  std::unordered_set<const TensorImpl*> own;
+  for (const auto& [name, t] : model.named_parameters()) own.insert(t.impl_ptr().get());
+  for (const auto& [name, t] : opt.params())
+    CYCLONE_CHECK(own.count(t.impl_ptr().get()) > 0, who, ": the optimizer's parameter '", name,
+                  "' is not a parameter of the model being trained (build the optimizer from this "
+                  "model's named_parameters(), after the model)");
+}
 
 StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Batch& batch,
                       const StepOptions& options) {

@@ -36,6 +36,11 @@ class LossScaler {
   int64_t overflows_ = 0;
 };
 
+// Throws unless every parameter `opt` updates is one of `model`'s (the same tensor, not a copy):
+// an optimizer built from another model, or from this one before it was rebuilt, would train
+// nothing and report success. `who` starts the message ("trainer", "lr range test").
+void check_optimizer_fits_model(const Module& model, const optim::Optimizer& opt, const char* who);
+
 struct StepOptions {
   double clip_grad_norm = 0;  // > 0: clip the global norm to this
   double label_smoothing = 0;

@@ -124,12 +124,25 @@ std::unique_ptr<StepRunner> Trainer::Impl::make_runner() const {
 }
 
 FitResult Trainer::Impl::fit() {
+  CYCLONE_CHECK(!fitted,
+                "trainer: fit() has already run on this Trainer (a new Trainer trains again; "
+                "resume() from a checkpoint goes on with a run)");
+  fitted = true;
   const auto wall0 = Clock::now();
   InterruptGuard guard;
   FitResult r;
   const int64_t per_epoch = batches_per_epoch();
   CYCLONE_CHECK(per_epoch > 0, "trainer: the training loader has no batch");
   const int64_t total_steps = per_epoch * o.epochs;
+  // 1cycle is defined over its total_steps (PyTorch's OneCycleLR raises past them): a run longer
+  // than that would spend its last steps at the final rate, 1e-4 of the peak, for nothing.
+  if (policy.name() == "one_cycle") {
+    const int64_t cycle = policy.params().integer("total_steps");
+    CYCLONE_CHECK(cycle >= total_steps, "trainer: policy one_cycle has total_steps ", cycle,
+                  " but the run trains ", total_steps, " steps (", o.epochs, " epochs x ",
+                  per_epoch, "): give the policy total_steps ", total_steps,
+                  " or train fewer epochs");
+  }
 
   Logs logs;
   std::optional<CsvLog>& step_log = logs.step;
@@ -168,6 +181,16 @@ FitResult Trainer::Impl::fit() {
   std::string graph_reported;  // the graph status last printed: a later change prints again
   r.status = "completed";
   const bool silent = o.progress_mode == -2;
+  // Per-group rates appear nowhere else (the logs carry the base rate): say them once.
+  if (!silent && (opt.groups().size() > 1 || opt.groups().front().lr_mult != 1)) {
+    std::string line = "trainer: parameter groups:";
+    for (const optim::ParamGroup& g : opt.groups())
+      line += " " + g.name + " (" + std::to_string(g.params.size()) + " tensors) lr x" +
+              format_double("%g", g.lr_mult) + format_double(" wd %g", g.weight_decay) +
+              (g.momentum ? format_double(" momentum %g", *g.momentum) : "") + ";";
+    line.back() = '\n';
+    log_print("%s", line.c_str());
+  }
 
   int64_t consecutive_skips = 0;
   // float16 (Module::compute_dtype): loss_scaler (a member) lives across epochs.

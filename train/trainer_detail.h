@@ -48,6 +48,10 @@ struct Trainer::Impl {
   // runner_now points at it while fit() runs). Both go into checkpoints.
   LossScaler loss_scaler;
   StepRunner* runner_now = nullptr;
+  // The optimizer's own momentum (beta1), restored at steps whose policy part does not schedule
+  // it (a sequence whose 1cycle part is followed by a constant rate), as lr_schedule reports.
+  double base_momentum = 0;
+  bool fitted = false;  // fit() runs once per Trainer
 
   Impl(Module& m, optim::Optimizer& op, const schedulers::Policy& p, data::DataLoader& t,
        data::DataLoader* e, TrainerOptions opts)
@@ -57,8 +61,10 @@ struct Trainer::Impl {
         train(t),
         eval(e),
         o(std::move(opts)),
-        loss_scaler(o.loss_scale) {
+        loss_scaler(o.loss_scale),
+        base_momentum(op.momentum()) {
     CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
+    check_optimizer_fits_model(model, opt, "trainer");
     CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
                   " must be >= 0");
     CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),
@@ -190,8 +196,10 @@ struct Trainer::Impl {
   }
   void set_hyperparams(int64_t step) {
     opt.set_lr(lr_at(step));
-    if (!plateau)
-      if (auto m = policy.momentum(step)) opt.set_momentum(*m);
+    if (plateau) return;
+    const std::optional<double> m = policy.momentum(step);
+    const double want = m ? *m : base_momentum;
+    if (opt.momentum() != want) opt.set_momentum(want);
   }
   // Steps the host does not wait for (train/step_runner.h), or null for train_step every batch.
   std::unique_ptr<StepRunner> make_runner() const;

@@ -12,6 +12,7 @@
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/grad_utils.h"
 #include "cyclone/train/interrupt.h"
+#include "cyclone/train/lr_finder.h"
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/trainer.h"
 #include "train_fixture.h"
@@ -71,6 +72,80 @@ TEST(TrainerTest, LearnsAndReportsEveryEpoch) {
   for (const auto& e : fs::directory_iterator(o.log_dir + "/tensorboard_logs"))
     has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   EXPECT_TRUE(has_events);
+}
+
+// Mistakes a library user can make that would otherwise train nothing, or train wrongly, and
+// report success: an optimizer built from another model (or from this one before it was rebuilt),
+// a 1cycle shorter than the run (its last steps at 1e-4 of the peak), fit() called twice.
+TEST(TrainerTest, RefusesAnOptimizerOfAnotherModelAShortOneCycleAndASecondFit) {
+  testing::Problem p, other(2);
+  auto policy = schedulers::make_policy(kPolicy);
+  ::cyclone::testing::expect_error(
+      [&] { Trainer(*p.model, *other.opt, *policy, *p.train, nullptr, quiet(1)); },
+      {"trainer", "optimizer's parameter", "not a parameter of the model"});
+  LrFinderOptions lo;
+  lo.num_steps = 4;
+  ::cyclone::testing::expect_error([&] { find_lr(*p.model, *other.opt, *p.train, lo); },
+                                   {"lr range test", "not a parameter of the model"});
+  // 8 steps an epoch, 2 epochs: a cycle of 15 steps is one too short, 16 fits.
+  auto short_cycle =
+      schedulers::make_policy(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 15})");
+  ::cyclone::testing::expect_error(
+      [&] { Trainer(*p.model, *p.opt, *short_cycle, *p.train, nullptr, quiet(2)).fit(); },
+      {"one_cycle", "total_steps 15", "trains 16 steps", "give the policy total_steps 16"});
+  auto cycle =
+      schedulers::make_policy(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 16})");
+  Trainer t(*p.model, *p.opt, *cycle, *p.train, nullptr, quiet(2));
+  EXPECT_EQ(t.fit().steps, 16);
+  ::cyclone::testing::expect_error([&] { t.fit(); }, {"fit() has already run"});
+}
+
+// Per-group rates are printed once at the start (the logs carry only the base rate).
+TEST(TrainerTest, SaysEachParameterGroupsRate) {
+  testing::Problem p;
+  const std::string first = p.model->named_parameters().front().first;
+  const std::string prefix = first.substr(0, first.find('.') + 1);
+  auto opt = optim::make_optimizer(
+      "sgd", p.model->named_parameters(),
+      R"({"lr": 0.05, "momentum": 0.9, "groups": [{"name": "low", "prefixes": [")" + prefix +
+          R"("], "lr_mult": 0.1, "weight_decay": 0.01}]})");
+  auto policy = schedulers::make_policy(kPolicy);
+  TrainerOptions o = quiet(1);
+  o.progress_mode = 0;
+  o.limit_train_batches = 1;
+  ::testing::internal::CaptureStdout();
+  Trainer(*p.model, *opt, *policy, *p.train, nullptr, o).fit();
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("parameter groups: low (2 tensors) lr x0.1 wd 0.01;"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find(" default ("), std::string::npos) << out;
+}
+
+// A policy part that does not schedule momentum (a sequence's constant rate after its 1cycle)
+// gives the optimizer its own momentum back, as lr_schedule reports for the same spec.
+TEST(TrainerTest, MomentumReturnsToTheOptimizersOwnWhereThePolicyStopsSchedulingIt) {
+  testing::Problem p(1, "sgd", R"({"lr": 0.05, "momentum": 0.7})");
+  auto policy = schedulers::make_policy(
+      R"({"policy": "sequence", "parts": [{"policy": "one_cycle", "max_lr": 0.05,
+          "total_steps": 6, "steps": 6}, {"policy": "constant", "lr": 0.01}]})");
+  TrainerOptions o = quiet(1);
+  o.limit_train_batches = 8;
+  o.log_dir = fresh_dir("momentum_back");
+  o.log_every_steps = 1;
+  Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  EXPECT_DOUBLE_EQ(p.opt->momentum(), 0.7);
+  // steps.csv: the 1cycle's momentum for steps 1-6, the optimizer's 0.7 after.
+  std::ifstream in(o.log_dir + "/steps.csv");
+  std::string line;
+  std::getline(in, line);
+  for (int step = 1; std::getline(in, line); ++step) {
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
+    ASSERT_GE(cols.size(), 5u) << line;
+    const double want = step <= 6 ? *policy->momentum(step - 1) : 0.7;
+    EXPECT_NEAR(std::stod(cols[4]), want, 1e-9) << line;
+  }
 }
 
 // An uninterrupted run, and the same run stopped after epoch 2 and resumed into a model and
