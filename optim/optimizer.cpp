@@ -102,7 +102,10 @@ void Optimizer::build_groups(const CommonOptions& options) {
     g.momentum = spec.momentum;
     check_non_negative("a group's lr_mult", g.lr_mult);
     check_non_negative("a group's weight_decay", g.weight_decay);
-    if (g.momentum) check_non_negative("a group's momentum", *g.momentum);
+    if (g.momentum)
+      CYCLONE_CHECK(std::isfinite(*g.momentum) && *g.momentum >= 0 && *g.momentum < 1, name_,
+                    ": parameter group '", g.name, "' has momentum ", *g.momentum,
+                    ", not in [0, 1)");
     groups_.push_back(std::move(g));
   }
   ParamGroup def;
@@ -257,11 +260,12 @@ void Optimizer::set_lr(double lr) {
 double Optimizer::lr() const { return scalars_->host().lr; }
 
 void Optimizer::set_momentum(double momentum) {
-  if (config_.algo == kernels::OptimAlgo::kAdam || config_.algo == kernels::OptimAlgo::kNadam) {
-    CYCLONE_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1, name_,
-                  ": beta1 (set by set_momentum) must be in [0, 1), got ", momentum);
-  } else {
-    check_non_negative("momentum", momentum);
+  const bool adam_like =
+      config_.algo == kernels::OptimAlgo::kAdam || config_.algo == kernels::OptimAlgo::kNadam;
+  CYCLONE_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1, name_, ": ",
+                adam_like ? "beta1" : "momentum", " (set by set_momentum) must be in [0, 1), got ",
+                momentum);
+  if (!adam_like) {
     CYCLONE_CHECK(momentum == 0 || config_.has_momentum_buffer, name_, ": set_momentum(", momentum,
                   ") on an optimizer built with momentum 0 (no momentum buffer): build it with "
                   "the momentum the schedule starts from");

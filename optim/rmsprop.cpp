@@ -10,8 +10,8 @@ kernels::OptimConfig rmsprop_config(const RmspropOptions& o) {
   CYCLONE_CHECK(std::isfinite(o.alpha) && o.alpha >= 0 && o.alpha <= 1,
                 "rmsprop: alpha must be in [0, 1], got ", o.alpha);
   CYCLONE_CHECK(std::isfinite(o.eps) && o.eps >= 0, "rmsprop: eps must be >= 0, got ", o.eps);
-  CYCLONE_CHECK(std::isfinite(o.momentum) && o.momentum >= 0,
-                "rmsprop: momentum must be >= 0, got ", o.momentum);
+  CYCLONE_CHECK(std::isfinite(o.momentum) && o.momentum >= 0 && o.momentum < 1,
+                "rmsprop: momentum must be in [0, 1), got ", o.momentum);
   bool any_momentum = o.momentum > 0;
   for (const ParamGroupSpec& g : o.groups)
     any_momentum = any_momentum || g.momentum.value_or(0) > 0;

@@ -7,8 +7,9 @@ namespace cyclone::optim {
 
 namespace {
 kernels::OptimConfig sgd_config(const SgdOptions& o) {
-  CYCLONE_CHECK(std::isfinite(o.momentum) && o.momentum >= 0, "sgd: momentum must be >= 0, got ",
-                o.momentum);
+  // momentum >= 1 never forgets a gradient: the velocity grows without bound.
+  CYCLONE_CHECK(std::isfinite(o.momentum) && o.momentum >= 0 && o.momentum < 1,
+                "sgd: momentum must be in [0, 1), got ", o.momentum);
   CYCLONE_CHECK(std::isfinite(o.dampening) && o.dampening >= 0 && o.dampening <= 1,
                 "sgd: dampening must be in [0, 1], got ", o.dampening);
   bool any_momentum = o.momentum > 0;

@@ -221,6 +221,25 @@ struct RmspropCase {
   bool centered;
 };
 
+// A momentum of 1 or more never forgets a gradient (the velocity grows without bound): refused
+// when built, in a group and from a schedule, as best_lr's --momentum is.
+TEST(Optimizer, MomentumOfOneOrMoreIsRefused) {
+  for (const char* name : {"sgd", "rmsprop"}) {
+    SCOPED_TRACE(name);
+    for (const char* json : {R"({"momentum": 1.0})", R"({"momentum": 1.5})",
+                             R"({"momentum": 0.9, "groups": [{"name": "head",
+                                 "prefixes": ["fc."], "momentum": 1.0}]})"})
+      testing::expect_error(
+          [&] { optim::make_optimizer(name, testing::make_params(DType::kFloat32), json); },
+          {name, "momentum", "[0, 1)"});
+    auto o =
+        optim::make_optimizer(name, testing::make_params(DType::kFloat32), R"({"momentum": 0.9})");
+    testing::expect_error([&] { o->set_momentum(1.0); }, {"momentum", "[0, 1)"});
+    o->set_momentum(0.99);
+    EXPECT_DOUBLE_EQ(o->momentum(), 0.99);
+  }
+}
+
 TEST(Rmsprop, MatchesReferenceForEveryOption) {
   const RmspropCase cases[] = {{"plain", 0, 0, false},
                                {"centered", 0, 0, true},
