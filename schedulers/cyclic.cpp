@@ -11,6 +11,11 @@
 // scale_mode (microDL / Keras CLR): "cycle" feeds the scale function the cycle number (counted
 // from 1), "iterations" the step t. PyTorch fixes it by mode (cycle for triangular and
 // triangular2, iterations for exp_range), which are the defaults here; naming it overrides.
+//
+// cycle_momentum defaults to false here, as in Smith's paper and the Keras callback: the momentum
+// stays the optimizer's own. PyTorch's CyclicLR defaults to true (0.9 at the bottom of the rate,
+// 0.8 at its top): give "cycle_momentum": true for that (base_momentum 0.8, max_momentum 0.9 are
+// the defaults).
 #include <cmath>
 
 #include "cyclone/schedulers/factories.h"

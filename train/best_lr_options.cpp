@@ -62,7 +62,9 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("activation", &o.activation, "activation of the hidden layers", "NAME");
   p.add_flag("weight_decay", &o.weight_decay, "L2 weight decay");
   p.add_choice("optimizer", &o.optimizer, best_lr_optimizers(), "update rule");
-  p.add_flag("momentum", &o.momentum, "momentum (sgd, rmsprop) or beta1 (adam, nadam)");
+  p.add_flag("momentum", &o.momentum,
+             "momentum (sgd, rmsprop) or beta1 (adam, nadam); with --policy=one_cycle the top of "
+             "its momentum cycle, down to 0.85 (given, or adam/nadam; else 0.95)");
   p.add_flag(
       "batch_size", &o.batch_size,
       "examples per step, up to 1048576 (a batch larger than the training set is all of it)");
@@ -74,7 +76,8 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("lr_max_multiplier", &o.lr_max_multiplier,
              "training rate (or top of the cycle) = this * chosen rate");
   p.add_flag("lr_min_multiplier", &o.lr_min_multiplier,
-             "bottom of the cycle = this * chosen rate (with --cycle)");
+             "bottom of the cycle = this * chosen rate (with --cycle; one_cycle starts there "
+             "and ends 1e4 below it)");
   p.add_flag("cycle", &o.cycle, "cycle the rate under --policy instead of keeping it constant");
   p.add_flag("skip_test", &o.skip_test, "skip the range test and use this rate", "LR");
   p.add_flag("no_plots", &o.no_plots, "write no plots");
@@ -117,7 +120,8 @@ ArgParser make_parser(BestLrOptions& o) {
   p.add_flag("checkpoint_every", &o.checkpoint_every, "checkpoint every N epochs; 0: at the end");
   p.add_flag("resume", &o.resume, "resume training from this checkpoint directory", "DIR");
   p.add_flag("early_stop_patience", &o.early_stop_patience,
-             "stop after N epochs without better test accuracy; 0: off");
+             "stop after N epochs without better validation accuracy (needs "
+             "--validation_fraction); 0: off");
   p.add_flag("clip_grad_norm", &o.clip_grad_norm, "clip the global gradient norm to X; 0: off");
   p.add_choice("lr_scaling", &o.lr_scaling, best_lr_lr_scalings(),
                "data parallel (mpirun -np N): scale a given rate for the global batch: linear "
@@ -185,6 +189,39 @@ const std::vector<std::string>& best_lr_suggestions() {
   return v;
 }
 
+namespace {
+// A flag another flag makes meaningless is refused rather than ignored: the user meant something
+// by it. (A flag left at its default, or given its default value, is no trouble.)
+void check_no_ignored_flags(const BestLrOptions& o) {
+  const BestLrOptions d;
+  if (!o.cycle)
+    for (const auto& [flag, changed] :
+         {std::pair{"policy", o.policy != d.policy},
+          std::pair{"step_size_epochs", o.step_size_epochs != d.step_size_epochs},
+          std::pair{"gamma", o.gamma != d.gamma},
+          std::pair{"lr_min_multiplier", o.lr_min_multiplier != d.lr_min_multiplier}})
+      if (changed)
+        throw UsageError(str_cat("--", flag,
+                                 " shapes the cyclic policy, which only --cycle trains with: add "
+                                 "--cycle (without it the rate stays at the chosen one)"));
+  if (o.skip_test)
+    for (const auto& [flag, changed] :
+         {std::pair{"num_learning_batches", o.num_learning_batches != d.num_learning_batches},
+          std::pair{"lr_min", o.lr_min != d.lr_min}, std::pair{"lr_max", o.lr_max != d.lr_max},
+          std::pair{"lr_finder_mode", o.lr_finder_mode != d.lr_finder_mode},
+          std::pair{"lr_finder_val_every", o.lr_finder_val_every != d.lr_finder_val_every},
+          std::pair{"lr_finder_repeats", o.lr_finder_repeats != d.lr_finder_repeats},
+          std::pair{"suggestion", o.suggestion != d.suggestion},
+          std::pair{"diverge_th", o.diverge_th != d.diverge_th},
+          std::pair{"smooth_beta", o.smooth_beta != d.smooth_beta},
+          std::pair{"momentum_test", !o.momentum_test.empty()},
+          std::pair{"wd_test", !o.wd_test.empty()}})
+      if (changed)
+        throw UsageError(str_cat("--", flag, " sets up the range test, which --skip_test=",
+                                 format_number(*o.skip_test), " skips: drop one of the two"));
+}
+}  // namespace
+
 void validate(const BestLrOptions& o) {
   check_choice("dataset", o.dataset, best_lr_datasets());
   check_choice("optimizer", o.optimizer, best_lr_optimizers());
@@ -238,6 +275,7 @@ void validate(const BestLrOptions& o) {
     check_bounds("lr_warmup_epochs", o.lr_warmup_epochs,
                  Bounds::closed(0, static_cast<double>(kMaxEpochs)));
   check_int_range("sync_every", o.sync_every, 0, kMaxSyncEvery);
+  check_no_ignored_flags(o);
 }
 
 BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
@@ -250,6 +288,7 @@ BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {
     return defaults;
   }
   reject_positional("best_lr", positional);
+  o.momentum_given = p.was_set("momentum");
   validate(o);
   return o;
 }

@@ -24,6 +24,7 @@ struct BestLrOptions {
   double weight_decay = 0.0005;
   std::string optimizer = "sgd";  // sgd | adam | rmsprop | nadam
   double momentum = 0.9;
+  bool momentum_given = false;  // --momentum on the command line (1cycle's top momentum then)
   int64_t batch_size = 32;
   int64_t num_epochs = 55;
   int64_t num_learning_batches = 4000;  // range-test length in steps

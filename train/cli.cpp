@@ -345,6 +345,8 @@ std::vector<std::string> ArgParser::parse(int argc, const char* const* argv) {
       positional.push_back(arg);
       continue;
     }
+    if (arg.rfind("--help=", 0) == 0 || arg.rfind("-h=", 0) == 0)
+      throw UsageError(str_cat(arg.substr(0, arg.find('=')), " takes no value (got '", arg, "')"));
     if (arg[1] != '-') {  // "-lr_min=1": single dashes are not flags here
       const std::string body = arg.substr(1);
       throw unknown(arg, body.substr(0, body.find('=')));

@@ -56,6 +56,9 @@ void read_finder(Section& f, FinderSpec& spec, const std::string& path) {
   o.start_lr = f.num("start_lr", 1e-5, 1e-300, 1e300);
   o.end_lr = f.num("end_lr", 10, 1e-300, 1e300);
   if (!(o.end_lr > o.start_lr)) f.fail(path + ".end_lr", "must be greater than start_lr");
+  if (f.has("num_steps") && f.has("num_epochs"))
+    f.fail(path + ".num_epochs",
+           "and " + path + ".num_steps both set: give one (the test's length)");
   o.num_steps = f.integer("num_steps", 400, 2);
   spec.epochs = f.num("num_epochs", 0, 0, 1e6);
   const std::string mode = f.str("mode", "exponential");

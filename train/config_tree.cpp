@@ -303,7 +303,13 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
     }
     YAML::Node root;
     try {
-      root = YAML::Load(text);
+      // One document, as PyYAML's safe_load demands: a second after "---" would be dropped unread.
+      const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+      if (docs.size() > 1)
+        throw UsageError(origin + ": holds " + std::to_string(docs.size()) +
+                         " YAML documents (separated by ---); a config is one: merge them or "
+                         "split the file");
+      if (!docs.empty()) root = docs.front();
     } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own bound (500), its message "bad file"
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": nested deeper than " +
                        std::to_string(kMaxJsonDepth) + " levels");

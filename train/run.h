@@ -140,6 +140,7 @@ struct RunSpec {
   bool resume_in_log_dir = false;
   bool summary_only = false;
   std::string program = "cyclone";  // for messages
+  std::string origin;               // the config file (train), for messages; "" from flags
 };
 
 struct RunOutcome {

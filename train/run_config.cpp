@@ -107,6 +107,7 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
   apply_aliases(root, origin);
   RunSpec s;
   s.program = "train";
+  s.origin = origin;
   s.training_log = true;
   s.trainer.early_stop_monitor = "val_loss";
   Section top(root, "", origin);
@@ -230,6 +231,8 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     s.batch_size = t.integer("batch_size", 128, 1);
     s.workers = static_cast<int>(t.integer("workers", -1, -1));
     o.epochs = t.integer("max_epochs", 1, 1);
+    if (o.epochs > 1000000)  // best_lr's --num_epochs bound: step counts stay far from overflow
+      t.fail("trainer.max_epochs", "= " + std::to_string(o.epochs) + " is more than 1000000");
     std::optional<int64_t> patience;
     if (t.has("patience")) patience = t.integer("patience", 0, 0);
     s.loss = ascii_lower(t.str("loss", "cross_entropy"));
@@ -313,6 +316,8 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     }
     if (patience) o.early_stop_patience = *patience;
     if (t.has("phases")) {
+      if (t.has("max_epochs"))
+        t.fail("trainer.max_epochs", "is unused with trainer.phases: give each phase its epochs");
       const json& ph = t.at("phases");
       if (!ph.is_array() || ph.empty()) t.fail("trainer.phases", "must be a non-empty list");
       for (size_t i = 0; i < ph.size(); ++i) {

@@ -13,6 +13,7 @@
 #include "cyclone/data/loader.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/optim/optimizer.h"
+#include "cyclone/train/lr_finder.h"
 #include "cyclone/train/run.h"
 
 namespace cyclone::train::detail {
@@ -80,6 +81,10 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch);
 // rate the range test `finder` can suggest (null: none runs before it, so "finder" is an error).
 // Without its rate a policy is refused only where every rate from the test's sweep would be:
 // `base_lr: "finder/10", max_lr: 0.05` fits a suggestion below 0.5.
+// A warning line when `chosen` is the first rate of range test `r` (its loss only rose) or the last
+// of a test that never diverged (still falling), naming the setting to change; "" otherwise.
+std::string sweep_edge_warning(const RunSpec& spec, const LrFinderResult& r, double chosen);
+
 void check_policy_builds(const std::string& policy_json, std::optional<double> rate,
                          const FinderSpec* finder, int64_t steps_per_epoch,
                          const std::string& context);

@@ -155,7 +155,13 @@ RunSpec run_spec_from(const BestLrOptions& o) {
            {"max_lr", hi},
            {"total_epochs", o.num_epochs},
            {"div_factor", o.lr_max_multiplier / o.lr_min_multiplier}};
-    if (adam_like) pol["max_momentum"] = o.momentum;
+    // The top of the momentum cycle: beta1 for Adam and NAdam, and --momentum when given (SGD
+    // and RMSprop otherwise keep 1cycle's 0.95); the cycle runs down to 0.85, or stays at a top
+    // below that.
+    if (adam_like || o.momentum_given) {
+      pol["max_momentum"] = o.momentum;
+      pol["base_momentum"] = std::min(0.85, o.momentum);
+    }
   } else {  // sgdr: one restart every full cycle (two half-cycles)
     pol = {{"policy", "sgdr"},
            {"lr", hi},

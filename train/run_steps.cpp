@@ -204,6 +204,12 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
                 ? ", as the original best_lr.py: the edge of stability, which cyclic "
                   "policies cycle up to"
                 : "");
+  // A rate at an end of the sweep is not one the test found good: the loss never fell from the
+  // first rate (the sweep starts too high), or was still falling at the last (it ends too low).
+  if (const std::string edge = sweep_edge_warning(spec, first, chosen); !edge.empty()) {
+    log_print("%s: warning: %s\n", prog.c_str(), edge.c_str());
+    out["suggestion_warning"] = edge;
+  }
   out["min_loss_lr"] = s.min_loss_lr;
   out["min_loss_lr_div10"] = s.min_loss_lr_div10;
   out["steepest_lr"] = s.steepest_lr;
@@ -245,6 +251,24 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
   return chosen;
 }
 
+std::string sweep_edge_warning(const RunSpec& spec, const LrFinderResult& r, double chosen) {
+  if (r.lrs.size() < 2 || !(chosen > 0)) return "";
+  const bool best_lr = spec.program == "best_lr";
+  const auto near = [&](double a) { return std::abs(chosen - a) <= 1e-9 * a; };
+  if (chosen <= r.lrs.front() || near(r.lrs.front()))
+    return "the chosen rate " + format_double("%.4g", chosen) +
+           " is the range test's first: its loss only rose, so it says nothing about a good "
+           "rate; lower " +
+           (best_lr ? "--lr_min" : "lr_finder.start_lr") + " and run it again";
+  if ((chosen >= r.lrs.back() || near(r.lrs.back())) && !r.diverged)
+    return "the chosen rate " + format_double("%.4g", chosen) +
+           " is the range test's last, its loss still falling: a higher rate may be better; "
+           "raise " +
+           (best_lr ? "--lr_max" : "lr_finder.end_lr") + " or " +
+           (best_lr ? "--num_learning_batches" : "lr_finder.num_steps") + " to see where it turns";
+  return "";
+}
+
 void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
   const int64_t epochs = spec.trainer.epochs, limit = spec.trainer.limit_train_batches;
   const bool best_lr = spec.program == "best_lr";
@@ -256,6 +280,19 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
   if (!spec.phases.empty()) {  // each training phase's policy, with the rate it will be given
     check_phase_policies(spec, spec.fixed_lr, steps_per_epoch, "");
     return;
+  }
+  // SGDR whose cycle rounds to one step never anneals (every step a restart at the top rate) and
+  // would save a snapshot every step.
+  if (const json pj = json::parse(spec.policy_json, nullptr, false);
+      pj.is_object() && pj.value("policy", "") == "sgdr" && pj.contains("cycle_len_epochs")) {
+    const double epochs_per_cycle = pj["cycle_len_epochs"].get<double>();
+    if (std::llround(epochs_per_cycle * static_cast<double>(steps_per_epoch)) < 2)
+      throw UsageError(
+          (best_lr ? "--step_size_epochs " + format_number(epochs_per_cycle / 2)
+                   : "policy.cycle_len_epochs " + format_number(epochs_per_cycle)) +
+          " makes SGDR cycles of under 2 steps at " + std::to_string(steps_per_epoch) +
+          " steps per epoch (no annealing, a restart every step): make it at least " +
+          format_double("%.3g", (best_lr ? 1.0 : 2.0) / static_cast<double>(steps_per_epoch)));
   }
   try {
     check_policy_builds(spec.policy_json, spec.fixed_lr,
@@ -269,6 +306,16 @@ void check_policy_fits(const RunSpec& spec, int64_t steps_per_epoch) {
       name = json::parse(spec.policy_json).value("policy", name);
     } catch (const json::exception&) {
     }
+    // Only a policy that builds over more steps is refused for its step count; anything else
+    // (a momentum out of the cycle's range) is not fixed by training longer.
+    bool longer_fits = true;
+    try {
+      check_policy_builds(spec.policy_json, spec.fixed_lr,
+                          spec.finder.enabled ? &spec.finder : nullptr, 1000000, "");
+    } catch (const Error&) {
+      longer_fits = false;
+    }
+    if (!longer_fits) throw UsageError("--policy=" + name + ": " + e.message());
     const int64_t total = steps_per_epoch * epochs;
     throw UsageError("--policy=" + name + " cannot run over " + std::to_string(total) +
                      " training step" + (total == 1 ? "" : "s") + " (--num_epochs " +
@@ -290,17 +337,29 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   } catch (const Error& e) {
     throw UsageError(e.message());
   }
+  // The range over every step (a cyclic policy with a short cycle alternates between its ends,
+  // which evenly spaced samples can miss entirely); past kExact steps, pairs of neighbouring steps
+  // at evenly spaced points.
+  constexpr int64_t kExact = int64_t{1} << 21, kPairs = 1 << 16;
   double lr_lo = INFINITY, lr_hi = 0;
-  const int64_t samples = std::min<int64_t>(total_steps, 4000);
-  for (int64_t i = 0; i < samples; ++i) {
-    const int64_t t =
-        total_steps > 1 ? (total_steps - 1) * i / std::max<int64_t>(1, samples - 1) : 0;
+  auto visit = [&](int64_t t) {
     const double lr = scaling ? scaled_lr(*scaling, policy->lr(t), t) : policy->lr(t);
     lr_lo = std::min(lr_lo, lr);
     lr_hi = std::max(lr_hi, lr);
+  };
+  if (total_steps <= kExact) {
+    for (int64_t t = 0; t < total_steps; ++t) visit(t);
+  } else {
+    for (int64_t i = 0; i < kPairs; ++i) {
+      const auto t =
+          static_cast<int64_t>(static_cast<long double>(total_steps - 2) * i / (kPairs - 1));
+      visit(t);
+      visit(t + 1);
+    }
   }
-  log_print("%s: training %lld steps with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
-            static_cast<long long>(total_steps), policy_text.c_str(), lr_lo, lr_hi);
+  log_print("%s: training %lld step%s with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
+            static_cast<long long>(total_steps), total_steps == 1 ? "" : "s", policy_text.c_str(),
+            lr_lo, lr_hi);
   if (summary_out) {
     (*summary_out)["train_lr_min"] = lr_lo;
     (*summary_out)["train_lr_max"] = lr_hi;
@@ -325,18 +384,20 @@ void check_monitors_have_a_split(const RunSpec& spec) {
   const bool best_lr = spec.program == "best_lr";
   const std::string split =
       best_lr ? "--validation_fraction=0.1" : "dataset.split_ratio.val (e.g. 0.1)";
+  // best_lr's early stopping always watches val_accuracy; a config may watch the training loss.
   auto refuse = [&](const std::string& what, const std::string& monitor) {
-    throw UsageError(what + " watches '" + monitor +
-                     "', a validation score, but there is no validation split: set " + split +
-                     ", or watch the training 'loss' (the test set is never used to choose)");
+    throw UsageError((spec.origin.empty() ? "" : spec.origin + ": ") + what + " watches '" +
+                     monitor + "', a validation score, but there is no validation split: set " +
+                     split + (best_lr ? "" : ", or watch the training 'loss'") +
+                     " (the test set is never used to choose)");
   };
   const std::string& es = spec.trainer.early_stop_monitor;
   if (spec.trainer.early_stop_patience > 0 && watches_validation(es))
-    refuse(best_lr ? "--early_stop_patience" : "early stopping", es);
+    refuse(best_lr ? "--early_stop_patience" : "callbacks.EarlyStopping.monitor", es);
   const std::string& mc = spec.model_checkpoint.monitor;
   if (spec.model_checkpoint.enabled && spec.model_checkpoint.save_best_only &&
       watches_validation(mc))
-    refuse("ModelCheckpoint (save_best_only)", mc);
+    refuse("callbacks.ModelCheckpoint.monitor (save_best_only)", mc);
 }
 
 std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, Module& model,

@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cyclone/train/best_lr_options.h"
+#include "cyclone/train/run.h"
 
 namespace cyclone::train {
 namespace {
@@ -151,9 +154,10 @@ std::vector<ValueCase> value_cases() {
 TEST(BestLrOptionsTest, EveryValueFlagInBothSyntaxes) {
   for (const auto& c : value_cases()) {
     SCOPED_TRACE("--" + c.flag + " " + c.value);
-    EXPECT_TRUE(c.holds(parse({"--" + c.flag + "=" + c.value})));
-    EXPECT_TRUE(c.holds(parse({"--" + c.flag, c.value})));
-    EXPECT_FALSE(c.holds(parse({}))) << "the case should not be the default";
+    // --cycle: the policy's flags are refused without it (IgnoredFlagsAreRefused).
+    EXPECT_TRUE(c.holds(parse({"--cycle", "--" + c.flag + "=" + c.value})));
+    EXPECT_TRUE(c.holds(parse({"--cycle", "--" + c.flag, c.value})));
+    EXPECT_FALSE(c.holds(parse({"--cycle"}))) << "the case should not be the default";
   }
 }
 
@@ -200,6 +204,49 @@ TEST(BestLrOptionsTest, Booleans) {
   // --no_plots is the demo's own flag (true means no plots), not a negated --plots.
   EXPECT_TRUE(parse({"--no_plots"}).no_plots);
   EXPECT_FALSE(parse({"--no_plots", "--no_no_plots"}).no_plots);
+}
+
+// A flag that another makes meaningless is refused, naming both, rather than ignored: the cyclic
+// policy's flags without --cycle, the range test's with --skip_test. At their defaults they pass.
+TEST(BestLrOptionsTest, IgnoredFlagsAreRefused) {
+  for (const char* flag :
+       {"--policy=one_cycle", "--step_size_epochs=2", "--gamma=0.9", "--lr_min_multiplier=0.05"}) {
+    const std::string m = parse_error({flag});
+    EXPECT_NE(m.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("--cycle"), std::string::npos) << m;
+    EXPECT_NO_THROW(parse({"--cycle", flag}));
+  }
+  for (const char* flag :
+       {"--num_learning_batches=100", "--lr_min=1e-5", "--lr_max=1", "--lr_finder_mode=linear",
+        "--lr_finder_val_every=5", "--lr_finder_repeats=3", "--suggestion=valley", "--diverge_th=5",
+        "--smooth_beta=0.9", "--momentum_test=0.9", "--wd_test=1e-4"}) {
+    const std::string m = parse_error({"--skip_test=0.01", flag});
+    EXPECT_NE(m.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("--skip_test=0.01"), std::string::npos) << m;
+    EXPECT_NO_THROW(parse({flag}));
+  }
+  EXPECT_NO_THROW(parse({"--policy=triangular", "--skip_test=0.01", "--lr_min=0.0001"}));
+}
+
+// --momentum with 1cycle is the top of its momentum cycle, for every optimizer once given (before,
+// SGD and RMSprop kept 1cycle's 0.95 whatever --momentum said); below 0.85 the momentum stays put.
+TEST(BestLrOptionsTest, MomentumIsTheTopOfOneCyclesMomentumCycle) {
+  auto policy_of = [](const std::vector<std::string>& args) {
+    return nlohmann::json::parse(run_spec_from(parse(args)).policy_json);
+  };
+  const auto plain = policy_of({"--cycle", "--policy=one_cycle"});
+  EXPECT_FALSE(plain.contains("max_momentum"));  // 1cycle's own 0.95 -> 0.85
+  for (const char* opt : {"sgd", "rmsprop", "adam", "nadam"}) {
+    const auto given = policy_of(
+        {"--cycle", "--policy=one_cycle", "--momentum=0.5", std::string("--optimizer=") + opt});
+    EXPECT_EQ(given["max_momentum"], 0.5) << opt;
+    EXPECT_EQ(given["base_momentum"], 0.5) << opt;
+  }
+  const auto adam = policy_of({"--cycle", "--policy=one_cycle", "--optimizer=adam"});
+  EXPECT_EQ(adam["max_momentum"], 0.9);  // beta1's default
+  EXPECT_EQ(adam["base_momentum"], 0.85);
 }
 
 TEST(BestLrOptionsTest, SkipTest) {

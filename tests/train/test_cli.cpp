@@ -269,6 +269,9 @@ TEST(CliTest, Help) {
   EXPECT_FALSE(p.help_requested());
   EXPECT_EQ(t.rate, 2);
   EXPECT_EQ(t.count, 7);
+  // A value given to help is said to be one, not called an unknown flag.
+  EXPECT_EQ(parse_error({"--help=1"}), "--help takes no value (got '--help=1')");
+  EXPECT_EQ(parse_error({"-h=yes"}), "-h takes no value (got '-h=yes')");
 }
 
 TEST(CliTest, PositionalArgumentsInOrder) {

@@ -43,6 +43,39 @@ std::string phase(const std::string& name_field) {
   return "{" + name_field + R"("epochs": 1, "policy": {"policy": "constant", "lr": 0.01}})";
 }
 
+// The printed range of a run's rates and summary.json's train_lr_min / train_lr_max cover every
+// step: a triangular policy of step_size 1 alternates base_lr (even steps) and max_lr (odd ones),
+// which evenly spaced samples over 7999 steps missed (every sample even: [0.001, 0.001]).
+TEST(ConfigChecks, TheRunsRateRangeCoversEveryStep) {
+  nlohmann::json summary;
+  for (int64_t total : {int64_t{7999}, int64_t{3} << 21}) {
+    detail::make_run_policy(
+        R"({"policy": "triangular", "base_lr": 0.001, "max_lr": 0.1, "step_size": 1})", total,
+        "test", &summary);
+    EXPECT_DOUBLE_EQ(summary["train_lr_min"].get<double>(), 0.001) << total;
+    EXPECT_DOUBLE_EQ(summary["train_lr_max"].get<double>(), 0.1) << total;
+  }
+}
+
+// A chosen rate at an end of the sweep gets a warning naming the setting to change: the first
+// rate (the loss only rose), the last of a test that never diverged (still falling); a rate inside
+// the sweep, or the last of a diverged test, none.
+TEST(ConfigChecks, AChosenRateAtAnEndOfTheSweepIsWarnedAbout) {
+  LrFinderResult r;
+  r.lrs = {1e-4, 1e-3, 1e-2, 1e-1};
+  RunSpec best_lr, train;
+  best_lr.program = "best_lr";
+  train.program = "train";
+  EXPECT_NE(detail::sweep_edge_warning(best_lr, r, 1e-4).find("lower --lr_min"), std::string::npos);
+  EXPECT_NE(detail::sweep_edge_warning(train, r, 1e-4).find("lower lr_finder.start_lr"),
+            std::string::npos);
+  EXPECT_NE(detail::sweep_edge_warning(best_lr, r, 1e-1).find("raise --lr_max"), std::string::npos);
+  EXPECT_EQ(detail::sweep_edge_warning(best_lr, r, 1e-2), "");
+  r.diverged = true;
+  EXPECT_EQ(detail::sweep_edge_warning(best_lr, r, 1e-1), "");
+  EXPECT_NE(detail::sweep_edge_warning(best_lr, r, 1e-4), "");
+}
+
 TEST(ConfigChecks, PhaseNamesAreDistinctPlainFolderNames) {
   const RunSpec ok = parse_run_config(
       with_phases(phase(R"("name": "head-1.a_b", )") + "," + phase("")), "run.json");
@@ -164,6 +197,23 @@ TEST(ConfigChecks, RangeTestRatesAreRefusedOnlyWhereNoSuggestionFits) {
   expect_parts(usage_error_of([&] { detail::check_policy_fits(fixed, 100); }), {"max_lr", "0.1"});
   fixed.fixed_lr = 0.1;
   EXPECT_NO_THROW(detail::check_policy_fits(fixed, 100));
+}
+
+// SGDR cycles that round to one step never anneal and would snapshot every step: refused with the
+// shortest length that works, in best_lr's flag or the config's key.
+TEST(ConfigChecks, SgdrCyclesOfOneStepAreRefused) {
+  RunSpec s;
+  s.program = "best_lr";
+  s.fixed_lr = 0.1;
+  s.trainer.epochs = 2;
+  s.policy_json = R"({"policy": "sgdr", "lr": "finder*1", "min_lr": "finder*0.1",
+                      "cycle_len_epochs": 0.002})";
+  expect_parts(usage_error_of([&] { detail::check_policy_fits(s, 20); }),
+               {"--step_size_epochs 0.001", "under 2 steps", "at least 0.05"});
+  s.program = "train";
+  expect_parts(usage_error_of([&] { detail::check_policy_fits(s, 20); }),
+               {"policy.cycle_len_epochs 0.002", "at least 0.1"});
+  EXPECT_NO_THROW(detail::check_policy_fits(s, 1000));  // 2 steps a cycle
 }
 
 TEST(ConfigChecks, EveryPhasePolicyMustFitTheRealEpochBeforeTheFirstPhase) {

@@ -82,6 +82,11 @@ TEST(ConfigTree, SyntaxErrorsNameTheFileAndLine) {
                {"r.json:3", "invalid JSON"});
   expect_error([] { config_text_to_json("a: 1\nb: 2\na: 3\n", ConfigSyntax::kYaml, "r.yml"); },
                {"r.yml:3", "a is given twice"});
+  // A second document would be dropped unread (its typos unchecked): refused, as safe_load does.
+  expect_error([] { config_text_to_json("a: 1\n---\nfoo: 1\n", ConfigSyntax::kYaml, "r.yml"); },
+               {"r.yml", "2 YAML documents"});
+  EXPECT_EQ(config_text_to_json("---\na: 1\n", ConfigSyntax::kYaml, "r.yml"), R"({"a":1})");
+  EXPECT_EQ(config_text_to_json("", ConfigSyntax::kYaml, "r.yml"), "{}");
   EXPECT_EQ(config_syntax_of("x/run.yaml"), ConfigSyntax::kYaml);
   EXPECT_EQ(config_syntax_of("run.json"), ConfigSyntax::kJson);
 }

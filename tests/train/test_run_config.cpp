@@ -202,6 +202,29 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
             "c");
       },
       {"trainer.phases[0].frieze"});
+  // Settings that another one would silently override: both lengths of the range test, a run
+  // length beside phases (which give their own), an epoch count whose step count would overflow.
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "lr_finder": {"num_steps": 10, "num_epochs": 1}})",
+            "c");
+      },
+      {"c: lr_finder.num_epochs", "lr_finder.num_steps both set"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "trainer": {"max_epochs": 5, "phases": [{"epochs": 1, "policy": {"policy": "constant", "lr": 0.01}}]}})",
+            "c");
+      },
+      {"c: trainer.max_epochs", "unused with trainer.phases"});
+  expect_usage_error(
+      [] {
+        parse_run_config(
+            R"({"dataset": {"name": "mnist"}, "policy": {"policy": "constant", "lr": 0.1}, "trainer": {"max_epochs": 1000000000000000}})",
+            "c");
+      },
+      {"c: trainer.max_epochs", "more than 1000000"});
 }
 
 // best_lr's multipliers reach the policy as they were typed: 1e-7 is not "0.000000" (an error),
