@@ -37,6 +37,11 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   return prefixed.size() == 1 ? prefixed[0] : std::string();
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::string close = closest_match(word, candidates);
+  return close.empty() ? "" : " (did you mean '" + close + "'?)";
+}
+
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

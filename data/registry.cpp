@@ -142,11 +142,14 @@ std::vector<std::string> dataset_files(const std::string& name, const std::strin
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
     std::error_code ec;
     const bool dir_exists = fs::is_directory(dir, ec);
+    const bool is_file = !dir_exists && fs::exists(dir, ec);
     std::string how = info.how_to_get;
     if (const auto at = how.find("-C DIR"); at != std::string::npos) how.replace(at + 3, 3, dir);
     CYCLONE_THROW(info.name, " (", split, " split) not found: looked in '", dir, "'",
-                  dir_exists ? "" : " (no such directory)", " for ", list, "; to get it, ", how,
-                  ", or ", other_dir);
+                  dir_exists ? ""
+                  : is_file  ? " (a file, not a directory)"
+                             : " (no such directory)",
+                  " for ", list, "; to get it, ", how, ", or ", other_dir);
   }
   return found;
 }

@@ -4,6 +4,7 @@
 
 #include "cyclone/core/autograd.h"
 #include "cyclone/core/error.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/layers/ops.h"
 
 namespace cyclone {
@@ -80,8 +81,13 @@ Tensor activation(const std::string& name, const Tensor& x) {
   for (const Entry& e : registry())
     if (name == e.name) return e.fn(x);
   std::string valid;
-  for (const Entry& e : registry()) valid += (valid.empty() ? "" : ", ") + std::string(e.name);
-  CYCLONE_THROW("unknown activation \"", name, "\" (valid: ", valid, ")");
+  std::vector<std::string> names;
+  for (const Entry& e : registry()) {
+    valid += (valid.empty() ? "" : ", ") + std::string(e.name);
+    names.emplace_back(e.name);
+  }
+  CYCLONE_THROW("unknown activation '", name, "'", did_you_mean(name, names), " (valid: ", valid,
+                ")");
 }
 
 std::vector<std::string> activation_names() {

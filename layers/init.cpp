@@ -5,6 +5,7 @@
 
 #include "cyclone/core/context.h"
 #include "cyclone/core/parallel.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/kernels/elementwise.h"
 #include "cyclone/kernels/random.h"
 
@@ -135,8 +136,12 @@ void init_tensor(const std::string& name, const Tensor& w, Generator& gen) {
   const auto& table = init_registry();
   const auto it =
       std::find_if(table.begin(), table.end(), [&](const Init& i) { return name == i.name; });
-  CYCLONE_CHECK(it != table.end(), "unknown initializer \"", name, "\" (valid: ", valid_names(),
-                ")");
+  if (it == table.end()) {
+    std::vector<std::string> names;
+    for (const Init& i : table) names.emplace_back(i.name);
+    CYCLONE_THROW("unknown initializer '", name, "'", did_you_mean(name, names),
+                  " (valid: ", valid_names(), ")");
+  }
   CYCLONE_CHECK(w.defined(), "init_tensor(", name, "): the tensor is undefined");
   CYCLONE_CHECK(w.dtype() == DType::kFloat32 || w.dtype() == DType::kFloat64, "init_tensor(", name,
                 "): needs a float32 or float64 tensor, got ", dtype_name(w.dtype()), " ",

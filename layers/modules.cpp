@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cyclone/core/generator.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/kernels/random.h"
 #include "cyclone/layers/activation_ops.h"
 #include "cyclone/layers/layout.h"
@@ -72,7 +73,8 @@ Activation::Activation(std::string name) : name_(std::move(name)) {
   if (std::find(names.begin(), names.end(), name_) == names.end()) {
     std::string known;
     for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-    CYCLONE_THROW("unknown activation '", name_, "' (known: ", known, ")");
+    CYCLONE_THROW("unknown activation '", name_, "'", did_you_mean(name_, names),
+                  " (known: ", known, ")");
   }
   fn_ = [n = name_](const Tensor& x) { return activation(n, x); };
 }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <utility>
 
+#include "cyclone/core/spelling.h"
 #include "cyclone/models/lenet.h"
 #include "cyclone/models/mlp.h"
 #include "cyclone/models/resnet_cifar.h"
@@ -65,8 +66,8 @@ const std::vector<std::pair<std::string, Factory>>& table() {
 [[noreturn]] void unknown(const std::string& name) {
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-  CYCLONE_THROW("unknown model '", name, "' (known: ", known, "; patterns: ", model_patterns(),
-                ")");
+  CYCLONE_THROW("unknown model '", name, "'", did_you_mean(name, model_names()), " (known: ", known,
+                "; patterns: ", model_patterns(), ")");
 }
 
 }  // namespace

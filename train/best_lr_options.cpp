@@ -276,6 +276,10 @@ void validate(const BestLrOptions& o) {
                  Bounds::closed(0, static_cast<double>(kMaxEpochs)));
   check_int_range("sync_every", o.sync_every, 0, kMaxSyncEvery);
   check_no_ignored_flags(o);
+  if (o.lr_finder_val_every > 0 && o.validation_fraction == 0)
+    throw UsageError(
+        "--lr_finder_val_every measures a held-out loss, which needs a validation split: set "
+        "--validation_fraction (e.g. 0.1)");
 }
 
 BestLrOptions parse_best_lr_options(int argc, const char* const* argv) {

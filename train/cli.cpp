@@ -447,21 +447,25 @@ int run_program(const char* program, const std::function<int()>& body) {
     // A clean stop every rank agreed on (train_step's stop), its message already printed.
     threw = false;
   } catch (const UsageError& e) {
+    std::fflush(stdout);  // what the run printed comes before its error, even when both are piped
     const bool says_help = e.message().find("see --help") != std::string::npos;
     std::fprintf(stderr, "%s: %s%s%s\n", program, rank_prefix_noexcept().c_str(),
                  e.message().c_str(), says_help ? "" : " (see --help)");
     code = 2;
   } catch (const cyclone::Error& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(),
                  e.message().c_str());
     code = 1;
   } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
     const std::string limit = address_space_note();
     std::fprintf(stderr, "%s: %sout of memory%s%s; %stry a smaller batch size\n", program,
                  rank_prefix_noexcept().c_str(), limit.empty() ? "" : ": ", limit.c_str(),
                  limit.empty() ? "" : "raise the limit (ulimit -v) or ");
     code = 1;
   } catch (const std::exception& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(), e.what());
     code = 1;
   }

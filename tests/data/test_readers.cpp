@@ -313,6 +313,9 @@ TEST(Registry, MissingDatasetNamesFilesDirectoryAndRemedy) {
   EXPECT_ERROR_WITH(data::load_dataset("mnist", "train", o), "mnist (train split) not found",
                     dir.file("absent"), "no such directory", "train-images-idx3-ubyte",
                     "train-labels-idx1-ubyte", "yann.lecun.com", "--data_dir");
+  write_file(dir.file("a_file"), std::vector<uint8_t>{1, 2, 3});
+  o.data_dir = dir.file("a_file");  // exists, as a file: not "no such directory"
+  EXPECT_ERROR_WITH(data::load_dataset("mnist", "train", o), "(a file, not a directory)");
   o.data_dir = dir.path().string();
   write_file(dir.file("data_batch_1.bin"), cifar_batch(1, CifarKind::kCifar10, 0));
   EXPECT_ERROR_WITH(data::load_dataset("cifar10", "train", o), "data_batch_2.bin",

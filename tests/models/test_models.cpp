@@ -155,6 +155,20 @@ TEST(ModelRegistry, ErrorsNameTheOffendingNameOrDepth) {
   EXPECT_NE(message("mlp-0", o).find("unknown model"), std::string::npos);
   EXPECT_NE(message("resnet", o).find("unknown model"), std::string::npos);
   EXPECT_NE(message("wrn-28-10-3", o).find("unknown model"), std::string::npos);
+  // A typo gets the name it is closest to, as flags and config keys do.
+  EXPECT_NE(message("lenet", o).find("(did you mean 'lenet5'?)"), std::string::npos)
+      << message("lenet", o);
+  ModelOptions typo = o;
+  typo.activation = "rel";
+  EXPECT_NE(message("lenet5", typo).find("unknown activation 'rel' (did you mean 'relu'?)"),
+            std::string::npos)
+      << message("lenet5", typo);
+  typo = o;
+  typo.initializer = "he_norml";
+  EXPECT_NE(message("lenet5", typo).find("unknown initializer 'he_norml' (did you mean "
+                                         "'he_normal'?)"),
+            std::string::npos)
+      << message("lenet5", typo);
   EXPECT_NE(message("lenet5", opts(1, 8, 8, 10)).find("8x8"), std::string::npos);
   ModelOptions bad = o;
   bad.num_classes = 0;

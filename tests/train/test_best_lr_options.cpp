@@ -154,10 +154,13 @@ std::vector<ValueCase> value_cases() {
 TEST(BestLrOptionsTest, EveryValueFlagInBothSyntaxes) {
   for (const auto& c : value_cases()) {
     SCOPED_TRACE("--" + c.flag + " " + c.value);
-    // --cycle: the policy's flags are refused without it (IgnoredFlagsAreRefused).
-    EXPECT_TRUE(c.holds(parse({"--cycle", "--" + c.flag + "=" + c.value})));
-    EXPECT_TRUE(c.holds(parse({"--cycle", "--" + c.flag, c.value})));
-    EXPECT_FALSE(c.holds(parse({"--cycle"}))) << "the case should not be the default";
+    // --cycle: the policy's flags are refused without it (IgnoredFlagsAreRefused); a held-out
+    // loss needs a validation split.
+    const std::string also =
+        c.flag == "lr_finder_val_every" ? "--validation_fraction=0.1" : "--cycle";
+    EXPECT_TRUE(c.holds(parse({"--cycle", also, "--" + c.flag + "=" + c.value})));
+    EXPECT_TRUE(c.holds(parse({"--cycle", also, "--" + c.flag, c.value})));
+    EXPECT_FALSE(c.holds(parse({"--cycle", also}))) << "the case should not be the default";
   }
 }
 
@@ -219,8 +222,8 @@ TEST(BestLrOptionsTest, IgnoredFlagsAreRefused) {
   }
   for (const char* flag :
        {"--num_learning_batches=100", "--lr_min=1e-5", "--lr_max=1", "--lr_finder_mode=linear",
-        "--lr_finder_val_every=5", "--lr_finder_repeats=3", "--suggestion=valley", "--diverge_th=5",
-        "--smooth_beta=0.9", "--momentum_test=0.9", "--wd_test=1e-4"}) {
+        "--lr_finder_repeats=3", "--suggestion=valley", "--diverge_th=5", "--smooth_beta=0.9",
+        "--momentum_test=0.9", "--wd_test=1e-4"}) {
     const std::string m = parse_error({"--skip_test=0.01", flag});
     EXPECT_NE(m.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos)
         << m;
@@ -228,6 +231,10 @@ TEST(BestLrOptionsTest, IgnoredFlagsAreRefused) {
     EXPECT_NO_THROW(parse({flag}));
   }
   EXPECT_NO_THROW(parse({"--policy=triangular", "--skip_test=0.01", "--lr_min=0.0001"}));
+  // Checked here, before the data is read, not once the loader is built.
+  EXPECT_NE(parse_error({"--lr_finder_val_every=5"}).find("--validation_fraction"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse({"--lr_finder_val_every=5", "--validation_fraction=0.1"}));
 }
 
 // --momentum with 1cycle is the top of its momentum cycle, for every optimizer once given (before,
