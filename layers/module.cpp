@@ -249,10 +249,11 @@ std::vector<std::string> Module::load_state_dict(const NamedTensors& state, bool
       skipped.push_back(n);
       continue;
     }
-    CYCLONE_CHECK(src.dtype() == t.dtype(), "load_state_dict: '", n, "' has dtype ",
+    const bool both_float = is_floating(src.dtype()) && is_floating(t.dtype());
+    CYCLONE_CHECK(src.dtype() == t.dtype() || both_float, "load_state_dict: '", n, "' has dtype ",
                   dtype_name(src.dtype()), " in the weights but ", dtype_name(t.dtype()),
                   " in the model");
-    copies.emplace_back(t, src);
+    copies.emplace_back(t, src.dtype() == t.dtype() ? src : cast(src, t.dtype()));
   }
   for (const auto& [n, t] : state) {
     if (used.count(n)) continue;

@@ -101,10 +101,11 @@ class Module {
 
   // ---- weights ----
   NamedTensors state_dict() const;  // parameters then buffers, by name
-  // Copies every tensor of `state` into the tensor of the same name (converting the device).
-  // Shapes and dtypes must match; with strict, names must match exactly both ways. Errors name the
-  // tensor and both shapes. With strict = false, returns the names that were skipped (missing on
-  // either side or of another shape) instead of failing on them.
+  // Copies every tensor of `state` into the tensor of the same name (converting the device, and
+  // between float dtypes as PyTorch's load_state_dict does: float64 weights into a float32 model).
+  // Shapes must match, and an integer tensor's dtype; with strict, names must match exactly both
+  // ways. Errors name the tensor and both shapes. With strict = false, returns the names that were
+  // skipped (missing on either side or of another shape) instead of failing on them.
   std::vector<std::string> load_state_dict(const NamedTensors& state, bool strict = true);
   void save(const std::string& path) const;  // safetensors, atomic
   // load_state_dict from a safetensors file; its errors are prefixed with the path.

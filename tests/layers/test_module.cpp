@@ -65,6 +65,20 @@ TEST(Module, StateDictRoundTripsThroughSafetensors) {
   EXPECT_TRUE(testing::all_close(b.parameters()[0], a.parameters()[0], 0, 0));
 }
 
+// Float weights of another float dtype load converted, as PyTorch's load_state_dict does (a
+// float64 file into a float32 model); an integer tensor's dtype must still match.
+TEST(Module, FloatWeightsOfAnotherDtypeLoadConverted) {
+  Net a, b;
+  NamedTensors wide;
+  for (const auto& [n, t] : a.state_dict()) wide.emplace_back(n, cast(t, DType::kFloat64));
+  EXPECT_TRUE(b.load_state_dict(wide).empty());
+  EXPECT_EQ(b.parameters()[0].dtype(), DType::kFloat32);
+  EXPECT_TRUE(testing::all_close(b.parameters()[0], a.parameters()[0], 0, 0));
+  NamedTensors ints = a.state_dict();
+  ints[0].second = Tensor::zeros(ints[0].second.shape(), DType::kInt32);
+  testing::expect_error([&] { b.load_state_dict(ints); }, {"dtype int32", "float32 in the model"});
+}
+
 TEST(Module, LoadErrorsNameTheTensorAndBothShapes) {
   Net small(8, 3), other_head(8, 5);
   const std::string path = temp_path("module_bad");
