@@ -233,6 +233,23 @@ TEST(StepGuardCpu, LossScalingOverflowsCountOnceTheScaleIsOne) {
   EXPECT_EQ(n.state[kernels::kGuardOverflows], 0);
 }
 
+// The device's gates, clip scales and ring records against the CPU's (NaN and inf where the CPU
+// has them, the rest to double rounding).
+void expect_same(const Out& a, const Out& b, const char* what) {
+  EXPECT_EQ(a.gate, b.gate) << what;
+  EXPECT_EQ(a.scale, b.scale) << what;
+  ASSERT_EQ(a.state.size(), b.state.size()) << what;
+  for (size_t i = 0; i < a.state.size(); ++i) {
+    if (std::isnan(a.state[i]))
+      EXPECT_TRUE(std::isnan(b.state[i])) << what << " state[" << i << "]";
+    else if (std::isinf(a.state[i]))  // the record of a step with an infinite norm
+      EXPECT_EQ(b.state[i], a.state[i]) << what << " state[" << i << "]";
+    else
+      EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
+          << what << " state[" << i << "]";
+  }
+}
+
 class StepGuardParity : public testing::DeviceTest {};
 
 TEST_P(StepGuardParity, SameDecisionsAndRecordsAsCpu) {
@@ -248,19 +265,8 @@ TEST_P(StepGuardParity, SameDecisionsAndRecordsAsCpu) {
   std::vector<int> correct;
   for (int i = 0; i < 12; ++i) correct.push_back(i * 3);
   cfg.halt_on_nonfinite_loss = false;
-  const Out a = run(Device::cpu(), cfg, loss, gsq, correct);
-  const Out b = run(device(), cfg, loss, gsq, correct);
-  EXPECT_EQ(a.gate, b.gate);
-  EXPECT_EQ(a.scale, b.scale);
-  ASSERT_EQ(a.state.size(), b.state.size());
-  for (size_t i = 0; i < a.state.size(); ++i) {
-    if (std::isnan(a.state[i])) {
-      EXPECT_TRUE(std::isnan(b.state[i])) << "state[" << i << "]";
-    } else {
-      EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
-          << "state[" << i << "]";
-    }
-  }
+  expect_same(run(Device::cpu(), cfg, loss, gsq, correct), run(device(), cfg, loss, gsq, correct),
+              "");
 }
 
 TEST_P(StepGuardParity, LossScalingSameAsCpu) {
@@ -304,20 +310,6 @@ TEST_P(StepGuardParity, Float64LossAndNoGradSqOrCorrectSameAsCpu) {
   gsq[6] = kInf;
   std::vector<int> correct;
   for (int i = 0; i < 9; ++i) correct.push_back(i + 1);
-  auto expect_same = [](const Out& a, const Out& b, const char* what) {
-    EXPECT_EQ(a.gate, b.gate) << what;
-    EXPECT_EQ(a.scale, b.scale) << what;
-    ASSERT_EQ(a.state.size(), b.state.size()) << what;
-    for (size_t i = 0; i < a.state.size(); ++i) {
-      if (std::isnan(a.state[i]))
-        EXPECT_TRUE(std::isnan(b.state[i])) << what << " state[" << i << "]";
-      else if (std::isinf(a.state[i]))  // the record of the step with an infinite norm
-        EXPECT_EQ(b.state[i], a.state[i]) << what << " state[" << i << "]";
-      else
-        EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
-            << what << " state[" << i << "]";
-    }
-  };
 
   Inputs f64;
   f64.loss_dtype = DType::kFloat64;
