@@ -1,6 +1,7 @@
 #include "cyclone/train/config_tree.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -260,6 +262,51 @@ json parse_json_rejecting_duplicates(const std::string& text, const std::string&
   return json::parse(text, cb);
 }
 
+// Notes where each document starts; builds nothing.
+struct DocumentStarts final : YAML::EventHandler {
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// A config is one document, as PyYAML's safe_load demands: a second after "---" would be dropped
+// unread (its typos unchecked). Not YAML::LoadAll: on a token no rule takes (a lone ',') yaml-cpp
+// 0.7 hands back an empty document without consuming it, forever (jbeder/yaml-cpp#1319), and
+// YAML::Load reads that text as an empty config. A document that starts where the last one did
+// is that stuck token.
+void check_one_yaml_document(const std::string& text, const std::string& origin) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts seen;
+  while (parser.HandleNextDocument(seen)) {
+    const size_t n = seen.starts.size();
+    if (n >= 2 && seen.starts[n - 1].pos == seen.starts[n - 2].pos) {
+      const YAML::Mark& at = seen.starts.back();
+      const size_t pos = static_cast<size_t>(at.pos);
+      const unsigned char c = pos < text.size() ? static_cast<unsigned char>(text[pos]) : 0;
+      throw UsageError(origin + ":" + std::to_string(at.line + 1) + ": invalid YAML: unexpected " +
+                       (c >= 0x21 && c < 0x7f ? "'" + std::string(1, static_cast<char>(c)) + "'"
+                                              : std::string("text")) +
+                       " at column " + std::to_string(at.column + 1));
+    }
+  }
+  const size_t documents = seen.starts.size();
+  if (documents > 1)
+    throw UsageError(origin + ": holds " + std::to_string(documents) +
+                     " YAML documents (separated by ---); a config is one: merge them or split "
+                     "the file");
+}
+
 }  // namespace
 
 ConfigSyntax config_syntax_of(const std::string& path) {
@@ -303,13 +350,8 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
     }
     YAML::Node root;
     try {
-      // One document, as PyYAML's safe_load demands: a second after "---" would be dropped unread.
-      const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-      if (docs.size() > 1)
-        throw UsageError(origin + ": holds " + std::to_string(docs.size()) +
-                         " YAML documents (separated by ---); a config is one: merge them or "
-                         "split the file");
-      if (!docs.empty()) root = docs.front();
+      root = YAML::Load(text);
+      check_one_yaml_document(text, origin);
     } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own bound (500), its message "bad file"
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": nested deeper than " +
                        std::to_string(kMaxJsonDepth) + " levels");

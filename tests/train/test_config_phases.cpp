@@ -85,10 +85,23 @@ TEST(ConfigTree, SyntaxErrorsNameTheFileAndLine) {
   // A second document would be dropped unread (its typos unchecked): refused, as safe_load does.
   expect_error([] { config_text_to_json("a: 1\n---\nfoo: 1\n", ConfigSyntax::kYaml, "r.yml"); },
                {"r.yml", "2 YAML documents"});
+  expect_error(
+      [] { config_text_to_json("a: 1\n---\nb: 1\n---\nc: 1\n", ConfigSyntax::kYaml, "r.yml"); },
+      {"r.yml", "3 YAML documents"});
   EXPECT_EQ(config_text_to_json("---\na: 1\n", ConfigSyntax::kYaml, "r.yml"), R"({"a":1})");
+  EXPECT_EQ(config_text_to_json("a: 1\n...\n", ConfigSyntax::kYaml, "r.yml"), R"({"a":1})");
   EXPECT_EQ(config_text_to_json("", ConfigSyntax::kYaml, "r.yml"), "{}");
   EXPECT_EQ(config_syntax_of("x/run.yaml"), ConfigSyntax::kYaml);
   EXPECT_EQ(config_syntax_of("run.json"), ConfigSyntax::kJson);
+}
+
+// A token no YAML rule takes (a lone ',') was read as an empty config by yaml-cpp's Load and hung
+// its LoadAll (a new empty document each call, the token never consumed; found by the fuzzer).
+TEST(ConfigTree, AStrayTokenIsInvalidYamlNotAnEmptyConfigOrAHang) {
+  expect_error([] { config_text_to_json("\n,\n", ConfigSyntax::kYaml, "r.yml"); },
+               {"r.yml:2", "invalid YAML", "unexpected ','"});
+  expect_error([] { config_text_to_json("a: 1\n---\n,\n", ConfigSyntax::kYaml, "r.yml"); },
+               {"r.yml:3", "invalid YAML", "','"});
 }
 
 // 100000 levels of JSON overflowed the default 8 MiB stack (a crash) in the tree's recursion.
