@@ -41,7 +41,7 @@ std::filesystem::path write_target(const std::string& path) {
   for (int hops = 0;; ++hops) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) {
-      if (errno == ENOENT) return p;  // a new file: open() reports a missing directory
+      if (errno == ENOENT || errno == ENOTDIR) return p;  // new: open() reports the directory
       CYCLONE_THROW("cannot write ", path, ": ", errno_reason(errno));
     }
     const std::string via = p.string() == path ? "" : " (the symlink leads to " + p.string() + ")";
@@ -97,6 +97,41 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   Fd d;
   d.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (d.fd >= 0) ::fsync(d.fd);
+}
+
+void check_can_make_directories(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::path p(dir);
+  struct stat st {};
+  while (!p.empty() && ::stat(p.c_str(), &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR)
+      CYCLONE_THROW("cannot create the directory ", dir, ": ", errno_reason(errno));
+    p = p.parent_path();
+  }
+  if (p.empty()) {
+    p = ".";
+    if (::stat(p.c_str(), &st) != 0)
+      CYCLONE_THROW("cannot create the directory ", dir, ": ", errno_reason(errno));
+  }
+  const std::string which = p == fs::path(dir) ? "it" : p.string();
+  CYCLONE_CHECK(S_ISDIR(st.st_mode), "cannot create the directory ", dir, ": ", which,
+                " is a file, not a directory");
+  if (::access(p.c_str(), W_OK | X_OK) != 0)
+    CYCLONE_THROW("cannot create the directory ", dir, ": ", which, " is not writable (",
+                  errno_reason(errno), ")");
+}
+
+void make_directories(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) return;
+  check_can_make_directories(dir);  // the clearer reason, when it has one
+  CYCLONE_THROW("cannot create the directory ", dir, ": ", errno_reason(ec.value()));
+}
+
+void check_can_write_file(const std::string& path) {
+  const std::filesystem::path target = write_target(path);
+  check_can_make_directories(target.has_parent_path() ? target.parent_path().string() : ".");
 }
 
 uint64_t file_size(const std::string& path) {

@@ -26,6 +26,19 @@ std::string read_file(const std::string& path, uint64_t max_bytes = uint64_t{1} 
 // gives.
 std::string errno_reason(int err);
 
+// Creates `dir` and its missing parents. When it cannot, an Error names `dir` and why: a file (or
+// anything but a directory) in the way, naming it; a parent that is not writable; the system's
+// reason otherwise.
+void make_directories(const std::string& dir);
+
+// The checks of make_directories and write_file_atomic without creating or writing anything, for
+// a program to refuse an output path before it spends time on work it could not save: `dir`
+// exists as a writable directory or its nearest existing ancestor is one; `path` is nothing yet
+// or a regular file (through symlinks), in a directory make_directories can create. The Error
+// names the path as the write would.
+void check_can_make_directories(const std::string& dir);
+void check_can_write_file(const std::string& path);
+
 // Size of a regular file in bytes, or an Error naming the path (missing, directory, unreadable).
 uint64_t file_size(const std::string& path);
 

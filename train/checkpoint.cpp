@@ -83,8 +83,7 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
                 "checkpoint: bad name '", name, "'");
   std::error_code ec;
   const fs::path dir(parent);
-  fs::create_directories(dir, ec);
-  check_ec(ec, "create the directory", dir);
+  make_directories(dir.string());
   clean_leftovers(dir);
   const fs::path final_dir = dir / name;
   const fs::path tmp = dir / ("." + name + ".tmp-" + std::to_string(::getpid()));
@@ -139,8 +138,19 @@ std::string resolve_checkpoint(const std::string& path) {
   CYCLONE_THROW("'", path, "' holds no checkpoint (neither trainer.json nor a 'latest' file)");
 }
 
+void check_checkpoint_files(const std::string& dir) {
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"}) {
+    std::error_code ec;
+    const fs::path p = fs::path(dir) / f;
+    CYCLONE_CHECK(fs::is_regular_file(p, ec), "checkpoint ", dir, " is damaged: ", p.string(),
+                  fs::exists(p, ec) ? " is not a file" : " is missing",
+                  "; resume from another checkpoint beside it, or start a new run");
+  }
+}
+
 std::string read_checkpoint(const std::string& path, Module& model, optim::Optimizer& optimizer) {
   const fs::path dir(resolve_checkpoint(path));
+  check_checkpoint_files(dir.string());
   const std::string trainer_json = read_file((dir / "trainer.json").string(), 64u << 20);
   model.load((dir / "model.safetensors").string(), /*strict=*/true);
   optimizer.load((dir / "optimizer.safetensors").string());

@@ -25,6 +25,10 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
 // an Error naming the path and what is missing otherwise.
 std::string resolve_checkpoint(const std::string& path);
 
+// A checkpoint directory (resolve_checkpoint's) that lacks one of its three files is damaged: an
+// Error naming the file and what to do, before anything is read.
+void check_checkpoint_files(const std::string& dir);
+
 // Loads weights and optimizer state into `model` / `optimizer` (strict: names, shapes and dtypes
 // must match; errors name the file and the tensor) and returns trainer.json's text.
 std::string read_checkpoint(const std::string& path, Module& model, optim::Optimizer& optimizer);

@@ -98,7 +98,9 @@ struct CsvLog::Impl {
   }
 
   [[noreturn]] void fail(const char* what, int err) {
-    CYCLONE_THROW("cannot write CSV log ", path, ": ", what, " failed: ", errno_reason(err));
+    // A directory in the way is named as write_file_atomic names it.
+    CYCLONE_CHECK(err != EISDIR, "cannot write ", path, ": it is a directory, not a file");
+    CYCLONE_THROW("cannot write ", path, ": ", what, " failed: ", errno_reason(err));
   }
 
   void open(const char* mode) {

@@ -189,7 +189,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
     throw UsageError(e.message());
   }
   detail::check_monitors_have_a_split(spec);
-  detail::check_resume_target(spec);
+  if (!detail::check_resume_target(spec)) return {};
+  detail::check_outputs(spec);
   const json previous_summary = detail::previous_summary(spec);
 
   const data::DatasetInfo& info = [&]() -> const data::DatasetInfo& {
@@ -227,9 +228,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   set_default_device(device);
   manual_seed(spec.seed);
 
-  std::error_code ec;
-  fs::create_directories(spec.log_dir, ec);
-  if (ec) throw Error("cannot create the log directory '" + spec.log_dir + "': " + ec.message());
+  const detail::LogDir log_dir(spec.log_dir);  // removed again if the run writes nothing in it
   std::optional<TrainingLog> training_log;
   if (spec.training_log && !spec.summary_only && writes_files())
     training_log.emplace((fs::path(spec.log_dir) / "training.log").string());
@@ -280,6 +279,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
 
   detail::RunContext c{spec, device, info, model_name, model, dropout_gen};
   c.log_dir = spec.log_dir;
+  c.previous_summary = previous_summary;
   c.groups = spec.layer_groups.empty() ? model->layer_groups() : LayerGroups{};
   for (const LayerGroup& g : spec.layer_groups) c.groups.emplace_back(g.name, g.prefixes);
   for (const auto& [name, prefixes] : c.groups) {
@@ -408,6 +408,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
       const int64_t limit = spec.trainer.limit_train_batches;
       detail::check_policy_fits(spec, limit > 0 ? std::min(n, limit) : n);
     }
+    detail::remove_stale_outputs(spec);  // the data is read and the run set up: it writes now
     return detail::run_phases(c, wall0);
   }
 
@@ -419,6 +420,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
           : train_loader.num_batches();
   auto opt = detail::make_run_optimizer(spec, model->named_parameters());
   if (spec.resume.empty() && !spec.finder_only) detail::check_policy_fits(spec, steps_per_epoch);
+  detail::remove_stale_outputs(spec);
 
   // ---- the range test, unless resuming (the checkpoint's policy already holds its rate) ----
   std::optional<double> chosen = spec.fixed_lr;
@@ -529,6 +531,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   summary["snapshots"] = fr.snapshots;
   summary["last_checkpoint"] = fr.last_checkpoint;
   summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall0).count();
+  detail::add_total_wall_seconds(summary, previous_summary);
   detail::carry_over_summary(summary, previous_summary);
   RunOutcome out;
   out.chosen_lr = chosen.value_or(0);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cyclone/data/loader.h"
 #include "cyclone/data/registry.h"
@@ -32,6 +33,8 @@ struct RunContext {
   std::filesystem::path log_dir = {};
   LayerGroups groups = {};
   nlohmann::json summary = nlohmann::json::object();
+  // The summary.json of the run a --resume goes on from (previous_summary(spec)), null otherwise.
+  nlohmann::json previous_summary = nullptr;
 };
 
 // The first batches x batch_size images of `d`, in order (limit_eval_batches: the same images on
@@ -56,8 +59,10 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
 // run, a folder other than the run's model_dir or one holding none of its phases, is a UsageError
 // before any data is read.
 // A checkpoint of another run (other settings than resume_settings(spec)) is refused too, naming
-// what differs.
-void check_resume_target(const RunSpec& spec);
+// what differs; so is one past the epochs asked for. A damaged one (a file missing, trainer.json
+// unreadable) is an Error naming the file. Returns false, after saying so, when the checkpoint
+// already is at the last epoch asked for: nothing is left to train.
+[[nodiscard]] bool check_resume_target(const RunSpec& spec);
 // The settings a resume must keep (rank_fingerprint's, a JSON object), less those it may change:
 // the epochs (to train longer), where it runs (device, precision, layout) and how (sync_every,
 // CUDA graphs), the evaluation batch, checkpoint frequency, early stopping's patience, the
@@ -70,6 +75,31 @@ std::string resume_settings(const RunSpec& spec);
 // best of both.
 nlohmann::json previous_summary(const RunSpec& spec);
 void carry_over_summary(nlohmann::json& summary, const nlohmann::json& previous);
+// wall_seconds is this run's time; total_wall_seconds adds the earlier runs' a resumed run goes on
+// from (their summary's total_wall_seconds, or wall_seconds); absent when there is none.
+void add_total_wall_seconds(nlohmann::json& summary, const nlohmann::json& previous);
+
+// run_outputs.cpp. check_outputs: before any work, an Error naming the path (and what to do) when
+// the log dir, a phase's folder, the checkpoint or TensorBoard folder cannot be created or a file
+// a run writes there is a directory; a UsageError when a new run (no --resume) would replace the
+// checkpoint of a run that did not finish. remove_stale_outputs: a new run (no --resume) first
+// removes what an earlier run left in its folders under the names runs write (summary, CSV logs,
+// plots, range-test files, TensorBoard event files, and checkpoints when it writes its own; never
+// weights, training.log or other files), saying what in one line.
+void check_outputs(const RunSpec& spec);
+void remove_stale_outputs(const RunSpec& spec);
+// The log dir, created with its missing parents; those it created are removed again on
+// destruction when empty (a run that failed before writing anything, or --summary).
+class LogDir {
+ public:
+  explicit LogDir(const std::string& dir);
+  ~LogDir();
+  LogDir(const LogDir&) = delete;
+  LogDir& operator=(const LogDir&) = delete;
+
+ private:
+  std::vector<std::filesystem::path> created_;  // innermost first
+};
 
 // Throws UsageError, naming best_lr's flags for best_lr, when the training policy cannot run over
 // epochs x steps_per_epoch steps (one_cycle's warm-up needs a few) or that count overflows: checked

@@ -276,9 +276,13 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     Trainer trainer(*trained, *opt, *policy, train, &eval, to);
     if (spec.model_checkpoint.enabled)
       trainer.on_epoch_end(model_checkpoint_callback(c, model, resuming));
+    json before = nullptr;  // the phase's entry in the interrupted run's summary
     if (resuming && exists_on_every_rank(dir / "checkpoints" / "latest")) {
       log_print("%s: phase '%s' continues from its checkpoint\n", prog.c_str(), ph.name.c_str());
       trainer.resume((dir / "checkpoints").string());
+      if (c.previous_summary.is_object() && c.previous_summary["phases"].is_array())
+        for (const json& p : c.previous_summary["phases"])
+          if (p.is_object() && p.value("name", "") == ph.name) before = p;
     }
     const FitResult fr = trainer.fit();
     pj["status"] = fr.status;
@@ -289,6 +293,8 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     pj["images_per_second"] = fr.images_per_second;
     pj["train_seconds"] = fr.wall_seconds;
     pj["seconds"] = seconds_since(t0);
+    // The best over the epochs before the interruption too, as a single run's summary keeps it.
+    carry_over_summary(pj, before);
     if (fr.status != "diverged" && fr.status != "interrupted") {
       log_print("%s: phase '%s' done in %s: %s accuracy %.2f%%\n", prog.c_str(), ph.name.c_str(),
                 format_duration(pj["seconds"].get<double>()).c_str(),
@@ -325,6 +331,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     }
   }
   summary["wall_seconds"] = seconds_since(wall0);
+  add_total_wall_seconds(summary, c.previous_summary);
   write_summary(c, out);
   out.chosen_lr = chosen.value_or(0);
   if (status == "completed")

@@ -4,11 +4,15 @@
 #include <filesystem>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
 
 #include "cyclone/core/file_util.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/distributed.h"
+#include "cyclone/train/log.h"
 #include "cyclone/train/run_detail.h"
+#include "cyclone/train/run_state.h"
 
 namespace cyclone::train::detail {
 
@@ -26,8 +30,28 @@ bool is_within(const fs::path& p, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// The best_lr flag that sets resume setting `key` (resume_settings' names are the config's).
+std::string best_lr_flag(const std::string& key) {
+  static const std::vector<std::pair<std::string, std::string>> flags = {
+      {"fixed_lr", "--skip_test"},
+      {"policy.policy", "--cycle / --policy"},
+      {"policy.total_epochs", "--num_epochs"},
+      {"policy.step_size_epochs", "--step_size_epochs"},
+      {"policy.cycle_len_epochs", "--step_size_epochs"},
+      {"policy.gamma", "--gamma"},
+      {"policy.max_momentum", "--momentum"},
+      {"policy.base_momentum", "--momentum"},
+      {"optimizer.beta1", "--momentum"}};
+  for (const auto& [k, flag] : flags)
+    if (k == key) return flag;
+  if (key.rfind("policy.", 0) == 0) return "--lr_min_multiplier / --lr_max_multiplier";
+  const size_t dot = key.find('.');  // optimizer.weight_decay, trainer.clip_grad_norm
+  return "--" + (dot == std::string::npos ? key : key.substr(dot + 1));
+}
+
 // Refuses the checkpoint `dir` when its trainer.json records other settings than `mine`.
-void check_same_settings(const std::string& dir, const std::string& mine, const std::string& flag) {
+void check_same_settings(const std::string& dir, const std::string& mine, const std::string& flag,
+                         bool best_lr) {
   const fs::path path = fs::path(dir) / "trainer.json";
   json theirs;
   try {
@@ -41,10 +65,13 @@ void check_same_settings(const std::string& dir, const std::string& mine, const 
   const json now = json::parse(mine);
   std::string diff;
   int shown = 0, differ = 0;
+  bool cycle_epochs = false;  // one_cycle's total_epochs: the run's epochs, which may not change
   auto add = [&](const std::string& key, const json& a, const json& b) {
+    cycle_epochs = cycle_epochs || key == "policy.total_epochs";
     if (++differ > 4) return;
-    diff += (shown++ ? "; " : "") + key + " " + (a.is_null() ? "unset" : a.dump()) + " (now " +
-            (b.is_null() ? "unset" : b.dump()) + ")";
+    diff += (shown++ ? "; " : "") + (best_lr ? best_lr_flag(key) : key) + " " +
+            (a.is_null() ? "unset" : a.dump()) + " (now " + (b.is_null() ? "unset" : b.dump()) +
+            ")";
   };
   for (const auto& [key, value] : was.items()) {
     const json other = now.contains(key) ? now.at(key) : json(nullptr);
@@ -53,10 +80,17 @@ void check_same_settings(const std::string& dir, const std::string& mine, const 
   for (const auto& [key, value] : now.items())
     if (!was.contains(key)) add(key, nullptr, value);
   if (differ == 0) return;
+  const std::string epochs = best_lr ? "--num_epochs" : "trainer.max_epochs";
+  const std::string may = best_lr ? epochs + ", --device, --precision and --checkpoint_every"
+                                  : epochs + ", the device, precision and checkpoint frequency";
   throw UsageError(flag + ": the checkpoint " + dir + " was trained with other settings: " + diff +
                    (differ > 4 ? " and " + std::to_string(differ - 4) + " more" : "") +
-                   ": resume without changing them (the epochs, device, precision and checkpoint "
-                   "frequency may change), or start a new run");
+                   (cycle_epochs ? " (one_cycle's cycle spans the whole run: its " + epochs +
+                                       " cannot change on a resume)"
+                                 : "") +
+                   ": resume without changing them (" + may + " may change" +
+                   (cycle_epochs ? ", the epochs except under one_cycle" : "") +
+                   "), or start a new run");
 }
 
 }  // namespace
@@ -86,8 +120,9 @@ std::string resume_settings(const RunSpec& spec) {
   return j.dump();
 }
 
-void check_resume_target(const RunSpec& spec) {
-  if (spec.resume.empty()) return;
+bool check_resume_target(const RunSpec& spec) {
+  if (spec.resume.empty()) return true;
+  const bool best_lr = spec.program == "best_lr";
   const std::string flag = spec.program == "train" ? "--resume (trainer.resume)" : "--resume";
   const std::string mine = resume_settings(spec);
   if (spec.phases.empty()) {
@@ -97,8 +132,29 @@ void check_resume_target(const RunSpec& spec) {
     } catch (const Error& e) {
       throw UsageError(flag + ": " + e.message());
     }
-    check_same_settings(dir, mine, flag);
-    return;
+    // Damaged (a file missing, trainer.json unreadable): an Error naming the file, before any work.
+    check_checkpoint_files(dir);
+    const std::string tpath = (fs::path(dir) / "trainer.json").string();
+    const RunState st = run_state_from_json(read_file(tpath, 64u << 20), tpath);
+    const int64_t epochs = spec.trainer.epochs;
+    const std::string epochs_flag = best_lr ? "--num_epochs" : "trainer.max_epochs (--epochs)";
+    const std::string at = "the checkpoint " + dir + " is at epoch " + std::to_string(st.epoch) +
+                           (st.batch > 0 ? " and " + std::to_string(st.batch) +
+                                               " batches into epoch " + std::to_string(st.epoch + 1)
+                                         : "");
+    if (st.epoch > epochs || (st.epoch == epochs && st.batch > 0))
+      throw UsageError(flag + ": " + at + ", past " + epochs_flag + " " + std::to_string(epochs) +
+                       ": give " + epochs_flag + " " +
+                       std::to_string(st.epoch + (st.batch > 0 ? 1 : 0)) +
+                       " or more to go on, or start a new run without " + flag);
+    check_same_settings(dir, mine, flag, best_lr);
+    if (st.epoch == epochs) {
+      log_print("%s: %s of %lld: nothing to train (give a larger %s to train longer)\n",
+                spec.program.c_str(), at.c_str(), static_cast<long long>(epochs),
+                epochs_flag.c_str());
+      return false;
+    }
+    return true;
   }
   // The phases' state (each finished phase's phase_done.json, the running one's checkpoints) is
   // in the run's own model_dir, under the phase names: another folder cannot be resumed from.
@@ -121,13 +177,14 @@ void check_resume_target(const RunSpec& spec) {
     const fs::path ckpt = dir / ph.name / "checkpoints";
     if (!fs::exists(dir / ph.name / "phase_done.json", ec) && fs::exists(ckpt / "latest", ec)) {
       try {
-        check_same_settings(resolve_checkpoint(ckpt.string()), mine, flag);
+        check_same_settings(resolve_checkpoint(ckpt.string()), mine, flag, best_lr);
       } catch (const UsageError&) {
         throw;
       } catch (const Error&) {  // damaged: the phase's resume says so, naming the file
       }
     }
   }
+  return true;
 }
 
 json previous_summary(const RunSpec& spec) {
@@ -152,6 +209,17 @@ void carry_over_summary(json& summary, const json& previous) {
       summary[key] = value;  // what only the first run knew: its range test, chosen rate, scores
     } else if (key.rfind("best_", 0) == 0 && it->is_number() && value.is_number()) {
       *it = std::max(it->get<double>(), value.get<double>());  // the best over the whole run
+    }
+  }
+}
+
+void add_total_wall_seconds(json& summary, const json& previous) {
+  if (!previous.is_object()) return;
+  for (const char* key : {"total_wall_seconds", "wall_seconds"}) {
+    if (previous.contains(key) && previous[key].is_number()) {
+      summary["total_wall_seconds"] =
+          summary["wall_seconds"].get<double>() + previous[key].get<double>();
+      return;
     }
   }
 }

@@ -49,8 +49,21 @@ std::string run_state_to_json(const RunState& st, const std::string& policy_json
 RunState run_state_from_json(const std::string& text, const std::string& origin) {
   RunState s;
   // Whole numbers only: nlohmann's get<int64_t>() would cast a float, past int64's range too.
+  // A key missing or of the wrong type is named (nlohmann's own text names neither file nor fix).
+  auto at = [&](const json& j, const char* key) -> const json& {
+    CYCLONE_CHECK(j.is_object() && j.contains(key), origin, ": the key '", key,
+                  "' is missing: the checkpoint is damaged (resume from another one, or start a "
+                  "new run)");
+    return j.at(key);
+  };
+  auto number = [&](const json& j, const char* key) -> double {
+    const json& v = at(j, key);
+    CYCLONE_CHECK(v.is_number(), origin, ": '", key, "' must be a number, got ",
+                  v.dump().substr(0, 40));
+    return v.get<double>();
+  };
   auto unsigned_at = [&](const json& j, const char* key) -> uint64_t {
-    const json& v = j.at(key);
+    const json& v = at(j, key);
     CYCLONE_CHECK(v.is_number_unsigned(), origin, ": '", key, "' must be a whole number >= 0, got ",
                   v.dump().substr(0, 40));
     return v.get<uint64_t>();
@@ -69,29 +82,29 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     s.batch = count(j, "batch");
     s.step = count(j, "step");
     s.skipped = count(j, "skipped");
-    s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
-    s.epoch_acc_sum = j.at("epoch_acc_sum").get<double>();
+    s.epoch_loss_sum = number(j, "epoch_loss_sum");
+    s.epoch_acc_sum = number(j, "epoch_acc_sum");
     s.epoch_samples = count(j, "epoch_samples");
     s.epoch_updates = count(j, "epoch_updates");
-    s.epoch_train_seconds = j.at("epoch_train_seconds").get<double>();
-    s.train_seconds = j.at("train_seconds").get<double>();
+    s.epoch_train_seconds = number(j, "epoch_train_seconds");
+    s.train_seconds = number(j, "train_seconds");
     s.train_images = count(j, "train_images");
-    s.best_accuracy = j.at("best_accuracy").is_null() ? std::numeric_limits<double>::quiet_NaN()
-                                                      : j.at("best_accuracy").get<double>();
+    s.best_accuracy = at(j, "best_accuracy").is_null() ? std::numeric_limits<double>::quiet_NaN()
+                                                       : number(j, "best_accuracy");
     s.bad_epochs = count(j, "bad_epochs");
-    if (!j.at("plateau").is_null())
+    if (!at(j, "plateau").is_null())
       s.plateau = schedulers::PlateauState::from_json(j.at("plateau").dump());
-    s.snapshots = j.at("snapshots").get<std::vector<std::string>>();
-    for (const json& r : j.at("rng"))
+    s.snapshots = at(j, "snapshots").get<std::vector<std::string>>();
+    for (const json& r : at(j, "rng"))
       s.rngs.emplace_back(unsigned_at(r, "seed"), unsigned_at(r, "offset"));
-    s.policy = j.at("policy").dump();
+    s.policy = at(j, "policy").dump();
     if (j.contains("batches_per_epoch")) s.batches_per_epoch = count(j, "batches_per_epoch");
     if (j.contains("ranks")) s.ranks = count(j, "ranks");
     if (j.contains("settings") && j.at("settings").is_object())
       s.settings = j.at("settings").dump();
     if (j.contains("loss_scale")) {
-      s.loss_scale = j.at("loss_scale").get<double>();
-      s.loss_scale_good_steps = j.at("loss_scale_good_steps").get<double>();
+      s.loss_scale = number(j, "loss_scale");
+      s.loss_scale_good_steps = number(j, "loss_scale_good_steps");
       CYCLONE_CHECK(std::isfinite(s.loss_scale) && s.loss_scale > 0 && s.loss_scale_good_steps >= 0,
                     origin, ": loss_scale ", s.loss_scale, " must be finite and > 0 (good steps ",
                     s.loss_scale_good_steps, " >= 0)");

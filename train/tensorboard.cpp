@@ -173,9 +173,7 @@ struct TensorBoardWriter::Impl {
 
 TensorBoardWriter::TensorBoardWriter(const std::string& log_dir) : impl_(std::make_unique<Impl>()) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(log_dir, ec);
-  CYCLONE_CHECK(!ec, "cannot create the TensorBoard log directory ", log_dir, ": ", ec.message());
+  make_directories(log_dir);
   // The counter keeps two writers opened in the same second by one process apart.
   static std::atomic<int> counter{0};
   const auto seconds = static_cast<long long>(now_seconds());

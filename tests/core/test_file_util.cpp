@@ -70,5 +70,28 @@ TEST(FileUtilTargets, PipeDirectoryAndLinkToThemAreRefusedUntouched) {
         << "temporary file left behind: " << e.path();
 }
 
+// The checks a program runs on its output paths before any work, and make_directories' errors:
+// each names the path and what is in the way, without creating or writing anything.
+TEST(FileUtilTargets, OutputPathsCheckedBeforeAnyWork) {
+  const cyclone::testing::TempDir dir;
+  const std::string file = dir.file("a_file");
+  write_file_atomic(file, "x");
+  fs::create_directories(dir.file("a_dir"));
+  EXPECT_NO_THROW(check_can_make_directories(dir.file("new/deeper")));
+  EXPECT_NO_THROW(check_can_write_file(dir.file("new/deeper/out.json")));
+  EXPECT_NO_THROW(check_can_write_file(file));
+  EXPECT_FALSE(fs::exists(dir.file("new")));
+  cyclone::testing::expect_error([&] { check_can_write_file(dir.file("a_dir")); },
+                                 {dir.file("a_dir"), "it is a directory, not a file"});
+  cyclone::testing::expect_error([&] { check_can_make_directories(file); },
+                                 {"cannot create the directory " + file, "it is a file"});
+  cyclone::testing::expect_error([&] { make_directories(file + "/sub/dir"); },
+                                 {file + "/sub/dir", file + " is a file, not a directory"});
+  cyclone::testing::expect_error([&] { check_can_write_file(file + "/x.csv"); },
+                                 {"cannot create the directory " + file, "it is a file"});
+  make_directories(dir.file("made/here"));
+  EXPECT_TRUE(fs::is_directory(dir.file("made/here")));
+}
+
 }  // namespace
 }  // namespace cyclone

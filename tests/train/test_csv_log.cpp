@@ -166,6 +166,11 @@ TEST(CsvLog, OpenAndWriteErrorsNamePath) {
   TempDir dir;
   const std::string missing = dir.file("no/such/dir/log.csv");
   cyclone::testing::expect_error([&] { CsvLog log(missing, {"a"}); }, {missing, "No such file"});
+  // A directory in the way: worded as write_file_atomic words it ("open failed: Is a directory").
+  const std::string folder = dir.file("folder.csv");
+  fs::create_directories(folder);
+  cyclone::testing::expect_error([&] { CsvLog log(folder, {"a"}); },
+                                 {folder, ": it is a directory, not a file"});
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
   // /dev/full through a symlink: every write fails as on a full disk.
   const std::string link = dir.file("full.csv");

@@ -3,6 +3,7 @@
 // run carried over from the one the interrupted run wrote.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 
 std::string resume_refusal(const RunSpec& s) {
   try {
-    detail::check_resume_target(s);
+    (void)detail::check_resume_target(s);
   } catch (const UsageError& e) {
     return e.message();
   }
@@ -47,6 +48,112 @@ TEST(RunStateJson, DeepNestingIsAnErrorNotACrash) {
   text.replace(at, 13, std::string(400000, '[') + std::string(400000, ']'));
   cyclone::testing::expect_error([&] { run_state_from_json(text, "epoch-0001/trainer.json"); },
                                  {"epoch-0001/trainer.json is nested deeper than 64 levels"});
+}
+
+// A checkpoint folder as the trainer writes it (the weights files empty: only their presence is
+// checked before the data is read).
+fs::path write_checkpoint_files(
+    const fs::path& run, const RunState& st,
+    const std::string& policy = R"({"policy": "constant", "lr": 0.1})") {
+  const fs::path ckpt = run / "checkpoints" / "epoch-0001";
+  fs::create_directories(ckpt);
+  std::ofstream(ckpt / "trainer.json") << run_state_to_json(st, policy, 2);
+  std::ofstream(ckpt / "model.safetensors") << "";
+  std::ofstream(ckpt / "optimizer.safetensors") << "";
+  return ckpt;
+}
+
+RunSpec best_lr_run(const fs::path& log_dir, int64_t epochs) {
+  RunSpec s;
+  s.program = "best_lr";
+  s.log_dir = log_dir.string();
+  s.trainer.epochs = epochs;
+  return s;
+}
+
+// Resuming a finished run printed "training N steps" and "done" and trained nothing; a smaller
+// --num_epochs than the checkpoint's epoch cannot be what was meant.
+TEST(RunResume, ACheckpointAtOrPastTheLastEpochIsSaidBeforeAnyWork) {
+  const cyclone::testing::TempDir dir;
+  RunSpec first = best_lr_run(dir.path(), 4);
+  RunState st;
+  st.epoch = 4;
+  st.settings = detail::resume_settings(first);
+  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
+  RunSpec again = first;
+  again.resume = ckpt.string();
+  ::testing::internal::CaptureStdout();
+  EXPECT_FALSE(detail::check_resume_target(again));
+  std::fflush(stdout);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("is at epoch 4 of 4: nothing to train (give a larger --num_epochs"),
+            std::string::npos)
+      << out;
+  again.trainer.epochs = 1;
+  const std::string m = resume_refusal(again);
+  EXPECT_NE(m.find("is at epoch 4, past --num_epochs 1: give --num_epochs 4 or more"),
+            std::string::npos)
+      << m;
+  again.trainer.epochs = 6;
+  EXPECT_TRUE(detail::check_resume_target(again));
+}
+
+// A checkpoint missing its weights got past the check and failed after "training N steps"; a key
+// missing from trainer.json was reported in nlohmann's words.
+TEST(RunResume, ADamagedCheckpointNamesTheFileOrKeyBeforeAnyWork) {
+  const cyclone::testing::TempDir dir;
+  RunSpec s = best_lr_run(dir.path(), 2);
+  RunState st;
+  st.settings = detail::resume_settings(s);
+  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
+  s.resume = ckpt.string();
+  fs::remove(ckpt / "model.safetensors");
+  cyclone::testing::expect_error(
+      [&] { (void)detail::check_resume_target(s); },
+      {(ckpt / "model.safetensors").string(), "is missing", "resume from another checkpoint"});
+  std::ofstream(ckpt / "model.safetensors") << "";
+  std::string text = run_state_to_json(st, R"({"policy": "constant", "lr": 0.1})", 2);
+  text.replace(text.find("\"step\""), 6, "\"stpe\"");
+  std::ofstream(ckpt / "trainer.json") << text;
+  cyclone::testing::expect_error([&] { (void)detail::check_resume_target(s); },
+                                 {(ckpt / "trainer.json").string(), "the key 'step' is missing"});
+}
+
+// Resuming a 1cycle run with another --num_epochs named policy.total_epochs and said in the same
+// line that the epochs may change.
+TEST(RunResume, Best_lrsRefusalNamesItsFlags) {
+  const cyclone::testing::TempDir dir;
+  RunSpec first = best_lr_run(dir.path(), 5);
+  first.policy_json = R"({"policy": "one_cycle", "max_lr": "finder*1", "total_epochs": 5})";
+  first.fixed_lr = 0.01;
+  RunState st;
+  st.settings = detail::resume_settings(first);
+  RunSpec again = first;
+  again.resume = write_checkpoint_files(dir.path(), st, first.policy_json).string();
+  again.trainer.epochs = 8;
+  again.policy_json = R"({"policy": "one_cycle", "max_lr": "finder*1", "total_epochs": 8})";
+  again.fixed_lr = 0.02;
+  const std::string m = resume_refusal(again);
+  EXPECT_NE(m.find("--num_epochs 5 (now 8)"), std::string::npos) << m;
+  EXPECT_NE(m.find("--skip_test 0.01 (now 0.02)"), std::string::npos) << m;
+  EXPECT_NE(m.find("one_cycle's cycle spans the whole run: its --num_epochs cannot change"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("policy.total_epochs"), std::string::npos) << m;
+  EXPECT_EQ(m.find("fixed_lr"), std::string::npos) << m;
+}
+
+TEST(RunResume, TotalWallSecondsAddsTheEarlierRuns) {
+  using nlohmann::json;
+  json now = {{"wall_seconds", 2.0}};
+  detail::add_total_wall_seconds(now, json{{"wall_seconds", 3.0}});
+  EXPECT_EQ(now["total_wall_seconds"], 5.0);
+  json third = {{"wall_seconds", 1.0}};
+  detail::add_total_wall_seconds(third, now);  // a second resume: the total so far
+  EXPECT_EQ(third["total_wall_seconds"], 6.0);
+  json fresh = {{"wall_seconds", 1.0}};
+  detail::add_total_wall_seconds(fresh, nullptr);
+  EXPECT_FALSE(fresh.contains("total_wall_seconds"));
 }
 
 TEST(RunResume, MissingCheckpointIsAUsageErrorNamingTheFlag) {
@@ -101,10 +208,7 @@ TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
   // What the trainer writes into each checkpoint's trainer.json.
   RunState st;
   st.settings = detail::resume_settings(first);
-  const fs::path ckpt = dir.path() / "checkpoints" / "epoch-0001";
-  fs::create_directories(ckpt);
-  std::ofstream(ckpt / "trainer.json")
-      << run_state_to_json(st, R"({"policy": "constant", "lr": 0.1})", 2);
+  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
   EXPECT_EQ(run_state_from_json(run_state_to_json(st, "{}", 2), "t").settings, st.settings);
 
   RunSpec again = first;
