@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -162,6 +164,17 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
     done += static_cast<size_t>(n);
   }
   return out;
+}
+
+std::string shell_quote(std::string_view path) {
+  const bool plain = !path.empty() && std::all_of(path.begin(), path.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_-./:=@%+,").find(c) != std::string_view::npos;
+  });
+  if (plain) return std::string(path);
+  std::string out = "'";
+  for (char c : path) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 }  // namespace cyclone

@@ -39,6 +39,10 @@ void make_directories(const std::string& dir);
 void check_can_make_directories(const std::string& dir);
 void check_can_write_file(const std::string& path);
 
+// `path` as a shell word, for a command a message tells the user to run: as it is when it holds
+// only characters no shell treats specially, else in single quotes (a ' inside as '\'').
+std::string shell_quote(std::string_view path);
+
 // Size of a regular file in bytes, or an Error naming the path (missing, directory, unreadable).
 uint64_t file_size(const std::string& path);
 

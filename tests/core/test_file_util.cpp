@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -91,6 +92,28 @@ TEST(FileUtilTargets, OutputPathsCheckedBeforeAnyWork) {
                                  {"cannot create the directory " + file, "it is a file"});
   make_directories(dir.file("made/here"));
   EXPECT_TRUE(fs::is_directory(dir.file("made/here")));
+}
+
+// The commands messages tell the user to run (--resume DIR, --data_dir DIR) paste into a shell as
+// one word whatever the path holds.
+TEST(FileUtilShellQuote, PathsPasteAsOneShellWord) {
+  EXPECT_EQ(shell_quote("/tmp/run-1/checkpoints"), "/tmp/run-1/checkpoints");
+  EXPECT_EQ(shell_quote("data/cifar_10,v2@host:x=1+%"), "data/cifar_10,v2@host:x=1+%");
+  EXPECT_EQ(shell_quote("/home/me/my runs"), "'/home/me/my runs'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote("~/x"), "'~/x'");
+  EXPECT_EQ(shell_quote("$HOME;rm"), "'$HOME;rm'");
+  EXPECT_EQ(shell_quote(""), "''");
+  // What bash makes of each quoted word is the path itself.
+  for (const std::string p : {"/home/me/my runs", "it's", "a\"b\\c", "*?[x]", "$(x)`y`"}) {
+    const std::string cmd = "printf %s " + shell_quote(p);
+    FILE* f = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char buf[256] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    EXPECT_EQ(::pclose(f), 0) << cmd;
+    EXPECT_EQ(std::string(buf, n), p) << cmd;
+  }
 }
 
 }  // namespace
