@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclone/core/file_util.h"
 #include "cyclone/data/fetch.h"
 #include "cyclone/data/manifest.h"
 #include "cyclone/data/registry.h"
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", manifest_json(active_manifest(manifest)).c_str());
       return 0;
     }
-    const std::string dir_flag = data_dir.empty() ? "" : " --data_dir " + data_dir;
+    const std::string dir_flag = data_dir.empty() ? "" : " --data_dir " + shell_quote(data_dir);
     if (cmd == "list") {
       for (const DatasetInfo& info : dataset_infos()) {
         if (info.name == "synthetic") continue;

@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <set>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "cyclone/core/error.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/core/json_depth.h"
+#include "cyclone/core/spelling.h"
 #include "cyclone/data/registry.h"
 
 namespace cyclone::data {
@@ -88,9 +90,7 @@ Manifest make_builtin() {
 }
 
 bool valid_url(const std::string& url) {
-  std::string lower;
-  for (char c : url.substr(0, 8))
-    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = ascii_lower(std::string_view(url).substr(0, 8));
   for (const char* scheme : {"http://", "https://", "file://"}) {
     const std::string s(scheme);
     if (lower.compare(0, s.size(), s) == 0) {
@@ -121,12 +121,9 @@ bool plain_file_name(const std::string& n) {
 
 std::string lower_md5(const std::string& md5) {
   if (md5.size() != 32) return "";
-  std::string out;
-  for (char c : md5) {
+  for (char c : md5)
     if (!std::isxdigit(static_cast<unsigned char>(c))) return "";
-    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
+  return ascii_lower(md5);
 }
 
 RemoteFile parse_file(const json& j, const std::string& where) {

@@ -69,11 +69,6 @@ void test_pause() {
   if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
-std::string trim_line_end(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 std::string write_checkpoint(const std::string& parent, const std::string& name,
@@ -128,7 +123,7 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(p / "trainer.json", ec)) return p.string();
   if (fs::exists(p / "latest", ec)) clean_leftovers(p);
   if (fs::exists(p / "latest", ec)) {
-    const std::string name = trim_line_end(read_file((p / "latest").string(), 4096));
+    const std::string name = latest_checkpoint_name(path);
     const fs::path c = p / name;
     CYCLONE_CHECK(!name.empty() && fs::exists(c / "trainer.json", ec), "checkpoint: '",
                   (p / "latest").string(), "' names '", name,
@@ -157,13 +152,20 @@ std::string read_checkpoint(const std::string& path, Module& model, optim::Optim
   return trainer_json;
 }
 
+std::string latest_checkpoint_name(const std::string& parent) {
+  const fs::path file = fs::path(parent) / "latest";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return "";
+  std::string s = read_file(file.string(), 4096);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
 void prune_checkpoints(const std::string& parent, const std::string& prefix, int keep) {
   if (keep <= 0) return;
   std::error_code ec;
   const fs::path dir(parent);
-  std::string latest;
-  if (fs::exists(dir / "latest", ec))
-    latest = trim_line_end(read_file((dir / "latest").string(), 4096));
+  const std::string latest = latest_checkpoint_name(parent);
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();

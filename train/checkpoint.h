@@ -25,6 +25,10 @@ std::string write_checkpoint(const std::string& parent, const std::string& name,
 // an Error naming the path and what is missing otherwise.
 std::string resolve_checkpoint(const std::string& path);
 
+// The checkpoint name the `latest` file in `parent` gives, line end trimmed; "" when there is no
+// such file. An Error naming the file when it cannot be read.
+std::string latest_checkpoint_name(const std::string& parent);
+
 // A checkpoint directory (resolve_checkpoint's) that lacks one of its three files is damaged: an
 // Error naming the file and what to do, before anything is read.
 void check_checkpoint_files(const std::string& dir);

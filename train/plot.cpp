@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <locale>
 #include <numeric>
@@ -469,6 +470,9 @@ std::string render_svg(const Plot& plot) {
 }
 
 void write_svg(const Plot& plot, const std::string& path) {
+  // A plot named into a folder of its own (microDL's fig_fname: plots/lr.svg) makes the folder.
+  if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
+    make_directories(dir.string());
   write_file_atomic(path, render_svg(plot));
 }
 

@@ -60,8 +60,9 @@ struct Plot {
 // are not finite, not increasing, or not positive on a log axis.
 std::string render_svg(const Plot& plot);
 
-// Writes render_svg(plot) to `path` atomically (a temporary file renamed over it), so a failed
-// run never leaves a half-written plot. Throws cyclone::Error naming the path on failure.
+// Writes render_svg(plot) to `path` atomically (a temporary file renamed over it; its folder made
+// when missing), so a failed run never leaves a half-written plot. Throws cyclone::Error naming
+// the path on failure.
 void write_svg(const Plot& plot, const std::string& path);
 
 }  // namespace cyclone::train

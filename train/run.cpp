@@ -249,15 +249,16 @@ RunOutcome run_experiment(const RunSpec& spec) {
   auto dropout_gen = std::make_shared<Generator>(dropout_seed(spec.seed));
   mo.dropout_generator = dropout_gen;
   std::shared_ptr<Module> model;
+  const std::string named =
+      (spec.program == "train" ? detail::origin_prefix(spec) + "network.class " : "model ") +
+      model_name + ": ";
   try {
     model = make_model(model_name, mo);
   } catch (const OutOfMemory& e) {
-    throw OutOfMemory((spec.program == "train" ? "network.class " : "model ") + model_name + ": " +
-                      e.message());
+    throw OutOfMemory(named + e.message());
   } catch (const Error& e) {
     // An unknown model, activation or initializer: the user's input.
-    throw UsageError((spec.program == "train" ? "network.class " : "model ") + model_name + ": " +
-                     e.message());
+    throw UsageError(named + e.message());
   }
   if (spec.batch_norm >= 0 && (spec.batch_norm == 1) != has_batch_norm(*model))
     throw UsageError("network.batch_norm: " + model_name +
@@ -445,20 +446,16 @@ RunOutcome run_experiment(const RunSpec& spec) {
       }
       const json b = json::parse(policy_text);
       if (a != b)
-        throw UsageError("--resume: the checkpoint " + dir + " trained with policy " + b.dump() +
+        throw UsageError(detail::resume_flag(spec) + ": the checkpoint " + dir +
+                         " trained with policy " + b.dump() +
                          ", but the rate and policy given now make " + a.dump() +
                          ": resume without changing them, or start a new run");
     }
     log_print("%s: resuming from %s (its policy: %s)\n", prog.c_str(), dir.c_str(),
               policy_text.c_str());
   } else if (spec.finder.enabled) {
-    chosen = detail::run_finder(
-        c, *model, *opt, train_loader, c.use_val ? &eval_loader : nullptr, spec.finder, c.log_dir,
-        c.summary,
-        spec.finder_plot.empty()
-            ? ""
-            : (fs::path(spec.finder_plot).is_absolute() ? spec.finder_plot
-                                                        : (c.log_dir / spec.finder_plot).string()));
+    chosen = detail::run_finder(c, *model, *opt, train_loader, c.use_val ? &eval_loader : nullptr,
+                                spec.finder, c.log_dir, c.summary, detail::finder_plot_path(spec));
     if (spec.finder_only) {
       c.summary["status"] = "lr_find";
       c.summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall0).count();

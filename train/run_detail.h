@@ -37,6 +37,15 @@ struct RunContext {
   nlohmann::json previous_summary = nullptr;
 };
 
+// How messages name what the user gave: "F: " before a config key of a run from config file F
+// ("" from best_lr's flags), and the resume input ("--resume (trainer.resume)" for train).
+inline std::string origin_prefix(const RunSpec& spec) {
+  return spec.origin.empty() ? "" : spec.origin + ": ";
+}
+inline std::string resume_flag(const RunSpec& spec) {
+  return spec.program == "train" ? "--resume (trainer.resume)" : "--resume";
+}
+
 // The first batches x batch_size images of `d`, in order (limit_eval_batches: the same images on
 // any number of ranks); all of `d` when that is as many or more, or batches <= 0.
 data::Dataset first_batches(const data::Dataset& d, int64_t batches, int64_t batch_size);
@@ -69,7 +78,8 @@ double run_finder(RunContext& c, Module& model, optim::Optimizer& opt, data::Dat
 // starting weights (the checkpoint's replace them) and the range test's options (it does not run
 // again: its rate is in the checkpoint's policy).
 std::string resume_settings(const RunSpec& spec);
-// The summary.json a resumed run's folder already holds (null when none, or not resuming), and
+// The summary.json of the run a resume goes on from (null when none, or not resuming): the one
+// next to the checkpoint's checkpoints/ folder, else the one in the resumed run's folder; and
 // the summary of the resumed run completed from it: fields this run could not know (the range
 // test, the chosen rate, scores when no epoch was left to train) are carried over, best_* are the
 // best of both.
@@ -87,6 +97,9 @@ void add_total_wall_seconds(nlohmann::json& summary, const nlohmann::json& previ
 // plots, range-test files, TensorBoard event files, and checkpoints when it writes its own; never
 // weights, training.log or other files), saying what in one line.
 void check_outputs(const RunSpec& spec);
+// Where the range-test plot a run asks for by name goes (--finder_plot, microDL's fig_fname): as
+// given when absolute, else in the log dir; "" when none is named (lr_finder.svg then).
+std::string finder_plot_path(const RunSpec& spec);
 void remove_stale_outputs(const RunSpec& spec);
 // The log dir, created with its missing parents; those it created are removed again on
 // destruction when empty (a run that failed before writing anything, or --summary).

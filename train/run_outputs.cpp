@@ -23,8 +23,12 @@ namespace {
 const std::vector<std::string> kLogFiles = {
     "summary.json",  "history.csv",  "steps.csv",       "lr_finder.csv",
     "lr_finder.svg", "schedule.svg", "phase_done.json", "end_model.safetensors"};
-const std::vector<std::string> kWrittenToo = {"training.log", "model.safetensors",
-                                              "best_model.safetensors", "best_model.json"};
+const std::vector<std::string> kWrittenToo = {"training.log",
+                                              "model.safetensors",
+                                              "best_model.safetensors",
+                                              "best_model.json",
+                                              "model_checkpoint.safetensors",
+                                              "model_checkpoint.json"};
 
 std::string checkpoint_dir(const RunSpec& spec, const fs::path& dir, bool top) {
   return top && !spec.trainer.checkpoint_dir.empty() ? spec.trainer.checkpoint_dir
@@ -42,14 +46,10 @@ std::string log_dir_flag(const RunSpec& spec) {
   return spec.program == "train" ? "trainer.model_dir (--log_dir)" : "--log_dir";
 }
 
-// The name `latest` gives in a checkpoint folder ("" when none).
+// The name `latest` gives in a checkpoint folder ("" when none or unreadable).
 std::string latest_name(const fs::path& ckpt) {
-  std::error_code ec;
-  if (!fs::is_regular_file(ckpt / "latest", ec)) return "";
   try {
-    std::string s = read_file((ckpt / "latest").string(), 4096);
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-    return s;
+    return latest_checkpoint_name(ckpt.string());
   } catch (const Error&) {
     return "";
   }
@@ -78,6 +78,8 @@ void check_outputs(const RunSpec& spec) {
       check_can_make_directories(checkpoint_dir(spec, dir, top));
       check_can_make_directories((dir / "tensorboard_logs").string());
     }
+    if (spec.resume.empty() && spec.finder.enabled && !spec.finder_plot.empty())
+      check_can_write_file(finder_plot_path(spec));
   } catch (const Error& e) {
     throw Error(e.message() + hint);
   }
@@ -91,9 +93,15 @@ void check_outputs(const RunSpec& spec) {
       throw UsageError(log_dir_flag(spec) + " " + spec.log_dir +
                        " holds the checkpoint of a run that did not finish (" +
                        (ckpt / latest).string() + "): continue it with --resume " +
-                       (spec.phases.empty() ? ckpt.string() : spec.log_dir) +
+                       shell_quote(spec.phases.empty() ? ckpt.string() : spec.log_dir) +
                        ", or remove it (or choose another folder) to start a new run there");
   }
+}
+
+std::string finder_plot_path(const RunSpec& spec) {
+  if (spec.finder_plot.empty()) return "";
+  const fs::path p(spec.finder_plot);
+  return p.is_absolute() ? p.string() : (fs::path(spec.log_dir) / p).string();
 }
 
 void remove_stale_outputs(const RunSpec& spec) {

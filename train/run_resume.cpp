@@ -123,7 +123,7 @@ std::string resume_settings(const RunSpec& spec) {
 bool check_resume_target(const RunSpec& spec) {
   if (spec.resume.empty()) return true;
   const bool best_lr = spec.program == "best_lr";
-  const std::string flag = spec.program == "train" ? "--resume (trainer.resume)" : "--resume";
+  const std::string flag = resume_flag(spec);
   const std::string mine = resume_settings(spec);
   if (spec.phases.empty()) {
     std::string dir;
@@ -162,7 +162,7 @@ bool check_resume_target(const RunSpec& spec) {
   if (!is_within(spec.resume, dir))
     throw UsageError(flag + " '" + spec.resume +
                      "': a multi-phase run resumes from its own model_dir, " + spec.log_dir +
-                     " (its phases' state is there): give --resume " + spec.log_dir +
+                     " (its phases' state is there): give --resume " + shell_quote(spec.log_dir) +
                      " or trainer.resume: true, or set model_dir / --log_dir to the run to resume");
   std::error_code ec;
   const bool any = std::any_of(spec.phases.begin(), spec.phases.end(), [&](const PhaseSpec& ph) {
@@ -189,15 +189,28 @@ bool check_resume_target(const RunSpec& spec) {
 
 json previous_summary(const RunSpec& spec) {
   if (spec.resume.empty() || !writes_files()) return nullptr;
-  const fs::path path = fs::path(spec.log_dir) / "summary.json";
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return nullptr;
-  try {
-    json j = read_json_file(path.string(), 64u << 20);
-    return j.is_object() ? j : json(nullptr);
-  } catch (const Error&) {  // a damaged summary is replaced, as a fresh run's would be
-    return nullptr;
+  // The run that wrote the checkpoint: <run>/checkpoints/<name> (a run resumed into another
+  // folder keeps its range test and chosen rate); else the summary in this run's folder.
+  std::vector<fs::path> candidates;
+  if (spec.phases.empty()) {
+    try {
+      const fs::path ckpt = fs::path(resolve_checkpoint(spec.resume)).lexically_normal();
+      if (ckpt.parent_path().filename() == "checkpoints")
+        candidates.push_back(ckpt.parent_path().parent_path() / "summary.json");
+    } catch (const Error&) {  // check_resume_target has said what is wrong with it
+    }
   }
+  candidates.push_back(fs::path(spec.log_dir) / "summary.json");
+  for (const fs::path& path : candidates) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) continue;
+    try {
+      json j = read_json_file(path.string(), 64u << 20);
+      if (j.is_object()) return j;
+    } catch (const Error&) {  // a damaged summary is replaced, as a fresh run's would be
+    }
+  }
+  return nullptr;
 }
 
 void carry_over_summary(json& summary, const json& previous) {

@@ -386,9 +386,9 @@ void check_monitors_have_a_split(const RunSpec& spec) {
       best_lr ? "--validation_fraction=0.1" : "dataset.split_ratio.val (e.g. 0.1)";
   // best_lr's early stopping always watches val_accuracy; a config may watch the training loss.
   auto refuse = [&](const std::string& what, const std::string& monitor) {
-    throw UsageError((spec.origin.empty() ? "" : spec.origin + ": ") + what + " watches '" +
-                     monitor + "', a validation score, but there is no validation split: set " +
-                     split + (best_lr ? "" : ", or watch the training 'loss'") +
+    throw UsageError(origin_prefix(spec) + what + " watches '" + monitor +
+                     "', a validation score, but there is no validation split: set " + split +
+                     (best_lr ? "" : ", or watch the training 'loss'") +
                      " (the test set is never used to choose)");
   };
   const std::string& es = spec.trainer.early_stop_monitor;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/schedulers/plateau.h"
 #include "cyclone/train/checkpoint.h"
@@ -263,6 +264,9 @@ FitResult Trainer::Impl::fit() {
       }
       if (o.checkpoint_every_steps > 0 && !o.checkpoint_dir.empty() &&
           st.step % o.checkpoint_every_steps == 0 && st.batch < per_epoch) {
+        // The checkpoint holds the epoch's time so far: a resumed run adds to it.
+        st.epoch_train_seconds += since(t_epoch);
+        t_epoch = Clock::now();
         char name[32];
         std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(st.step));
         r.last_checkpoint = save(name);
@@ -344,7 +348,7 @@ FitResult Trainer::Impl::fit() {
       if (!o.checkpoint_dir.empty()) {
         r.last_checkpoint = save("interrupted");
         where = "; checkpoint written to " + r.last_checkpoint + " (resume with --resume " +
-                o.checkpoint_dir + ")";
+                shell_quote(o.checkpoint_dir) + ")";
       }
       r.message = "interrupted at step " + std::to_string(st.step) + " (epoch " +
                   std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) + ")" +

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cyclone/core/autograd.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/trainer_detail.h"
@@ -115,12 +116,13 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
   // Interrupted after the last epoch, only a snapshot ensemble's scoring is left to skip.
   if (stop_after_epoch && !stop_early && (!last || o.snapshot_ensemble)) {
     r.status = "interrupted";
-    r.message =
-        "interrupted after epoch " + std::to_string(es.epoch) + " (step " +
-        std::to_string(st.step) + ")" + (last ? ", before the snapshot ensemble was scored" : "") +
-        (r.last_checkpoint.empty() ? std::string()
-                                   : "; checkpoint written to " + r.last_checkpoint +
-                                         " (resume with --resume " + o.checkpoint_dir + ")");
+    r.message = "interrupted after epoch " + std::to_string(es.epoch) + " (step " +
+                std::to_string(st.step) + ")" +
+                (last ? ", before the snapshot ensemble was scored" : "") +
+                (r.last_checkpoint.empty()
+                     ? std::string()
+                     : "; checkpoint written to " + r.last_checkpoint + " (resume with --resume " +
+                           shell_quote(o.checkpoint_dir) + ")");
     ++st.epoch;
     return true;
   }

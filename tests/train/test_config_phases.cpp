@@ -266,7 +266,7 @@ TEST(RunConfigMicroDL, UnknownNetworkClassListsTheClasses) {
   RunSpec s = parse_yaml(
       "dataset: {name: mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n");
   s.summary_only = true;
-  expect_error([&] { run_experiment(s); }, {"network.class UNet2D", "lenet5", "wrn-D-K"});
+  expect_error([&] { run_experiment(s); }, {"run.yml: network.class UNet2D", "lenet5", "wrn-D-K"});
 }
 
 TEST(RunConfigMicroDL, LrFindIsMicroDLsLinearRangeTestThatStops) {

@@ -48,6 +48,20 @@ expect_exit 1 "$tmp/d3/tensorboard_logs: it is a file" "$best_lr" "${fixed[@]}" 
 : >"$tmp/afile"
 expect_exit 1 "cannot create the directory $tmp/afile/run: $tmp/afile is a file, not a directory" \
   "$best_lr" "${fixed[@]}" --log_dir="$tmp/afile/run"
+# A range-test plot named into a folder (microDL's fig_fname) is checked too, and its folder made.
+mkdir -p "$tmp/fig" && : >"$tmp/fig/plots"
+fig_config() {  # fig_config <model_dir> <fig_fname>
+  printf '{"dataset": {"name": "fashion_mnist", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s", "batch_size": 64, "max_epochs": 1, "limit_train_batches": 3, "limit_eval_batches": 1, "callbacks": {"LearningRateScheduler": {"lr_find": true, "fig_fname": "%s"}}}}\n' "$fm" "$1" "$2"
+}
+fig_config "$tmp/fig" plots/lr.svg >"$tmp/fig.json"
+expect_exit 1 "cannot create the directory $tmp/fig/plots: it is a file, not a directory" \
+  "$train" --config "$tmp/fig.json" --device cpu
+fig_config "$tmp/fig2" plots/range/lr.svg >"$tmp/fig2.json"
+expect_exit 0 "" "$train" --config "$tmp/fig2.json" --device cpu
+check "the plot's folder was made" [ -s "$tmp/fig2/plots/range/lr.svg" ]
+mkdir -p "$tmp/d4/model_checkpoint.safetensors"
+expect_exit 1 "cannot write $tmp/d4/model_checkpoint.safetensors: it is a directory" \
+  "$best_lr" "${fixed[@]}" --log_dir="$tmp/d4"
 
 # ---- a run that writes nothing leaves no folder ----
 expect_exit 0 "" "$best_lr" --summary --dataset=fashion_mnist --log_dir="$tmp/sum/deeper"
@@ -80,6 +94,18 @@ expect_exit 2 "is at epoch 2, past --num_epochs 1: give --num_epochs 2 or more" 
 check "the resumed summary adds the earlier run's time" "$py" -c "
 import json; s = json.load(open('$run/summary.json'))
 assert s['total_wall_seconds'] > s['wall_seconds'] > 0, s"
+# Resumed into another folder, the summary goes on from the run that wrote the checkpoint.
+rt=$tmp/rt
+"$best_lr" "${tiny[@]}" --num_learning_batches=6 --num_epochs=1 --log_dir="$rt" >"$tmp/rt1.out" 2>&1
+"$best_lr" "${tiny[@]}" --num_learning_batches=6 --num_epochs=2 --log_dir="$rt-more" \
+  --resume="$rt/checkpoints" >"$tmp/rt2.out" 2>&1
+rc=$?
+check "a resume into another folder exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "its summary keeps the range test and the chosen rate" "$py" -c "
+import json; a = json.load(open('$rt/summary.json')); b = json.load(open('$rt-more/summary.json'))
+assert b['chosen_lr'] == a['chosen_lr'] and b['chosen_lr'] > 0, (a['chosen_lr'], b['chosen_lr'])
+assert b['lr_finder'] == a['lr_finder'], b
+assert b['total_wall_seconds'] > b['wall_seconds'], b"
 # A run that did not finish is not replaced by a new one started by mistake.
 latest=$(cat "$run/checkpoints/latest")
 mv "$run/checkpoints/$latest" "$run/checkpoints/interrupted" && echo interrupted >"$run/checkpoints/latest"

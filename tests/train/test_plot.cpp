@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -358,10 +359,16 @@ TEST(PlotTest, SeriesOwnXAndStyle) {
   expect_error([&] { render_svg(p); }, {"momentum 0.9", "3 values", "2 x values"});
 }
 
-TEST(PlotTest, WriteToMissingDirectoryNamesThePath) {
+// A plot named into a folder of its own (microDL's fig_fname: plots/lr.svg) failed after the
+// range test had run: the folder is made; a file where it would be is named.
+TEST(PlotTest, WriteMakesTheFolderOrNamesWhatIsInTheWay) {
   TempDir dir;
-  const std::string path = dir.file("no_such_dir/plot.svg");
-  expect_error([&] { write_svg(range_test_plot(), path); }, {path});
+  const std::string path = dir.file("plots/range/plot.svg");
+  write_svg(range_test_plot(), path);
+  EXPECT_EQ(read_file(path), render_svg(range_test_plot()));
+  std::ofstream(dir.file("file")) << "x";
+  const std::string blocked = dir.file("file/plot.svg");
+  expect_error([&] { write_svg(range_test_plot(), blocked); }, {dir.file("file")});
 }
 
 TEST(PlotTest, WriteIsAtomic) {

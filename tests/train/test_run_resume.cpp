@@ -237,6 +237,36 @@ TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
   EXPECT_NE(p.find("pad_to unset (now 32)"), std::string::npos) << p;
 }
 
+// A run resumed into another folder (--log_dir) lost the range test and the chosen rate: its
+// folder has no summary yet. The summary next to the checkpoint's checkpoints/ folder is the one
+// of the run that wrote it; this run's folder's own is the fallback (a custom checkpoint_dir).
+TEST(RunResume, TheSummaryComesFromTheRunThatWroteTheCheckpoint) {
+  using nlohmann::json;
+  const cyclone::testing::TempDir dir;
+  const fs::path first = dir.path() / "first", second = dir.path() / "second";
+  RunState st;
+  st.epoch = 1;
+  const fs::path ckpt = write_checkpoint_files(first, st);
+  std::ofstream(first / "summary.json") << json{{"chosen_lr", 0.12}}.dump();
+  std::ofstream(first / "checkpoints" / "latest") << "epoch-0001\n";
+  RunSpec s = best_lr_run(second, 3);
+  s.resume = (first / "checkpoints").string();
+  EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);
+  s.resume = ckpt.string();
+  EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);
+
+  fs::create_directories(second);
+  std::ofstream(second / "summary.json") << json{{"chosen_lr", 0.5}}.dump();
+  EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);   // the checkpoint's run, not this one
+  const fs::path custom = dir.path() / "mine" / "epoch-0001";  // not under a checkpoints/ folder
+  fs::create_directories(custom.parent_path());
+  fs::rename(ckpt, custom);
+  s.resume = custom.string();
+  EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.5);
+  s.resume.clear();
+  EXPECT_TRUE(detail::previous_summary(s).is_null());  // a fresh run carries nothing over
+}
+
 TEST(RunResume, SummaryKeepsWhatOnlyTheFirstRunKnew) {
   using nlohmann::json;
   const json before = {{"chosen_lr", 0.12},

@@ -114,7 +114,9 @@ TEST(StepRunnerTest, Float16LossScalingTrainsAsTrainStepDoes) {
     EXPECT_EQ(got[i].loss_scale, expect[i].loss_scale);
     EXPECT_FALSE(got[i].halted);
     EXPECT_NEAR(got[i].loss, expect[i].loss, 1e-5);
-    if (expect[i].applied) EXPECT_NEAR(got[i].grad_norm, expect[i].grad_norm, 1e-4);
+    if (expect[i].applied) {
+      EXPECT_NEAR(got[i].grad_norm, expect[i].grad_norm, 1e-4);
+    }
     skipped += expect[i].applied ? 0 : 1;
   }
   EXPECT_GE(skipped, 3) << "2^20 backs off several times before a step applies";
@@ -314,10 +316,13 @@ void lenet_graph_matches_eager(DType compute, bool channels_last) {
     EXPECT_NEAR(rb[i].loss, ra[i].loss, tol * std::max(1.0, std::abs(ra[i].loss))) << i;
     EXPECT_EQ(rb[i].applied, ra[i].applied) << i;
     EXPECT_EQ(rb[i].loss_scale, ra[i].loss_scale) << i;
-    if (ra[i].applied)
+    if (ra[i].applied) {
       EXPECT_NEAR(rb[i].grad_norm, ra[i].grad_norm, 10 * tol * std::max(1.0, ra[i].grad_norm)) << i;
+    }
   }
-  if (compute == DType::kFloat16) EXPECT_EQ(ra.front().loss_scale, 65536.0);
+  if (compute == DType::kFloat16) {
+    EXPECT_EQ(ra.front().loss_scale, 65536.0);
+  }
   expect_same_weights(*ma, *mb, compute == DType::kFloat32 ? 1e-5 : 1e-3);
 }
 

@@ -179,6 +179,28 @@ TEST(TrainerTest, ResumeFromAnEpochCheckpointContinuesExactly) {
   EXPECT_EQ(r.steps, 24);
 }
 
+// A mid-epoch checkpoint holds the epoch's training time so far (it held 0 until the epoch ended,
+// so a run resumed from it under-counted its time).
+TEST(TrainerTest, StepCheckpointsHoldTheEpochsTimeSoFar) {
+  auto policy = schedulers::make_policy(kPolicy);
+  testing::Problem p;
+  TrainerOptions o = quiet(2);
+  o.checkpoint_dir = fresh_dir("step_time");
+  o.checkpoint_every_steps = 3;
+  o.keep_checkpoints = 0;
+  Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o).fit();
+  // 8 batches an epoch: step 3 is epoch 1's batch 3, step 12 epoch 2's batch 4.
+  for (const auto& [name, batch] : {std::pair{"step-00000003", 3}, std::pair{"step-00000012", 4}}) {
+    std::ifstream in(o.checkpoint_dir + "/" + name + "/trainer.json");
+    ASSERT_TRUE(in) << name;
+    std::stringstream text;
+    text << in.rdbuf();
+    const RunState st = run_state_from_json(text.str(), "trainer.json");
+    EXPECT_EQ(st.batch, batch) << name;
+    EXPECT_GT(st.epoch_train_seconds, 0.0) << name;
+  }
+}
+
 // float16 with dynamic loss scaling, on the host path (every step) and the step runner's (read
 // back every 4): a start at 2^20 overflows and backs off, 5 good steps grow the scale again, so
 // the scale moves all along. The checkpoint records it and a resumed run goes on with it: its
