@@ -194,7 +194,8 @@ json previous_summary(const RunSpec& spec) {
   std::vector<fs::path> candidates;
   if (spec.phases.empty()) {
     try {
-      const fs::path ckpt = fs::path(resolve_checkpoint(spec.resume)).lexically_normal();
+      fs::path ckpt = fs::path(resolve_checkpoint(spec.resume)).lexically_normal();
+      if (ckpt.filename().empty()) ckpt = ckpt.parent_path();  // given as "epoch-0003/"
       if (ckpt.parent_path().filename() == "checkpoints")
         candidates.push_back(ckpt.parent_path().parent_path() / "summary.json");
     } catch (const Error&) {  // check_resume_target has said what is wrong with it

@@ -254,6 +254,8 @@ TEST(RunResume, TheSummaryComesFromTheRunThatWroteTheCheckpoint) {
   EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);
   s.resume = ckpt.string();
   EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);
+  s.resume = ckpt.string() + "/";
+  EXPECT_EQ(detail::previous_summary(s)["chosen_lr"], 0.12);
 
   fs::create_directories(second);
   std::ofstream(second / "summary.json") << json{{"chosen_lr", 0.5}}.dump();
