@@ -244,10 +244,21 @@ json parse_json_rejecting_duplicates(const std::string& text, const std::string&
         Frame& top = stack.back();
         if (!top.keys.insert(key).second) {
           std::string path;
-          for (size_t i = 0; i + 1 < stack.size(); ++i)
-            path += stack[i].object ? (path.empty() ? "" : ".") + stack[i].key
-                                    : "[" + std::to_string(stack[i].index) + "]";
-          path += (path.empty() ? "" : ".") + key;
+          // Appended piece by piece: g++ 12 warns (-Wrestrict, falsely) on "[" + std::string.
+          auto add_key = [&path](const std::string& k) {
+            if (!path.empty()) path += '.';
+            path += k;
+          };
+          for (size_t i = 0; i + 1 < stack.size(); ++i) {
+            if (stack[i].object) {
+              add_key(stack[i].key);
+            } else {
+              path += '[';
+              path += std::to_string(stack[i].index);
+              path += ']';
+            }
+          }
+          add_key(key);
           const size_t at = json_key_offset(text, keys_seen);
           const int64_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
           throw UsageError(origin + ":" + std::to_string(line) + ": " + path + " is given twice");

@@ -225,8 +225,10 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
       if (where == "GPU memory") keep_features_on_device(eval_set, c.device);
       const double mb = (train_set.images.nbytes() + eval_set.images.nbytes()) / 1048576.0;
       std::string shape;
-      for (int64_t k = 1; k < train_set.images.rank(); ++k)
-        shape += (k > 1 ? "x" : "") + std::to_string(train_set.images.dim(k));
+      for (int64_t k = 1; k < train_set.images.rank(); ++k) {
+        if (k > 1) shape += 'x';  // not "x" + std::string: g++ 12's false -Wrestrict
+        shape += std::to_string(train_set.images.dim(k));
+      }
       log_print(
           "%s: precompute: stages %s..%s ran once over %lld + %lld images%s in %.1f s; the head "
           "(%s..%s) trains on the cached %s outputs (%.0f MB, %s), without "

@@ -68,7 +68,9 @@ TEST(BFloat16, RoundsToNearestEvenLikeABruteForceSearch) {
 
 TEST(BFloat16, ExactValuesAndTiesToEven) {
   for (float v : {0.0f, 1.0f, -2.5f, 0.15625f, 65536.0f, -3.0e-3f})
-    if (float_of(bits_of(v) & 0xffff0000u) == v) EXPECT_EQ(static_cast<float>(bfloat16(v)), v);
+    if (float_of(bits_of(v) & 0xffff0000u) == v) {
+      EXPECT_EQ(static_cast<float>(bfloat16(v)), v);
+    }
   // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even pattern, 1.
   EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 0x1p-8f)), 1.0f);
   // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even).

@@ -287,10 +287,12 @@ TEST_P(StepGuardParity, LossScalingSameAsCpu) {
   EXPECT_EQ(a.scale, b.scale);
   EXPECT_EQ(a.loss_scale, b.loss_scale);
   ASSERT_EQ(a.state.size(), b.state.size());
-  for (size_t i = 0; i < a.state.size(); ++i)
-    if (!std::isnan(a.state[i]))  // the smoothed loss of a skipped step is NaN on both
+  for (size_t i = 0; i < a.state.size(); ++i) {
+    if (!std::isnan(a.state[i])) {  // the smoothed loss of a skipped step is NaN on both
       EXPECT_NEAR(b.state[i], a.state[i], 1e-12 * std::max(1.0, std::abs(a.state[i])))
           << "state[" << i << "]";
+    }
+  }
 }
 
 // The other two instantiations of the CUDA kernel's inputs: step_guard_kernel<double> (a float64
