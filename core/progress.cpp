@@ -114,8 +114,13 @@ void ProgressBar::update(int64_t done, int64_t units_done,
   // Integer arithmetic: 29 / 100 * 100 in doubles is 28.999... and would print 28%.
   const int percent =
       total_ > 0 ? static_cast<int>(std::clamp<int64_t>(done, 0, total_) * 100 / total_) : 0;
-  const std::string counts =
-      std::to_string(done) + (total_ > 0 ? "/" + std::to_string(total_) : std::string());
+  // Strings here are appended piece by piece: g++ 12 warns (-Wrestrict, falsely) on a literal
+  // + std::to_string(...).
+  std::string counts = std::to_string(done);
+  if (total_ > 0) {
+    counts += '/';
+    counts += std::to_string(total_);
+  }
   const std::string tail = status(done, units_done, fields, t - start_);
 
   if (!terminal_) {
@@ -136,7 +141,11 @@ void ProgressBar::update(int64_t done, int64_t units_done,
   if (last_draw_ >= 0 && t - last_draw_ < options_.min_redraw_seconds && !complete) return;
   last_draw_ = t;
   std::string right = " " + counts;
-  if (total_ > 0) right += " " + std::to_string(percent) + "%";
+  if (total_ > 0) {
+    right += ' ';
+    right += std::to_string(percent);
+    right += '%';
+  }
   right += tail;
   std::string line = label_;
   // One column stays free: a line exactly as wide as the terminal wraps on some terminals and
@@ -163,7 +172,9 @@ void ProgressBar::update(int64_t done, int64_t units_done,
 void ProgressBar::finish(const std::string& summary_line) {
   std::FILE* out = options_.out;
   if (terminal_ && drawn_width_ > 0) {
-    std::fputs(("\r" + std::string(drawn_width_, ' ') + "\r").c_str(), out);
+    std::string blank(drawn_width_ + 2, ' ');
+    blank.front() = blank.back() = '\r';
+    std::fputs(blank.c_str(), out);
     drawn_width_ = 0;
   }
   std::fputs((summary_line + "\n").c_str(), out);

@@ -199,8 +199,9 @@ TEST(Communicator, HostHelpersSumAndCheckTheConfiguration) {
     } catch (const RanksDiffer& e) {  // its own type: the apps report it as a usage error
       const std::string m = e.message();
       EXPECT_NE(m.find("rank(s) 1 differs from rank 0's"), std::string::npos) << m;
-      if (w.rank() == 1)
+      if (w.rank() == 1) {
         EXPECT_NE(m.find("batch_size (rank 0: 32, here: 33)"), std::string::npos) << m;
+      }
     }
   }
 }

@@ -131,8 +131,11 @@ ModelPass model_pass(Module& model, const Tensor& x, const Tensor& labels) {
     const auto gv = values(p.grad());
     out.grads.insert(out.grads.end(), gv.begin(), gv.end());
   }
-  for (const auto& [name, b] : model.named_buffers())  // running statistics
-    if (is_floating(b.dtype())) EXPECT_EQ(b.dtype(), DType::kFloat32) << name;
+  for (const auto& [name, b] : model.named_buffers()) {  // running statistics
+    if (is_floating(b.dtype())) {
+      EXPECT_EQ(b.dtype(), DType::kFloat32) << name;
+    }
+  }
   return out;
 }
 

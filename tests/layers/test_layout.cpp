@@ -96,7 +96,9 @@ TEST_P(LayoutTest, LayersTakeAndReturnNhwcInTheScope) {
       in_scope = layer->forward(xl);
     }
     const bool image = plain.rank() == 4;
-    if (image) EXPECT_EQ(in_scope.shape(), to_channels_last(plain).shape());
+    if (image) {
+      EXPECT_EQ(in_scope.shape(), to_channels_last(plain).shape());
+    }
     // Two cuDNN kernels (NHWC, NCHW) on CUDA: other summation orders.
     EXPECT_LT(relative_error(values(image ? to_channels_first(in_scope) : in_scope), values(plain)),
               device().is_cuda() ? 1e-5 : 1e-6);
@@ -167,9 +169,10 @@ void expect_same_passes(const ModelCase& c, Device d, DType compute, bool traini
   for (size_t i = 0; i < after_nhwc.size(); ++i) {
     EXPECT_EQ(after_nhwc[i].first, after_nchw[i].first);
     EXPECT_EQ(after_nhwc[i].second.shape(), after_nchw[i].second.shape()) << after_nhwc[i].first;
-    if (is_floating(after_nhwc[i].second.dtype()))
+    if (is_floating(after_nhwc[i].second.dtype())) {
       EXPECT_LT(relative_error(values(after_nhwc[i].second), values(after_nchw[i].second)), tol)
           << after_nhwc[i].first;
+    }
   }
 }
 

@@ -128,8 +128,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormGradCheck,
                          ::testing::Values(Shape{5, 3}, Shape{3, 2, 2, 3}, Shape{2, 4, 1, 5}),
                          [](const ::testing::TestParamInfo<Shape>& i) {
                            std::string n;
-                           for (int d = 0; d < i.param.rank(); ++d)
-                             n += (d ? "x" : "") + std::to_string(i.param[d]);
+                           for (int d = 0; d < i.param.rank(); ++d) {
+                             if (d) n += 'x';  // not "x" + std::string: g++ 12's -Wrestrict
+                             n += std::to_string(i.param[d]);
+                           }
                            return n;
                          });
 
