@@ -173,7 +173,12 @@ std::string shell_quote(std::string_view path) {
   });
   if (plain) return std::string(path);
   std::string out = "'";
-  for (char c : path) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (char c : path) {
+    if (c == '\'')
+      out += "'\\''";  // close the quotes, an escaped ', open them again
+    else
+      out += c;
+  }
   return out + "'";
 }
 

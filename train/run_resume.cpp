@@ -203,12 +203,10 @@ json previous_summary(const RunSpec& spec) {
   }
   candidates.push_back(fs::path(spec.log_dir) / "summary.json");
   for (const fs::path& path : candidates) {
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) continue;
     try {
       json j = read_json_file(path.string(), 64u << 20);
       if (j.is_object()) return j;
-    } catch (const Error&) {  // a damaged summary is replaced, as a fresh run's would be
+    } catch (const Error&) {  // none there, or damaged: replaced, as a fresh run's would be
     }
   }
   return nullptr;

@@ -9,7 +9,6 @@
 #include <set>
 
 #include "cyclone/core/autograd.h"
-#include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/schedulers/plateau.h"
 #include "cyclone/train/checkpoint.h"
@@ -347,8 +346,7 @@ FitResult Trainer::Impl::fit() {
       std::string where;
       if (!o.checkpoint_dir.empty()) {
         r.last_checkpoint = save("interrupted");
-        where = "; checkpoint written to " + r.last_checkpoint + " (resume with --resume " +
-                shell_quote(o.checkpoint_dir) + ")";
+        where = resume_note(r.last_checkpoint);
       }
       r.message = "interrupted at step " + std::to_string(st.step) + " (epoch " +
                   std::to_string(st.epoch + 1) + ", batch " + std::to_string(st.batch) + ")" +

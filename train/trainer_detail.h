@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "cyclone/core/file_util.h"
 #include "cyclone/core/progress.h"
 #include "cyclone/schedulers/plateau.h"
 #include "cyclone/train/checkpoint.h"
@@ -181,6 +182,12 @@ struct Trainer::Impl {
       st.snapshots.push_back(path);
     }
     return path;
+  }
+
+  // The end of an interrupted run's message: where its checkpoint is and how to go on from it.
+  std::string resume_note(const std::string& checkpoint) const {
+    return "; checkpoint written to " + checkpoint + " (resume with --resume " +
+           shell_quote(o.checkpoint_dir) + ")";
   }
 
   std::string save(const std::string& name) {

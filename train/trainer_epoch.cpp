@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "cyclone/core/autograd.h"
-#include "cyclone/core/file_util.h"
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/trainer_detail.h"
@@ -119,10 +118,7 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
     r.message = "interrupted after epoch " + std::to_string(es.epoch) + " (step " +
                 std::to_string(st.step) + ")" +
                 (last ? ", before the snapshot ensemble was scored" : "") +
-                (r.last_checkpoint.empty()
-                     ? std::string()
-                     : "; checkpoint written to " + r.last_checkpoint + " (resume with --resume " +
-                           shell_quote(o.checkpoint_dir) + ")");
+                (r.last_checkpoint.empty() ? std::string() : resume_note(r.last_checkpoint));
     ++st.epoch;
     return true;
   }
