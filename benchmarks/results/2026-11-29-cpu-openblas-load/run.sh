@@ -14,8 +14,9 @@ one() {  # one NAME: the quick best_lr run, wall/user/sys
 }
 : >"$out/best_lr_load.txt"
 one idle
-for i in 1 2; do timeout 600 sh -c 'while :; do :; done' & done
+loops=()
+for i in 1 2; do timeout 600 sh -c 'while :; do :; done' & loops+=($!); done
 sleep 1
 one loaded_2_busy_loops
-pkill -f "while :; do :; done"
+kill "${loops[@]}"
 rm -rf "$T"
