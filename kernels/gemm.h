@@ -35,18 +35,22 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& 
 void gemm_batched(Context& ctx, bool trans_a, bool trans_b, double alpha, const Tensor& a,
                   const Tensor& b, double beta, const Tensor& c);
 
-// The CPU kernels OpenBLAS chose for this processor and the threads it splits each product
-// among, e.g. "OpenBLAS Haswell, 2 threads" (AVX2) or "OpenBLAS SkylakeX, 8 threads" (AVX-512).
-// Both change the last bits of float sums (OpenBLAS 0.3.21's sgemm gives other bits on 1, 2, 3
-// and 4 threads), so CPU runs reproduce bit for bit only under the same kernels and thread count;
-// OPENBLAS_CORETYPE=Haswell pins the kernels on any x86-64 processor with AVX2 and
-// OPENBLAS_NUM_THREADS (default: one per core) the count, both set before the program starts.
+// The CPU kernels OpenBLAS chose for this processor and the threads each product is split among
+// (the CPU backend's pool, cpu_threads()), e.g. "OpenBLAS Haswell, 2 threads" (AVX2) or "OpenBLAS
+// SkylakeX, 8 threads" (AVX-512). The kernels change the last bits of float sums, the thread
+// count does not (kernels/cpu/gemm.h tiles a product by its shape, and OpenBLAS runs
+// single-threaded), so CPU runs reproduce bit for bit under the same kernels;
+// OPENBLAS_CORETYPE=Haswell, set before the program starts, pins them on any x86-64 processor
+// with AVX2.
 std::string cpu_blas_kernels();
 
 // Under an address-space limit (ulimit -v) OpenBLAS hangs instead of failing: each of its threads
 // needs a 128 MiB buffer, and its allocator retries a refused one forever (a worker thread as the
 // library loads, before main, and at exit OpenBLAS waits for it; the calling thread on its first
-// multiplication). Returns "" when there is room, else one line naming the limit and what to do.
+// multiplication; the CPU GEMM keeps its tiles on the calling thread under a limit, so it needs no
+// other). The library starts its threads as it loads (OPENBLAS_NUM_THREADS, else one per core),
+// though products run single-threaded. Returns "" when there is room, else one line naming the
+// limit and what to do.
 // With `multiplies`, this thread's buffer is then claimed, so that a multiplication after the
 // data has filled the limit cannot hang (OpenBLAS keeps the buffer for the process). Does nothing
 // without a limit.

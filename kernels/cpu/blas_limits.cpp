@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cyclone/core/resource_limits.h"
+#include "cyclone/kernels/cpu/gemm.h"
 #include "cyclone/kernels/gemm.h"
 
 namespace cyclone::kernels {
@@ -42,7 +43,7 @@ int64_t blas_buffers_mapped() {
 std::string check_blas_address_space(bool multiplies) {
   const std::optional<uint64_t> limit = address_space_limit();
   if (!limit) return "";
-  const int threads = openblas_get_num_threads();
+  const int threads = cpu::blas_threads_at_load();
   // The workers ask for their buffers as they start (before main, or just after when they were
   // scheduled late); a buffer not mapped yet is still to come, or being retried for ever.
   const int64_t have = blas_buffers_mapped();

@@ -2,22 +2,20 @@
 //
 // The batch is processed in groups of G samples. A group's im2col buffer is col [K, G*P]
 // (K = Cin kh kw, P = Hout Wout; column g*P + p holds sample g's receptive field at output
-// position p), so each pass is one large GEMM that OpenBLAS parallelises well, rather than G small
-// ones. (Calling OpenBLAS from our own pool threads instead would oversubscribe the cores: the
-// Debian OpenBLAS runs its own pthreads.) The cheap, memory-bound parts (im2col, col2im and the
-// [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
+// position p), so each pass is one large GEMM, tiled over the thread pool by blas_gemm
+// (kernels/cpu/gemm.h), rather than G small ones. The cheap, memory-bound parts (im2col, col2im and
+// the [Cout, G*P] <-> [G, Cout, P] transposes) run in parallel over the samples of the group; each
 // sample's writes are disjoint, so the result does not depend on the thread count. G is chosen
 // from the shapes alone so that the buffers stay near kBufferElems elements; the buffers are kept
 // between calls (ScratchCache).
 #include "cyclone/kernels/cpu/conv.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include "cyclone/core/parallel.h"
+#include "cyclone/kernels/cpu/gemm.h"
 
 namespace cyclone::kernels::cpu {
 
@@ -26,20 +24,6 @@ namespace {
 // Elements of scratch per group (col plus the transposed output): 32 MiB of float, enough for
 // whole LeNet batches and for a few WRN samples at a time.
 constexpr int64_t kBufferElems = int64_t{8} << 20;
-
-// Row-major C[m, n] = alpha op(A) op(B) + beta C.
-void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
-               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
 
 // Samples per group: as many as fit the buffer budget (at least one).
 int64_t group_size(const Conv2dGeometry& g) {
@@ -204,14 +188,14 @@ void conv2d_forward(Context&, const Conv2dGeometry& g, const Tensor& x, const Te
       if (gs == 1) {
         // One sample: the GEMM writes y[n0] [Cout, P] directly.
         T* out = py + n0 * y_sample;
-        blas_gemm(false, false, g.c_out, P, K, pw, K, col, ld, T(0), out, P);
+        blas_gemm(false, false, g.c_out, P, K, T(1), pw, K, col, ld, T(0), out, P);
         if (pb != nullptr)
           for (int64_t co = 0; co < g.c_out; ++co)
             for (int64_t q = 0; q < P; ++q) out[co * P + q] += pb[co];
         continue;
       }
       T* tmp = tmp_t.data();
-      blas_gemm(false, false, g.c_out, ld, K, pw, K, col, ld, T(0), tmp, ld);
+      blas_gemm(false, false, g.c_out, ld, K, T(1), pw, K, col, ld, T(0), tmp, ld);
       // tmp [Cout, gs*P] -> y[n0 + s] [Cout, P], adding the bias on the way.
       per_sample(gs, [&](int64_t s) {
         T* out = py + (n0 + s) * y_sample;
@@ -256,7 +240,7 @@ void conv2d_backward_data(Context&, const Conv2dGeometry& g, const Tensor& dy, c
       const int64_t gs = std::min(G, g.n - n0), ld = gs * P;
       const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data() : nullptr);
       // dcol [K, gs*P] = W^T [K, Cout] @ dy [Cout, gs*P]
-      blas_gemm(true, false, K, ld, g.c_out, pw, K, d, ld, T(0), col, ld);
+      blas_gemm(true, false, K, ld, g.c_out, T(1), pw, K, d, ld, T(0), col, ld);
       per_sample(gs, [&](int64_t s) { col2im(g, col + s * P, ld, pdx + (n0 + s) * x_sample); });
     }
   });
@@ -278,7 +262,7 @@ void conv2d_backward_filter(Context&, const Conv2dGeometry& g, const Tensor& x, 
       per_sample(gs, [&](int64_t s) { im2col(g, px + (n0 + s) * x_sample, col + s * P, ld); });
       const T* d = gather_dy(g, pdy, n0, gs, G > 1 ? dy_t.data() : nullptr);
       // dW [Cout, K] (+)= dy [Cout, gs*P] @ col^T [gs*P, K]; the first group overwrites dW.
-      blas_gemm(false, true, g.c_out, K, ld, d, ld, col, ld, n0 == 0 ? T(0) : T(1), pdw, K);
+      blas_gemm(false, true, g.c_out, K, ld, T(1), d, ld, col, ld, n0 == 0 ? T(0) : T(1), pdw, K);
     }
   });
 }
