@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Under an address-space limit (ulimit -v, common under batch schedulers) OpenBLAS needs 128 MiB
 # per thread and retries a refused buffer for ever: the apps must say so in one line and exit 1,
-# never hang (at start, in their first multiplication, or at exit).
+# never hang (at start, in their first multiplication, or at exit). With room under the limit, a
+# short training runs its products on one thread (each thread multiplying would take another
+# buffer) and ends with the same weights as without a limit.
 # Usage: test_limits_cli.sh BEST_LR LR_SCHEDULE
 set -u
 best_lr=$1 lr_schedule=$2
 fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/limits_test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 
 said=0
 # From too little to load the program up to plenty, in steps smaller than a buffer, so that some
@@ -37,4 +41,18 @@ for ((kib = 65536; kib <= 1048576; kib += 32768)); do
   done
 done
 [[ $said -eq 1 ]] || fail "no limit between 64 MiB and 1 GiB gave the OpenBLAS line"
+
+[ -d /usr/share/datasets/fashion-mnist ] ||
+  fail "/usr/share/datasets/fashion-mnist missing (scripts/install_deps.sh installs dataset-fashion-mnist)"
+train_run() {  # train_run NAME [ulimit -v KiB]: a short training into $tmp/NAME
+  local name=$1 kib=${2:-unlimited}
+  (ulimit -v "$kib"; OPENBLAS_NUM_THREADS=4 CYCLONE_NUM_THREADS=2 timeout -s KILL 120 "$best_lr" \
+    --dataset=fashion_mnist --device=cpu --batch_size=64 --num_epochs=1 --limit_train_batches=20 \
+    --limit_eval_batches=4 --num_learning_batches=20 --save_model --no_plots \
+    --log_dir="$tmp/$name") >"$tmp/$name.out" 2>&1 || fail "$name: exit $?: $(tail -2 "$tmp/$name.out")"
+}
+train_run free
+train_run limited 3145728  # 3 GiB: OpenBLAS's 4 buffers, the data and the model fit
+cmp -s "$tmp/free/model.safetensors" "$tmp/limited/model.safetensors" ||
+  fail "under ulimit -v 3 GiB: other weights than without a limit"
 echo "PASS"
