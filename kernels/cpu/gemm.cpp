@@ -140,7 +140,6 @@ void gemm(Context& ctx, const GemmProblem& p, const Tensor& a, const Tensor& b, 
     }
     const int64_t macs = std::max<int64_t>(p.m * p.n * p.k, 1);  // at most one tile's
     const int64_t group = std::clamp<int64_t>(kTileMacs / macs, 1, p.batch);
-    blas_threads_at_load();
     run_parallel(ceil_div(p.batch, group), [&](int64_t g) {
       for (int64_t i = g * group; i < std::min(p.batch, (g + 1) * group); ++i) item(i);
     });
