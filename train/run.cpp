@@ -488,6 +488,7 @@ RunOutcome run_experiment(const RunSpec& spec) {
   to.settings = detail::resume_settings(spec);
   if (to.log_dir.empty()) to.log_dir = spec.log_dir;
   if (to.checkpoint_dir.empty()) to.checkpoint_dir = (c.log_dir / "checkpoints").string();
+  to.resume_hint = "--resume";
   Trainer trainer(*model, *opt, *policy, train_loader, &eval_loader, to);
   if (spec.model_checkpoint.enabled)
     trainer.on_epoch_end(detail::model_checkpoint_callback(c, *model, !spec.resume.empty()));

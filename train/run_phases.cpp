@@ -273,6 +273,7 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
     to.settings = resume_settings(spec);
     to.log_dir = dir.string();
     to.checkpoint_dir = (dir / "checkpoints").string();
+    to.resume_hint = "--resume";
     to.eval_modules = frozen_modules(*trained);
     to.phases.clear();
     Trainer trainer(*trained, *opt, *policy, train, &eval, to);

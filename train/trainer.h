@@ -58,7 +58,11 @@ struct TrainerOptions {
   // state is saved in checkpoints and restored on resume.
   kernels::LossScaleConfig loss_scale;
 
-  std::string checkpoint_dir;    // "": no checkpoints
+  std::string checkpoint_dir;  // "": no checkpoints
+  // How an interrupted run's message says to go on from checkpoint_dir: the apps set their flag
+  // ("--resume": "resume with --resume DIR"); "" names this class's call,
+  // "resume with Trainer::resume(\"DIR\")".
+  std::string resume_hint;
   int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)
   // > 0: also a checkpoint every this many updates ("step-NNNNNNNN"), for runs that must survive
   // being killed at any moment (the process gone, not just Ctrl-C).

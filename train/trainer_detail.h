@@ -186,8 +186,10 @@ struct Trainer::Impl {
 
   // The end of an interrupted run's message: where its checkpoint is and how to go on from it.
   std::string resume_note(const std::string& checkpoint) const {
-    return "; checkpoint written to " + checkpoint + " (resume with --resume " +
-           shell_quote(o.checkpoint_dir) + ")";
+    const std::string how = o.resume_hint.empty()
+                                ? "Trainer::resume(\"" + o.checkpoint_dir + "\")"
+                                : o.resume_hint + " " + shell_quote(o.checkpoint_dir);
+    return "; checkpoint written to " + checkpoint + " (resume with " + how + ")";
   }
 
   std::string save(const std::string& name) {
