@@ -264,12 +264,13 @@ TEST(TrainerTest, InterruptWritesAMidEpochCheckpointThatResumesExactly) {
     TrainerOptions o = quiet(2);
     o.generators = {p.dropout_gen};
     o.checkpoint_dir = dir;
+    o.resume_hint = "--resume";  // as the apps set it
     Trainer t(*p.model, *p.opt, *policy, *p.train, nullptr, o);
     // As a Ctrl-C during epoch 2 would: the flag is seen after the next step.
     t.on_epoch_end([](const EpochStats&) { request_interrupt(); });
     const FitResult r = t.fit();
     EXPECT_EQ(r.status, "interrupted");
-    EXPECT_NE(r.message.find("--resume"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("(resume with --resume " + dir + ")"), std::string::npos) << r.message;
     EXPECT_EQ(t.step(), 9);
     EXPECT_EQ(resolve_checkpoint(dir), dir + "/interrupted");
   }
