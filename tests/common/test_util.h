@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclone/core/parallel.h"
 #include "cyclone/cyclone.h"
 
 namespace cyclone::testing {
@@ -101,6 +102,19 @@ void expect_error(F&& f, const std::vector<std::string>& parts) {
     for (const auto& p : parts)
       EXPECT_NE(e.message().find(p), std::string::npos) << "'" << p << "' not in: " << e.message();
   }
+}
+
+// f() run on one thread: as one chunk of an outer parallel_for, so that the parallel_for calls
+// inside it run inline (the pool is busy with this one: core/parallel.h). Beside a call from the
+// test's own thread, which uses the whole pool, it checks that a kernel's result does not depend
+// on the thread count. f's result must be default-constructible.
+template <class F>
+auto on_one_thread(F&& f) {
+  decltype(f()) result;
+  parallel_for(2, 1, [&](int64_t lo, int64_t) {
+    if (lo == 0) result = f();
+  });
+  return result;
 }
 
 }  // namespace cyclone::testing

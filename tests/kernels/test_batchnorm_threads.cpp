@@ -10,7 +10,6 @@
 #include <cstring>
 
 #include "common/test_util.h"
-#include "cyclone/core/parallel.h"
 
 namespace cyclone {
 namespace {
@@ -63,12 +62,7 @@ TEST(BatchNormCpuThreads, ResultsAreBitIdenticalOnOneThreadAndOnThePool) {
     for (bool relu : {false, true})
       for (bool training : {true, false}) {
         const Outputs pooled = run(s, relu, training);
-        Outputs inline_run;
-        // One chunk of an outer parallel_for: the kernels' own parallel_for calls run inline
-        // (the pool is busy with this one), on one thread.
-        parallel_for(2, 1, [&](int64_t lo, int64_t) {
-          if (lo == 0) inline_run = run(s, relu, training);
-        });
+        const Outputs inline_run = testing::on_one_thread([&] { return run(s, relu, training); });
         const std::string what = s.str() + (relu ? " relu" : "") + (training ? " train" : " eval");
         ASSERT_EQ(pooled.all.size(), inline_run.all.size());
         for (size_t i = 0; i < pooled.all.size(); ++i) {

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "common/test_util.h"
-#include "cyclone/core/parallel.h"
 #include "cyclone/kernels/conv.h"
 #include "cyclone/kernels/cpu/gemm.h"
 
@@ -21,15 +20,11 @@ namespace {
 using kernels::cpu::gemm_tiles;
 using kernels::cpu::GemmTiles;
 
-// f() on this thread with the pool idle, and again as one chunk of an outer parallel_for.
+// f() on this thread with the pool idle, and again on one thread (testing::on_one_thread).
 template <class F>
 auto pooled_and_inline(F&& f) {
   auto pooled = f();
-  decltype(pooled) one_thread;
-  parallel_for(2, 1, [&](int64_t lo, int64_t) {
-    if (lo == 0) one_thread = f();
-  });
-  return std::make_pair(pooled, one_thread);
+  return std::make_pair(pooled, testing::on_one_thread(f));
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
