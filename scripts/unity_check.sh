@@ -6,7 +6,10 @@
 # qualified name such as detail::f must not find a neighbour's namespace first. This finds such
 # clashes in a couple of minutes without building: it configures both kinds of build in
 # build-unity-check{,-cpu}/ and runs clang++ -fsyntax-only over each generated batch with that
-# batch's flags. Adding a file shifts the batches after it, so run it after adding or renaming one.
+# batch's flags. CMake batches CUDA sources only from 3.31 on (Debian 12 has 3.25), so the .cu
+# files of each folder are batched here the same way (16 at a time, in source order) and run
+# through nvcc's front end (-cuda), which is what a newer CMake would compile. Adding a file
+# shifts the batches after it, so run it after adding or renaming one.
 #   scripts/unity_check.sh    # exit 1 and the compiler's errors when a batch does not compile
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,13 +25,42 @@ check() {  # check <dir> <cmake args...>
 import concurrent.futures, json, os, shlex, subprocess, sys
 
 build, jobs = sys.argv[1], int(sys.argv[2])
-entries = [e for e in json.load(open(os.path.join(build, "compile_commands.json")))
-           if "/Unity/" in e["file"]]
+commands = json.load(open(os.path.join(build, "compile_commands.json")))
+entries = [e for e in commands if "/Unity/" in e["file"]]
 if not entries:
     sys.exit(f"{build}: no unity sources in compile_commands.json (is CMAKE_UNITY_BUILD on?)")
 
+# CUDA sources CMake compiled one by one: batches of 16 per target (its object folder), each a
+# generated file of #includes compiled with the first member's flags.
+def target_of(e):
+    args = shlex.split(e["command"])
+    return os.path.basename(os.path.dirname(args[args.index("-o") + 1]).split(".dir/")[0])
+by_target = {}
+for e in commands:
+    if e["file"].endswith(".cu") and "/Unity/" not in e["file"]:
+        by_target.setdefault(target_of(e), []).append(e)
+cuda_unity = os.path.abspath(os.path.join(build, "cuda-unity"))
+os.makedirs(cuda_unity, exist_ok=True)
+for target, members in sorted(by_target.items()):
+    members.sort(key=lambda e: e["file"])
+    for i in range(0, len(members), 16):
+        batch = members[i:i + 16]
+        name = os.path.join(cuda_unity, f"{target}_unity_{i // 16}_cu.cu")
+        with open(name, "w") as f:
+            f.writelines(f'#include "{e["file"]}"\n' for e in batch)
+        args = shlex.split(batch[0]["command"])
+        at = args.index(batch[0]["file"])
+        args[at] = name
+        entries.append({"directory": batch[0]["directory"], "file": name, "cuda": True,
+                        "command": shlex.join(args)})
+
 def check(e):
     args = shlex.split(e["command"])
+    if e.get("cuda"):  # nvcc's front end only: -cuda writes the host code, no object
+        args = ["-cuda" if a == "-c" else a for a in args]
+        args[args.index("-o") + 1] = os.devnull
+        r = subprocess.run(args, cwd=e["directory"], capture_output=True, text=True)
+        return e["file"], r.returncode, r.stderr
     out = []
     skip = False
     for a in args:  # drop the object file and dependency outputs: only the syntax is checked

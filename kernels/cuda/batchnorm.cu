@@ -6,7 +6,7 @@
 // Inputs whose channel is the innermost axis (inner = 1: [N, C], and channels-last activations
 // seen as [N H W, C], layers/layout.h) would read a channel with stride C, uncoalesced; their
 // partial sums use blocks of rows x lanes threads instead, a lane reading V adjacent channels of a
-// row (a whole row per block where it fits: rows_launch), the rows combined in a fixed tree.
+// row (a whole row per block where it fits: sums_launch), the rows combined in a fixed tree.
 // Their elementwise passes (normalize_rows_kernel, backward_dx_rows_kernel) keep each thread on
 // one set of V channels, whose parameters it reads once.
 //
@@ -36,16 +36,15 @@ namespace cyclone::kernels::cuda {
 
 namespace {
 
-constexpr int kWarpSize = 32;
-constexpr int kTargetBlocks = 2048;           // blocks over all channels: fills 132 SMs many times
-constexpr int64_t kMinPerBlock = kBlock * 8;  // fewer values than this per block is not worth it
+constexpr int kBnTargetBlocks = 2048;  // blocks over all channels: fills 132 SMs many times
+constexpr int64_t kBnMinPerBlock = kBlock * 8;  // fewer values than this per block is not worth it
 
 // Blocks per channel: a function of the shape only, so the summation order (and the result) is
 // the same on every run.
 int blocks_per_channel(const BatchNormDims& d) {
   const int64_t m = d.per_channel();
-  const int64_t by_work = (m + kMinPerBlock - 1) / kMinPerBlock;
-  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / std::max<int64_t>(1, d.c));
+  const int64_t by_work = (m + kBnMinPerBlock - 1) / kBnMinPerBlock;
+  const int64_t by_grid = std::max<int64_t>(1, kBnTargetBlocks / std::max<int64_t>(1, d.c));
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535));
 }
 
@@ -85,7 +84,7 @@ SumsLaunch sums_launch(const BatchNormDims& d, int v) {
   }
   const int64_t tiles = (row_v + lanes - 1) / lanes;
   const int64_t by_work = (d.per_channel() + rows * 32 - 1) / (rows * 32);
-  const int64_t by_grid = std::max<int64_t>(1, kTargetBlocks / tiles);
+  const int64_t by_grid = std::max<int64_t>(1, kBnTargetBlocks / tiles);
   const int64_t parts = std::clamp<int64_t>(std::min(by_work, by_grid), 1, 65535);
   return {dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(parts)),
           dim3(static_cast<unsigned>(lanes), static_cast<unsigned>(rows)), static_cast<int>(parts)};
@@ -233,7 +232,7 @@ __device__ void store_column_sums(double (&s1)[V], double (&s2)[V], int64_t c0, 
 }
 
 // stats_partial_kernel for inner = 1: block (tile, p) sums rows [begin, end) of its lanes x V
-// channels (rows_launch), each thread V adjacent channels (channels % V == 0).
+// channels (sums_launch), each thread V adjacent channels (channels % V == 0).
 template <class T, int V>
 __global__ void __launch_bounds__(kBlock)
     stats_partial_rows_kernel(const T* __restrict__ x, int64_t channels, int64_t rows,
@@ -576,11 +575,6 @@ __global__ void backward_dx_rows_kernel(const T* __restrict__ x, const T* __rest
     }
     dxv[i] = out;
   }
-}
-
-template <class T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
 }
 
 int channel_grid(int64_t channels) { return static_cast<int>((channels + kBlock - 1) / kBlock); }

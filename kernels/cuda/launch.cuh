@@ -10,10 +10,12 @@
 
 #include "cyclone/core/context.h"
 #include "cyclone/core/cuda/runtime.h"
+#include "cyclone/core/tensor.h"
 
 namespace cyclone::kernels::cuda {
 
 constexpr int kBlock = 256;
+constexpr int kWarpSize = 32;
 
 // Grid for a grid-stride loop over n elements: enough blocks to fill the GPU several times over,
 // capped so huge tensors reuse threads instead of launching millions of blocks.
@@ -48,6 +50,12 @@ void with_pack(bool wide, F&& f) {
     f(std::integral_constant<int, kPack<T>>{});
   else
     f(std::integral_constant<int, 1>{});
+}
+
+// The data of an optional operand (running statistics, an affine weight), or null when undefined.
+template <class T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
 }
 
 #define CYCLONE_GRID_STRIDE(i, n)                                           \

@@ -20,11 +20,11 @@ namespace cyclone::kernels::cuda {
 
 namespace {
 
-constexpr int kWarpSize = 32;
-constexpr int kStridedRows = 8;      // threads along len in the strided kernel (x 32 along inner)
-constexpr int kShortRow = 256;       // rows up to this long get one warp each
-constexpr int kTargetBlocks = 1024;  // enough blocks to fill an H100 (132 SMs) several times
-constexpr int64_t kMinPerBlock = kBlock * 4;  // fewer elements than this per block is not worth it
+constexpr int kStridedRows = 8;  // threads along len in the strided kernel (x 32 along inner)
+constexpr int kShortRow = 256;   // rows up to this long get one warp each
+constexpr int kReduceTargetBlocks = 1024;  // enough blocks to fill an H100 (132 SMs) several times
+constexpr int64_t kReduceMinPerBlock =
+    kBlock * 4;  // fewer elements than this per block is not worth it
 
 // ---- reduction policies: Acc is the running state, load() turns element k into one ----
 
@@ -239,8 +239,8 @@ void run_segments(Context& ctx, const T* x, typename Op::Out* out, int64_t batch
                   int64_t inner, double div) {
   using Acc = typename Op::Acc;
   const int64_t m = batch * inner;
-  const int64_t by_size = (m + kMinPerBlock - 1) / kMinPerBlock;
-  const int64_t by_fill = (kTargetBlocks + segments - 1) / segments;
+  const int64_t by_size = (m + kReduceMinPerBlock - 1) / kReduceMinPerBlock;
+  const int64_t by_fill = (kReduceTargetBlocks + segments - 1) / segments;
   const int slices = static_cast<int>(std::clamp<int64_t>(std::min(by_size, by_fill), 1, 1024));
   const int ys = static_cast<int>(std::min<int64_t>(segments, 65535));
   // Scratch from the caching allocator on ctx's stream (which need not be the current context's):
@@ -268,7 +268,7 @@ template <class Op, class T>
 void run_axis(Context& ctx, const T* x, typename Op::Out* out, const ReduceDims& d, double div,
               const char* name) {
   const int64_t rows = d.outer;
-  if (d.inner > 1 && d.outer == 1 && d.inner <= kWarpSize && d.len > 16 * kMinPerBlock) {
+  if (d.inner > 1 && d.outer == 1 && d.inner <= kWarpSize && d.len > 16 * kReduceMinPerBlock) {
     // A few long columns ([len, inner] over axis 0): the strided kernel would have one block with
     // inner * 8 busy threads; as [N = len, C = inner, 1] the two-pass split spreads it out.
     return run_segments<Op, T>(ctx, x, out, d.len, d.inner, 1, div);
@@ -280,7 +280,7 @@ void run_axis(Context& ctx, const T* x, typename Op::Out* out, const ReduceDims&
     const int64_t blocks = (rows * kWarpSize + kBlock - 1) / kBlock;
     rows_warp_kernel<Op, T>
         <<<grid_cap(blocks), kBlock, 0, stream_of(ctx)>>>(x, out, rows, d.len, div);
-  } else if (rows >= kTargetBlocks / 4 || d.len <= kMinPerBlock) {
+  } else if (rows >= kReduceTargetBlocks / 4 || d.len <= kReduceMinPerBlock) {
     rows_block_kernel<Op, T>
         <<<grid_cap(rows), kBlock, 0, stream_of(ctx)>>>(x, out, rows, d.len, div);
   } else {

@@ -35,13 +35,13 @@ __device__ __forceinline__ T nan_of() {
 
 // NaN-ignoring max (commutative, so every lane of a butterfly gets the same answer); a NaN in the
 // row still reaches the output through the sum of exponentials.
-struct MaxOp {
+struct MaxFn {
   template <class T>
   __device__ __forceinline__ T operator()(T a, T b) const {
     return fmax(a, b);
   }
 };
-struct SumOp {
+struct SumFn {
   template <class T>
   __device__ __forceinline__ T operator()(T a, T b) const {
     return a + b;
@@ -101,10 +101,10 @@ __global__ void __launch_bounds__(RowMap<kGroup>::kThreads)
     T* py = y + r * classes;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t c = M::lane(); c < classes; c += kGroup) m = fmax(m, px[c]);
-    m = group_reduce<kGroup>(m, MaxOp{});
+    m = group_reduce<kGroup>(m, MaxFn{});
     T s = 0;
     for (int64_t c = M::lane(); c < classes; c += kGroup) s += dev_exp(px[c] - m);
-    s = group_reduce<kGroup>(s, SumOp{});
+    s = group_reduce<kGroup>(s, SumFn{});
     if constexpr (kLog) {
       const T log_s = dev_log(s);  // (x - m) - log s: no rounding at |m|'s scale (see the CPU)
       for (int64_t c = M::lane(); c < classes; c += kGroup) py[c] = (px[c] - m) - log_s;
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(RowMap<kGroup>::kThreads)
     T s = 0;
     for (int64_t c = M::lane(); c < classes; c += kGroup)
       s += kLog ? dy[o + c] : dy[o + c] * y[o + c];
-    s = group_reduce<kGroup>(s, SumOp{});
+    s = group_reduce<kGroup>(s, SumFn{});
     for (int64_t c = M::lane(); c < classes; c += kGroup) {
       if constexpr (kLog)
         dx[o + c] = dy[o + c] - dev_exp(y[o + c]) * s;
@@ -148,15 +148,15 @@ __global__ void __launch_bounds__(RowMap<kGroup>::kThreads)
     const T* px = x + r * classes;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t c = M::lane(); c < classes; c += kGroup) m = fmax(m, px[c]);
-    m = group_reduce<kGroup>(m, MaxOp{});
+    m = group_reduce<kGroup>(m, MaxFn{});
     T s = 0, sum_shifted = 0;
     for (int64_t c = M::lane(); c < classes; c += kGroup) {
       const T d = px[c] - m;
       s += dev_exp(d);
       sum_shifted += d;
     }
-    s = group_reduce<kGroup>(s, SumOp{});
-    sum_shifted = group_reduce<kGroup>(sum_shifted, SumOp{});
+    s = group_reduce<kGroup>(s, SumFn{});
+    sum_shifted = group_reduce<kGroup>(sum_shifted, SumFn{});
     if (M::lane() == 0) {
       const int32_t label = labels[r];
       const bool valid = label >= 0 && label < classes;
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(kBlockGroup)
     mean_kernel(const double* __restrict__ row_loss, int64_t rows, T* loss) {
   double s = 0;
   for (int64_t r = threadIdx.x; r < rows; r += kBlockGroup) s += row_loss[r];
-  s = group_reduce<kBlockGroup>(s, SumOp{});
+  s = group_reduce<kBlockGroup>(s, SumFn{});
   if (threadIdx.x == 0) *loss = static_cast<T>(s / static_cast<double>(rows));
 }
 
@@ -254,7 +254,7 @@ __global__ void __launch_bounds__(RowMap<kGroup>::kThreads)
     int before = 0;
     for (int64_t c = M::lane(); c < classes; c += kGroup)
       before += above(px[c], target) || (c < label && same(px[c], target));
-    before = group_reduce<kGroup>(before, SumOp{});
+    before = group_reduce<kGroup>(before, SumFn{});
     if (M::lane() == 0 && valid && before < k) atomicAdd(count, 1);
   }
 }

@@ -55,11 +55,6 @@ __global__ void dx_affine_kernel(const double* __restrict__ sums, const double* 
   beta[k] = static_cast<T>(b);
 }
 
-template <class T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
 unsigned channel_blocks(int64_t channels) {
   return static_cast<unsigned>((std::max<int64_t>(channels, 1) + kBlock - 1) / kBlock);
 }
