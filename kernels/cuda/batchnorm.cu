@@ -592,12 +592,15 @@ void batch_norm_forward(Context& ctx, const Tensor& x, const Tensor& weight, con
   const cudaStream_t stream = stream_of(ctx);
   CYCLONE_DISPATCH_FLOATING(x.dtype(), T, [&] {
     using P = math_t<T>;  // per-channel tensors: float32 beside bfloat16 activations
+    // The sums read x alone, so their width (and summation order: the statistics' bits) does not
+    // depend on y's alignment or on whether y is written at all (sync BN's statistics pass).
+    const int sums_width = vec_width<T>(d, {x.raw_data()});
     const int width = vec_width<T>(d, {x.raw_data(), y.defined() ? y.raw_data() : nullptr});
     if (training) {
-      const SumsLaunch sl = sums_launch(d, width);
+      const SumsLaunch sl = sums_launch(d, sums_width);
       const int parts = sl.parts;
       const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-      with_pack<T>(width > 1, [&](auto v) {
+      with_pack<T>(sums_width > 1, [&](auto v) {
         constexpr int V = decltype(v)::value;
         if (rows_layout(d))
           stats_partial_rows_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(
@@ -649,6 +652,9 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
     using P = math_t<T>;
     const P* pw = ptr_or_null<P>(weight);
     const P* pb = relu ? ptr_or_null<P>(bias) : nullptr;
+    // As in the forward: dweight and dbias's bits do not depend on dx (its alignment, or whether it
+    // is wanted at all); the sums' width comes from what they read.
+    const int sums_width = vec_width<T>(d, {x.raw_data(), dy.raw_data()});
     const int width =
         vec_width<T>(d, {x.raw_data(), dy.raw_data(), dx.defined() ? dx.raw_data() : nullptr});
     Tensor means;  // per channel: (mean of g, mean of g * xhat), in P
@@ -660,10 +666,10 @@ void batch_norm_backward(Context& ctx, const Tensor& x, const Tensor& dy, const 
         for (const Tensor* t : std::initializer_list<const Tensor*>{&means, &dweight, &dbias})
           if (t->defined()) gpu::memset_async(t->raw_data(), 0, t->nbytes(), ctx.stream());
       } else {
-        const SumsLaunch sl = sums_launch(d, width);
+        const SumsLaunch sl = sums_launch(d, sums_width);
         const int parts = sl.parts;
         const Tensor partial = Tensor::empty({d.c, parts, 2}, DType::kFloat64, ctx);
-        with_pack<T>(width > 1, [&](auto v) {
+        with_pack<T>(sums_width > 1, [&](auto v) {
           constexpr int V = decltype(v)::value;
           if (rows_layout(d))
             backward_partial_rows_kernel<T, V><<<sl.grid, sl.block, 0, stream>>>(

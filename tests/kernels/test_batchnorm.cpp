@@ -472,28 +472,38 @@ TEST_P(BatchNormParity, NonFiniteValuesPoisonTheirChannelsStatistics) {
 }
 
 // Training mode without y: the statistics alone, the same bits as with y (save_mean, save_invstd
-// and the running update), nothing else written. Eval mode, or the fused ReLU, still needs y.
+// and the running update), nothing else written; also the same bits when y is a view at an odd
+// offset (CUDA: the sums' vector width comes from x alone, not from y's alignment). Eval mode, or
+// the fused ReLU, still needs y.
 TEST_P(BatchNormParity, StatisticsAloneWithoutY) {
   Context& ctx = Context::current(device());
+  enum class Out { kAligned, kOddOffset, kNone };
   for (Shape s : {Shape{64, 8, 17, 17}, Shape{2048, 96}})
     for (DType dt : {DType::kFloat32, DType::kBFloat16}) {
       const DType pt = math_dtype(dt);
       const int64_t C = s[1];
       const Tensor x = testing::random_tensor(s, 71, dt, device(), -1, 3);
-      auto stats = [&](bool with_y) {
+      auto stats = [&](Out out) {
         std::vector<Tensor> t = {testing::random_tensor({C}, 72, pt, device()),
                                  testing::random_tensor({C}, 73, pt, device(), 0.5, 2),
                                  testing::nan_tensor({C}, pt, device()),
                                  testing::nan_tensor({C}, pt, device())};
-        const Tensor y = with_y ? Tensor::empty(s, dt, device()) : Tensor();
+        Tensor y;
+        if (out == Out::kAligned) y = Tensor::empty(s, dt, device());
+        if (out == Out::kOddOffset)
+          y = Tensor::empty({s.numel() + 1}, dt, device()).slice(1, s.numel() + 1).reshape(s);
         kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), t[0], t[1], true, 0.1, 1e-5, y,
                                     t[2], t[3]);
         return t;
       };
-      const auto with_y = stats(true), alone = stats(false);
-      for (size_t i = 0; i < with_y.size(); ++i)
-        EXPECT_EQ(testing::values(alone[i]), testing::values(with_y[i]))
-            << s << " " << dtype_name(dt) << " #" << i;
+      const auto with_y = stats(Out::kAligned);
+      for (Out other : {Out::kNone, Out::kOddOffset}) {
+        const auto got = stats(other);
+        for (size_t i = 0; i < with_y.size(); ++i)
+          EXPECT_EQ(testing::values(got[i]), testing::values(with_y[i]))
+              << s << " " << dtype_name(dt) << " #" << i
+              << (other == Out::kNone ? " without y" : " y at an odd offset");
+      }
     }
   const Tensor x = Tensor::zeros({4, 3}, DType::kFloat32, device());
   const Tensor c = Tensor::zeros({3}, DType::kFloat32, device());
@@ -541,6 +551,47 @@ TEST_P(BatchNormParity, BackwardComputesOnlyTheOutputsAsked) {
             EXPECT_TRUE(testing::all_close(dx.to(Device::cpu()), cpu[5], ulp, tol)) << what;
           }
         }
+}
+
+// Training backward: dweight and dbias have the same bits whether dx is written to an aligned
+// tensor, to a view at an odd offset, or not at all (CUDA: the sums' vector width comes from x and
+// dy alone). Both layouts, with and without the fused ReLU.
+TEST_P(BatchNormParity, BackwardSumsDoNotDependOnDx) {
+  Context& ctx = Context::current(device());
+  enum class Out { kAligned, kOddOffset, kNone };
+  for (Shape s : {Shape{16, 8, 9, 9}, Shape{512, 96}})
+    for (DType dt : {DType::kFloat32, DType::kBFloat16})
+      for (bool relu : {false, true}) {
+        const DType pt = math_dtype(dt);
+        const int64_t C = s[1];
+        const Tensor x = testing::random_tensor(s, 81, dt, device(), -1, 3);
+        const Tensor dy = testing::random_tensor(s, 82, dt, device(), -1, 1);
+        const Tensor w = testing::random_tensor({C}, 83, pt, device(), 0.5, 1.5);
+        const Tensor b = testing::random_tensor({C}, 84, pt, device(), -0.5, 0.5);
+        const Tensor sm = testing::random_tensor({C}, 85, pt, device(), 0, 2);
+        const Tensor si = testing::random_tensor({C}, 86, pt, device(), 0.5, 2);
+        auto sums = [&](Out out) {
+          Tensor dx;
+          if (out == Out::kAligned) dx = Tensor::empty(s, dt, device());
+          if (out == Out::kOddOffset)
+            dx = Tensor::empty({s.numel() + 1}, dt, device()).slice(1, s.numel() + 1).reshape(s);
+          std::vector<Tensor> t = {testing::nan_tensor({C}, pt, device()),
+                                   testing::nan_tensor({C}, pt, device())};
+          if (relu)
+            kernels::batch_norm_relu_backward(ctx, x, dy, w, b, sm, si, true, dx, t[0], t[1]);
+          else
+            kernels::batch_norm_backward(ctx, x, dy, w, sm, si, true, dx, t[0], t[1]);
+          return t;
+        };
+        const auto aligned = sums(Out::kAligned);
+        for (Out other : {Out::kNone, Out::kOddOffset}) {
+          const auto got = sums(other);
+          for (size_t i = 0; i < aligned.size(); ++i)
+            EXPECT_EQ(testing::values(got[i]), testing::values(aligned[i]))
+                << s << " " << dtype_name(dt) << (relu ? " relu" : "") << " #" << i
+                << (other == Out::kNone ? " without dx" : " dx at an odd offset");
+        }
+      }
 }
 
 // An empty batch in eval mode (N = 0, allowed there): nothing to normalise, and the backward's
