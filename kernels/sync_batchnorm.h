@@ -1,6 +1,6 @@
 // Synchronized batch norm's per-channel steps (layers/norm_ops.h sync_batch_norm) on the
 // statistics' device, so that a data-parallel step adds device tensors over the ranks (NCCL on
-// GPUs, MPI on CPUs) and never waits for the host. C = channels; sums are float64 tensors; the
+// GPUs, MPI on CPUs) and never copies them to the host. C = channels; sums are float64 tensors; the
 // [C] statistics, running statistics, weight, alpha and beta are float32 or float64, one dtype,
 // on the sums' device. The arithmetic (double) is kernels/sync_batchnorm_math.h.
 //

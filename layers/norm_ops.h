@@ -52,7 +52,10 @@ using ReplicaSum = std::function<void(const Tensor&)>;
 // cost: batch_norm's passes over x forward (statistics, then one normalisation with the global
 // ones) plus one extra pass backward, one replica sum of
 // 2C + 1 doubles each way, and O(C) kernels (kernels/sync_batchnorm.h): everything stays on x's
-// device (no host wait), except reading the global count where a replica has M_r <= 1.
+// device (no copy to the host), except reading the global count where a replica has M_r <= 1.
+// The replica sum itself may wait: the apps' (train/distributed.cpp) waits on the host for each
+// all-reduce, under the communicator's deadline, so a dead rank stops the job instead of hanging
+// it; on GPUs that drains the stream twice per layer and step (its cost is a GPU measurement).
 Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, double momentum, double eps,
                        const ReplicaSum& replica_sum);

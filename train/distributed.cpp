@@ -47,7 +47,8 @@ int synchronize_batch_norm(Module& model) {
   int n = 0;
   for (auto& [name, m] : model.named_modules())
     if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
-      // On the tensor's device: NCCL for a GPU's, MPI for the CPU's (no host round trip).
+      // On the tensor's device: NCCL for a GPU's, MPI for the CPU's (no copy to the host). The
+      // all-reduce is waited for on the host, under the deadline (see layers/norm_ops.h).
       bn->set_replica_sum([](const Tensor& t) {
         dist::world().communicator(t.device()).all_reduce(t, dist::ReduceOp::kSum);
       });

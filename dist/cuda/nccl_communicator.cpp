@@ -208,9 +208,18 @@ class NcclCommunicator final : public Communicator {
     CYCLONE_CHECK(t.defined() && t.device() == Device::cuda(device_), "NCCL communicator: ", op,
                   " needs a tensor on cuda:", device_);
   }
-  // The communicator's stream waits for everything enqueued so far on the caller's stream.
+  // The communicator's stream waits for everything enqueued so far on the caller's stream. A
+  // collective inside a CUDA graph capture is refused before anything is enqueued: its wait polls
+  // an event recorded in the capture (an error that would abort the communicator), so the caller
+  // gets a plain error and its capture can fall back to eager steps.
   void after_caller() {
     auto* caller = static_cast<cudaStream_t>(Context::current(Device::cuda(device_)).stream());
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(caller, &capture));
+    CYCLONE_CHECK(capture == cudaStreamCaptureStatusNone,
+                  "NCCL communicator: a collective on rank ", rank_,
+                  " inside a CUDA graph capture is not supported (synchronized batch norm in a "
+                  "captured step?): run such steps eagerly");
     Event ready;
     ready.record(caller);
     stream_.wait(ready);

@@ -1,6 +1,6 @@
 // CUDA synchronized batch norm steps (kernels/sync_batchnorm.h): a thread per channel, the math of
-// kernels/sync_batchnorm_math.h, one launch each on the context's stream (no host wait, so a
-// data-parallel step's NCCL all-reduces of the sums stay on the device).
+// kernels/sync_batchnorm_math.h, one launch each on the context's stream (no copy to the host,
+// so a data-parallel step's NCCL all-reduces of the sums read and write device memory).
 #include <cstdint>
 
 #include "cyclone/kernels/cuda/launch.cuh"
