@@ -156,10 +156,15 @@ std::string alignment_note(const Operands& o) {
                                   " and ", a[2], " bytes: clone() a sliced view to realign it");
 }
 
-// What a stored choice is valid for: the library versions and every visible GPU's name and
-// compute capability.
+// Which algorithms the search may pick (usable() below). Change it with that policy: a file stored
+// under another one holds choices the search would no longer make (or misses ones it now would:
+// fp32 3x3 Winograd since fbe58c9), and is then replaced instead of reused.
+constexpr const char* kSelectionPolicy = "policy 2 (fp32 Winograd up to 3x3)";
+
+// What a stored choice is valid for: the selection policy, the library versions and every visible
+// GPU's name and compute capability.
 std::string fingerprint() {
-  std::string fp = gpu::versions();
+  std::string fp = std::string(kSelectionPolicy) + "; " + gpu::versions();
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
   for (int d = 0; d < count; ++d) {
