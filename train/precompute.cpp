@@ -47,8 +47,12 @@ data::Dataset precompute_features(Module& body, const data::Dataset& d,
   dist::Communicator& comm = ranks ? *ranks : alone;
   const int shards = comm.size();
   data::LoaderOptions o = options;
+  // Every image, in order, as it is: the training loader's shuffle, augmentation and drop_last
+  // (which data-parallel runs set when the last global batch would leave a rank empty) apply to the
+  // features later, not to computing them.
   o.shuffle = false;
   o.augment = data::Augment{};
+  o.drop_last = false;
   // This rank's shard of every batch (the whole batch in a world of one); the head's own loader
   // shards the features again when it trains.
   o.shard = comm.rank();

@@ -453,6 +453,41 @@ TEST(Precompute, GivesTheSameHeadGradientsAsRunningTheFrozenBody) {
       ASSERT_NEAR(from_cache[k][i], from_images[k][i], 1e-6 + 1e-5 * std::fabs(from_images[k][i]));
 }
 
+// The training loader's options are for the features' later use: with shuffle, augmentation and
+// drop_last set (data-parallel runs set drop_last when the last global batch would leave a rank
+// empty) every image is still computed, in order, unaugmented: row i is the body's output for
+// image i, the last partial batch included.
+TEST(Precompute, ComputesEveryImageWhateverTheTrainingLoaderDrops) {
+  const data::Dataset d = synthetic_mnist(37);  // 16 + 16 + a partial batch of 5
+  auto m = make_model("lenet5", lenet_options(11));
+  StageSlice body(*m, 0, 2);
+  data::LoaderOptions lo;
+  lo.batch_size = 16;
+  lo.workers = 0;
+  lo.shuffle = true;
+  lo.drop_last = true;
+  lo.augment.flip = true;
+  lo.augment.cutout = 3;
+  const data::Dataset f = precompute_features(body, d, lo);
+  ASSERT_EQ(f.images.shape(), Shape({37, 16, 5, 5}));
+  EXPECT_EQ(f.labels.to_vector<int32_t>(), d.labels.to_vector<int32_t>());
+  body.eval();
+  autograd::NoGradGuard no_grad;
+  for (int64_t first : {0, 32}) {  // a full batch and the partial last one
+    const int64_t end = std::min<int64_t>(first + 16, 37);
+    data::LoaderOptions plain;
+    plain.batch_size = 37;
+    plain.shuffle = false;
+    plain.workers = 0;
+    data::DataLoader all(d, plain);
+    data::Batch b;
+    ASSERT_TRUE(all.next(b));
+    const Tensor want = body(b.images.slice(first, end));
+    EXPECT_EQ(f.images.slice(first, end).to_vector<float>(), want.to_vector<float>())
+        << "rows " << first << ".." << end;
+  }
+}
+
 // Features kept in GPU memory batch exactly as the same features streamed from host memory.
 TEST(PrecomputeCuda, ResidentFeaturesBatchLikeHostOnes) {
   const Device gpu = Device::cuda(0);
