@@ -14,7 +14,8 @@
 # copied; scripts/gpu_run.sh points LD_LIBRARY_PATH at them there.
 #
 # Like scripts/build.sh, a unity build (16 C++ files at a time; CYCLONE_UNITY=0 builds file by
-# file): the .cu files compile one by one either way.
+# file): the .cu files compile one by one either way under Debian 12's CMake 3.25 (CMake 3.31 and
+# later batch them too, which scripts/unity_check.sh checks).
 #
 # Usage (from anywhere): scripts/gpu_bundle.sh     env: JOBS (default 2), CYCLONE_GPU_BUILD
 set -euo pipefail
