@@ -1,8 +1,10 @@
 // The readers of the config's larger parts: microDL's callbacks, range tests and phases.
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "cyclone/train/config_section.h"
+#include "cyclone/train/run_detail.h"
 
 namespace cyclone::train::detail {
 
@@ -29,6 +31,16 @@ void read_lr_scheduler(Section& c, RunSpec& s, const std::string& path, int64_t 
     o.diverge_th = c.num("diverge_th", 4, 0);
     o.smooth_beta = c.num("smooth_beta", 0.98, 0, 0.999999);
     s.finder_plot = c.str("fig_fname", "lr_finder_result.svg");  // in model_dir, as microDL
+    const std::filesystem::path plot = std::filesystem::path(s.finder_plot).lexically_normal();
+    if (plot.extension() != ".svg")
+      c.fail(path + ".fig_fname", "= \"" + s.finder_plot +
+                                      "\": Cyclone draws its plots as SVG; give a name ending "
+                                      "in .svg");
+    // lr_finder.svg is the plot's own default name: naming it is harmless.
+    if (!plot.has_parent_path() && plot != "lr_finder.svg" && is_run_output_name(plot.string()))
+      c.fail(path + ".fig_fname", "= \"" + s.finder_plot +
+                                      "\" is a file the run itself writes in model_dir: choose "
+                                      "another name");
     for (const char* k : {"step_size", "gamma", "scale_mode"})
       if (c.has(k))
         c.fail(path + "." + k, "is a cyclic-rate setting; with lr_find: true it is unused");
@@ -162,6 +174,10 @@ PhaseSpec read_phase(const json& j, size_t i, const RunSpec& s, const std::strin
     p.fail(path + ".name", "= \"" + ph.name +
                                "\" must be a plain folder name (letters, digits, '.', '_', '-'; "
                                "not \".\" or \"..\"): the phase writes to model_dir/<name>/");
+  if (is_run_output_name(ph.name))
+    p.fail(path + ".name", "= \"" + ph.name +
+                               "\" is a file or folder the run itself writes in model_dir: "
+                               "name the phase otherwise");
   if (p.has("lr_find")) {
     const json& f = p.at("lr_find");
     if (f.is_boolean()) {

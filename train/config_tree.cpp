@@ -120,10 +120,21 @@ json typed_scalar(const YAML::Node& n) {
   return s;
 }
 
-json to_json(const YAML::Node& n, const std::string& origin, const std::string& path, int depth) {
+// A config's values once its aliases are expanded: a real one has hundreds. yaml-cpp shares an
+// aliased node, but the tree copies it at every use, so a few lines of aliases of aliases ("x2:
+// [*x1, *x1]", ...) would expand to billions of values (gigabytes and minutes, then an unknown-key
+// error): refused past this count instead.
+constexpr int64_t kMaxYamlValues = 100000;
+
+json to_json(const YAML::Node& n, const std::string& origin, const std::string& path, int depth,
+             int64_t& values) {
   auto where = [&] { return origin + ":" + std::to_string(n.Mark().line + 1) + ": "; };
   if (depth > kMaxJsonDepth)
     throw UsageError(where() + "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (++values > kMaxYamlValues)
+    throw UsageError(origin + ": more than " + std::to_string(kMaxYamlValues) +
+                     " values once its aliases are expanded (aliases of aliases?): write the "
+                     "config out without them");
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -143,7 +154,8 @@ json to_json(const YAML::Node& n, const std::string& origin, const std::string& 
       json out = json::array();
       size_t i = 0;
       for (const YAML::Node& e : n)
-        out.push_back(to_json(e, origin, path + "[" + std::to_string(i++) + "]", depth + 1));
+        out.push_back(
+            to_json(e, origin, path + "[" + std::to_string(i++) + "]", depth + 1, values));
       return out;
     }
     case YAML::NodeType::Map: {
@@ -160,7 +172,7 @@ json to_json(const YAML::Node& n, const std::string& origin, const std::string& 
         if (out.contains(key))
           throw UsageError(origin + ":" + std::to_string(kv.first.Mark().line + 1) + ": " + kpath +
                            " is given twice");
-        out[key] = to_json(kv.second, origin, kpath, depth + 1);
+        out[key] = to_json(kv.second, origin, kpath, depth + 1, values);
       }
       return out;
     }
@@ -369,7 +381,8 @@ std::string config_text_to_json(const std::string& text, ConfigSyntax syntax,
     } catch (const YAML::Exception& e) {
       throw UsageError(origin + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
     }
-    tree = to_json(root, origin, "", 0);
+    int64_t values = 0;
+    tree = to_json(root, origin, "", 0, values);
     if (tree.is_null()) tree = json::object();  // an empty file: an empty config
   }
   return tree.dump();  // nlohmann's object keeps keys sorted: one canonical form

@@ -97,6 +97,10 @@ void add_total_wall_seconds(nlohmann::json& summary, const nlohmann::json& previ
 // plots, range-test files, TensorBoard event files, and checkpoints when it writes its own; never
 // weights, training.log or other files), saying what in one line.
 void check_outputs(const RunSpec& spec);
+// Whether a file or folder of that name in a log dir is one a run writes itself under a fixed name
+// (summary.json, training.log, lr_finder.csv, checkpoints, ...): a phase's folder or a named plot
+// must not take such a name.
+bool is_run_output_name(const std::string& name);
 // Where the range-test plot a run asks for by name goes (--finder_plot, microDL's fig_fname): as
 // given when absolute, else in the log dir; "" when none is named (lr_finder.svg then).
 std::string finder_plot_path(const RunSpec& spec);

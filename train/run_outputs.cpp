@@ -66,6 +66,12 @@ bool is_finder_file(const std::string& n) {
 
 }  // namespace
 
+bool is_run_output_name(const std::string& name) {
+  return std::find(kLogFiles.begin(), kLogFiles.end(), name) != kLogFiles.end() ||
+         std::find(kWrittenToo.begin(), kWrittenToo.end(), name) != kWrittenToo.end() ||
+         name == "checkpoints" || name == "tensorboard_logs";
+}
+
 void check_outputs(const RunSpec& spec) {
   if (spec.summary_only || !writes_files()) return;
   const std::string hint = "; remove or rename it, or choose another " + log_dir_flag(spec);

@@ -2,6 +2,7 @@
 // starting from weights, and the pieces fine-tuning phases are built of (stages, precompute).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -124,6 +125,25 @@ TEST(ConfigTree, DeepNestingIsAUsageErrorNotACrash) {
                             ConfigSyntax::kYaml, "r.yml");
       },
       {"r.yml:2: nested deeper than 64 levels"});
+}
+
+// Aliases of aliases ("x1: &a1 [*a0, *a0]", ...) double the values per line once expanded: 30
+// lines took gigabytes and over 30 s before an unknown-key error. Refused at the cap, quickly;
+// ordinary aliases (a shared block used twice) still read as their copies.
+TEST(ConfigTree, AnAliasBombIsRefusedNotExpanded) {
+  std::string bomb = "x0: &a0 [1, 2]\n";
+  for (int i = 1; i <= 40; ++i)
+    bomb += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) +
+            ", *a" + std::to_string(i - 1) + "]\n";
+  const auto start = std::chrono::steady_clock::now();
+  expect_error([&] { config_text_to_json(bomb, ConfigSyntax::kYaml, "b.yml"); },
+               {"b.yml: more than 100000 values once its aliases are expanded"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  const json t = json::parse(config_text_to_json(
+      "base: &p {policy: one_cycle, max_lr: 0.1}\nphases: [{policy: *p}, {policy: *p}]\n",
+      ConfigSyntax::kYaml, "ok.yml"));
+  EXPECT_EQ(t["phases"][0]["policy"], t["base"]);
+  EXPECT_EQ(t["phases"][1]["policy"]["max_lr"], 0.1);
 }
 
 TEST(RunConfigMicroDL, KeysMeanWhatMicroDLMeans) {
@@ -280,6 +300,33 @@ TEST(RunConfigMicroDL, LrFindIsMicroDLsLinearRangeTestThatStops) {
   EXPECT_DOUBLE_EQ(s.finder.options.end_lr, 0.1);
   EXPECT_DOUBLE_EQ(s.finder.epochs, 2);  // the trainer's max_epochs unless the callback says
   EXPECT_EQ(s.finder_plot, "lr.svg");
+}
+
+// The plot is SVG, in model_dir beside the run's own files: another extension, or the name of a
+// file the run writes there (which the plot would replace, or which would replace it), is refused
+// when the config is read, naming the key. The same for a phase's folder.
+TEST(RunConfigMicroDL, NamesThatWouldClashWithTheRunsOwnFilesAreRefused) {
+  auto finder = [](const std::string& fig) {
+    return "dataset: {name: mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: true, "
+           "fig_fname: " +
+           fig + "}}}\n";
+  };
+  expect_error([&] { parse_yaml(finder("lr.png")); },
+               {"LearningRateScheduler.fig_fname = \"lr.png\"", "SVG", ".svg"});
+  for (const char* own : {"schedule.svg", "./lr_finder.csv", "training.log"})
+    expect_error([&] { parse_yaml(finder(own)); }, {"LearningRateScheduler.fig_fname", own});
+  expect_error([&] { parse_yaml(finder("plots/..//schedule.svg")); },
+               {"LearningRateScheduler.fig_fname", "a file the run itself writes"});
+  for (const char* ok : {"lr_finder.svg", "lr_finder_result.svg", "plots/summary.svg"})
+    EXPECT_EQ(parse_yaml(finder(ok)).finder_plot, ok);
+  for (const char* own : {"summary.json", "training.log", "checkpoints", "tensorboard_logs"})
+    expect_error(
+        [&] {
+          parse_yaml(std::string("dataset: {name: mnist}\ntrainer: {phases: [{name: head, epochs: "
+                                 "1, policy: {policy: constant, lr: 0.1}}, {name: ") +
+                     own + ", epochs: 1, policy: {policy: constant, lr: 0.1}}]}\n");
+        },
+        {"trainer.phases[1].name = \"", own, "the run itself writes"});
 }
 
 // microDL's CyclicLearning.clr(), written out independently: step size in epochs, cycle counted
