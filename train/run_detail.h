@@ -35,6 +35,9 @@ struct RunContext {
   nlohmann::json summary = nlohmann::json::object();
   // The summary.json of the run a --resume goes on from (previous_summary(spec)), null otherwise.
   nlohmann::json previous_summary = nullptr;
+  // ModelCheckpoint's best monitored value so far, one for the whole run: a later phase saves only
+  // what beats the earlier phases' best (model_checkpoint_callback; NaN: none yet).
+  std::shared_ptr<double> checkpoint_best;
 };
 
 // How messages name what the user gave: "F: " before a config key of a run from config file F

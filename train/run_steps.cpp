@@ -407,16 +407,23 @@ std::function<void(const EpochStats&)> model_checkpoint_callback(RunContext& c, 
   const std::string path = (c.log_dir / (file + ".safetensors")).string();
   const std::string side = (c.log_dir / (file + ".json")).string();
   const bool maximize = monitor_maximizes(m.monitor, m.mode);
-  auto best = std::make_shared<double>(NAN);
-  std::error_code ec;
-  if (resuming && fs::exists(side, ec)) {
-    try {
-      const json j = json::parse(read_file(side, 1 << 20));
-      if (j.at("value").is_number()) *best = j.at("value").get<double>();
-    } catch (const std::exception&) {
-      // An unreadable record only means the next epoch is taken as the best so far.
+  // One best for the whole run: each phase's callback shares it, and a resumed run starts from
+  // the record the interrupted one left (so both end with the same best weights).
+  if (!c.checkpoint_best) {
+    c.checkpoint_best = std::make_shared<double>(NAN);
+    std::error_code ec;
+    if (resuming && fs::exists(side, ec)) {
+      try {
+        const json j = json::parse(read_file(side, 1 << 20));
+        const json& b =
+            j.contains("best") && j.at("best").is_number() ? j.at("best") : j.at("value");
+        if (b.is_number()) *c.checkpoint_best = b.get<double>();
+      } catch (const std::exception&) {
+        // An unreadable record only means the next epoch is taken as the best so far.
+      }
     }
   }
+  std::shared_ptr<double> best = c.checkpoint_best;
   c.summary["model_checkpoint"] = path;
   return [=, &model](const EpochStats& es) {
     const double v = monitored_value(es, m.monitor);
