@@ -21,6 +21,7 @@
 #include "cyclone/dist/world.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/distributed.h"
+#include "cyclone/train/interrupt.h"
 #include "cyclone/train/log.h"
 #include "cyclone/train/precompute.h"
 #include "cyclone/train/run_detail.h"
@@ -117,6 +118,10 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
   const bool resuming = !spec.resume.empty();
   RunOutcome out;
   std::string status = "completed";
+  // One guard over all the phases: a signal between two phases, or during a phase's last
+  // evaluation (which completes that phase), stops the run before the next phase, as a resume
+  // expects; each phase's own guard would otherwise clear it when the next one starts.
+  InterruptGuard interrupts;
   for (size_t i = 0; i < spec.phases.size(); ++i) {
     const PhaseSpec& ph = spec.phases[i];
     const auto t0 = Clock::now();
@@ -303,6 +308,15 @@ RunOutcome run_phases(RunContext& c, Clock::time_point wall0) {
                 format_duration(pj["seconds"].get<double>()).c_str(),
                 c.use_val ? "validation" : "test", 100 * fr.final_accuracy);
       finish(pj);
+      if (fr.stop_requested && i + 1 < spec.phases.size()) {
+        status = "interrupted";
+        log_print(
+            "%s: %s during phase '%s''s last evaluation: stopped after it, before phase "
+            "'%s' (resume with --resume %s)\n",
+            prog.c_str(), interrupt_name(interrupt_signal()), ph.name.c_str(),
+            spec.phases[i + 1].name.c_str(), shell_quote(spec.log_dir).c_str());
+        break;
+      }
     } else {
       phases.push_back(pj);
       status = fr.status;

@@ -152,6 +152,9 @@ struct FitResult {
   double images_per_second = 0;                    // training images over training time
   double wall_seconds = 0;
   std::string last_checkpoint;  // "" if none was written
+  // A signal came during the last epoch's evaluation (all ranks agree): the run still completed,
+  // but a caller with more work after it (the next phase of a run) should stop there.
+  bool stop_requested = false;
   std::vector<std::string> snapshots;
   std::optional<EvalResult> ensemble;
 };

@@ -37,6 +37,7 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
   std::vector<double> signalled = {interrupt_requested() ? 1.0 : 0.0};
   all_reduce_sum(signalled);
   const bool stop_after_epoch = signalled[0] > 0;
+  if (stop_after_epoch) r.stop_requested = true;
   if (plateau)
     st.plateau = plateau->report(*st.plateau,
                                  es.eval && o.eval_split == "val" ? es.eval->loss : es.train_loss);

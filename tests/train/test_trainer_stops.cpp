@@ -82,6 +82,11 @@ TEST(TrainerStops, ASignalDuringTheLastEvaluationSkipsOnlyTheSnapshotEnsemble) {
     const FitResult r = Trainer(model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
     clear_interrupt();
     EXPECT_EQ(r.status, "completed");  // nothing was left to do
+    // ... but the stop is reported, for a caller with more work after it (the next phase).
+    EXPECT_TRUE(r.stop_requested);
+    const FitResult quiet_run = Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
+    EXPECT_EQ(quiet_run.status, "completed");
+    EXPECT_FALSE(quiet_run.stop_requested);
   }
   o.snapshot_ensemble = true;
   const FitResult r = Trainer(model, *p.opt, *policy, *p.train, p.test.get(), o).fit();
