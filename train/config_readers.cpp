@@ -12,6 +12,18 @@ thread_local std::map<std::string, std::string> g_given_as;
 
 namespace {
 
+// A range test's divergence threshold: 0 turns the stop off; otherwise the test stops once the
+// smoothed loss exceeds diverge_th times the best, which needs diverge_th > 1 (at or below 1 it
+// would stop at the first step that is not a new best, and blame a non-finite loss).
+double read_diverge_th(Section& c, const std::string& path) {
+  const double v = c.num("diverge_th", 4, 0);
+  if (v > 0 && v <= 1)
+    c.fail(path + ".diverge_th", "= " + json(v).dump() +
+                                     " must be 0 (no divergence stop) or greater than 1 (stop once "
+                                     "the smoothed loss exceeds that many times the best)");
+  return v;
+}
+
 // microDL's trainer.callbacks.LearningRateScheduler.
 void read_lr_scheduler(Section& c, RunSpec& s, const std::string& path, int64_t max_epochs) {
   const bool find = c.boolean("lr_find", false);
@@ -28,7 +40,7 @@ void read_lr_scheduler(Section& c, RunSpec& s, const std::string& path, int64_t 
     if (mode != "linear" && mode != "exp" && mode != "exponential")
       c.fail(path + ".mode", "= \"" + mode + "\" must be \"linear\" (microDL's) or \"exp\"");
     o.exponential = mode != "linear";
-    o.diverge_th = c.num("diverge_th", 4, 0);
+    o.diverge_th = read_diverge_th(c, path);
     o.smooth_beta = c.num("smooth_beta", 0.98, 0, 0.999999);
     s.finder_plot = c.str("fig_fname", "lr_finder_result.svg");  // in model_dir, as microDL
     const std::filesystem::path plot = std::filesystem::path(s.finder_plot).lexically_normal();
@@ -78,7 +90,7 @@ void read_finder(Section& f, FinderSpec& spec, const std::string& path) {
     f.fail(path + ".mode", "= \"" + mode + "\" must be \"exponential\" (\"exp\") or \"linear\"");
   o.exponential = mode != "linear";
   o.smooth_beta = f.num("smooth_beta", 0.98, 0, 0.999999);
-  o.diverge_th = f.num("diverge_th", 4, 0);
+  o.diverge_th = read_diverge_th(f, path);
   o.val_every = f.integer("val_every", 0, 0);
   o.val_batches = f.integer("val_batches", 8, 1);
   spec.suggestion = f.str("suggestion", "min_loss");

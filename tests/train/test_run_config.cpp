@@ -150,6 +150,31 @@ TEST(RunConfigTest, UnknownKeysAndBadValuesNameTheKey) {
   expect_usage_error([] { parse_run_config("{", "bad.json"); }, {"bad.json", "invalid JSON"});
   expect_usage_error([] { parse_run_config(R"({"dataset": {}})", "c.json"); },
                      {"c.json", "dataset.name", "required"});
+  // A divergence threshold at or below 1 would stop the test at its first step that is not a new
+  // best (and blame a non-finite loss); 0 turns the stop off. Both the range test's keys.
+  for (const char* th : {"0.5", "1"}) {
+    expect_usage_error(
+        [&] {
+          parse_run_config(
+              std::string(R"({"dataset": {"name": "mnist"}, "lr_finder": {"diverge_th": )") + th +
+                  "}}",
+              "c");
+        },
+        {"lr_finder.diverge_th = ", "must be 0 (no divergence stop) or greater than 1"});
+    expect_usage_error(
+        [&] {
+          parse_run_config(
+              std::string("dataset: {name: mnist}\ntrainer: {callbacks: {LearningRateScheduler: "
+                          "{lr_find: true, diverge_th: ") +
+                  th + "}}}\n",
+              "c.yml");
+        },
+        {"LearningRateScheduler.diverge_th = ", "greater than 1"});
+  }
+  EXPECT_EQ(
+      parse_run_config(R"({"dataset": {"name": "mnist"}, "lr_finder": {"diverge_th": 0}})", "c")
+          .finder.options.diverge_th,
+      0);
   expect_usage_error(
       [] { parse_run_config(R"({"dataset": {"name": "mnist"}, "trainer": {"epohcs": 3}})", "c"); },
       {"trainer.epohcs", "is not a known key"});
