@@ -154,6 +154,22 @@ bool check_resume_target(const RunSpec& spec) {
                 epochs_flag.c_str());
       return false;
     }
+    // A checkpoint written by early stopping (its count of epochs without improvement reached the
+    // patience) is as finished as one at the last epoch: resuming it would train on and stop again
+    // a patience later, replacing the run's weights and logs each time.
+    const int64_t patience = spec.trainer.early_stop_patience;
+    if (patience > 0 && st.bad_epochs >= patience && st.batch == 0) {
+      const std::string patience_flag =
+          best_lr ? "--early_stop_patience"
+                  : "EarlyStopping.patience (trainer.early_stop_patience)";
+      log_print(
+          "%s: the run stopped early at epoch %lld (no better %s for %lld epochs): nothing to "
+          "train (give a larger %s to train on)\n",
+          spec.program.c_str(), static_cast<long long>(st.epoch),
+          spec.trainer.early_stop_monitor.c_str(), static_cast<long long>(st.bad_epochs),
+          patience_flag.c_str());
+      return false;
+    }
     return true;
   }
   // The phases' state (each finished phase's phase_done.json, the running one's checkpoints) is

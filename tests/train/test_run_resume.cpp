@@ -98,6 +98,35 @@ TEST(RunResume, ACheckpointAtOrPastTheLastEpochIsSaidBeforeAnyWork) {
   EXPECT_TRUE(detail::check_resume_target(again));
 }
 
+// A checkpoint written by early stopping (epochs without improvement = the patience) is finished:
+// resuming it trained on and stopped again a patience later, replacing the weights and logs at
+// every resume. A larger patience goes on, as a larger epoch count does after the last epoch.
+TEST(RunResume, AnEarlyStoppedRunHasNothingToTrainUnlessThePatienceGrows) {
+  const cyclone::testing::TempDir dir;
+  RunSpec first = best_lr_run(dir.path(), 10);
+  first.trainer.early_stop_patience = 2;
+  first.trainer.early_stop_monitor = "loss";
+  RunState st;
+  st.epoch = 4;
+  st.bad_epochs = 2;
+  st.settings = detail::resume_settings(first);
+  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
+  RunSpec again = first;
+  again.resume = ckpt.string();
+  ::testing::internal::CaptureStdout();
+  EXPECT_FALSE(detail::check_resume_target(again));
+  std::fflush(stdout);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("the run stopped early at epoch 4 (no better loss for 2 epochs): nothing to "
+                     "train (give a larger --early_stop_patience"),
+            std::string::npos)
+      << out;
+  again.trainer.early_stop_patience = 3;
+  EXPECT_TRUE(detail::check_resume_target(again));
+  again.trainer.early_stop_patience = 0;  // early stopping off: trains on to the last epoch
+  EXPECT_TRUE(detail::check_resume_target(again));
+}
+
 // A checkpoint missing its weights got past the check and failed after "training N steps"; a key
 // missing from trainer.json was reported in nlohmann's words.
 TEST(RunResume, ADamagedCheckpointNamesTheFileOrKeyBeforeAnyWork) {
