@@ -476,7 +476,8 @@ RunOutcome run_experiment(const RunSpec& spec) {
   // given (the checkpoint's policy holds the rate the test found then).
   const bool rate_from_finder = spec.finder.enabled && !spec.fixed_lr &&
                                 detail::uses_finder_rate(spec.policy_json, steps_per_epoch);
-  detail::apply_lr_scaling(c, to, world.size(), rate_from_finder, steps_per_epoch, c.summary);
+  detail::apply_lr_scaling(c, to, world.size(), rate_from_finder, steps_per_epoch, c.summary,
+                           spec.resume.empty() ? nullptr : &c.previous_summary);
   auto policy = detail::make_run_policy(policy_text, total_steps, prog, &c.summary, &to);
   if (spec.plots) plot_schedule(*policy, total_steps, (c.log_dir / "schedule.svg").string(), &to);
   std::fflush(stdout);

@@ -175,9 +175,13 @@ std::string data_fingerprint(const RunContext& c, Module& model);
 
 // Sets options.lr_scale / lr_scale_warmup_steps from spec.lr_scaling and lr_warmup_epochs for a
 // job of `ranks` (run.h says the rule); a rate found by the range test (`rate_from_finder`) is not
-// scaled. Prints what it chose and records it in `record` (the summary, or a phase's entry).
+// scaled. Prints what it chose and records it in `record` (the summary, or a phase's entry). The
+// default warmup depends on the run's length; a resumed run whose `previous` record (the run it
+// goes on from) holds lr_scale_warmup_steps keeps that count, so a changed epoch count does not
+// restart or stretch the ramp.
 void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool rate_from_finder,
-                      int64_t steps_per_epoch, nlohmann::json& record);
+                      int64_t steps_per_epoch, nlohmann::json& record,
+                      const nlohmann::json* previous = nullptr);
 // Whether the policy's rates come from the range test (it names "finder" in a rate).
 bool uses_finder_rate(const std::string& policy_json, int64_t steps_per_epoch);
 

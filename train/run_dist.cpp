@@ -154,7 +154,7 @@ bool uses_finder_rate(const std::string& policy_json, int64_t steps_per_epoch) {
 }
 
 void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool rate_from_finder,
-                      int64_t steps_per_epoch, json& record) {
+                      int64_t steps_per_epoch, json& record, const json* previous) {
   const RunSpec& s = c.spec;
   if (s.lr_scaling != "linear" && s.lr_scaling != "sqrt" && s.lr_scaling != "none")
     throw UsageError("lr_scaling '" + s.lr_scaling + "' is not one of linear, sqrt, none");
@@ -175,10 +175,16 @@ void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool ra
     factor = std::sqrt(static_cast<double>(ranks));
   }
   const int64_t total = steps_per_epoch * options.epochs;
-  const int64_t warmup = factor == 1 ? 0
-                         : s.lr_warmup_epochs >= 0
-                             ? std::llround(s.lr_warmup_epochs * steps_per_epoch)
-                             : std::min<int64_t>(5 * steps_per_epoch, total / 5);
+  int64_t warmup = factor == 1               ? 0
+                   : s.lr_warmup_epochs >= 0 ? std::llround(s.lr_warmup_epochs * steps_per_epoch)
+                                             : std::min<int64_t>(5 * steps_per_epoch, total / 5);
+  // The default is a fifth of the run, capped: a resume that changes the epoch count keeps the
+  // ramp the run started with (its steps so far were taken on it).
+  if (factor != 1 && s.lr_warmup_epochs < 0 && previous && previous->is_object() &&
+      previous->contains("lr_scale_warmup_steps") &&
+      (*previous)["lr_scale_warmup_steps"].is_number_integer() &&
+      (*previous)["lr_scale_warmup_steps"].get<int64_t>() >= 0)
+    warmup = (*previous)["lr_scale_warmup_steps"].get<int64_t>();
   options.lr_scale = factor;
   options.lr_scale_warmup_steps = warmup;
   if (factor != 1)

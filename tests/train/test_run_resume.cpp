@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/test_util.h"
+#include "cyclone/data/registry.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_detail.h"
 #include "cyclone/train/run_state.h"
@@ -125,6 +126,35 @@ TEST(RunResume, AnEarlyStoppedRunHasNothingToTrainUnlessThePatienceGrows) {
   EXPECT_TRUE(detail::check_resume_target(again));
   again.trainer.early_stop_patience = 0;  // early stopping off: trains on to the last epoch
   EXPECT_TRUE(detail::check_resume_target(again));
+}
+
+// The default warmup of the scaled rate is a fifth of the run (at most 5 epochs): a data-parallel
+// run resumed with more epochs recomputed it (90 -> 300 steps), so the rate fell back down the
+// ramp mid-run (0.04 -> 0.029 at step 130). A resume keeps the warmup its run started with.
+TEST(RunResume, TheDefaultWarmupIsTheOneTheRunStartedWith) {
+  using nlohmann::json;
+  RunSpec spec;
+  spec.program = "train";
+  spec.lr_scaling = "linear";
+  const data::DatasetInfo info = data::dataset_info("synthetic");
+  detail::RunContext c{spec, Device::cpu(), info};
+  TrainerOptions to;
+  to.epochs = 3;
+  json record = json::object();
+  ::testing::internal::CaptureStdout();
+  detail::apply_lr_scaling(c, to, 2, false, 150, record);
+  EXPECT_EQ(to.lr_scale, 2);
+  EXPECT_EQ(to.lr_scale_warmup_steps, 90);  // 450 / 5
+  const json first = record;
+  to.epochs = 10;  // resumed for longer
+  detail::apply_lr_scaling(c, to, 2, false, 150, record, &first);
+  EXPECT_EQ(to.lr_scale_warmup_steps, 90);
+  detail::apply_lr_scaling(c, to, 2, false, 150, record);  // a new run of 10 epochs
+  EXPECT_EQ(to.lr_scale_warmup_steps, 300);
+  spec.lr_warmup_epochs = 1;  // asked for: as asked, resumed or not
+  detail::apply_lr_scaling(c, to, 2, false, 150, record, &first);
+  EXPECT_EQ(to.lr_scale_warmup_steps, 150);
+  ::testing::internal::GetCapturedStdout();
 }
 
 // A checkpoint missing its weights got past the check and failed after "training N steps"; a key
