@@ -231,7 +231,11 @@ json previous_summary(const RunSpec& spec) {
 void carry_over_summary(json& summary, const json& previous) {
   if (!previous.is_object()) return;
   for (const auto& [key, value] : previous.items()) {
-    if (key == "message") continue;  // the earlier run's ending (an interrupt), not this one's
+    // The earlier run's ending (its message, final scores, final weights, ensemble score), not
+    // this one's: a resumed run that was interrupted in turn has none of its own, and reporting
+    // the earlier run's would describe weights this run no longer has.
+    if (key == "message" || key == "model_file" || key == "ensemble" || key.rfind("final_", 0) == 0)
+      continue;
     auto it = summary.find(key);
     if (it == summary.end() || it->is_null() || *it == "") {
       summary[key] = value;  // what only the first run knew: its range test, chosen rate, scores

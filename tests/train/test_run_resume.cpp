@@ -352,6 +352,23 @@ TEST(RunResume, SummaryKeepsWhatOnlyTheFirstRunKnew) {
   json untouched = now;
   detail::carry_over_summary(untouched, nullptr);  // a fresh run, or no summary before
   EXPECT_EQ(untouched, now);
+
+  // A completed run resumed for more epochs and interrupted: its final score and weights file
+  // are the earlier run's ending, not this one's (they stay null, as a fresh interrupted run's).
+  const json completed = {{"status", "completed"},        {"final_test_accuracy", 0.832},
+                          {"final_test_top5", 0.99},      {"model_file", "/run/model.safetensors"},
+                          {"ensemble", {{"top1", 0.84}}}, {"chosen_lr", 0.1}};
+  json interrupted = {{"status", "interrupted"},
+                      {"final_test_accuracy", nullptr},
+                      {"model_file", nullptr},
+                      {"ensemble", nullptr},
+                      {"chosen_lr", nullptr}};
+  detail::carry_over_summary(interrupted, completed);
+  EXPECT_TRUE(interrupted["final_test_accuracy"].is_null()) << interrupted.dump();
+  EXPECT_TRUE(interrupted["model_file"].is_null()) << interrupted.dump();
+  EXPECT_TRUE(interrupted["ensemble"].is_null()) << interrupted.dump();
+  EXPECT_FALSE(interrupted.contains("final_test_top5")) << interrupted.dump();
+  EXPECT_EQ(interrupted["chosen_lr"], 0.1);
 }
 
 }  // namespace
