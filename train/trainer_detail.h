@@ -90,6 +90,12 @@ struct Trainer::Impl {
       plateau = dynamic_cast<const schedulers::PlateauPolicy*>(&policy);
       CYCLONE_CHECK(plateau != nullptr, "trainer: metric-driven policy '", policy.name(),
                     "' is not supported");
+      // The trainer reports a loss (the validation loss with a validation split, else the
+      // training loss): "max" would cut the rate while the loss improves.
+      CYCLONE_CHECK(!plateau->config().maximize,
+                    "trainer: the plateau policy's mode is \"max\", but the trainer reports a loss "
+                    "to it (the validation loss with a validation split, else the training loss), "
+                    "which should go down: use mode \"min\" (the default)");
       st.plateau = plateau->initial_state();
     }
   }

@@ -458,6 +458,18 @@ TEST(TrainerTest, PlateauPolicyIsReportedTheEvalLoss) {
   EXPECT_DOUBLE_EQ(r.history[2].lr, 0.5e-4);
 }
 
+// The trainer reports a loss: mode "max" would halve the rate each time the loss improved (an
+// exploratory run: 0.01, 0.01, 0.005, 0.0025 while val_loss fell). Refused, naming the fix.
+TEST(TrainerTest, PlateauModeMaxIsRefusedSinceALossIsReported) {
+  testing::Problem p;
+  auto policy = schedulers::make_policy(R"({"policy": "plateau", "lr": 0.01, "mode": "max"})");
+  TrainerOptions o = quiet(1);
+  o.generators = {p.dropout_gen};
+  ::cyclone::testing::expect_error(
+      [&] { Trainer(*p.model, *p.opt, *policy, *p.train, p.test.get(), o); },
+      {"plateau policy's mode is \"max\"", "reports a loss", "use mode \"min\""});
+}
+
 TEST(CheckpointTest, AtomicDirectoryAndLatestPointer) {
   testing::Problem p;
   const std::string dir = fresh_dir("ckpt");
