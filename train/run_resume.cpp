@@ -143,10 +143,11 @@ bool check_resume_target(const RunSpec& spec) {
                                                " batches into epoch " + std::to_string(st.epoch + 1)
                                          : "");
     if (st.epoch > epochs || (st.epoch == epochs && st.batch > 0))
+      // st.epoch + 1: the epoch under way finished, or (at an epoch's end) one more trained;
+      // exactly st.epoch at an epoch's end would be accepted but train nothing.
       throw UsageError(flag + ": " + at + ", past " + epochs_flag + " " + std::to_string(epochs) +
-                       ": give " + epochs_flag + " " +
-                       std::to_string(st.epoch + (st.batch > 0 ? 1 : 0)) +
-                       " or more to go on, or start a new run without " + flag);
+                       ": give " + epochs_flag + " " + std::to_string(st.epoch + 1) +
+                       " or more to train on, or start a new run without " + flag);
     check_same_settings(dir, mine, flag, best_lr);
     if (st.epoch == epochs) {
       log_print("%s: %s of %lld: nothing to train (give a larger %s to train longer)\n",

@@ -92,7 +92,7 @@ TEST(RunResume, ACheckpointAtOrPastTheLastEpochIsSaidBeforeAnyWork) {
       << out;
   again.trainer.epochs = 1;
   const std::string m = resume_refusal(again);
-  EXPECT_NE(m.find("is at epoch 4, past --num_epochs 1: give --num_epochs 4 or more"),
+  EXPECT_NE(m.find("is at epoch 4, past --num_epochs 1: give --num_epochs 5 or more to train on"),
             std::string::npos)
       << m;
   again.trainer.epochs = 6;
