@@ -204,12 +204,21 @@ void check_no_ignored_flags(const BestLrOptions& o) {
         throw UsageError(str_cat("--", flag,
                                  " shapes the cyclic policy, which only --cycle trains with: add "
                                  "--cycle (without it the rate stays at the chosen one)"));
+  // With --cycle, the flags the chosen policy has no use for (run_spec.cpp builds each policy).
+  if (o.cycle && o.policy != "exp_range" && o.gamma != d.gamma)
+    throw UsageError(str_cat("--gamma is exp_range's decay per step; --policy=", o.policy,
+                             " has none: drop --gamma, or use --policy=exp_range"));
+  if (o.cycle && o.policy == "one_cycle" && o.step_size_epochs != d.step_size_epochs)
+    throw UsageError(
+        "--step_size_epochs sets a half cycle of the cyclic policies; --policy=one_cycle is one "
+        "cycle over the whole run (--num_epochs): drop --step_size_epochs");
   if (o.skip_test)
     for (const auto& [flag, changed] :
          {std::pair{"num_learning_batches", o.num_learning_batches != d.num_learning_batches},
           std::pair{"lr_min", o.lr_min != d.lr_min}, std::pair{"lr_max", o.lr_max != d.lr_max},
           std::pair{"lr_finder_mode", o.lr_finder_mode != d.lr_finder_mode},
           std::pair{"lr_finder_val_every", o.lr_finder_val_every != d.lr_finder_val_every},
+          std::pair{"lr_finder_val_batches", o.lr_finder_val_batches != d.lr_finder_val_batches},
           std::pair{"lr_finder_repeats", o.lr_finder_repeats != d.lr_finder_repeats},
           std::pair{"suggestion", o.suggestion != d.suggestion},
           std::pair{"diverge_th", o.diverge_th != d.diverge_th},

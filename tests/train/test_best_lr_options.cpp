@@ -154,10 +154,11 @@ std::vector<ValueCase> value_cases() {
 TEST(BestLrOptionsTest, EveryValueFlagInBothSyntaxes) {
   for (const auto& c : value_cases()) {
     SCOPED_TRACE("--" + c.flag + " " + c.value);
-    // --cycle: the policy's flags are refused without it (IgnoredFlagsAreRefused); a held-out
-    // loss needs a validation split.
-    const std::string also =
-        c.flag == "lr_finder_val_every" ? "--validation_fraction=0.1" : "--cycle";
+    // --cycle: the policy's flags are refused without it (IgnoredFlagsAreRefused), --gamma with
+    // any policy but exp_range; a held-out loss needs a validation split.
+    const std::string also = c.flag == "lr_finder_val_every" ? "--validation_fraction=0.1"
+                             : c.flag == "gamma"             ? "--policy=exp_range"
+                                                             : "--cycle";
     EXPECT_TRUE(c.holds(parse({"--cycle", also, "--" + c.flag + "=" + c.value})));
     EXPECT_TRUE(c.holds(parse({"--cycle", also, "--" + c.flag, c.value})));
     EXPECT_FALSE(c.holds(parse({"--cycle", also}))) << "the case should not be the default";
@@ -218,12 +219,24 @@ TEST(BestLrOptionsTest, IgnoredFlagsAreRefused) {
     EXPECT_NE(m.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos)
         << m;
     EXPECT_NE(m.find("--cycle"), std::string::npos) << m;
-    EXPECT_NO_THROW(parse({"--cycle", flag}));
+    EXPECT_NO_THROW(parse({"--cycle", "--policy=exp_range", flag}));
   }
+  // With --cycle, a flag the chosen policy has no use for: --gamma is exp_range's alone, and
+  // one_cycle spans the run (no --step_size_epochs).
+  for (const char* policy :
+       {"--policy=triangular", "--policy=triangular2", "--policy=one_cycle", "--policy=sgdr"}) {
+    const std::string m = parse_error({"--cycle", policy, "--gamma=0.5"});
+    EXPECT_NE(m.find("--gamma is exp_range's decay"), std::string::npos) << m;
+    EXPECT_NE(m.find(std::string(policy).substr(2)), std::string::npos) << m;
+  }
+  EXPECT_NE(parse_error({"--cycle", "--policy=one_cycle", "--step_size_epochs=0.5"})
+                .find("--policy=one_cycle is one cycle over the whole run"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse({"--cycle", "--policy=sgdr", "--step_size_epochs=0.5"}));
   for (const char* flag :
        {"--num_learning_batches=100", "--lr_min=1e-5", "--lr_max=1", "--lr_finder_mode=linear",
         "--lr_finder_repeats=3", "--suggestion=valley", "--diverge_th=5", "--smooth_beta=0.9",
-        "--momentum_test=0.9", "--wd_test=1e-4"}) {
+        "--momentum_test=0.9", "--wd_test=1e-4", "--lr_finder_val_batches=50"}) {
     const std::string m = parse_error({"--skip_test=0.01", flag});
     EXPECT_NE(m.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos)
         << m;
