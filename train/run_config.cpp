@@ -253,6 +253,14 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
         if (name == "top_k_categorical_accuracy" || name == "top5_accuracy") name = "top5";
         if (name != "accuracy" && name != "top5" && name != "loss")
           t.fail("trainer.metrics", "\"" + name + "\" is not one of accuracy, top5, loss");
+        // Top-5 is scored for datasets of more than 10 classes (evaluate, metrics.h): asked for
+        // on fewer it would be a column of NaN, said nowhere.
+        const int64_t classes = data::dataset_info(s.dataset).num_classes;
+        if (name == "top5" && classes <= 10)
+          t.fail("trainer.metrics", "asks for top5, but " + s.dataset + " has " +
+                                        std::to_string(classes) +
+                                        " classes: top-5 accuracy is scored for datasets of more "
+                                        "than 10 (cifar100); drop it");
       }
     }
     if (t.has("resume")) {
