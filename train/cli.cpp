@@ -437,6 +437,26 @@ void reject_positional(std::string_view program, const std::vector<std::string>&
                              " takes only --flags)"));
 }
 
+namespace {
+// An error line as the terminal should show it: a value from the user's file may hold control
+// bytes (a NUL in a JSON string cut the line short there), written as \xNN instead.
+std::string printable(const std::string& message) {
+  std::string out;
+  out.reserve(message.size());
+  for (const char ch : message) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 && ch != '\t') {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02X", u);
+      out += esc;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 int run_program(const char* program, const std::function<int()>& body) {
   int code = 0;
   bool threw = true;
@@ -450,12 +470,12 @@ int run_program(const char* program, const std::function<int()>& body) {
     std::fflush(stdout);  // what the run printed comes before its error, even when both are piped
     const bool says_help = e.message().find("see --help") != std::string::npos;
     std::fprintf(stderr, "%s: %s%s%s\n", program, rank_prefix_noexcept().c_str(),
-                 e.message().c_str(), says_help ? "" : " (see --help)");
+                 printable(e.message()).c_str(), says_help ? "" : " (see --help)");
     code = 2;
   } catch (const cyclone::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "%s: %s%s\n", program, rank_prefix_noexcept().c_str(),
-                 e.message().c_str());
+                 printable(e.message()).c_str());
     code = 1;
   } catch (const std::bad_alloc&) {
     std::fflush(stdout);

@@ -351,6 +351,9 @@ printf 'dataset: {name: fashion_mnist}\nnetwork: {class: lenet5, num_filters_per
 expect_exit 1 "out of host memory: asked for .* free" "$train" --config "$tmp/huge.yml" --device cpu
 printf 'dataset:\n  name: fashion_mnist\n  bad: [1, 2\n' >"$tmp/broken.yml"
 expect_exit 2 "broken.yml:" "$train" --config "$tmp/broken.yml"
+# A NUL in a JSON string cut the error line short at it: control bytes are written as \xNN.
+printf '{"dataset": {"name": "fash\\u0000ion"}}\n' >"$tmp/nul.json"
+expect_exit 2 'dataset.name = "fash\\x00ion": unknown dataset .* (known: mnist' "$train" --config "$tmp/nul.json" --summary
 printf 'dataset: {name: fashion_mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/unet.yml"
 expect_exit 2 "network.class UNet2D" "$train" --config "$tmp/unet.yml" --summary
 printf 'dataset: {name: fashion_mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: false, max_lr: fast}}}\n' >"$tmp/key.yml"
