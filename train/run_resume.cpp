@@ -39,6 +39,10 @@ std::string best_lr_flag(const std::string& key) {
       {"policy.step_size_epochs", "--step_size_epochs"},
       {"policy.cycle_len_epochs", "--step_size_epochs"},
       {"policy.gamma", "--gamma"},
+      {"policy.max_lr", "--lr_max_multiplier"},  // run_spec.cpp: finder * multiplier
+      {"policy.lr", "--lr_max_multiplier"},
+      {"policy.base_lr", "--lr_min_multiplier"},
+      {"policy.min_lr", "--lr_min_multiplier"},
       {"policy.max_momentum", "--momentum"},
       {"policy.base_momentum", "--momentum"},
       {"optimizer.beta1", "--momentum"}};
@@ -73,12 +77,21 @@ void check_same_settings(const std::string& dir, const std::string& mine, const 
             (a.is_null() ? "unset" : a.dump()) + " (now " + (b.is_null() ? "unset" : b.dump()) +
             ")";
   };
+  // Another policy brings other option keys (triangular2's base_lr and step_size_epochs, sgdr's
+  // min_lr and cycle_len_epochs): the policy's name is the one difference to name then.
+  auto value_of = [](const json& j, const char* key) {
+    return j.contains(key) ? j.at(key) : json(nullptr);
+  };
+  const bool other_policy = value_of(was, "policy.policy") != value_of(now, "policy.policy");
+  auto follows_policy = [&](const std::string& key) {
+    return other_policy && key.rfind("policy.", 0) == 0 && key != "policy.policy";
+  };
   for (const auto& [key, value] : was.items()) {
     const json other = now.contains(key) ? now.at(key) : json(nullptr);
-    if (other != value) add(key, value, other);
+    if (other != value && !follows_policy(key)) add(key, value, other);
   }
   for (const auto& [key, value] : now.items())
-    if (!was.contains(key)) add(key, nullptr, value);
+    if (!was.contains(key) && !follows_policy(key)) add(key, nullptr, value);
   if (differ == 0) return;
   const std::string epochs = best_lr ? "--num_epochs" : "trainer.max_epochs";
   const std::string may = best_lr ? epochs + ", --device, --precision and --checkpoint_every"

@@ -294,6 +294,16 @@ TEST(RunResume, ACheckpointOfOtherSettingsIsRefusedNamingThem) {
   padded.pad_to = 32;
   const std::string p = resume_refusal(padded);
   EXPECT_NE(p.find("pad_to unset (now 32)"), std::string::npos) << p;
+  // Another policy brings other option keys: its name is the difference named, not each key
+  // (which listed "policy.lr 0.1 (now unset)" and the like before it).
+  RunSpec cyclic = first;
+  cyclic.resume = ckpt.string();
+  cyclic.policy_json = R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1,
+                           "step_size_epochs": 1})";
+  const std::string c = resume_refusal(cyclic);
+  EXPECT_NE(c.find("settings: policy.policy \"constant\" (now \"triangular\"): resume"),
+            std::string::npos)
+      << c;
 }
 
 // A run resumed into another folder (--log_dir) lost the range test and the chosen rate: its
