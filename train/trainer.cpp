@@ -184,10 +184,12 @@ FitResult Trainer::Impl::fit() {
   // Per-group rates appear nowhere else (the logs carry the base rate): say them once.
   if (!silent && (opt.groups().size() > 1 || opt.groups().front().lr_mult != 1)) {
     std::string line = "trainer: parameter groups:";
-    for (const optim::ParamGroup& g : opt.groups())
+    for (const optim::ParamGroup& g : opt.groups()) {
+      if (g.params.empty()) continue;  // the default group when every tensor is in a named one
       line += " " + g.name + " (" + std::to_string(g.params.size()) + " tensors) lr x" +
               format_double("%g", g.lr_mult) + format_double(" wd %g", g.weight_decay) +
               (g.momentum ? format_double(" momentum %g", *g.momentum) : "") + ";";
+    }
     line.back() = '\n';
     log_print("%s", line.c_str());
   }

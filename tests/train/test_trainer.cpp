@@ -119,6 +119,16 @@ TEST(TrainerTest, SaysEachParameterGroupsRate) {
   EXPECT_NE(out.find("parameter groups: low (2 tensors) lr x0.1 wd 0.01;"), std::string::npos)
       << out;
   EXPECT_NE(out.find(" default ("), std::string::npos) << out;
+
+  // Every tensor in a named group: the empty default group is not listed ("default (0 tensors)").
+  auto all_low = optim::make_optimizer("sgd", p.model->named_parameters(),
+                                       R"({"lr": 0.05, "groups": [{"name": "low", "prefixes": [""],
+                                           "lr_mult": 0.1}]})");
+  ::testing::internal::CaptureStdout();
+  Trainer(*p.model, *all_low, *policy, *p.train, nullptr, o).fit();
+  const std::string all = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(all.find("parameter groups: low ("), std::string::npos) << all;
+  EXPECT_EQ(all.find("default ("), std::string::npos) << all;
 }
 
 // A policy part that does not schedule momentum (a sequence's constant rate after its 1cycle)
