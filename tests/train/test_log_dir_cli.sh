@@ -87,7 +87,7 @@ check "a file that is not Cyclone's is kept" [ -s "$run/notes.txt" ]
 expect_exit 0 "is at epoch 2 of 2: nothing to train (give a larger --num_epochs" \
   "$best_lr" "${fixed[@]}" --num_epochs=2 --log_dir="$run" --resume="$run/checkpoints"
 check "nothing was trained" bash -c "! grep -q 'training' '$tmp/out'"
-expect_exit 2 "is at epoch 2, past --num_epochs 1: give --num_epochs 2 or more" \
+expect_exit 2 "is at epoch 2, past --num_epochs 1: give --num_epochs 3 or more to train on" \
   "$best_lr" "${fixed[@]}" --num_epochs=1 --log_dir="$run" --resume="$run/checkpoints"
 # A resumed run's summary: this part's wall_seconds and the total with the earlier run's.
 "$best_lr" "${fixed[@]}" --num_epochs=3 --log_dir="$run" --resume="$run/checkpoints" >"$tmp/r3.out" 2>&1
