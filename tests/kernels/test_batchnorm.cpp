@@ -408,6 +408,28 @@ TEST(BatchNormCpu, ParityInputsKeepDyOffTheReluKink) {
 
 class BatchNormParity : public DeviceTest {};
 
+// An optional output of a kernel: an aligned tensor, a view one element into a larger buffer (not
+// 16-byte aligned: CUDA's kernels take their one-element path for it), or none.
+enum class BnOutput { kAligned, kOddOffset, kNone };
+Tensor optional_output(BnOutput out, const Shape& s, DType dt, Device device) {
+  if (out == BnOutput::kAligned) return Tensor::empty(s, dt, device);
+  if (out == BnOutput::kOddOffset)
+    return Tensor::empty({s.numel() + 1}, dt, device).slice(1, s.numel() + 1).reshape(s);
+  return Tensor();
+}
+// run(out) returns tensors that must not depend on how the optional output is given: each is
+// compared bit for bit with run(BnOutput::kAligned)'s.
+template <class Run>
+void expect_same_bits_whatever_the_output(Run run, const std::string& what) {
+  const std::vector<Tensor> aligned = run(BnOutput::kAligned);
+  for (BnOutput other : {BnOutput::kNone, BnOutput::kOddOffset}) {
+    const std::vector<Tensor> got = run(other);
+    for (size_t i = 0; i < aligned.size(); ++i)
+      EXPECT_EQ(testing::values(got[i]), testing::values(aligned[i]))
+          << what << " #" << i << (other == BnOutput::kNone ? " not written" : " at an odd offset");
+  }
+}
+
 TEST_P(BatchNormParity, MatchesTheCpu) {
   for (DType dt : kParityDtypes) {
     for (const Case& c : parity_cases()) {
@@ -477,33 +499,23 @@ TEST_P(BatchNormParity, NonFiniteValuesPoisonTheirChannelsStatistics) {
 // the fused ReLU, still needs y.
 TEST_P(BatchNormParity, StatisticsAloneWithoutY) {
   Context& ctx = Context::current(device());
-  enum class Out { kAligned, kOddOffset, kNone };
   for (Shape s : {Shape{64, 8, 17, 17}, Shape{2048, 96}})
     for (DType dt : {DType::kFloat32, DType::kBFloat16}) {
       const DType pt = math_dtype(dt);
       const int64_t C = s[1];
       const Tensor x = testing::random_tensor(s, 71, dt, device(), -1, 3);
-      auto stats = [&](Out out) {
+      auto stats = [&](BnOutput y) {
         std::vector<Tensor> t = {testing::random_tensor({C}, 72, pt, device()),
                                  testing::random_tensor({C}, 73, pt, device(), 0.5, 2),
                                  testing::nan_tensor({C}, pt, device()),
                                  testing::nan_tensor({C}, pt, device())};
-        Tensor y;
-        if (out == Out::kAligned) y = Tensor::empty(s, dt, device());
-        if (out == Out::kOddOffset)
-          y = Tensor::empty({s.numel() + 1}, dt, device()).slice(1, s.numel() + 1).reshape(s);
-        kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), t[0], t[1], true, 0.1, 1e-5, y,
-                                    t[2], t[3]);
+        kernels::batch_norm_forward(ctx, x, Tensor(), Tensor(), t[0], t[1], true, 0.1, 1e-5,
+                                    optional_output(y, s, dt, device()), t[2], t[3]);
         return t;
       };
-      const auto with_y = stats(Out::kAligned);
-      for (Out other : {Out::kNone, Out::kOddOffset}) {
-        const auto got = stats(other);
-        for (size_t i = 0; i < with_y.size(); ++i)
-          EXPECT_EQ(testing::values(got[i]), testing::values(with_y[i]))
-              << s << " " << dtype_name(dt) << " #" << i
-              << (other == Out::kNone ? " without y" : " y at an odd offset");
-      }
+      std::ostringstream what;
+      what << s << " " << dtype_name(dt) << ", y";
+      expect_same_bits_whatever_the_output(stats, what.str());
     }
   const Tensor x = Tensor::zeros({4, 3}, DType::kFloat32, device());
   const Tensor c = Tensor::zeros({3}, DType::kFloat32, device());
@@ -558,7 +570,6 @@ TEST_P(BatchNormParity, BackwardComputesOnlyTheOutputsAsked) {
 // dy alone). Both layouts, with and without the fused ReLU.
 TEST_P(BatchNormParity, BackwardSumsDoNotDependOnDx) {
   Context& ctx = Context::current(device());
-  enum class Out { kAligned, kOddOffset, kNone };
   for (Shape s : {Shape{16, 8, 9, 9}, Shape{512, 96}})
     for (DType dt : {DType::kFloat32, DType::kBFloat16})
       for (bool relu : {false, true}) {
@@ -570,11 +581,8 @@ TEST_P(BatchNormParity, BackwardSumsDoNotDependOnDx) {
         const Tensor b = testing::random_tensor({C}, 84, pt, device(), -0.5, 0.5);
         const Tensor sm = testing::random_tensor({C}, 85, pt, device(), 0, 2);
         const Tensor si = testing::random_tensor({C}, 86, pt, device(), 0.5, 2);
-        auto sums = [&](Out out) {
-          Tensor dx;
-          if (out == Out::kAligned) dx = Tensor::empty(s, dt, device());
-          if (out == Out::kOddOffset)
-            dx = Tensor::empty({s.numel() + 1}, dt, device()).slice(1, s.numel() + 1).reshape(s);
+        auto sums = [&](BnOutput out) {
+          const Tensor dx = optional_output(out, s, dt, device());
           std::vector<Tensor> t = {testing::nan_tensor({C}, pt, device()),
                                    testing::nan_tensor({C}, pt, device())};
           if (relu)
@@ -583,14 +591,9 @@ TEST_P(BatchNormParity, BackwardSumsDoNotDependOnDx) {
             kernels::batch_norm_backward(ctx, x, dy, w, sm, si, true, dx, t[0], t[1]);
           return t;
         };
-        const auto aligned = sums(Out::kAligned);
-        for (Out other : {Out::kNone, Out::kOddOffset}) {
-          const auto got = sums(other);
-          for (size_t i = 0; i < aligned.size(); ++i)
-            EXPECT_EQ(testing::values(got[i]), testing::values(aligned[i]))
-                << s << " " << dtype_name(dt) << (relu ? " relu" : "") << " #" << i
-                << (other == Out::kNone ? " without dx" : " dx at an odd offset");
-        }
+        std::ostringstream what;
+        what << s << " " << dtype_name(dt) << (relu ? " relu" : "") << ", dx";
+        expect_same_bits_whatever_the_output(sums, what.str());
       }
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "common/test_util.h"
 #include "cyclone/data/registry.h"
@@ -72,21 +73,31 @@ RunSpec best_lr_run(const fs::path& log_dir, int64_t epochs) {
   return s;
 }
 
+// `first` resumed from a checkpoint of it (written in `dir`) at state `st`.
+RunSpec resuming(const RunSpec& first, RunState st, const fs::path& dir) {
+  st.settings = detail::resume_settings(first);
+  RunSpec again = first;
+  again.resume = write_checkpoint_files(dir, st).string();
+  return again;
+}
+
+// check_resume_target's answer and what it printed.
+std::pair<bool, std::string> check_resume_printing(const RunSpec& spec) {
+  ::testing::internal::CaptureStdout();
+  const bool go_on = detail::check_resume_target(spec);
+  std::fflush(stdout);
+  return {go_on, ::testing::internal::GetCapturedStdout()};
+}
+
 // Resuming a finished run printed "training N steps" and "done" and trained nothing; a smaller
 // --num_epochs than the checkpoint's epoch cannot be what was meant.
 TEST(RunResume, ACheckpointAtOrPastTheLastEpochIsSaidBeforeAnyWork) {
   const cyclone::testing::TempDir dir;
-  RunSpec first = best_lr_run(dir.path(), 4);
   RunState st;
   st.epoch = 4;
-  st.settings = detail::resume_settings(first);
-  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
-  RunSpec again = first;
-  again.resume = ckpt.string();
-  ::testing::internal::CaptureStdout();
-  EXPECT_FALSE(detail::check_resume_target(again));
-  std::fflush(stdout);
-  const std::string out = ::testing::internal::GetCapturedStdout();
+  RunSpec again = resuming(best_lr_run(dir.path(), 4), st, dir.path());
+  const auto [go_on, out] = check_resume_printing(again);
+  EXPECT_FALSE(go_on);
   EXPECT_NE(out.find("is at epoch 4 of 4: nothing to train (give a larger --num_epochs"),
             std::string::npos)
       << out;
@@ -110,14 +121,9 @@ TEST(RunResume, AnEarlyStoppedRunHasNothingToTrainUnlessThePatienceGrows) {
   RunState st;
   st.epoch = 4;
   st.bad_epochs = 2;
-  st.settings = detail::resume_settings(first);
-  const fs::path ckpt = write_checkpoint_files(dir.path(), st);
-  RunSpec again = first;
-  again.resume = ckpt.string();
-  ::testing::internal::CaptureStdout();
-  EXPECT_FALSE(detail::check_resume_target(again));
-  std::fflush(stdout);
-  const std::string out = ::testing::internal::GetCapturedStdout();
+  RunSpec again = resuming(first, st, dir.path());
+  const auto [go_on, out] = check_resume_printing(again);
+  EXPECT_FALSE(go_on);
   EXPECT_NE(out.find("the run stopped early at epoch 4 (no better loss for 2 epochs): nothing to "
                      "train (give a larger --early_stop_patience"),
             std::string::npos)
