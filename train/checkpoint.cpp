@@ -161,6 +161,12 @@ std::string latest_checkpoint_name(const std::string& parent) {
   return s;
 }
 
+void remove_superseded_checkpoint(const std::string& parent, const std::string& name) {
+  if (latest_checkpoint_name(parent) == name) return;
+  std::error_code ec;
+  fs::remove_all(fs::path(parent) / name, ec);
+}
+
 void prune_checkpoints(const std::string& parent, const std::string& prefix, int keep) {
   if (keep <= 0) return;
   std::error_code ec;

@@ -40,5 +40,8 @@ std::string read_checkpoint(const std::string& path, Module& model, optim::Optim
 // Removes all but the newest `keep` checkpoints named <prefix>* under parent (by name order,
 // which is epoch order for zero-padded names), never the one `latest` names.
 void prune_checkpoints(const std::string& parent, const std::string& prefix, int keep);
+// Removes the checkpoint `name` under parent (e.g. "interrupted", once a resumed run has written a
+// later one) unless `latest` names it; nothing when it does not exist.
+void remove_superseded_checkpoint(const std::string& parent, const std::string& name);
 
 }  // namespace cyclone::train

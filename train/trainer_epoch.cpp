@@ -109,7 +109,12 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
     char name[32];
     std::snprintf(name, sizeof name, "epoch-%04lld", static_cast<long long>(st.epoch));
     r.last_checkpoint = save(name);
-    if (writer) prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
+    if (writer) {
+      prune_checkpoints(o.checkpoint_dir, "epoch-", o.keep_checkpoints);
+      // An interrupt's checkpoint that a resumed run has now gone past: superseded by this one
+      // (a whole model and optimizer state otherwise kept for good).
+      remove_superseded_checkpoint(o.checkpoint_dir, "interrupted");
+    }
     --st.epoch;
   }
   r.epochs_run = es.epoch;

@@ -288,11 +288,16 @@ TEST(TrainerTest, InterruptWritesAMidEpochCheckpointThatResumesExactly) {
   testing::Problem q(/*model_seed=*/7);
   TrainerOptions o = quiet(2);
   o.generators = {q.dropout_gen};
+  o.checkpoint_dir = dir;
   Trainer t(*q.model, *q.opt, *policy, *q.train, nullptr, o);
   t.resume(dir);
   const FitResult r = t.fit();
   EXPECT_EQ(r.status, "completed");
   EXPECT_EQ(t.losses(), std::vector<double>(full.begin() + 9, full.end()));
+  // The resumed run's epoch checkpoint supersedes the interrupt's, which is removed (a whole
+  // model and optimizer state kept for good otherwise).
+  EXPECT_EQ(resolve_checkpoint(dir), dir + "/epoch-0002");
+  EXPECT_FALSE(fs::exists(dir + "/interrupted"));
 }
 
 TEST(TrainerTest, ResumeWithAnotherPolicyIsAnErrorNamingIt) {
