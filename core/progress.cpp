@@ -50,6 +50,10 @@ std::string format_double(const char* printf_format, double value) {
   return buf;
 }
 
+std::string count_noun(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 std::string format_rate(double per_second) {
   if (!std::isfinite(per_second) || per_second < 0) return "?";
   static const char* const kSuffix[] = {"", "k", "M", "G", "T"};

@@ -63,5 +63,7 @@ std::string format_duration(double seconds);
 std::string format_rate(double per_second);
 // One number through a printf format ("%.4f", "%.3g"): the fields of progress and summary lines.
 std::string format_double(const char* printf_format, double value);
+// A count and its noun, plural unless it is 1: "1 step", "263 steps", "0 epochs".
+std::string count_noun(int64_t n, const std::string& noun);
 
 }  // namespace cyclone

@@ -66,7 +66,7 @@ void finish(const LrFinderOptions& o, LrFinderResult& r, int64_t updates,
   r.suggestions = suggest_lr(r.lrs, r.smoothed);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (bar) {
-    std::string line = o.label + ": " + std::to_string(updates) + " steps in " +
+    std::string line = o.label + ": " + count_noun(updates, "step") + " in " +
                        format_duration(r.seconds) +
                        (r.diverged      ? ", stopped at divergence"
                         : r.interrupted ? ", interrupted"

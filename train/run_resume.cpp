@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/progress.h"
 #include "cyclone/train/checkpoint.h"
 #include "cyclone/train/distributed.h"
 #include "cyclone/train/log.h"
@@ -177,10 +178,10 @@ bool check_resume_target(const RunSpec& spec) {
           best_lr ? "--early_stop_patience"
                   : "EarlyStopping.patience (trainer.early_stop_patience)";
       log_print(
-          "%s: the run stopped early at epoch %lld (no better %s for %lld epochs): nothing to "
+          "%s: the run stopped early at epoch %lld (no better %s for %s): nothing to "
           "train (give a larger %s to train on)\n",
           spec.program.c_str(), static_cast<long long>(st.epoch),
-          spec.trainer.early_stop_monitor.c_str(), static_cast<long long>(st.bad_epochs),
+          spec.trainer.early_stop_monitor.c_str(), count_noun(st.bad_epochs, "epoch").c_str(),
           patience_flag.c_str());
       return false;
     }

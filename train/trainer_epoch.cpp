@@ -131,7 +131,7 @@ bool Trainer::Impl::finish_epoch(FitResult& r, Logs& logs, std::optional<Progres
   if (stop_early) {
     r.status = "early_stopped";
     r.message = "no better " + o.early_stop_monitor + " for " +
-                std::to_string(o.early_stop_patience) + " epochs; stopped after epoch " +
+                count_noun(o.early_stop_patience, "epoch") + "; stopped after epoch " +
                 std::to_string(es.epoch);
     ++st.epoch;
     return true;

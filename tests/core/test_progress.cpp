@@ -72,6 +72,13 @@ TEST(ProgressFormat, Rate) {
   EXPECT_EQ(format_rate(-1), "?");
 }
 
+// Messages say "1 step" and "1 epoch" ("stopped after 1 steps" read as a slip).
+TEST(ProgressFormat, CountNoun) {
+  EXPECT_EQ(count_noun(1, "step"), "1 step");
+  EXPECT_EQ(count_noun(263, "step"), "263 steps");
+  EXPECT_EQ(count_noun(0, "epoch"), "0 epochs");
+}
+
 TEST(ProgressBar, PlainLinesAtPercentBoundaries) {
   Capture cap;
   ProgressBar bar("epoch 1", 100, "img", cap.options(0));
