@@ -108,7 +108,11 @@ std::unique_ptr<Policy> make_cyclic(const Params& p, Mode mode) {
       "must be >= base_lr (" + format_number(c.base_lr) + "), got " + format_number(c.max_lr));
   c.step_size = factories::positive_steps(p, "step_size");
   c.gamma = p.number("gamma", 1.0);
-  p.require(c.gamma > 0, "gamma", "must be > 0, got " + format_number(c.gamma));
+  // The amplitude is scaled by gamma per step or cycle: above 1 it would grow without bound (past
+  // max_lr within a few hundred steps), never what a decaying exp_range means.
+  p.require(c.gamma > 0 && c.gamma <= 1, "gamma",
+            "must be in (0, 1] (the amplitude's decay; above 1 it grows past max_lr), got " +
+                format_number(c.gamma));
   const std::string scale_mode =
       p.text("scale_mode", mode == Mode::kExpRange ? "iterations" : "cycle");
   p.require(scale_mode == "cycle" || scale_mode == "iterations", "scale_mode",

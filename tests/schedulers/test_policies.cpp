@@ -348,6 +348,10 @@ TEST(SchedulersErrors, NameTheField) {
   expect_error(R"({"policy": "exp_range", "base_lr": 0.01, "max_lr": 0.1, "step_size": 5,
                    "scale_mode": "epoch"})",
                "field 'scale_mode'");
+  // gamma > 1 grew the amplitude without bound (lr_schedule printed rates past 4e5 by step 38).
+  expect_error(R"({"policy": "exp_range", "base_lr": 0.01, "max_lr": 0.1, "step_size": 5,
+                   "gamma": 1.5})",
+               "field 'gamma' must be in (0, 1]");
   expect_error(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 100, "pct_start": 1})",
                "field 'pct_start' must be in (0, 1)");
   expect_error(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 100, "pct_start": 0})",
