@@ -180,11 +180,10 @@ void apply_lr_scaling(RunContext& c, TrainerOptions& options, int ranks, bool ra
                                              : std::min<int64_t>(5 * steps_per_epoch, total / 5);
   // The default is a fifth of the run, capped: a resume that changes the epoch count keeps the
   // ramp the run started with (its steps so far were taken on it).
-  if (factor != 1 && s.lr_warmup_epochs < 0 && previous && previous->is_object() &&
-      previous->contains("lr_scale_warmup_steps") &&
-      (*previous)["lr_scale_warmup_steps"].is_number_integer() &&
-      (*previous)["lr_scale_warmup_steps"].get<int64_t>() >= 0)
-    warmup = (*previous)["lr_scale_warmup_steps"].get<int64_t>();
+  if (factor != 1 && s.lr_warmup_epochs < 0 && previous && previous->is_object())
+    if (const auto it = previous->find("lr_scale_warmup_steps");
+        it != previous->end() && it->is_number_integer() && it->get<int64_t>() >= 0)
+      warmup = it->get<int64_t>();
   options.lr_scale = factor;
   options.lr_scale_warmup_steps = warmup;
   if (factor != 1)

@@ -80,7 +80,7 @@ void check_same_settings(const std::string& dir, const std::string& mine, const 
   };
   // Another policy brings other option keys (triangular2's base_lr and step_size_epochs, sgdr's
   // min_lr and cycle_len_epochs): the policy's name is the one difference to name then.
-  auto value_of = [](const json& j, const char* key) {
+  auto value_of = [](const json& j, const std::string& key) {
     return j.contains(key) ? j.at(key) : json(nullptr);
   };
   const bool other_policy = value_of(was, "policy.policy") != value_of(now, "policy.policy");
@@ -88,7 +88,7 @@ void check_same_settings(const std::string& dir, const std::string& mine, const 
     return other_policy && key.rfind("policy.", 0) == 0 && key != "policy.policy";
   };
   for (const auto& [key, value] : was.items()) {
-    const json other = now.contains(key) ? now.at(key) : json(nullptr);
+    const json other = value_of(now, key);
     if (other != value && !follows_policy(key)) add(key, value, other);
   }
   for (const auto& [key, value] : now.items())
