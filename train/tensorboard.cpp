@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -72,7 +73,7 @@ void put_int64(std::string& out, int field, int64_t v) {
   put_varint(out, static_cast<uint64_t>(v));
 }
 
-// Event{wall_time = 1, step = 2, file_version = 3 | summary = 5}.
+// Event{wall_time = 1, step = 2, file_version = 3 | summary = 5 | session_log = 7}.
 std::string event_header(double wall_time, int64_t step) {
   std::string e;
   put_double(e, 1, wall_time < 0 ? now_seconds() : wall_time);
@@ -176,7 +177,20 @@ TensorBoardWriter::TensorBoardWriter(const std::string& log_dir) : impl_(std::ma
   make_directories(log_dir);
   // The counter keeps two writers opened in the same second by one process apart.
   static std::atomic<int> counter{0};
-  const auto seconds = static_cast<long long>(now_seconds());
+  // TensorBoard reads a folder's files in name order, and a restart marker (purge_from) acts on
+  // the files read before it: a new file must sort after the folder's others, which the name's
+  // time alone does not ensure within one second (pid 999 sorts after pid 1000).
+  long long seconds = static_cast<long long>(now_seconds());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(log_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string prefix = "events.out.tfevents.";
+    if (name.rfind(prefix, 0) != 0) continue;
+    char* end = nullptr;
+    const long long t = std::strtoll(name.c_str() + prefix.size(), &end, 10);
+    if (end != name.c_str() + prefix.size() && t >= seconds && t < seconds + 1000000)
+      seconds = t + 1;
+  }
   impl_->path =
       (fs::path(log_dir) / ("events.out.tfevents." + std::to_string(seconds) + "." + hostname() +
                             "." + std::to_string(::getpid()) + "." + std::to_string(counter++)))
@@ -243,6 +257,15 @@ void TensorBoardWriter::add_text(const std::string& tag, const std::string& text
   std::string summary;
   put_bytes(summary, 1, text_value(tag, text));
   impl_->write_summary(wall_time, step, summary);
+}
+
+void TensorBoardWriter::purge_from(int64_t step, double wall_time) {
+  std::string session_log;  // SessionLog{status = 1: START = 1}
+  put_key(session_log, 1, 0);
+  put_varint(session_log, 1);
+  std::string e = event_header(wall_time, step);
+  put_bytes(e, 7, session_log);
+  impl_->write_record(e);
 }
 
 void TensorBoardWriter::flush() {

@@ -37,6 +37,11 @@ class TensorBoardWriter {
   void add_text(const std::string& tag, const std::string& text, int64_t step,
                 double wall_time = -1);
 
+  // Marks a restart (PyTorch's SummaryWriter(purge_step=)): TensorBoard drops the points of the
+  // earlier event files in this folder at steps >= `step`, so a run resumed from an older
+  // checkpoint does not draw its repeated steps twice. Writes an Event{step, session_log: START}.
+  void purge_from(int64_t step, double wall_time = -1);
+
   // Writes buffered events and fsyncs the file, so that a crash after it loses nothing.
   void flush();
 

@@ -157,7 +157,11 @@ FitResult Trainer::Impl::fit() {
     if (o.log_every_steps > 0)
       step_log.emplace((fs::path(o.log_dir) / "steps.csv").string(), kStepColumns, mode,
                        resumed ? std::optional<double>(st.step) : std::nullopt);
-    if (o.tensorboard) tb.emplace((fs::path(o.log_dir) / "tensorboard_logs").string());
+    if (o.tensorboard) {
+      tb.emplace((fs::path(o.log_dir) / "tensorboard_logs").string());
+      // Like the CSV logs' cut: what the earlier files hold past the checkpoint is redone now.
+      if (resumed) tb->purge_from(st.step + 1);
+    }
   }
 
   std::set<int64_t> restarts;

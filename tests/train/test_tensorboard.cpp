@@ -15,6 +15,7 @@
 #include "common/test_util.h"
 #include "cyclone/core/file_util.h"
 #include "cyclone/train/tensorboard.h"
+#include "event_reader.h"
 
 namespace cyclone::train {
 namespace {
@@ -22,120 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using ::cyclone::testing::TempDir;
-
-uint64_t le(const std::string& s, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= uint64_t(uint8_t(s.at(at + i))) << (8 * i);
-  return v;
-}
-
-// TFRecord: uint64 length, masked crc of those 8 bytes, data, masked crc of data.
-std::vector<std::string> read_records(const std::string& file) {
-  std::vector<std::string> records;
-  size_t at = 0;
-  while (at < file.size()) {
-    EXPECT_GE(file.size() - at, 16u) << "truncated record at " << at;
-    if (file.size() - at < 16) break;
-    const uint64_t len = le(file, at, 8);
-    EXPECT_EQ(le(file, at + 8, 4), masked_crc32c(file.data() + at, 8)) << "length crc at " << at;
-    const std::string data = file.substr(at + 12, len);
-    EXPECT_EQ(data.size(), len);
-    EXPECT_EQ(le(file, at + 12 + len, 4), masked_crc32c(data.data(), data.size()))
-        << "data crc at " << at;
-    records.push_back(data);
-    at += 16 + len;
-  }
-  return records;
-}
-
-struct Field {
-  int number = 0;
-  int wire = 0;
-  uint64_t scalar = 0;  // varint, fixed64 or fixed32
-  std::string bytes;    // wire type 2
-};
-
-std::vector<Field> parse_message(const std::string& m) {
-  std::vector<Field> fields;
-  size_t at = 0;
-  auto varint = [&] {
-    uint64_t v = 0;
-    for (int shift = 0; at < m.size(); shift += 7) {
-      const uint8_t b = uint8_t(m[at++]);
-      v |= uint64_t(b & 0x7F) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    ADD_FAILURE() << "varint runs past the message";
-    return v;
-  };
-  while (at < m.size()) {
-    Field f;
-    const uint64_t key = varint();
-    f.number = int(key >> 3);
-    f.wire = int(key & 7);
-    if (f.wire == 0) {
-      f.scalar = varint();
-    } else if (f.wire == 1) {
-      f.scalar = le(m, at, 8);
-      at += 8;
-    } else if (f.wire == 5) {
-      f.scalar = le(m, at, 4);
-      at += 4;
-    } else if (f.wire == 2) {
-      const uint64_t n = varint();
-      f.bytes = m.substr(at, n);
-      at += n;
-    } else {
-      ADD_FAILURE() << "unexpected wire type " << f.wire;
-      break;
-    }
-    fields.push_back(f);
-  }
-  EXPECT_EQ(at, m.size());
-  return fields;
-}
-
-struct Event {
-  double wall_time = 0;
-  int64_t step = 0;
-  std::string file_version;
-  std::vector<std::pair<std::string, float>> scalars;
-  std::vector<std::string> texts;
-};
-
-Event parse_event(const std::string& record) {
-  Event e;
-  for (const Field& f : parse_message(record)) {
-    if (f.number == 1 && f.wire == 1) std::memcpy(&e.wall_time, &f.scalar, 8);
-    if (f.number == 2 && f.wire == 0) e.step = int64_t(f.scalar);
-    if (f.number == 3 && f.wire == 2) e.file_version = f.bytes;
-    if (f.number != 5) continue;
-    for (const Field& v : parse_message(f.bytes)) {
-      EXPECT_EQ(v.number, 1);
-      std::string tag;
-      for (const Field& vf : parse_message(v.bytes)) {
-        if (vf.number == 1) tag = vf.bytes;
-        if (vf.number == 2) {
-          EXPECT_EQ(vf.wire, 5);
-          const auto bits = uint32_t(vf.scalar);
-          float x;
-          std::memcpy(&x, &bits, 4);
-          e.scalars.emplace_back(tag, x);
-        }
-        if (vf.number == 8)
-          for (const Field& tf : parse_message(vf.bytes))
-            if (tf.number == 8) e.texts.push_back(tf.bytes);
-      }
-    }
-  }
-  return e;
-}
-
-std::vector<Event> read_events(const std::string& path) {
-  std::vector<Event> events;
-  for (const auto& r : read_records(read_file(path))) events.push_back(parse_event(r));
-  return events;
-}
+using event_reader::read_events;
 
 TEST(TensorBoardCrc, KnownVectors) {
   EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
@@ -175,6 +63,21 @@ TEST(TensorBoardWriter, FileNameAndVersionRecord) {
   EXPECT_NE(w.path(), w2.path());
 }
 
+// TensorBoard reads a folder's files in name order (a restart marker acts on those before it): a
+// new file sorts after the others, even a later-dated one or one of a higher counter or pid.
+TEST(TensorBoardWriter, NewFileSortsAfterTheFolderOthers) {
+  TempDir dir;
+  const std::string d = dir.path().string();
+  const long long later = static_cast<long long>(::time(nullptr)) + 5;
+  const std::string planted = d + "/events.out.tfevents." + std::to_string(later) + ".zz.99999.9";
+  write_file_atomic(planted, "");
+  TensorBoardWriter a(d);
+  EXPECT_GT(a.path(), planted);
+  std::vector<std::string> paths = {a.path()};
+  for (int i = 0; i < 11; ++i) paths.push_back(TensorBoardWriter(d).path());  // ".10" < ".9"
+  for (size_t i = 1; i < paths.size(); ++i) EXPECT_GT(paths[i], paths[i - 1]) << i;
+}
+
 TEST(TensorBoardWriter, ScalarsRoundTrip) {
   TempDir dir;
   std::string path;
@@ -206,6 +109,25 @@ TEST(TensorBoardWriter, ScalarsRoundTrip) {
   ASSERT_EQ(ev[6].texts.size(), 1u);
   EXPECT_EQ(ev[6].texts[0], "hello, *world*");
   EXPECT_EQ(ev[6].wall_time, 1700000005.0);
+}
+
+// A restart marker as PyTorch's SummaryWriter(purge_step=) writes it: Event{step, session_log:
+// START}, the record TensorBoard's reader purges the earlier files' later steps on.
+TEST(TensorBoardWriter, PurgeFromWritesASessionStart) {
+  TempDir dir;
+  TensorBoardWriter w(dir.path().string());
+  w.purge_from(17, 1700000000.5);
+  w.add_scalar("loss", 0.25, 17, 1700000001.0);
+  w.flush();
+  const auto ev = read_events(w.path());
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_FALSE(ev[0].session_start);
+  EXPECT_TRUE(ev[1].session_start);
+  EXPECT_EQ(ev[1].step, 17);
+  EXPECT_EQ(ev[1].wall_time, 1700000000.5);
+  EXPECT_TRUE(ev[1].scalars.empty());
+  EXPECT_FALSE(ev[2].session_start);
+  EXPECT_EQ(ev[2].scalars.size(), 1u);
 }
 
 TEST(TensorBoardWriter, VarintStepsNegativeAndLarge) {

@@ -1,5 +1,7 @@
 // Writes a TensorBoard run with known contents for tensorboard_readback.py to check with
-// TensorBoard's own reader. Usage: tensorboard_peer <log dir>; prints the event file's path.
+// TensorBoard's own reader. Usage: tensorboard_peer <log dir> [<restart log dir>]; prints the
+// event file's path. In the restart folder: a first file with loss/train at steps 0..9, then a
+// second (a resumed run) that purges from step 4 and logs steps 4..6 again with other values.
 #include <cmath>
 #include <cstdio>
 
@@ -7,8 +9,8 @@
 #include "cyclone/train/tensorboard.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <log dir>\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s <log dir> [<restart log dir>]\n", argv[0]);
     return 2;
   }
   try {
@@ -22,6 +24,17 @@ int main(int argc, char** argv) {
     w.add_text("config", "lr: 3e-4, *batch* 64", 5000000002LL, 1700000102.0);
     w.flush();
     std::printf("%s\n", w.path().c_str());
+    if (argc == 3) {
+      {
+        cyclone::train::TensorBoardWriter first(argv[2]);
+        for (int step = 0; step < 10; ++step)
+          first.add_scalar("loss/train", 1.0 / (step + 1), step, 1700000000.0 + step);
+      }
+      cyclone::train::TensorBoardWriter resumed(argv[2]);
+      resumed.purge_from(4, 1700000100.0);
+      for (int step = 4; step < 7; ++step)
+        resumed.add_scalar("loss/train", 10.0 + step, step, 1700000100.0 + step);
+    }
   } catch (const cyclone::Error& e) {
     std::fprintf(stderr, "tensorboard_peer: %s\n", e.message().c_str());
     return 1;

@@ -70,18 +70,35 @@ def check_raw_events(path):
     assert [v.tensor.float_val[0] for v in vals] == [v for _, _, v in LOSS], vals
 
 
+def check_restart(log_dir):
+    # A resumed run's purge_from(4): the first file's steps 4..9 are dropped, 4..6 come again.
+    assert len(os.listdir(log_dir)) == 2, os.listdir(log_dir)
+    acc = EventAccumulator(log_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    got = [(e.step, e.value) for e in acc.Scalars("loss/train")]
+    want = [(s, f32(1.0 / (s + 1))) for s in range(4)] + [(s, 10.0 + s) for s in range(4, 7)]
+    assert got == want, f"after the restart marker: {got} != {want}"
+
+
 def main():
     peer = sys.argv[1]
     with tempfile.TemporaryDirectory() as d:
         log_dir = os.path.join(d, "runs", "exp1")
-        out = subprocess.run([peer, log_dir], check=True, capture_output=True, text=True)
+        restart_dir = os.path.join(d, "runs", "resumed")
+        out = subprocess.run(
+            [peer, log_dir, restart_dir], check=True, capture_output=True, text=True
+        )
         path = out.stdout.strip()
         assert os.path.dirname(path) == log_dir, path
         assert os.path.basename(path).startswith("events.out.tfevents."), path
         assert os.listdir(log_dir) == [os.path.basename(path)], os.listdir(log_dir)
         check_accumulator(log_dir)
         check_raw_events(path)
-    print("tensorboard interop: 4 scalar tags, 8 points and 1 text read back by TensorBoard")
+        check_restart(restart_dir)
+    print(
+        "tensorboard interop: 4 scalar tags, 8 points and 1 text read back by TensorBoard;"
+        " a restart marker purges the earlier file's later steps"
+    )
 
 
 if __name__ == "__main__":
