@@ -1,7 +1,9 @@
 #include "cyclone/core/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -38,6 +40,91 @@ uint64_t read_u64_le(const char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
+}
+
+struct Entry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;
+  size_t file_elem;  // bytes per element in the file
+};
+
+// The header's entries, sorted by data offset, every one checked against the `data_size` bytes
+// after the header (offsets inside, shapes matching their bytes, the data tiled exactly).
+std::vector<Entry> parse_header(std::string_view text, uint64_t data_size,
+                                const std::string& origin,
+                                std::map<std::string, std::string>* metadata) {
+  json header;
+  try {
+    // Bounded nesting: a header of a million '[' must not exhaust the stack.
+    header = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) throw Error(origin + ": header JSON nests too deeply");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    CYCLONE_THROW(origin, ": header is not valid JSON: ", e.what());
+  }
+  CYCLONE_CHECK(header.is_object(), origin, ": header is not a JSON object");
+
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      CYCLONE_CHECK(v.is_object(), origin, ": __metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        CYCLONE_CHECK(m.value().is_string(), origin, ": __metadata__ value of '", m.key(),
+                      "' is not a string");
+        if (metadata) (*metadata)[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    CYCLONE_CHECK(v.is_object() && v.contains("dtype") && v["dtype"].is_string() &&
+                      v.contains("shape") && v["shape"].is_array() && v.contains("data_offsets") &&
+                      v["data_offsets"].is_array() && v["data_offsets"].size() == 2,
+                  origin, ": entry '", name, "' lacks dtype / shape / data_offsets");
+    const std::string st_dtype = v["dtype"].get<std::string>();
+    Entry e{name, parse_st_dtype(st_dtype, origin, name), {}, 0, 0, st_dtype == kI64 ? 8u : 0u};
+    if (e.file_elem == 0) e.file_elem = dtype_size(e.dtype);
+    for (const json& d : v["shape"]) {
+      CYCLONE_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
+                    origin, ": tensor '", name, "' has a bad dimension ", d.dump());
+      e.shape.push_back(d.get<int64_t>());
+    }
+    for (int k = 0; k < 2; ++k)
+      CYCLONE_CHECK(v["data_offsets"][k].is_number_unsigned(), origin, ": tensor '", name,
+                    "' has a bad data offset ", v["data_offsets"][k].dump());
+    e.begin = v["data_offsets"][0].get<uint64_t>();
+    e.end = v["data_offsets"][1].get<uint64_t>();
+    CYCLONE_CHECK(e.begin <= e.end && e.end <= data_size, origin, ": tensor '", name, "' data [",
+                  e.begin, ", ", e.end, ") lies outside the ", data_size, " data bytes");
+    // The element count is checked against the tensor's byte range as it is multiplied, so no
+    // product can overflow and nothing larger than the file is ever allocated.
+    const uint64_t capacity = (e.end - e.begin) / e.file_elem;
+    uint64_t numel = 1;
+    bool fits = true;
+    for (int64_t d : e.shape) {
+      if (d != 0 && numel > capacity / static_cast<uint64_t>(d)) fits = false;
+      numel = fits ? numel * static_cast<uint64_t>(d) : numel;
+      if (d == 0) numel = 0;
+    }
+    CYCLONE_CHECK(fits && numel * e.file_elem == e.end - e.begin, origin, ": tensor '", name,
+                  "' of shape ", v["shape"].dump(), " and dtype ", dtype_name(e.dtype),
+                  " does not match its data of ", e.end - e.begin, " bytes");
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  uint64_t expect = 0;
+  for (const Entry& e : entries) {
+    CYCLONE_CHECK(e.begin == expect, origin, ": tensor '", e.name, "' starts at data byte ",
+                  e.begin, " but ", expect, " was expected (overlapping or gapped tensors)");
+    expect = e.end;
+  }
+  CYCLONE_CHECK(expect == data_size, origin, ": ", data_size - expect,
+                " trailing data bytes belong to no tensor");
+  return entries;
 }
 
 }  // namespace
@@ -107,83 +194,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
   const uint64_t data_size = bytes.size() - 8 - n;
   const char* data = bytes.data() + 8 + n;
 
-  json header;
-  try {
-    // Bounded nesting: a header of a million '[' must not exhaust the stack.
-    header = json::parse(text, [&](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxDepth) throw Error(origin + ": header JSON nests too deeply");
-      return true;
-    });
-  } catch (const json::exception& e) {
-    CYCLONE_THROW(origin, ": header is not valid JSON: ", e.what());
-  }
-  CYCLONE_CHECK(header.is_object(), origin, ": header is not a JSON object");
-
   SafetensorsFile file;
-  struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-    size_t file_elem;  // bytes per element in the file
-  };
-  std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") {
-      CYCLONE_CHECK(v.is_object(), origin, ": __metadata__ is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        CYCLONE_CHECK(m.value().is_string(), origin, ": __metadata__ value of '", m.key(),
-                      "' is not a string");
-        file.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    CYCLONE_CHECK(v.is_object() && v.contains("dtype") && v["dtype"].is_string() &&
-                      v.contains("shape") && v["shape"].is_array() && v.contains("data_offsets") &&
-                      v["data_offsets"].is_array() && v["data_offsets"].size() == 2,
-                  origin, ": entry '", name, "' lacks dtype / shape / data_offsets");
-    const std::string st_dtype = v["dtype"].get<std::string>();
-    Entry e{name, parse_st_dtype(st_dtype, origin, name), {}, 0, 0, st_dtype == kI64 ? 8u : 0u};
-    if (e.file_elem == 0) e.file_elem = dtype_size(e.dtype);
-    for (const json& d : v["shape"]) {
-      CYCLONE_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
-                    origin, ": tensor '", name, "' has a bad dimension ", d.dump());
-      e.shape.push_back(d.get<int64_t>());
-    }
-    for (int k = 0; k < 2; ++k)
-      CYCLONE_CHECK(v["data_offsets"][k].is_number_unsigned(), origin, ": tensor '", name,
-                    "' has a bad data offset ", v["data_offsets"][k].dump());
-    e.begin = v["data_offsets"][0].get<uint64_t>();
-    e.end = v["data_offsets"][1].get<uint64_t>();
-    CYCLONE_CHECK(e.begin <= e.end && e.end <= data_size, origin, ": tensor '", name, "' data [",
-                  e.begin, ", ", e.end, ") lies outside the ", data_size, " data bytes");
-    // The element count is checked against the tensor's byte range as it is multiplied, so no
-    // product can overflow and nothing larger than the file is ever allocated.
-    const uint64_t capacity = (e.end - e.begin) / e.file_elem;
-    uint64_t numel = 1;
-    bool fits = true;
-    for (int64_t d : e.shape) {
-      if (d != 0 && numel > capacity / static_cast<uint64_t>(d)) fits = false;
-      numel = fits ? numel * static_cast<uint64_t>(d) : numel;
-      if (d == 0) numel = 0;
-    }
-    CYCLONE_CHECK(fits && numel * e.file_elem == e.end - e.begin, origin, ": tensor '", name,
-                  "' of shape ", v["shape"].dump(), " and dtype ", dtype_name(e.dtype),
-                  " does not match its data of ", e.end - e.begin, " bytes");
-    entries.push_back(std::move(e));
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
-  uint64_t expect = 0;
-  for (const Entry& e : entries) {
-    CYCLONE_CHECK(e.begin == expect, origin, ": tensor '", e.name, "' starts at data byte ",
-                  e.begin, " but ", expect, " was expected (overlapping or gapped tensors)");
-    expect = e.end;
-  }
-  CYCLONE_CHECK(expect == data_size, origin, ": ", data_size - expect,
-                " trailing data bytes belong to no tensor");
+  const std::vector<Entry> entries = parse_header(text, data_size, origin, &file.metadata);
   for (const Entry& e : entries) {
     if (e.file_elem == dtype_size(e.dtype)) {
       file.tensors.emplace_back(e.name,
@@ -209,6 +221,38 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
 SafetensorsFile load_safetensors(const std::string& path, Device device) {
   const std::string bytes = read_file(path);
   return parse_safetensors(bytes, path, device);
+}
+
+std::vector<SafetensorsEntry> read_safetensors_header(const std::string& path) {
+  const uint64_t size = file_size(path);
+  CYCLONE_CHECK(size >= 8, path, ": not a safetensors file (", size,
+                " bytes, shorter than the 8-byte header length)");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) CYCLONE_THROW("cannot read ", path, ": ", errno_reason(errno));
+  std::string header;
+  auto read = [&](uint64_t n) {
+    header.resize(n);
+    errno = 0;
+    if (std::fread(header.data(), 1, n, f) != n) {
+      const int err = errno;
+      std::fclose(f);
+      CYCLONE_THROW("cannot read ", path, ": ",
+                    err ? errno_reason(err) : std::string("it ended early"));
+    }
+  };
+  read(8);
+  const uint64_t n = read_u64_le(header.data());
+  if (n > kMaxHeader || n > size - 8) {
+    std::fclose(f);
+    CYCLONE_THROW(path, ": header length ", n, " at byte 0 exceeds the file (", size,
+                  " bytes) or the 100 MiB limit");
+  }
+  read(n);
+  std::fclose(f);
+  std::vector<SafetensorsEntry> out;
+  for (Entry& e : parse_header(header, size - 8 - n, path, nullptr))
+    out.push_back({std::move(e.name), e.dtype, std::move(e.shape)});
+  return out;
 }
 
 }  // namespace cyclone

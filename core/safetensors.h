@@ -41,6 +41,16 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& ori
                                   Device device = Device::cpu());
 SafetensorsFile load_safetensors(const std::string& path, Device device = Device::cpu());
 
+// What a file holds, from its header alone (no tensor data is read): each tensor's name, dtype and
+// shape in data order, after the checks load_safetensors makes against the file's size, so a
+// truncated or damaged file is found before anything is allocated or loaded.
+struct SafetensorsEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+std::vector<SafetensorsEntry> read_safetensors_header(const std::string& path);
+
 // "F32" <-> DType (F32, F64, I32, U8, BF16, F16).
 const char* safetensors_dtype(DType dtype);
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cyclone/core/file_util.h"
+#include "cyclone/core/safetensors.h"
 
 namespace cyclone::train {
 
@@ -140,6 +141,14 @@ void check_checkpoint_files(const std::string& dir) {
     CYCLONE_CHECK(fs::is_regular_file(p, ec), "checkpoint ", dir, " is damaged: ", p.string(),
                   fs::exists(p, ec) ? " is not a file" : " is missing",
                   "; resume from another checkpoint beside it, or start a new run");
+  }
+  for (const char* f : {"model.safetensors", "optimizer.safetensors"}) {
+    try {
+      read_safetensors_header((fs::path(dir) / f).string());
+    } catch (const Error& e) {
+      CYCLONE_THROW("checkpoint ", dir, " is damaged: ", e.message(),
+                    "; resume from another checkpoint beside it, or start a new run");
+    }
   }
 }
 

@@ -29,8 +29,9 @@ std::string resolve_checkpoint(const std::string& path);
 // such file. An Error naming the file when it cannot be read.
 std::string latest_checkpoint_name(const std::string& parent);
 
-// A checkpoint directory (resolve_checkpoint's) that lacks one of its three files is damaged: an
-// Error naming the file and what to do, before anything is read.
+// A checkpoint directory (resolve_checkpoint's) that lacks one of its three files, or whose weights
+// files' headers do not match their sizes (a truncated copy, a partial download), is damaged: an
+// Error naming the file and what to do, before any tensor data is read.
 void check_checkpoint_files(const std::string& dir);
 
 // Loads weights and optimizer state into `model` / `optimizer` (strict: names, shapes and dtypes

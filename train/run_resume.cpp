@@ -149,7 +149,13 @@ bool check_resume_target(const RunSpec& spec) {
     // Damaged (a file missing, trainer.json unreadable): an Error naming the file, before any work.
     check_checkpoint_files(dir);
     const std::string tpath = (fs::path(dir) / "trainer.json").string();
-    const RunState st = run_state_from_json(read_file(tpath, 64u << 20), tpath);
+    RunState st;
+    try {
+      st = run_state_from_json(read_file(tpath, 64u << 20), tpath);
+    } catch (const Error& e) {
+      CYCLONE_THROW("checkpoint ", dir, " is damaged: ", e.message(),
+                    "; resume from another checkpoint beside it, or start a new run");
+    }
     const int64_t epochs = spec.trainer.epochs;
     const std::string epochs_flag = best_lr ? "--num_epochs" : "trainer.max_epochs (--epochs)";
     const std::string at = "the checkpoint " + dir + " is at epoch " + std::to_string(st.epoch) +

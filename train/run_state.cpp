@@ -98,7 +98,10 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
     for (const json& r : at(j, "rng"))
       s.rngs.emplace_back(unsigned_at(r, "seed"), unsigned_at(r, "offset"));
     s.policy = at(j, "policy").dump();
-    if (j.contains("batches_per_epoch")) s.batches_per_epoch = count(j, "batches_per_epoch");
+    if (j.contains("batches_per_epoch")) {
+      s.batches_per_epoch = count(j, "batches_per_epoch");
+      CYCLONE_CHECK(s.batches_per_epoch > 0, origin, ": 'batches_per_epoch' must be >= 1, got 0");
+    }
     if (j.contains("ranks")) s.ranks = count(j, "ranks");
     if (j.contains("settings") && j.at("settings").is_object())
       s.settings = j.at("settings").dump();
@@ -114,6 +117,10 @@ RunState run_state_from_json(const std::string& text, const std::string& origin)
   }
   CYCLONE_CHECK(s.epoch >= 0 && s.batch >= 0 && s.step >= 0 && s.epoch_samples >= 0, origin,
                 ": negative epoch, batch, step or sample count");
+  // A position the run cannot have been at (an edited or damaged file), said now rather than
+  // after the data is loaded. batches_per_epoch is recorded only when known (> 0).
+  CYCLONE_CHECK(s.batches_per_epoch == 0 || s.batch <= s.batches_per_epoch, origin, ": batch ",
+                s.batch, " is past the epoch's ", s.batches_per_epoch, " batches");
   return s;
 }
 

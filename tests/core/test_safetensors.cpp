@@ -127,6 +127,26 @@ TEST(Safetensors, ReadsI64AsRangeCheckedInt32) {
                "element 1");
 }
 
+// The header alone (what a resume checks before the data load): the entries in data order, and
+// every check of a full load that the file's size decides, without reading the data.
+TEST(Safetensors, HeaderAloneListsTensorsAndFindsATruncatedFile) {
+  const std::string path = temp_dir() + "/w.safetensors";
+  save_safetensors(path, {{"b", Tensor::zeros(Shape({2, 3}), DType::kBFloat16)},
+                          {"a", Tensor::zeros(Shape({5}))}});
+  const auto entries = read_safetensors_header(path);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].name, "b");
+  EXPECT_EQ(entries[0].dtype, DType::kBFloat16);
+  EXPECT_EQ(entries[0].shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(entries[1].name, "a");
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 1);
+  testing::expect_error([&] { read_safetensors_header(path); }, {path, "'a'", "outside"});
+  std::filesystem::resize_file(path, 5);
+  testing::expect_error([&] { read_safetensors_header(path); }, {path, "shorter than"});
+  std::filesystem::resize_file(path, 8 + 3);  // the header's length, then 3 of its bytes
+  testing::expect_error([&] { read_safetensors_header(path); }, {path, "header length"});
+}
+
 TEST(Safetensors, MissingFileAndDirectoryAreClearErrors) {
   const std::string dir = temp_dir();
   try {

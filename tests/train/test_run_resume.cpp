@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/test_util.h"
+#include "cyclone/core/safetensors.h"
 #include "cyclone/data/registry.h"
 #include "cyclone/train/cli.h"
 #include "cyclone/train/run_detail.h"
@@ -52,16 +53,16 @@ TEST(RunStateJson, DeepNestingIsAnErrorNotACrash) {
                                  {"epoch-0001/trainer.json is nested deeper than 64 levels"});
 }
 
-// A checkpoint folder as the trainer writes it (the weights files empty: only their presence is
-// checked before the data is read).
+// A checkpoint folder as the trainer writes it (the weights files hold no tensor: only their
+// presence and headers are checked before the data is read).
 fs::path write_checkpoint_files(
     const fs::path& run, const RunState& st,
     const std::string& policy = R"({"policy": "constant", "lr": 0.1})") {
   const fs::path ckpt = run / "checkpoints" / "epoch-0001";
   fs::create_directories(ckpt);
   std::ofstream(ckpt / "trainer.json") << run_state_to_json(st, policy, 2);
-  std::ofstream(ckpt / "model.safetensors") << "";
-  std::ofstream(ckpt / "optimizer.safetensors") << "";
+  save_safetensors((ckpt / "model.safetensors").string(), {});
+  save_safetensors((ckpt / "optimizer.safetensors").string(), {});
   return ckpt;
 }
 
@@ -176,12 +177,31 @@ TEST(RunResume, ADamagedCheckpointNamesTheFileOrKeyBeforeAnyWork) {
   cyclone::testing::expect_error(
       [&] { (void)detail::check_resume_target(s); },
       {(ckpt / "model.safetensors").string(), "is missing", "resume from another checkpoint"});
-  std::ofstream(ckpt / "model.safetensors") << "";
-  std::string text = run_state_to_json(st, R"({"policy": "constant", "lr": 0.1})", 2);
+  // Truncated (a copy cut short): found from the header and the file's size, before the data
+  // load, where it was found only when the weights were read after it.
+  const std::string model = (ckpt / "model.safetensors").string();
+  save_safetensors(model, {{"fc.weight", Tensor::zeros(Shape({4, 8}))}});
+  fs::resize_file(model, fs::file_size(model) - 16);
+  cyclone::testing::expect_error([&] { (void)detail::check_resume_target(s); },
+                                 {"checkpoint " + ckpt.string() + " is damaged", model,
+                                  "'fc.weight'", "outside", "resume from another checkpoint"});
+  save_safetensors(model, {});
+  const std::string policy = R"({"policy": "constant", "lr": 0.1})";
+  std::string text = run_state_to_json(st, policy, 2);
   text.replace(text.find("\"step\""), 6, "\"stpe\"");
   std::ofstream(ckpt / "trainer.json") << text;
   cyclone::testing::expect_error([&] { (void)detail::check_resume_target(s); },
                                  {(ckpt / "trainer.json").string(), "the key 'step' is missing"});
+  // A position past the epoch it records (an edited file) was found by the trainer after the
+  // data load, naming no file.
+  RunState past = st;
+  past.batches_per_epoch = 30;
+  past.batch = 999;
+  std::ofstream(ckpt / "trainer.json", std::ios::trunc) << run_state_to_json(past, policy, 2);
+  cyclone::testing::expect_error(
+      [&] { (void)detail::check_resume_target(s); },
+      {(ckpt / "trainer.json").string(), "batch 999 is past the epoch's 30 batches",
+       "resume from another checkpoint"});
 }
 
 // Resuming a 1cycle run with another --num_epochs named policy.total_epochs and said in the same
