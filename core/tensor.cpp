@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <sstream>
@@ -44,20 +45,34 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   if (dst_dev.is_cpu() || src_dev.is_cpu() || !(dst_dev == src_dev)) ctx.synchronize();
 }
 
+// The bytes of `shape`'s elements of `dtype`. A count past size_t (2^64 bytes, which no machine
+// has) is refused as out of memory: multiplied unchecked it would wrap into a small allocation
+// that every later write overruns.
+size_t storage_bytes(const Shape& shape, DType dtype) {
+  const auto numel = static_cast<uint64_t>(shape.numel());
+  const size_t elem = dtype_size(dtype);
+  if (numel > SIZE_MAX / elem)
+    throw OutOfMemory(detail::str_cat("out of memory: a tensor of shape ", shape, " and dtype ",
+                                      dtype_name(dtype),
+                                      " needs more than 2^64 bytes: use a smaller batch size or "
+                                      "model"));
+  return numel * elem;
+}
+
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  const size_t n = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  const size_t n = storage_bytes(shape, dtype);
   return Tensor(make_impl(allocate_storage(n, device), 0, shape, dtype));
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, const Context& ctx) {
-  const size_t n = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  const size_t n = storage_bytes(shape, dtype);
   return Tensor(make_impl(allocate_storage(n, ctx), 0, shape, dtype));
 }
 
 Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
-  const size_t n = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  const size_t n = storage_bytes(shape, dtype);
   return Tensor(make_impl(allocate_storage(n, Device::cpu(), /*pinned=*/true), 0, shape, dtype));
 }
 
@@ -68,6 +83,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::from_host(const void* data, const Shape& shape, DType dtype, Device device) {
+  CYCLONE_CHECK(data != nullptr || shape.numel() == 0, "Tensor::from_host: null data for ",
+                shape.numel(), " elements of shape ", shape);
   Tensor t = empty(shape, dtype, device);
   copy_bytes(t.raw_data(), device, data, Device::cpu(), t.nbytes());
   return t;

@@ -23,9 +23,9 @@ struct RunContext {
   const RunSpec& spec;
   Device device;
   const data::DatasetInfo& info;
-  std::string model_name;
-  std::shared_ptr<Module> model;
-  std::shared_ptr<Generator> dropout_gen;
+  std::string model_name = {};
+  std::shared_ptr<Module> model = {};
+  std::shared_ptr<Generator> dropout_gen = {};
   data::Dataset train_set = {}, eval_set = {}, test_set = {};
   bool use_val = false;
   int64_t eval_set_full_size = 0;  // before limit_eval_batches cut the eval set
@@ -37,7 +37,7 @@ struct RunContext {
   nlohmann::json previous_summary = nullptr;
   // ModelCheckpoint's best monitored value so far, one for the whole run: a later phase saves only
   // what beats the earlier phases' best (model_checkpoint_callback; NaN: none yet).
-  std::shared_ptr<double> checkpoint_best;
+  std::shared_ptr<double> checkpoint_best = {};
 };
 
 // How messages name what the user gave: "F: " before a config key of a run from config file F

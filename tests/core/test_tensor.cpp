@@ -166,6 +166,29 @@ TEST(Tensor, UndefinedTensorUseIsAnError) {
   EXPECT_THROW((void)t.shape(), Error);
 }
 
+// More bytes than size_t holds (2^62 float32 elements: 2^64 bytes) once wrapped into a tiny
+// allocation that every write overran: now an OutOfMemory error naming the shape. Linear(2^31,
+// 2^31) reached it through Tensor::empty; zeros, full and from_host take the same path.
+TEST(Tensor, ByteCountPastSizeTIsOutOfMemoryNotATinyBuffer) {
+  const Shape huge({int64_t(1) << 62});
+  testing::expect_error([&] { Tensor::zeros(huge, DType::kFloat32, Device::cpu()); },
+                        {"out of memory", "[4611686018427387904]", "float32", "2^64 bytes"});
+  EXPECT_THROW(
+      Tensor::empty(Shape({int64_t(1) << 31, int64_t(1) << 31}), DType::kFloat64, Device::cpu()),
+      OutOfMemory);
+  EXPECT_THROW(Tensor::empty_pinned(huge, DType::kFloat32), OutOfMemory);
+  // One element fewer than the wrap still asks the allocator, which says what it cannot have.
+  EXPECT_THROW(Tensor::empty(Shape({int64_t(1) << 61}), DType::kFloat32, Device::cpu()),
+               OutOfMemory);
+}
+
+TEST(Tensor, FromHostRefusesNullData) {
+  testing::expect_error(
+      [] { Tensor::from_host(nullptr, Shape({4}), DType::kFloat32, Device::cpu()); },
+      {"from_host", "null data", "4 elements"});
+  EXPECT_EQ(Tensor::from_host(nullptr, Shape({0, 3}), DType::kFloat32, Device::cpu()).numel(), 0);
+}
+
 TEST(Tensor, CpuMemoryStatsTrackLiveBytes) {
   const size_t before = cpu_memory_stats().current_bytes;
   {
