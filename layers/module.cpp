@@ -99,22 +99,36 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
   return t;
 }
 
+bool Module::reaches(const Module* m) const {
+  if (m == this) return true;
+  for (const auto& [n, c] : children_)
+    if (c->reaches(m)) return true;
+  return false;
+}
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_new_name(name);
   CYCLONE_CHECK(m != nullptr, type_name(), ": sub-module '", name, "' is null");
+  // A module inside itself would make every walk below (parameters, str(), train()) endless.
+  CYCLONE_CHECK(!m->reaches(this), type_name(), ": sub-module '", name, "' (", m->type_name(), ") ",
+                m.get() == this ? "is this module itself" : "contains this module",
+                ": a module cannot be inside itself");
   children_.emplace_back(name, std::move(m));
 }
 
-void Module::collect(const std::string& prefix, bool params, bool trainable_only,
-                     NamedTensors& out) const {
+void Module::collect(const std::string& prefix, bool params, bool trainable_only, NamedTensors& out,
+                     std::set<const void*>& seen) const {
   for (const auto& [n, t] : params ? params_ : buffers_)
-    if (!trainable_only || t.requires_grad()) out.emplace_back(join(prefix, n), t);
-  for (const auto& [n, c] : children_) c->collect(join(prefix, n), params, trainable_only, out);
+    if ((!trainable_only || t.requires_grad()) && seen.insert(t.impl_ptr().get()).second)
+      out.emplace_back(join(prefix, n), t);
+  for (const auto& [n, c] : children_)
+    c->collect(join(prefix, n), params, trainable_only, out, seen);
 }
 
 NamedTensors Module::named_parameters(bool trainable_only) const {
   NamedTensors out;
-  collect("", true, trainable_only, out);
+  std::set<const void*> seen;
+  collect("", true, trainable_only, out, seen);
   return out;
 }
 
@@ -126,7 +140,8 @@ std::vector<Tensor> Module::parameters(bool trainable_only) const {
 
 NamedTensors Module::named_buffers() const {
   NamedTensors out;
-  collect("", false, false, out);
+  std::set<const void*> seen;
+  collect("", false, false, out, seen);
   return out;
 }
 

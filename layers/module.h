@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,8 +130,11 @@ class Module {
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void check_new_name(const std::string& name) const;
-  void collect(const std::string& prefix, bool params, bool trainable_only,
-               NamedTensors& out) const;
+  // Each tensor once, under its first name in module order (a weight registered twice, or a
+  // sub-module added in two places, is one parameter: PyTorch's named_parameters does the same).
+  void collect(const std::string& prefix, bool params, bool trainable_only, NamedTensors& out,
+               std::set<const void*>& seen) const;
+  bool reaches(const Module* m) const;  // m is this module or one below it
 
   NamedTensors params_;
   NamedTensors buffers_;

@@ -50,10 +50,15 @@ Optimizer::Optimizer(std::string name, NamedTensors params, const CommonOptions&
   CYCLONE_CHECK(slots_.size() == kernels::kOptimMaxSlots, name_, ": ", slots_.size(),
                 " slot names for ", kernels::kOptimMaxSlots, " slots");
   std::set<std::string> seen;
+  std::map<const void*, std::string> tensors;  // a tensor under two names would step twice
   for (const auto& [pname, p] : params_) {
     CYCLONE_CHECK(!pname.empty(), name_, ": a parameter has an empty name");
     CYCLONE_CHECK(seen.insert(pname).second, name_, ": parameter '", pname, "' is listed twice");
     CYCLONE_CHECK(p.defined(), name_, ": parameter '", pname, "' is an undefined tensor");
+    const auto [it, fresh] = tensors.emplace(p.impl_ptr().get(), pname);
+    CYCLONE_CHECK(fresh, name_, ": parameters '", it->second, "' and '", pname,
+                  "' are the same tensor (a shared weight): list it once, or it is updated twice "
+                  "a step");
     CYCLONE_CHECK(p.dtype() == DType::kFloat32 || p.dtype() == DType::kFloat64, name_,
                   ": parameter '", pname, "' is ", dtype_name(p.dtype()),
                   " (float32 or float64 expected)");

@@ -52,6 +52,38 @@ TEST(Module, ParametersAreNamedByDottedPathInOrder) {
   EXPECT_THROW(net.submodule("body.7"), Error);
 }
 
+// A weight used twice (the same Linear added at two places, or registered under a second name)
+// is one parameter under its first name, as in PyTorch: listed twice, an optimizer stepped it
+// twice a step (found by a library bug hunt).
+TEST(Module, ASharedWeightIsOneParameter) {
+  auto lin = std::make_shared<Linear>(2, 2);
+  Sequential s;
+  s.add(lin).add(std::make_shared<Activation>("relu")).add(lin);
+  std::vector<std::string> names;
+  for (auto& [n, t] : s.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias"}));
+  EXPECT_EQ(s.num_parameters(), 6);
+  EXPECT_EQ(s.state_dict().size(), 2u);
+  const std::string path = temp_path("tied");
+  s.save(path);
+  Sequential t;
+  t.add(std::make_shared<Linear>(2, 2)).add(std::make_shared<Activation>("relu"));
+  t.add(t.child("0"));
+  EXPECT_TRUE(t.load(path).empty());
+  std::filesystem::remove(path);
+}
+
+// A module inside itself made every walk (parameters, str(), train()) recurse until the stack
+// overflowed (SIGSEGV): refused when it is added.
+TEST(Module, AModuleCannotBeInsideItself) {
+  auto a = std::make_shared<Sequential>();
+  testing::expect_error([&] { a->add(a); }, {"is this module itself", "inside itself"});
+  auto b = std::make_shared<Sequential>();
+  a->add(b);
+  testing::expect_error([&] { b->add(a); }, {"contains this module", "inside itself"});
+  EXPECT_EQ(a->str().empty(), false);
+}
+
 TEST(Module, StateDictRoundTripsThroughSafetensors) {
   Net a, b;
   // Make b different, then load a's weights into it: outputs must agree exactly.

@@ -140,6 +140,11 @@ TEST(ParamGroups, ErrorsNameTheProblem) {
   EXPECT_THROW(Sgd s(three_stage_params(), nest), Error);
   NamedTensors no_grad = {{"w", Tensor::zeros({2}, DType::kFloat32)}};
   EXPECT_THROW(Sgd bad(no_grad), Error);
+  // One tensor under two names was stepped twice a step.
+  NamedTensors tied = three_stage_params();
+  tied.emplace_back("again", tied.front().second);
+  testing::expect_error([&] { Sgd twice(tied); },
+                        {"'" + tied.front().first + "' and 'again' are the same tensor"});
 }
 
 // Train 4 steps, save, load into a fresh optimizer over fresh copies of the parameters, train 6
