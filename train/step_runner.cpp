@@ -10,6 +10,7 @@
 #include "cyclone/layers/loss_ops.h"
 #include "cyclone/train/distributed.h"
 #include "cyclone/train/grad_utils.h"
+#include "cyclone/train/step.h"
 
 namespace cyclone::train {
 
@@ -33,6 +34,7 @@ StepRunner::StepRunner(Module& model, optim::Optimizer& optimizer, StepRunnerOpt
   CYCLONE_CHECK(options_.sync_every >= 1 && options_.sync_every <= (int64_t{1} << 20),
                 "step runner: sync_every ", options_.sync_every, " outside [1, 2^20]");
   CYCLONE_CHECK(!opt_.params().empty(), "step runner: the optimizer has no parameters");
+  check_optimizer_fits_model(model_, opt_, "step runner");
   device_ = opt_.params().front().second.device();
   for (const auto& [name, p] : opt_.params())
     CYCLONE_CHECK(p.device() == device_, "step runner: parameter '", name, "' is on ", p.device(),

@@ -14,6 +14,8 @@
 #include "cyclone/train/interrupt.h"
 #include "cyclone/train/lr_finder.h"
 #include "cyclone/train/run_state.h"
+#include "cyclone/train/step.h"
+#include "cyclone/train/step_runner.h"
 #include "cyclone/train/trainer.h"
 #include "train_fixture.h"
 
@@ -87,6 +89,15 @@ TEST(TrainerTest, RefusesAnOptimizerOfAnotherModelAShortOneCycleAndASecondFit) {
   lo.num_steps = 4;
   ::cyclone::testing::expect_error([&] { find_lr(*p.model, *other.opt, *p.train, lo); },
                                    {"lr range test", "not a parameter of the model"});
+  // The two lower doors a library user can call directly (they reported 'applied' steps that
+  // changed nothing of the model's).
+  ::cyclone::testing::expect_error([&] { StepRunner(*p.model, *other.opt, StepRunnerOptions{}); },
+                                   {"step runner", "not a parameter of the model"});
+  data::Batch batch;
+  p.train->start_epoch(0);
+  ASSERT_TRUE(p.train->next(batch));
+  ::cyclone::testing::expect_error([&] { train_step(*p.model, *other.opt, batch); },
+                                   {"train_step", "not a parameter of the model"});
   // 8 steps an epoch, 2 epochs: a cycle of 15 steps is one too short, 16 fits.
   auto short_cycle =
       schedulers::make_policy(R"({"policy": "one_cycle", "max_lr": 0.1, "total_steps": 15})");
