@@ -25,7 +25,7 @@ struct GradCheckOptions {
 
 struct GradCheckResult {
   bool ok = true;
-  std::string message;  // the first failures: input, element, analytic vs numeric
+  std::string message = {};  // the first failures: input, element, analytic vs numeric
   int64_t checked = 0;
   int64_t skipped_kinks = 0;
   double max_abs_error = 0;

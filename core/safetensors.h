@@ -24,8 +24,8 @@ namespace cyclone {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 struct SafetensorsFile {
-  NamedTensors tensors;  // in file order (by data offset)
-  std::map<std::string, std::string> metadata;
+  NamedTensors tensors = {};  // in file order (by data offset)
+  std::map<std::string, std::string> metadata = {};
 };
 
 // The file's bytes for these tensors (any device; copied to the host). Names must be unique and
@@ -45,9 +45,9 @@ SafetensorsFile load_safetensors(const std::string& path, Device device = Device
 // shape in data order, after the checks load_safetensors makes against the file's size, so a
 // truncated or damaged file is found before anything is allocated or loaded.
 struct SafetensorsEntry {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
+  std::string name = {};
+  DType dtype = {};
+  std::vector<int64_t> shape = {};
 };
 std::vector<SafetensorsEntry> read_safetensors_header(const std::string& path);
 

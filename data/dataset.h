@@ -14,13 +14,13 @@
 namespace cyclone::data {
 
 struct Dataset {
-  std::string name;  // e.g. "mnist/test", for messages
-  Tensor images;     // uint8 [N, C, H, W], CPU (float32: precomputed features, see loader.h)
-  Tensor labels;     // int32 [N], CPU, each in [0, num_classes)
+  std::string name = {};  // e.g. "mnist/test", for messages
+  Tensor images = {};     // uint8 [N, C, H, W], CPU (float32: precomputed features, see loader.h)
+  Tensor labels = {};     // int32 [N], CPU, each in [0, num_classes)
   int num_classes = 0;
   // Per-channel mean and standard deviation of the pixel values scaled to [0, 1] (x / 255): the
   // published figures of the training split for the standard datasets, computed for others.
-  std::vector<float> mean, std;
+  std::vector<float> mean = {}, std = {};
 
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
   int channels() const { return static_cast<int>(images.dim(1)); }
@@ -52,7 +52,7 @@ Dataset pad_images(const Dataset& d, int64_t size);
 // Both parts keep the original order of their images. fraction in [0, 1); a fraction > 0 must
 // leave at least one image in each part.
 struct Split {
-  Dataset train, validation;
+  Dataset train = {}, validation = {};
 };
 Split split_validation(const Dataset& d, double fraction, uint64_t seed);
 

@@ -15,7 +15,7 @@ struct DownloadOptions {
   double connect_timeout_seconds = 10;  // per connection attempt
   double stall_seconds = 30;            // abort when below 1 byte/s for this long
   int progress_mode = -1;               // ProgressBar mode (-1 auto, 0 plain, 1 bar); -2: silent
-  std::string label;                    // progress label; empty: the file name
+  std::string label = {};               // progress label; empty: the file name
 };
 
 // Downloads `f` to `dest` (a full path whose directory exists). Bytes go to dest + ".part"; an

@@ -19,8 +19,8 @@
 namespace cyclone::data {
 
 struct FetchOptions {
-  std::string manifest;      // a manifest file; "": $CYCLONE_DATASET_MANIFEST or the built-in one
-  DownloadOptions download;  // timeouts, progress
+  std::string manifest = {};  // a manifest file; "": $CYCLONE_DATASET_MANIFEST or the built-in one
+  DownloadOptions download = {};                  // timeouts, progress
   std::string other_dir = "pass --data_dir=DIR";  // how to choose another directory (registry.h)
 };
 
@@ -34,10 +34,10 @@ void fetch_dataset(const std::string& name, const std::string& dir,
                    const FetchOptions& options = {});
 
 struct VerifiedFile {
-  std::string name;
-  std::string status;  // "ok", "missing", "mismatch", "unverified" (no checksum known),
-                       // "unreadable" (a directory, a FIFO, a damaged .gz: detail says)
-  std::string detail;  // e.g. "md5 3f.. expected c3.."
+  std::string name = {};
+  std::string status = {};  // "ok", "missing", "mismatch", "unverified" (no checksum known),
+                            // "unreadable" (a directory, a FIFO, a damaged .gz: detail says)
+  std::string detail = {};  // e.g. "md5 3f.. expected c3.."
 };
 // Re-checks every file a run of `name` would read from `dir` (the spelling the reader picks, e.g.
 // MNIST's uncompressed file before its .gz): files the manifest lists against its MD5 and size,

@@ -42,10 +42,10 @@ namespace cyclone::data {
 struct LoaderOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
-  bool drop_last = false;        // drop a last batch smaller than batch_size
-  Augment augment;               // none by default; Augment::cifar() for the standard CIFAR one
-  bool normalize = true;         // (x/255 - mean) / std per channel; false: x / 255
-  std::vector<float> mean, std;  // empty: the dataset's
+  bool drop_last = false;  // drop a last batch smaller than batch_size
+  Augment augment = {};    // none by default; Augment::cifar() for the standard CIFAR one
+  bool normalize = true;   // (x/255 - mean) / std per channel; false: x / 255
+  std::vector<float> mean = {}, std = {};  // empty: the dataset's
   int workers = -1;  // threads making batches; -1: default_workers(); 0: made by next() itself
   // Batches made ahead of the one handed out; 0: 2 * workers, at most kPrefetchBytes of batches
   // (a full-dataset batch times 2 * 64 workers would be gigabytes), never fewer than 2.
@@ -70,8 +70,8 @@ inline constexpr int64_t kPrefetchBytes = int64_t{256} << 20;
 int default_workers();
 
 struct Batch {
-  Tensor images;  // float32 [B, C, H, W] on the loader's device
-  Tensor labels;  // int32 [B] on the loader's device
+  Tensor images = {};  // float32 [B, C, H, W] on the loader's device
+  Tensor labels = {};  // int32 [B] on the loader's device
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }

@@ -18,13 +18,13 @@
 namespace cyclone::data {
 
 struct DatasetInfo {
-  std::string name;
-  std::string default_dir;  // empty for synthetic
-  std::string description;
-  std::string how_to_get;  // one sentence for the missing-dataset error
+  std::string name = {};
+  std::string default_dir = {};  // empty for synthetic
+  std::string description = {};
+  std::string how_to_get = {};  // one sentence for the missing-dataset error
   int num_classes = 0;
   int channels = 0, height = 0, width = 0;
-  std::vector<float> mean, std;  // published per-channel statistics of the training split
+  std::vector<float> mean = {}, std = {};  // published per-channel statistics of the training split
 };
 
 const std::vector<DatasetInfo>& dataset_infos();
@@ -32,13 +32,13 @@ const std::vector<DatasetInfo>& dataset_infos();
 const DatasetInfo& dataset_info(const std::string& name);
 
 struct LoadOptions {
-  std::string data_dir;  // empty: the dataset's default_dir
+  std::string data_dir = {};  // empty: the dataset's default_dir
   // Missing files are fetched (data/fetch.h) unless download is false; `manifest` overrides the
   // built-in list of sources (data/manifest.h: also $CYCLONE_DATASET_MANIFEST).
   bool download = true;
-  std::string manifest;
-  bool coarse_labels = false;  // CIFAR-100: the 20 superclasses instead of the 100 classes
-  SyntheticOptions synthetic;  // for "synthetic"
+  std::string manifest = {};
+  bool coarse_labels = false;       // CIFAR-100: the 20 superclasses instead of the 100 classes
+  SyntheticOptions synthetic = {};  // for "synthetic"
   // How the caller's user names another directory, for the missing-dataset error ("set
   // dataset.data_dir" in a config).
   std::string other_dir = "pass --data_dir=DIR";

@@ -24,8 +24,8 @@ namespace cyclone {
 // A piece of a model that can run on its own (Module::stages): its name and the top-level
 // children it is made of.
 struct Stage {
-  std::string name;
-  std::vector<std::string> modules;
+  std::string name = {};
+  std::vector<std::string> modules = {};
 };
 
 // Named groups of parameter-name prefixes (fast.ai's layer groups): what fine-tuning freezes and

@@ -26,8 +26,8 @@ struct BlockOptions {
   std::string activation = "relu";
   std::string initializer = kDefaultInit;
   Device device = default_device();
-  Generator* gen = nullptr;                // weight init (default generator when null)
-  std::shared_ptr<Generator> dropout_gen;  // dropout masks (default generator when null)
+  Generator* gen = nullptr;                     // weight init (default generator when null)
+  std::shared_ptr<Generator> dropout_gen = {};  // dropout masks (default generator when null)
 };
 
 // Wide-ResNet basic block, pre-activation (Zagoruyko & Komodakis, "Wide Residual Networks", BMVC

@@ -25,7 +25,7 @@ struct ModelOptions {
   double dropout = 0;                      // where the architecture has a place for it
   // Channels per block (microDL's num_filters_per_block), for the models with that knob: LeNet-5
   // (2 values), the CIFAR ResNets (3: the stages' widths). Empty: the paper's.
-  std::vector<int64_t> filters;
+  std::vector<int64_t> filters = {};
   // Weight init draws from a Generator seeded with `seed` alone, in construction order, so the
   // same options give the same weights on every device and in every process.
   uint64_t seed = Generator::kDefaultSeed;
@@ -33,7 +33,7 @@ struct ModelOptions {
   // The generator of the dropout masks, shared by every Dropout of the model. When null the model
   // makes one seeded with dropout_seed(seed); a training loop that checkpoints its RNG state
   // passes its own.
-  std::shared_ptr<Generator> dropout_generator;
+  std::shared_ptr<Generator> dropout_generator = {};
 };
 
 // The dropout stream's seed: a different Philox key from the init stream's, so masks and weights

@@ -55,34 +55,34 @@ class OptimScalarsBuffer;
 namespace cyclone::optim {
 
 struct ParamGroupSpec {
-  std::string name;                   // "" -> "group<i>"
-  std::vector<std::string> prefixes;  // name prefixes that select the group's parameters
+  std::string name = {};                   // "" -> "group<i>"
+  std::vector<std::string> prefixes = {};  // name prefixes that select the group's parameters
   double lr_mult = 1;
-  std::optional<double> weight_decay;  // default: the optimizer's
-  std::optional<double> momentum;      // default: the optimizer's (follows set_momentum)
+  std::optional<double> weight_decay = {};  // default: the optimizer's
+  std::optional<double> momentum = {};      // default: the optimizer's (follows set_momentum)
 };
 
 // Options every optimizer takes.
 struct CommonOptions {
   double lr = 1e-3;
   double weight_decay = 0;
-  std::vector<ParamGroupSpec> groups;
+  std::vector<ParamGroupSpec> groups = {};
   bool no_decay_bn_bias = false;
 };
 
 // A resolved group: the spec's values and the names of its parameters.
 struct ParamGroup {
-  std::string name;
-  std::vector<std::string> prefixes;
+  std::string name = {};
+  std::vector<std::string> prefixes = {};
   double lr_mult = 1;
   double weight_decay = 0;
-  std::optional<double> momentum;
-  std::vector<std::string> params;
+  std::optional<double> momentum = {};
+  std::vector<std::string> params = {};
 };
 
 struct OptimizerState {
-  NamedTensors tensors;
-  std::map<std::string, std::string> metadata;
+  NamedTensors tensors = {};
+  std::map<std::string, std::string> metadata = {};
 };
 
 // True for the parameters no_decay_bn_bias exempts from weight decay.

@@ -25,7 +25,7 @@ namespace cyclone::schedulers {
 // optimizer keeps its own.
 struct Value {
   double lr = 0;
-  std::optional<double> momentum;
+  std::optional<double> momentum = {};
 };
 
 class Policy {

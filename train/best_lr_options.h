@@ -33,14 +33,14 @@ struct BestLrOptions {
   double lr_max_multiplier = 1;
   double lr_min_multiplier = 0.1;
   bool cycle = false;
-  std::optional<double> skip_test;  // --skip_test <lr>: no range test, use this rate
+  std::optional<double> skip_test = {};  // --skip_test <lr>: no range test, use this rate
   bool no_plots = false;
   bool save_model = false;
   std::string log_dir = "./logs";
 
   // Added.
-  std::string model;  // "": by dataset (default_model_for)
-  std::string data_dir;
+  std::string model = {};  // "": by dataset (default_model_for)
+  std::string data_dir = {};
   std::string device = "auto";  // auto | cpu | cuda[:N], checked by the app
   uint64_t seed = 0;
   std::string policy = "triangular";  // what --cycle uses: triangular | triangular2 | exp_range |
@@ -53,30 +53,30 @@ struct BestLrOptions {
   int64_t lr_finder_repeats = 1;
   double diverge_th = 4;  // stop the range test once loss > diverge_th * best loss
   double smooth_beta = 0.98;
-  std::string suggestion = "min_loss";  // min_loss | steepest | valley | min_loss_div10
-  std::vector<double> momentum_test;    // one range test per momentum (Smith 2018, 4.3)
-  std::vector<double> wd_test;          // one range test per weight decay (Smith 2018, 4.4)
-  double validation_fraction = 0;       // > 0: carve a validation split from train
-  int64_t checkpoint_every = 0;         // epochs; 0: only at the end
-  std::string resume;                   // checkpoint dir to resume from
-  int64_t early_stop_patience = 0;      // epochs without better test accuracy; 0: off
-  double clip_grad_norm = 0;            // 0: off
-  std::string lr_scaling = "linear";    // mpirun -np N: linear | sqrt | none (run.h)
-  std::string augment = "auto";         // auto (CIFAR: crop + flip) | on | off (RunSpec::augment)
-  int64_t pad_to = 0;                   // > 0: images zero-padded to this size (RunSpec::pad_to)
-  double lr_warmup_epochs = -1;         // < 0: min(5 epochs, a fifth of the run)
-  bool sync_bn = false;                 // mpirun -np N: batch norm over the global batch
-  int64_t sync_every = 0;               // read losses back every N steps; 0: auto (trainer.h)
-  bool no_cuda_graph = false;           // eager launches on a GPU instead of a replayed graph
-  std::string precision = "fp32";       // fp32 | tf32 | bf16 (train/precision.h)
-  bool channels_last = false;           // NHWC activations (layers/layout.h)
-  int64_t workers = -1;                 // loader threads; -1: the loader's default
-  int64_t limit_train_batches = 0;      // > 0: only this many batches per epoch (smoke runs)
-  int64_t limit_eval_batches = 0;       // > 0: score only this many validation / test batches
-  bool summary = false;                 // print the model summary and exit
-  bool no_download = false;             // never fetch a missing dataset (data/fetch.h)
-  std::string manifest;                 // dataset sources replacing the built-in manifest
-  bool help = false;                    // -h/--help: print best_lr_help() and exit 0
+  std::string suggestion = "min_loss";     // min_loss | steepest | valley | min_loss_div10
+  std::vector<double> momentum_test = {};  // one range test per momentum (Smith 2018, 4.3)
+  std::vector<double> wd_test = {};        // one range test per weight decay (Smith 2018, 4.4)
+  double validation_fraction = 0;          // > 0: carve a validation split from train
+  int64_t checkpoint_every = 0;            // epochs; 0: only at the end
+  std::string resume = {};                 // checkpoint dir to resume from
+  int64_t early_stop_patience = 0;         // epochs without better test accuracy; 0: off
+  double clip_grad_norm = 0;               // 0: off
+  std::string lr_scaling = "linear";       // mpirun -np N: linear | sqrt | none (run.h)
+  std::string augment = "auto";     // auto (CIFAR: crop + flip) | on | off (RunSpec::augment)
+  int64_t pad_to = 0;               // > 0: images zero-padded to this size (RunSpec::pad_to)
+  double lr_warmup_epochs = -1;     // < 0: min(5 epochs, a fifth of the run)
+  bool sync_bn = false;             // mpirun -np N: batch norm over the global batch
+  int64_t sync_every = 0;           // read losses back every N steps; 0: auto (trainer.h)
+  bool no_cuda_graph = false;       // eager launches on a GPU instead of a replayed graph
+  std::string precision = "fp32";   // fp32 | tf32 | bf16 (train/precision.h)
+  bool channels_last = false;       // NHWC activations (layers/layout.h)
+  int64_t workers = -1;             // loader threads; -1: the loader's default
+  int64_t limit_train_batches = 0;  // > 0: only this many batches per epoch (smoke runs)
+  int64_t limit_eval_batches = 0;   // > 0: score only this many validation / test batches
+  bool summary = false;             // print the model summary and exit
+  bool no_download = false;         // never fetch a missing dataset (data/fetch.h)
+  std::string manifest = {};        // dataset sources replacing the built-in manifest
+  bool help = false;                // -h/--help: print best_lr_help() and exit 0
 };
 
 // The accepted values of the choice flags.

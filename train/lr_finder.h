@@ -49,7 +49,7 @@ struct LrFinderOptions {
   bool restore = true;      // put the model, optimizer and RNG back afterwards
   // Random streams to put back besides the default generator and the model's own
   // (Module::random_generators(): its dropout's), which always are.
-  std::vector<std::shared_ptr<Generator>> generators;
+  std::vector<std::shared_ptr<Generator>> generators = {};
   int progress_mode = -1;  // ProgressBar mode: -1 auto, 0 plain lines, 1 terminal bar, -2 none
   // Steps the host does not wait for (train/step_runner.h, TrainerOptions::sync_every): 0 picks
   // automatically (every 50 steps on a GPU, every step on the CPU). The smoothing and divergence
@@ -61,23 +61,23 @@ struct LrFinderOptions {
 
 struct LrFinderResult {
   // One entry per recorded point (every step, or every val_every steps with held-out loss).
-  std::vector<int64_t> steps;  // the update index (policy clock) of the point
-  std::vector<double> lrs;
-  std::vector<double> losses;    // raw loss (NaN for a skipped step)
-  std::vector<double> smoothed;  // NaN for a skipped step
+  std::vector<int64_t> steps = {};  // the update index (policy clock) of the point
+  std::vector<double> lrs = {};
+  std::vector<double> losses = {};    // raw loss (NaN for a skipped step)
+  std::vector<double> smoothed = {};  // NaN for a skipped step
   // True for a skipped attempt (non-finite loss or gradient): no update, so its step number is
   // that of the attempt after it, which retries the same rate.
-  std::vector<bool> skips;
+  std::vector<bool> skips = {};
   bool diverged = false;
   bool interrupted = false;  // Ctrl-C / SIGTERM ended it before end_lr or a divergence
   int64_t stopped_at = 0;    // updates done when the test ended
   int64_t skipped = 0;       // non-finite steps skipped
   double seconds = 0;
-  Suggestions suggestions;
+  Suggestions suggestions = {};
   // How the steps ran when the host did not wait for them (train/step_runner.h): "steps read
   // back every N, CUDA graph on (...)" or "... off (why)"; empty for step-by-step reads. The
   // closing progress line says it, once.
-  std::string step_mode;
+  std::string step_mode = {};
 };
 
 // The algorithm alone, on any training step: step(lr) makes one update attempt at rate lr and
@@ -109,12 +109,12 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
 // first_epoch + k · 1000 (another order of the same data) so the spread reflects the data order.
 // An interrupted test is the last one run.
 struct RepeatedLrFinder {
-  std::vector<LrFinderResult> runs;
+  std::vector<LrFinderResult> runs = {};
   struct Spread {
     double median = 0, min = 0, max = 0;
     double log10_std = 0;  // standard deviation of log10 of the values: decades of disagreement
   };
-  Spread min_loss_lr, min_loss_lr_div10, steepest_lr, valley_lr;
+  Spread min_loss_lr = {}, min_loss_lr_div10 = {}, steepest_lr = {}, valley_lr = {};
   Spread of(const std::string& suggestion) const;
 };
 RepeatedLrFinder find_lr_repeated(Module& model, optim::Optimizer& optimizer,
@@ -128,7 +128,7 @@ RepeatedLrFinder::Spread spread_of(std::vector<double> values);
 // afterwards. Curves to overlay in one plot; an interrupted test is the last one run.
 struct SweepCurve {
   double value = 0;
-  LrFinderResult result;
+  LrFinderResult result = {};
 };
 std::vector<SweepCurve> sweep_lr(Module& model, optim::Optimizer& optimizer,
                                  data::DataLoader& train, const LrFinderOptions& options,

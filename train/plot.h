@@ -35,13 +35,13 @@ struct Marker {
 };
 
 struct Plot {
-  std::string title;
-  std::string x_label;
-  std::string left_label;
-  std::string right_label;  // shown when some series uses the right axis
-  std::vector<double> x;    // the x of every series that has none of its own
-  std::vector<PlotSeries> series;
-  std::vector<Marker> markers;
+  std::string title = {};
+  std::string x_label = {};
+  std::string left_label = {};
+  std::string right_label = {};  // shown when some series uses the right axis
+  std::vector<double> x = {};    // the x of every series that has none of its own
+  std::vector<PlotSeries> series = {};
+  std::vector<Marker> markers = {};
   // Logarithmic axes: decade ticks labelled 1e-4, 1e-3, ... and minor ticks at 2..9 times a
   // decade; points with x <= 0 (or y <= 0) are skipped. y_log applies to the left axis.
   bool x_log = false;
@@ -50,8 +50,8 @@ struct Plot {
   // the frame, so a range test's exploding loss (clipped at, say, 3x the initial loss) does not
   // squash the interesting part. Automatic ends ignore non-finite values and values outside a
   // fixed limit.
-  std::optional<double> y_min;
-  std::optional<double> y_max;
+  std::optional<double> y_min = {};
+  std::optional<double> y_max = {};
 };
 
 // Renders `plot` as SVG text. Points with a non-finite coordinate (or a non-positive one on a log

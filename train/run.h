@@ -23,30 +23,30 @@ namespace cyclone::train {
 
 struct FinderSpec {
   bool enabled = false;
-  LrFinderOptions options;
+  LrFinderOptions options = {};
   double epochs = 0;  // > 0: options.num_steps = round(epochs x batches per epoch) (microDL)
   std::string suggestion = "min_loss";
   int64_t repeats = 1;
-  std::vector<double> momentum_test, wd_test;
+  std::vector<double> momentum_test = {}, wd_test = {};
 };
 
 // A layer group: the parameters whose names start with one of the prefixes (models/registry.h
 // gives each model's default groups, e.g. LeNet-5's conv1 / conv2 / head).
 struct LayerGroup {
-  std::string name;
-  std::vector<std::string> prefixes;
+  std::string name = {};
+  std::vector<std::string> prefixes = {};
 };
 
 // One phase of a multi-phase run (fast.ai's recipe): run in order on one model, each with a fresh
 // optimizer over the parameters it trains and its own policy clock starting at 0.
 struct PhaseSpec {
-  std::string name;         // "phase<i>" by default, for logs
-  int64_t epochs = 1;       // training phases
-  bool lr_find = false;     // a range test; its suggestion is the "finder" rate of later phases
-  FinderSpec finder;        // lr_find phases
-  std::string policy_json;  // training phases; may use "finder" and *_epochs
-  std::vector<std::string> freeze;  // layer groups kept fixed (no gradient, no state)
-  std::vector<std::pair<std::string, double>> lr_mult;  // per layer group (default 1)
+  std::string name = {};   // "phase<i>" by default, for logs
+  int64_t epochs = 1;      // training phases
+  bool lr_find = false;    // a range test; its suggestion is the "finder" rate of later phases
+  FinderSpec finder = {};  // lr_find phases
+  std::string policy_json = {};          // training phases; may use "finder" and *_epochs
+  std::vector<std::string> freeze = {};  // layer groups kept fixed (no gradient, no state)
+  std::vector<std::pair<std::string, double>> lr_mult = {};  // per layer group (default 1)
   bool precompute = false;  // cache the frozen body's outputs once, train the rest on them
   int augment = -1;         // -1: the run's setting, 0 off, 1 on
 };
@@ -63,9 +63,9 @@ struct ModelCheckpointSpec {
 struct RunSpec {
   // data
   std::string dataset = "mnist";
-  std::string data_dir;
+  std::string data_dir = {};
   bool download = true;                // fetch a missing dataset (data/fetch.h)
-  std::string manifest;                // dataset sources replacing the built-in ones
+  std::string manifest = {};           // dataset sources replacing the built-in ones
   double validation_fraction = 0;      // > 0: evaluate on a split of train; test only at the end
   double train_fraction = 0;           // > 0: train on this fraction of the training files only
   double test_fraction = 0;            // > 0: the test set is carved from the training files too
@@ -82,16 +82,16 @@ struct RunSpec {
   int64_t limit_eval_batches = 0;
   int workers = -1;
   // model
-  std::string model;  // "": by dataset
+  std::string model = {};  // "": by dataset
   std::string activation = "relu";
   std::string initializer = "he_normal";
   double dropout = 0;
-  std::vector<int64_t> filters;          // num_filters_per_block, where the model has that knob
-  int batch_norm = -1;                   // -1 unset; 0 / 1 checked against the model
-  std::vector<LayerGroup> layer_groups;  // empty: the model's default groups
+  std::vector<int64_t> filters = {};  // num_filters_per_block, where the model has that knob
+  int batch_norm = -1;                // -1 unset; 0 / 1 checked against the model
+  std::vector<LayerGroup> layer_groups = {};  // empty: the model's default groups
   // Weights to start from (safetensors): every tensor whose name and shape match is loaded; a
   // mismatch is an error unless partial. new_head: the last layer group keeps its fresh init.
-  std::string model_fname;
+  std::string model_fname = {};
   bool partial = false;
   bool new_head = false;
   // where and how reproducibly
@@ -104,12 +104,12 @@ struct RunSpec {
   std::string optimizer_json = "{}";
   // policy, and the range test that may fill it in
   std::string policy_json = R"({"policy": "constant", "lr": "finder"})";
-  FinderSpec finder;
+  FinderSpec finder = {};
   // The rate "finder" stands for when no range test runs (best_lr --skip_test <lr>).
-  std::optional<double> fixed_lr;
+  std::optional<double> fixed_lr = {};
   // microDL's LearningRateScheduler with lr_find: the range test alone, its plot at finder_plot.
   bool finder_only = false;
-  std::string finder_plot;
+  std::string finder_plot = {};
   // data parallelism (mpirun -np N): batch_size is per rank, the global batch N x batch_size.
   // A rate the user gave is scaled for the global batch by lr_scaling: "linear" (x N, Goyal et al.
   // 2017), "sqrt" (x sqrt N) or "none", ramping up over lr_warmup_epochs (< 0: min(5 epochs, a
@@ -125,9 +125,9 @@ struct RunSpec {
   // NHWC activations in the image layers (layers/layout.h); the weights keep PyTorch's layout.
   bool channels_last = false;
   // training
-  TrainerOptions trainer;
-  std::vector<PhaseSpec> phases;  // non-empty: a multi-phase run (the policy above is unused)
-  ModelCheckpointSpec model_checkpoint;
+  TrainerOptions trainer = {};
+  std::vector<PhaseSpec> phases = {};  // non-empty: a multi-phase run (the policy above is unused)
+  ModelCheckpointSpec model_checkpoint = {};
   std::string loss = "cross_entropy";
   std::vector<std::string> metrics = {"accuracy"};
   // outputs
@@ -135,17 +135,17 @@ struct RunSpec {
   bool plots = true;
   bool save_model = false;
   bool training_log = false;  // also write what is printed to log_dir/training.log
-  std::string resume;         // a checkpoint to continue (the policy is taken from it)
+  std::string resume = {};    // a checkpoint to continue (the policy is taken from it)
   // trainer.resume: true: `resume` is log_dir/checkpoints, moved with log_dir by --log_dir.
   bool resume_in_log_dir = false;
   bool summary_only = false;
   std::string program = "cyclone";  // for messages
-  std::string origin;               // the config file (train), for messages; "" from flags
+  std::string origin = {};          // the config file (train), for messages; "" from flags
 };
 
 struct RunOutcome {
   int exit_code = 0;  // 0 done or interrupted (a checkpoint written), 1 diverged
-  std::string summary_json;
+  std::string summary_json = {};
   double chosen_lr = 0;
 };
 

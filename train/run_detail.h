@@ -21,7 +21,7 @@ namespace cyclone::train::detail {
 
 struct RunContext {
   const RunSpec& spec;
-  Device device;
+  Device device = {};
   const data::DatasetInfo& info;
   std::string model_name = {};
   std::shared_ptr<Module> model = {};

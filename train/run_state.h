@@ -28,10 +28,10 @@ struct RunState {
   // The best early-stopping value so far, signed so that larger is better (NaN: none yet).
   double best_accuracy = std::numeric_limits<double>::quiet_NaN();
   int64_t bad_epochs = 0;
-  std::optional<schedulers::PlateauState> plateau;
-  std::vector<std::string> snapshots;
-  std::vector<std::pair<uint64_t, uint64_t>> rngs;  // (seed, offset): default generator first
-  std::string policy;                               // the policy's JSON, canonical form
+  std::optional<schedulers::PlateauState> plateau = {};
+  std::vector<std::string> snapshots = {};
+  std::vector<std::pair<uint64_t, uint64_t>> rngs = {};  // (seed, offset): default generator first
+  std::string policy = {};                               // the policy's JSON, canonical form
   // Batches per epoch of the run (its batch size, data split and limit_train_batches): a resume
   // with another count would put the policy clock and the epochs out of step. 0: not recorded.
   int64_t batches_per_epoch = 0;
@@ -43,7 +43,7 @@ struct RunState {
   double loss_scale = 0, loss_scale_good_steps = 0;
   // The settings the run was started with (TrainerOptions::settings, a JSON object), for a resume
   // to be checked against; "": not recorded.
-  std::string settings;
+  std::string settings = {};
 };
 
 // trainer.json ("format": "cyclone.trainer/1"), with the policy that drives the run.

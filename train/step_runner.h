@@ -61,7 +61,7 @@ struct StepRunnerOptions {
   double diverge_th = 0;
   // Dynamic loss scaling of the backward (kernels::LossScaleConfig). On by itself for a model that
   // computes in float16 (Module::compute_dtype), whose small gradients would underflow.
-  kernels::LossScaleConfig loss_scale;
+  kernels::LossScaleConfig loss_scale = {};
 };
 
 // What the host learns about one step when it drains.

@@ -42,7 +42,7 @@ namespace cyclone::train {
 // being trained and those in `unfreeze` start again (fast.ai's gradual unfreezing).
 struct PhaseChange {
   int64_t epoch = 0;
-  std::vector<std::string> freeze, unfreeze;
+  std::vector<std::string> freeze = {}, unfreeze = {};
 };
 
 struct TrainerOptions {
@@ -56,13 +56,13 @@ struct TrainerOptions {
   int64_t max_consecutive_skips = 5;
   // float16 models (Module::compute_dtype): the dynamic loss scaling (GradScaler's defaults). Its
   // state is saved in checkpoints and restored on resume.
-  kernels::LossScaleConfig loss_scale;
+  kernels::LossScaleConfig loss_scale = {};
 
-  std::string checkpoint_dir;  // "": no checkpoints
+  std::string checkpoint_dir = {};  // "": no checkpoints
   // How an interrupted run's message says to go on from checkpoint_dir: the apps set their flag
   // ("--resume": "resume with --resume DIR"); "" names this class's call,
   // "resume with Trainer::resume(\"DIR\")".
-  std::string resume_hint;
+  std::string resume_hint = {};
   int64_t checkpoint_every = 0;  // epochs between checkpoints (0: only at the end)
   // > 0: also a checkpoint every this many updates ("step-NNNNNNNN"), for runs that must survive
   // being killed at any moment (the process gone, not just Ctrl-C).
@@ -86,15 +86,15 @@ struct TrainerOptions {
 
   // Module paths (Module::submodule) kept in eval mode while training: the frozen layers of a
   // fine-tuning phase, whose batch-norm statistics stay fixed and whose dropout is off.
-  std::vector<std::string> eval_modules;
+  std::vector<std::string> eval_modules = {};
 
   // Snapshot ensembles: save the weights just before each warm restart of the policy and at the
   // end, then report the accuracy of the snapshots' averaged probabilities.
   bool snapshot_ensemble = false;
 
-  std::vector<PhaseChange> phases;
+  std::vector<PhaseChange> phases = {};
 
-  std::string log_dir;  // "": no CSV / TensorBoard files
+  std::string log_dir = {};  // "": no CSV / TensorBoard files
   int64_t log_every_steps = 50;
   bool tensorboard = true;
   int progress_mode = -1;  // -1 auto, 0 plain lines, 1 terminal bar, -2 silent
@@ -117,12 +117,12 @@ struct TrainerOptions {
 
   // Random streams checkpointed besides the default generator and the model's own
   // (Module::random_generators(): its dropout's), which are always included.
-  std::vector<std::shared_ptr<Generator>> generators;
+  std::vector<std::shared_ptr<Generator>> generators = {};
 
   // What the run was started with, as a JSON object (the apps put their settings here), written
   // into every checkpoint's trainer.json ("settings") for a resume to be checked against; the
   // trainer does not read it. "": none.
-  std::string settings;
+  std::string settings = {};
 };
 
 // The rate of update `step` for the policy's rate `base`: base times options.lr_scale, reached
@@ -133,7 +133,7 @@ struct EpochStats {
   int64_t epoch = 0;  // 1-based, as printed
   int64_t step = 0;   // updates done at its end
   double train_loss = 0, train_accuracy = 0;
-  std::optional<EvalResult> eval;
+  std::optional<EvalResult> eval = {};
   double lr = 0, momentum = 0;
   double images_per_second = 0;
   double seconds = 0;
@@ -143,20 +143,20 @@ struct FitResult {
   // "completed", "early_stopped", "interrupted" (Ctrl-C; a checkpoint was written) or
   // "diverged" (a non-finite loss; the last good checkpoint was kept).
   std::string status = "completed";
-  std::string message;  // one line explaining a status other than completed
+  std::string message = {};  // one line explaining a status other than completed
   int64_t epochs_run = 0;
   int64_t steps = 0;
   int64_t skipped_steps = 0;
-  std::vector<EpochStats> history;
+  std::vector<EpochStats> history = {};
   double final_accuracy = -1, best_accuracy = -1;  // eval top-1; -1 without an eval loader
   double images_per_second = 0;                    // training images over training time
   double wall_seconds = 0;
-  std::string last_checkpoint;  // "" if none was written
+  std::string last_checkpoint = {};  // "" if none was written
   // A signal came during the last epoch's evaluation (all ranks agree): the run still completed,
   // but a caller with more work after it (the next phase of a run) should stop there.
   bool stop_requested = false;
-  std::vector<std::string> snapshots;
-  std::optional<EvalResult> ensemble;
+  std::vector<std::string> snapshots = {};
+  std::optional<EvalResult> ensemble = {};
 };
 
 // Keras' monitor names for early stopping and ModelCheckpoint: val_loss, val_accuracy (val_acc),

@@ -19,11 +19,11 @@
 namespace cyclone::train {
 
 struct WeightsReport {
-  std::vector<std::string> loaded;
-  std::vector<std::string> kept;        // under keep_prefixes
-  std::vector<std::string> mismatched;  // "name: [a, b] in the file, [c, d] in the model"
-  std::vector<std::string> missing;     // in the model, not in the file
-  std::vector<std::string> unused;      // in the file, not in the model
+  std::vector<std::string> loaded = {};
+  std::vector<std::string> kept = {};        // under keep_prefixes
+  std::vector<std::string> mismatched = {};  // "name: [a, b] in the file, [c, d] in the model"
+  std::vector<std::string> missing = {};     // in the model, not in the file
+  std::vector<std::string> unused = {};      // in the file, not in the model
   // "loaded 10 of 10 tensors" plus what was skipped, one line.
   std::string summary() const;
 };

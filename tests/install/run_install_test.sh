@@ -8,6 +8,8 @@
 #      with -I; the exported target lists each include directory once
 #   4. configure + build tests/install/consumer against T/moved (CMAKE_PREFIX_PATH), run it: it
 #      finds libcyclone.so through the RPATH CMake derives from the imported target
+#   5. the README's C++ examples (its ```cpp blocks, in order, in one function) compile in the
+#      consumer at -Wall -Wextra -Werror: what a user copies must build without a warning
 # Usage: run_install_test.sh --build DIR --consumer DIR [--cmake CMAKE] [--cxx CXX]
 set -euo pipefail
 
@@ -72,11 +74,24 @@ if [[ -n $(sort <<<"$dirs" | uniq -d) ]]; then
   exit 1
 fi
 
+# The README's ```cpp blocks: #include and using lines at file scope, the rest in one function,
+# in order (the second block uses the first's `dev`).
+readme=$(cd "$(dirname "$0")/../.." && pwd)/README.md
+examples=$tmp/readme_examples.cpp
+awk '/^```cpp$/ {on = 1; next} /^```$/ {on = 0} on' "$readme" >"$tmp/readme_blocks"
+[[ -s $tmp/readme_blocks ]] || { echo "no \`\`\`cpp block in $readme" >&2; exit 1; }
+{
+  grep -E '^(#include|using namespace)' "$tmp/readme_blocks" | sort -u
+  echo '[[maybe_unused]] static void readme_examples() {'
+  grep -vE '^(#include|using namespace)' "$tmp/readme_blocks"
+  echo '}'
+} >"$examples"
+
 echo "-- consumer"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 "$cmake" -S "$consumer" -B "$tmp/consumer" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" -DCYCLONE_ALL_HEADERS_TU="$tu" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" -DCYCLONE_ALL_HEADERS_TU="$tu" -DCYCLONE_README_TU="$examples" \
   >"$tmp/configure.log" || { cat "$tmp/configure.log"; exit 1; }
 grep -q "Cyclone_DIR:PATH=$prefix/" "$tmp/consumer/CMakeCache.txt" ||
   { echo "find_package found a Cyclone outside $prefix" >&2; exit 1; }
