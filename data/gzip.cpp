@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <system_error>
+#include <type_traits>
 
 #include "cyclone/core/error.h"
 #include "cyclone/core/file_util.h"
@@ -20,7 +21,7 @@ bool is_gzip(const uint8_t* bytes, size_t size) {
 }
 
 std::vector<uint8_t> gunzip(const uint8_t* bytes, size_t size, const std::string& name,
-                            size_t max_bytes) {
+                            size_t max_bytes, const std::string& limit_note) {
   z_stream zs{};
   // 16 + MAX_WBITS: expect a gzip header and trailer (the CRC-32 and length are verified).
   CYCLONE_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, name, ": cannot initialise zlib");
@@ -33,7 +34,9 @@ std::vector<uint8_t> gunzip(const uint8_t* bytes, size_t size, const std::string
   while (true) {
     if (produced == out.size()) {
       CYCLONE_CHECK(out.size() < max_bytes, name, ": decompresses to more than ", max_bytes,
-                    " bytes (the limit for a dataset file); it is not a dataset file");
+                    " bytes (",
+                    limit_note.empty() ? "the limit for a dataset file); it is not a dataset file"
+                                       : limit_note);
       out.resize(std::min(max_bytes, out.size() + std::max<size_t>(out.size() / 4, 1 << 20)));
     }
     // zlib counts in uInt (32 bits): feed and drain at most 1 GiB per call.
@@ -74,7 +77,10 @@ std::vector<uint8_t> gunzip(const uint8_t* bytes, size_t size, const std::string
   return out;
 }
 
-std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
+namespace {
+
+// The size of `path`, a regular file, or an Error naming it.
+uintmax_t regular_file_size(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
@@ -85,7 +91,42 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
   CYCLONE_CHECK(st.type() == fs::file_type::regular, path, ": not a regular file");
   const uintmax_t on_disk = fs::file_size(path, ec);
   CYCLONE_CHECK(!ec, path, ": cannot read its size: ", ec.message());
-  CYCLONE_CHECK(on_disk <= max_bytes, path, ": ", on_disk, " bytes, more than the ", max_bytes,
+  return on_disk;
+}
+
+}  // namespace
+
+FileHead read_file_head(const std::string& path, size_t n) {
+  regular_file_size(path);  // a FIFO would block gzopen; missing and directories are said here
+  FileHead head;
+  {
+    errno = 0;
+    const std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+    CYCLONE_CHECK(f != nullptr, path, ": cannot open: ", errno_reason(errno));
+    uint8_t magic[2] = {};
+    head.gzip = std::fread(magic, 1, 2, f.get()) == 2 && is_gzip(magic, 2);
+  }
+  // zlib's gzread reads raw files as they are and gzip data decompressed, a buffer at a time.
+  const std::unique_ptr<std::remove_pointer_t<gzFile>, int (*)(gzFile)> gz(
+      gzopen(path.c_str(), "rb"), gzclose);
+  CYCLONE_CHECK(gz != nullptr, path, ": cannot open: ", errno_reason(errno));
+  head.bytes.resize(n);
+  size_t got = 0;
+  while (got < n) {
+    const int r = gzread(gz.get(), head.bytes.data() + got,
+                         static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30)));
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  head.bytes.resize(got);
+  return head;
+}
+
+std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes,
+                               const std::string& limit_note, size_t max_on_disk) {
+  const uintmax_t on_disk = regular_file_size(path);
+  if (max_on_disk == 0) max_on_disk = max_bytes;
+  CYCLONE_CHECK(on_disk <= max_on_disk, path, ": ", on_disk, " bytes, more than the ", max_on_disk,
                 " a dataset file may have");
 
   errno = 0;
@@ -98,7 +139,7 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
   // The file may have shrunk between stat and read: trust what was read.
   bytes.resize(got);
   if (!is_gzip(bytes.data(), bytes.size())) return bytes;
-  return gunzip(bytes.data(), bytes.size(), path, max_bytes);
+  return gunzip(bytes.data(), bytes.size(), path, max_bytes, limit_note);
 }
 
 }  // namespace cyclone::data

@@ -1,5 +1,7 @@
 #include "cyclone/data/idx.h"
 
+#include <cstdint>
+
 #include "cyclone/core/error.h"
 
 namespace cyclone::data {
@@ -47,7 +49,12 @@ const char* idx_type_name(uint8_t type) {
   }
 }
 
-IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank) {
+namespace {
+
+// The magic number, the rank and the dimensions: v's type, element size and dims, and the
+// header's length; the elements' bytes (overflow-checked: false when past 2^64) in `expected`.
+size_t parse_header(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank,
+                    IdxView& v, uint64_t& expected, bool& overflow) {
   CYCLONE_CHECK(size >= 4, name, ": not an IDX file: ", size,
                 " bytes, shorter than the 4-byte magic number");
   const uint32_t magic = be32(bytes);
@@ -55,7 +62,6 @@ IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, in
                 name, ": not an IDX file: bad magic number 0x", std::hex, magic, std::dec,
                 " at byte offset 0 (expected 0x000008dd: two zero bytes, a type code 08-0e, ",
                 "a rank >= 1; MNIST images have 0x00000803, labels 0x00000801)");
-  IdxView v;
   v.type = bytes[2];
   v.element_size = idx_element_size(v.type);
   const int rank = bytes[3];
@@ -65,17 +71,36 @@ IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, in
   const size_t header = 4 + 4 * static_cast<size_t>(rank);
   CYCLONE_CHECK(size >= header, name, ": truncated IDX header: ", rank,
                 " dimensions need a header of ", header, " bytes, the file has ", size);
-  const size_t payload = size - header;
   // The product of the dimensions is formed with overflow checks and only compared with the
   // payload, so neither a billion-item header nor one whose product overflows 64 bits leads to an
   // allocation.
-  uint64_t expected = v.element_size;
-  bool overflow = false;
+  expected = v.element_size;
+  overflow = false;
   for (int i = 0; i < rank; ++i) {
     const uint32_t d = be32(bytes + 4 + 4 * i);
     v.dims.push_back(d);
     overflow = overflow || __builtin_mul_overflow(expected, uint64_t{d}, &expected);
   }
+  return header;
+}
+
+}  // namespace
+
+uint64_t idx_file_size(const uint8_t* bytes, size_t size, const std::string& name,
+                       int expected_rank) {
+  IdxView v;
+  uint64_t expected = 0;
+  bool overflow = false;
+  const size_t header = parse_header(bytes, size, name, expected_rank, v, expected, overflow);
+  return overflow || expected > UINT64_MAX - header ? UINT64_MAX : header + expected;
+}
+
+IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank) {
+  IdxView v;
+  uint64_t expected = 0;
+  bool overflow = false;
+  const size_t header = parse_header(bytes, size, name, expected_rank, v, expected, overflow);
+  const size_t payload = size - header;
   std::string dims_str;
   for (size_t i = 0; i < v.dims.size(); ++i) {
     dims_str += (i ? " x " : "") + std::to_string(v.dims[i]);

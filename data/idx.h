@@ -18,11 +18,11 @@
 namespace cyclone::data {
 
 struct IdxView {
-  uint8_t type = 0;               // the element type code (0x08 ...)
-  size_t element_size = 0;        // bytes per element
-  std::vector<int64_t> dims;      // as in the header
-  size_t data_offset = 0;         // byte offset of the first element
-  const uint8_t* data = nullptr;  // the elements (inside the parsed buffer)
+  uint8_t type = 0;                // the element type code (0x08 ...)
+  size_t element_size = 0;         // bytes per element
+  std::vector<int64_t> dims = {};  // as in the header
+  size_t data_offset = 0;          // byte offset of the first element
+  const uint8_t* data = nullptr;   // the elements (inside the parsed buffer)
   int64_t count() const { return dims.empty() ? 0 : dims[0]; }
 };
 
@@ -30,6 +30,12 @@ struct IdxView {
 // `expected_rank` > 0 also checks the number of dimensions (3 for images, 1 for labels).
 IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name,
                   int expected_rank = 0);
+
+// The whole file's size (header and elements) that an IDX header says, from the file's first
+// bytes (at least the header's): what a reader may read before it reads the rest. The header's
+// errors as parse_idx's; a size past 2^64 is UINT64_MAX.
+uint64_t idx_file_size(const uint8_t* bytes, size_t size, const std::string& name,
+                       int expected_rank = 0);
 
 // "uint8", "int32", ... for an IDX type code ("unknown" otherwise).
 const char* idx_type_name(uint8_t type);

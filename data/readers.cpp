@@ -1,8 +1,10 @@
 #include "cyclone/data/readers.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "cyclone/core/error.h"
+#include "cyclone/core/file_util.h"
 #include "cyclone/data/gzip.h"
 #include "cyclone/data/idx.h"
 
@@ -18,19 +20,40 @@ void finish(Dataset& d, std::vector<float> mean, std::vector<float> std) {
   validate(d);
 }
 
+// An IDX file read no further than its header allows: a header of 2000 images in front of a
+// gigabyte, or a gzip bomb behind such a header, is refused having read the header, where the
+// whole gigabyte was read (and decompressed) before the comparison.
+std::vector<uint8_t> read_idx_file(const std::string& path, int rank) {
+  const FileHead head = read_file_head(path, 4 + 4 * 255);  // the largest IDX header
+  if (head.bytes.size() < 4) return read_file(path);        // parse_idx says what is wrong
+  const uint64_t want = idx_file_size(head.bytes.data(), head.bytes.size(), path, rank);
+  if (!head.gzip) {
+    const uint64_t on_disk = file_size(path);
+    // A size other than the header's: parse_idx's error, from the header bytes alone.
+    if (on_disk != want) parse_idx(head.bytes.data(), on_disk, path, rank);
+    return read_file(path);
+  }
+  return read_file(path, std::min<uint64_t>(want, kMaxFileBytes),
+                   "the size its IDX header gives; the header is wrong", kMaxFileBytes);
+}
+
 }  // namespace
 
 Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
                          const std::string& name, int num_classes, std::vector<float> mean,
                          std::vector<float> std) {
-  const std::vector<uint8_t> ib = read_file(images_path);
+  const std::vector<uint8_t> ib = read_idx_file(images_path, 3);
   const IdxView iv = parse_idx(ib.data(), ib.size(), images_path, 3);
   CYCLONE_CHECK(iv.type == 0x08, images_path, ": IDX images of type ", idx_type_name(iv.type),
                 " (byte offset 2), uint8 (0x08) expected");
-  const std::vector<uint8_t> lb = read_file(labels_path);
+  const std::vector<uint8_t> lb = read_idx_file(labels_path, 1);
   const IdxView lv = parse_idx(lb.data(), lb.size(), labels_path, 1);
   CYCLONE_CHECK(lv.type == 0x08, labels_path, ": IDX labels of type ", idx_type_name(lv.type),
                 " (byte offset 2), uint8 (0x08) expected");
+  // An empty set would be trained on as nothing or scored as loss 0, accuracy 0.
+  CYCLONE_CHECK(iv.count() > 0, images_path,
+                ": holds no image (its IDX header says 0 at byte offset 4); fetch the dataset "
+                "again or point the data directory at a complete copy");
   CYCLONE_CHECK(iv.count() == lv.count(), name, ": ", images_path, " holds ", iv.count(),
                 " images but ", labels_path, " holds ", lv.count(),
                 " labels (header byte offset 4); the files do not belong together");

@@ -128,6 +128,30 @@ TEST(IdxReader, BillionItemHeaderDoesNotAllocate) {
       << "a rejected header made the tensor allocator reserve memory";
 }
 
+// The header decides how much is read: a header of 5 images in front of half a gigabyte (sparse
+// here), or gzip data that decompresses past the header's size, is refused having read the
+// header, where the whole file was read and decompressed (1 GB of memory) before the comparison.
+TEST(IdxReader, ReadsNoFurtherThanTheHeaderAllows) {
+  TempDir dir;
+  auto [ip, lp] = write_idx_pair(dir, 5, 4, 3);
+  std::filesystem::resize_file(ip, size_t{1} << 29);
+  EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip, "5 x 4 x 3", "60 bytes",
+                    "536870896 bytes after its 16-byte header");
+  auto b = idx_bytes(0x08, {5, 4, 3}, iota_bytes(60));
+  b.resize(b.size() + (size_t{1} << 20));  // a megabyte more than the header says
+  write_file(ip, gzip_stored(b));
+  EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip,
+                    "decompresses to more than 76 bytes", "the size its IDX header gives");
+}
+
+// An empty set was trained on as nothing, or scored as loss 0 and accuracy 0 ("test acc 0.00%").
+TEST(IdxReader, NoImageIsAnError) {
+  TempDir dir;
+  auto [ip, lp] = write_idx_pair(dir, 0, 28, 28);
+  EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip, "holds no image",
+                    "fetch the dataset again");
+}
+
 TEST(IdxReader, LabelOutOfRangeNamesOffset) {
   TempDir dir;
   auto [ip, lp] = write_idx_pair(dir, 5, 4, 3);
