@@ -10,6 +10,7 @@
 // bad config); Ctrl-C or SIGTERM writes a checkpoint, says where, and exits 0.
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "cyclone/core/device.h"
 #include "cyclone/core/progress.h"
@@ -54,6 +55,17 @@ int main(int argc, char** argv) {
       std::printf("%s", p.help().c_str());
       return 0;
     }
+    // An empty value (--log_dir= or --log_dir "") would be taken as not given: the config's
+    // folder would be written instead of the one the user meant.
+    const std::pair<const char*, const std::string*> strings[] = {{"config", &config},
+                                                                  {"resume", &resume},
+                                                                  {"device", &device},
+                                                                  {"log_dir", &log_dir},
+                                                                  {"model_fname", &model_fname}};
+    for (const auto& [flag, value] : strings)
+      if (p.was_set(flag) && value->empty())
+        throw UsageError(std::string("--") + flag +
+                         " is empty: give a value or leave the flag out");
     if (config.empty()) throw UsageError("--config FILE is required");
     RunSpec spec = load_run_config(config);
     if (p.was_set("gpu")) {

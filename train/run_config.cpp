@@ -228,6 +228,8 @@ RunSpec parse_run_config(const std::string& text, const std::string& origin) {
     Section t(section("trainer"), "trainer", origin);
     TrainerOptions& o = s.trainer;
     s.log_dir = t.str("model_dir", "./logs");
+    if (s.log_dir.empty())
+      t.fail("trainer.model_dir", "is empty: give the folder the run writes to (default ./logs)");
     s.batch_size = t.integer("batch_size", 128, 1);
     s.workers = static_cast<int>(t.integer("workers", -1, -1));
     o.epochs = t.integer("max_epochs", 1, 1);

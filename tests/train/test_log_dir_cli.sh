@@ -59,6 +59,14 @@ expect_exit 1 "cannot create the directory $tmp/fig/plots: it is a file, not a d
 fig_config "$tmp/fig2" plots/range/lr.svg >"$tmp/fig2.json"
 expect_exit 0 "" "$train" --config "$tmp/fig2.json" --device cpu
 check "the plot's folder was made" [ -s "$tmp/fig2/plots/range/lr.svg" ]
+# An empty folder, from the flag or the config: refused, where the flag was taken as not given
+# (the config's folder written instead) and the config's gave a bare "Invalid argument".
+expect_exit 2 "train: --log_dir is empty: give a value or leave the flag out" \
+  "$train" --config "$tmp/fig2.json" --device cpu --log_dir=
+expect_exit 2 "train: --log_dir is empty" "$train" --config "$tmp/fig2.json" --log_dir ""
+fig_config "" lr.svg >"$tmp/empty_dir.json"
+expect_exit 2 "trainer.model_dir is empty: give the folder the run writes to" \
+  "$train" --config "$tmp/empty_dir.json" --device cpu
 mkdir -p "$tmp/d4/model_checkpoint.safetensors"
 expect_exit 1 "cannot write $tmp/d4/model_checkpoint.safetensors: it is a directory" \
   "$best_lr" "${fixed[@]}" --log_dir="$tmp/d4"
