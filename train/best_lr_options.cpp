@@ -257,7 +257,14 @@ void validate(const BestLrOptions& o) {
     throw UsageError(str_cat("--lr_min_multiplier (", format_number(o.lr_min_multiplier),
                              ") must be <= --lr_max_multiplier (",
                              format_number(o.lr_max_multiplier), ")"));
-  if (o.skip_test) check_rate("skip_test", *o.skip_test);
+  if (o.skip_test) {
+    check_rate("skip_test", *o.skip_test);
+    // r x multiplier is the rate trained at: past a double it became a null in the policy.
+    if (!std::isfinite(*o.skip_test * o.lr_max_multiplier))
+      throw UsageError(str_cat("--skip_test=", format_number(*o.skip_test),
+                               " x --lr_max_multiplier=", format_number(o.lr_max_multiplier),
+                               " (the rate trained at) overflows a double: lower one of them"));
+  }
   if (o.log_dir.empty()) throw UsageError("--log_dir must not be empty");
 
   check_bounds("step_size_epochs", o.step_size_epochs,

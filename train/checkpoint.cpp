@@ -124,7 +124,24 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(p / "trainer.json", ec)) return p.string();
   if (fs::exists(p / "latest", ec)) clean_leftovers(p);
   if (fs::exists(p / "latest", ec)) {
+    const fs::path latest = p / "latest";
+    CYCLONE_CHECK(fs::is_regular_file(latest, ec), "checkpoint: '", latest.string(),
+                  "' is not a file (it names the newest checkpoint folder beside it); give a "
+                  "checkpoint folder itself, such as ",
+                  (p / "epoch-0001").string());
     const std::string name = latest_checkpoint_name(path);
+    // A checkpoint's own name (epoch-0003, step-00000400, interrupted): one printable path
+    // component. Anything else is damage, and quoting it would print its bytes to the terminal.
+    const bool plausible = !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
+                           std::all_of(name.begin(), name.end(),
+                                       [](char ch) { return ch > ' ' && ch < 0x7f && ch != '/'; });
+    CYCLONE_CHECK(plausible, "checkpoint: '", latest.string(),
+                  "' is damaged: it should hold the name of a checkpoint folder beside it, such as "
+                  "epoch-0001 (",
+                  name.size(),
+                  " bytes that are not one); give a checkpoint "
+                  "folder itself, such as ",
+                  (p / "epoch-0001").string());
     const fs::path c = p / name;
     CYCLONE_CHECK(!name.empty() && fs::exists(c / "trainer.json", ec), "checkpoint: '",
                   (p / "latest").string(), "' names '", name,

@@ -438,19 +438,40 @@ void reject_positional(std::string_view program, const std::vector<std::string>&
 }
 
 namespace {
+// The length of the valid UTF-8 sequence starting at s[i] (2-4), or 0 when there is none.
+size_t utf8_sequence(const std::string& s, size_t i) {
+  const auto u = static_cast<unsigned char>(s[i]);
+  const size_t n = u >= 0xC2 && u <= 0xDF   ? 2
+                   : u >= 0xE0 && u <= 0xEF ? 3
+                   : u >= 0xF0 && u <= 0xF4 ? 4
+                                            : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
 // An error line as the terminal should show it: a value from the user's file may hold control
-// bytes (a NUL in a JSON string cut the line short there), written as \xNN instead.
+// bytes (a NUL in a JSON string cut the line short there) or bytes that are not UTF-8 (a damaged
+// file quoted in the message), written as \xNN instead; valid UTF-8 is kept.
 std::string printable(const std::string& message) {
   std::string out;
   out.reserve(message.size());
-  for (const char ch : message) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (u < 0x20 && ch != '\t') {
+  for (size_t i = 0; i < message.size(); ++i) {
+    const auto u = static_cast<unsigned char>(message[i]);
+    if (u >= 0x80) {
+      if (const size_t n = utf8_sequence(message, i); n > 0) {
+        out.append(message, i, n);
+        i += n - 1;
+        continue;
+      }
+    }
+    if ((u < 0x20 && u != '\t') || u >= 0x7F) {
       char esc[8];
       std::snprintf(esc, sizeof esc, "\\x%02X", u);
       out += esc;
     } else {
-      out += ch;
+      out += static_cast<char>(u);
     }
   }
   return out;

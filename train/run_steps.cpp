@@ -342,10 +342,16 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   // at evenly spaced points.
   constexpr int64_t kExact = int64_t{1} << 21, kPairs = 1 << 16;
   double lr_lo = INFINITY, lr_hi = 0;
+  int64_t bad_step = -1;  // the first step visited whose rate is not a finite value >= 0
+  double bad_lr = 0;
   auto visit = [&](int64_t t) {
     const double lr = scaling ? scaled_lr(*scaling, policy->lr(t), t) : policy->lr(t);
     lr_lo = std::min(lr_lo, lr);
     lr_hi = std::max(lr_hi, lr);
+    if (bad_step < 0 && !(std::isfinite(lr) && lr >= 0)) {
+      bad_step = t;
+      bad_lr = lr;
+    }
   };
   if (total_steps <= kExact) {
     for (int64_t t = 0; t < total_steps; ++t) visit(t);
@@ -357,6 +363,13 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
       visit(t + 1);
     }
   }
+  // Said before any step: the optimizer would refuse that rate mid-run, naming no policy.
+  if (bad_step >= 0)
+    throw UsageError(::cyclone::detail::str_cat(
+        "the policy ", policy_text, " gives a learning rate of ", format_double("%g", bad_lr),
+        " at step ", bad_step, " of the run's ", total_steps,
+        " (its values leave the finite numbers >= 0): change "
+        "its fields (a gamma, a rate) so that every step's rate is finite"));
   log_print("%s: training %lld step%s with %s, lr in [%.4g, %.4g]\n", prog.c_str(),
             static_cast<long long>(total_steps), total_steps == 1 ? "" : "s", policy_text.c_str(),
             lr_lo, lr_hi);

@@ -97,6 +97,13 @@ check "no config error created its model_dir" [ ! -e "$never" ]
 expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
   "$train" --config "$root/configs/finetune_recipe.yml" --epochs 2 --device cpu
 
+# A policy whose rate overflows (1e-300 x 1e300 per step) is refused before any step, naming it;
+# the optimizer refused the inf rate mid-run, naming no policy and leaving no summary.
+printf '{"dataset": {"name": "fashion_mnist", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s", "max_epochs": 1, "limit_train_batches": 5}, %s}\n' \
+  "$fm" "$tmp/overflow_run" '"policy": {"policy": "exponential", "lr": 1e-300, "gamma": 1e300}' >"$tmp/overflow.json"
+expect_exit 2 'the policy {"gamma":1e+300,"lr":1e-300,"policy":"exponential"} gives a learning rate of inf at step 2 of the run.s 5' \
+  "$train" --config "$tmp/overflow.json" --device cpu
+check "nothing was trained" bash -c "! grep -q 'epoch 1/1' '$tmp/out'"
 # ---- runtime errors: exit 1, one line naming the cause ----
 expect_exit 1 "$tmp/nowhere" "$best_lr" --dataset=mnist --data_dir="$tmp/nowhere" --skip_test=0.1
 # train has no --data_dir flag: its hint names the config key.
@@ -354,6 +361,17 @@ expect_exit 2 "broken.yml:" "$train" --config "$tmp/broken.yml"
 # A NUL in a JSON string cut the error line short at it: control bytes are written as \xNN.
 printf '{"dataset": {"name": "fash\\u0000ion"}}\n' >"$tmp/nul.json"
 expect_exit 2 'dataset.name = "fash\\x00ion": unknown dataset .* (known: mnist' "$train" --config "$tmp/nul.json" --summary
+# Bytes that are not UTF-8 (a damaged file's, a path's) are written as \xNN too; UTF-8 is kept.
+expect_exit 2 'config.\\xFF\\xFE.json' "$train" --config "$tmp/config."$'\xff\xfe'".json"
+expect_exit 2 "config.été.json" "$train" --config "$tmp/config.été.json"
+printf '{"dataset": {"name": "fashion_mnist", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s"}, "policy": {"policy": "constant", "lr": 0.1}}\n' "$fm" "$tmp/garbled_run" >"$tmp/plain.json"
+mkdir -p "$tmp/garbled" && printf '\x00\xff\xfe%.0s' {1..100} >"$tmp/garbled/latest"
+expect_exit 2 "$tmp/garbled/latest' is damaged: it should hold the name of a checkpoint folder" \
+  "$train" --config "$tmp/plain.json" --resume "$tmp/garbled"
+check "the damaged latest's bytes are not printed" bash -c "! LC_ALL=C grep -qP '[\x80-\xff]' '$tmp/err'"
+mkdir -p "$tmp/dirlatest/latest"
+expect_exit 2 "$tmp/dirlatest/latest' is not a file" \
+  "$train" --config "$tmp/plain.json" --resume "$tmp/dirlatest"
 printf 'dataset: {name: fashion_mnist}\nnetwork: {class: UNet2D}\ntrainer: {optimizer: {lr: 0.1}}\n' >"$tmp/unet.yml"
 expect_exit 2 "network.class UNet2D" "$train" --config "$tmp/unet.yml" --summary
 printf 'dataset: {name: fashion_mnist}\ntrainer: {callbacks: {LearningRateScheduler: {lr_find: false, max_lr: fast}}}\n' >"$tmp/key.yml"

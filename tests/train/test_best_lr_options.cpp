@@ -244,6 +244,11 @@ TEST(BestLrOptionsTest, IgnoredFlagsAreRefused) {
     EXPECT_NO_THROW(parse({flag}));
   }
   EXPECT_NO_THROW(parse({"--policy=triangular", "--skip_test=0.01", "--lr_min=0.0001"}));
+  // The rate trained at, r x --lr_max_multiplier, past a double: it reached the policy as a null
+  // ("field 'lr' must be a number, got null", after the data load, naming --policy=constant).
+  const std::string over = parse_error({"--skip_test=1e308", "--lr_max_multiplier=10"});
+  EXPECT_NE(over.find("--skip_test=1e+308 x --lr_max_multiplier=10"), std::string::npos) << over;
+  EXPECT_NE(over.find("overflows"), std::string::npos) << over;
   // Checked here, before the data is read, not once the loader is built.
   EXPECT_NE(parse_error({"--lr_finder_val_every=5"}).find("--validation_fraction"),
             std::string::npos);
