@@ -142,6 +142,13 @@ int main(int argc, char** argv) {
         try {
           const bool was_present = dataset_present(n, dir);
           fetch_dataset(n, dir, fo);
+          // Present is not whole: a truncated .gz fetched earlier would fail the next run's load.
+          if (was_present)
+            for (const VerifiedFile& v : verify_dataset(n, dir, manifest))
+              if (v.status == "mismatch" || v.status == "unreadable")
+                throw Error("already present in " + dir + ", but " + v.name + " is damaged (" +
+                            v.status + (v.detail.empty() ? "" : ": " + v.detail) +
+                            "): remove it and fetch again");
           std::printf("%s: %s in %s\n", n.c_str(), was_present ? "already present" : "fetched",
                       dir.c_str());
         } catch (const Error& e) {

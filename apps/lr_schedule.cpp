@@ -74,6 +74,9 @@ void check_plot_path(const std::string& path) {
   // A symlink is written through (write_file_atomic): what matters is the file it leads to.
   const fs::file_status st = fs::status(path, ec);
   if (fs::is_directory(st)) usage_error("--plot " + path + ": is a directory");
+  // The plot is SVG: under another extension (x.png) a viewer would refuse it or show nothing.
+  if (fs::path(path).extension() != ".svg")
+    usage_error("--plot " + path + ": the plot is an SVG drawing; name the file *.svg");
   if (fs::exists(st) && !fs::is_regular_file(st))
     usage_error("--plot " + path +
                 ": is not a regular file (a device, pipe or socket); give the path of a file to "

@@ -138,6 +138,11 @@ try:
         f.write(bytes([b[0] ^ 1]))
     rc, out, err, _ = run(datasets_bin, "verify", "cifar10", "--data_dir", d, "--manifest", good)
     check("verify detects one changed byte", rc == 1 and "test_batch.bin" in out and "mismatch" in out, out + err)
+    # A present dataset with a damaged file: fetch said "already present" and exited 0.
+    rc, out, err, _ = run(datasets_bin, "fetch", "cifar10", "--data_dir", d, "--manifest", good)
+    check("fetch of a present but damaged dataset exits 1 naming the file and what to do",
+          rc == 1 and one_line(err) and "already present" in err and "test_batch.bin is damaged" in err
+          and "remove it and fetch again" in err, out + err)
 
     # ---- best_lr fetches MNIST by itself and trains on it ----
     dm = os.path.join(tmp, "mnist")

@@ -79,6 +79,10 @@ expect_usage_error "unknown field 'cycle_mul': did you mean 'cycle_mult'? (known
 expect_usage_error "--plot $tmp/nowhere/x.svg: no such directory" \
   --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/nowhere/x.svg"
 expect_usage_error "is a directory" --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp"
+# The plot is SVG: x.png held SVG bytes no image viewer opens.
+expect_usage_error "--plot $tmp/x.png: the plot is an SVG drawing; name the file *.svg" \
+  --spec '{"policy": "constant", "lr": 1}' --steps 3 --plot "$tmp/x.png"
+[[ ! -e $tmp/x.png ]] || fail "--plot x.png was written"
 # A pipe (or a link to one) is refused, never replaced by a file; a link to a file is written
 # through, the link kept.
 mkfifo "$tmp/pipe.svg"
