@@ -66,6 +66,17 @@ struct Trainer::Impl {
         base_momentum(op.momentum()) {
     CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
     check_optimizer_fits_model(model, opt, "trainer");
+    // A prefix that matches nothing would freeze nothing and the run would report success.
+    const NamedTensors params = model.named_parameters();
+    for (size_t i = 0; i < o.phases.size(); ++i)
+      for (const auto* list : {&o.phases[i].freeze, &o.phases[i].unfreeze})
+        for (const std::string& pre : *list)
+          CYCLONE_CHECK(std::any_of(params.begin(), params.end(),
+                                    [&](const auto& p) { return p.first.rfind(pre, 0) == 0; }),
+                        "trainer: phases[", i, "] (epoch ", o.phases[i].epoch, ") ",
+                        list == &o.phases[i].freeze ? "freeze" : "unfreeze", "s prefix '", pre,
+                        "', which matches no parameter of the model (the first is '",
+                        params.empty() ? std::string() : params.front().first, "')");
     CYCLONE_CHECK(o.clip_grad_norm >= 0, "trainer: clip_grad_norm ", o.clip_grad_norm,
                   " must be >= 0");
     CYCLONE_CHECK(!o.snapshot_ensemble || !o.checkpoint_dir.empty() || !o.log_dir.empty(),

@@ -452,6 +452,12 @@ TEST(TrainerTest, PhasesFreezeAndUnfreezeParameterGroups) {
   EXPECT_EQ(snap[0], snap[1]);  // frozen in epoch 1
   EXPECT_EQ(snap[1], snap[2]);  // and 2
   EXPECT_NE(snap[2], snap[3]);  // trained again in epoch 3
+  // A prefix that matches nothing froze nothing, and the run reported success.
+  o.phases = {{1, {"nonexistent."}, {}}};
+  ::cyclone::testing::expect_error(
+      [&] { Trainer(*p.model, *p.opt, *policy, *p.train, nullptr, o); },
+      {"phases[0] (epoch 1) freezes prefix 'nonexistent.'", "matches no parameter",
+       "the first is '" + first + "'"});
 }
 
 TEST(TrainerTest, GradientClippingBoundsTheGlobalNorm) {
