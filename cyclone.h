@@ -86,6 +86,7 @@
 #include "cyclone/train/run_state.h"
 #include "cyclone/train/snapshot.h"
 #include "cyclone/train/step.h"
+#include "cyclone/train/step_runner.h"
 #include "cyclone/train/suggest.h"
 #include "cyclone/train/tensorboard.h"
 #include "cyclone/train/trainer.h"

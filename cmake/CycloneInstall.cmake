@@ -32,6 +32,6 @@ install(FILES ${PROJECT_SOURCE_DIR}/cyclone.h DESTINATION ${CMAKE_INSTALL_INCLUD
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/CycloneConfig.cmake.in
   ${PROJECT_BINARY_DIR}/CycloneConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/CycloneConfigVersion.cmake
-  COMPATIBILITY SameMajorVersion)
+  COMPATIBILITY SameMinorVersion)  # below 1.0 a minor version may change the API
 install(FILES ${PROJECT_BINARY_DIR}/CycloneConfig.cmake ${PROJECT_BINARY_DIR}/CycloneConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Cyclone)
