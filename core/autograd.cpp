@@ -31,10 +31,23 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+Node::Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn)
+    : name_(std::move(name)), inputs_(std::move(inputs)), fn_(std::move(fn)) {
+  versions_.reserve(inputs_.size());
+  for (const Tensor& t : inputs_) versions_.push_back(t.defined() ? t.version() : 0);
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad_output, const Tensor& output) const {
   CYCLONE_CHECK(fn_ != nullptr, "backward through '", name_,
                 "' a second time: its saved tensors were freed by the first backward "
                 "(pass retain_graph=true to the first call)");
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    CYCLONE_CHECK(!inputs_[i].defined() || inputs_[i].version() == versions_[i],
+                  "backward through '", name_, "': its input ", i, " (shape ", inputs_[i].shape(),
+                  ") was changed in place after the forward pass (copy_from, "
+                  "zero_, set_data or an optimizer step), so the gradient would be computed with "
+                  "the new values: change it after backward(), or use a copy (clone()) in the "
+                  "forward pass");
   return fn_(grad_output, output);
 }
 

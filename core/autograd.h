@@ -9,6 +9,7 @@
 // the output to it as an argument.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,8 +25,9 @@ using BackwardFn =
 
 class Node {
  public:
-  Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn)
-      : name_(std::move(name)), inputs_(std::move(inputs)), fn_(std::move(fn)) {}
+  // Notes each input's version: apply() refuses to run when one has changed in place since (its
+  // closure would compute with the new values, a wrong gradient without a word).
+  Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn);
   const std::string& name() const { return name_; }
   const std::vector<Tensor>& inputs() const { return inputs_; }
   bool released() const { return !fn_; }
@@ -34,11 +36,13 @@ class Node {
   void release() {
     fn_ = nullptr;
     inputs_.clear();
+    versions_.clear();
   }
 
  private:
   std::string name_;
   std::vector<Tensor> inputs_;
+  std::vector<uint64_t> versions_;
   BackwardFn fn_;
 };
 

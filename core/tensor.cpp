@@ -92,6 +92,7 @@ Tensor Tensor::from_host(const void* data, const Shape& shape, DType dtype, Devi
 
 void Tensor::zero_() const {
   if (nbytes() == 0) return;
+  ++impl().version;
   if (device().is_cpu()) {
     std::memset(raw_data(), 0, nbytes());
   } else {
@@ -111,7 +112,12 @@ void Tensor::set_data(const Tensor& src) const {
   me.shape = other.shape;
   me.dtype = other.dtype;
   me.grad.reset();
+  ++me.version;
 }
+
+void Tensor::mark_modified() const { ++impl().version; }
+
+uint64_t Tensor::version() const { return impl().version; }
 
 Tensor Tensor::reshape(const std::vector<int64_t>& new_dims) const {
   std::vector<int64_t> dims = new_dims;
@@ -169,6 +175,7 @@ void Tensor::copy_from(const Tensor& src) const {
   check_same_shape("copy_from", *this, src);
   check_same_dtype("copy_from", *this, src);
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+  ++impl().version;
 }
 
 Tensor Tensor::to(Device target) const {

@@ -33,6 +33,10 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;
   std::shared_ptr<autograd::Node> grad_fn;
+  // In-place changes through this handle (copy_from, zero_, set_data, mark_modified): an autograd
+  // node that saved the tensor refuses to run backward after one (autograd.h). Views made by
+  // reshape / slice count their own.
+  uint64_t version = 0;
 };
 
 class Tensor {
@@ -106,6 +110,10 @@ class Tensor {
   // handle to it (a module's member, an optimizer's list) sees the new data: how parameters move
   // between devices and how loaded weights take their place. Drops .grad; only for leaves.
   void set_data(const Tensor& src) const;
+  // Records an in-place change made behind the tensor's back (a kernel writing into it, as the
+  // optimizers' updates do): see TensorImpl::version.
+  void mark_modified() const;
+  uint64_t version() const;
 
   // Host copies of the values (any device).
   template <class T>

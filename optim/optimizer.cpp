@@ -237,6 +237,9 @@ void Optimizer::prepare_step() {
 void Optimizer::launch_step(const Tensor& gate) {
   for (const Plan& plan : plans_)
     kernels::optim_update(Context::current(plan.plan.device()), plan.plan, *scalars_, gate);
+  // The parameters changed in place: a graph built before the step must not run backward.
+  for (const auto& [name, p] : params_)
+    if (p.grad().defined()) p.mark_modified();
 }
 
 void Optimizer::unstep(int64_t n) {

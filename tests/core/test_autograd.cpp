@@ -110,6 +110,38 @@ TEST(Autograd, ErrorsAreClear) {
   EXPECT_THROW(Tensor::zeros({2}, DType::kInt32, Device::cpu()).set_requires_grad(), Error);
 }
 
+// A tensor the forward pass used, changed in place before backward: its gradient would be
+// computed from the new values (2x with x = 3: 6 where 2 was due) without a word, as a library
+// bug hunt found; now backward refuses, naming the op. A change after backward is fine.
+TEST(Autograd, AnInputChangedInPlaceBeforeBackwardIsRefused) {
+  Tensor w = leaf({1, 1, 1}, {3});
+  Tensor loss = sum(w * w);
+  {
+    autograd::NoGradGuard g;
+    w.copy_from(Tensor::from_vector<double>({3, 3, 3}, {3}, Device::cpu()));
+  }
+  testing::expect_error([&] { loss.backward(); },
+                        {"input 0", "changed in place after the forward pass", "clone()"});
+  Tensor v = leaf({1, 2}, {2});
+  Tensor l2 = sum(v * v);
+  v.zero_();
+  EXPECT_THROW(l2.backward(), Error);
+  // After backward, in place is what an optimizer does: allowed, and the next graph is fresh.
+  Tensor u = leaf({1, 2}, {2});
+  Tensor l3 = sum(u * u);
+  l3.backward();
+  EXPECT_EQ(u.grad().to_vector<double>(), (std::vector<double>{2, 4}));
+  u.copy_from(Tensor::from_vector<double>({5, 5}, {2}, Device::cpu()));
+  u.zero_grad();
+  sum(u * u).backward();
+  EXPECT_EQ(u.grad().to_vector<double>(), (std::vector<double>{10, 10}));
+  // An optimizer step between forward and backward is the same mistake.
+  Tensor p = leaf({2}, {1});
+  Tensor l4 = sum(p * p);
+  p.mark_modified();  // what Optimizer::step does to each parameter it updates
+  EXPECT_THROW(l4.backward(), Error);
+}
+
 TEST(Autograd, DeepChainsDoNotOverflowTheStack) {
   Tensor x = leaf({1.0}, {1});
   Tensor y = x;

@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include "cyclone/layers/ops.h"
+#include "cyclone/layers/reduce_ops.h"
 #include "optim/optim_test_util.h"
 
 namespace cyclone {
@@ -145,6 +147,24 @@ TEST(ParamGroups, ErrorsNameTheProblem) {
   tied.emplace_back("again", tied.front().second);
   testing::expect_error([&] { Sgd twice(tied); },
                         {"'" + tied.front().first + "' and 'again' are the same tensor"});
+}
+
+// A step between a forward pass and its backward changed the weights the pass used: the
+// gradient came from the new values, silently. The step marks its parameters changed, so the
+// backward refuses; the usual order (forward, backward, step) goes on as before.
+TEST(OptimizerState, AStepBetweenForwardAndBackwardIsRefused) {
+  NamedTensors params = three_stage_params();
+  Sgd opt(params);
+  const Tensor& w = params.front().second;
+  sum(w * w).backward();
+  opt.step();
+  Tensor loss = sum(w * w);
+  opt.step();  // the gradients of the first backward are still there: a second update
+  testing::expect_error([&] { loss.backward(); }, {"changed in place after the forward pass"});
+  opt.zero_grad();
+  Tensor again = sum(w * w);
+  again.backward();
+  EXPECT_NO_THROW(opt.step());
 }
 
 // Train 4 steps, save, load into a fresh optimizer over fresh copies of the parameters, train 6
