@@ -117,18 +117,19 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
 }
 
 void Module::collect(const std::string& prefix, bool params, bool trainable_only, NamedTensors& out,
-                     std::set<const void*>& seen) const {
+                     std::set<const void*>* seen) const {
   for (const auto& [n, t] : params ? params_ : buffers_)
-    if ((!trainable_only || t.requires_grad()) && seen.insert(t.impl_ptr().get()).second)
+    if ((!trainable_only || t.requires_grad()) &&
+        (seen == nullptr || seen->insert(t.impl_ptr().get()).second))
       out.emplace_back(join(prefix, n), t);
   for (const auto& [n, c] : children_)
     c->collect(join(prefix, n), params, trainable_only, out, seen);
 }
 
-NamedTensors Module::named_parameters(bool trainable_only) const {
+NamedTensors Module::named_parameters(bool trainable_only, bool remove_duplicate) const {
   NamedTensors out;
   std::set<const void*> seen;
-  collect("", true, trainable_only, out, seen);
+  collect("", true, trainable_only, out, remove_duplicate ? &seen : nullptr);
   return out;
 }
 
@@ -138,10 +139,10 @@ std::vector<Tensor> Module::parameters(bool trainable_only) const {
   return out;
 }
 
-NamedTensors Module::named_buffers() const {
+NamedTensors Module::named_buffers(bool remove_duplicate) const {
   NamedTensors out;
   std::set<const void*> seen;
-  collect("", false, false, out, seen);
+  collect("", false, false, out, remove_duplicate ? &seen : nullptr);
   return out;
 }
 
@@ -200,7 +201,7 @@ Module& Module::submodule(const std::string& path) {
 
 NamedTensors Module::parameters_with_prefix(const std::string& prefix) const {
   NamedTensors out;
-  for (auto& [n, t] : named_parameters())
+  for (auto& [n, t] : named_parameters(false, /*remove_duplicate=*/false))
     if (n.compare(0, prefix.size(), prefix) == 0) out.emplace_back(n, t);
   return out;
 }
@@ -235,8 +236,8 @@ void Module::unfreeze() {
 }
 
 NamedTensors Module::state_dict() const {
-  NamedTensors out = named_parameters();
-  for (auto& b : named_buffers()) out.push_back(b);
+  NamedTensors out = named_parameters(false, /*remove_duplicate=*/false);
+  for (auto& b : named_buffers(/*remove_duplicate=*/false)) out.push_back(b);
   return out;
 }
 

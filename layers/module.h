@@ -51,9 +51,12 @@ class Module {
   virtual std::string extra_repr() const { return ""; }
 
   // ---- structure ----
-  NamedTensors named_parameters(bool trainable_only = false) const;
+  // Each tensor once, under its first name in module order (a weight registered twice, or a
+  // sub-module added in two places, is one parameter, as in PyTorch's named_parameters): what an
+  // optimizer steps. remove_duplicate = false lists every name, as state_dict() does.
+  NamedTensors named_parameters(bool trainable_only = false, bool remove_duplicate = true) const;
   std::vector<Tensor> parameters(bool trainable_only = false) const;
-  NamedTensors named_buffers() const;
+  NamedTensors named_buffers(bool remove_duplicate = true) const;
   // Every module below this one (and this one, named ""), depth first, in registration order.
   std::vector<std::pair<std::string, Module*>> named_modules();
   // The sub-module at a dotted path ("block1.0"), or an Error naming the path.
@@ -101,7 +104,8 @@ class Module {
   void unfreeze();
 
   // ---- weights ----
-  NamedTensors state_dict() const;  // parameters then buffers, by name
+  // Parameters then buffers, by name, every name of a shared tensor included (as in PyTorch).
+  NamedTensors state_dict() const;
   // Copies every tensor of `state` into the tensor of the same name (converting the device, and
   // between float dtypes as PyTorch's load_state_dict does: float64 weights into a float32 model).
   // Shapes must match, and an integer tensor's dtype; with strict, names must match exactly both
@@ -130,10 +134,9 @@ class Module {
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void check_new_name(const std::string& name) const;
-  // Each tensor once, under its first name in module order (a weight registered twice, or a
-  // sub-module added in two places, is one parameter: PyTorch's named_parameters does the same).
+  // Appends the parameters (or buffers) below, skipping tensors already in `seen` when given.
   void collect(const std::string& prefix, bool params, bool trainable_only, NamedTensors& out,
-               std::set<const void*>& seen) const;
+               std::set<const void*>* seen) const;
   bool reaches(const Module* m) const;  // m is this module or one below it
 
   NamedTensors params_;

@@ -67,7 +67,8 @@ struct Trainer::Impl {
     CYCLONE_CHECK(o.epochs >= 1, "trainer: epochs ", o.epochs, " must be >= 1");
     check_optimizer_fits_model(model, opt, "trainer");
     // A prefix that matches nothing would freeze nothing and the run would report success.
-    const NamedTensors params = model.named_parameters();
+    // Every name of a shared tensor: a prefix may aim at any place the tensor is used.
+    const NamedTensors params = model.named_parameters(false, /*remove_duplicate=*/false);
     for (size_t i = 0; i < o.phases.size(); ++i)
       for (const auto* list : {&o.phases[i].freeze, &o.phases[i].unfreeze})
         for (const std::string& pre : *list)
@@ -173,7 +174,7 @@ struct Trainer::Impl {
   void apply_phases_through(int64_t epoch) {
     for (const PhaseChange& ph : o.phases) {
       if (ph.epoch > epoch) continue;
-      for (auto& [name, t] : model.named_parameters()) {
+      for (auto& [name, t] : model.named_parameters(false, /*remove_duplicate=*/false)) {
         for (const auto& pre : ph.freeze)
           if (name.rfind(pre, 0) == 0) {
             t.set_requires_grad(false);
