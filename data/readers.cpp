@@ -25,7 +25,9 @@ void finish(Dataset& d, std::vector<float> mean, std::vector<float> std) {
 // whole gigabyte was read (and decompressed) before the comparison.
 std::vector<uint8_t> read_idx_file(const std::string& path, int rank) {
   const FileHead head = read_file_head(path, 4 + 4 * 255);  // the largest IDX header
-  if (head.bytes.size() < 4) return read_file(path);        // parse_idx says what is wrong
+  // Too short to hold a header (or gzip data cut inside it): the full read says what is wrong.
+  if (head.bytes.size() < 4 || head.bytes.size() < 4 + 4 * size_t{head.bytes[3]})
+    return read_file(path);
   const uint64_t want = idx_file_size(head.bytes.data(), head.bytes.size(), path, rank);
   if (!head.gzip) {
     const uint64_t on_disk = file_size(path);

@@ -134,14 +134,19 @@ TEST(IdxReader, BillionItemHeaderDoesNotAllocate) {
 TEST(IdxReader, ReadsNoFurtherThanTheHeaderAllows) {
   TempDir dir;
   auto [ip, lp] = write_idx_pair(dir, 5, 4, 3);
-  std::filesystem::resize_file(ip, size_t{1} << 29);
+  // Past the 1 GiB a dataset file may have: the whole-file read refused it for its size alone.
+  std::filesystem::resize_file(ip, data::kMaxFileBytes + 16);
   EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip, "5 x 4 x 3", "60 bytes",
-                    "536870896 bytes after its 16-byte header");
+                    "1073741824 bytes after its 16-byte header");
   auto b = idx_bytes(0x08, {5, 4, 3}, iota_bytes(60));
   b.resize(b.size() + (size_t{1} << 20));  // a megabyte more than the header says
   write_file(ip, gzip_stored(b));
   EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip,
                     "decompresses to more than 76 bytes", "the size its IDX header gives");
+  // gzip data cut inside the header: the gzip error, not "truncated IDX header".
+  const std::vector<uint8_t> gz = gzip_stored(idx_bytes(0x08, {5, 4, 3}, iota_bytes(60)));
+  write_file(ip, std::vector<uint8_t>(gz.begin(), gz.begin() + 20));
+  EXPECT_ERROR_WITH(data::load_idx_dataset(ip, lp, "t", 10), ip, "gzip");
 }
 
 // An empty set was trained on as nothing, or scored as loss 0 and accuracy 0 ("test acc 0.00%").
