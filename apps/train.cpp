@@ -64,8 +64,9 @@ int main(int argc, char** argv) {
                                                                   {"model_fname", &model_fname}};
     for (const auto& [flag, value] : strings)
       if (p.was_set(flag) && value->empty())
-        throw UsageError(std::string("--") + flag +
-                         " is empty: give a value or leave the flag out");
+        throw UsageError(
+            std::string("--") + flag + " is empty: give a value" +
+            (value == &config ? " (the run's .yml or .json file)" : " or leave the flag out"));
     if (config.empty()) throw UsageError("--config FILE is required");
     RunSpec spec = load_run_config(config);
     if (p.was_set("gpu")) {

@@ -438,16 +438,29 @@ void reject_positional(std::string_view program, const std::vector<std::string>&
 }
 
 namespace {
-// The length of the valid UTF-8 sequence starting at s[i] (2-4), or 0 when there is none.
+// The length of the well-formed UTF-8 sequence starting at s[i] (2-4; Unicode's table 3-7: no
+// overlong forms, surrogates or code points past U+10FFFF), or 0 when there is none. The C1
+// controls (U+0080-U+009F, which terminals act on, CSI among them) count as none.
 size_t utf8_sequence(const std::string& s, size_t i) {
-  const auto u = static_cast<unsigned char>(s[i]);
-  const size_t n = u >= 0xC2 && u <= 0xDF   ? 2
-                   : u >= 0xE0 && u <= 0xEF ? 3
-                   : u >= 0xF0 && u <= 0xF4 ? 4
-                                            : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char u = b(0);
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (u >= 0xC2 && u <= 0xDF) {
+    n = 2;
+    if (u == 0xC2) lo = 0xA0;  // C2 80-9F: the C1 controls
+  } else if (u >= 0xE0 && u <= 0xEF) {
+    n = 3;
+    if (u == 0xE0) lo = 0xA0;
+    if (u == 0xED) hi = 0x9F;
+  } else if (u >= 0xF0 && u <= 0xF4) {
+    n = 4;
+    if (u == 0xF0) lo = 0x90;
+    if (u == 0xF4) hi = 0x8F;
+  }
+  if (n == 0 || i + n > s.size() || b(1) < lo || b(1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((b(k) & 0xC0) != 0x80) return 0;
   return n;
 }
 

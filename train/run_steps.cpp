@@ -367,7 +367,7 @@ std::unique_ptr<schedulers::Policy> make_run_policy(const std::string& policy_te
   if (bad_step >= 0)
     throw UsageError(::cyclone::detail::str_cat(
         "the policy ", policy_text, " gives a learning rate of ", format_double("%g", bad_lr),
-        " at step ", bad_step, " of the run's ", total_steps,
+        " at step ", bad_step + 1, " of the run's ", total_steps,
         " (its values leave the finite numbers >= 0): change "
         "its fields (a gamma, a rate) so that every step's rate is finite"));
   log_print("%s: training %lld step%s with %s, lr in [%.4g, %.4g]\n", prog.c_str(),

@@ -101,7 +101,7 @@ expect_exit 2 "--epochs: .*finetune_recipe.yml has trainer.phases" \
 # the optimizer refused the inf rate mid-run, naming no policy and leaving no summary.
 printf '{"dataset": {"name": "fashion_mnist", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s", "max_epochs": 1, "limit_train_batches": 5}, %s}\n' \
   "$fm" "$tmp/overflow_run" '"policy": {"policy": "exponential", "lr": 1e-300, "gamma": 1e300}' >"$tmp/overflow.json"
-expect_exit 2 'the policy {"gamma":1e+300,"lr":1e-300,"policy":"exponential"} gives a learning rate of inf at step 2 of the run.s 5' \
+expect_exit 2 'the policy {"gamma":1e+300,"lr":1e-300,"policy":"exponential"} gives a learning rate of inf at step 3 of the run.s 5' \
   "$train" --config "$tmp/overflow.json" --device cpu
 check "nothing was trained" bash -c "! grep -q 'epoch 1/1' '$tmp/out'"
 # ---- runtime errors: exit 1, one line naming the cause ----
@@ -364,6 +364,8 @@ expect_exit 2 'dataset.name = "fash\\x00ion": unknown dataset .* (known: mnist' 
 # Bytes that are not UTF-8 (a damaged file's, a path's) are written as \xNN too; UTF-8 is kept.
 expect_exit 2 'config.\\xFF\\xFE.json' "$train" --config "$tmp/config."$'\xff\xfe'".json"
 expect_exit 2 "config.été.json" "$train" --config "$tmp/config.été.json"
+# A C1 control (U+009B, CSI) is valid UTF-8 that terminals act on: escaped as well.
+expect_exit 2 'config.\\xC2\\x9B2J.json' "$train" --config "$tmp/config."$'\xc2\x9b'"2J.json"
 printf '{"dataset": {"name": "fashion_mnist", "data_dir": "%s", "download": false}, "trainer": {"model_dir": "%s"}, "policy": {"policy": "constant", "lr": 0.1}}\n' "$fm" "$tmp/garbled_run" >"$tmp/plain.json"
 mkdir -p "$tmp/garbled" && printf '\x00\xff\xfe%.0s' {1..100} >"$tmp/garbled/latest"
 expect_exit 2 "$tmp/garbled/latest' is damaged: it should hold the name of a checkpoint folder" \
