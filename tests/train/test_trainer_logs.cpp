@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,24 +29,33 @@ std::vector<std::string> logged_steps(const std::string& path) {
   return out;
 }
 
+// The runs both tests compare: 3 epochs of 8 steps under one triangular policy, a step row every
+// 4 steps, a checkpoint after each epoch (dir/checkpoints), the logs in dir/logs.
+TrainerOptions logged_run(testing::Problem& p, const ::cyclone::testing::TempDir& dir,
+                          bool tensorboard) {
+  TrainerOptions o = testing::quiet(3);
+  o.generators = {p.dropout_gen};
+  o.log_dir = dir.file("logs");
+  o.log_every_steps = 4;
+  o.tensorboard = tensorboard;
+  o.checkpoint_dir = dir.file("checkpoints");
+  o.checkpoint_every = 1;
+  o.keep_checkpoints = 0;
+  return o;
+}
+
+std::unique_ptr<schedulers::Policy> triangular() {
+  return schedulers::make_policy(
+      R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 6})");
+}
+
 // steps.csv's row at the checkpoint's own step was logged before the checkpoint was written; a
 // resume from it must keep that row, not drop it and start logging after it.
 TEST(TrainerLogsTest, ResumeKeepsTheStepRowAtTheCheckpoint) {
-  auto policy = schedulers::make_policy(
-      R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 6})");
+  auto policy = triangular();
   ::cyclone::testing::TempDir dir;
   const std::string log_dir = dir.file("logs");
-  auto options = [&](testing::Problem& p) {
-    TrainerOptions o = testing::quiet(3);  // 8 steps an epoch
-    o.generators = {p.dropout_gen};
-    o.log_dir = log_dir;
-    o.log_every_steps = 4;
-    o.tensorboard = false;
-    o.checkpoint_dir = dir.file("checkpoints");
-    o.checkpoint_every = 1;
-    o.keep_checkpoints = 0;
-    return o;
-  };
+  auto options = [&](testing::Problem& p) { return logged_run(p, dir, /*tensorboard=*/false); };
   const std::vector<std::string> want = {"4", "8", "12", "16", "20", "24"};
   {
     testing::Problem p;
@@ -83,20 +93,10 @@ std::vector<std::tuple<std::string, int64_t, float>> tensorboard_view(const std:
 // A run resumed from an older checkpoint logs its steps past it again; TensorBoard must show
 // them once, as for a run that was never stopped, not a second line doubling back.
 TEST(TrainerLogsTest, ResumeTellsTensorBoardToDropTheRedoneSteps) {
-  auto policy = schedulers::make_policy(
-      R"({"policy": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 6})");
+  auto policy = triangular();
   ::cyclone::testing::TempDir dir;
   const std::string log_dir = dir.file("logs");
-  auto options = [&](testing::Problem& p) {
-    TrainerOptions o = testing::quiet(3);  // 8 steps an epoch
-    o.generators = {p.dropout_gen};
-    o.log_dir = log_dir;
-    o.log_every_steps = 4;
-    o.checkpoint_dir = dir.file("checkpoints");
-    o.checkpoint_every = 1;
-    o.keep_checkpoints = 0;
-    return o;
-  };
+  auto options = [&](testing::Problem& p) { return logged_run(p, dir, /*tensorboard=*/true); };
   // Only the timings differ between the runs: compare everything else.
   auto view = [&] {
     auto v = tensorboard_view(log_dir + "/tensorboard_logs");
