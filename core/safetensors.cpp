@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -40,6 +41,17 @@ uint64_t read_u64_le(const char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
+}
+
+// The header's length from the file's first 8 bytes (read only when the file has them), checked
+// against the file's `size` and the reference implementation's limit.
+uint64_t header_length(const char* first8, uint64_t size, const std::string& origin) {
+  CYCLONE_CHECK(size >= 8, origin, ": not a safetensors file (", size,
+                " bytes, shorter than the 8-byte header length)");
+  const uint64_t n = read_u64_le(first8);
+  CYCLONE_CHECK(n <= kMaxHeader && n <= size - 8, origin, ": header length ", n,
+                " at byte 0 exceeds the file (", size, " bytes) or the 100 MiB limit");
+  return n;
 }
 
 struct Entry {
@@ -185,11 +197,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 
 SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& origin,
                                   Device device) {
-  CYCLONE_CHECK(bytes.size() >= 8, origin, ": not a safetensors file (", bytes.size(),
-                " bytes, shorter than the 8-byte header length)");
-  const uint64_t n = read_u64_le(bytes.data());
-  CYCLONE_CHECK(n <= kMaxHeader && n <= bytes.size() - 8, origin, ": header length ", n,
-                " at byte 0 exceeds the file (", bytes.size(), " bytes) or the 100 MiB limit");
+  const uint64_t n = header_length(bytes.data(), bytes.size(), origin);
   const std::string_view text = bytes.substr(8, n);
   const uint64_t data_size = bytes.size() - 8 - n;
   const char* data = bytes.data() + 8 + n;
@@ -225,30 +233,21 @@ SafetensorsFile load_safetensors(const std::string& path, Device device) {
 
 std::vector<SafetensorsEntry> read_safetensors_header(const std::string& path) {
   const uint64_t size = file_size(path);
-  CYCLONE_CHECK(size >= 8, path, ": not a safetensors file (", size,
-                " bytes, shorter than the 8-byte header length)");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  errno = 0;
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                                          std::fclose);
   if (f == nullptr) CYCLONE_THROW("cannot read ", path, ": ", errno_reason(errno));
   std::string header;
   auto read = [&](uint64_t n) {
     header.resize(n);
     errno = 0;
-    if (std::fread(header.data(), 1, n, f) != n) {
-      const int err = errno;
-      std::fclose(f);
+    if (std::fread(header.data(), 1, n, f.get()) != n)
       CYCLONE_THROW("cannot read ", path, ": ",
-                    err ? errno_reason(err) : std::string("it ended early"));
-    }
+                    errno ? errno_reason(errno) : std::string("it ended early"));
   };
-  read(8);
-  const uint64_t n = read_u64_le(header.data());
-  if (n > kMaxHeader || n > size - 8) {
-    std::fclose(f);
-    CYCLONE_THROW(path, ": header length ", n, " at byte 0 exceeds the file (", size,
-                  " bytes) or the 100 MiB limit");
-  }
+  if (size >= 8) read(8);
+  const uint64_t n = header_length(header.data(), size, path);
   read(n);
-  std::fclose(f);
   std::vector<SafetensorsEntry> out;
   for (Entry& e : parse_header(header, size - 8 - n, path, nullptr))
     out.push_back({std::move(e.name), e.dtype, std::move(e.shape)});

@@ -98,18 +98,12 @@ uintmax_t regular_file_size(const std::string& path) {
 
 FileHead read_file_head(const std::string& path, size_t n) {
   regular_file_size(path);  // a FIFO would block gzopen; missing and directories are said here
-  FileHead head;
-  {
-    errno = 0;
-    const std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-    CYCLONE_CHECK(f != nullptr, path, ": cannot open: ", errno_reason(errno));
-    uint8_t magic[2] = {};
-    head.gzip = std::fread(magic, 1, 2, f.get()) == 2 && is_gzip(magic, 2);
-  }
   // zlib's gzread reads raw files as they are and gzip data decompressed, a buffer at a time.
+  errno = 0;
   const std::unique_ptr<std::remove_pointer_t<gzFile>, int (*)(gzFile)> gz(
       gzopen(path.c_str(), "rb"), gzclose);
   CYCLONE_CHECK(gz != nullptr, path, ": cannot open: ", errno_reason(errno));
+  FileHead head;
   head.bytes.resize(n);
   size_t got = 0;
   while (got < n) {
@@ -119,6 +113,7 @@ FileHead read_file_head(const std::string& path, size_t n) {
     got += static_cast<size_t>(r);
   }
   head.bytes.resize(got);
+  head.gzip = gzdirect(gz.get()) == 0;  // known once gzread has looked at the first bytes
   return head;
 }
 

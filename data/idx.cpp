@@ -51,10 +51,17 @@ const char* idx_type_name(uint8_t type) {
 
 namespace {
 
-// The magic number, the rank and the dimensions: v's type, element size and dims, and the
-// header's length; the elements' bytes (overflow-checked: false when past 2^64) in `expected`.
-size_t parse_header(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank,
-                    IdxView& v, uint64_t& expected, bool& overflow) {
+// The magic number, the rank and the dimensions (the view's type, element size, dims and
+// data_offset, its data not yet set), and the elements' bytes, overflow-checked.
+struct Header {
+  IdxView v;
+  uint64_t expected = 0;  // bytes of the elements
+  bool overflow = false;  // past 2^64: `expected` is meaningless
+};
+
+Header parse_header(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank) {
+  Header h;
+  IdxView& v = h.v;
   CYCLONE_CHECK(size >= 4, name, ": not an IDX file: ", size,
                 " bytes, shorter than the 4-byte magic number");
   const uint32_t magic = be32(bytes);
@@ -74,32 +81,31 @@ size_t parse_header(const uint8_t* bytes, size_t size, const std::string& name, 
   // The product of the dimensions is formed with overflow checks and only compared with the
   // payload, so neither a billion-item header nor one whose product overflows 64 bits leads to an
   // allocation.
-  expected = v.element_size;
-  overflow = false;
+  h.expected = v.element_size;
   for (int i = 0; i < rank; ++i) {
     const uint32_t d = be32(bytes + 4 + 4 * i);
     v.dims.push_back(d);
-    overflow = overflow || __builtin_mul_overflow(expected, uint64_t{d}, &expected);
+    h.overflow = h.overflow || __builtin_mul_overflow(h.expected, uint64_t{d}, &h.expected);
   }
-  return header;
+  v.data_offset = header;
+  return h;
 }
 
 }  // namespace
 
 uint64_t idx_file_size(const uint8_t* bytes, size_t size, const std::string& name,
                        int expected_rank) {
-  IdxView v;
-  uint64_t expected = 0;
-  bool overflow = false;
-  const size_t header = parse_header(bytes, size, name, expected_rank, v, expected, overflow);
-  return overflow || expected > UINT64_MAX - header ? UINT64_MAX : header + expected;
+  const Header h = parse_header(bytes, size, name, expected_rank);
+  const size_t header = h.v.data_offset;
+  return h.overflow || h.expected > UINT64_MAX - header ? UINT64_MAX : header + h.expected;
 }
 
 IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, int expected_rank) {
-  IdxView v;
-  uint64_t expected = 0;
-  bool overflow = false;
-  const size_t header = parse_header(bytes, size, name, expected_rank, v, expected, overflow);
+  const Header h = parse_header(bytes, size, name, expected_rank);
+  IdxView v = h.v;
+  const uint64_t expected = h.expected;
+  const bool overflow = h.overflow;
+  const size_t header = v.data_offset;
   const size_t payload = size - header;
   std::string dims_str;
   for (size_t i = 0; i < v.dims.size(); ++i) {
@@ -110,7 +116,6 @@ IdxView parse_idx(const uint8_t* bytes, size_t size, const std::string& name, in
                 overflow ? std::string("over 2^64 bytes") : std::to_string(expected) + " bytes",
                 ", but the file has ", payload, " bytes after its ", header, "-byte header (",
                 !overflow && expected > payload ? "truncated, or " : "", "the header is wrong)");
-  v.data_offset = header;
   v.data = bytes + header;
   return v;
 }

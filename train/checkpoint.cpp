@@ -125,10 +125,10 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(p / "latest", ec)) clean_leftovers(p);
   if (fs::exists(p / "latest", ec)) {
     const fs::path latest = p / "latest";
+    const std::string instead =
+        "; give a checkpoint folder itself, such as " + (p / "epoch-0001").string();
     CYCLONE_CHECK(fs::is_regular_file(latest, ec), "checkpoint: '", latest.string(),
-                  "' is not a file (it names the newest checkpoint folder beside it); give a "
-                  "checkpoint folder itself, such as ",
-                  (p / "epoch-0001").string());
+                  "' is not a file (it names the newest checkpoint folder beside it)", instead);
     const std::string name = latest_checkpoint_name(path);
     // A checkpoint's own name (epoch-0003, step-00000400, interrupted): one printable path
     // component. Anything else is damage, and quoting it would print its bytes to the terminal.
@@ -138,10 +138,7 @@ std::string resolve_checkpoint(const std::string& path) {
     CYCLONE_CHECK(plausible, "checkpoint: '", latest.string(),
                   "' is damaged: it should hold the name of a checkpoint folder beside it, such as "
                   "epoch-0001 (",
-                  name.size(),
-                  " bytes that are not one); give a checkpoint "
-                  "folder itself, such as ",
-                  (p / "epoch-0001").string());
+                  name.size(), " bytes that are not one)", instead);
     const fs::path c = p / name;
     CYCLONE_CHECK(!name.empty() && fs::exists(c / "trainer.json", ec), "checkpoint: '",
                   (p / "latest").string(), "' names '", name,
@@ -151,20 +148,24 @@ std::string resolve_checkpoint(const std::string& path) {
   CYCLONE_THROW("'", path, "' holds no checkpoint (neither trainer.json nor a 'latest' file)");
 }
 
+void throw_damaged_checkpoint(const std::string& dir, const std::string& what) {
+  CYCLONE_THROW("checkpoint ", dir, " is damaged: ", what,
+                "; resume from another checkpoint beside it, or start a new run");
+}
+
 void check_checkpoint_files(const std::string& dir) {
   for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"}) {
     std::error_code ec;
     const fs::path p = fs::path(dir) / f;
-    CYCLONE_CHECK(fs::is_regular_file(p, ec), "checkpoint ", dir, " is damaged: ", p.string(),
-                  fs::exists(p, ec) ? " is not a file" : " is missing",
-                  "; resume from another checkpoint beside it, or start a new run");
+    if (!fs::is_regular_file(p, ec))
+      throw_damaged_checkpoint(dir,
+                               p.string() + (fs::exists(p, ec) ? " is not a file" : " is missing"));
   }
   for (const char* f : {"model.safetensors", "optimizer.safetensors"}) {
     try {
       read_safetensors_header((fs::path(dir) / f).string());
     } catch (const Error& e) {
-      CYCLONE_THROW("checkpoint ", dir, " is damaged: ", e.message(),
-                    "; resume from another checkpoint beside it, or start a new run");
+      throw_damaged_checkpoint(dir, e.message());
     }
   }
 }

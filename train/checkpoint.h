@@ -33,6 +33,8 @@ std::string latest_checkpoint_name(const std::string& parent);
 // files' headers do not match their sizes (a truncated copy, a partial download), is damaged: an
 // Error naming the file and what to do, before any tensor data is read.
 void check_checkpoint_files(const std::string& dir);
+// The Error of a damaged checkpoint: "checkpoint DIR is damaged: WHAT; resume from another ...".
+[[noreturn]] void throw_damaged_checkpoint(const std::string& dir, const std::string& what);
 
 // Loads weights and optimizer state into `model` / `optimizer` (strict: names, shapes and dtypes
 // must match; errors name the file and the tensor) and returns trainer.json's text.

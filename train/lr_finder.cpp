@@ -280,7 +280,7 @@ LrFinderResult find_lr(Module& model, optim::Optimizer& optimizer, data::DataLoa
   auto step = [&](double lr) {
     optimizer.set_lr(lr);
     stream.next(batch);
-    const StepResult s = train_step(model, optimizer, batch, so);
+    const StepResult s = detail::train_step_prechecked(model, optimizer, batch, so);
     return RangeTestStep{s.loss, s.applied, batch.size(),
                          !s.applied && std::isfinite(s.loss) && s.loss_scale > 1, s.stop};
   };

@@ -153,8 +153,7 @@ bool check_resume_target(const RunSpec& spec) {
     try {
       st = run_state_from_json(read_file(tpath, 64u << 20), tpath);
     } catch (const Error& e) {
-      CYCLONE_THROW("checkpoint ", dir, " is damaged: ", e.message(),
-                    "; resume from another checkpoint beside it, or start a new run");
+      throw_damaged_checkpoint(dir, e.message());
     }
     const int64_t epochs = spec.trainer.epochs;
     const std::string epochs_flag = best_lr ? "--num_epochs" : "trainer.max_epochs (--epochs)";

@@ -24,10 +24,14 @@ void check_optimizer_fits_model(const Module& model, const optim::Optimizer& opt
 
 StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Batch& batch,
                       const StepOptions& options) {
-  StepResult r;
-  // An optimizer of another model would step weights this forward never used (microseconds:
-  // a set of the parameters' addresses).
+  // An optimizer of another model would step weights this forward never used.
   check_optimizer_fits_model(model, optimizer, "train_step");
+  return detail::train_step_prechecked(model, optimizer, batch, options);
+}
+
+StepResult detail::train_step_prechecked(Module& model, optim::Optimizer& optimizer,
+                                         const data::Batch& batch, const StepOptions& options) {
+  StepResult r;
   optimizer.zero_grad();
   dist::GradReducer* reducer = grad_reducer_for(optimizer);
   // A rank's shard of a last global batch smaller than the number of ranks may be empty: it

@@ -69,4 +69,11 @@ struct StepResult {
 StepResult train_step(Module& model, optim::Optimizer& optimizer, const data::Batch& batch,
                       const StepOptions& options = {});
 
+namespace detail {
+// train_step without its check_optimizer_fits_model, for callers that made it once before their
+// loop (the trainer, the range test): the check walks every parameter's name, every step.
+StepResult train_step_prechecked(Module& model, optim::Optimizer& optimizer,
+                                 const data::Batch& batch, const StepOptions& options);
+}  // namespace detail
+
 }  // namespace cyclone::train

@@ -311,7 +311,7 @@ FitResult Trainer::Impl::fit() {
         if (restarts.count(st.step)) save_snapshot();
         set_hyperparams(st.step);
         const double lr = opt.lr(), m = opt.momentum();
-        if ((ended = process(train_step(model, opt, batch, so), lr, m))) break;
+        if ((ended = process(detail::train_step_prechecked(model, opt, batch, so), lr, m))) break;
         continue;
       }
       // The policy clock of this step, if every pending one turns out applied.
